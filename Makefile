@@ -1,0 +1,119 @@
+# modgate - comment spam and captcha moderation service.
+#
+#   make run     install missing packages, build, start a private Redis
+#                (unless MODGATE_REDIS_URL is set) and serve on 127.0.0.1:8080
+#   make test    install missing packages, build, run every test, then the
+#                unit and integration tests again under ASan + UBSan
+#   make bench   throughput and latency against the ceiling server
+#
+# Other targets: build (default), check (tests without the sanitizer pass),
+# asan, deps, clean. SANITIZER=1 builds into build-asan/ with
+# -fsanitize=address,undefined.
+
+CC       ?= cc
+PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc
+# Debian packages: to build, to run, and for tests/bench only.
+DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev
+DEB_RUN   := redis-server
+DEB_TEST  := redis-server redis-tools curl python3
+DEB_BENCH := wrk
+
+ifeq ($(SANITIZER),1)
+BUILD    ?= build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT      := -O1 -g
+else
+BUILD    ?= build
+SANFLAGS :=
+OPT      := -O2 -g
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wwrite-strings -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wcast-align
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDFLAGS  += $(SANFLAGS)
+
+FILTER_SRCS  := filters/text.c filters/wordlist.c filters/links.c \
+                filters/heuristics.c filters/verdict.c
+SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
+                service/store.c service/check.c service/reply.c service/http.c \
+                service/routes.c service/spool.c
+MAIN_SRC     := service/main.c
+FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict
+SERVICE_TESTS:= test_config
+UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
+
+FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
+SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
+BIN          := $(BUILD)/modgate
+UNIT_BINS    := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+.PHONY: all build run test check unit integration asan bench deps deps-build deps-test clean lint
+
+all build: $(BIN)
+
+$(BIN): $(BUILD)/$(MAIN_SRC:.c=.o) $(SERVICE_OBJS) $(FILTER_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifilters -Iservice -c -o $@ $<
+
+# Filter tests link only filters/: proof that scoring needs no network code.
+$(FILTER_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(FILTER_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifilters -Itests $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+$(SERVICE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(SERVICE_OBJS) $(FILTER_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifilters -Iservice -Itests $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+# ---- the two commands -------------------------------------------------
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	@sh docker/run-local.sh $(BIN)
+
+test: deps deps-test
+	@$(MAKE) --no-print-directory build $(UNIT_BINS)
+	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%)
+	@sh tests/run.sh build build-asan
+
+check: deps deps-test
+	@$(MAKE) --no-print-directory build $(UNIT_BINS)
+	@sh tests/run.sh build
+
+unit: $(UNIT_BINS)
+	@sh tests/run.sh --unit-only $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%)
+
+bench: deps deps-test
+	@sh docker/install-deps.sh $(DEB_BENCH)
+	@$(MAKE) --no-print-directory build
+	@python3 tests/bench/bench.py --bin $(BIN)
+
+# ---- packages ---------------------------------------------------------
+
+deps:
+	@sh docker/install-deps.sh $(DEB_BUILD) $(DEB_RUN)
+
+# The build stage of docker/Dockerfile runs this, then `make build`.
+deps-build:
+	@sh docker/install-deps.sh $(DEB_BUILD)
+
+deps-test:
+	@sh docker/install-deps.sh $(DEB_TEST)
+
+# Functions that are easy to misuse; use the bounded ones instead.
+lint:
+	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)\s*\(' \
+	    service/*.c filters/*.c || (echo "banned function used" && false)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find build build-asan -name '*.d' 2>/dev/null)

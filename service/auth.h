@@ -1,0 +1,31 @@
+/* auth.h - API keys: bearer parsing, constant-time lookup, key generation.
+ *
+ * Keys are random secrets; the config holds only their SHA-256. A fast
+ * hash is right here (unlike passwords): a 256-bit random key cannot be
+ * guessed, so slowing each request down with a password hash buys nothing. */
+#ifndef MODGATE_AUTH_H
+#define MODGATE_AUTH_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct ident {
+    int site;            /* index into cfg->sites */
+    enum role role;
+    const char *key_id;  /* borrowed from the cfg; safe to log */
+    int key_index;       /* index into cfg->keys */
+};
+
+/* Find the key in an "Authorization: Bearer KEY" header value. Every
+ * configured key hash is compared with sodium_memcmp and the loop never
+ * exits early, so the time taken does not depend on which key (if any)
+ * matched. Returns 0 and fills 'out', or -1 when the header is missing,
+ * malformed or the key unknown. */
+int auth_lookup(const struct cfg *c, const char *header, struct ident *out);
+
+/* Print a fresh key for 'site' and 'role' with the config entry holding its
+ * hash to stdout. Returns 0, or -1 with a message on stderr. */
+int auth_keygen(const char *site, const char *role);
+
+#endif

@@ -1,0 +1,682 @@
+/* config.c - parse, validate and publish the JSON configuration.
+ *
+ * Validation is strict: unknown fields, wrong types and out-of-range values
+ * are refused with the field's full path ("sites.demo.thresholds.hold"),
+ * because a typo silently ignored in a spam filter's config is a policy
+ * nobody chose. Defaults live in one place each: the *_defaults tables. */
+#include "config.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* ---------- error reporting with a field path ---------- */
+
+struct ctx {
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static int fail(struct ctx *x, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct ctx *x, const char *path, const char *fmt, ...)
+{
+    if (x->failed)
+        return -1;
+    x->failed = 1;
+    int n = snprintf(x->err, x->errlen, "%s: ", path);
+    if (n < 0 || (size_t)n >= x->errlen)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* out = path.key, cut short when too long: it only names a field in an error. */
+static void join(char *out, size_t len, const char *path, const char *key)
+{
+    int n = snprintf(out, len, "%s%s", path, *path ? "." : "");
+    if (n >= 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, "%.*s", (int)(len - (size_t)n - 1), key);
+}
+
+/* Refuse any key of 'obj' not in the NULL-terminated 'allowed'. */
+static int only_keys(struct ctx *x, const char *path, json_t *obj, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        int ok = k[0] == '#'; /* "#..." keys are comments, as in the example config */
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, k) == 0)
+                ok = 1;
+        if (!ok) {
+            char p[256];
+            join(p, sizeof p, path, k);
+            return fail(x, p, "unknown field");
+        }
+    }
+    return 0;
+}
+
+static json_t *get_obj(struct ctx *x, const char *path, json_t *parent, const char *key)
+{
+    json_t *v = json_object_get(parent, key);
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_object(v)) {
+        char p[256];
+        join(p, sizeof p, path, key);
+        fail(x, p, "must be an object");
+        return NULL;
+    }
+    return v;
+}
+
+/* Read a number in [min, max]; absent keeps *out (the default). */
+static int get_num(struct ctx *x, const char *path, json_t *obj, const char *key,
+                   double min, double max, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (!json_is_number(v))
+        return fail(x, p, "must be a number");
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < min || d > max)
+        return fail(x, p, "must be between %g and %g (got %g)", min, max, d);
+    *out = d;
+    return 0;
+}
+
+static int get_int(struct ctx *x, const char *path, json_t *obj, const char *key,
+                   long min, long max, long *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (!json_is_integer(v))
+        return fail(x, p, "must be a whole number");
+    json_int_t i = json_integer_value(v);
+    if (i < min || i > max)
+        return fail(x, p, "must be between %ld and %ld (got %lld)", min, max, (long long)i);
+    *out = (long)i;
+    return 0;
+}
+
+static int get_str(struct ctx *x, const char *path, json_t *obj, const char *key,
+                   char *out, size_t outlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (!json_is_string(v))
+        return fail(x, p, "must be a string");
+    if (json_string_length(v) >= outlen)
+        return fail(x, p, "is longer than %zu bytes", outlen - 1);
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+static int get_bool(struct ctx *x, const char *path, json_t *obj, const char *key, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (!json_is_boolean(v))
+        return fail(x, p, "must be true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* ---------- names ---------- */
+
+static const char *const role_names[ROLE_COUNT] = { "cms", "moderator", "admin" };
+static const char *const bucket_names[BK_COUNT] = { "ip", "ip_prefix", "author", "thread", "site" };
+
+const char *role_name(enum role r)
+{
+    return (unsigned)r < ROLE_COUNT ? role_names[r] : "?";
+}
+
+const char *bucket_name(enum bucket_kind k)
+{
+    return (unsigned)k < BK_COUNT ? bucket_names[k] : "?";
+}
+
+/* SHA-256 of the public test keys documented in README.md. Loading one of
+ * them is allowed (it is what `make run` does) but always logged. */
+static const char *const test_keys[] = { "demo-cms-key", "demo-moderator-key", "demo-admin-key" };
+
+/* ---------- defaults ---------- */
+
+/* Buckets: a person rarely posts more than a few comments a minute; an
+ * office or mobile carrier behind one /24 may post several; a busy article
+ * gets a few a second at peak. capacity = burst, per_second = refill. */
+static const struct bucket_cfg bucket_defaults[BK_COUNT] = {
+    [BK_IP] = { 1, 10, 10.0 / 60 },
+    [BK_PREFIX] = { 1, 40, 40.0 / 60 },
+    [BK_AUTHOR] = { 1, 10, 10.0 / 60 },
+    [BK_THREAD] = { 1, 300, 5 },
+    [BK_SITE] = { 1, 3000, 50 },
+};
+
+static void site_defaults(struct site_cfg *s)
+{
+    s->th.hold = 0.5;
+    s->th.reject = 0.95;
+    s->prior = 0.1; /* most comments on a news site are fine */
+    s->redis_down = DEC_HOLD;
+    s->decision_ttl_s = 7 * 86400; /* a CMS retrying a week later still gets the same answer */
+    memcpy(s->buckets, bucket_defaults, sizeof s->buckets);
+    s->api = (struct bucket_cfg){ 1, 2000, 1000 };
+    heur_defaults(&s->heur);
+    s->dup_enabled = 1;
+    s->dup_window_s = 3600;
+    s->dup_min_sources = 3;
+    s->dup_min_chars = 20; /* "thanks!" or "great article" from many readers is normal */
+}
+
+/* ---------- sections ---------- */
+
+static int parse_bucket(struct ctx *x, const char *path, json_t *parent, const char *key,
+                        struct bucket_cfg *b)
+{
+    json_t *v = json_object_get(parent, key);
+    if (!v)
+        return 0;
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (json_is_null(v)) {
+        b->enabled = 0;
+        return 0;
+    }
+    if (!json_is_object(v))
+        return fail(x, p, "must be an object {\"capacity\":N,\"per_minute\":N} or null to disable");
+    static const char *const keys[] = { "capacity", "per_minute", "per_second", NULL };
+    if (only_keys(x, p, v, keys))
+        return -1;
+    if (!json_object_get(v, "capacity"))
+        return fail(x, p, "needs \"capacity\"");
+    int pm = json_object_get(v, "per_minute") != NULL, ps = json_object_get(v, "per_second") != NULL;
+    if (pm == ps)
+        return fail(x, p, "needs exactly one of \"per_minute\" or \"per_second\"");
+    double cap = 0, rate = 0;
+    if (get_num(x, p, v, "capacity", 1, 1e9, &cap))
+        return -1;
+    if (pm && get_num(x, p, v, "per_minute", 0.001, 6e10, &rate))
+        return -1;
+    if (ps && get_num(x, p, v, "per_second", 0.00002, 1e9, &rate))
+        return -1;
+    b->enabled = 1;
+    b->capacity = cap;
+    b->per_second = pm ? rate / 60 : rate;
+    return 0;
+}
+
+static int parse_words(struct ctx *x, const char *path, json_t *parent, const char *key,
+                       wordlist *wl)
+{
+    json_t *v = json_object_get(parent, key);
+    if (!v)
+        return 0;
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (!json_is_array(v))
+        return fail(x, p, "must be an array of strings");
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        char pi[300];
+        snprintf(pi, sizeof pi, "%s[%zu]", p, i);
+        if (!json_is_string(e))
+            return fail(x, pi, "must be a string");
+        char werr[160];
+        if (wordlist_add(wl, json_string_value(e), werr, sizeof werr))
+            return fail(x, pi, "%s", werr);
+    }
+    return 0;
+}
+
+static int parse_weights(struct ctx *x, const char *path, json_t *site, struct heur_weights *w)
+{
+    json_t *o = get_obj(x, path, site, "weights");
+    if (!o)
+        return x->failed ? -1 : 0;
+    char p[256];
+    join(p, sizeof p, path, "weights");
+    static const char *const keys[] = { "link", "link_cap", "link_only", "link_density",
+        "too_many_links", "blocked_word", "suspect_word", "honeypot", "shouting",
+        "repeated_chars", "duplicate", NULL };
+    double *dst[] = { &w->link, &w->link_cap, &w->link_only, &w->link_density,
+        &w->too_many_links, &w->blocked_word, &w->suspect_word, &w->honeypot, &w->shouting,
+        &w->repeated_chars, &w->duplicate };
+    if (only_keys(x, p, o, keys))
+        return -1;
+    /* +-20 log-odds is already certainty; more only hides mistakes. */
+    for (size_t i = 0; keys[i]; i++)
+        if (get_num(x, p, o, keys[i], -20, 20, dst[i]))
+            return -1;
+    return 0;
+}
+
+static int valid_site_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(islower(c) || isdigit(c) || c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_keys(struct ctx *x, const char *path, json_t *site, int site_idx,
+                      struct cfg *c)
+{
+    char p[256];
+    join(p, sizeof p, path, "keys");
+    json_t *arr = json_object_get(site, "keys");
+    if (!arr)
+        return 0; /* a site without keys can be configured, just not used */
+    if (!json_is_array(arr))
+        return fail(x, p, "must be an array of {\"id\",\"role\",\"sha256\"}");
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) {
+        char pi[300];
+        snprintf(pi, sizeof pi, "%s[%zu]", p, i);
+        if (!json_is_object(e))
+            return fail(x, pi, "must be an object {\"id\",\"role\",\"sha256\"}");
+        static const char *const keys[] = { "id", "role", "sha256", NULL };
+        if (only_keys(x, pi, e, keys))
+            return -1;
+        struct api_key k;
+        memset(&k, 0, sizeof k);
+        char role[32] = "", hex[80] = "";
+        if (get_str(x, pi, e, "id", k.id, sizeof k.id) || get_str(x, pi, e, "role", role, sizeof role) ||
+            get_str(x, pi, e, "sha256", hex, sizeof hex))
+            return -1;
+        if (!k.id[0])
+            return fail(x, pi, "needs \"id\" (a name for logs, not secret)");
+        int r = -1;
+        for (int j = 0; j < ROLE_COUNT; j++)
+            if (strcmp(role, role_names[j]) == 0)
+                r = j;
+        if (r < 0)
+            return fail(x, pi, "\"role\" must be \"cms\", \"moderator\" or \"admin\"");
+        size_t binlen = 0;
+        if (strlen(hex) != 64 ||
+            sodium_hex2bin(k.hash, sizeof k.hash, hex, 64, NULL, &binlen, NULL) != 0 || binlen != 32)
+            return fail(x, pi, "\"sha256\" must be 64 hex digits (see `modgate keygen`)");
+        for (size_t j = 0; j < c->nkeys; j++)
+            if (sodium_memcmp(c->keys[j].hash, k.hash, 32) == 0)
+                return fail(x, pi, "the same key is configured twice (also \"%s\")", c->keys[j].id);
+        k.role = (enum role)r;
+        k.site = site_idx;
+        c->keys = xrealloc(c->keys, (c->nkeys + 1) * sizeof *c->keys);
+        c->keys[c->nkeys++] = k;
+        for (size_t j = 0; j < sizeof test_keys / sizeof *test_keys; j++) {
+            unsigned char h[32];
+            crypto_hash_sha256(h, (const unsigned char *)test_keys[j], strlen(test_keys[j]));
+            if (sodium_memcmp(h, k.hash, 32) == 0)
+                c->test_keys++;
+        }
+    }
+    return 0;
+}
+
+static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
+{
+    struct site_cfg *s = &c->sites[idx];
+    char path[128];
+    snprintf(path, sizeof path, "sites.%s", name);
+    if (!valid_site_name(name))
+        return fail(x, path, "site names are 1-64 characters of a-z, 0-9, '-' and '_'");
+    if (!json_is_object(o))
+        return fail(x, path, "must be an object");
+    static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
+        "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
+        "style", "weights", NULL };
+    if (only_keys(x, path, o, keys))
+        return -1;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    site_defaults(s);
+    s->blocked = wordlist_new();
+    s->suspect = wordlist_new();
+    s->heur.blocked = s->blocked;
+    s->heur.suspect = s->suspect;
+    char p[256];
+
+    json_t *th = get_obj(x, path, o, "thresholds");
+    if (th) {
+        join(p, sizeof p, path, "thresholds");
+        static const char *const tk[] = { "hold", "reject", NULL };
+        if (only_keys(x, p, th, tk) || get_num(x, p, th, "hold", 0.01, 1, &s->th.hold) ||
+            get_num(x, p, th, "reject", 0.01, 1, &s->th.reject))
+            return -1;
+        if (s->th.hold > s->th.reject)
+            return fail(x, p, "\"hold\" (%g) must not be above \"reject\" (%g)", s->th.hold, s->th.reject);
+    }
+    /* A prior of 0 or 1 would make every score certain before any evidence. */
+    if (get_num(x, path, o, "prior", 0.001, 0.999, &s->prior))
+        return -1;
+    json_t *rd = json_object_get(o, "redis_down");
+    if (rd) {
+        join(p, sizeof p, path, "redis_down");
+        if (!json_is_string(rd) || decision_parse(json_string_value(rd), &s->redis_down) ||
+            s->redis_down == DEC_CHALLENGE)
+            return fail(x, p, "must be \"accept\", \"hold\" or \"reject\"");
+    }
+    if (get_int(x, path, o, "decision_ttl_s", 60, 365L * 86400, &s->decision_ttl_s))
+        return -1;
+
+    json_t *rl = get_obj(x, path, o, "rate_limits");
+    if (rl) {
+        join(p, sizeof p, path, "rate_limits");
+        static const char *const rk[] = { "ip", "ip_prefix", "author", "thread", "site", NULL };
+        if (only_keys(x, p, rl, rk))
+            return -1;
+        for (int k = 0; k < BK_COUNT; k++)
+            if (parse_bucket(x, p, rl, bucket_names[k], &s->buckets[k]))
+                return -1;
+    }
+    if (parse_bucket(x, path, o, "api_rate_limit", &s->api))
+        return -1;
+
+    json_t *ln = get_obj(x, path, o, "links");
+    if (ln) {
+        join(p, sizeof p, path, "links");
+        static const char *const lk[] = { "max", NULL };
+        long max = s->heur.max_links;
+        if (only_keys(x, p, ln, lk) || get_int(x, p, ln, "max", -1, 1000, &max))
+            return -1;
+        s->heur.max_links = (int)max;
+    }
+    json_t *wd = get_obj(x, path, o, "words");
+    if (wd) {
+        join(p, sizeof p, path, "words");
+        static const char *const wk[] = { "blocked", "suspect", NULL };
+        if (only_keys(x, p, wd, wk) || parse_words(x, p, wd, "blocked", s->blocked) ||
+            parse_words(x, p, wd, "suspect", s->suspect))
+            return -1;
+    }
+    json_t *dp = get_obj(x, path, o, "duplicates");
+    if (dp) {
+        join(p, sizeof p, path, "duplicates");
+        static const char *const dk[] = { "enabled", "window_s", "min_sources", "min_chars", NULL };
+        long ms = s->dup_min_sources, mc = (long)s->dup_min_chars;
+        if (only_keys(x, p, dp, dk) || get_bool(x, p, dp, "enabled", &s->dup_enabled) ||
+            get_int(x, p, dp, "window_s", 10, 30L * 86400, &s->dup_window_s) ||
+            get_int(x, p, dp, "min_sources", 2, 100, &ms) ||
+            get_int(x, p, dp, "min_chars", 0, 10000, &mc))
+            return -1;
+        s->dup_min_sources = (int)ms;
+        s->dup_min_chars = (size_t)mc;
+    }
+    json_t *st = get_obj(x, path, o, "style");
+    if (st) {
+        join(p, sizeof p, path, "style");
+        static const char *const sk[] = { "shout_min_letters", "shout_ratio", "repeat_min_run", NULL };
+        long sl = s->heur.shout_min_letters, rr = s->heur.repeat_min_run;
+        if (only_keys(x, p, st, sk) || get_int(x, p, st, "shout_min_letters", 1, 100000, &sl) ||
+            get_num(x, p, st, "shout_ratio", 0.01, 1, &s->heur.shout_ratio) ||
+            get_int(x, p, st, "repeat_min_run", 2, 10000, &rr))
+            return -1;
+        s->heur.shout_min_letters = (int)sl;
+        s->heur.repeat_min_run = (int)rr;
+    }
+    if (parse_weights(x, path, o, &s->heur.w))
+        return -1;
+    if (parse_keys(x, path, o, idx, c))
+        return -1;
+    return x->failed ? -1 : 0;
+}
+
+static int parse_listen(struct ctx *x, const char *path, const char *s, struct cfg *c)
+{
+    const char *colon = strrchr(s, ':');
+    long port;
+    if (!colon || colon == s || parse_long(colon + 1, 1, 65535, &port))
+        return fail(x, path, "must be HOST:PORT, e.g. 127.0.0.1:8080 (got \"%s\")", s);
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[' && hl > 2 && s[hl - 1] == ']') { /* [::1]:8080 */
+        s++;
+        hl -= 2;
+    }
+    if (hl >= sizeof c->listen_host)
+        return fail(x, path, "host is too long");
+    memcpy(c->listen_host, s, hl);
+    c->listen_host[hl] = 0;
+    c->listen_port = (int)port;
+    return 0;
+}
+
+static void cfg_free(struct cfg *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nsites; i++) {
+        wordlist_free(c->sites[i].blocked);
+        wordlist_free(c->sites[i].suspect);
+    }
+    free(c->sites);
+    sodium_memzero(c->redis_url, sizeof c->redis_url); /* may hold a password */
+    free(c->keys);
+    free(c);
+}
+
+static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
+{
+    if (!json_is_object(root))
+        return fail(x, "(top level)", "must be a JSON object");
+    static const char *const keys[] = { "listen", "log_level", "redis", "http", "spool_max",
+        "sites", NULL };
+    if (only_keys(x, "", root, keys))
+        return -1;
+    char listen[128] = "127.0.0.1:8080", level[16] = "info";
+    if (get_str(x, "", root, "listen", listen, sizeof listen) || parse_listen(x, "listen", listen, c))
+        return -1;
+    if (get_str(x, "", root, "log_level", level, sizeof level))
+        return -1;
+    if (log_parse_level(level, &c->log_level))
+        return fail(x, "log_level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
+
+    snprintf(c->redis_url, sizeof c->redis_url, "redis://127.0.0.1:6379/0");
+    long cto = 200, cmd = 250, retry = 500;
+    json_t *r = get_obj(x, "", root, "redis");
+    if (r) {
+        static const char *const rk[] = { "url", "connect_timeout_ms", "command_timeout_ms",
+            "retry_interval_ms", NULL };
+        if (only_keys(x, "redis", r, rk) || get_str(x, "redis", r, "url", c->redis_url, sizeof c->redis_url) ||
+            get_int(x, "redis", r, "connect_timeout_ms", 10, 60000, &cto) ||
+            get_int(x, "redis", r, "command_timeout_ms", 10, 60000, &cmd) ||
+            get_int(x, "redis", r, "retry_interval_ms", 10, 60000, &retry))
+            return -1;
+    }
+    if (x->failed)
+        return -1;
+    c->redis_connect_timeout_ms = (int)cto;
+    c->redis_command_timeout_ms = (int)cmd;
+    c->redis_retry_ms = (int)retry;
+
+    long threads = 8, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10;
+    json_t *h = get_obj(x, "", root, "http");
+    if (h) {
+        static const char *const hk[] = { "threads", "max_body_bytes", "max_connections",
+            "connection_timeout_s", "shutdown_grace_s", NULL };
+        /* 1 KiB is the smallest body that holds a useful comment request;
+         * 1 MiB is far beyond any comment and bounds memory per connection. */
+        if (only_keys(x, "http", h, hk) || get_int(x, "http", h, "threads", 1, 256, &threads) ||
+            get_int(x, "http", h, "max_body_bytes", 1024, 1 << 20, &maxbody) ||
+            get_int(x, "http", h, "max_connections", 16, 100000, &maxconn) ||
+            get_int(x, "http", h, "connection_timeout_s", 1, 3600, &ctimeout) ||
+            get_int(x, "http", h, "shutdown_grace_s", 0, 600, &grace))
+            return -1;
+    }
+    if (x->failed)
+        return -1;
+    c->threads = (int)threads;
+    c->max_body = (size_t)maxbody;
+    c->max_connections = (int)maxconn;
+    c->connection_timeout_s = (int)ctimeout;
+    c->shutdown_grace_s = (int)grace;
+    long spool = 10000;
+    if (get_int(x, "", root, "spool_max", 0, 10000000, &spool))
+        return -1;
+    c->spool_max = (size_t)spool;
+
+    json_t *sites = json_object_get(root, "sites");
+    if (!sites || !json_is_object(sites) || json_object_size(sites) == 0)
+        return fail(x, "sites", "must be an object with at least one site");
+    c->nsites = json_object_size(sites);
+    c->sites = xcalloc(c->nsites, sizeof *c->sites);
+    const char *name;
+    json_t *so;
+    int idx = 0;
+    json_object_foreach(sites, name, so) {
+        if (parse_site(x, name, so, idx, c)) {
+            c->nsites = (size_t)idx + 1; /* free what was built */
+            return -1;
+        }
+        idx++;
+    }
+    return 0;
+}
+
+struct cfg *cfg_load(const char *path, char *err, size_t errlen)
+{
+    struct ctx x = { err, errlen, 0 };
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        if (je.line > 0)
+            snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        else
+            snprintf(err, errlen, "%s: %s", path, je.text);
+        return NULL;
+    }
+    struct cfg *c = xcalloc(1, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    int rc = parse_root(&x, root, c);
+    json_decref(root);
+    const char *env;
+    if (rc == 0 && (env = getenv("MODGATE_LISTEN")) && *env)
+        rc = parse_listen(&x, "MODGATE_LISTEN", env, c);
+    if (rc == 0 && (env = getenv("MODGATE_REDIS_URL")) && *env) {
+        if (strlen(env) >= sizeof c->redis_url)
+            rc = fail(&x, "MODGATE_REDIS_URL", "is too long");
+        else
+            snprintf(c->redis_url, sizeof c->redis_url, "%s", env);
+    }
+    if (rc == 0 && strncmp(c->redis_url, "redis://", 8) != 0 && strncmp(c->redis_url, "unix://", 7) != 0)
+        rc = fail(&x, "redis.url", "must start with redis:// or unix://");
+    if (rc) {
+        cfg_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+const struct site_cfg *cfg_site(const struct cfg *c, const char *name, int *index)
+{
+    for (size_t i = 0; i < c->nsites; i++) {
+        if (strcmp(c->sites[i].name, name) == 0) {
+            if (index)
+                *index = (int)i;
+            return &c->sites[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---------- publication ---------- */
+
+/* The current config and its reference counts. A mutex, not atomics alone:
+ * taking a reference must not race with the swap that drops the last one.
+ * It is held for a few instructions per request. */
+static pthread_mutex_t cfg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cfg *cfg_current;
+struct refcount {
+    struct cfg *c;
+    long refs;
+};
+static struct refcount *refs;
+static size_t nrefs;
+
+static struct refcount *ref_of(struct cfg *c)
+{
+    for (size_t i = 0; i < nrefs; i++)
+        if (refs[i].c == c)
+            return &refs[i];
+    return NULL;
+}
+
+struct cfg *cfg_acquire(void)
+{
+    pthread_mutex_lock(&cfg_mu);
+    struct cfg *c = cfg_current;
+    if (c)
+        ref_of(c)->refs++;
+    pthread_mutex_unlock(&cfg_mu);
+    return c;
+}
+
+static void drop_locked(struct cfg *c)
+{
+    struct refcount *r = ref_of(c);
+    if (--r->refs > 0)
+        return;
+    cfg_free(c);
+    *r = refs[--nrefs];
+}
+
+void cfg_release(struct cfg *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&cfg_mu);
+    drop_locked(c);
+    pthread_mutex_unlock(&cfg_mu);
+}
+
+void cfg_swap(struct cfg *c) /* NULL: drop the current config (at exit) */
+{
+    pthread_mutex_lock(&cfg_mu);
+    if (c) {
+        refs = xrealloc(refs, (nrefs + 1) * sizeof *refs);
+        refs[nrefs++] = (struct refcount){ c, 1 };
+    }
+    struct cfg *old = cfg_current;
+    cfg_current = c;
+    if (old)
+        drop_locked(old);
+    if (nrefs == 0) {
+        free(refs);
+        refs = NULL;
+    }
+    pthread_mutex_unlock(&cfg_mu);
+}

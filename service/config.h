@@ -1,0 +1,93 @@
+/* config.h - the service configuration: loaded from one JSON file,
+ * validated completely, then read-only and shared by reference.
+ *
+ * A struct cfg is immutable once cfg_load() returns it. SIGHUP builds a new
+ * one and swaps it in (cfg_swap); requests that started with the old one
+ * keep it until they call cfg_release(), so a reload never drops or mixes
+ * a request. */
+#ifndef MODGATE_CONFIG_H
+#define MODGATE_CONFIG_H
+
+#include <stddef.h>
+
+#include "heuristics.h"
+#include "verdict.h"
+
+enum role { ROLE_CMS = 0, ROLE_MODERATOR, ROLE_ADMIN, ROLE_COUNT };
+
+/* The rate-limit buckets of one check, in the order the script sees them. */
+enum bucket_kind { BK_IP = 0, BK_PREFIX, BK_AUTHOR, BK_THREAD, BK_SITE, BK_COUNT };
+
+struct bucket_cfg {
+    int enabled;
+    double capacity;   /* tokens the bucket holds when full (burst) */
+    double per_second; /* refill rate */
+};
+
+struct api_key {
+    unsigned char hash[32]; /* SHA-256 of the key; the key itself is never kept */
+    enum role role;
+    int site;               /* index into cfg->sites */
+    char id[64];            /* a name for logs ("demo-cms"), not secret */
+};
+
+struct site_cfg {
+    char name[65];
+    struct thresholds th;
+    double prior;                 /* score of a comment no rule fires on */
+    enum decision redis_down;     /* decision while Redis is unreachable */
+    long decision_ttl_s;          /* how long a comment id's decision is replayed */
+    struct bucket_cfg buckets[BK_COUNT];
+    struct bucket_cfg api;        /* per API key, guards the API itself */
+    struct heur_config heur;      /* word lists point at blocked/suspect below */
+    wordlist *blocked;
+    wordlist *suspect;
+    int dup_enabled;
+    long dup_window_s;            /* duplicates counted within this window */
+    int dup_min_sources;          /* distinct IPs or authors that make a duplicate */
+    size_t dup_min_chars;         /* shorter normalised bodies are never duplicates */
+};
+
+struct cfg {
+    char listen_host[64];
+    int listen_port;
+    char redis_url[512];          /* secret-bearing: never logged whole */
+    int redis_connect_timeout_ms;
+    int redis_command_timeout_ms;
+    int redis_retry_ms;           /* after a failed connect, wait this long */
+    int threads;
+    size_t max_body;
+    int max_connections;
+    int connection_timeout_s;
+    int shutdown_grace_s;
+    int log_level;
+    size_t spool_max;             /* held comments kept in memory while Redis is down */
+    size_t nsites;
+    struct site_cfg *sites;
+    size_t nkeys;
+    struct api_key *keys;
+    int test_keys;                /* how many documented public test keys are loaded */
+    char path[1024];              /* the file it came from */
+};
+
+/* Load and validate 'path', then apply the MODGATE_LISTEN and
+ * MODGATE_REDIS_URL environment overrides. Returns a new cfg with one
+ * reference, or NULL with a one-line reason naming the field in 'err'. */
+struct cfg *cfg_load(const char *path, char *err, size_t errlen);
+
+/* Take a reference to the current config (never NULL once cfg_swap has
+ * been called). Pair with cfg_release(). */
+struct cfg *cfg_acquire(void);
+void cfg_release(struct cfg *c);
+
+/* Make 'c' current (steals the caller's reference); the old one is freed
+ * when its last user releases it. */
+void cfg_swap(struct cfg *c);
+
+/* The site named 'name' or NULL. Borrowed from 'c'. */
+const struct site_cfg *cfg_site(const struct cfg *c, const char *name, int *index);
+
+const char *role_name(enum role r);
+const char *bucket_name(enum bucket_kind k);
+
+#endif

@@ -1,0 +1,324 @@
+/* http.c - libmicrohttpd glue: one request context per request, the MHD
+ * state machine followed exactly (allocate on the first call, append body
+ * chunks, answer on the last call, free in the completion callback), and
+ * every refusal that needs no body made before the body is read. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "routes.h"
+#include "store.h"
+#include "util.h"
+
+struct http_server {
+    struct MHD_Daemon *d;
+};
+
+static atomic_long inflight;
+static atomic_int stopping;       /* once set, responses say Connection: close */
+static atomic_ullong next_id;
+static char id_prefix[9];         /* random per process: ids unique across instances */
+
+struct reqctx {
+    struct http_request r;
+    const struct route *route;
+    struct buf body;
+    int have_body;
+    unsigned status;              /* for the access log */
+    int early;                    /* a response was queued before the body was read */
+    size_t too_big;               /* bytes dropped past the body limit */
+    char method[8];
+};
+
+long http_inflight(void)
+{
+    return atomic_load(&inflight);
+}
+
+/* A client's X-Request-Id is kept when it is short and plain, so a CMS can
+ * follow one comment through its logs and ours. */
+static int sane_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof(((struct http_request *)0)->id))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return 0;
+    return 1;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct reqctx *x,
+                                     struct http_response *resp)
+{
+    if (!resp->body)
+        reply_error(resp, 500, "internal", "the handler produced no response");
+    size_t len = strlen(resp->body);
+    struct MHD_Response *mr;
+    if (strcmp(x->r.method, "HEAD") == 0) {
+        free(resp->body);
+        mr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        mr = MHD_create_response_from_buffer(len, resp->body, MHD_RESPMEM_MUST_FREE);
+        if (!mr)
+            free(resp->body);
+    }
+    resp->body = NULL;
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(mr, "X-Request-Id", x->r.id);
+    if (resp->retry_after_s > 0) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%ld", resp->retry_after_s);
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (resp->allow)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->status == 401)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (atomic_load(&stopping))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
+    x->status = resp->status;
+    enum MHD_Result ret = MHD_queue_response(conn, resp->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, struct reqctx *x, unsigned status,
+                                  const char *code, const char *msg, const char *allow)
+{
+    struct http_response resp = { 0 };
+    reply_error(&resp, status, code, "%s", msg);
+    resp.allow = allow;
+    x->early = 1;
+    return send_response(conn, x, &resp);
+}
+
+static int is_json_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return 0;
+    return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* First call for a request: everything that can be refused without the
+ * body is refused here, so a bad request costs no body bytes. */
+static enum MHD_Result first_call(struct MHD_Connection *conn, struct reqctx *x, const char *url)
+{
+    char allow[64];
+    x->route = routes_match(x->r.method, url, allow, sizeof allow);
+    if (!x->route) {
+        if (allow[0]) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "%s is not allowed here; use %s", x->r.method, allow);
+            return send_error(conn, x, 405, "method_not_allowed", msg, allow);
+        }
+        return send_error(conn, x, 404, "not_found", "no such endpoint; see api.md", NULL);
+    }
+    if (x->route->roles) {
+        const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!h)
+            return send_error(conn, x, 401, "unauthorized",
+                              "missing Authorization: Bearer KEY header", NULL);
+        if (auth_lookup(x->r.cfg, h, &x->r.ident) != 0)
+            return send_error(conn, x, 401, "unauthorized", "the API key is not valid", NULL);
+        x->r.authed = 1;
+        if (!(x->route->roles & ROLE_BIT(x->r.ident.role))) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "a %s key cannot call %s %s", role_name(x->r.ident.role),
+                     x->r.method, x->route->path);
+            return send_error(conn, x, 403, "wrong_role", msg, NULL);
+        }
+    }
+    if (x->route->json_body) {
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!is_json_type(ct))
+            return send_error(conn, x, 415, "unsupported_media_type",
+                              "send the body as Content-Type: application/json", NULL);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        long n;
+        if (cl && parse_long(cl, 0, 1L << 40, &n) == 0 && (size_t)n > x->r.cfg->max_body) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "the body is %ld bytes; the limit is %zu", n, x->r.cfg->max_body);
+            return send_error(conn, x, 413, "body_too_large", msg, NULL);
+        }
+        buf_init(&x->body);
+        x->have_body = 1;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    struct reqctx *x = *con_cls;
+    if (!x) {
+        x = xcalloc(1, sizeof *x);
+        *con_cls = x;
+        atomic_fetch_add(&inflight, 1);
+        x->r.start_us = mono_us();
+        snprintf(x->method, sizeof x->method, "%s", method);
+        x->r.method = x->method;
+        x->r.path = url;
+        x->r.cfg = cfg_acquire();
+        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid && sane_id(rid))
+            snprintf(x->r.id, sizeof x->r.id, "%s", rid);
+        else
+            snprintf(x->r.id, sizeof x->r.id, "%s-%llu", id_prefix,
+                     (unsigned long long)atomic_fetch_add(&next_id, 1));
+        return first_call(conn, x, url);
+    }
+    if (x->early) { /* already answered: drop whatever body still comes */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!x->have_body) {
+            *upload_data_size = 0; /* a body where none is expected is ignored */
+            return MHD_YES;
+        }
+        if (x->too_big || x->body.len + *upload_data_size > x->r.cfg->max_body) {
+            /* Chunked uploads have no Content-Length to refuse early, and
+             * MHD cannot answer before the body is read: drop what comes,
+             * answer 413 at the end, and cut off clients that keep going. */
+            x->too_big += *upload_data_size;
+            *upload_data_size = 0;
+            return x->too_big > 16 * x->r.cfg->max_body ? MHD_NO : MHD_YES;
+        }
+        buf_append(&x->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (x->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the body is larger than the limit of %zu bytes", x->r.cfg->max_body);
+        return send_error(conn, x, 413, "body_too_large", msg, NULL);
+    }
+    if (x->have_body) {
+        x->r.body = x->body.p;
+        x->r.body_len = x->body.len;
+    } else {
+        x->r.body = "";
+    }
+    struct http_response resp = { 0 };
+    x->route->fn(&x->r, &resp);
+    return send_response(conn, x, &resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    struct reqctx *x = *con_cls;
+    if (!x)
+        return;
+    *con_cls = NULL;
+    int64_t us = mono_us() - x->r.start_us;
+    /* No key, no body, no comment text: ids, sizes and outcome only. */
+    LOG_INFO(x->r.id, "%s %s %u %lld.%03lld ms site=%s key=%s bytes=%zu%s%s%s", x->r.method,
+             x->r.path ? x->r.path : "-", x->status, (long long)(us / 1000), (long long)(us % 1000),
+             x->r.site ? x->r.site : "-", x->r.authed ? x->r.ident.key_id : "-", x->body.len,
+             x->r.note[0] ? " " : "", x->r.note,
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    if (x->have_body)
+        buf_free(&x->body);
+    cfg_release(x->r.cfg);
+    free(x);
+    atomic_fetch_sub(&inflight, 1);
+}
+
+/* libmicrohttpd found its own state broken: log and stop hard. */
+static void on_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    (void)cls;
+    LOG_ERROR(NULL, "libmicrohttpd panic at %s:%u: %s", file ? file : "?", line, reason ? reason : "?");
+    abort();
+}
+
+struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
+{
+    if (!id_prefix[0]) {
+        uint32_t r = randombytes_random();
+        snprintf(id_prefix, sizeof id_prefix, "%08x", r);
+    }
+    MHD_set_panic_func(on_panic, NULL);
+    struct addrinfo hints = { 0 }, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[8];
+    snprintf(port, sizeof port, "%d", c->listen_port);
+    int gai = getaddrinfo(c->listen_host[0] ? c->listen_host : NULL, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen: cannot resolve \"%s\": %s", c->listen_host, gai_strerror(gai));
+        return NULL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem pool[] = {
+        { c->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)c->threads, NULL },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)c->listen_port, NULL, NULL, on_request, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout_s,
+        /* Headers of one request must fit here; 32 KiB is MHD's default and
+         * far above what a CMS sends. The body is buffered by us, capped. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_ARRAY, pool,
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!d) {
+        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this host)",
+                 c->listen_host, c->listen_port);
+        return NULL;
+    }
+    struct http_server *s = xcalloc(1, sizeof *s);
+    s->d = d;
+    return s;
+}
+
+void http_stop(struct http_server *s, int grace_s)
+{
+    if (!s)
+        return;
+    atomic_store(&stopping, 1);
+    MHD_quiesce_daemon(s->d); /* no new connections from here on */
+    int64_t until = mono_ms() + (int64_t)grace_s * 1000;
+    while (atomic_load(&inflight) > 0 && mono_ms() < until) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&inflight) > 0)
+        LOG_WARN(NULL, "stopping with %ld requests still in flight after %d s", atomic_load(&inflight), grace_s);
+    MHD_stop_daemon(s->d);
+    free(s);
+}

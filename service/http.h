@@ -1,0 +1,43 @@
+/* http.h - the HTTP face: libmicrohttpd daemon, request state machine,
+ * early refusal of bad requests, and graceful stop.
+ *
+ * Only http.c includes microhttpd.h. Handlers get a struct http_request
+ * whose body is complete and whose route, auth and size checks passed. */
+#ifndef MODGATE_HTTP_H
+#define MODGATE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "config.h"
+#include "reply.h"
+
+struct http_request {
+    char id[40];             /* request id: X-Request-Id if sane, else generated */
+    const char *method;
+    const char *path;
+    const char *body;        /* NUL-terminated; body_len bytes */
+    size_t body_len;
+    struct cfg *cfg;         /* referenced for the request's whole life */
+    int authed;              /* 1 when ident is valid */
+    struct ident ident;
+    int64_t start_us;
+    const char *site;        /* for the access log, set by handlers (borrowed) */
+    char note[128];          /* for the access log: outcome, never content */
+};
+
+struct http_server;
+
+/* Start serving with the settings of 'c' (listen address, threads, limits).
+ * Returns NULL with a reason in err. */
+struct http_server *http_start(const struct cfg *c, char *err, size_t errlen);
+
+/* Stop accepting, let requests in flight finish (at most grace_s
+ * seconds), then stop. Frees the server. */
+void http_stop(struct http_server *s, int grace_s);
+
+/* Requests being processed right now. */
+long http_inflight(void);
+
+#endif

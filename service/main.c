@@ -1,0 +1,185 @@
+/* main.c - command line, ordered startup, signals, orderly shutdown.
+ *
+ *   modgate serve [--config FILE]      serve (MODGATE_CONFIG if no --config)
+ *   modgate config check FILE          validate a config file and exit
+ *   modgate keygen --site S --role R   print a new API key and its entry
+ *
+ * Startup order: config -> validate -> Redis settings -> spool -> HTTP.
+ * Signals are handled by sigwait in the main thread only: SIGHUP reloads
+ * the config, SIGTERM/SIGINT stop gracefully. */
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "spool.h"
+#include "store.h"
+
+#define MODGATE_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: modgate serve [--config FILE]\n"
+            "       modgate config check FILE\n"
+            "       modgate keygen --site SITE --role cms|moderator|admin\n"
+            "       modgate version\n"
+            "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
+            "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path)\n");
+}
+
+static void announce(const struct cfg *c)
+{
+    log_level = c->log_level;
+    if (c->test_keys)
+        LOG_WARN(NULL, "%d public test key(s) (demo-*-key) are loaded from %s: anyone can use them; "
+                 "replace them with `modgate keygen` keys before going live", c->test_keys, c->path);
+}
+
+static int cmd_serve(const char *path)
+{
+    if (!path)
+        path = getenv("MODGATE_CONFIG");
+    if (!path || !*path) {
+        fprintf(stderr, "modgate: no config: pass --config FILE or set MODGATE_CONFIG\n");
+        return 2;
+    }
+    char err[512];
+    struct cfg *c = cfg_load(path, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "modgate: config: %s\n", err);
+        return 2;
+    }
+    announce(c);
+    cfg_swap(c);
+
+    /* Block the signals before any thread starts, so every thread
+     * inherits the mask and only sigwait below sees them. */
+    /* A shell starts background jobs with SIGINT ignored; undo that, or
+     * sigwait would never see Ctrl-C. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    store_configure(c);
+    if (store_start() != 0) {
+        fprintf(stderr, "modgate: cannot start the store thread\n");
+        return 1;
+    }
+    const char *dump = getenv("MODGATE_SPOOL_DIR");
+    if (spool_start(dump, c->redis_retry_ms) != 0) {
+        fprintf(stderr, "modgate: cannot start the spool thread\n");
+        return 1;
+    }
+    struct http_server *srv = http_start(c, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "modgate: %s\n", err);
+        spool_stop();
+        return 1;
+    }
+    int grace = c->shutdown_grace_s;
+    LOG_INFO(NULL, "modgate %s serving on %s:%d with %d threads, %zu site(s)", MODGATE_VERSION,
+             c->listen_host, c->listen_port, c->threads, c->nsites);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&ss, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            struct cfg *n = cfg_load(path, err, sizeof err);
+            if (!n) {
+                LOG_ERROR(NULL, "reload failed, keeping the running config: %s", err);
+                continue;
+            }
+            struct cfg *old = cfg_acquire();
+            if (strcmp(old->listen_host, n->listen_host) || old->listen_port != n->listen_port ||
+                old->threads != n->threads || old->max_connections != n->max_connections)
+                LOG_WARN(NULL, "reload: listen address, threads and max_connections change only on restart");
+            cfg_release(old);
+            announce(n);
+            grace = n->shutdown_grace_s;
+            cfg_swap(n);
+            store_configure(n);
+            LOG_INFO(NULL, "config reloaded from %s", path);
+            continue;
+        }
+        LOG_INFO(NULL, "%s: finishing requests in flight, then stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        break;
+    }
+    http_stop(srv, grace);
+    spool_stop();
+    store_stop();
+    cfg_swap(NULL);
+    LOG_INFO(NULL, "stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "modgate: libsodium failed to initialise\n");
+        return 1;
+    }
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "--config") == 0) {
+        const char *path = NULL;
+        int i = strcmp(cmd, "serve") == 0 ? 2 : 1;
+        for (; i < argc; i++) {
+            if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+                path = argv[++i];
+            else {
+                usage(stderr);
+                return 2;
+            }
+        }
+        return cmd_serve(path);
+    }
+    if (strcmp(cmd, "config") == 0 && argc == 4 && strcmp(argv[2], "check") == 0) {
+        char err[512];
+        struct cfg *c = cfg_load(argv[3], err, sizeof err);
+        if (!c) {
+            fprintf(stderr, "modgate: config: %s\n", err);
+            return 1;
+        }
+        printf("%s: ok (%zu site(s), %zu key(s)%s)\n", argv[3], c->nsites, c->nkeys,
+               c->test_keys ? ", public test keys loaded" : "");
+        cfg_swap(c);
+        cfg_swap(NULL);
+        return 0;
+    }
+    if (strcmp(cmd, "keygen") == 0) {
+        const char *site = NULL, *role = NULL;
+        for (int i = 2; i + 1 < argc; i += 2) {
+            if (strcmp(argv[i], "--site") == 0)
+                site = argv[i + 1];
+            else if (strcmp(argv[i], "--role") == 0)
+                role = argv[i + 1];
+        }
+        if (!site || !role || argc != 6) {
+            usage(stderr);
+            return 2;
+        }
+        return auth_keygen(site, role) == 0 ? 0 : 2;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("modgate %s\n", MODGATE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    usage(stderr);
+    return 2;
+}

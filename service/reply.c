@@ -1,0 +1,37 @@
+/* reply.c - JSON bodies and the error envelope. */
+#include "reply.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+void reply_error(struct http_response *resp, unsigned status, const char *code,
+                 const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    reply_json(resp, status, o);
+}
+
+void reply_json(struct http_response *resp, unsigned status, json_t *obj)
+{
+    free(resp->body);
+    /* JSON_ENSURE_ASCII is off: UTF-8 passes through as it came. */
+    char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(obj);
+    if (!s) {
+        /* Only reachable on OOM inside jansson or a message that was not
+         * valid UTF-8; both are our bugs, answer plainly. */
+        s = xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"could not encode the response\"}}");
+        status = 500;
+    }
+    resp->status = status;
+    resp->body = s;
+}

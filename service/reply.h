@@ -1,0 +1,29 @@
+/* reply.h - the response a handler fills in, and the JSON error envelope.
+ *
+ * Handlers never see libmicrohttpd: they fill a struct http_response and
+ * http.c turns it into bytes. Every error body has the same shape:
+ *   {"error":{"code":"missing_field","message":"comment.body is required"}} */
+#ifndef MODGATE_REPLY_H
+#define MODGATE_REPLY_H
+
+#include <stddef.h>
+
+struct json_t;
+
+struct http_response {
+    unsigned status;
+    char *body;             /* new JSON text, freed by http.c */
+    long retry_after_s;     /* > 0 adds a Retry-After header */
+    const char *allow;      /* for 405: the methods allowed (static) */
+};
+
+/* Fill 'resp' with an error envelope. 'code' is a stable machine code from
+ * api.md; the message is for people and must not contain secrets. */
+void reply_error(struct http_response *resp, unsigned status, const char *code,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Serialise 'obj' (stolen: this function drops the reference) as the
+ * response body with 'status'. */
+void reply_json(struct http_response *resp, unsigned status, struct json_t *obj);
+
+#endif

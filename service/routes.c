@@ -1,0 +1,56 @@
+/* routes.c - the route table and the small public handlers. */
+#include "routes.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "spool.h"
+#include "store.h"
+
+/* GET /healthz: the process is alive and serving. No Redis involved, so a
+ * load balancer does not kill instances because Redis hiccupped. */
+static void h_healthz(struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    reply_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* GET /readyz: can this instance do real work? Pings Redis. */
+static void h_readyz(struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    char err[160] = "";
+    int up = store_ping(err, sizeof err) == 0;
+    json_t *o = json_pack("{s:s,s:s,s:I}", "status", up ? "ready" : "not_ready", "redis",
+                          up ? "up" : "down", "spooled_held_comments", (json_int_t)spool_depth());
+    if (!up)
+        json_object_set_new(o, "error", json_string(err));
+    reply_json(resp, up ? 200 : 503, o);
+}
+
+static const struct route routes[] = {
+    { "POST", "/v1/check", check_handle, ROLE_BIT(ROLE_CMS), 1 },
+    { "GET", "/healthz", h_healthz, 0, 0 },
+    { "HEAD", "/healthz", h_healthz, 0, 0 },
+    { "GET", "/readyz", h_readyz, 0, 0 },
+    { "HEAD", "/readyz", h_readyz, 0, 0 },
+};
+
+const struct route *routes_match(const char *method, const char *path, char *allow,
+                                size_t allowlen)
+{
+    allow[0] = 0;
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        if (strcmp(routes[i].path, path) != 0)
+            continue;
+        if (strcmp(routes[i].method, method) == 0)
+            return &routes[i];
+        int n = snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", routes[i].method);
+        if (n > 0 && (size_t)n < allowlen - used)
+            used += (size_t)n;
+    }
+    return NULL;
+}

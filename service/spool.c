@@ -1,0 +1,177 @@
+/* spool.c - in-memory queue of held comments waiting for Redis. */
+#include "spool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+struct item {
+    struct item *next;
+    char *site, *id, *response, *body;
+    long ttl_s;
+    int64_t created_ms;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct item *head, *tail;
+static size_t depth;
+static int running, quit;
+static pthread_t thr;
+static char dir[512];
+static int retry;
+
+static void item_free(struct item *it)
+{
+    free(it->site);
+    free(it->id);
+    free(it->response);
+    free(it->body);
+    free(it);
+}
+
+int spool_add(const char *site, const char *comment_id, const char *response_json,
+              const char *item_json, long ttl_s, int64_t created_ms, size_t max)
+{
+    pthread_mutex_lock(&mu);
+    if (depth >= max) {
+        pthread_mutex_unlock(&mu);
+        return -1;
+    }
+    struct item *it = xcalloc(1, sizeof *it);
+    it->site = xstrdup(site);
+    it->id = xstrdup(comment_id);
+    it->response = xstrdup(response_json);
+    it->body = xstrdup(item_json);
+    it->ttl_s = ttl_s;
+    it->created_ms = created_ms;
+    if (tail)
+        tail->next = it;
+    else
+        head = it;
+    tail = it;
+    depth++;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+size_t spool_depth(void)
+{
+    pthread_mutex_lock(&mu);
+    size_t d = depth;
+    pthread_mutex_unlock(&mu);
+    return d;
+}
+
+/* Store items in order until one fails; the rest wait for the next round.
+ * The item is unlinked only after Redis confirmed it, so a crash of the
+ * flusher's connection never loses it. */
+static int flush_some(void)
+{
+    int stored = 0;
+    for (;;) {
+        pthread_mutex_lock(&mu);
+        struct item *it = head;
+        pthread_mutex_unlock(&mu);
+        if (!it)
+            return stored;
+        char err[160];
+        if (store_hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err,
+                       sizeof err) != 0) {
+            LOG_DEBUG(NULL, "spool: %zu held comments still waiting: %s", spool_depth(), err);
+            return stored;
+        }
+        pthread_mutex_lock(&mu);
+        head = it->next;
+        if (!head)
+            tail = NULL;
+        depth--;
+        pthread_mutex_unlock(&mu);
+        item_free(it);
+        stored++;
+    }
+}
+
+static void *flusher(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    while (!quit) {
+        if (!head) {
+            pthread_cond_wait(&cv, &mu);
+            continue;
+        }
+        pthread_mutex_unlock(&mu);
+        int n = flush_some();
+        if (n > 0)
+            LOG_INFO(NULL, "spool: stored %d held comments that waited for Redis", n);
+        pthread_mutex_lock(&mu);
+        if (head && !quit) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += retry / 1000;
+            ts.tv_nsec += (long)(retry % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&cv, &mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+int spool_start(const char *dump_dir, int retry_ms)
+{
+    snprintf(dir, sizeof dir, "%s", dump_dir && *dump_dir ? dump_dir : ".");
+    retry = retry_ms > 0 ? retry_ms : 500;
+    quit = 0;
+    if (pthread_create(&thr, NULL, flusher, NULL) != 0)
+        return -1;
+    running = 1;
+    return 0;
+}
+
+void spool_stop(void)
+{
+    if (!running)
+        return;
+    pthread_mutex_lock(&mu);
+    quit = 1;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thr, NULL);
+    running = 0;
+    flush_some();
+    if (!head)
+        return;
+    char path[700];
+    snprintf(path, sizeof path, "%s/modgate-spool-%ld.jsonl", dir, (long)getpid());
+    FILE *f = fopen(path, "a");
+    size_t n = 0;
+    while (head) {
+        struct item *it = head;
+        head = it->next;
+        if (f) {
+            fprintf(f, "%s\n", it->body);
+            n++;
+        }
+        item_free(it);
+    }
+    tail = NULL;
+    depth = 0;
+    if (f && fclose(f) == 0)
+        LOG_ERROR(NULL, "spool: Redis still down at exit; %zu held comments written to %s", n, path);
+    else
+        LOG_ERROR(NULL, "spool: Redis down at exit and %s not writable: %s", path, strerror(errno));
+}

@@ -1,0 +1,26 @@
+/* spool.h - held comments that Redis could not take yet.
+ *
+ * While Redis is down a held comment is kept here (bounded by spool_max)
+ * and a background thread stores it as soon as Redis answers again. On
+ * shutdown whatever is left is written to a JSONL file, never dropped. */
+#ifndef MODGATE_SPOOL_H
+#define MODGATE_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Start the flusher thread. 'dump_dir' is where leftovers go on stop. */
+int spool_start(const char *dump_dir, int retry_ms);
+
+/* Copy one held comment into the spool. Returns 0, or -1 when the spool
+ * already holds 'max' items (the caller must tell the client). */
+int spool_add(const char *site, const char *comment_id, const char *response_json,
+              const char *item_json, long ttl_s, int64_t created_ms, size_t max);
+
+/* Items waiting. */
+size_t spool_depth(void);
+
+/* Try a last flush, stop the thread, write leftovers to the dump file. */
+void spool_stop(void);
+
+#endif

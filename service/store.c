@@ -1,0 +1,698 @@
+/* store.c - Redis glue: connections, timeouts and the Lua scripts.
+ *
+ * Key schema. Every key of a site carries the hash tag {SITE}, so the keys
+ * one script touches always live on one Redis Cluster slot.
+ *
+ *   mg:{S}:rl:KIND:ID    string "TOKENS MS"  token bucket: tokens left at
+ *                        time MS (Redis clock); KIND ip|ip_prefix|author|
+ *                        thread|site. TTL: until it would be full again
+ *                        (+1 s), so idle buckets cost nothing.
+ *   mg:{S}:api:KEYID     string "TOKENS MS"  the API key's own bucket (429).
+ *   mg:{S}:dup:FP        string "iIP MS;aAUTHOR MS;..."  who posted the
+ *                        normalised body FP in the window, oldest first, at
+ *                        most 200 entries. TTL: the duplicate window.
+ *   mg:{S}:dec:ID        string          the response for comment ID, for
+ *                        idempotent replays. TTL: decision_ttl_s.
+ *   mg:{S}:held:ID       string          a held comment: request, score,
+ *                        reasons, times (JSON). No TTL: a moderator decides.
+ *   mg:{S}:q:held        zset            held comment ids by time held (ms).
+ *
+ * Times come from Redis (TIME), so instances with skewed clocks agree. */
+#include "store.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* ---------- the scripts ---------- */
+
+/* check: KEYS[1] dec key, KEYS[2] API bucket, KEYS[3] duplicate list,
+ * KEYS[4..] comment buckets.
+ * ARGV[1] "1" to replay KEYS[1]; ARGV[2..3] API capacity, refill/s
+ * ("0" = none); ARGV[4] duplicate window ms ("0" = none); ARGV[5] IP source;
+ * ARGV[6] author source ("" = none); ARGV[7..] capacity, refill/s per
+ * comment bucket. Returns {"api", retry_ms} | {"replay", json} |
+ * {"limited", bucket (1-based), retry_ms} |
+ * {"ok", tightest bucket (1-based, 0 none), tokens left, dup ips, dup authors}.
+ *
+ * Cost matters more than elegance here: the script runs on every check on
+ * Redis's single thread, so all state is read with one MGET and each key
+ * written with one SET ... PX (a bucket is the string "tokens ms"; the
+ * duplicate list is "SRC MS;" entries, newest last, at most 200). */
+static const char CHECK_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local vals = redis.call('MGET', unpack(KEYS))\n"
+    "local function level(v, cap, rate)\n"
+    "  if not v then return cap end\n"
+    "  local tok, ts = string.match(v, '^(%S+) (%d+)$')\n"
+    "  tok, ts = tonumber(tok), tonumber(ts)\n"
+    "  if not tok or not ts then return cap end\n"
+    "  if now > ts then tok = math.min(cap, tok + (now - ts) * rate / 1000) end\n"
+    "  return tok\n"
+    "end\n"
+    "local function save(key, tok, cap, rate)\n"
+    "  redis.call('SET', key, tostring(tok) .. ' ' .. now, 'PX',\n"
+    "             math.ceil((cap - tok) / rate * 1000) + 1000)\n"
+    "end\n"
+    "local function wait(tok, rate) return math.ceil((1 - tok) / rate * 1000) end\n"
+    "local acap, arate = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "if acap > 0 then\n"
+    "  local tok = level(vals[2], acap, arate)\n"
+    "  if tok < 1 then return {'api', wait(tok, arate)} end\n"
+    "  save(KEYS[2], tok - 1, acap, arate)\n"
+    "end\n"
+    "if ARGV[1] == '1' and vals[1] then return {'replay', vals[1]} end\n"
+    "local n = #KEYS - 3\n"
+    "local toks = {}\n"
+    "local worst, worst_wait = 0, -1\n"
+    "for i = 1, n do\n"
+    "  local cap, rate = tonumber(ARGV[5 + 2 * i]), tonumber(ARGV[6 + 2 * i])\n"
+    "  toks[i] = level(vals[3 + i], cap, rate)\n"
+    "  if toks[i] < 1 then\n"
+    "    local w = wait(toks[i], rate)\n"
+    "    if w > worst_wait then worst, worst_wait = i, w end\n"
+    "  end\n"
+    "end\n"
+    "if worst > 0 then return {'limited', worst, worst_wait} end\n"
+    "local tight, left = 0, -1\n"
+    "for i = 1, n do\n"
+    "  local cap, rate = tonumber(ARGV[5 + 2 * i]), tonumber(ARGV[6 + 2 * i])\n"
+    "  save(KEYS[3 + i], toks[i] - 1, cap, rate)\n"
+    "  if left < 0 or toks[i] - 1 < left then tight, left = i, toks[i] - 1 end\n"
+    "end\n"
+    "local nip, nau = 0, 0\n"
+    "local win = tonumber(ARGV[4])\n"
+    "if win > 0 then\n"
+    "  local ip = 'i' .. ARGV[5]\n"
+    "  local au = ARGV[6] ~= '' and ('a' .. ARGV[6]) or ''\n"
+    "  local keep = {}\n"
+    "  if vals[3] then\n"
+    "    for src, ts in string.gmatch(vals[3], '(%S+) (%d+);') do\n"
+    "      if tonumber(ts) > now - win and src ~= ip and src ~= au then\n"
+    "        keep[#keep + 1] = src .. ' ' .. ts .. ';'\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  keep[#keep + 1] = ip .. ' ' .. now .. ';'\n"
+    "  if au ~= '' then keep[#keep + 1] = au .. ' ' .. now .. ';' end\n"
+    "  local first = #keep > 200 and #keep - 199 or 1\n"
+    "  local out = {}\n"
+    "  for i = first, #keep do\n"
+    "    out[#out + 1] = keep[i]\n"
+    "    if string.byte(keep[i], 1) == 105 then nip = nip + 1 else nau = nau + 1 end\n"
+    "  end\n"
+    "  redis.call('SET', KEYS[3], table.concat(out), 'PX', win)\n"
+    "end\n"
+    "return {'ok', tight, math.floor(left), nip, nau}\n";
+
+/* hold: KEYS[1] dec key, KEYS[2] held item, KEYS[3] held queue.
+ * ARGV[1] response JSON, ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4]
+ * queue score (ms held), ARGV[5] comment id. Returns 1 when stored, 0 when
+ * the item was already there (another instance or an earlier retry). */
+static const char HOLD_LUA[] =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "redis.call('SET', KEYS[2], ARGV[3])\n"
+    "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])\n"
+    "return 1\n";
+
+/* ---------- settings ---------- */
+
+struct endpoint {
+    char host[256];
+    int port;
+    char sock[256];       /* unix socket path, or "" */
+    char user[128];
+    char pass[256];       /* secret: never logged */
+    int db;
+    int connect_ms, command_ms, retry_ms;
+    unsigned gen;         /* bumped when the connection settings change */
+};
+
+static pthread_mutex_t ep_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct endpoint ep;
+
+/* Parse redis://[[user]:pass@]host[:port][/db] or unix:///path[?db=N]. */
+static int parse_url(const char *url, struct endpoint *e)
+{
+    memset(e, 0, sizeof *e);
+    e->port = 6379;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *p = url + 7, *q = strchr(p, '?');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (n == 0 || n >= sizeof e->sock)
+            return -1;
+        memcpy(e->sock, p, n);
+        long db = 0;
+        if (q && (strncmp(q, "?db=", 4) != 0 || parse_long(q + 4, 0, 1000, &db)))
+            return -1;
+        e->db = (int)db;
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    const char *p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon)
+            return -1;
+        size_t ul = (size_t)(colon - p), pl = (size_t)(at - colon - 1);
+        if (ul >= sizeof e->user || pl >= sizeof e->pass)
+            return -1;
+        memcpy(e->user, p, ul);
+        memcpy(e->pass, colon + 1, pl);
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+    char hostport[300];
+    if (hl == 0 || hl >= sizeof hostport)
+        return -1;
+    memcpy(hostport, p, hl);
+    hostport[hl] = 0;
+    char *colon = strrchr(hostport, ':');
+    if (colon && !strchr(colon, ']')) {
+        long port;
+        if (parse_long(colon + 1, 1, 65535, &port))
+            return -1;
+        e->port = (int)port;
+        *colon = 0;
+    }
+    char *h = hostport;
+    size_t n = strlen(h);
+    if (h[0] == '[' && n > 2 && h[n - 1] == ']') {
+        h[n - 1] = 0;
+        h++;
+    }
+    if (strlen(h) >= sizeof e->host)
+        return -1;
+    memcpy(e->host, h, strlen(h) + 1);
+    if (slash && slash[1]) {
+        long db;
+        if (parse_long(slash + 1, 0, 1000, &db))
+            return -1;
+        e->db = (int)db;
+    }
+    return 0;
+}
+
+void store_configure(const struct cfg *c)
+{
+    struct endpoint e;
+    if (parse_url(c->redis_url, &e) != 0) {
+        LOG_ERROR(NULL, "redis.url is not a valid redis:// or unix:// URL; keeping the old one");
+        return;
+    }
+    e.connect_ms = c->redis_connect_timeout_ms;
+    e.command_ms = c->redis_command_timeout_ms;
+    e.retry_ms = c->redis_retry_ms;
+    pthread_mutex_lock(&ep_mu);
+    int same = strcmp(e.host, ep.host) == 0 && e.port == ep.port && strcmp(e.sock, ep.sock) == 0 &&
+               strcmp(e.user, ep.user) == 0 && strcmp(e.pass, ep.pass) == 0 && e.db == ep.db &&
+               e.connect_ms == ep.connect_ms && e.command_ms == ep.command_ms;
+    e.gen = same ? ep.gen : ep.gen + 1;
+    ep = e;
+    pthread_mutex_unlock(&ep_mu);
+    sodium_memzero(e.pass, sizeof e.pass);
+}
+
+/* ---------- the pipeline ----------
+ *
+ * All Redis traffic of the process goes over one connection, pipelined by
+ * flat combining: a thread with a command to send queues it; if no batch
+ * is in flight it becomes the combiner, sends every queued command in one
+ * write, reads the replies in order and hands each to its waiter. Commands
+ * that arrive meanwhile form the next batch. At low load a request does
+ * its own I/O with no hand-off; under load Redis gets many commands per
+ * read and modgate makes one write and few reads per batch, instead of a
+ * system call pair and a context switch per request on both sides. */
+
+struct pending {
+    struct pending *next;
+    char *cmd;              /* formatted RESP (redisFormatCommandArgv) */
+    int len;
+    redisReply *reply;      /* the answer, or NULL with err set */
+    char err[160];
+    int done;
+    int detached;           /* nobody waits: the combiner frees it */
+    int force;              /* try to connect even inside the retry interval */
+    pthread_cond_t cv;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kick_cv = PTHREAD_COND_INITIALIZER;
+static struct pending *qhead, *qtail;
+static int busy, quit, kicker_running;
+static pthread_t kicker_thr;
+
+/* Owned by whichever thread is the combiner (busy == 1). */
+static redisContext *rc;
+static unsigned rc_gen;
+static int64_t down_until_ms; /* after a failed connect, fail fast until then */
+
+/* Script SHA1s, learnt from SCRIPT LOAD at connect; "" before that. */
+static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
+static char check_sha[41], hold_sha[41];
+
+static int load_script(redisContext *c, const char *src, char *sha)
+{
+    const char *argv[] = { "SCRIPT", "LOAD", src };
+    size_t lens[] = { 6, 4, strlen(src) };
+    redisReply *r = redisCommandArgv(c, 3, argv, lens);
+    int ok = r && r->type == REDIS_REPLY_STRING && r->len == 40;
+    if (ok) {
+        pthread_mutex_lock(&sha_mu);
+        memcpy(sha, r->str, 41);
+        pthread_mutex_unlock(&sha_mu);
+    }
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+static int simple_ok(redisReply *r)
+{
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* Connect (combiner only). Returns 0, or -1 with a reason in err. */
+static int connect_redis(int force, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&ep_mu);
+    struct endpoint e = ep;
+    pthread_mutex_unlock(&ep_mu);
+    if (rc && (rc->err || rc_gen != e.gen)) {
+        redisFree(rc);
+        rc = NULL;
+    }
+    if (rc) {
+        sodium_memzero(e.pass, sizeof e.pass);
+        return 0;
+    }
+    int64_t now = mono_ms();
+    if (!force && now < down_until_ms) {
+        snprintf(err, errlen, "redis unreachable; next attempt in %lld ms", (long long)(down_until_ms - now));
+        sodium_memzero(e.pass, sizeof e.pass);
+        return -1;
+    }
+    struct timeval ct = { e.connect_ms / 1000, (e.connect_ms % 1000) * 1000 };
+    struct timeval mt = { e.command_ms / 1000, (e.command_ms % 1000) * 1000 };
+    redisContext *c = e.sock[0] ? redisConnectUnixWithTimeout(e.sock, ct)
+                                : redisConnectWithTimeout(e.host, e.port, ct);
+    int ok = c && !c->err && redisSetTimeout(c, mt) == REDIS_OK;
+    if (ok && e.pass[0]) {
+        const char *a3[] = { "AUTH", e.user, e.pass };
+        size_t l3[] = { 4, strlen(e.user), strlen(e.pass) };
+        /* AUTH user pass (Redis 6 ACL) or AUTH pass (requirepass) */
+        ok = simple_ok(e.user[0] ? redisCommandArgv(c, 3, a3, l3)
+                                 : redisCommandArgv(c, 2, (const char *[]){ "AUTH", e.pass },
+                                                    (size_t[]){ 4, strlen(e.pass) })) == 0;
+    }
+    if (ok && e.db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", e.db);
+        ok = simple_ok(redisCommandArgv(c, 2, (const char *[]){ "SELECT", db }, (size_t[]){ 6, strlen(db) })) == 0;
+    }
+    ok = ok && load_script(c, CHECK_LUA, check_sha) == 0 && load_script(c, HOLD_LUA, hold_sha) == 0;
+    sodium_memzero(e.pass, sizeof e.pass);
+    if (!ok) {
+        snprintf(err, errlen, "redis connect failed: %s",
+                 c && c->err ? c->errstr : "authentication, SELECT or SCRIPT LOAD refused");
+        if (c)
+            redisFree(c);
+        down_until_ms = now + e.retry_ms;
+        return -1;
+    }
+    redisEnableKeepAlive(c);
+    rc = c;
+    rc_gen = e.gen;
+    down_until_ms = 0;
+    LOG_INFO(NULL, "connected to redis");
+    return 0;
+}
+
+static void fail_all(struct pending *p, const char *err)
+{
+    for (; p; p = p->next) {
+        p->reply = NULL;
+        snprintf(p->err, sizeof p->err, "%s", err);
+    }
+}
+
+/* Send a batch and read its replies (combiner only, without the lock). */
+static void run_batch(struct pending *batch)
+{
+    char err[160];
+    int force = 0;
+    for (struct pending *p = batch; p; p = p->next)
+        force |= p->force;
+    if (connect_redis(force, err, sizeof err) != 0) {
+        fail_all(batch, err);
+        return;
+    }
+    for (struct pending *p = batch; p; p = p->next)
+        redisAppendFormattedCommand(rc, p->cmd, (size_t)p->len);
+    for (struct pending *p = batch; p; p = p->next) {
+        void *r = NULL;
+        if (redisGetReply(rc, &r) != REDIS_OK) {
+            /* Timeout or I/O error: a late reply would be read as the
+             * answer to the next command, so the connection goes. */
+            snprintf(err, sizeof err, "redis: %s", rc->err ? rc->errstr : "protocol error");
+            redisFree(rc);
+            rc = NULL;
+            fail_all(p, err);
+            return;
+        }
+        p->reply = r;
+    }
+}
+
+/* Take the whole queue, run it, hand out the results. Called and returns
+ * with 'mu' held. */
+static void combine_locked(void)
+{
+    busy = 1;
+    struct pending *batch = qhead;
+    qhead = qtail = NULL;
+    pthread_mutex_unlock(&mu);
+    run_batch(batch);
+    pthread_mutex_lock(&mu);
+    for (struct pending *p = batch, *next; p; p = next) {
+        next = p->next;
+        if (p->detached) {
+            if (p->reply)
+                freeReplyObject(p->reply);
+            redisFreeCommand(p->cmd);
+            free(p);
+        } else {
+            p->done = 1;
+            pthread_cond_signal(&p->cv);
+        }
+    }
+    busy = 0;
+    if (qhead) { /* wake the next combiner */
+        if (qhead->detached)
+            pthread_cond_signal(&kick_cv);
+        else
+            pthread_cond_signal(&qhead->cv);
+    }
+}
+
+static void enqueue_locked(struct pending *p)
+{
+    p->next = NULL;
+    if (qtail)
+        qtail->next = p;
+    else
+        qhead = p;
+    qtail = p;
+}
+
+/* Send one formatted command and wait for its reply. Returns the reply
+ * (new: freeReplyObject) or NULL with a reason in err. */
+static redisReply *submit(char *cmd, int len, int force, char *err, size_t errlen)
+{
+    struct pending p;
+    memset(&p, 0, sizeof p);
+    p.cmd = cmd;
+    p.len = len;
+    p.force = force;
+    pthread_cond_init(&p.cv, NULL);
+    pthread_mutex_lock(&mu);
+    enqueue_locked(&p);
+    while (!p.done) {
+        if (!busy)
+            combine_locked();
+        else
+            pthread_cond_wait(&p.cv, &mu);
+    }
+    pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&p.cv);
+    if (!p.reply)
+        snprintf(err, errlen, "%s", p.err);
+    return p.reply;
+}
+
+/* Queue a command nobody waits for; it rides with the next batch, or the
+ * kicker thread sends it when the pipeline is idle. Steals 'cmd'. */
+static void submit_detached(char *cmd, int len)
+{
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->cmd = cmd;
+    p->len = len;
+    p->detached = 1;
+    pthread_mutex_lock(&mu);
+    enqueue_locked(p);
+    if (!busy)
+        pthread_cond_signal(&kick_cv);
+    pthread_mutex_unlock(&mu);
+}
+
+static void *kicker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    while (!quit || qhead) {
+        if (qhead && !busy)
+            combine_locked();
+        else if (!quit)
+            pthread_cond_wait(&kick_cv, &mu);
+        else
+            break;
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+int store_start(void)
+{
+    quit = 0;
+    if (pthread_create(&kicker_thr, NULL, kicker, NULL) != 0)
+        return -1;
+    kicker_running = 1;
+    return 0;
+}
+
+void store_stop(void)
+{
+    if (kicker_running) {
+        pthread_mutex_lock(&mu);
+        quit = 1;
+        pthread_cond_signal(&kick_cv);
+        pthread_mutex_unlock(&mu);
+        pthread_join(kicker_thr, NULL);
+        kicker_running = 0;
+    }
+    if (rc) {
+        redisFree(rc);
+        rc = NULL;
+    }
+}
+
+/* Format and send; NULL reply with err on failure. */
+static redisReply *call_argv(int argc, const char **argv, const size_t *lens, int force, char *err,
+                             size_t errlen)
+{
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (len < 0) {
+        snprintf(err, errlen, "redis: cannot format command");
+        return NULL;
+    }
+    redisReply *r = submit(cmd, len, force, err, errlen);
+    redisFreeCommand(cmd);
+    return r;
+}
+
+/* EVALSHA, falling back to EVAL when Redis lost its script cache (restart,
+ * SCRIPT FLUSH, failover) or no connect has learnt the SHA yet.
+ * argv[0..1] are filled in here. */
+static redisReply *eval_script(const char *sha_slot, const char *src, int argc, const char **argv,
+                               size_t *lens, char *err, size_t errlen)
+{
+    char sha[41];
+    pthread_mutex_lock(&sha_mu);
+    memcpy(sha, sha_slot, sizeof sha);
+    pthread_mutex_unlock(&sha_mu);
+    redisReply *r = NULL;
+    if (sha[0]) {
+        argv[0] = "EVALSHA";
+        lens[0] = 7;
+        argv[1] = sha;
+        lens[1] = 40;
+        r = call_argv(argc, argv, lens, 0, err, errlen);
+        if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+            return r;
+        freeReplyObject(r);
+    }
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = src;
+    lens[1] = strlen(src);
+    return call_argv(argc, argv, lens, 0, err, errlen);
+}
+
+/* ---------- check ---------- */
+
+static long long elem_int(const redisReply *r, size_t i)
+{
+    if (i >= r->elements)
+        return 0;
+    const redisReply *e = r->element[i];
+    if (e->type == REDIS_REPLY_INTEGER)
+        return e->integer;
+    if (e->type == REDIS_REPLY_STRING)
+        return strtoll(e->str, NULL, 10);
+    return 0;
+}
+
+void store_check(const struct store_check_req *q, struct store_check_res *res)
+{
+    memset(res, 0, sizeof *res);
+    res->bucket = -1;
+    /* EVALSHA sha numkeys, 3 + buckets keys, 6 + 2 per bucket args */
+    enum { MAXARGS = 3 + 3 + BK_COUNT + 6 + 2 * BK_COUNT };
+    const char *argv[MAXARGS];
+    size_t lens[MAXARGS];
+    char keys[3 + BK_COUNT][320];
+    char nums[3 + 2 * BK_COUNT][32];
+    int nk = 3 + q->nbuckets, a = 2;
+
+    snprintf(keys[0], sizeof keys[0], "mg:{%s}:dec:%s", q->site, q->comment_id ? q->comment_id : "");
+    snprintf(keys[1], sizeof keys[1], "mg:{%s}:api:%s", q->site, q->api_key_id);
+    snprintf(keys[2], sizeof keys[2], "mg:{%s}:dup:%s", q->site, q->dup_fp ? q->dup_fp : "");
+    for (int i = 0; i < q->nbuckets; i++)
+        snprintf(keys[3 + i], sizeof keys[3 + i], "mg:{%s}:rl:%s:%s", q->site,
+                 bucket_name(q->kind[i]), q->bucket_id[i]);
+    char nkeys[16];
+    snprintf(nkeys, sizeof nkeys, "%d", nk);
+    argv[a] = nkeys;
+    lens[a++] = strlen(nkeys);
+    for (int i = 0; i < nk; i++) {
+        argv[a] = keys[i];
+        lens[a++] = strlen(keys[i]);
+    }
+    int n = 0;
+    argv[a] = q->comment_id ? "1" : "0";
+    lens[a++] = 1;
+    snprintf(nums[n], 32, "%.17g", q->api.enabled ? q->api.capacity : 0);
+    argv[a] = nums[n];
+    lens[a++] = strlen(nums[n++]);
+    snprintf(nums[n], 32, "%.17g", q->api.per_second);
+    argv[a] = nums[n];
+    lens[a++] = strlen(nums[n++]);
+    snprintf(nums[n], 32, "%ld", q->dup_fp ? q->dup_window_ms : 0);
+    argv[a] = nums[n];
+    lens[a++] = strlen(nums[n++]);
+    argv[a] = q->src_ip ? q->src_ip : "";
+    lens[a] = strlen(argv[a]);
+    a++;
+    argv[a] = q->src_author ? q->src_author : "";
+    lens[a] = strlen(argv[a]);
+    a++;
+    for (int i = 0; i < q->nbuckets; i++) {
+        snprintf(nums[n], 32, "%.17g", q->bucket[i].capacity);
+        argv[a] = nums[n];
+        lens[a++] = strlen(nums[n++]);
+        snprintf(nums[n], 32, "%.17g", q->bucket[i].per_second);
+        argv[a] = nums[n];
+        lens[a++] = strlen(nums[n++]);
+    }
+    redisReply *r = eval_script(check_sha, CHECK_LUA, a, argv, lens, res->error, sizeof res->error);
+    if (!r) {
+        res->status = ST_DOWN;
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+        snprintf(res->error, sizeof res->error, "redis: unexpected check reply: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
+        freeReplyObject(r);
+        res->status = ST_DOWN;
+        return;
+    }
+    const char *tag = r->element[0]->str;
+    if (strcmp(tag, "ok") == 0) {
+        res->status = ST_OK;
+        res->bucket = (int)elem_int(r, 1) - 1;
+        res->remaining = (double)elem_int(r, 2);
+        res->dup_ips = (long)elem_int(r, 3);
+        res->dup_authors = (long)elem_int(r, 4);
+    } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
+        res->status = ST_REPLAY;
+        res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
+    } else if (strcmp(tag, "limited") == 0) {
+        res->status = ST_LIMITED;
+        res->bucket = (int)elem_int(r, 1) - 1;
+        res->retry_after_ms = (long)elem_int(r, 2);
+    } else if (strcmp(tag, "api") == 0) {
+        res->status = ST_API_LIMITED;
+        res->retry_after_ms = (long)elem_int(r, 1);
+    } else {
+        snprintf(res->error, sizeof res->error, "redis: unknown check reply tag");
+        res->status = ST_DOWN;
+    }
+    freeReplyObject(r);
+}
+
+/* ---------- writes ---------- */
+
+void store_remember(const char *site, const char *comment_id, const char *json, long ttl_s)
+{
+    char key[320], ttl[24];
+    snprintf(key, sizeof key, "mg:{%s}:dec:%s", site, comment_id);
+    snprintf(ttl, sizeof ttl, "%ld", ttl_s);
+    const char *argv[] = { "SET", key, json, "EX", ttl, "NX" };
+    size_t lens[] = { 3, strlen(key), strlen(json), 2, strlen(ttl), 2 };
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, 6, argv, lens);
+    if (len > 0)
+        submit_detached(cmd, len);
+}
+
+int store_hold(const char *site, const char *comment_id, const char *response_json,
+               const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen)
+{
+    char k1[320], k2[320], k3[128], ttl[24], score[24];
+    snprintf(k1, sizeof k1, "mg:{%s}:dec:%s", site, comment_id);
+    snprintf(k2, sizeof k2, "mg:{%s}:held:%s", site, comment_id);
+    snprintf(k3, sizeof k3, "mg:{%s}:q:held", site);
+    snprintf(ttl, sizeof ttl, "%ld", ttl_s * 1000);
+    snprintf(score, sizeof score, "%lld", (long long)created_ms);
+    const char *argv[] = { NULL, NULL, "3", k1, k2, k3, response_json, ttl, item_json, score, comment_id };
+    size_t lens[11];
+    for (int i = 2; i < 11; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = eval_script(hold_sha, HOLD_LUA, 11, argv, lens, err, errlen);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        snprintf(err, errlen, "redis refused the held comment: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+int store_ping(char *err, size_t errlen)
+{
+    redisReply *r = call_argv(1, (const char *[]){ "PING" }, (size_t[]){ 4 }, 1, err, errlen);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        snprintf(err, errlen, "redis: %.100s", r->type == REDIS_REPLY_ERROR ? r->str : "bad PING reply");
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}

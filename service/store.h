@@ -1,0 +1,80 @@
+/* store.h - everything modgate keeps in Redis, and the only user of hiredis.
+ *
+ * One connection, pipelined: concurrent requests share Redis round trips
+ * (see "the pipeline" in store.c), with separate connect and command
+ * timeouts. A check costs one round trip: one Lua
+ * script takes the API-key token, replays a stored decision, takes every
+ * rate-limit bucket (all or none) and counts duplicates. The key schema is
+ * documented at the top of store.c and in api.md. */
+#ifndef MODGATE_STORE_H
+#define MODGATE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Apply connection settings from 'c' (URL, timeouts). Threads reconnect
+ * when the URL changes. Call before serving and after each reload. */
+void store_configure(const struct cfg *c);
+
+struct store_check_req {
+    const char *site;
+    const char *comment_id;   /* NULL: nothing to replay */
+    const char *api_key_id;   /* the caller's key id, for the API bucket */
+    struct bucket_cfg api;
+    int nbuckets;
+    enum bucket_kind kind[BK_COUNT];
+    const char *bucket_id[BK_COUNT]; /* "203.0.113.7", "203.0.113.0/24", ... */
+    struct bucket_cfg bucket[BK_COUNT];
+    long dup_window_ms;       /* 0: do not count duplicates */
+    const char *dup_fp;       /* fingerprint of the normalised body */
+    const char *src_ip;
+    const char *src_author;   /* NULL when the comment has no author */
+};
+
+enum store_status {
+    ST_OK = 0,       /* tokens taken; dup counts valid */
+    ST_REPLAY,       /* this comment id was decided before: replay */
+    ST_LIMITED,      /* a comment bucket is empty: nothing was taken */
+    ST_API_LIMITED,  /* the caller's API key is over its rate */
+    ST_DOWN,         /* Redis unreachable, slow or failing */
+};
+
+struct store_check_res {
+    enum store_status status;
+    char *replay;            /* ST_REPLAY: the stored response JSON (new; free()) */
+    int bucket;              /* ST_LIMITED: which request bucket (index into req arrays);
+                                ST_OK: the one with the fewest tokens left, or -1 */
+    double remaining;        /* ST_OK: tokens left in that bucket */
+    long retry_after_ms;     /* ST_LIMITED / ST_API_LIMITED */
+    long dup_ips, dup_authors; /* ST_OK with duplicates counted */
+    char error[160];         /* ST_DOWN: why, without secrets */
+};
+
+/* Run the check script. Returns 0 and fills 'res' (status may be ST_DOWN).
+ * Never blocks longer than the connect + command timeouts. */
+void store_check(const struct store_check_req *req, struct store_check_res *res);
+
+/* Remember the response for a decided comment id, for replays, without
+ * waiting for Redis to answer: the command rides with the next pipelined
+ * batch (or is sent by the store thread when idle), so it reaches Redis
+ * before any later check of this instance. */
+void store_remember(const char *site, const char *comment_id, const char *json, long ttl_s);
+
+/* Store a held comment durably: its response for replays, the item for
+ * moderators and its place in the site's held queue, atomically. Returns 0
+ * when Redis confirmed it, -1 otherwise (with a reason in err). */
+int store_hold(const char *site, const char *comment_id, const char *response_json,
+               const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen);
+
+/* PING Redis. Returns 0 if it answered, -1 with a reason. */
+int store_ping(char *err, size_t errlen);
+
+/* Start the thread that sends writes nobody waits for. Returns 0 or -1. */
+int store_start(void);
+
+/* Send what is queued, stop that thread, close the connection. */
+void store_stop(void);
+
+#endif

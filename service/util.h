@@ -1,0 +1,45 @@
+/* util.h - allocation that never returns NULL, time, and small parsers.
+ *
+ * OOM policy: every allocation in modgate goes through these wrappers, which
+ * abort() on failure, so there are no untested NULL branches elsewhere. */
+#ifndef MODGATE_UTIL_H
+#define MODGATE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* malloc/calloc/realloc/strdup that abort on out-of-memory. New memory;
+ * the caller frees it with free(). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Milliseconds on the monotonic clock (for timeouts and durations). */
+int64_t mono_ms(void);
+/* Microseconds on the monotonic clock. */
+int64_t mono_us(void);
+/* Milliseconds since the Unix epoch (for timestamps shown to users). */
+int64_t wall_ms(void);
+
+/* Format a Unix time in ms as RFC 3339 UTC ("2026-11-27T10:00:00.123Z")
+ * into buf (at least 32 bytes). */
+void fmt_rfc3339(int64_t ms, char *buf, size_t len);
+
+/* Parse a whole decimal integer in [min, max]. Returns 0 or -1. */
+int parse_long(const char *s, long min, long max, long *out);
+
+/* A growable byte buffer for building strings. */
+struct buf {
+    char *p;     /* NUL-terminated while len < cap */
+    size_t len;
+    size_t cap;
+};
+void buf_init(struct buf *b);
+void buf_append(struct buf *b, const void *data, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
+#endif

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""make bench: modgate's /v1/check against the ceiling server, same run,
+same Redis, same machine. Prints checks/s, p50/p99 at 1 and 64 connections
+and modgate's ratio to the ceiling's `json` and `rl` modes.
+
+The ceiling (../shared/bench/ceiling, a minimal libmicrohttpd server doing
+only the unavoidable work of a check) is built from source when that folder
+exists; otherwise only modgate's own figures are printed.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from harness import Redis, free_port, sha256, wait_until  # noqa: E402
+
+KEY = "bench-cms-key-0123456789abcdef"
+
+
+def lua_script(path):
+    """A wrk script that rotates real corpus bodies, client IPs, authors,
+    threads and comment ids, so rate limits and duplicates behave as with
+    real traffic (each body is made unique with a counter)."""
+    bodies = []
+    for name in ("sms.jsonl", "youtube-dev.jsonl"):
+        with open(os.path.join(ROOT, "tests", "data", name), encoding="utf-8") as f:
+            for line in f:
+                bodies.append(json.loads(line)["body"])
+    with open(path, "w") as f:
+        f.write("local bodies = {\n")
+        for b in bodies:
+            s = json.dumps(b)[1:-1]  # JSON string content, pure ASCII
+            f.write("[==[%s]==],\n" % s)
+        f.write("}\n")
+        f.write(r'''
+local counter, tid, tag = 0, 0, "r"
+local threads = {}
+function setup(thread)
+  tid = tid + 1
+  thread:set("tid", tid)
+  table.insert(threads, thread)
+end
+function init(args)
+  tag = args[1] or "r"
+  counter = tid * 1000003
+end
+local headers = {["Content-Type"] = "application/json",
+                 ["Authorization"] = "Bearer ''' + KEY + r'''"}
+request = function()
+  counter = counter + 1
+  local b = bodies[(counter % #bodies) + 1]
+  local n = counter
+  local ip = string.format("10.%d.%d.%d", tid % 256, math.floor(n / 256) % 256, n % 256)
+  local body = string.format(
+    '{"site":"bench","comment":{"id":"%s-%d-%d","thread_id":"a%d","body":"%s #%d"},' ..
+    '"author":{"name":"reader %d","email":"r%d@example.org"},"client":{"ip":"%s"}}',
+    tag, tid, n, n % 500, b, n, n % 5000, n % 5000, ip)
+  return wrk.format("POST", "/v1/check", headers, body)
+end
+''')
+
+
+def run_wrk(url, script, conns, threads, secs, args=(), cwd=None):
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % secs, "--latency", "-s", script, url]
+    if args:
+        cmd += ["--"] + list(args)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=secs + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, out, re.M)
+        v, unit = float(m.group(1)), m.group(2)
+        return v * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errs.group(1)) if errs else 0,
+            "sockerr": sock.group(1) if sock else ""}
+
+
+def build_ceiling(src, tmp):
+    out = os.path.join(tmp, "ceiling")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libmicrohttpd", "jansson", "libsodium",
+                            "hiredis"], capture_output=True, text=True, check=True).stdout.split()
+    subprocess.run(["cc", "-O2", "-pthread", "-o", out, os.path.join(src, "srv.c")] + flags + ["-lm"],
+                   check=True)
+    return out
+
+
+def start(cmd, port, cwd=None, env=None):
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import socket
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return p.poll() is not None and "exited"
+    r = wait_until(up, 15)
+    if r != True or p.poll() is not None:  # noqa: E712
+        raise RuntimeError("%s did not start: %s" % (cmd[0], p.stderr.read().decode()[-2000:]))
+    return p
+
+
+def stop(p):
+    if p and p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
+    ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--ceiling", default=os.path.join(ROOT, "..", "shared", "bench", "ceiling"))
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="modgate-bench-")
+    procs = []
+    redis = Redis(tmp)
+    try:
+        redis.start()
+        script = os.path.join(tmp, "check.lua")
+        lua_script(script)
+        port = free_port()
+        big = {"capacity": 1e9, "per_second": 1e9}
+        cfg = {"listen": "127.0.0.1:%d" % port, "log_level": "warn",
+               "redis": {"url": "redis://127.0.0.1:%d/0" % redis.port},
+               "http": {"threads": 8},
+               "sites": {"bench": {
+                   "keys": [{"id": "bench-cms", "role": "cms", "sha256": sha256(KEY)}],
+                   "rate_limits": {k: big for k in ("ip", "ip_prefix", "author", "thread", "site")},
+                   "api_rate_limit": big,
+                   "words": {"blocked": ["viagra", "casino bonus"], "suspect": ["bitcoin", "forex"]}}}}
+        cfg_path = os.path.join(tmp, "bench.json")
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        env = dict(os.environ)
+        env.pop("MODGATE_REDIS_URL", None)
+        env.pop("MODGATE_LISTEN", None)
+        mg = start([os.path.abspath(a.bin), "serve", "--config", cfg_path], port, env=env)
+        procs.append(mg)
+        url = "http://127.0.0.1:%d/v1/check" % port
+        results = {}
+        run_wrk(url, script, 16, 2, 2, ("warm",))  # warm-up: connections, script cache
+        results["modgate"] = (run_wrk(url, script, 64, 2, a.secs, ("c64",)),
+                              run_wrk(url, script, 1, 1, a.secs, ("c1",)))
+        held = redis.cmd("ZCARD", "mg:{bench}:q:held")
+        ceiling = os.path.abspath(a.ceiling)
+        have_ceiling = os.path.exists(os.path.join(ceiling, "srv.c"))
+        if have_ceiling:
+            cbin = build_ceiling(ceiling, tmp)
+            subprocess.run([cbin, "--seed", "--redis-port", str(redis.port)], cwd=ceiling, check=True,
+                           capture_output=True)
+            for mode, pool in (("json", 2), ("rl", 8)):
+                cport = free_port()
+                p = start([cbin, "--mode", mode, "--threads", "pool", "--pool", str(pool), "--port",
+                           str(cport), "--redis-port", str(redis.port)], cport, cwd=ceiling)
+                procs.append(p)
+                curl = "http://127.0.0.1:%d/v1/check" % cport
+                post = os.path.join(ceiling, "post.lua")
+                run_wrk(curl, post, 16, 2, 2, cwd=ceiling)
+                results["ceiling " + mode] = (run_wrk(curl, post, 64, 2, a.secs, cwd=ceiling),
+                                              run_wrk(curl, post, 1, 1, a.secs, cwd=ceiling))
+                stop(p)
+        print()
+        print("| server | checks/s at 64 conns | p50 / p99 at 64 (ms) | p50 / p99 at 1 conn (ms) | non-2xx |")
+        print("|---|---|---|---|---|")
+        for name, (c64, c1) in results.items():
+            print("| %s | %.0f | %.3f / %.3f | %.3f / %.3f | %d |" % (name, c64["rps"], c64["p50"], c64["p99"],
+                                                                     c1["p50"], c1["p99"],
+                                                                     c64["non2xx"] + c1["non2xx"]))
+        total = sum(int(r[0]["rps"] * a.secs) for r in [results["modgate"]])
+        print("\nmodgate held %d comments (of about %d checks) during the run" % (held, total))
+        if have_ceiling:
+            m = results["modgate"][0]["rps"]
+            for mode in ("json", "rl"):
+                print("ratio modgate / ceiling %-4s = %.2f" % (mode, m / results["ceiling " + mode][0]["rps"]))
+            print("goal: modgate / ceiling rl >= 0.80; p99 at 1 connection < 0.5 ms (modgate: %.3f ms)"
+                  % results["modgate"][1]["p99"])
+        else:
+            print("ceiling not found at %s: ratios skipped" % ceiling)
+    finally:
+        for p in procs:
+            stop(p)
+        redis.stop()
+        shutil.rmtree(tmp, True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""harness.py - real redis-server and real modgate on free loopback ports.
+
+Everything here talks to real processes: a throwaway redis-server in a temp
+dir and the modgate binary under test, both stopped (and the dir removed) at
+exit. HTTP goes over real sockets with http.client; Redis is read with a
+tiny RESP client so the tests need nothing beyond Python's standard library.
+"""
+import atexit
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CMS_KEY = "it-cms-key-0123456789abcdef"
+MOD_KEY = "it-moderator-key-0123456789abcdef"
+ADMIN_KEY = "it-admin-key-0123456789abcdef"
+OTHER_CMS_KEY = "it-other-cms-key-0123456789abcdef"
+TIGHT_KEY = "it-tight-cms-key-0123456789abcdef"
+API_KEY = "it-api-cms-key-0123456789abcdef"
+
+
+def sha256(s):
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, step=0.02):
+    """Poll pred() until it is truthy. A bound on waiting, not a timing test."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Redis:
+    """A throwaway redis-server; RESP client for the few reads tests need."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir,
+             "--appendonly", "yes", "--save", "", "--daemonize", "no",
+             "--logfile", os.path.join(self.dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(lambda: self._ping(), 10):
+            raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def _ping(self):
+        try:
+            return self.cmd("PING") == "PONG"
+        except OSError:
+            return False
+
+    def cmd(self, *args):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._read(f)
+
+    def _read(self, f):
+        line = f.readline()
+        if not line:
+            raise OSError("redis closed the connection")
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)[:-2]
+            return data.decode("utf-8", "replace")
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read(f) for _ in range(n)]
+        raise RuntimeError("bad RESP: %r" % line)
+
+
+def base_config(redis_port, **site_overrides):
+    site = {
+        "keys": [
+            {"id": "t-cms", "role": "cms", "sha256": sha256(CMS_KEY)},
+            {"id": "t-mod", "role": "moderator", "sha256": sha256(MOD_KEY)},
+            {"id": "t-admin", "role": "admin", "sha256": sha256(ADMIN_KEY)},
+        ],
+        "words": {"blocked": ["casino", "buy followers", "viagr*"], "suspect": ["crypto"]},
+        "rate_limits": {
+            "ip": {"capacity": 1000, "per_second": 1000},
+            "ip_prefix": {"capacity": 1000, "per_second": 1000},
+            "author": {"capacity": 1000, "per_second": 1000},
+            "thread": {"capacity": 1000, "per_second": 1000},
+            "site": {"capacity": 100000, "per_second": 100000},
+        },
+        "api_rate_limit": {"capacity": 100000, "per_second": 100000},
+    }
+    site.update(site_overrides)
+    return {
+        "listen": "127.0.0.1:%d" % free_port(),
+        "log_level": "info",
+        "redis": {"url": "redis://127.0.0.1:%d/0" % redis_port, "connect_timeout_ms": 200,
+                  "command_timeout_ms": 300, "retry_interval_ms": 100},
+        "http": {"threads": 4, "shutdown_grace_s": 10},
+        "sites": {
+            "news": site,
+            "other": {"keys": [{"id": "o-cms", "role": "cms", "sha256": sha256(OTHER_CMS_KEY)}]},
+            # Small buckets; the ones a test does not exhaust barely refill, so
+            # a token taken or not taken shows in Redis exactly.
+            "tight": {
+                "keys": [{"id": "tight-cms", "role": "cms", "sha256": sha256(TIGHT_KEY)}],
+                "rate_limits": {
+                    "ip": {"capacity": 3, "per_second": 1},
+                    "ip_prefix": {"capacity": 6, "per_minute": 0.001},
+                    "author": {"capacity": 100, "per_minute": 0.001},
+                    "thread": {"capacity": 100, "per_minute": 0.001},
+                    "site": {"capacity": 100, "per_minute": 0.001},
+                },
+            },
+            "apilimit": {
+                "keys": [{"id": "api-cms", "role": "cms", "sha256": sha256(API_KEY)}],
+                "api_rate_limit": {"capacity": 3, "per_minute": 0.001},
+            },
+        },
+    }
+
+
+class Service:
+    """The modgate binary under test, serving a config written to tmp."""
+
+    def __init__(self, binary, tmp, config, name="modgate"):
+        self.binary = binary
+        self.tmp = tmp
+        self.config = config
+        self.path = os.path.join(tmp, name + ".json")
+        self.logpath = os.path.join(tmp, name + ".log")
+        self.proc = None
+        self.write_config(config)
+
+    @property
+    def port(self):
+        return int(self.config["listen"].rsplit(":", 1)[1])
+
+    def write_config(self, config):
+        self.config = config
+        with open(self.path, "w") as f:
+            json.dump(config, f)
+
+    def start(self, env=None):
+        e = dict(os.environ)
+        e.pop("MODGATE_REDIS_URL", None)
+        e.pop("MODGATE_LISTEN", None)
+        e["MODGATE_SPOOL_DIR"] = self.tmp
+        if env:
+            e.update(env)
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([self.binary, "serve", "--config", self.path],
+                                     stdout=self.log, stderr=self.log, env=e)
+        ok = wait_until(lambda: self.proc.poll() is not None or self._healthy(), 15)
+        if self.proc.poll() is not None or not ok:
+            raise RuntimeError("modgate did not start:\n" + self.logtext())
+
+    def _healthy(self):
+        try:
+            return self.request("GET", "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stop the service; returns its exit status."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self.log.close()
+        return rc
+
+    def logtext(self):
+        try:
+            with open(self.logpath, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, headers=None, key=None, raw=False, timeout=15):
+        """One HTTP request on a fresh connection. Returns (status, json-or-text, headers)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = "Bearer " + key
+        data = body
+        if body is not None and not isinstance(body, (bytes, str)):
+            data = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        if isinstance(data, str):
+            data = data.encode()
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        text = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        conn.close()
+        if raw:
+            return r.status, text, hdrs
+        try:
+            return r.status, json.loads(text) if text else None, hdrs
+        except ValueError:
+            return r.status, text.decode("utf-8", "replace"), hdrs
+
+    def check(self, body, key=CMS_KEY, **kw):
+        return self.request("POST", "/v1/check", body, key=key, **kw)
+
+
+_serial = [0]
+
+
+def comment(body=None, ip="203.0.113.7", site="news", cid=None, **extra):
+    """A /v1/check body. Without 'body', a fresh ordinary comment each call,
+    so that tests do not trip the duplicate detector by accident."""
+    if body is None:
+        _serial[0] += 1
+        body = "Thanks for the article, the numbers on page %d were new to me." % _serial[0]
+    c = {"site": site, "comment": {"body": body, "thread_id": "a42"}, "client": {"ip": ip}}
+    if cid is not None:
+        c["comment"]["id"] = cid
+    for k, v in extra.items():
+        c[k] = v
+    return c
+
+
+class Runner:
+    """Runs test functions, prints one line per failure and the summary."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def run(self, fn, *args):
+        name = fn.__name__
+        try:
+            fn(*args)
+            self.passed += 1
+            print("ok   %s" % name, flush=True)
+        except Exception:  # a failed assert or a crash: both fail the test
+            self.failed += 1
+            print("FAIL %s\n%s" % (name, traceback.format_exc()), flush=True)
+
+    def summary(self):
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        return 1 if self.failed else 0
+
+
+def make_tmp():
+    tmp = tempfile.mkdtemp(prefix="modgate-it-")
+    atexit.register(shutil.rmtree, tmp, True)
+    return tmp

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Lifecycle tests: Redis stopped, paused and restarted under a running
+service; SIGHUP reloads; SIGTERM with a request in flight; the command line
+(config check, keygen); the shipped example config. Each test starts its own
+redis-server and modgate. Prints "N passed, N failed"."""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (CMS_KEY, ROOT, Redis, Runner, Service, base_config, comment, free_port,  # noqa: E402
+                     make_tmp, sha256, wait_until)
+
+BIN = None
+
+
+def reason_codes(body):
+    return [r["code"] for r in body["reasons"]]
+
+
+class Env:
+    """A fresh redis-server + modgate for one test."""
+
+    def __init__(self, **site):
+        self.tmp = make_tmp()
+        self.redis = Redis(self.tmp)
+        self.redis.start()
+        self.svc = Service(BIN, self.tmp, base_config(self.redis.port, **site))
+        self.svc.start()
+
+    def close(self):
+        rc = self.svc.stop()
+        self.redis.stop()
+        return rc
+
+
+def test_redis_down_degrades_spools_and_recovers():
+    env = Env()
+    s, r = env.svc, env.redis
+    try:
+        r.stop()
+        # Held while Redis is down: the site's fallback (hold), marked degraded,
+        # and the CMS is told plainly that the comment is not stored yet.
+        st, body, _ = s.check(comment("Nothing special to see in this comment at all", cid="down-1"))
+        assert st == 200 and body["decision"] == "hold" and body["degraded"] is True, body
+        assert "redis_unavailable" in reason_codes(body), body
+        assert body["stored"] is False and body["pending"] is True, body
+        # Local filters still apply: a blocked word is still rejected.
+        st, body, _ = s.check(comment("best casino online", cid="down-2"))
+        assert body["decision"] == "reject" and body["degraded"] is True, body
+        st, body, _ = s.request("GET", "/readyz")
+        assert st == 503 and body["redis"] == "down" and body["spooled_held_comments"] == 1, body
+        st, _, _ = s.request("GET", "/healthz")
+        assert st == 200
+        # Redis comes back on the same port: the spooled comment is stored by
+        # itself and checks are normal again, with no restart of modgate.
+        r.start()
+        assert wait_until(lambda: r.cmd("EXISTS", "mg:{news}:held:down-1") == 1, 15), s.logtext()[-2000:]
+        item = json.loads(r.cmd("GET", "mg:{news}:held:down-1"))
+        assert item["state"] == "held" and item["comment"]["body"].startswith("Nothing special")
+        assert r.cmd("ZSCORE", "mg:{news}:q:held", "down-1") is not None
+        ok = wait_until(lambda: s.check(comment())[1].get("degraded") is False, 10)
+        assert ok, s.logtext()[-2000:]
+        st, body, _ = s.request("GET", "/readyz")
+        assert st == 200 and body["spooled_held_comments"] == 0, body
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
+def test_slow_redis_answers_degraded_not_hanging():
+    env = Env()
+    s, r = env.svc, env.redis
+    try:
+        assert s.check(comment())[1]["degraded"] is False
+        # Pause every Redis client for longer than command_timeout_ms (300).
+        t = threading.Thread(target=lambda: r.cmd("CLIENT", "PAUSE", "2000", "ALL"))
+        t.start()
+        t.join()
+        st, body, _ = s.check(comment(), timeout=30)
+        assert st == 200 and body["degraded"] is True, body
+        # Once Redis answers again, the service reconnects by itself.
+        assert wait_until(lambda: s.check(comment())[1].get("degraded") is False, 15)
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
+def test_redis_restart_loses_script_cache_not_requests():
+    env = Env()
+    s, r = env.svc, env.redis
+    try:
+        assert s.check(comment())[1]["degraded"] is False
+        r.cmd("SCRIPT", "FLUSH")  # as after a restart or failover: NOSCRIPT
+        st, body, _ = s.check(comment())
+        assert st == 200 and body["degraded"] is False, body
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
+def test_sighup_reloads_and_a_bad_reload_keeps_the_old_config():
+    env = Env()
+    s = env.svc
+    try:
+        text = "Is crypto a sensible thing to hold for a pension fund these days?"
+        assert s.check(comment(text))[1]["decision"] == "hold"
+        cfg = json.loads(json.dumps(s.config))
+        cfg["sites"]["news"]["words"]["suspect"] = []
+        s.write_config(cfg)
+        s.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: s.check(comment(text))[1]["decision"] == "accept", 10), s.logtext()[-2000:]
+        # A broken file: the running config stays, and the log says why.
+        with open(s.path, "w") as f:
+            f.write('{"sites": {"news": {"thresholds": {"hold": 7}}}}')
+        s.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "reload failed" in s.logtext(), 10)
+        assert "sites.news.thresholds.hold" in s.logtext()
+        st, body, _ = s.check(comment(text))
+        assert st == 200 and body["decision"] == "accept", body
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
+def test_sigterm_lets_the_request_in_flight_finish():
+    env = Env()
+    s = env.svc
+    try:
+        data = json.dumps(comment(cid="inflight-1")).encode()
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+        sock.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + CMS_KEY.encode() +
+                     b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(data))
+        sock.sendall(data[:10])
+        time.sleep(0.3)  # let the server start on the request
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert s.proc.poll() is None, "exited with a request in flight"
+        sock.sendall(data[10:])
+        resp = b""
+        while b"\r\n\r\n" not in resp or not resp.rstrip().endswith(b"}"):
+            d = sock.recv(65536)
+            if not d:
+                break
+            resp += d
+        sock.close()
+        assert resp.startswith(b"HTTP/1.1 200"), resp[:300]
+        assert b'"decision":"accept"' in resp, resp
+        s.proc.wait(20)
+        assert s.proc.returncode == 0, s.logtext()[-2000:]
+        # new connections are refused once it stopped
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=2).close()
+            refused = False
+        except OSError:
+            refused = True
+        assert refused
+    finally:
+        env.close()
+
+
+def run_cli(*args, env=None):
+    e = dict(os.environ)
+    e.pop("MODGATE_REDIS_URL", None)
+    e.pop("MODGATE_LISTEN", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([BIN] + list(args), capture_output=True, text=True, env=e, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_config_check_cli():
+    tmp = make_tmp()
+    rc, out, err = run_cli("config", "check", os.path.join(ROOT, "docker", "modgate.example.json"))
+    assert rc == 0 and "ok" in out and "test keys" in out, (rc, out, err)
+    bad = os.path.join(tmp, "bad.json")
+    for doc, field in [
+        ({"sites": {"a": {"thresholds": {"reject": "high"}}}}, "sites.a.thresholds.reject"),
+        ({"sites": {"a": {"rate_limits": {"ip": {"capacity": 0, "per_minute": 5}}}}}, "sites.a.rate_limits.ip.capacity"),
+        ({"sites": {"a": {}}, "redis": {"connect_timeout_ms": 0}}, "redis.connect_timeout_ms"),
+        ({"sites": {"a": {"links": {"max": "two"}}}}, "sites.a.links.max"),
+        ({"sites": {"a": {"words": {"blocked": [""]}}}}, "sites.a.words.blocked[0]"),
+    ]:
+        with open(bad, "w") as f:
+            json.dump(doc, f)
+        rc, out, err = run_cli("config", "check", bad)
+        assert rc == 1 and field in err, (doc, rc, err)
+    rc, out, err = run_cli("config", "check", os.path.join(tmp, "missing.json"))
+    assert rc == 1 and "missing.json" in err, err
+    # serve refuses to start on a bad config, naming the field
+    rc, out, err = run_cli("serve", "--config", bad)
+    assert rc == 2 and "sites.a.words.blocked[0]" in err, (rc, err)
+
+
+def test_keygen_key_works_and_only_its_hash_is_stored():
+    rc, out, err = run_cli("keygen", "--site", "news", "--role", "cms")
+    assert rc == 0, err
+    key = re.search(r"^\s+(mg_[A-Za-z0-9_-]{43})$", out, re.M).group(1)
+    entry = json.loads(re.search(r"^\s+(\{.*\})$", out, re.M).group(1))
+    assert entry["role"] == "cms" and entry["sha256"] == sha256(key) and key not in json.dumps(entry)
+    rc2, out2, _ = run_cli("keygen", "--site", "news", "--role", "cms")
+    assert out2 != out  # fresh randomness each time
+    rc, out, err = run_cli("keygen", "--site", "news", "--role", "root")
+    assert rc == 2 and "role" in err
+    tmp = make_tmp()
+    r = Redis(tmp)
+    r.start()
+    cfg = base_config(r.port)
+    cfg["sites"]["news"]["keys"] = [entry]
+    s = Service(BIN, tmp, cfg)
+    s.start()
+    try:
+        st, body, _ = s.check(comment(), key=key)
+        assert st == 200 and body["decision"] == "accept", body
+        st, body, _ = s.check(comment(), key=CMS_KEY)
+        assert st == 401, body
+    finally:
+        rc = s.stop()
+        r.stop()
+    assert rc == 0
+    assert key not in s.logtext()
+
+
+def test_example_config_warns_about_test_keys_and_serves_them():
+    tmp = make_tmp()
+    r = Redis(tmp)
+    r.start()
+    port = free_port()
+    cfg = json.load(open(os.path.join(ROOT, "docker", "modgate.example.json")))
+    s = Service(BIN, tmp, cfg)
+    s.config = dict(cfg, listen="127.0.0.1:%d" % port)
+    s.start(env={"MODGATE_LISTEN": "127.0.0.1:%d" % port,
+                 "MODGATE_REDIS_URL": "redis://127.0.0.1:%d/0" % r.port})
+    try:
+        assert "public test key" in s.logtext()
+        st, body, _ = s.check({"site": "demo", "comment": {"body": "Nice piece."}, "client": {"ip": "203.0.113.7"}},
+                              key="demo-cms-key")
+        assert st == 200 and body["decision"] == "accept", body
+        assert r.cmd("EXISTS", "mg:{demo}:rl:ip:203.0.113.7") == 1  # it really used our Redis
+    finally:
+        rc = s.stop()
+        r.stop()
+    assert rc == 0
+
+
+def main():
+    global BIN
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
+    BIN = os.path.abspath(ap.parse_args().bin)
+    run = Runner()
+    for name, fn in list(globals().items()):
+        if name.startswith("test_") and callable(fn):
+            run.run(fn)
+    return run.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

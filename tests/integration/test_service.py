@@ -1,0 +1,450 @@
+#!/usr/bin/env python3
+"""Integration tests: the real modgate binary over real HTTP, a real
+redis-server started on a free port. Prints "N passed, N failed"."""
+import argparse
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (API_KEY, CMS_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis, Runner,  # noqa: E402
+                     Service, base_config, comment, make_tmp, wait_until)
+
+ctx = {}
+
+
+def svc():
+    return ctx["svc"]
+
+
+def redis():
+    return ctx["redis"]
+
+
+def err_code(body):
+    assert isinstance(body, dict) and "error" in body, body
+    assert body["error"]["message"], body
+    return body["error"]["code"]
+
+
+def reason_codes(body):
+    return [r["code"] for r in body["reasons"]]
+
+
+# ---------------------------------------------------------------- health
+
+def test_healthz_and_readyz():
+    st, body, h = svc().request("GET", "/healthz")
+    assert st == 200 and body["status"] == "ok", body
+    assert h.get("x-request-id"), h
+    st, body, _ = svc().request("GET", "/readyz")
+    assert st == 200 and body["redis"] == "up", body
+
+
+# ---------------------------------------------------------------- auth
+
+def test_missing_key_is_401():
+    st, body, h = svc().request("POST", "/v1/check", comment())
+    assert st == 401 and err_code(body) == "unauthorized", body
+    assert h.get("www-authenticate") == "Bearer"
+
+
+def test_bad_key_is_401():
+    st, body, _ = svc().check(comment(), key="not-a-key")
+    assert st == 401 and err_code(body) == "unauthorized"
+
+
+def test_wrong_role_is_403():
+    st, body, _ = svc().check(comment(), key=MOD_KEY)
+    assert st == 403 and err_code(body) == "wrong_role", body
+
+
+def test_other_sites_key_is_403():
+    st, body, _ = svc().check(comment(site="news"), key=OTHER_CMS_KEY)
+    assert st == 403 and err_code(body) == "wrong_site", body
+    # and the other site's own key works on its own site
+    st, body, _ = svc().check(comment(site="other"), key=OTHER_CMS_KEY)
+    assert st == 200 and body["site"] == "other", body
+
+
+def test_unknown_site_is_404():
+    st, body, _ = svc().check(comment(site="nosuchsite"))
+    assert st == 404 and err_code(body) == "unknown_site", body
+
+
+# ---------------------------------------------------------------- bad input
+
+def post_raw(data, ctype="application/json", key=CMS_KEY, method="POST", path="/v1/check"):
+    h = {"Content-Type": ctype} if ctype else {}
+    return svc().request(method, path, data, headers=h, key=key)
+
+
+def test_malformed_json():
+    st, body, _ = post_raw(b'{"site": "news", "comment": {')
+    assert st == 400 and err_code(body) == "invalid_json", body
+
+
+def test_duplicate_keys():
+    st, body, _ = post_raw(b'{"site":"news","site":"other","comment":{"body":"x"},"client":{"ip":"1.2.3.4"}}')
+    assert st == 400 and err_code(body) == "duplicate_key", body
+
+
+def test_wrong_types():
+    for doc, field in [
+        ({"site": 5, "comment": {"body": "x"}, "client": {"ip": "1.2.3.4"}}, "site"),
+        ({"site": "news", "comment": {"body": 12}, "client": {"ip": "1.2.3.4"}}, "comment.body"),
+        ({"site": "news", "comment": "hello", "client": {"ip": "1.2.3.4"}}, "comment"),
+        ({"site": "news", "comment": {"body": "x", "id": 1.5}, "client": {"ip": "1.2.3.4"}}, "comment.id"),
+        ({"site": "news", "comment": {"body": "x"}, "client": {"ip": "1.2.3.4"}, "honeypot": 1}, "honeypot"),
+        ([1, 2, 3], "body must be a JSON object"),
+    ]:
+        st, body, _ = svc().check(doc)
+        assert st == 400 and err_code(body) == "wrong_type", (doc, body)
+        assert field in body["error"]["message"], (field, body)
+
+
+def test_missing_required_fields():
+    for doc, field in [
+        ({"comment": {"body": "x"}, "client": {"ip": "1.2.3.4"}}, "site"),
+        ({"site": "news", "client": {"ip": "1.2.3.4"}}, "comment"),
+        ({"site": "news", "comment": {"thread_id": "a"}, "client": {"ip": "1.2.3.4"}}, "comment.body"),
+        ({"site": "news", "comment": {"body": "x"}}, "client"),
+        ({"site": "news", "comment": {"body": "x"}, "client": {}}, "client.ip"),
+    ]:
+        st, body, _ = svc().check(doc)
+        assert st == 400 and err_code(body) == "missing_field", (doc, body)
+        assert field in body["error"]["message"], (field, body)
+
+
+def test_unknown_field_and_bad_values():
+    st, body, _ = svc().check(comment(autor={"name": "x"}))
+    assert st == 400 and err_code(body) == "unknown_field" and "autor" in body["error"]["message"], body
+    st, body, _ = svc().check(comment(ip="999.1.1.1"))
+    assert st == 400 and err_code(body) == "invalid_field" and "client.ip" in body["error"]["message"]
+    st, body, _ = svc().check(comment(body="   \n\t "))
+    assert st == 400 and err_code(body) == "invalid_field" and "comment.body" in body["error"]["message"]
+    c = comment()
+    c["comment"]["created_at"] = "yesterday"
+    st, body, _ = svc().check(c)
+    assert st == 400 and err_code(body) == "invalid_field" and "created_at" in body["error"]["message"]
+
+
+def test_oversize_body_refused_before_reading():
+    big = b'{"site":"news","comment":{"body":"' + b"a" * 70000 + b'"},"client":{"ip":"1.2.3.4"}}'
+    st, body, _ = post_raw(big)
+    assert st == 413 and err_code(body) == "body_too_large", body
+    # chunked: no Content-Length to refuse early, refused while reading
+    s = socket.create_connection(("127.0.0.1", svc().port), timeout=10)
+    s.sendall(b"POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + CMS_KEY.encode() +
+              b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    resp = b""
+    try:
+        for _ in range(40):
+            s.sendall(b"1000\r\n" + b"a" * 4096 + b"\r\n")
+        s.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass  # the server may close once it has answered
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            resp += d
+    except OSError:
+        pass
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 413"), resp[:200]
+    assert b"body_too_large" in resp
+
+
+def test_invalid_utf8():
+    st, body, _ = post_raw(b'{"site":"news","comment":{"body":"caf\xc3\x28"},"client":{"ip":"1.2.3.4"}}')
+    assert st == 400 and err_code(body) == "invalid_utf8", body
+
+
+def test_wrong_method_content_type_and_path():
+    st, body, h = svc().request("GET", "/v1/check")
+    assert st == 405 and err_code(body) == "method_not_allowed" and "POST" in h.get("allow", ""), body
+    st, body, _ = post_raw(json.dumps(comment()), ctype="text/plain")
+    assert st == 415 and err_code(body) == "unsupported_media_type", body
+    st, body, _ = post_raw(json.dumps(comment()), ctype=None)
+    assert st == 415, body
+    st, body, _ = svc().request("GET", "/v1/nothing-here")
+    assert st == 404 and err_code(body) == "not_found", body
+
+
+# ---------------------------------------------------------------- decisions
+
+def test_clean_comment_is_accepted():
+    st, body, h = svc().check(comment(cid="clean-1"))
+    assert st == 200, body
+    assert body["decision"] == "accept" and body["score"] < 0.5, body
+    assert body["request_id"] == h["x-request-id"]
+    assert body["rate_limit"]["limited"] is False and body["rate_limit"]["bucket"], body
+    assert body["degraded"] is False and body["replayed"] is False
+
+
+def test_many_links_are_held_and_stored():
+    text = "great deals http://a.example.com/x and https://b.example.net and www.c-example.org today"
+    st, body, _ = svc().check(comment(text, cid="links-1", ip="198.51.100.10",
+                                      author={"name": "Linker", "email": "l@example.org"}))
+    assert st == 200 and body["decision"] == "hold", body
+    assert "too_many_links" in reason_codes(body), body
+    detail = [r for r in body["reasons"] if r["code"] == "too_many_links"][0]["detail"]
+    assert "3 links" in detail, detail
+    assert body["stored"] is True, body
+    item = json.loads(redis().cmd("GET", "mg:{news}:held:links-1"))
+    assert item["comment"]["body"] == text and item["state"] == "held"
+    assert item["author"]["email"] == "l@example.org" and item["client"]["ip"] == "198.51.100.10"
+    assert [r["code"] for r in item["reasons"]] == reason_codes(body)
+    assert redis().cmd("ZSCORE", "mg:{news}:q:held", "links-1") is not None
+
+
+def test_blocked_word_rejects_even_disguised():
+    for i, text in enumerate(["Best CASINO online!", "best ｃａｓｉｎｏ here", "ca\u200bsino time",
+                              "please buy   followers now", "cheap VIAGRA pills"]):
+        st, body, _ = svc().check(comment(text, ip="192.0.2.%d" % (i + 1)))
+        assert st == 200 and body["decision"] == "reject", (text, body)
+        assert "blocked_word" in reason_codes(body), (text, body)
+    st, body, _ = svc().check(comment("the classic casinos of Monaco", ip="192.0.2.50"))
+    assert "blocked_word" not in reason_codes(body), body  # whole words only
+
+
+def test_suspect_word_holds():
+    st, body, _ = svc().check(comment("Is crypto a good idea for pensions?", ip="192.0.2.60"))
+    assert body["decision"] == "hold" and "suspect_word" in reason_codes(body), body
+
+
+def test_honeypot_rejects():
+    st, body, _ = svc().check(comment(honeypot="http://spam.example", ip="192.0.2.61"))
+    assert body["decision"] == "reject" and "honeypot" in reason_codes(body), body
+    st, body, _ = svc().check(comment(honeypot="", ip="192.0.2.62"))
+    assert body["decision"] == "accept", body
+
+
+def test_shouting_and_repeats_add_score():
+    calm = svc().check(comment("I really do not agree with this article at all, sorry.", ip="192.0.2.70"))[1]
+    loud = svc().check(comment("I REALLY DO NOT AGREE WITH THIS ARTICLE AT ALL!!!!!!!!", ip="192.0.2.71"))[1]
+    assert "shouting" in reason_codes(loud) and "repeated_chars" in reason_codes(loud), loud
+    assert loud["score"] > calm["score"], (calm, loud)
+
+
+def test_same_comment_id_replays_the_stored_decision():
+    c = comment("See http://x.example.com and http://y.example.com and also http://z.example.com for more",
+                cid="idem-1", ip="192.0.2.80")
+    st1, b1, _ = svc().check(c)
+    st2, b2, _ = svc().check(c)
+    assert st1 == st2 == 200
+    assert b1["decision"] == b2["decision"] == "hold"
+    assert b2["replayed"] is True and b1["replayed"] is False
+    assert b2["score"] == b1["score"] and b2["reasons"] == b1["reasons"]
+    assert b2["original_request_id"] == b1["request_id"]
+    # an accepted comment replays too (stored without waiting for Redis)
+    c = comment(cid="idem-2", ip="192.0.2.81")
+    b1 = svc().check(c)[1]
+    b2 = wait_until(lambda: (lambda b: b if b["replayed"] else None)(svc().check(c)[1]), 5)
+    assert b2 and b2["decision"] == b1["decision"] == "accept", b2
+
+
+def test_integer_ids_accepted_as_strings():
+    c = comment(cid=12345, ip="192.0.2.90")
+    st, body, _ = svc().check(c)
+    assert st == 200 and body["comment_id"] == "12345", body
+
+
+# ---------------------------------------------------------------- rate limits
+
+def author_key(email):
+    return hashlib.blake2b(("em:" + email.lower()).encode(), digest_size=8).hexdigest()
+
+
+def bucket_tokens(site, kind, ident):
+    v = redis().cmd("GET", "mg:{%s}:rl:%s:%s" % (site, kind, ident))
+    return None if v is None else float(v.split()[0])
+
+
+def test_exhausted_bucket_rejects_and_takes_nothing_else():
+    email = "burst@example.org"
+    c = lambda: comment(site="tight", ip="198.51.100.77", author={"name": "B", "email": email})  # noqa: E731
+    for _ in range(3):
+        st, body, _ = svc().check(c(), key=TIGHT_KEY)
+        assert st == 200 and body["decision"] == "accept", body
+    author_before = bucket_tokens("tight", "author", author_key(email))
+    thread_before = bucket_tokens("tight", "thread", "a42")
+    assert 96.9 < author_before < 97.1 and 96.9 < thread_before < 97.1, (author_before, thread_before)
+    st, body, _ = svc().check(c(), key=TIGHT_KEY)
+    assert st == 200 and body["decision"] == "reject", body
+    assert "rate_limited" in reason_codes(body), body
+    rl = body["rate_limit"]
+    assert rl["limited"] is True and rl["bucket"] == "ip" and 0 < rl["retry_after_ms"] <= 1000, rl
+    # The refused comment took no token from the buckets that had room.
+    assert abs(bucket_tokens("tight", "author", author_key(email)) - author_before) < 0.01
+    assert abs(bucket_tokens("tight", "thread", "a42") - thread_before) < 0.01
+    # Buckets expire once they would be full again: no idle key lives forever.
+    ttl = redis().cmd("PTTL", "mg:{tight}:rl:ip:198.51.100.77")
+    assert 0 < ttl <= 4000, ttl
+    time.sleep(rl["retry_after_ms"] / 1000 + 0.05)
+    st, body, _ = svc().check(c(), key=TIGHT_KEY)
+    assert body["decision"] == "accept", body
+
+
+def test_ipv6_prefix_bucket_groups_a_64():
+    ips = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9", "2001:db8:1:2::4",
+           "2001:db8:1:2::5", "2001:db8:1:2::6"]
+    for ip in ips:
+        st, body, _ = svc().check(comment(site="tight", ip=ip), key=TIGHT_KEY)
+        assert body["decision"] == "accept", body
+    st, body, _ = svc().check(comment(site="tight", ip="2001:db8:1:2::77"), key=TIGHT_KEY)
+    assert body["decision"] == "reject" and body["rate_limit"]["bucket"] == "ip_prefix", body
+    st, body, _ = svc().check(comment(site="tight", ip="2001:db8:1:3::1"), key=TIGHT_KEY)
+    assert body["decision"] == "accept", body
+    assert redis().cmd("EXISTS", "mg:{tight}:rl:ip_prefix:2001:db8:1:2::/64") == 1
+    # IPv4-mapped IPv6 counts as the IPv4 address
+    svc().check(comment(site="tight", ip="::ffff:192.0.2.200"), key=TIGHT_KEY)
+    assert redis().cmd("EXISTS", "mg:{tight}:rl:ip:192.0.2.200") == 1
+
+
+def test_api_key_rate_limit_is_429():
+    for _ in range(3):
+        st, body, _ = svc().check(comment(site="apilimit"), key=API_KEY)
+        assert st == 200, body
+    st, body, h = svc().check(comment(site="apilimit"), key=API_KEY)
+    assert st == 429 and err_code(body) == "rate_limited", body
+    assert int(h["retry-after"]) >= 1, h
+
+
+def test_all_keys_share_the_site_hash_tag():
+    keys = redis().cmd("KEYS", "mg:*")
+    assert keys, keys
+    for k in keys:
+        assert k.startswith("mg:{") and "}" in k, k
+
+
+# ---------------------------------------------------------------- duplicates
+
+def test_same_text_from_many_ips_is_a_duplicate():
+    text = "Visit my profile for an amazing surprise offer, you will not regret it"
+    codes = []
+    for i in range(3):
+        st, body, _ = svc().check(comment(text, ip="203.0.113.%d" % (100 + i)))
+        codes.append(reason_codes(body))
+    assert "duplicate" not in codes[0] and "duplicate" not in codes[1], codes
+    assert "duplicate" in codes[2], codes
+    # normalisation: case, spacing and punctuation do not hide the copy
+    st, body, _ = svc().check(comment("VISIT my profile for an amazing surprise offer... you will NOT regret it!",
+                                      ip="203.0.113.120"))
+    assert "duplicate" in reason_codes(body), body
+
+
+def test_same_text_from_one_source_is_not_a_duplicate():
+    text = "I keep coming back to this piece, it explains the budget better than anything else"
+    for _ in range(4):
+        st, body, _ = svc().check(comment(text, ip="203.0.113.130"))
+        assert "duplicate" not in reason_codes(body), body
+
+
+def test_short_common_comments_are_never_duplicates():
+    for i in range(5):
+        st, body, _ = svc().check(comment("Great article!", ip="203.0.113.%d" % (140 + i)))
+        assert "duplicate" not in reason_codes(body), body
+
+
+# ---------------------------------------------------------------- robustness
+
+def corpus_bodies():
+    out = []
+    for name in ("sms.jsonl", "youtube-dev.jsonl"):
+        with open(os.path.join(ROOT, "tests", "data", name), encoding="utf-8") as f:
+            for line in f:
+                out.append(json.loads(line)["body"])
+    return out
+
+
+def test_every_corpus_line_and_random_bytes_keep_it_healthy():
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", svc().port, timeout=30)
+    hdr = {"Authorization": "Bearer " + CMS_KEY, "Content-Type": "application/json"}
+    statuses = {}
+
+    def send(data):
+        nonlocal conn
+        try:
+            conn.request("POST", "/v1/check", body=data, headers=hdr)
+            r = conn.getresponse()
+            r.read()
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+            if r.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", svc().port, timeout=30)
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", svc().port, timeout=30)
+            statuses["dropped"] = statuses.get("dropped", 0) + 1
+
+    bodies = corpus_bodies()
+    for i, b in enumerate(bodies):
+        send(json.dumps({"site": "news", "comment": {"body": b, "id": "corpus-%d" % i},
+                         "client": {"ip": "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)}}).encode())
+    assert statuses.get(200, 0) == len(bodies), statuses
+    rnd = random.Random(1337)
+    valid = json.dumps(comment()).encode()
+    for i in range(3000):
+        kind = i % 3
+        if kind == 0:
+            data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 300)))
+        elif kind == 1:
+            data = valid[:rnd.randint(0, len(valid))]
+        else:
+            b = bytearray(valid)
+            for _ in range(rnd.randint(1, 5)):
+                b[rnd.randrange(len(b))] = rnd.getrandbits(8)
+            data = bytes(b)
+        send(data)
+    conn.close()
+    st, body, _ = svc().request("GET", "/healthz")
+    assert st == 200, body
+    assert statuses.get(500, 0) == 0 and statuses.get("dropped", 0) == 0, statuses
+
+
+def test_logs_hold_no_keys_or_comment_text():
+    svc().check(comment("A very particular sentence about zeppelins and marmalade", ip="203.0.113.200"))
+    log = svc().logtext()
+    assert "/v1/check 200" in log, log[-2000:]
+    for secret in (CMS_KEY, MOD_KEY, TIGHT_KEY, "zeppelins", "marmalade"):
+        assert secret not in log, secret
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
+    a = ap.parse_args()
+    binary = os.path.abspath(a.bin)
+    tmp = make_tmp()
+    r = Redis(tmp)
+    r.start()
+    ctx["redis"] = r
+    s = Service(binary, tmp, base_config(r.port))
+    s.start()
+    ctx["svc"] = s
+    run = Runner()
+    tests = [v for k, v in list(globals().items()) if k.startswith("test_") and callable(v)]
+    try:
+        for t in tests:
+            run.run(t)
+    finally:
+        rc = s.stop()
+        r.stop()
+    if rc != 0:
+        print("FAIL service exit status %s at SIGTERM\n%s" % (rc, s.logtext()[-4000:]))
+        run.failed += 1
+    return run.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+/* test_config.c - config validation: every mistake is refused with the
+ * field's path, and good configs load with their values. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "test.h"
+
+static char path[64];
+
+static struct cfg *load_str(const char *json, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    fputs(json, f);
+    fclose(f);
+    return cfg_load(path, err, errlen);
+}
+
+/* Expect 'json' to be refused with a message containing 'needle'. */
+static int refused_with(const char *json, const char *needle)
+{
+    char err[512] = "";
+    struct cfg *c = load_str(json, err, sizeof err);
+    if (c) {
+        cfg_swap(c);
+        cfg_swap(NULL);
+        fprintf(stderr, "  accepted: %s\n", json);
+        return 0;
+    }
+    if (!strstr(err, needle)) {
+        fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, needle);
+        return 0;
+    }
+    return 1;
+}
+
+TEST(example_config_loads)
+{
+    char err[512];
+    struct cfg *c = cfg_load("docker/modgate.example.json", err, sizeof err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_EQ_INT(c->nsites, 1);
+    CHECK_EQ_INT(c->test_keys, 3);
+    CHECK_EQ_INT(c->listen_port, 8080);
+    const struct site_cfg *s = cfg_site(c, "demo", NULL);
+    CHECK(s != NULL);
+    CHECK_NEAR(s->th.hold, 0.5, 1e-9);
+    CHECK_NEAR(s->buckets[BK_IP].per_second, 10.0 / 60, 1e-9);
+    CHECK_EQ_INT(s->redis_down, DEC_HOLD);
+    struct ident id;
+    cfg_swap(c);
+    struct cfg *cur = cfg_acquire();
+    CHECK_EQ_INT(auth_lookup(cur, "Bearer demo-cms-key", &id), 0);
+    CHECK_EQ_INT(id.role, ROLE_CMS);
+    CHECK_EQ_INT(auth_lookup(cur, "Bearer demo-admin-key", &id), 0);
+    CHECK_EQ_INT(id.role, ROLE_ADMIN);
+    CHECK_EQ_INT(auth_lookup(cur, "Bearer demo-cms-ke", &id), -1);
+    CHECK_EQ_INT(auth_lookup(cur, "Basic demo-cms-key", &id), -1);
+    CHECK_EQ_INT(auth_lookup(cur, NULL, &id), -1);
+    cfg_release(cur);
+    cfg_swap(NULL);
+}
+
+TEST(errors_name_the_field)
+{
+    CHECK(refused_with("{\"sites\":{}}", "sites"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"thresholds\":{\"hold\":2}}}}", "sites.a.thresholds.hold"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"thresholds\":{\"hold\":0.9,\"reject\":0.5}}}}",
+                       "sites.a.thresholds"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"tresholds\":{}}}}", "sites.a.tresholds: unknown field"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"rate_limits\":{\"ip\":{\"capacity\":-1,\"per_minute\":1}}}}}",
+                       "sites.a.rate_limits.ip.capacity"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"rate_limits\":{\"ip\":{\"capacity\":5}}}}}",
+                       "sites.a.rate_limits.ip"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"redis_down\":\"maybe\"}}}", "sites.a.redis_down"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"keys\":[{\"id\":\"k\",\"role\":\"root\",\"sha256\":\"00\"}]}}}",
+                       "sites.a.keys[0]"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"keys\":[{\"id\":\"k\",\"role\":\"cms\",\"sha256\":\"xyz\"}]}}}",
+                       "sha256"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"words\":{\"blocked\":[\"ok\", 5]}}}}", "sites.a.words.blocked[1]"));
+    CHECK(refused_with("{\"sites\":{\"A B\":{}}}", "sites.A B"));
+    CHECK(refused_with("{\"listen\":\"nowhere\",\"sites\":{\"a\":{}}}", "listen"));
+    CHECK(refused_with("{\"redis\":{\"url\":\"http://x\"},\"sites\":{\"a\":{}}}", "redis.url"));
+    CHECK(refused_with("{\"http\":{\"threads\":0},\"sites\":{\"a\":{}}}", "http.threads"));
+    CHECK(refused_with("{\"sites\":{\"a\":{}},\"sites\":{}}", "duplicate"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"weights\":{\"link\":\"big\"}}}}", "sites.a.weights.link"));
+    CHECK(refused_with("not json", "modgate-test-config"));
+}
+
+TEST(same_key_twice_is_refused)
+{
+    const char *h = "68409254299916eb608969d7fa88321a90431a5a40bf039deff43a771ccdfe1c";
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"sites\":{\"a\":{\"keys\":[{\"id\":\"k1\",\"role\":\"cms\",\"sha256\":\"%s\"}]},"
+             "\"b\":{\"keys\":[{\"id\":\"k2\",\"role\":\"cms\",\"sha256\":\"%s\"}]}}}", h, h);
+    CHECK(refused_with(json, "twice"));
+}
+
+TEST(env_overrides)
+{
+    setenv("MODGATE_LISTEN", "127.0.0.1:9999", 1);
+    setenv("MODGATE_REDIS_URL", "redis://10.0.0.1:7000/2", 1);
+    char err[512];
+    struct cfg *c = load_str("{\"sites\":{\"a\":{}}}", err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_EQ_INT(c->listen_port, 9999);
+        CHECK_EQ_STR(c->redis_url, "redis://10.0.0.1:7000/2");
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+    setenv("MODGATE_LISTEN", "bad", 1);
+    CHECK(refused_with("{\"sites\":{\"a\":{}}}", "MODGATE_LISTEN"));
+    unsetenv("MODGATE_LISTEN");
+    unsetenv("MODGATE_REDIS_URL");
+}
+
+TEST(comment_keys_are_ignored)
+{
+    char err[512];
+    struct cfg *c = load_str("{\"#\":\"hello\",\"sites\":{\"a\":{\"#x\":1}}}", err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    snprintf(path, sizeof path, "/tmp/modgate-test-config-%d.json", (int)getpid());
+    RUN(example_config_loads);
+    RUN(errors_name_the_field);
+    RUN(same_key_twice_is_refused);
+    RUN(env_overrides);
+    RUN(comment_keys_are_ignored);
+    unlink(path);
+    return TEST_REPORT();
+}
