@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -615,68 +616,36 @@ const struct site_cfg *cfg_site(const struct cfg *c, const char *name, int *inde
 
 /* ---------- publication ---------- */
 
-/* The current config and its reference counts. A mutex, not atomics alone:
- * taking a reference must not race with the swap that drops the last one.
- * It is held for a few instructions per request. */
-static pthread_mutex_t cfg_mu = PTHREAD_MUTEX_INITIALIZER;
+/* The current config. Readers take a reference under a read lock, which
+ * costs no system call unless a reload is swapping at that very moment; the
+ * lock only guarantees that the config cannot be freed between loading the
+ * pointer and taking the reference. The last release frees it. */
+static pthread_rwlock_t cfg_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct cfg *cfg_current;
-struct refcount {
-    struct cfg *c;
-    long refs;
-};
-static struct refcount *refs;
-static size_t nrefs;
-
-static struct refcount *ref_of(struct cfg *c)
-{
-    for (size_t i = 0; i < nrefs; i++)
-        if (refs[i].c == c)
-            return &refs[i];
-    return NULL;
-}
 
 struct cfg *cfg_acquire(void)
 {
-    pthread_mutex_lock(&cfg_mu);
+    pthread_rwlock_rdlock(&cfg_lock);
     struct cfg *c = cfg_current;
     if (c)
-        ref_of(c)->refs++;
-    pthread_mutex_unlock(&cfg_mu);
+        atomic_fetch_add(&c->refs, 1);
+    pthread_rwlock_unlock(&cfg_lock);
     return c;
-}
-
-static void drop_locked(struct cfg *c)
-{
-    struct refcount *r = ref_of(c);
-    if (--r->refs > 0)
-        return;
-    cfg_free(c);
-    *r = refs[--nrefs];
 }
 
 void cfg_release(struct cfg *c)
 {
-    if (!c)
-        return;
-    pthread_mutex_lock(&cfg_mu);
-    drop_locked(c);
-    pthread_mutex_unlock(&cfg_mu);
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        cfg_free(c);
 }
 
 void cfg_swap(struct cfg *c) /* NULL: drop the current config (at exit) */
 {
-    pthread_mutex_lock(&cfg_mu);
-    if (c) {
-        refs = xrealloc(refs, (nrefs + 1) * sizeof *refs);
-        refs[nrefs++] = (struct refcount){ c, 1 };
-    }
+    if (c)
+        atomic_store(&c->refs, 1); /* the reference held by "current" */
+    pthread_rwlock_wrlock(&cfg_lock);
     struct cfg *old = cfg_current;
     cfg_current = c;
-    if (old)
-        drop_locked(old);
-    if (nrefs == 0) {
-        free(refs);
-        refs = NULL;
-    }
-    pthread_mutex_unlock(&cfg_mu);
+    pthread_rwlock_unlock(&cfg_lock);
+    cfg_release(old);
 }

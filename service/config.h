@@ -49,6 +49,7 @@ struct site_cfg {
 };
 
 struct cfg {
+    _Atomic long refs;            /* see cfg_acquire */
     char listen_host[64];
     int listen_port;
     char redis_url[512];          /* secret-bearing: never logged whole */

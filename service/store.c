@@ -21,12 +21,16 @@
 #include "store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -242,22 +246,31 @@ struct pending {
     int len;
     redisReply *reply;      /* the answer, or NULL with err set */
     char err[160];
-    int done;
+    _Atomic int done;
     int detached;           /* nobody waits: the combiner frees it */
     int force;              /* try to connect even inside the retry interval */
-    pthread_cond_t cv;
+    sem_t sem;              /* posted when done (waiters only) */
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t kick_cv = PTHREAD_COND_INITIALIZER;
-static struct pending *qhead, *qtail;
-static int busy, quit, kicker_running;
-static pthread_t kicker_thr;
+/* Lock-free hand-off: submitters push onto 'queue' (a stack, reversed by
+ * the combiner); whoever flips 'busy' from 0 to 1 is the combiner. Both
+ * are sequentially consistent atomics, so a submitter that sees busy == 1
+ * after its push can sleep: the combiner looks at the queue again after
+ * clearing busy and takes what it finds. */
+static _Atomic(struct pending *) queue;
+static _Atomic int busy;
 
 /* Owned by whichever thread is the combiner (busy == 1). */
 static redisContext *rc;
 static unsigned rc_gen;
 static int64_t down_until_ms; /* after a failed connect, fail fast until then */
+
+/* The kicker thread sends detached writes when no request does. */
+static sem_t kick_sem;
+static _Atomic int kick_now; /* work is waiting: no delay */
+static _Atomic int quit;
+static int kicker_running;
+static pthread_t kicker_thr;
 
 /* Script SHA1s, learnt from SCRIPT LOAD at connect; "" before that. */
 static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -351,7 +364,7 @@ static void fail_all(struct pending *p, const char *err)
     }
 }
 
-/* Send a batch and read its replies (combiner only, without the lock). */
+/* Send a batch and read its replies (combiner only). */
 static void run_batch(struct pending *batch)
 {
     char err[160];
@@ -379,45 +392,57 @@ static void run_batch(struct pending *batch)
     }
 }
 
-/* Take the whole queue, run it, hand out the results. Called and returns
- * with 'mu' held. */
-static void combine_locked(void)
+/* Be the combiner while there is work, for at most 'rounds' batches: take
+ * the queue (oldest first), run it, hand out the results. Returns at once
+ * if another thread is the combiner. A request thread does two rounds at
+ * most and then leaves the rest to the kicker, so that under load it gets
+ * back to its own HTTP connections instead of serving everyone's I/O. */
+static void combine(int rounds)
 {
-    busy = 1;
-    struct pending *batch = qhead;
-    qhead = qtail = NULL;
-    pthread_mutex_unlock(&mu);
-    run_batch(batch);
-    pthread_mutex_lock(&mu);
-    for (struct pending *p = batch, *next; p; p = next) {
-        next = p->next;
-        if (p->detached) {
-            if (p->reply)
-                freeReplyObject(p->reply);
-            redisFreeCommand(p->cmd);
-            free(p);
-        } else {
-            p->done = 1;
-            pthread_cond_signal(&p->cv);
+    for (int round = 0;; round++) {
+        if (round == rounds) {
+            if (atomic_load(&queue)) {
+                atomic_store(&kick_now, 1);
+                sem_post(&kick_sem);
+            }
+            return;
         }
-    }
-    busy = 0;
-    if (qhead) { /* wake the next combiner */
-        if (qhead->detached)
-            pthread_cond_signal(&kick_cv);
-        else
-            pthread_cond_signal(&qhead->cv);
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&busy, &expected, 1))
+            return;
+        struct pending *stack = atomic_exchange(&queue, NULL), *batch = NULL;
+        while (stack) { /* reverse: submission order is reply order */
+            struct pending *n = stack->next;
+            stack->next = batch;
+            batch = stack;
+            stack = n;
+        }
+        if (batch)
+            run_batch(batch);
+        for (struct pending *p = batch, *next; p; p = next) {
+            next = p->next; /* p may vanish once done is set */
+            if (p->detached) {
+                if (p->reply)
+                    freeReplyObject(p->reply);
+                redisFreeCommand(p->cmd);
+                free(p);
+            } else {
+                atomic_store(&p->done, 1);
+                sem_post(&p->sem);
+            }
+        }
+        atomic_store(&busy, 0);
+        if (!atomic_load(&queue))
+            return;
     }
 }
 
-static void enqueue_locked(struct pending *p)
+static void push(struct pending *p)
 {
-    p->next = NULL;
-    if (qtail)
-        qtail->next = p;
-    else
-        qhead = p;
-    qtail = p;
+    struct pending *head = atomic_load(&queue);
+    do
+        p->next = head;
+    while (!atomic_compare_exchange_weak(&queue, &head, p));
 }
 
 /* Send one formatted command and wait for its reply. Returns the reply
@@ -429,17 +454,12 @@ static redisReply *submit(char *cmd, int len, int force, char *err, size_t errle
     p.cmd = cmd;
     p.len = len;
     p.force = force;
-    pthread_cond_init(&p.cv, NULL);
-    pthread_mutex_lock(&mu);
-    enqueue_locked(&p);
-    while (!p.done) {
-        if (!busy)
-            combine_locked();
-        else
-            pthread_cond_wait(&p.cv, &mu);
-    }
-    pthread_mutex_unlock(&mu);
-    pthread_cond_destroy(&p.cv);
+    sem_init(&p.sem, 0, 0);
+    push(&p);
+    combine(2);
+    while (!atomic_load(&p.done))
+        sem_wait(&p.sem);
+    sem_destroy(&p.sem);
     if (!p.reply)
         snprintf(err, errlen, "%s", p.err);
     return p.reply;
@@ -453,32 +473,35 @@ static void submit_detached(char *cmd, int len)
     p->cmd = cmd;
     p->len = len;
     p->detached = 1;
-    pthread_mutex_lock(&mu);
-    enqueue_locked(p);
-    if (!busy)
-        pthread_cond_signal(&kick_cv);
-    pthread_mutex_unlock(&mu);
+    push(p);
+    if (!atomic_load(&busy))
+        sem_post(&kick_sem);
 }
+
+/* The kicker waits a moment before sending: under steady traffic the next
+ * request's batch carries detached writes in the same write, which costs
+ * nothing; only an idle pipeline needs the kicker's own round trip. */
+#define KICK_DELAY_MS 2
 
 static void *kicker(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&mu);
-    while (!quit || qhead) {
-        if (qhead && !busy)
-            combine_locked();
-        else if (!quit)
-            pthread_cond_wait(&kick_cv, &mu);
-        else
-            break;
+    while (!atomic_load(&quit)) {
+        sem_wait(&kick_sem);
+        if (!atomic_exchange(&kick_now, 0)) {
+            struct timespec ts = { 0, KICK_DELAY_MS * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        combine(INT_MAX);
     }
-    pthread_mutex_unlock(&mu);
+    combine(INT_MAX); /* whatever is left at shutdown */
     return NULL;
 }
 
 int store_start(void)
 {
-    quit = 0;
+    atomic_store(&quit, 0);
+    sem_init(&kick_sem, 0, 0);
     if (pthread_create(&kicker_thr, NULL, kicker, NULL) != 0)
         return -1;
     kicker_running = 1;
@@ -488,10 +511,8 @@ int store_start(void)
 void store_stop(void)
 {
     if (kicker_running) {
-        pthread_mutex_lock(&mu);
-        quit = 1;
-        pthread_cond_signal(&kick_cv);
-        pthread_mutex_unlock(&mu);
+        atomic_store(&quit, 1);
+        sem_post(&kick_sem);
         pthread_join(kicker_thr, NULL);
         kicker_running = 0;
     }

@@ -53,16 +53,17 @@ def wait_until(pred, timeout=10.0, step=0.02):
 class Redis:
     """A throwaway redis-server; RESP client for the few reads tests need."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, aof=True):
         self.dir = os.path.join(tmp, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
+        self.aof = aof
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir,
-             "--appendonly", "yes", "--save", "", "--daemonize", "no",
+             "--appendonly", "yes" if self.aof else "no", "--save", "", "--daemonize", "no",
              "--logfile", os.path.join(self.dir, "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_until(lambda: self._ping(), 10):
