@@ -43,6 +43,15 @@ int auth_lookup(const struct cfg *c, const char *header, struct ident *out)
 
 int auth_keygen(const char *site, const char *role)
 {
+    size_t sl = strlen(site);
+    for (size_t i = 0; i < sl; i++)
+        if (!((site[i] >= 'a' && site[i] <= 'z') || (site[i] >= '0' && site[i] <= '9') || site[i] == '-' ||
+              site[i] == '_'))
+            sl = 0;
+    if (sl == 0 || sl > 64) {
+        fprintf(stderr, "keygen: --site must be 1-64 characters of a-z, 0-9, '-' and '_'\n");
+        return -1;
+    }
     int ok = 0;
     for (int r = 0; r < ROLE_COUNT; r++)
         if (strcmp(role, role_name((enum role)r)) == 0)

@@ -383,6 +383,44 @@ static void replay(struct http_request *req, const char *stored, struct http_res
     reply_json(resp, 200, o);
 }
 
+/* Store a held comment for moderators: the whole validated request plus
+ * score, reasons and times. The decision record saved for replays says
+ * "stored": true, which is what a replay means. When Redis cannot take it,
+ * it goes to the spool and 'out' says so ("stored": false, "pending"). */
+static void hold(struct http_request *req, const struct site_cfg *site, struct check_in *in,
+                 const char *cid, json_t *out, int degraded)
+{
+    int64_t now = wall_ms();
+    json_object_set_new(out, "stored", json_true());
+    char *rjson = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_t *item = in->root;
+    char held_at[40];
+    fmt_rfc3339(now, held_at, sizeof held_at);
+    json_object_set_new(item, "state", json_string("held"));
+    json_object_set(item, "decision", json_object_get(out, "decision"));
+    json_object_set(item, "score", json_object_get(out, "score"));
+    json_object_set(item, "reasons", json_object_get(out, "reasons"));
+    json_object_set_new(item, "request_id", json_string(req->id));
+    json_object_set_new(item, "held_at", json_string(held_at));
+    json_object_set_new(item, "id", json_string(cid));
+    char *ijson = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char err[160] = "";
+    int stored = !degraded && rjson && ijson &&
+                 store_hold(site->name, cid, rjson, ijson, site->decision_ttl_s, now, err, sizeof err) >= 0;
+    if (!stored) {
+        json_object_set_new(out, "stored", json_false());
+        int kept = rjson && ijson &&
+                   spool_add(site->name, cid, rjson, ijson, site->decision_ttl_s, now, req->cfg->spool_max) == 0;
+        json_object_set_new(out, "pending", json_boolean(kept));
+        if (!degraded)
+            LOG_WARN(req->id, "held comment not stored: %s", err);
+        if (!kept)
+            LOG_ERROR(req->id, "held comment neither stored nor spooled (spool full); the CMS was told");
+    }
+    free(rjson);
+    free(ijson);
+}
+
 void check_handle(struct http_request *req, struct http_response *resp)
 {
     struct check_in in;
@@ -488,52 +526,38 @@ void check_handle(struct http_request *req, struct http_response *resp)
     }
     double score = verdict_score(&v);
 
-    /* A held comment must be stored somewhere even without a CMS id. */
-    char gen_id[64];
+    /* A held comment must be stored somewhere even without a CMS id; the
+     * id is random, never derived from anything the client sent. */
+    char gen_id[40];
     const char *cid = in.comment_id;
     if (!cid && d == DEC_HOLD) {
-        snprintf(gen_id, sizeof gen_id, "mg-%s", req->id);
+        unsigned char rnd[8];
+        randombytes_buf(rnd, sizeof rnd);
+        memcpy(gen_id, "mg-", 3);
+        sodium_bin2hex(gen_id + 3, sizeof gen_id - 3, rnd, sizeof rnd);
         cid = gen_id;
     }
     json_t *out = json_pack("{s:s,s:s,s:s?,s:s,s:f,s:o,s:o,s:b,s:b}", "request_id", req->id, "site",
                             site->name, "comment_id", cid, "decision", decision_name(d), "score", score,
                             "reasons", reasons_json(&v), "rate_limit", rl, "degraded", degraded,
                             "replayed", 0);
-    int64_t now = wall_ms();
     if (d == DEC_HOLD) {
-        char *rjson = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        json_t *item = in.root;
-        char held_at[40];
-        fmt_rfc3339(now, held_at, sizeof held_at);
-        json_object_set_new(item, "state", json_string("held"));
-        json_object_set(item, "decision", json_object_get(out, "decision"));
-        json_object_set(item, "score", json_object_get(out, "score"));
-        json_object_set(item, "reasons", json_object_get(out, "reasons"));
-        json_object_set_new(item, "request_id", json_string(req->id));
-        json_object_set_new(item, "held_at", json_string(held_at));
-        json_object_set_new(item, "id", json_string(cid));
-        char *ijson = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        char err[160] = "";
-        int stored = !degraded && store_hold(site->name, cid, rjson, ijson, site->decision_ttl_s, now,
-                                             err, sizeof err) == 0;
-        json_object_set_new(out, "stored", json_boolean(stored));
-        if (!stored) {
-            int kept = spool_add(site->name, cid, rjson, ijson, site->decision_ttl_s, now,
-                                 req->cfg->spool_max) == 0;
-            json_object_set_new(out, "pending", json_boolean(kept));
-            if (!degraded)
-                LOG_WARN(req->id, "held comment not stored: %s", err);
-            if (!kept)
-                LOG_ERROR(req->id, "held comment neither stored nor spooled (spool full); the CMS was told");
-        }
-        free(rjson);
-        free(ijson);
+        hold(req, site, &in, cid, out, degraded);
     } else if (in.comment_id && res.status == ST_OK) {
-        char *rjson = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        store_remember(site->name, in.comment_id, rjson, site->decision_ttl_s);
-        free(rjson);
+        /* One serialisation serves both the record and the reply. */
+        char *json = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        json_decref(out);
+        out = NULL;
+        if (json) {
+            store_remember(site->name, in.comment_id, json, site->decision_ttl_s);
+            resp->status = 200;
+            resp->body = json;
+        }
     }
     short_note(req, d, score, degraded, 0);
     json_decref(in.root);
-    reply_json(resp, 200, out);
+    if (out)
+        reply_json(resp, 200, out);
+    else if (!resp->body)
+        reply_error(resp, 500, "internal", "could not encode the response");
 }

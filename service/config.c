@@ -476,6 +476,71 @@ static int parse_listen(struct ctx *x, const char *path, const char *s, struct c
     return 0;
 }
 
+/* Parse redis://[[user]:pass@]host[:port][/db] or unix:///path[?db=N]. */
+static int parse_url(const char *url, struct redis_target *e)
+{
+    memset(e, 0, sizeof *e);
+    e->port = 6379;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *p = url + 7, *q = strchr(p, '?');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (n == 0 || n >= sizeof e->sock)
+            return -1;
+        memcpy(e->sock, p, n);
+        long db = 0;
+        if (q && (strncmp(q, "?db=", 4) != 0 || parse_long(q + 4, 0, 1000, &db)))
+            return -1;
+        e->db = (int)db;
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    const char *p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon)
+            return -1;
+        size_t ul = (size_t)(colon - p), pl = (size_t)(at - colon - 1);
+        if (ul >= sizeof e->user || pl >= sizeof e->pass)
+            return -1;
+        memcpy(e->user, p, ul);
+        memcpy(e->pass, colon + 1, pl);
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+    char hostport[300];
+    if (hl == 0 || hl >= sizeof hostport)
+        return -1;
+    memcpy(hostport, p, hl);
+    hostport[hl] = 0;
+    char *colon = strrchr(hostport, ':');
+    if (colon && !strchr(colon, ']')) {
+        long port;
+        if (parse_long(colon + 1, 1, 65535, &port))
+            return -1;
+        e->port = (int)port;
+        *colon = 0;
+    }
+    char *h = hostport;
+    size_t n = strlen(h);
+    if (h[0] == '[' && n > 2 && h[n - 1] == ']') {
+        h[n - 1] = 0;
+        h++;
+    }
+    if (strlen(h) >= sizeof e->host)
+        return -1;
+    memcpy(e->host, h, strlen(h) + 1);
+    if (slash && slash[1]) {
+        long db;
+        if (parse_long(slash + 1, 0, 1000, &db))
+            return -1;
+        e->db = (int)db;
+    }
+    return 0;
+}
+
 static void cfg_free(struct cfg *c)
 {
     if (!c)
@@ -486,6 +551,7 @@ static void cfg_free(struct cfg *c)
     }
     free(c->sites);
     sodium_memzero(c->redis_url, sizeof c->redis_url); /* may hold a password */
+    sodium_memzero(&c->redis, sizeof c->redis);
     free(c->keys);
     free(c);
 }
@@ -553,12 +619,18 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     json_t *sites = json_object_get(root, "sites");
     if (!sites || !json_is_object(sites) || json_object_size(sites) == 0)
         return fail(x, "sites", "must be an object with at least one site");
-    c->nsites = json_object_size(sites);
-    c->sites = xcalloc(c->nsites, sizeof *c->sites);
     const char *name;
     json_t *so;
+    json_object_foreach(sites, name, so)
+        if (name[0] != '#')
+            c->nsites++;
+    if (c->nsites == 0)
+        return fail(x, "sites", "must be an object with at least one site");
+    c->sites = xcalloc(c->nsites, sizeof *c->sites);
     int idx = 0;
     json_object_foreach(sites, name, so) {
+        if (name[0] == '#')
+            continue;
         if (parse_site(x, name, so, idx, c)) {
             c->nsites = (size_t)idx + 1; /* free what was built */
             return -1;
@@ -593,8 +665,9 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
         else
             snprintf(c->redis_url, sizeof c->redis_url, "%s", env);
     }
-    if (rc == 0 && strncmp(c->redis_url, "redis://", 8) != 0 && strncmp(c->redis_url, "unix://", 7) != 0)
-        rc = fail(&x, "redis.url", "must start with redis:// or unix://");
+    if (rc == 0 && parse_url(c->redis_url, &c->redis) != 0)
+        rc = fail(&x, getenv("MODGATE_REDIS_URL") && *getenv("MODGATE_REDIS_URL") ? "MODGATE_REDIS_URL" : "redis.url",
+                  "must be redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");
     if (rc) {
         cfg_free(c);
         return NULL;

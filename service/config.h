@@ -48,11 +48,22 @@ struct site_cfg {
     size_t dup_min_chars;         /* shorter normalised bodies are never duplicates */
 };
 
+/* Where Redis is, parsed from redis.url / MODGATE_REDIS_URL. */
+struct redis_target {
+    char host[256];
+    int port;
+    char sock[256];   /* unix socket path, or "" */
+    char user[128];
+    char pass[256];   /* secret: never logged */
+    int db;
+};
+
 struct cfg {
     _Atomic long refs;            /* see cfg_acquire */
     char listen_host[64];
     int listen_port;
     char redis_url[512];          /* secret-bearing: never logged whole */
+    struct redis_target redis;    /* redis_url, parsed */
     int redis_connect_timeout_ms;
     int redis_command_timeout_ms;
     int redis_retry_ms;           /* after a failed connect, wait this long */

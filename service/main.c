@@ -30,7 +30,9 @@ static void usage(FILE *f)
             "       modgate keygen --site SITE --role cms|moderator|admin\n"
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
-            "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path)\n");
+            "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path),\n"
+            "             MODGATE_SPOOL_DIR (where held comments still waiting for Redis\n"
+            "             are written at exit; default: the working directory, then /tmp)\n");
 }
 
 static void announce(const struct cfg *c)
@@ -104,8 +106,10 @@ static int cmd_serve(const char *path)
             }
             struct cfg *old = cfg_acquire();
             if (strcmp(old->listen_host, n->listen_host) || old->listen_port != n->listen_port ||
-                old->threads != n->threads || old->max_connections != n->max_connections)
-                LOG_WARN(NULL, "reload: listen address, threads and max_connections change only on restart");
+                old->threads != n->threads || old->max_connections != n->max_connections ||
+                old->connection_timeout_s != n->connection_timeout_s || old->max_body != n->max_body)
+                LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections and "
+                         "http.connection_timeout_s change only on restart (http.max_body_bytes applies now)");
             cfg_release(old);
             announce(n);
             grace = n->shutdown_grace_s;

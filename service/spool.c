@@ -42,6 +42,12 @@ int spool_add(const char *site, const char *comment_id, const char *response_jso
               const char *item_json, long ttl_s, int64_t created_ms, size_t max)
 {
     pthread_mutex_lock(&mu);
+    for (struct item *q = head; q; q = q->next) {
+        if (strcmp(q->site, site) == 0 && strcmp(q->id, comment_id) == 0) {
+            pthread_mutex_unlock(&mu); /* a CMS retry of a comment already waiting */
+            return 0;
+        }
+    }
     if (depth >= max) {
         pthread_mutex_unlock(&mu);
         return -1;
@@ -86,7 +92,7 @@ static int flush_some(void)
             return stored;
         char err[160];
         if (store_hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err,
-                       sizeof err) != 0) {
+                       sizeof err) < 0) {
             LOG_DEBUG(NULL, "spool: %zu held comments still waiting: %s", spool_depth(), err);
             return stored;
         }
@@ -158,6 +164,11 @@ void spool_stop(void)
     char path[700];
     snprintf(path, sizeof path, "%s/modgate-spool-%ld.jsonl", dir, (long)getpid());
     FILE *f = fopen(path, "a");
+    if (!f) { /* the configured place is gone or read-only: /tmp is the last resort */
+        LOG_ERROR(NULL, "spool: cannot write %s: %s; trying /tmp", path, strerror(errno));
+        snprintf(path, sizeof path, "/tmp/modgate-spool-%ld.jsonl", (long)getpid());
+        f = fopen(path, "a");
+    }
     size_t n = 0;
     while (head) {
         struct item *it = head;

@@ -12,8 +12,9 @@
 /* Start the flusher thread. 'dump_dir' is where leftovers go on stop. */
 int spool_start(const char *dump_dir, int retry_ms);
 
-/* Copy one held comment into the spool. Returns 0, or -1 when the spool
- * already holds 'max' items (the caller must tell the client). */
+/* Copy one held comment into the spool (once: a comment already waiting
+ * under the same site and id is not added again). Returns 0, or -1 when
+ * the spool already holds 'max' items (the caller must tell the client). */
 int spool_add(const char *site, const char *comment_id, const char *response_json,
               const char *item_json, long ttl_s, int64_t created_ms, size_t max);
 

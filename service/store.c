@@ -95,35 +95,42 @@ static const char CHECK_LUA[] =
     "local nip, nau = 0, 0\n"
     "local win = tonumber(ARGV[4])\n"
     "if win > 0 then\n"
-    "  local ip = 'i' .. ARGV[5]\n"
-    "  local au = ARGV[6] ~= '' and ('a' .. ARGV[6]) or ''\n"
-    "  local keep = {}\n"
+    "  local ip, au = 'i' .. ARGV[5], ARGV[6]\n"
+    "  local entry = ip .. ' ' .. now .. ';'\n"
+    "  nip = 1\n"
+    "  if au ~= '' then\n"
+    "    au = 'a' .. au\n"
+    "    entry = entry .. au .. ' ' .. now .. ';'\n"
+    "    nau = 1\n"
+    "  end\n"
     "  if vals[3] then\n"
+    "    local keep, n = {}, 0\n"
     "    for src, ts in string.gmatch(vals[3], '(%S+) (%d+);') do\n"
-    "      if tonumber(ts) > now - win and src ~= ip and src ~= au then\n"
-    "        keep[#keep + 1] = src .. ' ' .. ts .. ';'\n"
+    "      if src ~= ip and src ~= au and tonumber(ts) > now - win then\n"
+    "        n = n + 1\n"
+    "        keep[n] = src .. ' ' .. ts .. ';'\n"
     "      end\n"
     "    end\n"
+    "    local first = n > 198 and n - 197 or 1\n"
+    "    for k = first, n do\n"
+    "      if string.byte(keep[k], 1) == 105 then nip = nip + 1 else nau = nau + 1 end\n"
+    "    end\n"
+    "    keep[n + 1] = entry\n"
+    "    entry = table.concat(keep, '', first, n + 1)\n"
     "  end\n"
-    "  keep[#keep + 1] = ip .. ' ' .. now .. ';'\n"
-    "  if au ~= '' then keep[#keep + 1] = au .. ' ' .. now .. ';' end\n"
-    "  local first = #keep > 200 and #keep - 199 or 1\n"
-    "  local out = {}\n"
-    "  for i = first, #keep do\n"
-    "    out[#out + 1] = keep[i]\n"
-    "    if string.byte(keep[i], 1) == 105 then nip = nip + 1 else nau = nau + 1 end\n"
-    "  end\n"
-    "  redis.call('SET', KEYS[3], table.concat(out), 'PX', win)\n"
+    "  redis.call('SET', KEYS[3], entry, 'PX', win)\n"
     "end\n"
     "return {'ok', tight, math.floor(left), nip, nau}\n";
 
 /* hold: KEYS[1] dec key, KEYS[2] held item, KEYS[3] held queue.
  * ARGV[1] response JSON, ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4]
  * queue score (ms held), ARGV[5] comment id. Returns 1 when stored, 0 when
- * the item was already there (another instance or an earlier retry). */
+ * the item was already there (another instance or an earlier retry). The
+ * decision record is written only if absent: a spooled comment stored late
+ * never overwrites a decision made since. */
 static const char HOLD_LUA[] =
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')\n"
     "redis.call('SET', KEYS[2], ARGV[3])\n"
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])\n"
     "return 1\n";
@@ -131,12 +138,7 @@ static const char HOLD_LUA[] =
 /* ---------- settings ---------- */
 
 struct endpoint {
-    char host[256];
-    int port;
-    char sock[256];       /* unix socket path, or "" */
-    char user[128];
-    char pass[256];       /* secret: never logged */
-    int db;
+    struct redis_target t;
     int connect_ms, command_ms, retry_ms;
     unsigned gen;         /* bumped when the connection settings change */
 };
@@ -144,89 +146,21 @@ struct endpoint {
 static pthread_mutex_t ep_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct endpoint ep;
 
-/* Parse redis://[[user]:pass@]host[:port][/db] or unix:///path[?db=N]. */
-static int parse_url(const char *url, struct endpoint *e)
-{
-    memset(e, 0, sizeof *e);
-    e->port = 6379;
-    if (strncmp(url, "unix://", 7) == 0) {
-        const char *p = url + 7, *q = strchr(p, '?');
-        size_t n = q ? (size_t)(q - p) : strlen(p);
-        if (n == 0 || n >= sizeof e->sock)
-            return -1;
-        memcpy(e->sock, p, n);
-        long db = 0;
-        if (q && (strncmp(q, "?db=", 4) != 0 || parse_long(q + 4, 0, 1000, &db)))
-            return -1;
-        e->db = (int)db;
-        return 0;
-    }
-    if (strncmp(url, "redis://", 8) != 0)
-        return -1;
-    const char *p = url + 8;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon)
-            return -1;
-        size_t ul = (size_t)(colon - p), pl = (size_t)(at - colon - 1);
-        if (ul >= sizeof e->user || pl >= sizeof e->pass)
-            return -1;
-        memcpy(e->user, p, ul);
-        memcpy(e->pass, colon + 1, pl);
-        p = at + 1;
-    }
-    const char *slash = strchr(p, '/');
-    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
-    char hostport[300];
-    if (hl == 0 || hl >= sizeof hostport)
-        return -1;
-    memcpy(hostport, p, hl);
-    hostport[hl] = 0;
-    char *colon = strrchr(hostport, ':');
-    if (colon && !strchr(colon, ']')) {
-        long port;
-        if (parse_long(colon + 1, 1, 65535, &port))
-            return -1;
-        e->port = (int)port;
-        *colon = 0;
-    }
-    char *h = hostport;
-    size_t n = strlen(h);
-    if (h[0] == '[' && n > 2 && h[n - 1] == ']') {
-        h[n - 1] = 0;
-        h++;
-    }
-    if (strlen(h) >= sizeof e->host)
-        return -1;
-    memcpy(e->host, h, strlen(h) + 1);
-    if (slash && slash[1]) {
-        long db;
-        if (parse_long(slash + 1, 0, 1000, &db))
-            return -1;
-        e->db = (int)db;
-    }
-    return 0;
-}
-
 void store_configure(const struct cfg *c)
 {
     struct endpoint e;
-    if (parse_url(c->redis_url, &e) != 0) {
-        LOG_ERROR(NULL, "redis.url is not a valid redis:// or unix:// URL; keeping the old one");
-        return;
-    }
+    memset(&e, 0, sizeof e);
+    e.t = c->redis;
     e.connect_ms = c->redis_connect_timeout_ms;
     e.command_ms = c->redis_command_timeout_ms;
     e.retry_ms = c->redis_retry_ms;
     pthread_mutex_lock(&ep_mu);
-    int same = strcmp(e.host, ep.host) == 0 && e.port == ep.port && strcmp(e.sock, ep.sock) == 0 &&
-               strcmp(e.user, ep.user) == 0 && strcmp(e.pass, ep.pass) == 0 && e.db == ep.db &&
-               e.connect_ms == ep.connect_ms && e.command_ms == ep.command_ms;
+    int same = memcmp(&e.t, &ep.t, sizeof e.t) == 0 && e.connect_ms == ep.connect_ms &&
+               e.command_ms == ep.command_ms;
     e.gen = same ? ep.gen : ep.gen + 1;
     ep = e;
     pthread_mutex_unlock(&ep_mu);
-    sodium_memzero(e.pass, sizeof e.pass);
+    sodium_memzero(e.t.pass, sizeof e.t.pass);
 }
 
 /* ---------- the pipeline ----------
@@ -311,35 +245,35 @@ static int connect_redis(int force, char *err, size_t errlen)
         rc = NULL;
     }
     if (rc) {
-        sodium_memzero(e.pass, sizeof e.pass);
+        sodium_memzero(e.t.pass, sizeof e.t.pass);
         return 0;
     }
     int64_t now = mono_ms();
     if (!force && now < down_until_ms) {
         snprintf(err, errlen, "redis unreachable; next attempt in %lld ms", (long long)(down_until_ms - now));
-        sodium_memzero(e.pass, sizeof e.pass);
+        sodium_memzero(e.t.pass, sizeof e.t.pass);
         return -1;
     }
     struct timeval ct = { e.connect_ms / 1000, (e.connect_ms % 1000) * 1000 };
     struct timeval mt = { e.command_ms / 1000, (e.command_ms % 1000) * 1000 };
-    redisContext *c = e.sock[0] ? redisConnectUnixWithTimeout(e.sock, ct)
-                                : redisConnectWithTimeout(e.host, e.port, ct);
+    redisContext *c = e.t.sock[0] ? redisConnectUnixWithTimeout(e.t.sock, ct)
+                                : redisConnectWithTimeout(e.t.host, e.t.port, ct);
     int ok = c && !c->err && redisSetTimeout(c, mt) == REDIS_OK;
-    if (ok && e.pass[0]) {
-        const char *a3[] = { "AUTH", e.user, e.pass };
-        size_t l3[] = { 4, strlen(e.user), strlen(e.pass) };
+    if (ok && e.t.pass[0]) {
+        const char *a3[] = { "AUTH", e.t.user, e.t.pass };
+        size_t l3[] = { 4, strlen(e.t.user), strlen(e.t.pass) };
         /* AUTH user pass (Redis 6 ACL) or AUTH pass (requirepass) */
-        ok = simple_ok(e.user[0] ? redisCommandArgv(c, 3, a3, l3)
-                                 : redisCommandArgv(c, 2, (const char *[]){ "AUTH", e.pass },
-                                                    (size_t[]){ 4, strlen(e.pass) })) == 0;
+        ok = simple_ok(e.t.user[0] ? redisCommandArgv(c, 3, a3, l3)
+                                 : redisCommandArgv(c, 2, (const char *[]){ "AUTH", e.t.pass },
+                                                    (size_t[]){ 4, strlen(e.t.pass) })) == 0;
     }
-    if (ok && e.db) {
+    if (ok && e.t.db) {
         char db[16];
-        snprintf(db, sizeof db, "%d", e.db);
+        snprintf(db, sizeof db, "%d", e.t.db);
         ok = simple_ok(redisCommandArgv(c, 2, (const char *[]){ "SELECT", db }, (size_t[]){ 6, strlen(db) })) == 0;
     }
     ok = ok && load_script(c, CHECK_LUA, check_sha) == 0 && load_script(c, HOLD_LUA, hold_sha) == 0;
-    sodium_memzero(e.pass, sizeof e.pass);
+    sodium_memzero(e.t.pass, sizeof e.t.pass);
     if (!ok) {
         snprintf(err, errlen, "redis connect failed: %s",
                  c && c->err ? c->errstr : "authentication, SELECT or SCRIPT LOAD refused");
@@ -698,12 +632,12 @@ int store_hold(const char *site, const char *comment_id, const char *response_js
     redisReply *r = eval_script(hold_sha, HOLD_LUA, 11, argv, lens, err, errlen);
     if (!r)
         return -1;
-    int ok = r->type == REDIS_REPLY_INTEGER;
-    if (!ok)
+    int rv = r->type == REDIS_REPLY_INTEGER ? (r->integer == 1 ? 1 : 0) : -1;
+    if (rv < 0)
         snprintf(err, errlen, "redis refused the held comment: %.100s",
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     freeReplyObject(r);
-    return ok ? 0 : -1;
+    return rv;
 }
 
 int store_ping(char *err, size_t errlen)

@@ -63,8 +63,10 @@ void store_check(const struct store_check_req *req, struct store_check_res *res)
 void store_remember(const char *site, const char *comment_id, const char *json, long ttl_s);
 
 /* Store a held comment durably: its response for replays, the item for
- * moderators and its place in the site's held queue, atomically. Returns 0
- * when Redis confirmed it, -1 otherwise (with a reason in err). */
+ * moderators and its place in the site's held queue, atomically. Returns 1
+ * when Redis stored it, 0 when an item with this id was already there
+ * (stored by an earlier attempt or another instance; nothing was changed),
+ * -1 when Redis could not be asked (with a reason in err). */
 int store_hold(const char *site, const char *comment_id, const char *response_json,
                const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen);
 

@@ -52,6 +52,9 @@ def test_redis_down_degrades_spools_and_recovers():
         assert st == 200 and body["decision"] == "hold" and body["degraded"] is True, body
         assert "redis_unavailable" in reason_codes(body), body
         assert body["stored"] is False and body["pending"] is True, body
+        # The CMS retries the same comment: it waits in the spool once.
+        st, body, _ = s.check(comment("Nothing special to see in this comment at all", cid="down-1"))
+        assert body["decision"] == "hold" and body["pending"] is True, body
         # Local filters still apply: a blocked word is still rejected.
         st, body, _ = s.check(comment("best casino online", cid="down-2"))
         assert body["decision"] == "reject" and body["degraded"] is True, body

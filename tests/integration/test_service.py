@@ -245,11 +245,26 @@ def test_same_comment_id_replays_the_stored_decision():
     assert b2["replayed"] is True and b1["replayed"] is False
     assert b2["score"] == b1["score"] and b2["reasons"] == b1["reasons"]
     assert b2["original_request_id"] == b1["request_id"]
+    assert b1["stored"] is True and b2["stored"] is True, b2
     # an accepted comment replays too (stored without waiting for Redis)
     c = comment(cid="idem-2", ip="192.0.2.81")
     b1 = svc().check(c)[1]
     b2 = wait_until(lambda: (lambda b: b if b["replayed"] else None)(svc().check(c)[1]), 5)
     assert b2 and b2["decision"] == b1["decision"] == "accept", b2
+
+
+def test_held_comments_without_id_get_their_own_ids():
+    text = "Read more at http://a.example.com/1 http://b.example.com/2 and http://c.example.com/3 today"
+    ids = []
+    for i in range(2):  # the same client request id twice must not merge them
+        st, body, _ = svc().check(comment(text + " %d" % i, ip="192.0.2.%d" % (120 + i)),
+                                  headers={"X-Request-Id": "cms-req-1"})
+        assert st == 200 and body["decision"] == "hold" and body["stored"] is True, body
+        assert body["request_id"] == "cms-req-1"
+        ids.append(body["comment_id"])
+    assert ids[0] != ids[1] and all(i.startswith("mg-") for i in ids), ids
+    for i in ids:
+        assert redis().cmd("EXISTS", "mg:{news}:held:" + i) == 1, i
 
 
 def test_integer_ids_accepted_as_strings():

@@ -91,6 +91,8 @@ TEST(errors_name_the_field)
     CHECK(refused_with("{\"sites\":{\"a\":{}},\"sites\":{}}", "duplicate"));
     CHECK(refused_with("{\"sites\":{\"a\":{\"weights\":{\"link\":\"big\"}}}}", "sites.a.weights.link"));
     CHECK(refused_with("not json", "modgate-test-config"));
+    CHECK(refused_with("{\"redis\":{\"url\":\"redis://x:abc\"},\"sites\":{\"a\":{}}}", "redis.url"));
+    CHECK(refused_with("{\"sites\":{\"#\":\"only a comment\"}}", "sites"));
 }
 
 TEST(same_key_twice_is_refused)
@@ -113,6 +115,9 @@ TEST(env_overrides)
     if (c) {
         CHECK_EQ_INT(c->listen_port, 9999);
         CHECK_EQ_STR(c->redis_url, "redis://10.0.0.1:7000/2");
+        CHECK_EQ_STR(c->redis.host, "10.0.0.1");
+        CHECK_EQ_INT(c->redis.port, 7000);
+        CHECK_EQ_INT(c->redis.db, 2);
         cfg_swap(c);
         cfg_swap(NULL);
     }
@@ -125,9 +130,11 @@ TEST(env_overrides)
 TEST(comment_keys_are_ignored)
 {
     char err[512];
-    struct cfg *c = load_str("{\"#\":\"hello\",\"sites\":{\"a\":{\"#x\":1}}}", err, sizeof err);
+    struct cfg *c = load_str("{\"#\":\"hello\",\"sites\":{\"#\":\"the sites\",\"a\":{\"#x\":1}}}",
+                             err, sizeof err);
     CHECK(c != NULL);
     if (c) {
+        CHECK_EQ_INT(c->nsites, 1);
         cfg_swap(c);
         cfg_swap(NULL);
     }
