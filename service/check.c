@@ -421,115 +421,151 @@ static void hold(struct http_request *req, const struct site_cfg *site, struct c
     free(ijson);
 }
 
+/* What a check carries from before its Redis round trip to after it. */
+struct check_state {
+    struct check_in in;
+    const struct site_cfg *site;
+    struct verdict v;
+    struct store_check_req q;
+    struct store_check_res res;
+    char fp[33];
+    int count_dups;
+};
+
+static void check_cleanup(struct http_request *req)
+{
+    struct check_state *st = req->state;
+    json_decref(st->in.root);
+    free(st->res.replay);
+    free(st);
+    req->state = NULL;
+}
+
+static void check_redis_done(void *arg)
+{
+    http_async_done(arg);
+}
+
+static void check_finish(struct http_request *req, struct http_response *resp);
+
+/* First half of /v1/check: validate, run the filters, send the Redis
+ * script. The second half (check_finish) runs when Redis answered. */
 void check_handle(struct http_request *req, struct http_response *resp)
 {
-    struct check_in in;
-    memset(&in, 0, sizeof in);
-    if (parse_request(req, &in, resp)) {
-        json_decref(in.root);
+    struct check_state *st = xcalloc(1, sizeof *st);
+    struct check_in *in = &st->in;
+    req->state = st;
+    req->cleanup = check_cleanup;
+    if (parse_request(req, in, resp)) {
+        check_cleanup(req);
         return;
     }
     int site_idx;
-    const struct site_cfg *site = cfg_site(req->cfg, in.site, &site_idx);
+    const struct site_cfg *site = cfg_site(req->cfg, in->site, &site_idx);
     if (!site) {
-        reply_error(resp, 404, "unknown_site", "no site named \"%.64s\" is configured", in.site);
-        json_decref(in.root);
+        reply_error(resp, 404, "unknown_site", "no site named \"%.64s\" is configured", in->site);
+        check_cleanup(req);
         return;
     }
     if (site_idx != req->ident.site) {
         reply_error(resp, 403, "wrong_site", "this key belongs to another site");
-        json_decref(in.root);
+        check_cleanup(req);
         return;
     }
     req->site = site->name;
+    st->site = site;
 
     /* Filters: pure and local. */
     size_t norm_len;
-    char *norm = text_normalize(in.body, in.body_len, &norm_len);
-    struct verdict v;
-    verdict_init(&v, site->prior);
-    struct heur_input hi = { in.body, in.body_len, norm, norm_len,
-                             in.author ? opt_str(in.author, "url") : NULL, in.honeypot };
-    heur_run(&site->heur, &hi, &v, NULL);
-    char fp[33];
-    int count_dups = site->dup_enabled && norm_len >= site->dup_min_chars;
-    if (count_dups)
-        heur_fingerprint(norm, norm_len, fp);
+    char *norm = text_normalize(in->body, in->body_len, &norm_len);
+    verdict_init(&st->v, site->prior);
+    struct heur_input hi = { in->body, in->body_len, norm, norm_len,
+                             in->author ? opt_str(in->author, "url") : NULL, in->honeypot };
+    heur_run(&site->heur, &hi, &st->v, NULL);
+    st->count_dups = site->dup_enabled && norm_len >= site->dup_min_chars;
+    if (st->count_dups)
+        heur_fingerprint(norm, norm_len, st->fp);
     free(norm);
 
-    /* Redis: one script. */
-    struct store_check_req q;
-    memset(&q, 0, sizeof q);
-    q.site = site->name;
-    q.comment_id = in.comment_id;
-    q.api_key_id = req->ident.key_id;
-    q.api = site->api;
-    const char *thread = opt_str(in.comment, "thread_id");
-    const char *ids[BK_COUNT] = { in.ip, in.prefix, in.author_key[0] ? in.author_key : NULL, thread, "all" };
+    /* Redis: one script, without blocking this thread. */
+    struct store_check_req *q = &st->q;
+    q->site = site->name;
+    q->comment_id = in->comment_id;
+    q->api_key_id = req->ident.key_id;
+    q->api = site->api;
+    const char *thread = opt_str(in->comment, "thread_id");
+    const char *ids[BK_COUNT] = { in->ip, in->prefix, in->author_key[0] ? in->author_key : NULL, thread, "all" };
     for (int k = 0; k < BK_COUNT; k++) {
         if (!site->buckets[k].enabled || !ids[k])
             continue;
-        q.kind[q.nbuckets] = (enum bucket_kind)k;
-        q.bucket_id[q.nbuckets] = ids[k];
-        q.bucket[q.nbuckets] = site->buckets[k];
-        q.nbuckets++;
+        q->kind[q->nbuckets] = (enum bucket_kind)k;
+        q->bucket_id[q->nbuckets] = ids[k];
+        q->bucket[q->nbuckets] = site->buckets[k];
+        q->nbuckets++;
     }
-    q.dup_window_ms = count_dups ? site->dup_window_s * 1000 : 0;
-    q.dup_fp = count_dups ? fp : NULL;
-    q.src_ip = in.ip;
-    q.src_author = in.author_key[0] ? in.author_key : NULL;
-    struct store_check_res res;
-    store_check(&q, &res);
+    q->dup_window_ms = st->count_dups ? site->dup_window_s * 1000 : 0;
+    q->dup_fp = st->count_dups ? st->fp : NULL;
+    q->src_ip = in->ip;
+    q->src_author = in->author_key[0] ? in->author_key : NULL;
+    req->resume = check_finish;
+    store_check_async(q, &st->res, check_redis_done, req);
+}
 
-    if (res.status == ST_API_LIMITED) {
-        resp->retry_after_s = (res.retry_after_ms + 999) / 1000;
+/* Second half of /v1/check: turn the script's answer into a decision. */
+static void check_finish(struct http_request *req, struct http_response *resp)
+{
+    struct check_state *st = req->state;
+    struct check_in *in = &st->in;
+    const struct site_cfg *site = st->site;
+    struct store_check_res *r = &st->res;
+    if (r->status == ST_API_LIMITED) {
+        resp->retry_after_s = (r->retry_after_ms + 999) / 1000;
         reply_error(resp, 429, "rate_limited", "this API key is over its request rate; retry in %ld ms",
-                    res.retry_after_ms);
-        json_decref(in.root);
+                    r->retry_after_ms);
+        check_cleanup(req);
         return;
     }
-    if (res.status == ST_REPLAY) {
-        replay(req, res.replay, resp);
-        free(res.replay);
-        json_decref(in.root);
+    if (r->status == ST_REPLAY) {
+        replay(req, r->replay, resp);
+        check_cleanup(req);
         return;
     }
 
     json_t *rl = json_null();
     int degraded = 0;
     enum decision d;
-    if (res.status == ST_LIMITED) {
-        enum bucket_kind bk = q.kind[res.bucket];
-        verdict_add(&v, "ratelimit", "rate_limited", 0, DEC_REJECT,
+    if (r->status == ST_LIMITED) {
+        enum bucket_kind bk = st->q.kind[r->bucket];
+        verdict_add(&st->v, "ratelimit", "rate_limited", 0, DEC_REJECT,
                     "too many comments from this %s; retry in %.1f s",
                     bk == BK_IP ? "IP address" : bk == BK_PREFIX ? "network" : bk == BK_AUTHOR ? "author"
-                    : bk == BK_THREAD ? "article" : "site", (double)res.retry_after_ms / 1000);
+                    : bk == BK_THREAD ? "article" : "site", (double)r->retry_after_ms / 1000);
         rl = json_pack("{s:b,s:s,s:I}", "limited", 1, "bucket", bucket_name(bk), "retry_after_ms",
-                       (json_int_t)res.retry_after_ms);
+                       (json_int_t)r->retry_after_ms);
         d = DEC_REJECT;
-    } else if (res.status == ST_OK) {
-        long sources = res.dup_ips > res.dup_authors ? res.dup_ips : res.dup_authors;
-        if (count_dups && sources >= site->dup_min_sources)
-            verdict_add(&v, "duplicate", "duplicate", site->heur.w.duplicate, DEC_ACCEPT,
+    } else if (r->status == ST_OK) {
+        long sources = r->dup_ips > r->dup_authors ? r->dup_ips : r->dup_authors;
+        if (st->count_dups && sources >= site->dup_min_sources)
+            verdict_add(&st->v, "duplicate", "duplicate", site->heur.w.duplicate, DEC_ACCEPT,
                         "the same text came from %ld IP addresses and %ld authors in the last %ld s",
-                        res.dup_ips, res.dup_authors, site->dup_window_s);
-        if (res.bucket >= 0)
-            rl = json_pack("{s:b,s:s,s:I}", "limited", 0, "bucket", bucket_name(q.kind[res.bucket]),
-                           "remaining", (json_int_t)res.remaining);
-        d = verdict_decide(&v, &site->th);
+                        r->dup_ips, r->dup_authors, site->dup_window_s);
+        if (r->bucket >= 0)
+            rl = json_pack("{s:b,s:s,s:I}", "limited", 0, "bucket", bucket_name(st->q.kind[r->bucket]),
+                           "remaining", (json_int_t)r->remaining);
+        d = verdict_decide(&st->v, &site->th);
     } else { /* ST_DOWN */
         degraded = 1;
-        LOG_WARN(req->id, "check degraded: %s", res.error);
-        verdict_add(&v, "service", "redis_unavailable", 0, site->redis_down,
+        LOG_WARN(req->id, "check degraded: %s", r->error);
+        verdict_add(&st->v, "service", "redis_unavailable", 0, site->redis_down,
                     "rate limits and duplicates could not be checked; the site's fallback applies");
-        d = verdict_decide(&v, &site->th);
+        d = verdict_decide(&st->v, &site->th);
     }
-    double score = verdict_score(&v);
+    double score = verdict_score(&st->v);
 
     /* A held comment must be stored somewhere even without a CMS id; the
      * id is random, never derived from anything the client sent. */
     char gen_id[40];
-    const char *cid = in.comment_id;
+    const char *cid = in->comment_id;
     if (!cid && d == DEC_HOLD) {
         unsigned char rnd[8];
         randombytes_buf(rnd, sizeof rnd);
@@ -539,23 +575,23 @@ void check_handle(struct http_request *req, struct http_response *resp)
     }
     json_t *out = json_pack("{s:s,s:s,s:s?,s:s,s:f,s:o,s:o,s:b,s:b}", "request_id", req->id, "site",
                             site->name, "comment_id", cid, "decision", decision_name(d), "score", score,
-                            "reasons", reasons_json(&v), "rate_limit", rl, "degraded", degraded,
+                            "reasons", reasons_json(&st->v), "rate_limit", rl, "degraded", degraded,
                             "replayed", 0);
     if (d == DEC_HOLD) {
-        hold(req, site, &in, cid, out, degraded);
-    } else if (in.comment_id && res.status == ST_OK) {
+        hold(req, site, in, cid, out, degraded);
+    } else if (in->comment_id && r->status == ST_OK) {
         /* One serialisation serves both the record and the reply. */
         char *json = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
         json_decref(out);
         out = NULL;
         if (json) {
-            store_remember(site->name, in.comment_id, json, site->decision_ttl_s);
+            store_remember(site->name, in->comment_id, json, site->decision_ttl_s);
             resp->status = 200;
             resp->body = json;
         }
     }
     short_note(req, d, score, degraded, 0);
-    json_decref(in.root);
+    check_cleanup(req);
     if (out)
         reply_json(resp, 200, out);
     else if (!resp->body)

@@ -590,7 +590,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->redis_command_timeout_ms = (int)cmd;
     c->redis_retry_ms = (int)retry;
 
-    long threads = 8, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10;
+    long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10;
     json_t *h = get_obj(x, "", root, "http");
     if (h) {
         static const char *const hk[] = { "threads", "max_body_bytes", "max_connections",

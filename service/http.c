@@ -26,6 +26,8 @@ struct http_server {
     struct MHD_Daemon *d;
 };
 
+enum { ASYNC_PENDING = 0, ASYNC_SUSPENDED, ASYNC_DONE };
+
 static atomic_long inflight;
 static atomic_int stopping;       /* once set, responses say Connection: close */
 static atomic_ullong next_id;
@@ -39,6 +41,7 @@ struct reqctx {
     unsigned status;              /* for the access log */
     int early;                    /* a response was queued before the body was read */
     size_t too_big;               /* bytes dropped past the body limit */
+    int phase;                    /* 0: handler not run yet; 1: ran (maybe suspended) */
     char method[8];
 };
 
@@ -223,8 +226,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         x->r.body = "";
     }
     struct http_response resp = { 0 };
-    x->route->fn(&x->r, &resp);
+    if (x->phase == 0) {
+        x->phase = 1;
+        x->r.conn = conn;
+        x->route->fn(&x->r, &resp);
+        if (!resp.body && x->r.resume) {
+            if (atomic_load(&x->r.async) != ASYNC_DONE) {
+                /* Suspend first, then publish that we did: the completing
+                 * thread resumes only a connection it saw suspended. */
+                MHD_suspend_connection(conn);
+                int expected = ASYNC_PENDING;
+                if (!atomic_compare_exchange_strong(&x->r.async, &expected, ASYNC_SUSPENDED))
+                    MHD_resume_connection(conn); /* it finished meanwhile */
+                return MHD_YES;
+            }
+            x->r.resume(&x->r, &resp);
+        }
+    } else if (x->r.resume) {
+        x->r.resume(&x->r, &resp); /* called again after MHD_resume_connection */
+    }
     return send_response(conn, x, &resp);
+}
+
+void http_async_done(struct http_request *req)
+{
+    int expected = ASYNC_PENDING;
+    if (atomic_compare_exchange_strong(&req->async, &expected, ASYNC_DONE))
+        return; /* the handler has not suspended: it will see DONE */
+    atomic_store(&req->async, ASYNC_DONE);
+    MHD_resume_connection(req->conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -245,6 +275,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     if (x->have_body)
         buf_free(&x->body);
+    if (x->r.state && x->r.cleanup)
+        x->r.cleanup(&x->r);
     cfg_release(x->r.cfg);
     free(x);
     atomic_fetch_sub(&inflight, 1);
@@ -276,7 +308,8 @@ struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
         snprintf(err, errlen, "listen: cannot resolve \"%s\": %s", c->listen_host, gai_strerror(gai));
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_OptionItem pool[] = {

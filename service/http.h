@@ -25,7 +25,21 @@ struct http_request {
     int64_t start_us;
     const char *site;        /* for the access log, set by handlers (borrowed) */
     char note[128];          /* for the access log: outcome, never content */
+    /* Asynchronous handlers: see http_async_done. */
+    void (*resume)(struct http_request *req, struct http_response *resp);
+    void (*cleanup)(struct http_request *req); /* frees 'state' if resume never ran */
+    void *state;
+    _Atomic int async;       /* private to http.c */
+    void *conn;              /* private to http.c: the MHD connection */
 };
+
+/* A handler that waits for Redis sets req->resume, req->state and
+ * req->cleanup and returns without a response. Whoever completes the work
+ * calls http_async_done(req), from any thread, possibly before the
+ * handler has returned; req->resume then runs on the request's own thread
+ * and fills the response. The HTTP thread never blocks meanwhile: the
+ * connection is suspended and other connections are served. */
+void http_async_done(struct http_request *req);
 
 struct http_server;
 

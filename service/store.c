@@ -184,7 +184,16 @@ struct pending {
     int detached;           /* nobody waits: the combiner frees it */
     int force;              /* try to connect even inside the retry interval */
     sem_t sem;              /* posted when done (waiters only) */
+    /* Asynchronous checks: the combiner parses the reply into 'res' and
+     * calls 'done'; nobody waits on 'sem'. */
+    struct store_check_res *res;
+    store_done_fn done_fn;
+    void *done_arg;
+    int retried;            /* NOSCRIPT already answered by resending as EVAL */
 };
+
+static void push(struct pending *p);
+static void finish_async(struct pending *p);
 
 /* Lock-free hand-off: submitters push onto 'queue' (a stack, reversed by
  * the combiner); whoever flips 'busy' from 0 to 1 is the combiner. Both
@@ -202,6 +211,7 @@ static int64_t down_until_ms; /* after a failed connect, fail fast until then */
 /* The kicker thread sends detached writes when no request does. */
 static sem_t kick_sem;
 static _Atomic int kick_now; /* work is waiting: no delay */
+static _Atomic int kick_pending; /* a delayed kick is already on its way */
 static _Atomic int quit;
 static int kicker_running;
 static pthread_t kicker_thr;
@@ -355,7 +365,9 @@ static void combine(int rounds)
             run_batch(batch);
         for (struct pending *p = batch, *next; p; p = next) {
             next = p->next; /* p may vanish once done is set */
-            if (p->detached) {
+            if (p->done_fn) {
+                finish_async(p);
+            } else if (p->detached) {
                 if (p->reply)
                     freeReplyObject(p->reply);
                 redisFreeCommand(p->cmd);
@@ -408,7 +420,8 @@ static void submit_detached(char *cmd, int len)
     p->len = len;
     p->detached = 1;
     push(p);
-    if (!atomic_load(&busy))
+    /* One wake-up per kick delay at most, not one per write. */
+    if (!atomic_load(&busy) && !atomic_exchange(&kick_pending, 1))
         sem_post(&kick_sem);
 }
 
@@ -426,6 +439,7 @@ static void *kicker(void *arg)
             struct timespec ts = { 0, KICK_DELAY_MS * 1000000L };
             nanosleep(&ts, NULL);
         }
+        atomic_store(&kick_pending, 0);
         combine(INT_MAX);
     }
     combine(INT_MAX); /* whatever is left at shutdown */
@@ -513,7 +527,100 @@ static long long elem_int(const redisReply *r, size_t i)
     return 0;
 }
 
-void store_check(const struct store_check_req *q, struct store_check_res *res)
+/* Rewrite a formatted EVALSHA command as the equivalent EVAL of 'src':
+ * "*N $7 EVALSHA $40 <sha> <rest>" becomes "*N $4 EVAL $len <src> <rest>".
+ * Returns a new command (free()) and its length, or NULL. */
+static char *evalsha_to_eval(const char *cmd, int len, const char *src, int *outlen)
+{
+    static const char tag[] = "$7\r\nEVALSHA\r\n$40\r\n";
+    const char *nl = memchr(cmd, '\n', (size_t)len);
+    if (!nl)
+        return NULL;
+    size_t head = (size_t)(nl - cmd) + 1, tl = sizeof tag - 1;
+    if ((size_t)len < head + tl + 42 || memcmp(cmd + head, tag, tl) != 0)
+        return NULL;
+    const char *rest = cmd + head + tl + 42;
+    size_t restlen = (size_t)len - (size_t)(rest - cmd), sl = strlen(src);
+    char mid[48];
+    int ml = snprintf(mid, sizeof mid, "$4\r\nEVAL\r\n$%zu\r\n", sl);
+    size_t n = head + (size_t)ml + sl + 2 + restlen;
+    char *out = xmalloc(n);
+    memcpy(out, cmd, head);
+    memcpy(out + head, mid, (size_t)ml);
+    memcpy(out + head + (size_t)ml, src, sl);
+    memcpy(out + head + (size_t)ml + sl, "\r\n", 2);
+    memcpy(out + head + (size_t)ml + sl + 2, rest, restlen);
+    *outlen = (int)n;
+    return out;
+}
+
+static void parse_check_reply(redisReply *r, const char *err, struct store_check_res *res)
+{
+    if (!r) {
+        snprintf(res->error, sizeof res->error, "%s", err);
+        res->status = ST_DOWN;
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+        snprintf(res->error, sizeof res->error, "redis: unexpected check reply: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
+        res->status = ST_DOWN;
+        return;
+    }
+    const char *tag = r->element[0]->str;
+    if (strcmp(tag, "ok") == 0) {
+        res->status = ST_OK;
+        res->bucket = (int)elem_int(r, 1) - 1;
+        res->remaining = (double)elem_int(r, 2);
+        res->dup_ips = (long)elem_int(r, 3);
+        res->dup_authors = (long)elem_int(r, 4);
+    } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
+        res->status = ST_REPLAY;
+        res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
+    } else if (strcmp(tag, "limited") == 0) {
+        res->status = ST_LIMITED;
+        res->bucket = (int)elem_int(r, 1) - 1;
+        res->retry_after_ms = (long)elem_int(r, 2);
+    } else if (strcmp(tag, "api") == 0) {
+        res->status = ST_API_LIMITED;
+        res->retry_after_ms = (long)elem_int(r, 1);
+    } else {
+        snprintf(res->error, sizeof res->error, "redis: unknown check reply tag");
+        res->status = ST_DOWN;
+    }
+}
+
+/* Combiner side of an asynchronous check: resend as EVAL once if Redis
+ * lost the script, else fill the result and call back. */
+static void finish_async(struct pending *p)
+{
+    redisReply *r = p->reply;
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0 && !p->retried) {
+        int len;
+        char *eval = evalsha_to_eval(p->cmd, p->len, CHECK_LUA, &len);
+        if (eval) {
+            freeReplyObject(r);
+            redisFreeCommand(p->cmd);
+            p->cmd = eval;
+            p->len = len;
+            p->reply = NULL;
+            p->retried = 1;
+            push(p); /* taken by this combiner's next round or the kicker */
+            return;
+        }
+    }
+    parse_check_reply(r, p->err, p->res);
+    if (r)
+        freeReplyObject(r);
+    redisFreeCommand(p->cmd);
+    store_done_fn fn = p->done_fn;
+    void *arg = p->done_arg;
+    free(p);
+    fn(arg);
+}
+
+void store_check_async(const struct store_check_req *q, struct store_check_res *res,
+                       store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
     res->bucket = -1;
@@ -525,6 +632,19 @@ void store_check(const struct store_check_req *q, struct store_check_res *res)
     char nums[3 + 2 * BK_COUNT][32];
     int nk = 3 + q->nbuckets, a = 2;
 
+    char sha[41];
+    pthread_mutex_lock(&sha_mu);
+    memcpy(sha, check_sha, sizeof sha);
+    pthread_mutex_unlock(&sha_mu);
+    if (sha[0]) {
+        argv[0] = "EVALSHA";
+        argv[1] = sha;
+    } else { /* not connected yet: send the script itself */
+        argv[0] = "EVAL";
+        argv[1] = CHECK_LUA;
+    }
+    lens[0] = strlen(argv[0]);
+    lens[1] = strlen(argv[1]);
     snprintf(keys[0], sizeof keys[0], "mg:{%s}:dec:%s", q->site, q->comment_id ? q->comment_id : "");
     snprintf(keys[1], sizeof keys[1], "mg:{%s}:api:%s", q->site, q->api_key_id);
     snprintf(keys[2], sizeof keys[2], "mg:{%s}:dup:%s", q->site, q->dup_fp ? q->dup_fp : "");
@@ -565,40 +685,36 @@ void store_check(const struct store_check_req *q, struct store_check_res *res)
         argv[a] = nums[n];
         lens[a++] = strlen(nums[n++]);
     }
-    redisReply *r = eval_script(check_sha, CHECK_LUA, a, argv, lens, res->error, sizeof res->error);
-    if (!r) {
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->len = redisFormatCommandArgv(&p->cmd, a, argv, lens);
+    p->res = res;
+    p->done_fn = done;
+    p->done_arg = arg;
+    p->retried = !sha[0];
+    if (p->len < 0) {
+        free(p);
+        snprintf(res->error, sizeof res->error, "redis: cannot format the check");
         res->status = ST_DOWN;
+        done(arg);
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
-        snprintf(res->error, sizeof res->error, "redis: unexpected check reply: %.100s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
-        freeReplyObject(r);
-        res->status = ST_DOWN;
-        return;
-    }
-    const char *tag = r->element[0]->str;
-    if (strcmp(tag, "ok") == 0) {
-        res->status = ST_OK;
-        res->bucket = (int)elem_int(r, 1) - 1;
-        res->remaining = (double)elem_int(r, 2);
-        res->dup_ips = (long)elem_int(r, 3);
-        res->dup_authors = (long)elem_int(r, 4);
-    } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
-        res->status = ST_REPLAY;
-        res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
-    } else if (strcmp(tag, "limited") == 0) {
-        res->status = ST_LIMITED;
-        res->bucket = (int)elem_int(r, 1) - 1;
-        res->retry_after_ms = (long)elem_int(r, 2);
-    } else if (strcmp(tag, "api") == 0) {
-        res->status = ST_API_LIMITED;
-        res->retry_after_ms = (long)elem_int(r, 1);
-    } else {
-        snprintf(res->error, sizeof res->error, "redis: unknown check reply tag");
-        res->status = ST_DOWN;
-    }
-    freeReplyObject(r);
+    push(p);
+    combine(2);
+}
+
+static void sync_done(void *arg)
+{
+    sem_post(arg);
+}
+
+void store_check(const struct store_check_req *q, struct store_check_res *res)
+{
+    sem_t sem;
+    sem_init(&sem, 0, 0);
+    store_check_async(q, res, sync_done, &sem);
+    while (sem_wait(&sem) != 0)
+        ;
+    sem_destroy(&sem);
 }
 
 /* ---------- writes ---------- */

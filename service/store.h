@@ -52,8 +52,17 @@ struct store_check_res {
     char error[160];         /* ST_DOWN: why, without secrets */
 };
 
-/* Run the check script. Returns 0 and fills 'res' (status may be ST_DOWN).
- * Never blocks longer than the connect + command timeouts. */
+typedef void (*store_done_fn)(void *arg);
+
+/* Run the check script without waiting: 'res' is filled, then 'done(arg)'
+ * is called, from this thread (when it did the I/O itself) or from the
+ * thread that did, possibly before this function returns. Status may be
+ * ST_DOWN; the wait is bounded by the connect + command timeouts. 'req' is
+ * only read during the call. */
+void store_check_async(const struct store_check_req *req, struct store_check_res *res,
+                       store_done_fn done, void *arg);
+
+/* The same, waiting for the result. */
 void store_check(const struct store_check_req *req, struct store_check_res *res);
 
 /* Remember the response for a decided comment id, for replays, without
