@@ -383,41 +383,82 @@ static void replay(struct http_request *req, const char *stored, struct http_res
     reply_json(resp, 200, o);
 }
 
+/* Everything a /v1/check answer says. */
+enum hold_state { HOLD_NONE, HOLD_STORED, HOLD_PENDING, HOLD_LOST };
+struct answer {
+    const char *request_id, *site, *comment_id;
+    enum decision decision;
+    double score;
+    const struct verdict *v;
+    const char *rate_limit;  /* JSON text: an object or null */
+    int degraded;
+    enum hold_state hold;
+};
+
+/* Write the answer as JSON (see api.md). Written by hand, not through a
+ * jansson tree: this runs on every check. */
+static void render(struct buf *b, const struct answer *a)
+{
+    buf_puts(b, "{\"request_id\":");
+    json_put_str(b, a->request_id);
+    buf_puts(b, ",\"site\":");
+    json_put_str(b, a->site);
+    buf_puts(b, ",\"comment_id\":");
+    json_put_str(b, a->comment_id);
+    buf_printf(b, ",\"decision\":\"%s\",\"score\":%.6g,\"reasons\":[", decision_name(a->decision), a->score);
+    for (int i = 0; i < a->v->nreasons; i++) {
+        const struct reason *r = &a->v->reasons[i];
+        buf_printf(b, "%s{\"filter\":\"%s\",\"code\":\"%s\",\"contribution\":%.6g,\"detail\":", i ? "," : "",
+                   r->filter, r->code, round(r->contribution * 1000) / 1000);
+        json_put_str(b, r->detail);
+        buf_append(b, "}", 1);
+    }
+    buf_printf(b, "],\"rate_limit\":%s,\"degraded\":%s,\"replayed\":false", a->rate_limit,
+               a->degraded ? "true" : "false");
+    if (a->hold == HOLD_STORED)
+        buf_puts(b, ",\"stored\":true");
+    else if (a->hold != HOLD_NONE)
+        buf_printf(b, ",\"stored\":false,\"pending\":%s", a->hold == HOLD_PENDING ? "true" : "false");
+    buf_append(b, "}", 1);
+}
+
 /* Store a held comment for moderators: the whole validated request plus
  * score, reasons and times. The decision record saved for replays says
  * "stored": true, which is what a replay means. When Redis cannot take it,
- * it goes to the spool and 'out' says so ("stored": false, "pending"). */
+ * it goes to the spool, and a->hold says which happened. */
 static void hold(struct http_request *req, const struct site_cfg *site, struct check_in *in,
-                 const char *cid, json_t *out, int degraded)
+                 struct answer *a)
 {
     int64_t now = wall_ms();
-    json_object_set_new(out, "stored", json_true());
-    char *rjson = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    struct buf rec;
+    buf_init(&rec);
+    a->hold = HOLD_STORED;
+    render(&rec, a);
     json_t *item = in->root;
     char held_at[40];
     fmt_rfc3339(now, held_at, sizeof held_at);
     json_object_set_new(item, "state", json_string("held"));
-    json_object_set(item, "decision", json_object_get(out, "decision"));
-    json_object_set(item, "score", json_object_get(out, "score"));
-    json_object_set(item, "reasons", json_object_get(out, "reasons"));
+    json_object_set_new(item, "decision", json_string(decision_name(a->decision)));
+    json_object_set_new(item, "score", json_real(a->score));
+    json_object_set_new(item, "reasons", reasons_json(a->v));
     json_object_set_new(item, "request_id", json_string(req->id));
     json_object_set_new(item, "held_at", json_string(held_at));
-    json_object_set_new(item, "id", json_string(cid));
+    json_object_set_new(item, "id", json_string(a->comment_id));
     char *ijson = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
     char err[160] = "";
-    int stored = !degraded && rjson && ijson &&
-                 store_hold(site->name, cid, rjson, ijson, site->decision_ttl_s, now, err, sizeof err) >= 0;
+    int stored = !a->degraded && ijson &&
+                 store_hold(site->name, a->comment_id, rec.p, ijson, site->decision_ttl_s, now, err,
+                            sizeof err) >= 0;
     if (!stored) {
-        json_object_set_new(out, "stored", json_false());
-        int kept = rjson && ijson &&
-                   spool_add(site->name, cid, rjson, ijson, site->decision_ttl_s, now, req->cfg->spool_max) == 0;
-        json_object_set_new(out, "pending", json_boolean(kept));
-        if (!degraded)
+        int kept = ijson && spool_add(site->name, a->comment_id, rec.p, ijson, site->decision_ttl_s, now,
+                                      req->cfg->spool_max) == 0;
+        a->hold = kept ? HOLD_PENDING : HOLD_LOST;
+        if (!a->degraded)
             LOG_WARN(req->id, "held comment not stored: %s", err);
         if (!kept)
             LOG_ERROR(req->id, "held comment neither stored nor spooled (spool full); the CMS was told");
     }
-    free(rjson);
+    buf_free(&rec);
     free(ijson);
 }
 
@@ -452,7 +493,14 @@ static void check_finish(struct http_request *req, struct http_response *resp);
  * script. The second half (check_finish) runs when Redis answered. */
 void check_handle(struct http_request *req, struct http_response *resp)
 {
-    struct check_state *st = xcalloc(1, sizeof *st);
+    /* Not calloc: the verdict's reason array is large and verdict_init
+     * sets what is read; the rest is cleared field by field. */
+    struct check_state *st = xmalloc(sizeof *st);
+    memset(&st->in, 0, sizeof st->in);
+    memset(&st->q, 0, sizeof st->q);
+    st->res.replay = NULL;
+    st->site = NULL;
+    st->count_dups = 0;
     struct check_in *in = &st->in;
     req->state = st;
     req->cleanup = check_cleanup;
@@ -492,7 +540,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     q->site = site->name;
     q->comment_id = in->comment_id;
     q->api_key_id = req->ident.key_id;
-    q->api = site->api;
+    q->api = &site->api;
     const char *thread = opt_str(in->comment, "thread_id");
     const char *ids[BK_COUNT] = { in->ip, in->prefix, in->author_key[0] ? in->author_key : NULL, thread, "all" };
     for (int k = 0; k < BK_COUNT; k++) {
@@ -500,7 +548,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
             continue;
         q->kind[q->nbuckets] = (enum bucket_kind)k;
         q->bucket_id[q->nbuckets] = ids[k];
-        q->bucket[q->nbuckets] = site->buckets[k];
+        q->bucket[q->nbuckets] = &site->buckets[k];
         q->nbuckets++;
     }
     q->dup_window_ms = st->count_dups ? site->dup_window_s * 1000 : 0;
@@ -531,7 +579,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         return;
     }
 
-    json_t *rl = json_null();
+    char rl[160] = "null";
     int degraded = 0;
     enum decision d;
     if (r->status == ST_LIMITED) {
@@ -540,8 +588,8 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                     "too many comments from this %s; retry in %.1f s",
                     bk == BK_IP ? "IP address" : bk == BK_PREFIX ? "network" : bk == BK_AUTHOR ? "author"
                     : bk == BK_THREAD ? "article" : "site", (double)r->retry_after_ms / 1000);
-        rl = json_pack("{s:b,s:s,s:I}", "limited", 1, "bucket", bucket_name(bk), "retry_after_ms",
-                       (json_int_t)r->retry_after_ms);
+        snprintf(rl, sizeof rl, "{\"limited\":true,\"bucket\":\"%s\",\"retry_after_ms\":%ld}",
+                 bucket_name(bk), r->retry_after_ms);
         d = DEC_REJECT;
     } else if (r->status == ST_OK) {
         long sources = r->dup_ips > r->dup_authors ? r->dup_ips : r->dup_authors;
@@ -550,8 +598,8 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                         "the same text came from %ld IP addresses and %ld authors in the last %ld s",
                         r->dup_ips, r->dup_authors, site->dup_window_s);
         if (r->bucket >= 0)
-            rl = json_pack("{s:b,s:s,s:I}", "limited", 0, "bucket", bucket_name(st->q.kind[r->bucket]),
-                           "remaining", (json_int_t)r->remaining);
+            snprintf(rl, sizeof rl, "{\"limited\":false,\"bucket\":\"%s\",\"remaining\":%.0f}",
+                     bucket_name(st->q.kind[r->bucket]), r->remaining);
         d = verdict_decide(&st->v, &site->th);
     } else { /* ST_DOWN */
         degraded = 1;
@@ -560,40 +608,32 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                     "rate limits and duplicates could not be checked; the site's fallback applies");
         d = verdict_decide(&st->v, &site->th);
     }
-    double score = verdict_score(&st->v);
+    struct answer a = { req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
+                        degraded, HOLD_NONE };
 
     /* A held comment must be stored somewhere even without a CMS id; the
      * id is random, never derived from anything the client sent. */
     char gen_id[40];
-    const char *cid = in->comment_id;
-    if (!cid && d == DEC_HOLD) {
+    if (!a.comment_id && d == DEC_HOLD) {
         unsigned char rnd[8];
         randombytes_buf(rnd, sizeof rnd);
         memcpy(gen_id, "mg-", 3);
         sodium_bin2hex(gen_id + 3, sizeof gen_id - 3, rnd, sizeof rnd);
-        cid = gen_id;
+        a.comment_id = gen_id;
     }
-    json_t *out = json_pack("{s:s,s:s,s:s?,s:s,s:f,s:o,s:o,s:b,s:b}", "request_id", req->id, "site",
-                            site->name, "comment_id", cid, "decision", decision_name(d), "score", score,
-                            "reasons", reasons_json(&st->v), "rate_limit", rl, "degraded", degraded,
-                            "replayed", 0);
+    struct buf out;
+    buf_init(&out);
     if (d == DEC_HOLD) {
-        hold(req, site, in, cid, out, degraded);
-    } else if (in->comment_id && r->status == ST_OK) {
+        hold(req, site, in, &a);
+        render(&out, &a);
+    } else {
+        render(&out, &a);
         /* One serialisation serves both the record and the reply. */
-        char *json = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(6));
-        json_decref(out);
-        out = NULL;
-        if (json) {
-            store_remember(site->name, in->comment_id, json, site->decision_ttl_s);
-            resp->status = 200;
-            resp->body = json;
-        }
+        if (in->comment_id && r->status == ST_OK)
+            store_remember(site->name, in->comment_id, out.p, site->decision_ttl_s);
     }
-    short_note(req, d, score, degraded, 0);
+    short_note(req, d, a.score, degraded, 0);
     check_cleanup(req);
-    if (out)
-        reply_json(resp, 200, out);
-    else if (!resp->body)
-        reply_error(resp, 500, "internal", "could not encode the response");
+    resp->status = 200;
+    resp->body = out.p; /* handed over: http.c frees it */
 }

@@ -176,11 +176,11 @@ static const char *const test_keys[] = { "demo-cms-key", "demo-moderator-key", "
  * office or mobile carrier behind one /24 may post several; a busy article
  * gets a few a second at peak. capacity = burst, per_second = refill. */
 static const struct bucket_cfg bucket_defaults[BK_COUNT] = {
-    [BK_IP] = { 1, 10, 10.0 / 60 },
-    [BK_PREFIX] = { 1, 40, 40.0 / 60 },
-    [BK_AUTHOR] = { 1, 10, 10.0 / 60 },
-    [BK_THREAD] = { 1, 300, 5 },
-    [BK_SITE] = { 1, 3000, 50 },
+    [BK_IP] = { 1, 10, 10.0 / 60, "", "" },
+    [BK_PREFIX] = { 1, 40, 40.0 / 60, "", "" },
+    [BK_AUTHOR] = { 1, 10, 10.0 / 60, "", "" },
+    [BK_THREAD] = { 1, 300, 5, "", "" },
+    [BK_SITE] = { 1, 3000, 50, "", "" },
 };
 
 static void site_defaults(struct site_cfg *s)
@@ -191,7 +191,7 @@ static void site_defaults(struct site_cfg *s)
     s->redis_down = DEC_HOLD;
     s->decision_ttl_s = 7 * 86400; /* a CMS retrying a week later still gets the same answer */
     memcpy(s->buckets, bucket_defaults, sizeof s->buckets);
-    s->api = (struct bucket_cfg){ 1, 2000, 1000 };
+    s->api = (struct bucket_cfg){ 1, 2000, 1000, "", "" };
     heur_defaults(&s->heur);
     s->dup_enabled = 1;
     s->dup_window_s = 3600;
@@ -454,6 +454,11 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return -1;
     if (parse_keys(x, path, o, idx, c))
         return -1;
+    for (int k = 0; k <= BK_COUNT; k++) {
+        struct bucket_cfg *b = k < BK_COUNT ? &s->buckets[k] : &s->api;
+        snprintf(b->capacity_s, sizeof b->capacity_s, "%.17g", b->enabled ? b->capacity : 0);
+        snprintf(b->per_second_s, sizeof b->per_second_s, "%.17g", b->per_second);
+    }
     return x->failed ? -1 : 0;
 }
 

@@ -22,6 +22,7 @@ struct bucket_cfg {
     int enabled;
     double capacity;   /* tokens the bucket holds when full (burst) */
     double per_second; /* refill rate */
+    char capacity_s[32], per_second_s[32]; /* the same, formatted once for the script */
 };
 
 struct api_key {

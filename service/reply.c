@@ -20,6 +20,31 @@ void reply_error(struct http_response *resp, unsigned status, const char *code,
     reply_json(resp, status, o);
 }
 
+void json_put_str(struct buf *b, const char *s)
+{
+    if (!s) {
+        buf_append(b, "null", 4);
+        return;
+    }
+    buf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(b, run, (size_t)(s - run));
+        char esc[8];
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+        buf_puts(b, esc);
+        run = s + 1;
+    }
+    buf_append(b, run, (size_t)(s - run));
+    buf_append(b, "\"", 1);
+}
+
 void reply_json(struct http_response *resp, unsigned status, json_t *obj)
 {
     free(resp->body);

@@ -22,6 +22,14 @@ struct http_response {
 void reply_error(struct http_response *resp, unsigned status, const char *code,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+struct buf;
+
+/* Append 's' to 'b' as a JSON string literal (quoted, escaped), or null
+ * when 's' is NULL. 's' must be valid UTF-8: it is copied as is apart from
+ * the escapes JSON requires. For the hot path, where building a jansson
+ * tree only to serialise it would cost more than the rest of a check. */
+void json_put_str(struct buf *b, const char *s);
+
 /* Serialise 'obj' (stolen: this function drops the reference) as the
  * response body with 'status'. */
 void reply_json(struct http_response *resp, unsigned status, struct json_t *obj);

@@ -212,6 +212,7 @@ static int64_t down_until_ms; /* after a failed connect, fail fast until then */
 static sem_t kick_sem;
 static _Atomic int kick_now; /* work is waiting: no delay */
 static _Atomic int kick_pending; /* a delayed kick is already on its way */
+static _Atomic int64_t last_detached_us; /* when the newest detached write was queued */
 static _Atomic int quit;
 static int kicker_running;
 static pthread_t kicker_thr;
@@ -419,6 +420,7 @@ static void submit_detached(char *cmd, int len)
     p->cmd = cmd;
     p->len = len;
     p->detached = 1;
+    atomic_store(&last_detached_us, mono_us());
     push(p);
     /* One wake-up per kick delay at most, not one per write. */
     if (!atomic_load(&busy) && !atomic_exchange(&kick_pending, 1))
@@ -428,15 +430,21 @@ static void submit_detached(char *cmd, int len)
 /* The kicker waits a moment before sending: under steady traffic the next
  * request's batch carries detached writes in the same write, which costs
  * nothing; only an idle pipeline needs the kicker's own round trip. */
-#define KICK_DELAY_MS 2
+#define KICK_DELAY_US 2000
 
 static void *kicker(void *arg)
 {
     (void)arg;
     while (!atomic_load(&quit)) {
         sem_wait(&kick_sem);
-        if (!atomic_exchange(&kick_now, 0)) {
-            struct timespec ts = { 0, KICK_DELAY_MS * 1000000L };
+        /* Send only once writes have paused for the delay: while requests
+         * keep coming they carry the writes, and a batch of the kicker's
+         * own would only make the next request wait behind it. */
+        while (!atomic_exchange(&kick_now, 0) && !atomic_load(&quit)) {
+            int64_t idle = mono_us() - atomic_load(&last_detached_us);
+            if (idle >= KICK_DELAY_US)
+                break;
+            struct timespec ts = { 0, (long)(KICK_DELAY_US - idle) * 1000L };
             nanosleep(&ts, NULL);
         }
         atomic_store(&kick_pending, 0);
@@ -629,7 +637,6 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     const char *argv[MAXARGS];
     size_t lens[MAXARGS];
     char keys[3 + BK_COUNT][320];
-    char nums[3 + 2 * BK_COUNT][32];
     int nk = 3 + q->nbuckets, a = 2;
 
     char sha[41];
@@ -659,18 +666,19 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         argv[a] = keys[i];
         lens[a++] = strlen(keys[i]);
     }
-    int n = 0;
     argv[a] = q->comment_id ? "1" : "0";
     lens[a++] = 1;
-    snprintf(nums[n], 32, "%.17g", q->api.enabled ? q->api.capacity : 0);
-    argv[a] = nums[n];
-    lens[a++] = strlen(nums[n++]);
-    snprintf(nums[n], 32, "%.17g", q->api.per_second);
-    argv[a] = nums[n];
-    lens[a++] = strlen(nums[n++]);
-    snprintf(nums[n], 32, "%ld", q->dup_fp ? q->dup_window_ms : 0);
-    argv[a] = nums[n];
-    lens[a++] = strlen(nums[n++]);
+    argv[a] = q->api->capacity_s; /* "0" when the API bucket is off */
+    lens[a] = strlen(argv[a]);
+    a++;
+    argv[a] = q->api->per_second_s;
+    lens[a] = strlen(argv[a]);
+    a++;
+    char win[24];
+    snprintf(win, sizeof win, "%ld", q->dup_fp ? q->dup_window_ms : 0);
+    argv[a] = win;
+    lens[a] = strlen(win);
+    a++;
     argv[a] = q->src_ip ? q->src_ip : "";
     lens[a] = strlen(argv[a]);
     a++;
@@ -678,12 +686,12 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     lens[a] = strlen(argv[a]);
     a++;
     for (int i = 0; i < q->nbuckets; i++) {
-        snprintf(nums[n], 32, "%.17g", q->bucket[i].capacity);
-        argv[a] = nums[n];
-        lens[a++] = strlen(nums[n++]);
-        snprintf(nums[n], 32, "%.17g", q->bucket[i].per_second);
-        argv[a] = nums[n];
-        lens[a++] = strlen(nums[n++]);
+        argv[a] = q->bucket[i]->capacity_s;
+        lens[a] = strlen(argv[a]);
+        a++;
+        argv[a] = q->bucket[i]->per_second_s;
+        lens[a] = strlen(argv[a]);
+        a++;
     }
     struct pending *p = xcalloc(1, sizeof *p);
     p->len = redisFormatCommandArgv(&p->cmd, a, argv, lens);

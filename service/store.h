@@ -22,11 +22,11 @@ struct store_check_req {
     const char *site;
     const char *comment_id;   /* NULL: nothing to replay */
     const char *api_key_id;   /* the caller's key id, for the API bucket */
-    struct bucket_cfg api;
+    const struct bucket_cfg *api;    /* borrowed from the site's config */
     int nbuckets;
     enum bucket_kind kind[BK_COUNT];
     const char *bucket_id[BK_COUNT]; /* "203.0.113.7", "203.0.113.0/24", ... */
-    struct bucket_cfg bucket[BK_COUNT];
+    const struct bucket_cfg *bucket[BK_COUNT];
     long dup_window_ms;       /* 0: do not count duplicates */
     const char *dup_fp;       /* fingerprint of the normalised body */
     const char *src_ip;
