@@ -3,11 +3,12 @@
  * Key schema. Every key of a site carries the hash tag {SITE}, so the keys
  * one script touches always live on one Redis Cluster slot.
  *
- *   mg:{S}:rl:KIND:ID    string "TOKENS MS"  token bucket: tokens left at
- *                        time MS (Redis clock); KIND ip|ip_prefix|author|
- *                        thread|site. TTL: until it would be full again
- *                        (+1 s), so idle buckets cost nothing.
- *   mg:{S}:api:KEYID     string "TOKENS MS"  the API key's own bucket (429).
+ *   mg:{S}:rl:KIND:ID    string, 16 bytes: two little-endian doubles,
+ *                        tokens left and the time (ms, Redis clock) they
+ *                        were counted; KIND ip|ip_prefix|author|thread|site.
+ *                        TTL: until it would be full again (+1 s), so idle
+ *                        buckets cost nothing.
+ *   mg:{S}:api:KEYID     the same: the API key's own bucket (429).
  *   mg:{S}:dup:FP        string "iIP MS;aAUTHOR MS;..."  who posted the
  *                        normalised body FP in the window, oldest first, at
  *                        most 200 entries. TTL: the duplicate window.
@@ -48,22 +49,22 @@
  *
  * Cost matters more than elegance here: the script runs on every check on
  * Redis's single thread, so all state is read with one MGET and each key
- * written with one SET ... PX (a bucket is the string "tokens ms"; the
- * duplicate list is "SRC MS;" entries, newest last, at most 200). */
+ * written with one SET ... PX. A bucket is 16 bytes, two little-endian
+ * doubles (tokens, ms) packed with Lua's struct library, which is cheaper
+ * than formatting and parsing text; the duplicate list is "SRC MS;"
+ * entries, newest last, at most 200. */
 static const char CHECK_LUA[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local vals = redis.call('MGET', unpack(KEYS))\n"
     "local function level(v, cap, rate)\n"
-    "  if not v then return cap end\n"
-    "  local tok, ts = string.match(v, '^(%S+) (%d+)$')\n"
-    "  tok, ts = tonumber(tok), tonumber(ts)\n"
-    "  if not tok or not ts then return cap end\n"
+    "  if not v or #v ~= 16 then return cap end\n"
+    "  local tok, ts = struct.unpack('<dd', v)\n"
     "  if now > ts then tok = math.min(cap, tok + (now - ts) * rate / 1000) end\n"
     "  return tok\n"
     "end\n"
     "local function save(key, tok, cap, rate)\n"
-    "  redis.call('SET', key, tostring(tok) .. ' ' .. now, 'PX',\n"
+    "  redis.call('SET', key, struct.pack('<dd', tok, now), 'PX',\n"
     "             math.ceil((cap - tok) / rate * 1000) + 1000)\n"
     "end\n"
     "local function wait(tok, rate) return math.ceil((1 - tok) / rate * 1000) end\n"

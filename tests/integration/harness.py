@@ -82,6 +82,14 @@ class Redis:
             return False
 
     def cmd(self, *args):
+        return self._cmd(args, False)
+
+    def cmd_raw(self, *args):
+        """Like cmd, but bulk strings come back as bytes."""
+        return self._cmd(args, True)
+
+    def _cmd(self, args, raw):
+        self.raw = raw
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
             out = b"*%d\r\n" % len(args)
             for a in args:
@@ -107,7 +115,7 @@ class Redis:
             if n < 0:
                 return None
             data = f.read(n + 2)[:-2]
-            return data.decode("utf-8", "replace")
+            return data if self.raw else data.decode("utf-8", "replace")
         if t == b"*":
             n = int(rest)
             return None if n < 0 else [self._read(f) for _ in range(n)]

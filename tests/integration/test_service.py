@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -280,8 +281,9 @@ def author_key(email):
 
 
 def bucket_tokens(site, kind, ident):
-    v = redis().cmd("GET", "mg:{%s}:rl:%s:%s" % (site, kind, ident))
-    return None if v is None else float(v.split()[0])
+    """Tokens in a bucket: two little-endian doubles (tokens, ms)."""
+    v = redis().cmd_raw("GET", "mg:{%s}:rl:%s:%s" % (site, kind, ident))
+    return None if v is None else struct.unpack("<dd", v)[0]
 
 
 def test_exhausted_bucket_rejects_and_takes_nothing_else():
