@@ -16,7 +16,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+trap 'exit 0' INT
 trap 'exit 143' TERM
 
 if [ -z "${MODGATE_REDIS_URL:-}" ]; then
@@ -47,6 +47,6 @@ fi
 echo "run-local: serving with $CONFIG; try: curl -s localhost:8080/readyz"
 "$BIN" serve --config "$CONFIG" &
 MG_PID=$!
-trap 'kill -TERM $MG_PID 2>/dev/null; wait $MG_PID; exit 130' INT
+trap 'kill -TERM $MG_PID 2>/dev/null; wait $MG_PID; exit 0' INT
 trap 'kill -TERM $MG_PID 2>/dev/null; wait $MG_PID; exit 143' TERM
 wait "$MG_PID"

@@ -78,7 +78,7 @@ class Redis:
     def _ping(self):
         try:
             return self.cmd("PING") == "PONG"
-        except OSError:
+        except (OSError, RuntimeError):  # not listening yet, or -LOADING the AOF
             return False
 
     def cmd(self, *args):
