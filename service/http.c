@@ -250,11 +250,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 void http_async_done(struct http_request *req)
 {
+    struct MHD_Connection *conn = req->conn;
     int expected = ASYNC_PENDING;
     if (atomic_compare_exchange_strong(&req->async, &expected, ASYNC_DONE))
-        return; /* the handler has not suspended: it will see DONE */
+        return; /* the handler has not suspended: it will see DONE (and may
+                 * already be freeing req, so nothing here touches it) */
     atomic_store(&req->async, ASYNC_DONE);
-    MHD_resume_connection(req->conn);
+    MHD_resume_connection(conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -181,7 +181,6 @@ struct pending {
     int len;
     redisReply *reply;      /* the answer, or NULL with err set */
     char err[160];
-    _Atomic int done;
     int detached;           /* nobody waits: the combiner frees it */
     int force;              /* try to connect even inside the retry interval */
     sem_t sem;              /* posted when done (waiters only) */
@@ -375,8 +374,7 @@ static void combine(int rounds)
                 redisFreeCommand(p->cmd);
                 free(p);
             } else {
-                atomic_store(&p->done, 1);
-                sem_post(&p->sem);
+                sem_post(&p->sem); /* last touch: the waiter may return at once */
             }
         }
         atomic_store(&busy, 0);
@@ -405,8 +403,11 @@ static redisReply *submit(char *cmd, int len, int force, char *err, size_t errle
     sem_init(&p.sem, 0, 0);
     push(&p);
     combine(2);
-    while (!atomic_load(&p.done))
-        sem_wait(&p.sem);
+    /* Only the semaphore says the reply is there: the combiner's sem_post
+     * is its last touch of 'p', so returning (and dropping this stack
+     * frame) before it would let it write into a dead frame. */
+    while (sem_wait(&p.sem) != 0)
+        ; /* EINTR */
     sem_destroy(&p.sem);
     if (!p.reply)
         snprintf(err, errlen, "%s", p.err);

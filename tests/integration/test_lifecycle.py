@@ -38,6 +38,8 @@ class Env:
     def close(self):
         rc = self.svc.stop()
         self.redis.stop()
+        if rc != 0:  # show why in the test output; the temp dir goes at exit
+            print("service exit status %s; log tail:\n%s" % (rc, self.svc.logtext()[-3000:]))
         return rc
 
 
