@@ -456,7 +456,8 @@ static void hold(struct http_request *req, const struct site_cfg *site, struct c
         if (!a->degraded)
             LOG_WARN(req->id, "held comment not stored: %s", err);
         if (!kept)
-            LOG_ERROR(req->id, "held comment neither stored nor spooled (spool full); the CMS was told");
+            LOG_ERROR(req->id, "held comment neither stored nor spooled (%s); the CMS was told",
+                      ijson ? "spool full" : "could not encode it");
     }
     buf_free(&rec);
     free(ijson);

@@ -698,11 +698,24 @@ const struct site_cfg *cfg_site(const struct cfg *c, const char *name, int *inde
  * costs no system call unless a reload is swapping at that very moment; the
  * lock only guarantees that the config cannot be freed between loading the
  * pointer and taking the reference. The last release frees it. */
-static pthread_rwlock_t cfg_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_rwlock_t cfg_lock;
+static pthread_once_t cfg_lock_once = PTHREAD_ONCE_INIT;
 static struct cfg *cfg_current;
+
+/* glibc's default rwlock lets a steady stream of readers starve a writer:
+ * prefer the writer, so a reload always gets through. */
+static void cfg_lock_init(void)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&cfg_lock, &a);
+    pthread_rwlockattr_destroy(&a);
+}
 
 struct cfg *cfg_acquire(void)
 {
+    pthread_once(&cfg_lock_once, cfg_lock_init);
     pthread_rwlock_rdlock(&cfg_lock);
     struct cfg *c = cfg_current;
     if (c)
@@ -721,6 +734,7 @@ void cfg_swap(struct cfg *c) /* NULL: drop the current config (at exit) */
 {
     if (c)
         atomic_store(&c->refs, 1); /* the reference held by "current" */
+    pthread_once(&cfg_lock_once, cfg_lock_init);
     pthread_rwlock_wrlock(&cfg_lock);
     struct cfg *old = cfg_current;
     cfg_current = c;

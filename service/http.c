@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "routes.h"
@@ -30,6 +32,9 @@ enum { ASYNC_PENDING = 0, ASYNC_SUSPENDED, ASYNC_DONE };
 
 static atomic_long inflight;
 static atomic_int stopping;       /* once set, responses say Connection: close */
+/* Connections suspended waiting for Redis. MHD must never be stopped
+ * while one is: it would panic (and the spool would never be written). */
+static atomic_long suspended;
 static atomic_ullong next_id;
 static char id_prefix[9];         /* random per process: ids unique across instances */
 
@@ -42,6 +47,7 @@ struct reqctx {
     int early;                    /* a response was queued before the body was read */
     size_t too_big;               /* bytes dropped past the body limit */
     int phase;                    /* 0: handler not run yet; 1: ran (maybe suspended) */
+    int suspended;                /* counted in 'suspended' until resumed */
     char method[8];
 };
 
@@ -236,14 +242,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  * thread resumes only a connection it saw suspended. */
                 MHD_suspend_connection(conn);
                 int expected = ASYNC_PENDING;
-                if (!atomic_compare_exchange_strong(&x->r.async, &expected, ASYNC_SUSPENDED))
+                if (atomic_compare_exchange_strong(&x->r.async, &expected, ASYNC_SUSPENDED)) {
+                    x->suspended = 1;
+                    atomic_fetch_add(&suspended, 1);
+                } else
                     MHD_resume_connection(conn); /* it finished meanwhile */
                 return MHD_YES;
             }
             x->r.resume(&x->r, &resp);
         }
     } else if (x->r.resume) {
-        x->r.resume(&x->r, &resp); /* called again after MHD_resume_connection */
+        /* Called again after MHD_resume_connection. */
+        if (x->suspended) {
+            x->suspended = 0;
+            atomic_fetch_sub(&suspended, 1);
+        }
+        x->r.resume(&x->r, &resp);
     }
     return send_response(conn, x, &resp);
 }
@@ -346,7 +360,12 @@ void http_stop(struct http_server *s, int grace_s)
     if (!s)
         return;
     atomic_store(&stopping, 1);
-    MHD_quiesce_daemon(s->d); /* no new connections from here on */
+    /* No new connections from here on: quiesce, and shut the listening
+     * socket so that the kernel stops completing handshakes into its
+     * backlog (clients would connect and then hang). */
+    MHD_socket lfd = MHD_quiesce_daemon(s->d);
+    if (lfd != MHD_INVALID_SOCKET)
+        shutdown(lfd, SHUT_RDWR);
     int64_t until = mono_ms() + (int64_t)grace_s * 1000;
     while (atomic_load(&inflight) > 0 && mono_ms() < until) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };
@@ -354,6 +373,16 @@ void http_stop(struct http_server *s, int grace_s)
     }
     if (atomic_load(&inflight) > 0)
         LOG_WARN(NULL, "stopping with %ld requests still in flight after %d s", atomic_load(&inflight), grace_s);
+    /* Checks still waiting for Redis are answered now (degraded) rather
+     * than waited for; each wait is bounded by the Redis timeouts anyway. */
+    store_failfast(1);
+    while (atomic_load(&suspended) > 0) {
+        struct timespec ts = { 0, 5 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->d);
+    store_failfast(0);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
     free(s);
 }

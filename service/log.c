@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-int log_level = LOG_LVL_INFO;
+_Atomic int log_level = LOG_LVL_INFO;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "reply.h"
 #include "store.h"
 #include "util.h"
 
@@ -78,9 +79,48 @@ size_t spool_depth(void)
     return d;
 }
 
-/* Store items in order until one fails; the rest wait for the next round.
- * The item is unlinked only after Redis confirmed it, so a crash of the
- * flusher's connection never loses it. */
+/* One spooled comment as a line of the dump file: everything needed to
+ * store it later (modgate's own key names, see api.md). */
+static void dump_item(FILE *f, const struct item *it)
+{
+    struct buf b;
+    buf_init(&b);
+    buf_puts(&b, "{\"site\":");
+    json_put_str(&b, it->site);
+    buf_puts(&b, ",\"id\":");
+    json_put_str(&b, it->id);
+    buf_printf(&b, ",\"decision_ttl_s\":%ld,\"held_ms\":%lld,\"response\":%s,\"item\":%s}\n", it->ttl_s,
+               (long long)it->created_ms, it->response, it->body);
+    fputs(b.p, f);
+    buf_free(&b);
+}
+
+/* Append items to the dump file; returns how many were written. */
+static size_t dump(struct item *list, const char *why)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/modgate-spool-%ld.jsonl", dir, (long)getpid());
+    FILE *f = fopen(path, "a");
+    if (!f) { /* the configured place is gone or read-only: /tmp is the last resort */
+        LOG_ERROR(NULL, "spool: cannot write %s: %s; trying /tmp", path, strerror(errno));
+        snprintf(path, sizeof path, "/tmp/modgate-spool-%ld.jsonl", (long)getpid());
+        f = fopen(path, "a");
+    }
+    size_t n = 0;
+    for (struct item *it = list; it && f; it = it->next, n++)
+        dump_item(f, it);
+    if (f && fclose(f) == 0)
+        LOG_ERROR(NULL, "spool: %s; %zu held comments written to %s", why, n, path);
+    else
+        LOG_ERROR(NULL, "spool: %s, and %s is not writable: %s", why, path, strerror(errno));
+    return n;
+}
+
+/* Store items in order until Redis is unreachable; the rest wait for the
+ * next round. An item is unlinked only after Redis confirmed it, so a
+ * broken connection never loses it. One that Redis refuses outright (an
+ * error reply: retrying cannot help) goes to the dump file instead of
+ * blocking every comment behind it. */
 static int flush_some(void)
 {
     int stored = 0;
@@ -91,8 +131,9 @@ static int flush_some(void)
         if (!it)
             return stored;
         char err[160];
-        if (store_hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err,
-                       sizeof err) < 0) {
+        int rc = store_hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err,
+                            sizeof err);
+        if (rc == -1) {
             LOG_DEBUG(NULL, "spool: %zu held comments still waiting: %s", spool_depth(), err);
             return stored;
         }
@@ -102,8 +143,13 @@ static int flush_some(void)
             tail = NULL;
         depth--;
         pthread_mutex_unlock(&mu);
+        if (rc == -2) {
+            it->next = NULL;
+            dump(it, err);
+        } else {
+            stored++;
+        }
         item_free(it);
-        stored++;
     }
 }
 
@@ -161,28 +207,12 @@ void spool_stop(void)
     flush_some();
     if (!head)
         return;
-    char path[700];
-    snprintf(path, sizeof path, "%s/modgate-spool-%ld.jsonl", dir, (long)getpid());
-    FILE *f = fopen(path, "a");
-    if (!f) { /* the configured place is gone or read-only: /tmp is the last resort */
-        LOG_ERROR(NULL, "spool: cannot write %s: %s; trying /tmp", path, strerror(errno));
-        snprintf(path, sizeof path, "/tmp/modgate-spool-%ld.jsonl", (long)getpid());
-        f = fopen(path, "a");
-    }
-    size_t n = 0;
+    dump(head, "Redis still down at exit");
     while (head) {
         struct item *it = head;
         head = it->next;
-        if (f) {
-            fprintf(f, "%s\n", it->body);
-            n++;
-        }
         item_free(it);
     }
     tail = NULL;
     depth = 0;
-    if (f && fclose(f) == 0)
-        LOG_ERROR(NULL, "spool: Redis still down at exit; %zu held comments written to %s", n, path);
-    else
-        LOG_ERROR(NULL, "spool: Redis down at exit and %s not writable: %s", path, strerror(errno));
 }

@@ -209,6 +209,7 @@ static unsigned rc_gen;
 static int64_t down_until_ms; /* after a failed connect, fail fast until then */
 
 /* The kicker thread sends detached writes when no request does. */
+static _Atomic int failfast; /* stopping: fail commands instead of sending them */
 static sem_t kick_sem;
 static _Atomic int kick_now; /* work is waiting: no delay */
 static _Atomic int kick_pending; /* a delayed kick is already on its way */
@@ -310,38 +311,67 @@ static void fail_all(struct pending *p, const char *err)
 }
 
 /* Send a batch and read its replies (combiner only). */
+/* Did the server close a connection we thought idle-and-fine (Redis's
+ * `timeout`, a restart, a proxy)? Then nothing of the batch was run. */
+static int closed_under_us(const redisContext *c)
+{
+    return c->err == REDIS_ERR_EOF ||
+           (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
+}
+
+/* Send a batch and read its replies (combiner only). */
 static void run_batch(struct pending *batch)
 {
     char err[160];
+    if (atomic_load(&failfast)) {
+        fail_all(batch, "redis: not waiting any longer, the service is stopping");
+        return;
+    }
     int force = 0;
     for (struct pending *p = batch; p; p = p->next)
         force |= p->force;
-    if (connect_redis(force, err, sizeof err) != 0) {
-        fail_all(batch, err);
-        return;
-    }
-    for (struct pending *p = batch; p; p = p->next)
-        redisAppendFormattedCommand(rc, p->cmd, (size_t)p->len);
-    for (struct pending *p = batch; p; p = p->next) {
-        void *r = NULL;
-        if (redisGetReply(rc, &r) != REDIS_OK) {
-            /* Timeout or I/O error: a late reply would be read as the
-             * answer to the next command, so the connection goes. */
-            snprintf(err, sizeof err, "redis: %s", rc->err ? rc->errstr : "protocol error");
-            redisFree(rc);
-            rc = NULL;
-            fail_all(p, err);
+    for (int attempt = 0;; attempt++) {
+        if (connect_redis(force || attempt > 0, err, sizeof err) != 0) {
+            fail_all(batch, err);
             return;
         }
-        p->reply = r;
+        for (struct pending *p = batch; p; p = p->next)
+            redisAppendFormattedCommand(rc, p->cmd, (size_t)p->len);
+        struct pending *p = batch;
+        for (; p; p = p->next) {
+            void *r = NULL;
+            if (redisGetReply(rc, &r) != REDIS_OK)
+                break;
+            p->reply = r;
+        }
+        if (!p)
+            return;
+        /* A connection closed by the server before it answered anything
+         * is retried once on a fresh one: no command of the batch ran. */
+        int retry = attempt == 0 && p == batch && closed_under_us(rc);
+        /* Otherwise (timeout, reset mid-batch) a late reply would be read
+         * as the answer to the next command: the connection goes, and
+         * for the retry interval commands fail fast instead of each
+         * waiting out the timeout again. */
+        snprintf(err, sizeof err, "redis: %s", rc->err ? rc->errstr : "protocol error");
+        redisFree(rc);
+        rc = NULL;
+        if (retry)
+            continue;
+        pthread_mutex_lock(&ep_mu);
+        down_until_ms = mono_ms() + ep.retry_ms;
+        pthread_mutex_unlock(&ep_mu);
+        fail_all(p, err);
+        return;
     }
 }
 
 /* Be the combiner while there is work, for at most 'rounds' batches: take
  * the queue (oldest first), run it, hand out the results. Returns at once
- * if another thread is the combiner. A request thread does two rounds at
- * most and then leaves the rest to the kicker, so that under load it gets
- * back to its own HTTP connections instead of serving everyone's I/O. */
+ * if another thread is the combiner. A request thread does one round (its
+ * own command is in it) and leaves the rest to the kicker, so that its own
+ * answer is not held back by other threads' I/O and it gets back to its
+ * HTTP connections instead of serving everyone's. */
 static void combine(int rounds)
 {
     for (int round = 0;; round++) {
@@ -402,7 +432,7 @@ static redisReply *submit(char *cmd, int len, int force, char *err, size_t errle
     p.force = force;
     sem_init(&p.sem, 0, 0);
     push(&p);
-    combine(2);
+    combine(1);
     /* Only the semaphore says the reply is there: the combiner's sem_post
      * is its last touch of 'p', so returning (and dropping this stack
      * frame) before it would let it write into a dead frame. */
@@ -464,6 +494,11 @@ int store_start(void)
         return -1;
     kicker_running = 1;
     return 0;
+}
+
+void store_failfast(int on)
+{
+    atomic_store(&failfast, on);
 }
 
 void store_stop(void)
@@ -709,7 +744,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         return;
     }
     push(p);
-    combine(2);
+    combine(1);
 }
 
 static void sync_done(void *arg)
@@ -758,7 +793,7 @@ int store_hold(const char *site, const char *comment_id, const char *response_js
     redisReply *r = eval_script(hold_sha, HOLD_LUA, 11, argv, lens, err, errlen);
     if (!r)
         return -1;
-    int rv = r->type == REDIS_REPLY_INTEGER ? (r->integer == 1 ? 1 : 0) : -1;
+    int rv = r->type == REDIS_REPLY_INTEGER ? (r->integer == 1 ? 1 : 0) : -2;
     if (rv < 0)
         snprintf(err, errlen, "redis refused the held comment: %.100s",
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -768,7 +803,10 @@ int store_hold(const char *site, const char *comment_id, const char *response_js
 
 int store_ping(char *err, size_t errlen)
 {
-    redisReply *r = call_argv(1, (const char *[]){ "PING" }, (size_t[]){ 4 }, 1, err, errlen);
+    /* Not forced: inside the retry interval after a failure this answers
+     * "down" at once instead of making the whole pipeline wait for a
+     * connect attempt; after it, the PING itself reconnects. */
+    redisReply *r = call_argv(1, (const char *[]){ "PING" }, (size_t[]){ 4 }, 0, err, errlen);
     if (!r)
         return -1;
     int ok = r->type == REDIS_REPLY_STATUS;

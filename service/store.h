@@ -75,15 +75,22 @@ void store_remember(const char *site, const char *comment_id, const char *json, 
  * moderators and its place in the site's held queue, atomically. Returns 1
  * when Redis stored it, 0 when an item with this id was already there
  * (stored by an earlier attempt or another instance; nothing was changed),
- * -1 when Redis could not be asked (with a reason in err). */
+ * -1 when Redis could not be asked (try again later), -2 when Redis
+ * answered with an error (trying again will not help). 'err' says why. */
 int store_hold(const char *site, const char *comment_id, const char *response_json,
                const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen);
 
-/* PING Redis. Returns 0 if it answered, -1 with a reason. */
+/* PING Redis. Returns 0 if it answered, -1 with a reason (at once inside
+ * the retry interval after a failure). */
 int store_ping(char *err, size_t errlen);
 
 /* Start the thread that sends writes nobody waits for. Returns 0 or -1. */
 int store_start(void);
+
+/* While on, commands are failed at once (ST_DOWN / -1) instead of being
+ * sent: lets a stopping service finish every request without waiting on
+ * a stalled Redis. */
+void store_failfast(int on);
 
 /* Send what is queued, stop that thread, close the connection. */
 void store_stop(void);

@@ -133,6 +133,68 @@ def test_concurrent_checks_while_redis_flaps():
     assert rc == 0, rc
 
 
+def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments():
+    """Redis frozen (SIGSTOP), checks suspended waiting for it, SIGTERM with
+    no grace: every client still gets an answer, the process exits 0, and
+    the held comments it could not store are in the spool file."""
+    env = Env()
+    s, r = env.svc, env.redis
+    cfg = json.loads(json.dumps(s.config))
+    cfg["http"]["shutdown_grace_s"] = 0
+    cfg["redis"]["command_timeout_ms"] = 3000
+    s.stop()
+    s.write_config(cfg)
+    s.start()
+    answers = []
+    try:
+        assert s.check(comment())[1]["degraded"] is False  # connected
+        r.proc.send_signal(signal.SIGSTOP)
+
+        def client(n):
+            text = "See http://a.example.com http://b.example.com and http://c.example.com now %d" % n
+            try:
+                answers.append(s.check(comment(text, cid="frozen-%d" % n, ip="198.19.0.%d" % n), timeout=30))
+            except Exception as e:
+                answers.append(repr(e))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # all six accepted and waiting on Redis (slow under ASan)
+        s.proc.send_signal(signal.SIGTERM)
+        s.proc.wait(30)
+        for t in threads:
+            t.join(30)
+        assert s.proc.returncode == 0, s.logtext()[-3000:]
+        assert len(answers) == 6 and all(isinstance(a, tuple) and a[0] == 200 for a in answers), answers
+        spooled = [json.loads(line) for f in os.listdir(env.tmp) if f.startswith("modgate-spool-")
+                   for line in open(os.path.join(env.tmp, f))]
+        ids = {x["id"] for x in spooled}
+        for st, body, _ in answers:
+            assert body["decision"] == "hold", body
+            if body.get("stored") is not True:
+                assert body["comment_id"] in ids, (body, ids)
+        for x in spooled:
+            assert x["site"] == "news" and x["item"]["state"] == "held" and x["response"]["decision"] == "hold"
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+        env.close()
+
+
+def test_redis_closing_idle_connections_costs_no_degraded_answer():
+    env = Env()
+    s, r = env.svc, env.redis
+    try:
+        r.cmd("CONFIG", "SET", "timeout", "1")  # Redis drops clients idle for 1 s
+        assert s.check(comment())[1]["degraded"] is False
+        time.sleep(2.5)
+        st, body, _ = s.check(comment())
+        assert st == 200 and body["degraded"] is False, body
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
 def test_slow_redis_answers_degraded_not_hanging():
     env = Env()
     s, r = env.svc, env.redis
@@ -201,6 +263,15 @@ def test_sigterm_lets_the_request_in_flight_finish():
         s.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         assert s.proc.poll() is None, "exited with a request in flight"
+        # While it finishes, new clients are refused, not left hanging.
+        try:
+            probe = socket.create_connection(("127.0.0.1", s.port), timeout=2)
+            probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answered = probe.recv(100)
+            probe.close()
+        except OSError:
+            answered = b""
+        assert answered == b"", answered
         sock.sendall(data[10:])
         resp = b""
         while b"\r\n\r\n" not in resp or not resp.rstrip().endswith(b"}"):
