@@ -250,6 +250,49 @@ def test_sighup_reloads_and_a_bad_reload_keeps_the_old_config():
     assert rc == 0, rc
 
 
+def test_reloads_under_load_drop_no_request():
+    """8 clients keep checking while the config is reloaded 10 times,
+    alternating two valid versions: every request is answered 200, and the
+    new version is in force afterwards."""
+    env = Env()
+    s = env.svc
+    stop = threading.Event()
+    statuses, errors = [], []
+
+    def client(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                statuses.append(s.check(comment(ip="198.51.100.%d" % (n * 20 + i % 20)))[0])
+            except Exception as e:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    base = json.loads(json.dumps(s.config))
+    try:
+        for t in threads:
+            t.start()
+        for k in range(10):
+            cfg = json.loads(json.dumps(base))
+            cfg["sites"]["news"]["words"]["suspect"] = ["crypto"] if k % 2 else []
+            s.write_config(cfg)
+            s.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.15)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert not errors, errors[:5]
+        assert statuses and set(statuses) == {200}, set(statuses)
+        # the last version (k = 9: "crypto" suspect) is the one in force
+        assert wait_until(lambda: s.check(comment("is crypto safe for savings?"))[1]["decision"] == "hold", 10)
+        assert s.logtext().count("config reloaded") >= 5, s.logtext()[-2000:]  # signals may merge
+    finally:
+        stop.set()
+        rc = env.close()
+    assert rc == 0, rc
+
+
 def test_sigterm_lets_the_request_in_flight_finish():
     env = Env()
     s = env.svc
