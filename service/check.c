@@ -422,47 +422,6 @@ static void render(struct buf *b, const struct answer *a)
     buf_append(b, "}", 1);
 }
 
-/* Store a held comment for moderators: the whole validated request plus
- * score, reasons and times. The decision record saved for replays says
- * "stored": true, which is what a replay means. When Redis cannot take it,
- * it goes to the spool, and a->hold says which happened. */
-static void hold(struct http_request *req, const struct site_cfg *site, struct check_in *in,
-                 struct answer *a)
-{
-    int64_t now = wall_ms();
-    struct buf rec;
-    buf_init(&rec);
-    a->hold = HOLD_STORED;
-    render(&rec, a);
-    json_t *item = in->root;
-    char held_at[40];
-    fmt_rfc3339(now, held_at, sizeof held_at);
-    json_object_set_new(item, "state", json_string("held"));
-    json_object_set_new(item, "decision", json_string(decision_name(a->decision)));
-    json_object_set_new(item, "score", json_real(a->score));
-    json_object_set_new(item, "reasons", reasons_json(a->v));
-    json_object_set_new(item, "request_id", json_string(req->id));
-    json_object_set_new(item, "held_at", json_string(held_at));
-    json_object_set_new(item, "id", json_string(a->comment_id));
-    char *ijson = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    char err[160] = "";
-    int stored = !a->degraded && ijson &&
-                 store_hold(site->name, a->comment_id, rec.p, ijson, site->decision_ttl_s, now, err,
-                            sizeof err) >= 0;
-    if (!stored) {
-        int kept = ijson && spool_add(site->name, a->comment_id, rec.p, ijson, site->decision_ttl_s, now,
-                                      req->cfg->spool_max) == 0;
-        a->hold = kept ? HOLD_PENDING : HOLD_LOST;
-        if (!a->degraded)
-            LOG_WARN(req->id, "held comment not stored: %s", err);
-        if (!kept)
-            LOG_ERROR(req->id, "held comment neither stored nor spooled (%s); the CMS was told",
-                      ijson ? "spool full" : "could not encode it");
-    }
-    buf_free(&rec);
-    free(ijson);
-}
-
 /* What a check carries from before its Redis round trip to after it. */
 struct check_state {
     struct check_in in;
@@ -472,6 +431,14 @@ struct check_state {
     struct store_check_res res;
     char fp[33];
     int count_dups;
+    /* after the check script */
+    struct answer a;
+    char rl[160];             /* a.rate_limit */
+    char gen_id[40];          /* a.comment_id of a held comment sent without one */
+    /* a held comment, while the hold script runs */
+    char *rec, *ijson;        /* decision record, held item (new) */
+    int64_t held_ms;
+    struct store_hold_res hres;
 };
 
 static void check_cleanup(struct http_request *req)
@@ -479,6 +446,8 @@ static void check_cleanup(struct http_request *req)
     struct check_state *st = req->state;
     json_decref(st->in.root);
     free(st->res.replay);
+    free(st->rec);
+    free(st->ijson);
     free(st);
     req->state = NULL;
 }
@@ -500,6 +469,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     memset(&st->in, 0, sizeof st->in);
     memset(&st->q, 0, sizeof st->q);
     st->res.replay = NULL;
+    st->rec = st->ijson = NULL;
     st->site = NULL;
     st->count_dups = 0;
     struct check_in *in = &st->in;
@@ -560,6 +530,76 @@ void check_handle(struct http_request *req, struct http_response *resp)
     store_check_async(q, &st->res, check_redis_done, req);
 }
 
+/* Last stage of a held comment: the answer, once the hold script ran (or
+ * could not). A comment Redis did not take goes to the spool, and the
+ * answer says which happened. */
+static void hold_finish(struct http_request *req, struct check_state *st, const char *err,
+                        struct http_response *resp)
+{
+    struct answer *a = &st->a;
+    const struct site_cfg *site = st->site;
+    if (!st->ijson) {
+        a->hold = HOLD_LOST;
+        LOG_ERROR(req->id, "held comment could not be encoded; the CMS was told");
+    } else if (!err) {
+        a->hold = HOLD_STORED;
+    } else {
+        int kept = spool_add(site->name, a->comment_id, st->rec, st->ijson, site->decision_ttl_s,
+                             st->held_ms, req->cfg->spool_max) == 0;
+        a->hold = kept ? HOLD_PENDING : HOLD_LOST;
+        if (!a->degraded)
+            LOG_WARN(req->id, "held comment not stored: %s", err);
+        if (!kept)
+            LOG_ERROR(req->id, "held comment neither stored nor spooled (spool full); the CMS was told");
+    }
+    struct buf out;
+    buf_init(&out);
+    render(&out, a);
+    short_note(req, a->decision, a->score, a->degraded, 0);
+    check_cleanup(req);
+    resp->status = 200;
+    resp->body = out.p;
+}
+
+static void hold_stored(struct http_request *req, struct http_response *resp)
+{
+    struct check_state *st = req->state;
+    hold_finish(req, st, st->hres.rc >= 0 ? NULL : st->hres.error, resp);
+}
+
+/* A held comment is stored for moderators: the whole validated request
+ * plus score, reasons and times, with a decision record for replays that
+ * says "stored": true (which is what a replay means). The hold script is
+ * a second Redis command, sent without blocking this thread. */
+static void hold_begin(struct http_request *req, struct check_state *st, struct http_response *resp)
+{
+    struct answer *a = &st->a;
+    st->held_ms = wall_ms();
+    struct buf rec;
+    buf_init(&rec);
+    a->hold = HOLD_STORED;
+    render(&rec, a);
+    st->rec = rec.p;
+    json_t *item = st->in.root;
+    char held_at[40];
+    fmt_rfc3339(st->held_ms, held_at, sizeof held_at);
+    json_object_set_new(item, "state", json_string("held"));
+    json_object_set_new(item, "decision", json_string(decision_name(a->decision)));
+    json_object_set_new(item, "score", json_real(a->score));
+    json_object_set_new(item, "reasons", reasons_json(a->v));
+    json_object_set_new(item, "request_id", json_string(req->id));
+    json_object_set_new(item, "held_at", json_string(held_at));
+    json_object_set_new(item, "id", json_string(a->comment_id));
+    st->ijson = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    if (!st->ijson || a->degraded) {
+        hold_finish(req, st, "redis unavailable", resp);
+        return;
+    }
+    req->resume = hold_stored;
+    store_hold_async(st->site->name, a->comment_id, st->rec, st->ijson, st->site->decision_ttl_s, st->held_ms,
+                     &st->hres, check_redis_done, req);
+}
+
 /* Second half of /v1/check: turn the script's answer into a decision. */
 static void check_finish(struct http_request *req, struct http_response *resp)
 {
@@ -580,7 +620,8 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         return;
     }
 
-    char rl[160] = "null";
+    char *rl = st->rl;
+    snprintf(rl, sizeof st->rl, "null");
     int degraded = 0;
     enum decision d;
     if (r->status == ST_LIMITED) {
@@ -589,7 +630,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                     "too many comments from this %s; retry in %.1f s",
                     bk == BK_IP ? "IP address" : bk == BK_PREFIX ? "network" : bk == BK_AUTHOR ? "author"
                     : bk == BK_THREAD ? "article" : "site", (double)r->retry_after_ms / 1000);
-        snprintf(rl, sizeof rl, "{\"limited\":true,\"bucket\":\"%s\",\"retry_after_ms\":%ld}",
+        snprintf(rl, sizeof st->rl, "{\"limited\":true,\"bucket\":\"%s\",\"retry_after_ms\":%ld}",
                  bucket_name(bk), r->retry_after_ms);
         d = DEC_REJECT;
     } else if (r->status == ST_OK) {
@@ -599,7 +640,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                         "the same text came from %ld IP addresses and %ld authors in the last %ld s",
                         r->dup_ips, r->dup_authors, site->dup_window_s);
         if (r->bucket >= 0)
-            snprintf(rl, sizeof rl, "{\"limited\":false,\"bucket\":\"%s\",\"remaining\":%.0f}",
+            snprintf(rl, sizeof st->rl, "{\"limited\":false,\"bucket\":\"%s\",\"remaining\":%.0f}",
                      bucket_name(st->q.kind[r->bucket]), r->remaining);
         d = verdict_decide(&st->v, &site->th);
     } else { /* ST_DOWN */
@@ -609,31 +650,29 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                     "rate limits and duplicates could not be checked; the site's fallback applies");
         d = verdict_decide(&st->v, &site->th);
     }
-    struct answer a = { req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
-                        degraded, HOLD_NONE };
-
-    /* A held comment must be stored somewhere even without a CMS id; the
-     * id is random, never derived from anything the client sent. */
-    char gen_id[40];
-    if (!a.comment_id && d == DEC_HOLD) {
-        unsigned char rnd[8];
-        randombytes_buf(rnd, sizeof rnd);
-        memcpy(gen_id, "mg-", 3);
-        sodium_bin2hex(gen_id + 3, sizeof gen_id - 3, rnd, sizeof rnd);
-        a.comment_id = gen_id;
+    st->a = (struct answer){ req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
+                             degraded, HOLD_NONE };
+    struct answer *a = &st->a;
+    if (d == DEC_HOLD) {
+        /* A held comment must be stored somewhere even without a CMS id;
+         * the id is random, never derived from anything the client sent. */
+        if (!a->comment_id) {
+            unsigned char rnd[8];
+            randombytes_buf(rnd, sizeof rnd);
+            memcpy(st->gen_id, "mg-", 3);
+            sodium_bin2hex(st->gen_id + 3, sizeof st->gen_id - 3, rnd, sizeof rnd);
+            a->comment_id = st->gen_id;
+        }
+        hold_begin(req, st, resp);
+        return;
     }
     struct buf out;
     buf_init(&out);
-    if (d == DEC_HOLD) {
-        hold(req, site, in, &a);
-        render(&out, &a);
-    } else {
-        render(&out, &a);
-        /* One serialisation serves both the record and the reply. */
-        if (in->comment_id && r->status == ST_OK)
-            store_remember(site->name, in->comment_id, out.p, site->decision_ttl_s);
-    }
-    short_note(req, d, a.score, degraded, 0);
+    render(&out, a);
+    /* One serialisation serves both the record and the reply. */
+    if (in->comment_id && r->status == ST_OK)
+        store_remember(site->name, in->comment_id, out.p, site->decision_ttl_s);
+    short_note(req, d, a->score, degraded, 0);
     check_cleanup(req);
     resp->status = 200;
     resp->body = out.p; /* handed over: http.c frees it */

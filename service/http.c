@@ -236,28 +236,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         x->phase = 1;
         x->r.conn = conn;
         x->route->fn(&x->r, &resp);
-        if (!resp.body && x->r.resume) {
-            if (atomic_load(&x->r.async) != ASYNC_DONE) {
-                /* Suspend first, then publish that we did: the completing
-                 * thread resumes only a connection it saw suspended. */
-                MHD_suspend_connection(conn);
-                int expected = ASYNC_PENDING;
-                if (atomic_compare_exchange_strong(&x->r.async, &expected, ASYNC_SUSPENDED)) {
-                    x->suspended = 1;
-                    atomic_fetch_add(&suspended, 1);
-                } else
-                    MHD_resume_connection(conn); /* it finished meanwhile */
-                return MHD_YES;
+    } else if (x->suspended) { /* called again after MHD_resume_connection */
+        x->suspended = 0;
+        atomic_fetch_sub(&suspended, 1);
+    }
+    /* Run each stage whose asynchronous work is done; suspend at the first
+     * that is still waiting. A stage that starts more work sets
+     * req->resume to the next stage first. */
+    while (!resp.body && x->r.resume) {
+        if (atomic_load(&x->r.async) != ASYNC_DONE) {
+            /* Suspend first, then publish that we did: the completing
+             * thread resumes only a connection it saw suspended. */
+            MHD_suspend_connection(conn);
+            int expected = ASYNC_PENDING;
+            if (atomic_compare_exchange_strong(&x->r.async, &expected, ASYNC_SUSPENDED)) {
+                x->suspended = 1;
+                atomic_fetch_add(&suspended, 1);
+            } else {
+                MHD_resume_connection(conn); /* it finished meanwhile */
             }
-            x->r.resume(&x->r, &resp);
+            return MHD_YES;
         }
-    } else if (x->r.resume) {
-        /* Called again after MHD_resume_connection. */
-        if (x->suspended) {
-            x->suspended = 0;
-            atomic_fetch_sub(&suspended, 1);
-        }
-        x->r.resume(&x->r, &resp);
+        void (*stage)(struct http_request *, struct http_response *) = x->r.resume;
+        x->r.resume = NULL;
+        atomic_store(&x->r.async, ASYNC_PENDING);
+        stage(&x->r, &resp);
     }
     return send_response(conn, x, &resp);
 }

@@ -33,12 +33,14 @@ struct http_request {
     void *conn;              /* private to http.c: the MHD connection */
 };
 
-/* A handler that waits for Redis sets req->resume, req->state and
- * req->cleanup and returns without a response. Whoever completes the work
- * calls http_async_done(req), from any thread, possibly before the
- * handler has returned; req->resume then runs on the request's own thread
- * and fills the response. The HTTP thread never blocks meanwhile: the
- * connection is suspended and other connections are served. */
+/* A handler that waits for Redis sets req->resume (the next stage),
+ * req->state and req->cleanup, starts the work and returns without a
+ * response. Whoever completes the work calls http_async_done(req), from
+ * any thread, possibly before the handler has returned; the stage then
+ * runs on the request's own thread. A stage either fills the response or
+ * does the same again (sets req->resume, starts more work). The HTTP
+ * thread never blocks meanwhile: the connection is suspended and other
+ * connections are served. */
 void http_async_done(struct http_request *req);
 
 struct http_server;

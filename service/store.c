@@ -184,9 +184,11 @@ struct pending {
     int detached;           /* nobody waits: the combiner frees it */
     int force;              /* try to connect even inside the retry interval */
     sem_t sem;              /* posted when done (waiters only) */
-    /* Asynchronous checks: the combiner parses the reply into 'res' and
+    /* Asynchronous commands: the combiner parses the reply into 'out' and
      * calls 'done'; nobody waits on 'sem'. */
-    struct store_check_res *res;
+    void (*parse)(redisReply *r, const char *err, void *out); /* fills 'out' */
+    void *out;
+    const char *src;        /* the script, for resending EVALSHA as EVAL */
     store_done_fn done_fn;
     void *done_arg;
     int retried;            /* NOSCRIPT already answered by resending as EVAL */
@@ -530,33 +532,6 @@ static redisReply *call_argv(int argc, const char **argv, const size_t *lens, in
     return r;
 }
 
-/* EVALSHA, falling back to EVAL when Redis lost its script cache (restart,
- * SCRIPT FLUSH, failover) or no connect has learnt the SHA yet.
- * argv[0..1] are filled in here. */
-static redisReply *eval_script(const char *sha_slot, const char *src, int argc, const char **argv,
-                               size_t *lens, char *err, size_t errlen)
-{
-    char sha[41];
-    pthread_mutex_lock(&sha_mu);
-    memcpy(sha, sha_slot, sizeof sha);
-    pthread_mutex_unlock(&sha_mu);
-    redisReply *r = NULL;
-    if (sha[0]) {
-        argv[0] = "EVALSHA";
-        lens[0] = 7;
-        argv[1] = sha;
-        lens[1] = 40;
-        r = call_argv(argc, argv, lens, 0, err, errlen);
-        if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
-            return r;
-        freeReplyObject(r);
-    }
-    argv[0] = "EVAL";
-    lens[0] = 4;
-    argv[1] = src;
-    lens[1] = strlen(src);
-    return call_argv(argc, argv, lens, 0, err, errlen);
-}
 
 /* ---------- check ---------- */
 
@@ -635,14 +610,14 @@ static void parse_check_reply(redisReply *r, const char *err, struct store_check
     }
 }
 
-/* Combiner side of an asynchronous check: resend as EVAL once if Redis
+/* Combiner side of an asynchronous command: resend as EVAL once if Redis
  * lost the script, else fill the result and call back. */
 static void finish_async(struct pending *p)
 {
     redisReply *r = p->reply;
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0 && !p->retried) {
         int len;
-        char *eval = evalsha_to_eval(p->cmd, p->len, CHECK_LUA, &len);
+        char *eval = evalsha_to_eval(p->cmd, p->len, p->src, &len);
         if (eval) {
             freeReplyObject(r);
             redisFreeCommand(p->cmd);
@@ -654,7 +629,7 @@ static void finish_async(struct pending *p)
             return;
         }
     }
-    parse_check_reply(r, p->err, p->res);
+    p->parse(r, p->err, p->out);
     if (r)
         freeReplyObject(r);
     redisFreeCommand(p->cmd);
@@ -662,6 +637,43 @@ static void finish_async(struct pending *p)
     void *arg = p->done_arg;
     free(p);
     fn(arg);
+}
+
+/* Format argv (argv[0..1] are set here to EVALSHA sha, or EVAL src when
+ * no connection has learnt the SHA yet) and queue it without waiting. */
+static void eval_async(const char *sha_slot, const char *src, int argc, const char **argv, size_t *lens,
+                       void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
+                       void *arg)
+{
+    char sha[41];
+    pthread_mutex_lock(&sha_mu);
+    memcpy(sha, sha_slot, sizeof sha);
+    pthread_mutex_unlock(&sha_mu);
+    argv[0] = sha[0] ? "EVALSHA" : "EVAL";
+    argv[1] = sha[0] ? sha : src;
+    lens[0] = strlen(argv[0]);
+    lens[1] = strlen(argv[1]);
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->len = redisFormatCommandArgv(&p->cmd, argc, argv, lens);
+    p->parse = parse;
+    p->out = out;
+    p->src = src;
+    p->done_fn = done;
+    p->done_arg = arg;
+    p->retried = !sha[0];
+    if (p->len < 0) {
+        free(p);
+        parse(NULL, "redis: cannot format the command", out);
+        done(arg);
+        return;
+    }
+    push(p);
+    combine(1);
+}
+
+static void parse_check(redisReply *r, const char *err, void *out)
+{
+    parse_check_reply(r, err, out);
 }
 
 void store_check_async(const struct store_check_req *q, struct store_check_res *res,
@@ -676,19 +688,6 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     char keys[3 + BK_COUNT][320];
     int nk = 3 + q->nbuckets, a = 2;
 
-    char sha[41];
-    pthread_mutex_lock(&sha_mu);
-    memcpy(sha, check_sha, sizeof sha);
-    pthread_mutex_unlock(&sha_mu);
-    if (sha[0]) {
-        argv[0] = "EVALSHA";
-        argv[1] = sha;
-    } else { /* not connected yet: send the script itself */
-        argv[0] = "EVAL";
-        argv[1] = CHECK_LUA;
-    }
-    lens[0] = strlen(argv[0]);
-    lens[1] = strlen(argv[1]);
     snprintf(keys[0], sizeof keys[0], "mg:{%s}:dec:%s", q->site, q->comment_id ? q->comment_id : "");
     snprintf(keys[1], sizeof keys[1], "mg:{%s}:api:%s", q->site, q->api_key_id);
     snprintf(keys[2], sizeof keys[2], "mg:{%s}:dup:%s", q->site, q->dup_fp ? q->dup_fp : "");
@@ -730,21 +729,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         lens[a] = strlen(argv[a]);
         a++;
     }
-    struct pending *p = xcalloc(1, sizeof *p);
-    p->len = redisFormatCommandArgv(&p->cmd, a, argv, lens);
-    p->res = res;
-    p->done_fn = done;
-    p->done_arg = arg;
-    p->retried = !sha[0];
-    if (p->len < 0) {
-        free(p);
-        snprintf(res->error, sizeof res->error, "redis: cannot format the check");
-        res->status = ST_DOWN;
-        done(arg);
-        return;
-    }
-    push(p);
-    combine(1);
+    eval_async(check_sha, CHECK_LUA, a, argv, lens, parse_check, res, done, arg);
 }
 
 static void sync_done(void *arg)
@@ -777,9 +762,25 @@ void store_remember(const char *site, const char *comment_id, const char *json, 
         submit_detached(cmd, len);
 }
 
-int store_hold(const char *site, const char *comment_id, const char *response_json,
-               const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen)
+static void parse_hold(redisReply *r, const char *err, void *out)
 {
+    struct store_hold_res *h = out;
+    if (!r) {
+        h->rc = -1;
+        snprintf(h->error, sizeof h->error, "%s", err);
+        return;
+    }
+    h->rc = r->type == REDIS_REPLY_INTEGER ? (r->integer == 1 ? 1 : 0) : -2;
+    if (h->rc < 0)
+        snprintf(h->error, sizeof h->error, "redis refused the held comment: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+}
+
+void store_hold_async(const char *site, const char *comment_id, const char *response_json,
+                      const char *item_json, long ttl_s, int64_t created_ms, struct store_hold_res *res,
+                      store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
     char k1[320], k2[320], k3[128], ttl[24], score[24];
     snprintf(k1, sizeof k1, "mg:{%s}:dec:%s", site, comment_id);
     snprintf(k2, sizeof k2, "mg:{%s}:held:%s", site, comment_id);
@@ -790,15 +791,22 @@ int store_hold(const char *site, const char *comment_id, const char *response_js
     size_t lens[11];
     for (int i = 2; i < 11; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *r = eval_script(hold_sha, HOLD_LUA, 11, argv, lens, err, errlen);
-    if (!r)
-        return -1;
-    int rv = r->type == REDIS_REPLY_INTEGER ? (r->integer == 1 ? 1 : 0) : -2;
-    if (rv < 0)
-        snprintf(err, errlen, "redis refused the held comment: %.100s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    freeReplyObject(r);
-    return rv;
+    eval_async(hold_sha, HOLD_LUA, 11, argv, lens, parse_hold, res, done, arg);
+}
+
+int store_hold(const char *site, const char *comment_id, const char *response_json,
+               const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen)
+{
+    sem_t sem;
+    sem_init(&sem, 0, 0);
+    struct store_hold_res res;
+    store_hold_async(site, comment_id, response_json, item_json, ttl_s, created_ms, &res, sync_done, &sem);
+    while (sem_wait(&sem) != 0)
+        ; /* EINTR */
+    sem_destroy(&sem);
+    if (res.rc < 0)
+        snprintf(err, errlen, "%s", res.error);
+    return res.rc;
 }
 
 int store_ping(char *err, size_t errlen)

@@ -71,6 +71,17 @@ void store_check(const struct store_check_req *req, struct store_check_res *res)
  * before any later check of this instance. */
 void store_remember(const char *site, const char *comment_id, const char *json, long ttl_s);
 
+struct store_hold_res {
+    int rc;            /* as store_hold's return value */
+    char error[160];
+};
+
+/* store_hold without waiting: 'res' is filled, then 'done(arg)' is called
+ * (see store_check_async for where and when). */
+void store_hold_async(const char *site, const char *comment_id, const char *response_json,
+                      const char *item_json, long ttl_s, int64_t created_ms, struct store_hold_res *res,
+                      store_done_fn done, void *arg);
+
 /* Store a held comment durably: its response for replays, the item for
  * moderators and its place in the site's held queue, atomically. Returns 1
  * when Redis stored it, 0 when an item with this id was already there
