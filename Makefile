@@ -76,7 +76,7 @@ run: deps
 	@$(MAKE) --no-print-directory build
 	@sh docker/run-local.sh $(BIN)
 
-test: deps deps-test
+test: deps deps-test lint
 	@$(MAKE) --no-print-directory build $(UNIT_BINS)
 	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%)
 	@sh tests/run.sh build build-asan
