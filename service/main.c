@@ -3,6 +3,7 @@
  *   modgate serve [--config FILE]      serve (MODGATE_CONFIG if no --config)
  *   modgate config check FILE          validate a config file and exit
  *   modgate keygen --site S --role R   print a new API key and its entry
+ *   modgate spool import FILE          store held comments dumped at exit
  *
  * Startup order: config -> validate -> Redis settings -> spool -> HTTP.
  * Signals are handled by sigwait in the main thread only: SIGHUP reloads
@@ -28,6 +29,7 @@ static void usage(FILE *f)
             "usage: modgate serve [--config FILE]\n"
             "       modgate config check FILE\n"
             "       modgate keygen --site SITE --role cms|moderator|admin\n"
+            "       modgate spool import [--config FILE] modgate-spool-PID.jsonl\n"
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
             "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path),\n"
@@ -161,6 +163,38 @@ int main(int argc, char **argv)
         cfg_swap(c);
         cfg_swap(NULL);
         return 0;
+    }
+    if (strcmp(cmd, "spool") == 0 && argc >= 4 && strcmp(argv[2], "import") == 0) {
+        const char *path = getenv("MODGATE_CONFIG"), *file = NULL;
+        for (int i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+                path = argv[++i];
+            else if (!file)
+                file = argv[i];
+            else {
+                usage(stderr);
+                return 2;
+            }
+        }
+        if (!path || !file) {
+            usage(stderr);
+            return 2;
+        }
+        char err[512];
+        struct cfg *c = cfg_load(path, err, sizeof err);
+        if (!c) {
+            fprintf(stderr, "modgate: config: %s\n", err);
+            return 2;
+        }
+        log_level = c->log_level;
+        store_configure(c);
+        if (store_start() != 0)
+            return 1;
+        int rc = spool_import(file);
+        store_stop();
+        cfg_swap(c);
+        cfg_swap(NULL);
+        return rc == 0 ? 0 : 1;
     }
     if (strcmp(cmd, "keygen") == 0) {
         const char *site = NULL, *role = NULL;

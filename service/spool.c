@@ -2,6 +2,7 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,4 +216,62 @@ void spool_stop(void)
     }
     tail = NULL;
     depth = 0;
+}
+
+/* ---------- import ---------- */
+
+int spool_import(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "spool import: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    long stored = 0, present = 0, refused = 0, bad = 0, lineno = 0;
+    int unreachable = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while (!unreachable && (n = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        json_error_t je;
+        json_t *o = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+        const char *site = json_string_value(json_object_get(o, "site"));
+        const char *id = json_string_value(json_object_get(o, "id"));
+        json_t *ttl = json_object_get(o, "decision_ttl_s"), *ms = json_object_get(o, "held_ms");
+        json_t *resp = json_object_get(o, "response"), *item = json_object_get(o, "item");
+        if (!site || !id || !json_is_integer(ttl) || !json_is_integer(ms) || !json_is_object(resp) ||
+            !json_is_object(item)) {
+            fprintf(stderr, "spool import: %s:%ld: not a spooled comment (%s)\n", path, lineno,
+                    o ? "missing or wrong fields" : je.text);
+            bad++;
+            json_decref(o);
+            continue;
+        }
+        char *rj = json_dumps(resp, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char *ij = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char err[160] = "";
+        int rc = rj && ij ? store_hold(site, id, rj, ij, (long)json_integer_value(ttl),
+                                       (int64_t)json_integer_value(ms), err, sizeof err)
+                          : -2;
+        if (rc == 1)
+            stored++;
+        else if (rc == 0)
+            present++;
+        else if (rc == -2) {
+            fprintf(stderr, "spool import: %s:%ld: %s\n", path, lineno, err[0] ? err : "cannot encode it");
+            refused++;
+        } else {
+            fprintf(stderr, "spool import: stopped at %s:%ld: %s\n", path, lineno, err);
+            unreachable = 1;
+        }
+        free(rj);
+        free(ij);
+        json_decref(o);
+    }
+    free(line);
+    fclose(f);
+    printf("%s: %ld stored, %ld already stored, %ld refused by Redis, %ld unreadable%s\n", path, stored,
+           present, refused, bad, unreachable ? "; Redis unreachable, the rest was not tried" : "");
+    return unreachable || refused || bad ? -1 : 0;
 }

@@ -24,4 +24,11 @@ size_t spool_depth(void);
 /* Try a last flush, stop the thread, write leftovers to the dump file. */
 void spool_stop(void);
 
+/* Store every comment of a dump file (modgate-spool-PID.jsonl) in Redis,
+ * as if it had just been held: the store must be configured and started.
+ * Comments already stored are left alone, so running it twice is safe.
+ * Prints a summary to stdout, problems to stderr. Returns 0 when every
+ * line is stored (now or before), -1 otherwise. */
+int spool_import(const char *path);
+
 #endif

@@ -176,6 +176,22 @@ def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments()
                 assert body["comment_id"] in ids, (body, ids)
         for x in spooled:
             assert x["site"] == "news" and x["item"]["state"] == "held" and x["response"]["decision"] == "hold"
+        assert spooled, "nothing was spooled: the test did not test the spool"
+        # The operator brings Redis back and imports the dump: every comment
+        # lands where moderators look, and a second import changes nothing.
+        r.proc.send_signal(signal.SIGCONT)
+        dumpfile = [os.path.join(env.tmp, f) for f in os.listdir(env.tmp) if f.startswith("modgate-spool-")][0]
+        rc, out, err = run_cli("spool", "import", "--config", s.path, dumpfile)
+        assert rc == 0 and "%d stored, 0 already stored" % len(spooled) in out, (rc, out, err)
+        for x in spooled:
+            item = json.loads(r.cmd("GET", "mg:{news}:held:" + x["id"]))
+            assert item["id"] == x["id"] and r.cmd("ZSCORE", "mg:{news}:q:held", x["id"]) is not None
+        rc, out, err = run_cli("spool", "import", "--config", s.path, dumpfile)
+        assert rc == 0 and "0 stored, %d already stored" % len(spooled) in out, (rc, out, err)
+        with open(dumpfile, "a") as f:
+            f.write("not json\n")
+        rc, out, err = run_cli("spool", "import", "--config", s.path, dumpfile)
+        assert rc == 1 and "1 unreadable" in out and ":%d:" % (len(spooled) + 1) in err, (rc, out, err)
     finally:
         r.proc.send_signal(signal.SIGCONT)
         env.close()
