@@ -364,23 +364,46 @@ static void short_note(struct http_request *req, enum decision d, double score, 
              degraded ? " degraded" : "", replayed ? " replayed" : "");
 }
 
-/* A stored response, replayed for a comment id decided before. */
-static void replay(struct http_request *req, const char *stored, struct http_response *resp)
+/* A stored decision record, replayed for a comment id decided before.
+ * Returns 0 with the response filled, or 1 without touching 'resp' when
+ * the record was made for another body (an edited comment). */
+static int replay(struct http_request *req, const char *stored, const char *body_fp,
+                  struct http_response *resp)
 {
     json_error_t je;
     json_t *o = json_loads(stored, 0, &je);
     if (!o || !json_is_object(o)) {
         json_decref(o);
         reply_error(resp, 500, "internal", "the stored decision for this comment is unreadable");
-        return;
+        return 0;
     }
+    const char *fp = json_string_value(json_object_get(o, "body_fp"));
+    if (fp && strcmp(fp, body_fp) != 0) {
+        json_decref(o);
+        return 1;
+    }
+    json_object_del(o, "body_fp");
     json_object_set_new(o, "replayed", json_true());
     json_object_set(o, "original_request_id", json_object_get(o, "request_id"));
     json_object_set_new(o, "request_id", json_string(req->id));
     enum decision d = DEC_ACCEPT;
-    decision_parse(json_string_value(json_object_get(o, "decision")) ? json_string_value(json_object_get(o, "decision")) : "", &d);
+    const char *dn = json_string_value(json_object_get(o, "decision"));
+    decision_parse(dn ? dn : "", &d);
     short_note(req, d, json_number_value(json_object_get(o, "score")), 0, 1);
     reply_json(resp, 200, o);
+    return 0;
+}
+
+/* The decision record kept for replays: the response JSON with the body's
+ * fingerprint added as a last field (new; free()). */
+static char *record_of(const char *response, const char *body_fp)
+{
+    size_t n = strlen(response);
+    struct buf b;
+    buf_init(&b);
+    buf_append(&b, response, n - 1); /* without the closing brace */
+    buf_printf(&b, ",\"body_fp\":\"%s\"}", body_fp);
+    return b.p;
 }
 
 /* Everything a /v1/check answer says. */
@@ -437,6 +460,8 @@ struct check_state {
     char gen_id[40];          /* a.comment_id of a held comment sent without one */
     /* a held comment, while the hold script runs */
     char *rec, *ijson;        /* decision record, held item (new) */
+    char body_fp[33];         /* of the body as sent, when there is a comment id */
+    int edit;                 /* the id was decided before for another body */
     int64_t held_ms;
     struct store_hold_res hres;
 };
@@ -470,6 +495,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     memset(&st->q, 0, sizeof st->q);
     st->res.replay = NULL;
     st->rec = st->ijson = NULL;
+    st->body_fp[0] = 0;
     st->site = NULL;
     st->count_dups = 0;
     struct check_in *in = &st->in;
@@ -526,6 +552,14 @@ void check_handle(struct http_request *req, struct http_response *resp)
     q->dup_fp = st->count_dups ? st->fp : NULL;
     q->src_ip = in->ip;
     q->src_author = in->author_key[0] ? in->author_key : NULL;
+    if (in->comment_id) {
+        /* Tells a retry (same body: replay the decision) from an edit
+         * (another body under the same id: judge it again). */
+        unsigned char h[16];
+        crypto_generichash(h, sizeof h, (const unsigned char *)in->body, in->body_len, NULL, 0);
+        sodium_bin2hex(st->body_fp, sizeof st->body_fp, h, sizeof h);
+    }
+    st->edit = 0;
     req->resume = check_finish;
     store_check_async(q, &st->res, check_redis_done, req);
 }
@@ -579,7 +613,8 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
     buf_init(&rec);
     a->hold = HOLD_STORED;
     render(&rec, a);
-    st->rec = rec.p;
+    st->rec = record_of(rec.p, st->body_fp);
+    buf_free(&rec);
     json_t *item = st->in.root;
     char held_at[40];
     fmt_rfc3339(st->held_ms, held_at, sizeof held_at);
@@ -597,7 +632,7 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
     }
     req->resume = hold_stored;
     store_hold_async(st->site->name, a->comment_id, st->rec, st->ijson, st->site->decision_ttl_s, st->held_ms,
-                     &st->hres, check_redis_done, req);
+                     st->edit, &st->hres, check_redis_done, req);
 }
 
 /* Second half of /v1/check: turn the script's answer into a decision. */
@@ -615,8 +650,17 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         return;
     }
     if (r->status == ST_REPLAY) {
-        replay(req, r->replay, resp);
-        check_cleanup(req);
+        if (replay(req, r->replay, st->body_fp, resp) == 0) {
+            check_cleanup(req);
+            return;
+        }
+        /* An edit: run the script again, taking tokens this time. */
+        free(r->replay);
+        r->replay = NULL;
+        st->edit = 1;
+        st->q.no_replay = 1;
+        req->resume = check_finish;
+        store_check_async(&st->q, r, check_redis_done, req);
         return;
     }
 
@@ -669,9 +713,11 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     struct buf out;
     buf_init(&out);
     render(&out, a);
-    /* One serialisation serves both the record and the reply. */
-    if (in->comment_id && r->status == ST_OK)
-        store_remember(site->name, in->comment_id, out.p, site->decision_ttl_s);
+    if (in->comment_id && r->status == ST_OK) {
+        char *rec = record_of(out.p, st->body_fp);
+        store_remember(site->name, in->comment_id, rec, site->decision_ttl_s);
+        free(rec);
+    }
     short_note(req, d, a->score, degraded, 0);
     check_cleanup(req);
     resp->status = 200;

@@ -12,8 +12,9 @@
  *   mg:{S}:dup:FP        string "iIP MS;aAUTHOR MS;..."  who posted the
  *                        normalised body FP in the window, oldest first, at
  *                        most 200 entries. TTL: the duplicate window.
- *   mg:{S}:dec:ID        string          the response for comment ID, for
- *                        idempotent replays. TTL: decision_ttl_s.
+ *   mg:{S}:dec:ID        string          the response for comment ID plus
+ *                        "body_fp", for idempotent replays (a different
+ *                        body is an edit, judged again). TTL: decision_ttl_s.
  *   mg:{S}:held:ID       string          a held comment: request, score,
  *                        reasons, times (JSON). No TTL: a moderator decides.
  *   mg:{S}:q:held        zset            held comment ids by time held (ms).
@@ -125,13 +126,19 @@ static const char CHECK_LUA[] =
 
 /* hold: KEYS[1] dec key, KEYS[2] held item, KEYS[3] held queue.
  * ARGV[1] response JSON, ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4]
- * queue score (ms held), ARGV[5] comment id. Returns 1 when stored, 0 when
- * the item was already there (another instance or an earlier retry). The
+ * queue score (ms held), ARGV[5] comment id, ARGV[6] "1" to replace (an
+ * edited comment). Returns 1 when stored, 0 when the item was already there
+ * (another instance or an earlier retry) and not replaced. Otherwise the
  * decision record is written only if absent: a spooled comment stored late
  * never overwrites a decision made since. */
 static const char HOLD_LUA[] =
-    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')\n"
+    "if ARGV[6] == '1' then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "elseif redis.call('EXISTS', KEYS[2]) == 1 then\n"
+    "  return 0\n"
+    "else\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')\n"
+    "end\n"
     "redis.call('SET', KEYS[2], ARGV[3])\n"
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])\n"
     "return 1\n";
@@ -702,7 +709,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         argv[a] = keys[i];
         lens[a++] = strlen(keys[i]);
     }
-    argv[a] = q->comment_id ? "1" : "0";
+    argv[a] = q->comment_id && !q->no_replay ? "1" : "0";
     lens[a++] = 1;
     argv[a] = q->api->capacity_s; /* "0" when the API bucket is off */
     lens[a] = strlen(argv[a]);
@@ -754,10 +761,10 @@ void store_remember(const char *site, const char *comment_id, const char *json, 
     char key[320], ttl[24];
     snprintf(key, sizeof key, "mg:{%s}:dec:%s", site, comment_id);
     snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-    const char *argv[] = { "SET", key, json, "EX", ttl, "NX" };
-    size_t lens[] = { 3, strlen(key), strlen(json), 2, strlen(ttl), 2 };
+    const char *argv[] = { "SET", key, json, "EX", ttl };
+    size_t lens[] = { 3, strlen(key), strlen(json), 2, strlen(ttl) };
     char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, 6, argv, lens);
+    int len = redisFormatCommandArgv(&cmd, 5, argv, lens);
     if (len > 0)
         submit_detached(cmd, len);
 }
@@ -777,8 +784,8 @@ static void parse_hold(redisReply *r, const char *err, void *out)
 }
 
 void store_hold_async(const char *site, const char *comment_id, const char *response_json,
-                      const char *item_json, long ttl_s, int64_t created_ms, struct store_hold_res *res,
-                      store_done_fn done, void *arg)
+                      const char *item_json, long ttl_s, int64_t created_ms, int replace,
+                      struct store_hold_res *res, store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
     char k1[320], k2[320], k3[128], ttl[24], score[24];
@@ -787,11 +794,12 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
     snprintf(k3, sizeof k3, "mg:{%s}:q:held", site);
     snprintf(ttl, sizeof ttl, "%ld", ttl_s * 1000);
     snprintf(score, sizeof score, "%lld", (long long)created_ms);
-    const char *argv[] = { NULL, NULL, "3", k1, k2, k3, response_json, ttl, item_json, score, comment_id };
-    size_t lens[11];
-    for (int i = 2; i < 11; i++)
+    const char *argv[] = { NULL, NULL, "3", k1, k2, k3, response_json, ttl, item_json, score, comment_id,
+                           replace ? "1" : "0" };
+    size_t lens[12];
+    for (int i = 2; i < 12; i++)
         lens[i] = strlen(argv[i]);
-    eval_async(hold_sha, HOLD_LUA, 11, argv, lens, parse_hold, res, done, arg);
+    eval_async(hold_sha, HOLD_LUA, 12, argv, lens, parse_hold, res, done, arg);
 }
 
 int store_hold(const char *site, const char *comment_id, const char *response_json,
@@ -800,7 +808,7 @@ int store_hold(const char *site, const char *comment_id, const char *response_js
     sem_t sem;
     sem_init(&sem, 0, 0);
     struct store_hold_res res;
-    store_hold_async(site, comment_id, response_json, item_json, ttl_s, created_ms, &res, sync_done, &sem);
+    store_hold_async(site, comment_id, response_json, item_json, ttl_s, created_ms, 0, &res, sync_done, &sem);
     while (sem_wait(&sem) != 0)
         ; /* EINTR */
     sem_destroy(&sem);

@@ -21,6 +21,7 @@ void store_configure(const struct cfg *c);
 struct store_check_req {
     const char *site;
     const char *comment_id;   /* NULL: nothing to replay */
+    int no_replay;            /* 1: take the tokens even if the id was decided (an edit) */
     const char *api_key_id;   /* the caller's key id, for the API bucket */
     const struct bucket_cfg *api;    /* borrowed from the site's config */
     int nbuckets;
@@ -65,7 +66,8 @@ void store_check_async(const struct store_check_req *req, struct store_check_res
 /* The same, waiting for the result. */
 void store_check(const struct store_check_req *req, struct store_check_res *res);
 
-/* Remember the response for a decided comment id, for replays, without
+/* Remember the decision record for a comment id (replacing an older one:
+ * an edited comment's new decision wins), for replays, without
  * waiting for Redis to answer: the command rides with the next pipelined
  * batch (or is sent by the store thread when idle), so it reaches Redis
  * before any later check of this instance. */
@@ -79,13 +81,14 @@ struct store_hold_res {
 /* store_hold without waiting: 'res' is filled, then 'done(arg)' is called
  * (see store_check_async for where and when). */
 void store_hold_async(const char *site, const char *comment_id, const char *response_json,
-                      const char *item_json, long ttl_s, int64_t created_ms, struct store_hold_res *res,
-                      store_done_fn done, void *arg);
+                      const char *item_json, long ttl_s, int64_t created_ms, int replace,
+                      struct store_hold_res *res, store_done_fn done, void *arg);
 
 /* Store a held comment durably: its response for replays, the item for
  * moderators and its place in the site's held queue, atomically. Returns 1
  * when Redis stored it, 0 when an item with this id was already there
- * (stored by an earlier attempt or another instance; nothing was changed),
+ * (stored by an earlier attempt or another instance; nothing was changed;
+ * store_hold_async with 'replace' set overwrites it instead: an edit),
  * -1 when Redis could not be asked (try again later), -2 when Redis
  * answered with an error (trying again will not help). 'err' says why. */
 int store_hold(const char *site, const char *comment_id, const char *response_json,

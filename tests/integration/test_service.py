@@ -254,6 +254,30 @@ def test_same_comment_id_replays_the_stored_decision():
     assert b2 and b2["decision"] == b1["decision"] == "accept", b2
 
 
+def test_an_edited_comment_is_judged_again():
+    """Same id and body: the stored decision. Same id, new body (the reader
+    edited it): a fresh decision, which then replays in its turn."""
+    c = comment("I liked the part about the council budget.", cid="edit-1", ip="192.0.2.150")
+    b1 = svc().check(c)[1]
+    assert b1["decision"] == "accept" and b1["replayed"] is False, b1
+    c["comment"]["body"] = "I liked the part about the council budget. Best casino online!"
+    b2 = svc().check(c)[1]
+    assert b2["decision"] == "reject" and b2["replayed"] is False, b2
+    assert "blocked_word" in reason_codes(b2) and "body_fp" not in b2, b2
+    b3 = svc().check(c)[1]
+    assert b3["decision"] == "reject" and b3["replayed"] is True and "body_fp" not in b3, b3
+    # a held comment that is edited is stored again, with its new text
+    h = comment("See http://x.example.com and http://y.example.com and also http://z.example.com for more",
+                cid="edit-2", ip="192.0.2.151")
+    b = svc().check(h)[1]
+    assert b["decision"] == "hold" and b["stored"] is True, b
+    h["comment"]["body"] = "See http://x.example.com and http://y.example.com and also http://w.example.com instead"
+    b4 = svc().check(h)[1]
+    assert b4["decision"] == "hold" and b4["stored"] is True and b4["replayed"] is False, b4
+    item = json.loads(redis().cmd("GET", "mg:{news}:held:edit-2"))
+    assert item["comment"]["body"].endswith("instead"), item
+
+
 def test_held_comments_without_id_get_their_own_ids():
     text = "Read more at http://a.example.com/1 http://b.example.com/2 and http://c.example.com/3 today"
     ids = []
