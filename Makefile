@@ -7,7 +7,7 @@
 #   make bench   throughput and latency against the ceiling server
 #
 # Other targets: build (default), check (tests without the sanitizer pass),
-# asan, deps, clean. SANITIZER=1 builds into build-asan/ with
+# asan, fuzz (libFuzzer, FUZZ_SECONDS per target), lint, deps, clean. SANITIZER=1 builds into build-asan/ with
 # -fsanitize=address,undefined.
 
 CC       ?= cc
@@ -44,13 +44,14 @@ MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict
 SERVICE_TESTS:= test_config
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
+FUZZ_TARGETS := fuzz_filters
 
 FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
 SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
 BIN          := $(BUILD)/modgate
-UNIT_BINS    := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+UNIT_BINS    := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(FUZZ_TARGETS:%=$(BUILD)/tests/%)
 
-.PHONY: all build run test check unit integration asan bench deps deps-build deps-test clean lint
+.PHONY: all build run test check unit integration asan bench fuzz deps deps-build deps-test clean lint
 
 all build: $(BIN)
 
@@ -66,6 +67,11 @@ $(FILTER_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(FILTER_OB
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters -Itests $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
+# Fuzz targets, built with gcc and a main that replays their corpus.
+$(FUZZ_TARGETS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/fuzz/%.c tests/fuzz/standalone.c $(FILTER_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifilters $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
 $(SERVICE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(SERVICE_OBJS) $(FILTER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters -Iservice -Itests $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
@@ -78,7 +84,8 @@ run: deps
 
 test: deps deps-test lint
 	@$(MAKE) --no-print-directory build $(UNIT_BINS)
-	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%)
+	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%) \
+	    $(FUZZ_TARGETS:%=build-asan/tests/%)
 	@sh tests/run.sh build build-asan
 
 check: deps deps-test
@@ -89,7 +96,22 @@ unit: $(UNIT_BINS)
 	@sh tests/run.sh --unit-only $(BUILD)
 
 asan:
-	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%)
+	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%) \
+	    $(FUZZ_TARGETS:%=build-asan/tests/%)
+
+# Real fuzzing with libFuzzer (clang): FUZZ_SECONDS per target. New inputs
+# go to build-fuzz/corpus/; copy the interesting ones to tests/fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@sh docker/install-deps.sh clang
+	@mkdir -p build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ifilters \
+	        $$(pkg-config --cflags libsodium libutf8proc) -o build-fuzz/$$t tests/fuzz/$$t.c \
+	        $(FILTER_SRCS) $$(pkg-config --libs libsodium libutf8proc) -lm || exit 1; \
+	    c=$${t#fuzz_}; mkdir -p build-fuzz/corpus/$$c; \
+	    build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$c tests/fuzz/corpus/$$c || exit 1; \
+	done
 
 bench: deps deps-test
 	@sh docker/install-deps.sh $(DEB_BENCH)
@@ -114,6 +136,6 @@ lint:
 	    service/*.c filters/*.c || (echo "banned function used" && false)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find build build-asan -name '*.d' 2>/dev/null)

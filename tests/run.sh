@@ -36,6 +36,15 @@ for b in "$@"; do
         cat "$log"
         tally "$t" $rc
     done
+    for t in "$b"/tests/fuzz_*; do
+        [ -x "$t" ] || continue
+        echo "== $t (corpus replay)"
+        name=$(basename "$t")
+        "$t" "tests/fuzz/corpus/${name#fuzz_}" >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        tally "$t" $rc
+    done
     if [ $unit_only -eq 0 ]; then
         for t in tests/integration/test_*.py; do
             echo "== $t against $b/modgate"
