@@ -44,7 +44,7 @@ MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict
 SERVICE_TESTS:= test_config
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
-FUZZ_TARGETS := fuzz_filters
+FUZZ_TARGETS := fuzz_filters fuzz_request
 
 FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
 SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
@@ -68,9 +68,15 @@ $(FILTER_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(FILTER_OB
 	$(CC) $(CFLAGS) -Ifilters -Itests $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 # Fuzz targets, built with gcc and a main that replays their corpus.
-$(FUZZ_TARGETS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/fuzz/%.c tests/fuzz/standalone.c $(FILTER_OBJS)
+# fuzz_request includes service/check.c, so it links the rest of service/.
+$(BUILD)/tests/fuzz_filters: tests/fuzz/fuzz_filters.c tests/fuzz/standalone.c $(FILTER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+$(BUILD)/tests/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/standalone.c \
+		$(filter-out $(BUILD)/service/check.o,$(SERVICE_OBJS)) $(FILTER_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifilters -Iservice $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 $(SERVICE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(SERVICE_OBJS) $(FILTER_OBJS)
 	@mkdir -p $(dir $@)
@@ -106,9 +112,10 @@ fuzz:
 	@sh docker/install-deps.sh clang
 	@mkdir -p build-fuzz
 	@for t in $(FUZZ_TARGETS); do \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ifilters \
-	        $$(pkg-config --cflags libsodium libutf8proc) -o build-fuzz/$$t tests/fuzz/$$t.c \
-	        $(FILTER_SRCS) $$(pkg-config --libs libsodium libutf8proc) -lm || exit 1; \
+	    srcs="$(FILTER_SRCS)"; [ $$t = fuzz_request ] && srcs="$$srcs $(filter-out service/check.c,$(SERVICE_SRCS))"; \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ifilters -Iservice \
+	        $$(pkg-config --cflags $(PKGS)) -o build-fuzz/$$t tests/fuzz/$$t.c $$srcs \
+	        $$(pkg-config --libs $(PKGS)) -lpthread -lm || exit 1; \
 	    c=$${t#fuzz_}; mkdir -p build-fuzz/corpus/$$c; \
 	    build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$c tests/fuzz/corpus/$$c || exit 1; \
 	done
