@@ -1,7 +1,14 @@
 /* check.c - the /v1/check pipeline.
  *
- *   validate -> filters (pure, no I/O) -> one Redis script (API bucket,
- *   replay, rate limits, duplicate counts) -> decision -> remember / hold.
+ *   check_handle: validate -> filters (pure, no I/O) -> send one Redis
+ *                 script (API bucket, replay, rate limits, duplicates)
+ *   check_finish: decision -> answer, with the decision record sent
+ *                 without waiting; or, for a held comment,
+ *   hold_begin / hold_stored: the hold script, then the answer.
+ * Each stage runs on the request's HTTP thread; between stages the
+ * connection is suspended (see http_async_done), so no thread waits for
+ * Redis. A replayed record whose body fingerprint differs is an edit: the
+ * script runs again without replay.
  *
  * The request is validated completely before any work: each problem gets
  * its own error code and names the field. */
