@@ -45,6 +45,16 @@ static void announce(const struct cfg *c)
                  "replace them with `modgate keygen` keys before going live", c->test_keys, c->path);
 }
 
+/* Load and validate 'path', or say why on stderr. A new config, or NULL. */
+static struct cfg *load_config(const char *path)
+{
+    char err[512];
+    struct cfg *c = cfg_load(path, err, sizeof err);
+    if (!c)
+        fprintf(stderr, "modgate: config: %s\n", err);
+    return c;
+}
+
 static int cmd_serve(const char *path)
 {
     if (!path)
@@ -53,19 +63,17 @@ static int cmd_serve(const char *path)
         fprintf(stderr, "modgate: no config: pass --config FILE or set MODGATE_CONFIG\n");
         return 2;
     }
-    char err[512];
-    struct cfg *c = cfg_load(path, err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "modgate: config: %s\n", err);
+    struct cfg *c = load_config(path);
+    if (!c)
         return 2;
-    }
     announce(c);
+    char err[512];
     cfg_swap(c);
 
     /* Block the signals before any thread starts, so every thread
-     * inherits the mask and only sigwait below sees them. */
-    /* A shell starts background jobs with SIGINT ignored; undo that, or
-     * sigwait would never see Ctrl-C. */
+     * inherits the mask and only sigwait below sees them. A shell starts
+     * background jobs with SIGINT ignored: undo that first, or sigwait
+     * would never see Ctrl-C. */
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
@@ -152,12 +160,9 @@ int main(int argc, char **argv)
         return cmd_serve(path);
     }
     if (strcmp(cmd, "config") == 0 && argc == 4 && strcmp(argv[2], "check") == 0) {
-        char err[512];
-        struct cfg *c = cfg_load(argv[3], err, sizeof err);
-        if (!c) {
-            fprintf(stderr, "modgate: config: %s\n", err);
+        struct cfg *c = load_config(argv[3]);
+        if (!c)
             return 1;
-        }
         printf("%s: ok (%zu site(s), %zu key(s)%s)\n", argv[3], c->nsites, c->nkeys,
                c->test_keys ? ", public test keys loaded" : "");
         cfg_swap(c);
@@ -180,12 +185,9 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        char err[512];
-        struct cfg *c = cfg_load(path, err, sizeof err);
-        if (!c) {
-            fprintf(stderr, "modgate: config: %s\n", err);
+        struct cfg *c = load_config(path);
+        if (!c)
             return 2;
-        }
         log_level = c->log_level;
         store_configure(c);
         if (store_start() != 0)
