@@ -379,6 +379,17 @@ void http_stop(struct http_server *s, int grace_s)
     /* Checks still waiting for Redis are answered now (degraded) rather
      * than waited for; each wait is bounded by the Redis timeouts anyway. */
     store_failfast(1);
+    /* A request may still sit unread on a connection whose thread was
+     * busy sending a batch to a stalled Redis: it is read as soon as that
+     * thread is free, and now fails fast. Wait until nothing has been in
+     * flight for 100 ms (1 s at most), then for the last suspended ones:
+     * MHD must never be stopped with a connection suspended. */
+    int64_t settle_until = mono_ms() + 1000;
+    for (int quiet = 0; quiet < 5 && mono_ms() < settle_until;) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        quiet = atomic_load(&inflight) == 0 ? quiet + 1 : 0;
+    }
     while (atomic_load(&suspended) > 0) {
         struct timespec ts = { 0, 5 * 1000 * 1000 };
         nanosleep(&ts, NULL);

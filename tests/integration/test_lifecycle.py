@@ -134,13 +134,15 @@ def test_concurrent_checks_while_redis_flaps():
 
 
 def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments():
-    """Redis frozen (SIGSTOP), checks suspended waiting for it, SIGTERM with
-    no grace: every client still gets an answer, the process exits 0, and
-    the held comments it could not store are in the spool file."""
+    """Redis frozen (SIGSTOP), checks waiting for it, SIGTERM with a grace
+    shorter than the Redis timeout: every client still gets an answer (also
+    those whose request sat unread behind a thread busy with Redis), the
+    process exits 0, and the held comments it could not store are in the
+    spool file, which `spool import` then stores."""
     env = Env()
     s, r = env.svc, env.redis
     cfg = json.loads(json.dumps(s.config))
-    cfg["http"]["shutdown_grace_s"] = 0
+    cfg["http"]["shutdown_grace_s"] = 1   # shorter than Redis's timeout: the hard case
     cfg["redis"]["command_timeout_ms"] = 3000
     s.stop()
     s.write_config(cfg)
