@@ -176,7 +176,7 @@ void store_configure(const struct cfg *c)
  * All Redis traffic of the process goes over one connection, pipelined by
  * flat combining: a thread with a command to send queues it; if no batch
  * is in flight it becomes the combiner, sends every queued command in one
- * write, reads the replies in order and hands each to its waiter. Commands
+ * write, reads the replies in order and hands each to its callback. Commands
  * that arrive meanwhile form the next batch. At low load a request does
  * its own I/O with no hand-off; under load Redis gets many commands per
  * read and modgate makes one write and few reads per batch, instead of a
@@ -189,10 +189,8 @@ struct pending {
     redisReply *reply;      /* the answer, or NULL with err set */
     char err[160];
     int detached;           /* nobody waits: the combiner frees it */
-    int force;              /* try to connect even inside the retry interval */
-    sem_t sem;              /* posted when done (waiters only) */
-    /* Asynchronous commands: the combiner parses the reply into 'out' and
-     * calls 'done'; nobody waits on 'sem'. */
+    /* Every command but a detached one: the combiner parses the reply
+     * into 'out' and calls 'done'. */
     void (*parse)(redisReply *r, const char *err, void *out); /* fills 'out' */
     void *out;
     const char *src;        /* the script, for resending EVALSHA as EVAL */
@@ -336,11 +334,8 @@ static void run_batch(struct pending *batch)
         fail_all(batch, "redis: not waiting any longer, the service is stopping");
         return;
     }
-    int force = 0;
-    for (struct pending *p = batch; p; p = p->next)
-        force |= p->force;
     for (int attempt = 0;; attempt++) {
-        if (connect_redis(force || attempt > 0, err, sizeof err) != 0) {
+        if (connect_redis(attempt > 0, err, sizeof err) != 0) {
             fail_all(batch, err);
             return;
         }
@@ -406,14 +401,12 @@ static void combine(int rounds)
         for (struct pending *p = batch, *next; p; p = next) {
             next = p->next; /* p may vanish once done is set */
             if (p->done_fn) {
-                finish_async(p);
-            } else if (p->detached) {
+                finish_async(p); /* calls back last: the caller may free at once */
+            } else { /* detached */
                 if (p->reply)
                     freeReplyObject(p->reply);
                 redisFreeCommand(p->cmd);
                 free(p);
-            } else {
-                sem_post(&p->sem); /* last touch: the waiter may return at once */
             }
         }
         atomic_store(&busy, 0);
@@ -430,28 +423,6 @@ static void push(struct pending *p)
     while (!atomic_compare_exchange_weak(&queue, &head, p));
 }
 
-/* Send one formatted command and wait for its reply. Returns the reply
- * (new: freeReplyObject) or NULL with a reason in err. */
-static redisReply *submit(char *cmd, int len, int force, char *err, size_t errlen)
-{
-    struct pending p;
-    memset(&p, 0, sizeof p);
-    p.cmd = cmd;
-    p.len = len;
-    p.force = force;
-    sem_init(&p.sem, 0, 0);
-    push(&p);
-    combine(1);
-    /* Only the semaphore says the reply is there: the combiner's sem_post
-     * is its last touch of 'p', so returning (and dropping this stack
-     * frame) before it would let it write into a dead frame. */
-    while (sem_wait(&p.sem) != 0)
-        ; /* EINTR */
-    sem_destroy(&p.sem);
-    if (!p.reply)
-        snprintf(err, errlen, "%s", p.err);
-    return p.reply;
-}
 
 /* Queue a command nobody waits for; it rides with the next batch, or the
  * kicker thread sends it when the pipeline is idle. Steals 'cmd'. */
@@ -524,20 +495,6 @@ void store_stop(void)
     }
 }
 
-/* Format and send; NULL reply with err on failure. */
-static redisReply *call_argv(int argc, const char **argv, const size_t *lens, int force, char *err,
-                             size_t errlen)
-{
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-    if (len < 0) {
-        snprintf(err, errlen, "redis: cannot format command");
-        return NULL;
-    }
-    redisReply *r = submit(cmd, len, force, err, errlen);
-    redisFreeCommand(cmd);
-    return r;
-}
 
 
 /* ---------- check ---------- */
@@ -581,8 +538,9 @@ static char *evalsha_to_eval(const char *cmd, int len, const char *src, int *out
     return out;
 }
 
-static void parse_check_reply(redisReply *r, const char *err, struct store_check_res *res)
+static void parse_check(redisReply *r, const char *err, void *out)
 {
+    struct store_check_res *res = out;
     if (!r) {
         snprintf(res->error, sizeof res->error, "%s", err);
         res->status = ST_DOWN;
@@ -648,6 +606,33 @@ static void finish_async(struct pending *p)
 
 /* Format argv (argv[0..1] are set here to EVALSHA sha, or EVAL src when
  * no connection has learnt the SHA yet) and queue it without waiting. */
+/* Format argv and queue it without waiting; 'parse' and 'done' run when
+ * the reply (or a failure) is there. 'src', when not NULL, is the script
+ * an EVALSHA is resent as after NOSCRIPT. */
+static void queue_async(int argc, const char **argv, const size_t *lens, const char *src, int retried,
+                        void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
+                        void *arg)
+{
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->len = redisFormatCommandArgv(&p->cmd, argc, argv, lens);
+    p->parse = parse;
+    p->out = out;
+    p->src = src;
+    p->done_fn = done;
+    p->done_arg = arg;
+    p->retried = retried || !src;
+    if (p->len < 0) {
+        free(p);
+        parse(NULL, "redis: cannot format the command", out);
+        done(arg);
+        return;
+    }
+    push(p);
+    combine(1);
+}
+
+/* Queue a script: EVALSHA with the SHA learnt at connect, or EVAL of the
+ * source when no connection has learnt it yet. argv[0..1] are set here. */
 static void eval_async(const char *sha_slot, const char *src, int argc, const char **argv, size_t *lens,
                        void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
                        void *arg)
@@ -660,27 +645,7 @@ static void eval_async(const char *sha_slot, const char *src, int argc, const ch
     argv[1] = sha[0] ? sha : src;
     lens[0] = strlen(argv[0]);
     lens[1] = strlen(argv[1]);
-    struct pending *p = xcalloc(1, sizeof *p);
-    p->len = redisFormatCommandArgv(&p->cmd, argc, argv, lens);
-    p->parse = parse;
-    p->out = out;
-    p->src = src;
-    p->done_fn = done;
-    p->done_arg = arg;
-    p->retried = !sha[0];
-    if (p->len < 0) {
-        free(p);
-        parse(NULL, "redis: cannot format the command", out);
-        done(arg);
-        return;
-    }
-    push(p);
-    combine(1);
-}
-
-static void parse_check(redisReply *r, const char *err, void *out)
-{
-    parse_check_reply(r, err, out);
+    queue_async(argc, argv, lens, src, !sha[0], parse, out, done, arg);
 }
 
 void store_check_async(const struct store_check_req *q, struct store_check_res *res,
@@ -744,15 +709,6 @@ static void sync_done(void *arg)
     sem_post(arg);
 }
 
-void store_check(const struct store_check_req *q, struct store_check_res *res)
-{
-    sem_t sem;
-    sem_init(&sem, 0, 0);
-    store_check_async(q, res, sync_done, &sem);
-    while (sem_wait(&sem) != 0)
-        ;
-    sem_destroy(&sem);
-}
 
 /* ---------- writes ---------- */
 
@@ -817,17 +773,35 @@ int store_hold(const char *site, const char *comment_id, const char *response_js
     return res.rc;
 }
 
+struct ping_res {
+    int rc;
+    char error[160];
+};
+
+static void parse_ping(redisReply *r, const char *err, void *out)
+{
+    struct ping_res *p = out;
+    p->rc = r && r->type == REDIS_REPLY_STATUS ? 0 : -1;
+    if (!r)
+        snprintf(p->error, sizeof p->error, "%s", err);
+    else if (p->rc)
+        snprintf(p->error, sizeof p->error, "redis: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "bad PING reply");
+}
+
 int store_ping(char *err, size_t errlen)
 {
-    /* Not forced: inside the retry interval after a failure this answers
-     * "down" at once instead of making the whole pipeline wait for a
-     * connect attempt; after it, the PING itself reconnects. */
-    redisReply *r = call_argv(1, (const char *[]){ "PING" }, (size_t[]){ 4 }, 0, err, errlen);
-    if (!r)
-        return -1;
-    int ok = r->type == REDIS_REPLY_STATUS;
-    if (!ok)
-        snprintf(err, errlen, "redis: %.100s", r->type == REDIS_REPLY_ERROR ? r->str : "bad PING reply");
-    freeReplyObject(r);
-    return ok ? 0 : -1;
+    /* Inside the retry interval after a failure this answers "down" at
+     * once instead of making the whole pipeline wait for a connect
+     * attempt; after it, the PING itself reconnects. */
+    struct ping_res res = { 0, "" };
+    sem_t sem;
+    sem_init(&sem, 0, 0);
+    queue_async(1, (const char *[]){ "PING" }, (const size_t[]){ 4 }, NULL, 1, parse_ping, &res, sync_done, &sem);
+    while (sem_wait(&sem) != 0)
+        ; /* EINTR */
+    sem_destroy(&sem);
+    if (res.rc)
+        snprintf(err, errlen, "%s", res.error);
+    return res.rc;
 }

@@ -63,8 +63,6 @@ typedef void (*store_done_fn)(void *arg);
 void store_check_async(const struct store_check_req *req, struct store_check_res *res,
                        store_done_fn done, void *arg);
 
-/* The same, waiting for the result. */
-void store_check(const struct store_check_req *req, struct store_check_res *res);
 
 /* Remember the decision record for a comment id (replacing an older one:
  * an edited comment's new decision wins), for replays, without
