@@ -374,11 +374,15 @@ void http_stop(struct http_server *s, int grace_s)
         struct timespec ts = { 0, 10 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
-    if (atomic_load(&inflight) > 0)
-        LOG_WARN(NULL, "stopping with %ld requests still in flight after %d s", atomic_load(&inflight), grace_s);
     /* Checks still waiting for Redis are answered now (degraded) rather
-     * than waited for; each wait is bounded by the Redis timeouts anyway. */
-    store_failfast(1);
+     * than waited for. Fail-fast stays on until exit: a Redis that made
+     * us wait past the grace is not waited for again, so the spool goes
+     * straight to its dump file. */
+    if (atomic_load(&inflight) > 0) {
+        LOG_WARN(NULL, "stopping with %ld requests still in flight after %d s; not waiting for Redis any longer",
+                 atomic_load(&inflight), grace_s);
+        store_failfast(1);
+    }
     /* A request may still sit unread on a connection whose thread was
      * busy sending a batch to a stalled Redis: it is read as soon as that
      * thread is free, and now fails fast. Wait until nothing has been in
@@ -395,7 +399,6 @@ void http_stop(struct http_server *s, int grace_s)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(s->d);
-    store_failfast(0);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     free(s);

@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <sodium.h>
@@ -212,6 +213,10 @@ static _Atomic int busy;
 
 /* Owned by whichever thread is the combiner (busy == 1). */
 static redisContext *rc;
+/* rc's socket, readable by other threads under live_mu: stopping shuts
+ * it down so that a combiner blocked on a stalled Redis returns at once. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static int live_fd = -1;
 static unsigned rc_gen;
 static int64_t down_until_ms; /* after a failed connect, fail fast until then */
 
@@ -228,6 +233,15 @@ static pthread_t kicker_thr;
 /* Script SHA1s, learnt from SCRIPT LOAD at connect; "" before that. */
 static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
 static char check_sha[41], hold_sha[41];
+
+static void drop_rc(void)
+{
+    pthread_mutex_lock(&live_mu);
+    live_fd = -1;
+    pthread_mutex_unlock(&live_mu);
+    redisFree(rc);
+    rc = NULL;
+}
 
 static int load_script(redisContext *c, const char *src, char *sha)
 {
@@ -259,10 +273,8 @@ static int connect_redis(int force, char *err, size_t errlen)
     pthread_mutex_lock(&ep_mu);
     struct endpoint e = ep;
     pthread_mutex_unlock(&ep_mu);
-    if (rc && (rc->err || rc_gen != e.gen)) {
-        redisFree(rc);
-        rc = NULL;
-    }
+    if (rc && (rc->err || rc_gen != e.gen))
+        drop_rc();
     if (rc) {
         sodium_memzero(e.t.pass, sizeof e.t.pass);
         return 0;
@@ -303,6 +315,9 @@ static int connect_redis(int force, char *err, size_t errlen)
     }
     redisEnableKeepAlive(c);
     rc = c;
+    pthread_mutex_lock(&live_mu);
+    live_fd = c->fd;
+    pthread_mutex_unlock(&live_mu);
     rc_gen = e.gen;
     down_until_ms = 0;
     LOG_INFO(NULL, "connected to redis");
@@ -330,11 +345,11 @@ static int closed_under_us(const redisContext *c)
 static void run_batch(struct pending *batch)
 {
     char err[160];
-    if (atomic_load(&failfast)) {
-        fail_all(batch, "redis: not waiting any longer, the service is stopping");
-        return;
-    }
     for (int attempt = 0;; attempt++) {
+        if (atomic_load(&failfast)) {
+            fail_all(batch, "redis: not waiting any longer, the service is stopping");
+            return;
+        }
         if (connect_redis(attempt > 0, err, sizeof err) != 0) {
             fail_all(batch, err);
             return;
@@ -358,8 +373,7 @@ static void run_batch(struct pending *batch)
          * for the retry interval commands fail fast instead of each
          * waiting out the timeout again. */
         snprintf(err, sizeof err, "redis: %s", rc->err ? rc->errstr : "protocol error");
-        redisFree(rc);
-        rc = NULL;
+        drop_rc();
         if (retry)
             continue;
         pthread_mutex_lock(&ep_mu);
@@ -479,6 +493,14 @@ int store_start(void)
 void store_failfast(int on)
 {
     atomic_store(&failfast, on);
+    if (!on)
+        return;
+    /* A batch already sent is not waited for either: the combiner's
+     * blocking read returns EOF now instead of at the command timeout. */
+    pthread_mutex_lock(&live_mu);
+    if (live_fd >= 0)
+        shutdown(live_fd, SHUT_RDWR);
+    pthread_mutex_unlock(&live_mu);
 }
 
 void store_stop(void)
@@ -489,10 +511,8 @@ void store_stop(void)
         pthread_join(kicker_thr, NULL);
         kicker_running = 0;
     }
-    if (rc) {
-        redisFree(rc);
-        rc = NULL;
-    }
+    if (rc)
+        drop_rc();
 }
 
 

@@ -100,8 +100,9 @@ int store_ping(char *err, size_t errlen);
 int store_start(void);
 
 /* While on, commands are failed at once (ST_DOWN / -1) instead of being
- * sent: lets a stopping service finish every request without waiting on
- * a stalled Redis. */
+ * sent, and turning it on cuts short a batch already waiting for replies
+ * (the connection is shut down): lets a stopping service finish every
+ * request without waiting on a stalled Redis. Stays on until turned off. */
 void store_failfast(int on);
 
 /* Send what is queued, stop that thread, close the connection. */

@@ -39,6 +39,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+def tcp_queues(port):
+    """(accept queue of the listening socket, number of established server
+    side connections) for a loopback port, from /proc/net/tcp: lets a test
+    know every client it started was accepted, not just connected."""
+    backlog, established = 0, 0
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        local, state, queues = f[1], f[3], f[4]
+        if int(local.split(":")[1], 16) != port:
+            continue
+        if state == "0A":      # LISTEN: rx_queue is the accept backlog
+            backlog = int(queues.split(":")[1], 16)
+        elif state == "01":    # ESTABLISHED
+            established += 1
+    return backlog, established
+
+
 def wait_until(pred, timeout=10.0, step=0.02):
     """Poll pred() until it is truthy. A bound on waiting, not a timing test."""
     end = time.monotonic() + timeout

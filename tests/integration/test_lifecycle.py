@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CMS_KEY, ROOT, Redis, Runner, Service, base_config, comment, free_port,  # noqa: E402
-                     make_tmp, sha256, wait_until)
+                     make_tmp, sha256, tcp_queues, wait_until)
 
 BIN = None
 
@@ -142,8 +142,8 @@ def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments()
     env = Env()
     s, r = env.svc, env.redis
     cfg = json.loads(json.dumps(s.config))
-    cfg["http"]["shutdown_grace_s"] = 1   # shorter than Redis's timeout: the hard case
-    cfg["redis"]["command_timeout_ms"] = 3000
+    cfg["http"]["shutdown_grace_s"] = 1   # far shorter than Redis's timeout: the hard case
+    cfg["redis"]["command_timeout_ms"] = 60000
     s.stop()
     s.write_config(cfg)
     s.start()
@@ -162,8 +162,14 @@ def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments()
         threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
         for t in threads:
             t.start()
-        time.sleep(1.0)  # all six accepted and waiting on Redis (slow under ASan)
+        # Every client accepted by the service (a connection still in the
+        # kernel's backlog at SIGTERM is refused, as by any server), and
+        # the checks sent: Redis is frozen, so they are all waiting.
+        assert wait_until(lambda: tcp_queues(s.port) == (0, 6), 20), tcp_queues(s.port)
+        time.sleep(0.5)
         s.proc.send_signal(signal.SIGTERM)
+        # Stopping cuts the wait for Redis short: with a 60 s command
+        # timeout, a service that waited it out would fail this wait.
         s.proc.wait(30)
         for t in threads:
             t.join(30)
