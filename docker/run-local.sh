@@ -28,7 +28,7 @@ if [ -z "${MODGATE_REDIS_URL:-}" ]; then
         exit 1
     fi
     redis-server --bind 127.0.0.1 --port "$PORT" --dir "$(pwd)/var/redis" \
-        --appendonly yes --appendfsync everysec --save '' --daemonize no \
+        --appendonly yes --appendfsync everysec --save '' --lazyfree-lazy-expire yes --daemonize no \
         --logfile "$(pwd)/var/redis/redis.log" &
     REDIS_PID=$!
     i=0

@@ -454,10 +454,13 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return -1;
     if (parse_keys(x, path, o, idx, c))
         return -1;
+    s->bucket_epoch_s = 1;
     for (int k = 0; k <= BK_COUNT; k++) {
         struct bucket_cfg *b = k < BK_COUNT ? &s->buckets[k] : &s->api;
         snprintf(b->capacity_s, sizeof b->capacity_s, "%.17g", b->enabled ? b->capacity : 0);
         snprintf(b->per_second_s, sizeof b->per_second_s, "%.17g", b->per_second);
+        if (b->enabled && b->per_second > 0 && ceil(b->capacity / b->per_second) > (double)s->bucket_epoch_s)
+            s->bucket_epoch_s = (long)ceil(b->capacity / b->per_second);
     }
     return x->failed ? -1 : 0;
 }

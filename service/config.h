@@ -40,6 +40,8 @@ struct site_cfg {
     long decision_ttl_s;          /* how long a comment id's decision is replayed */
     struct bucket_cfg buckets[BK_COUNT];
     struct bucket_cfg api;        /* per API key, guards the API itself */
+    long bucket_epoch_s;          /* the longest refill of any enabled bucket,
+                                     whole seconds (>= 1): see store.c */
     struct heur_config heur;      /* word lists point at blocked/suspect below */
     wordlist *blocked;
     wordlist *suspect;

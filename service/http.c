@@ -285,6 +285,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!x)
         return;
     *con_cls = NULL;
+    /* A client that hung up while its request waited for Redis: MHD ends
+     * the resumed connection without calling on_request again. */
+    if (x->suspended) {
+        x->suspended = 0;
+        atomic_fetch_sub(&suspended, 1);
+    }
     int64_t us = mono_us() - x->r.start_us;
     /* No key, no body, no comment text: ids, sizes and outcome only. */
     LOG_INFO(x->r.id, "%s %s %u %lld.%03lld ms site=%s key=%s bytes=%zu%s%s%s", x->r.method,

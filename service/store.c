@@ -3,12 +3,14 @@
  * Key schema. Every key of a site carries the hash tag {SITE}, so the keys
  * one script touches always live on one Redis Cluster slot.
  *
- *   mg:{S}:rl:KIND:ID    string, 16 bytes: two little-endian doubles,
+ *   mg:{S}:rl:LEN:E      hash: every token bucket of the site in epoch E
+ *                        (unix time / LEN s; LEN is the longest refill
+ *                        time of the site's buckets). Field KIND:ID
+ *                        (KIND ip|ip_prefix|author|thread|site|api, ID the
+ *                        address, prefix, author, thread, "all" or API key
+ *                        id), value 16 bytes: two little-endian doubles,
  *                        tokens left and the time (ms, Redis clock) they
- *                        were counted; KIND ip|ip_prefix|author|thread|site.
- *                        TTL: until it would be full again (+1 s), so idle
- *                        buckets cost nothing.
- *   mg:{S}:api:KEYID     the same: the API key's own bucket (429).
+ *                        were counted. Expires when epoch E+1 ends (+1 s).
  *   mg:{S}:dup:FP        string "iIP MS;aAUTHOR MS;..."  who posted the
  *                        normalised body FP in the window, oldest first, at
  *                        most 200 entries. TTL: the duplicate window.
@@ -40,61 +42,102 @@
 
 /* ---------- the scripts ---------- */
 
-/* check: KEYS[1] dec key, KEYS[2] API bucket, KEYS[3] duplicate list,
- * KEYS[4..] comment buckets.
- * ARGV[1] "1" to replay KEYS[1]; ARGV[2..3] API capacity, refill/s
- * ("0" = none); ARGV[4] duplicate window ms ("0" = none); ARGV[5] IP source;
- * ARGV[6] author source ("" = none); ARGV[7..] capacity, refill/s per
- * comment bucket. Returns {"api", retry_ms} | {"replay", json} |
- * {"limited", bucket (1-based), retry_ms} |
- * {"ok", tightest bucket (1-based, 0 none), tokens left, dup ips, dup authors}.
+/* check: KEYS[1] dec key, KEYS[2] duplicate list, KEYS[3..6] the site's
+ * bucket hashes of epochs e-2 .. e+1 (e: the caller's guess of the
+ * current epoch; the script picks by Redis's clock).
+ * ARGV[1] "1" to replay KEYS[1]; ARGV[2] epoch length s; ARGV[3] e;
+ * ARGV[4] duplicate window ms ("0" = none); ARGV[5] IP source; ARGV[6]
+ * author source ("" = none); ARGV[7] "1" when the first bucket is the API
+ * key's; ARGV[8..] per bucket: hash field, capacity, refill/s.
+ * Returns {"api", retry_ms} | {"replay", json} |
+ * {"limited", comment bucket (1-based), retry_ms} |
+ * {"ok", tightest comment bucket (1-based, 0 none), tokens left, dup ips,
+ * dup authors}.
  *
  * Cost matters more than elegance here: the script runs on every check on
- * Redis's single thread, so all state is read with one MGET and each key
- * written with one SET ... PX. A bucket is 16 bytes, two little-endian
- * doubles (tokens, ms) packed with Lua's struct library, which is cheaper
- * than formatting and parsing text; the duplicate list is "SRC MS;"
- * entries, newest last, at most 200. */
+ * Redis's single thread, and each redis.call costs about 2 us. So every
+ * bucket of a site lives in one hash per epoch (HMGET, one HSET) instead
+ * of a key each (a SET ... PX per bucket): an epoch is at least the
+ * longest time any of the site's buckets takes to refill, so a bucket not
+ * found in the current or the previous epoch's hash is full anyway, and
+ * each hash expires once the next epoch is over. A bucket is 16 bytes,
+ * two little-endian doubles (tokens, ms) packed with Lua's struct
+ * library; the duplicate list is "SRC MS;" entries, newest last, at most
+ * 200. */
 static const char CHECK_LUA[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local vals = redis.call('MGET', unpack(KEYS))\n"
-    "local function level(v, cap, rate)\n"
+    "local len, e = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local d = math.floor(tonumber(t[1]) / len) - e\n"
+    "if d < -1 then d = -1 elseif d > 1 then d = 1 end\n"
+    "local cur, prev = KEYS[5 + d], KEYS[4 + d]\n"
+    "local vals = redis.call('MGET', KEYS[1], KEYS[2])\n"
+    "local nb = (#ARGV - 7) / 3\n"
+    "local fields, caps, rates = {}, {}, {}\n"
+    "for i = 1, nb do\n"
+    "  fields[i], caps[i], rates[i] = ARGV[5 + 3 * i], tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])\n"
+    "end\n"
+    "local hv, fresh = {}, true\n"
+    "if nb > 0 then\n"
+    "  hv = redis.call('HMGET', cur, unpack(fields))\n"
+    "  local miss = false\n"
+    "  for i = 1, nb do\n"
+    "    if hv[i] then fresh = false else miss = true end\n"
+    "  end\n"
+    "  if miss then\n"
+    "    local pv = redis.call('HMGET', prev, unpack(fields))\n"
+    "    for i = 1, nb do\n"
+    "      if not hv[i] then hv[i] = pv[i] end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local toks, out = {}, {}\n"
+    "local function level(i)\n"
+    "  local v, cap = hv[i], caps[i]\n"
     "  if not v or #v ~= 16 then return cap end\n"
     "  local tok, ts = struct.unpack('<dd', v)\n"
-    "  if now > ts then tok = math.min(cap, tok + (now - ts) * rate / 1000) end\n"
+    "  if now > ts then tok = math.min(cap, tok + (now - ts) * rates[i] / 1000) end\n"
     "  return tok\n"
     "end\n"
-    "local function save(key, tok, cap, rate)\n"
-    "  redis.call('SET', key, struct.pack('<dd', tok, now), 'PX',\n"
-    "             math.ceil((cap - tok) / rate * 1000) + 1000)\n"
+    "local function take(i)\n"
+    "  out[#out + 1] = fields[i]\n"
+    "  out[#out + 1] = struct.pack('<dd', toks[i] - 1, now)\n"
     "end\n"
-    "local function wait(tok, rate) return math.ceil((1 - tok) / rate * 1000) end\n"
-    "local acap, arate = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "if acap > 0 then\n"
-    "  local tok = level(vals[2], acap, arate)\n"
-    "  if tok < 1 then return {'api', wait(tok, arate)} end\n"
-    "  save(KEYS[2], tok - 1, acap, arate)\n"
+    "local function save()\n"
+    "  if #out == 0 then return end\n"
+    "  redis.call('HSET', cur, unpack(out))\n"
+    "  if fresh then redis.call('EXPIREAT', cur, (e + d + 2) * len + 1) end\n"
     "end\n"
-    "if ARGV[1] == '1' and vals[1] then return {'replay', vals[1]} end\n"
-    "local n = #KEYS - 3\n"
-    "local toks = {}\n"
+    "local function wait(i) return math.ceil((1 - toks[i]) / rates[i] * 1000) end\n"
+    "local first = 1\n"
+    "if ARGV[7] == '1' then\n"
+    "  toks[1] = level(1)\n"
+    "  if toks[1] < 1 then return {'api', wait(1)} end\n"
+    "  take(1)\n"
+    "  first = 2\n"
+    "end\n"
+    "if ARGV[1] == '1' and vals[1] then\n"
+    "  save()\n"
+    "  return {'replay', vals[1]}\n"
+    "end\n"
     "local worst, worst_wait = 0, -1\n"
-    "for i = 1, n do\n"
-    "  local cap, rate = tonumber(ARGV[5 + 2 * i]), tonumber(ARGV[6 + 2 * i])\n"
-    "  toks[i] = level(vals[3 + i], cap, rate)\n"
+    "for i = first, nb do\n"
+    "  toks[i] = level(i)\n"
     "  if toks[i] < 1 then\n"
-    "    local w = wait(toks[i], rate)\n"
+    "    local w = wait(i)\n"
     "    if w > worst_wait then worst, worst_wait = i, w end\n"
     "  end\n"
     "end\n"
-    "if worst > 0 then return {'limited', worst, worst_wait} end\n"
-    "local tight, left = 0, -1\n"
-    "for i = 1, n do\n"
-    "  local cap, rate = tonumber(ARGV[5 + 2 * i]), tonumber(ARGV[6 + 2 * i])\n"
-    "  save(KEYS[3 + i], toks[i] - 1, cap, rate)\n"
-    "  if left < 0 or toks[i] - 1 < left then tight, left = i, toks[i] - 1 end\n"
+    "if worst > 0 then\n"
+    "  save()\n"
+    "  return {'limited', worst - first + 1, worst_wait}\n"
     "end\n"
+    "local tight, left = 0, -1\n"
+    "for i = first, nb do\n"
+    "  take(i)\n"
+    "  if left < 0 or toks[i] - 1 < left then tight, left = i - first + 1, toks[i] - 1 end\n"
+    "end\n"
+    "save()\n"
     "local nip, nau = 0, 0\n"
     "local win = tonumber(ARGV[4])\n"
     "if win > 0 then\n"
@@ -106,22 +149,22 @@ static const char CHECK_LUA[] =
     "    entry = entry .. au .. ' ' .. now .. ';'\n"
     "    nau = 1\n"
     "  end\n"
-    "  if vals[3] then\n"
+    "  if vals[2] then\n"
     "    local keep, n = {}, 0\n"
-    "    for src, ts in string.gmatch(vals[3], '(%S+) (%d+);') do\n"
+    "    for src, ts in string.gmatch(vals[2], '(%S+) (%d+);') do\n"
     "      if src ~= ip and src ~= au and tonumber(ts) > now - win then\n"
     "        n = n + 1\n"
     "        keep[n] = src .. ' ' .. ts .. ';'\n"
     "      end\n"
     "    end\n"
-    "    local first = n > 198 and n - 197 or 1\n"
-    "    for k = first, n do\n"
+    "    local from = n > 198 and n - 197 or 1\n"
+    "    for k = from, n do\n"
     "      if string.byte(keep[k], 1) == 105 then nip = nip + 1 else nau = nau + 1 end\n"
     "    end\n"
     "    keep[n + 1] = entry\n"
-    "    entry = table.concat(keep, '', first, n + 1)\n"
+    "    entry = table.concat(keep, '', from, n + 1)\n"
     "  end\n"
-    "  redis.call('SET', KEYS[3], entry, 'PX', win)\n"
+    "  redis.call('SET', KEYS[2], entry, 'PX', win)\n"
     "end\n"
     "return {'ok', tight, math.floor(left), nip, nau}\n";
 
@@ -673,54 +716,51 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
 {
     memset(res, 0, sizeof *res);
     res->bucket = -1;
-    /* EVALSHA sha numkeys, 3 + buckets keys, 6 + 2 per bucket args */
-    enum { MAXARGS = 3 + 3 + BK_COUNT + 6 + 2 * BK_COUNT };
+    /* EVALSHA sha numkeys, 6 keys, 7 args + 3 per bucket (API + comment) */
+    enum { MAXB = BK_COUNT + 1, MAXARGS = 3 + 6 + 7 + 3 * MAXB };
     const char *argv[MAXARGS];
     size_t lens[MAXARGS];
-    char keys[3 + BK_COUNT][320];
-    int nk = 3 + q->nbuckets, a = 2;
+    char keys[6][320], fields[MAXB][320], epoch[24], win[24];
+    int a = 2;
+#define ARG(s) (argv[a] = (s), lens[a] = strlen(argv[a]), a++)
 
+    /* The epoch by our clock; the script corrects it by Redis's. */
+    long len = q->epoch_s > 0 ? q->epoch_s : 1;
+    long e = (long)(time(NULL) / len);
     snprintf(keys[0], sizeof keys[0], "mg:{%s}:dec:%s", q->site, q->comment_id ? q->comment_id : "");
-    snprintf(keys[1], sizeof keys[1], "mg:{%s}:api:%s", q->site, q->api_key_id);
-    snprintf(keys[2], sizeof keys[2], "mg:{%s}:dup:%s", q->site, q->dup_fp ? q->dup_fp : "");
-    for (int i = 0; i < q->nbuckets; i++)
-        snprintf(keys[3 + i], sizeof keys[3 + i], "mg:{%s}:rl:%s:%s", q->site,
-                 bucket_name(q->kind[i]), q->bucket_id[i]);
-    char nkeys[16];
-    snprintf(nkeys, sizeof nkeys, "%d", nk);
-    argv[a] = nkeys;
-    lens[a++] = strlen(nkeys);
-    for (int i = 0; i < nk; i++) {
-        argv[a] = keys[i];
-        lens[a++] = strlen(keys[i]);
-    }
-    argv[a] = q->comment_id && !q->no_replay ? "1" : "0";
-    lens[a++] = 1;
-    argv[a] = q->api->capacity_s; /* "0" when the API bucket is off */
-    lens[a] = strlen(argv[a]);
-    a++;
-    argv[a] = q->api->per_second_s;
-    lens[a] = strlen(argv[a]);
-    a++;
-    char win[24];
+    snprintf(keys[1], sizeof keys[1], "mg:{%s}:dup:%s", q->site, q->dup_fp ? q->dup_fp : "");
+    for (int i = 0; i < 4; i++)
+        snprintf(keys[2 + i], sizeof keys[2 + i], "mg:{%s}:rl:%ld:%ld", q->site, len, e - 2 + i);
+    ARG("6");
+    for (int i = 0; i < 6; i++)
+        ARG(keys[i]);
+    ARG(q->comment_id && !q->no_replay ? "1" : "0");
+    snprintf(epoch, sizeof epoch, "%ld", len);
+    ARG(epoch);
+    char ebuf[24];
+    snprintf(ebuf, sizeof ebuf, "%ld", e);
+    ARG(ebuf);
     snprintf(win, sizeof win, "%ld", q->dup_fp ? q->dup_window_ms : 0);
-    argv[a] = win;
-    lens[a] = strlen(win);
-    a++;
-    argv[a] = q->src_ip ? q->src_ip : "";
-    lens[a] = strlen(argv[a]);
-    a++;
-    argv[a] = q->src_author ? q->src_author : "";
-    lens[a] = strlen(argv[a]);
-    a++;
-    for (int i = 0; i < q->nbuckets; i++) {
-        argv[a] = q->bucket[i]->capacity_s;
-        lens[a] = strlen(argv[a]);
-        a++;
-        argv[a] = q->bucket[i]->per_second_s;
-        lens[a] = strlen(argv[a]);
-        a++;
+    ARG(win);
+    ARG(q->src_ip ? q->src_ip : "");
+    ARG(q->src_author ? q->src_author : "");
+    int api = q->api->enabled;
+    ARG(api ? "1" : "0");
+    int nf = 0;
+    if (api) {
+        snprintf(fields[nf], sizeof fields[nf], "api:%s", q->api_key_id);
+        ARG(fields[nf]);
+        ARG(q->api->capacity_s);
+        ARG(q->api->per_second_s);
+        nf++;
     }
+    for (int i = 0; i < q->nbuckets; i++, nf++) {
+        snprintf(fields[nf], sizeof fields[nf], "%s:%s", bucket_name(q->kind[i]), q->bucket_id[i]);
+        ARG(fields[nf]);
+        ARG(q->bucket[i]->capacity_s);
+        ARG(q->bucket[i]->per_second_s);
+    }
+#undef ARG
     eval_async(check_sha, CHECK_LUA, a, argv, lens, parse_check, res, done, arg);
 }
 

@@ -24,6 +24,7 @@ struct store_check_req {
     int no_replay;            /* 1: take the tokens even if the id was decided (an edit) */
     const char *api_key_id;   /* the caller's key id, for the API bucket */
     const struct bucket_cfg *api;    /* borrowed from the site's config */
+    long epoch_s;             /* the site's bucket_epoch_s */
     int nbuckets;
     enum bucket_kind kind[BK_COUNT];
     const char *bucket_id[BK_COUNT]; /* "203.0.113.7", "203.0.113.0/24", ... */

@@ -27,6 +27,7 @@ ADMIN_KEY = "it-admin-key-0123456789abcdef"
 OTHER_CMS_KEY = "it-other-cms-key-0123456789abcdef"
 TIGHT_KEY = "it-tight-cms-key-0123456789abcdef"
 API_KEY = "it-api-cms-key-0123456789abcdef"
+EPOCH_KEY = "it-epoch-cms-key-0123456789abcdef"
 
 
 def sha256(s):
@@ -177,6 +178,11 @@ def base_config(redis_port, **site_overrides):
                     "thread": {"capacity": 100, "per_minute": 0.001},
                     "site": {"capacity": 100, "per_minute": 0.001},
                 },
+            },
+            "epoch": {
+                "keys": [{"id": "epoch-cms", "role": "cms", "sha256": sha256(EPOCH_KEY)}],
+                "rate_limits": {"ip": {"capacity": 2, "per_second": 1}, "ip_prefix": None, "author": None,
+                                "thread": None, "site": None},
             },
             "apilimit": {
                 "keys": [{"id": "api-cms", "role": "cms", "sha256": sha256(API_KEY)}],

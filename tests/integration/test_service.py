@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (API_KEY, CMS_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis, Runner,  # noqa: E402
+from harness import (API_KEY, CMS_KEY, EPOCH_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis, Runner,  # noqa: E402
                      Service, base_config, comment, make_tmp, wait_until)
 
 ctx = {}
@@ -304,9 +304,24 @@ def author_key(email):
     return hashlib.blake2b(("em:" + email.lower()).encode(), digest_size=8).hexdigest()
 
 
+def bucket_hashes(site):
+    """The site's bucket hashes, newest epoch first: mg:{S}:rl:LEN:EPOCH."""
+    keys = [k.decode() if isinstance(k, bytes) else k for k in redis().cmd("KEYS", "mg:{%s}:rl:*" % site)]
+    return sorted(keys, key=lambda k: int(k.rsplit(":", 1)[1]), reverse=True)
+
+
+def bucket_raw(site, kind, ident):
+    """(hash key, value) of a bucket's newest state, or (None, None)."""
+    for k in bucket_hashes(site):
+        v = redis().cmd_raw("HGET", k, "%s:%s" % (kind, ident))
+        if v is not None:
+            return k, v
+    return None, None
+
+
 def bucket_tokens(site, kind, ident):
     """Tokens in a bucket: two little-endian doubles (tokens, ms)."""
-    v = redis().cmd_raw("GET", "mg:{%s}:rl:%s:%s" % (site, kind, ident))
+    v = bucket_raw(site, kind, ident)[1]
     return None if v is None else struct.unpack("<dd", v)[0]
 
 
@@ -327,9 +342,15 @@ def test_exhausted_bucket_rejects_and_takes_nothing_else():
     # The refused comment took no token from the buckets that had room.
     assert abs(bucket_tokens("tight", "author", author_key(email)) - author_before) < 0.01
     assert abs(bucket_tokens("tight", "thread", "a42") - thread_before) < 0.01
-    # Buckets expire once they would be full again: no idle key lives forever.
-    ttl = redis().cmd("PTTL", "mg:{tight}:rl:ip:198.51.100.77")
-    assert 0 < ttl <= 4000, ttl
+    # All of a site's buckets share one hash per epoch, which expires when
+    # the next epoch ends: no idle bucket lives forever. An epoch is the
+    # longest refill time of the site's buckets (here the author bucket's:
+    # 100 tokens at 0.001 a minute).
+    key, _ = bucket_raw("tight", "ip", "198.51.100.77")
+    epoch_s = 6000000
+    assert key.startswith("mg:{tight}:rl:%d:" % epoch_s), key
+    ttl = redis().cmd("PTTL", key)
+    assert 0 < ttl <= (2 * epoch_s + 1) * 1000, ttl
     time.sleep(rl["retry_after_ms"] / 1000 + 0.05)
     st, body, _ = svc().check(c(), key=TIGHT_KEY)
     assert body["decision"] == "accept", body
@@ -345,10 +366,40 @@ def test_ipv6_prefix_bucket_groups_a_64():
     assert body["decision"] == "reject" and body["rate_limit"]["bucket"] == "ip_prefix", body
     st, body, _ = svc().check(comment(site="tight", ip="2001:db8:1:3::1"), key=TIGHT_KEY)
     assert body["decision"] == "accept", body
-    assert redis().cmd("EXISTS", "mg:{tight}:rl:ip_prefix:2001:db8:1:2::/64") == 1
+    assert bucket_tokens("tight", "ip_prefix", "2001:db8:1:2::/64") is not None
     # IPv4-mapped IPv6 counts as the IPv4 address
     svc().check(comment(site="tight", ip="::ffff:192.0.2.200"), key=TIGHT_KEY)
-    assert redis().cmd("EXISTS", "mg:{tight}:rl:ip:192.0.2.200") == 1
+    assert bucket_tokens("tight", "ip", "192.0.2.200") is not None
+    assert bucket_tokens("tight", "ip", "::ffff:192.0.2.200") is None
+
+
+def test_buckets_carry_over_into_the_next_epoch():
+    """Site "epoch": one IP bucket of 2 tokens refilling 1 a second, and the
+    API bucket (2000 at 1000/s), so an epoch is 2 s. A bucket emptied just
+    before an epoch ends is still empty just after: its state is read from
+    the previous epoch's hash, not taken for a full new bucket."""
+    def redis_now():
+        sec, usec = redis().cmd("TIME")
+        return int(sec) + int(usec) / 1e6
+    c = lambda: comment(site="epoch", ip="198.51.100.9")  # noqa: E731
+    # Wait for the last 0.4 s of an epoch (by Redis's clock, as the script).
+    assert wait_until(lambda: 1.6 <= redis_now() % 2 < 1.7, 5, step=0.005)
+    epoch = int(redis_now() // 2)
+    for _ in range(2):
+        st, body, _ = svc().check(c(), key=EPOCH_KEY)
+        assert st == 200 and body["decision"] == "accept", body
+    key, _ = bucket_raw("epoch", "ip", "198.51.100.9")
+    assert key == "mg:{epoch}:rl:2:%d" % epoch, (key, epoch)
+    # Next epoch, less than a second later: not a token refilled yet.
+    assert wait_until(lambda: int(redis_now() // 2) > epoch, 5, step=0.005)
+    st, body, _ = svc().check(c(), key=EPOCH_KEY)
+    assert body["decision"] == "reject" and body["rate_limit"]["bucket"] == "ip", body
+    time.sleep(body["rate_limit"]["retry_after_ms"] / 1000 + 0.05)
+    st, body, _ = svc().check(c(), key=EPOCH_KEY)
+    assert body["decision"] == "accept", body
+    key, raw = bucket_raw("epoch", "ip", "198.51.100.9")
+    assert key == "mg:{epoch}:rl:2:%d" % (epoch + 1), (key, epoch)
+    assert -0.1 < struct.unpack("<dd", raw)[0] < 0.2, struct.unpack("<dd", raw)
 
 
 def test_api_key_rate_limit_is_429():
