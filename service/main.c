@@ -33,8 +33,8 @@ static void usage(FILE *f)
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
             "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path),\n"
-            "             MODGATE_SPOOL_DIR (where held comments still waiting for Redis\n"
-            "             are written at exit; default: the working directory, then /tmp)\n");
+            "             MODGATE_SPOOL_DIR (the journal of held comments waiting for Redis;\n"
+            "             default: the working directory)\n");
 }
 
 static void announce(const struct cfg *c)

@@ -1,4 +1,6 @@
-/* spool.c - in-memory queue of held comments waiting for Redis. */
+/* spool.c - held comments waiting for Redis: a queue in memory, and a
+ * journal file that every comment is written to (and synced) before the
+ * client is told it is pending, so that not even a crash loses one. */
 #include "spool.h"
 
 #include <errno.h>
@@ -7,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +34,43 @@ static int running, quit;
 static pthread_t thr;
 static char dir[512];
 static int retry;
+/* The journal, under mu: every comment added since the spool was last
+ * empty, one JSONL line each (the dump format). Emptied whenever the
+ * queue is, so it never holds much more than is waiting. */
+static FILE *journal;
+static char jpath[700];
+static int journal_failed;   /* a line could not be written: rewrite at stop */
+
+static void dump_item(FILE *f, const struct item *it);
+
+/* Append one comment to the journal and sync it (caller holds mu). */
+static void journal_add(const struct item *it)
+{
+    if (!journal) {
+        snprintf(jpath, sizeof jpath, "%s/modgate-spool-%ld.jsonl", dir, (long)getpid());
+        journal = fopen(jpath, "a");
+        if (!journal) {
+            LOG_ERROR(NULL, "spool: cannot write %s: %s; held comments are kept in memory only", jpath,
+                      strerror(errno));
+            journal_failed = 1;
+            return;
+        }
+    }
+    dump_item(journal, it);
+    if (fflush(journal) != 0 || fdatasync(fileno(journal)) != 0) {
+        if (!journal_failed)
+            LOG_ERROR(NULL, "spool: writing %s failed: %s; held comments are kept in memory only", jpath,
+                      strerror(errno));
+        journal_failed = 1;
+    }
+}
+
+/* The queue ran empty: so can the journal (caller holds mu). */
+static void journal_clear(void)
+{
+    if (journal && ftruncate(fileno(journal), 0) == 0)
+        journal_failed = 0;
+}
 
 static void item_free(struct item *it)
 {
@@ -61,6 +102,7 @@ int spool_add(const char *site, const char *comment_id, const char *response_jso
     it->body = xstrdup(item_json);
     it->ttl_s = ttl_s;
     it->created_ms = created_ms;
+    journal_add(it);
     if (tail)
         tail->next = it;
     else
@@ -97,14 +139,14 @@ static void dump_item(FILE *f, const struct item *it)
 }
 
 /* Append items to the dump file; returns how many were written. */
-static size_t dump(struct item *list, const char *why)
+static size_t dump(struct item *list, const char *kind, const char *why)
 {
     char path[700];
-    snprintf(path, sizeof path, "%s/modgate-spool-%ld.jsonl", dir, (long)getpid());
+    snprintf(path, sizeof path, "%s/modgate-%s-%ld.jsonl", dir, kind, (long)getpid());
     FILE *f = fopen(path, "a");
     if (!f) { /* the configured place is gone or read-only: /tmp is the last resort */
         LOG_ERROR(NULL, "spool: cannot write %s: %s; trying /tmp", path, strerror(errno));
-        snprintf(path, sizeof path, "/tmp/modgate-spool-%ld.jsonl", (long)getpid());
+        snprintf(path, sizeof path, "/tmp/modgate-%s-%ld.jsonl", kind, (long)getpid());
         f = fopen(path, "a");
     }
     size_t n = 0;
@@ -140,13 +182,15 @@ static int flush_some(void)
         }
         pthread_mutex_lock(&mu);
         head = it->next;
-        if (!head)
+        if (!head) {
             tail = NULL;
+            journal_clear();
+        }
         depth--;
         pthread_mutex_unlock(&mu);
         if (rc == -2) {
             it->next = NULL;
-            dump(it, err);
+            dump(it, "refused", err);
         } else {
             stored++;
         }
@@ -184,9 +228,31 @@ static void *flusher(void *arg)
     return NULL;
 }
 
+/* Spool files left by an earlier process (a crash, or Redis down at its
+ * stop) hold held comments no moderator sees yet: say so at start. */
+static void warn_leftovers(void)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (strncmp(e->d_name, "modgate-spool-", 14) != 0 || !strstr(e->d_name, ".jsonl") ||
+            stat(path, &st) != 0 || st.st_size == 0)
+            continue;
+        LOG_WARN(NULL, "spool: %s/%s holds held comments of an earlier run; once Redis is up, "
+                 "store them with: modgate spool import %s/%s", dir, e->d_name, dir, e->d_name);
+    }
+    closedir(d);
+}
+
 int spool_start(const char *dump_dir, int retry_ms)
 {
     snprintf(dir, sizeof dir, "%s", dump_dir && *dump_dir ? dump_dir : ".");
+    warn_leftovers();
     retry = retry_ms > 0 ? retry_ms : 500;
     quit = 0;
     if (pthread_create(&thr, NULL, flusher, NULL) != 0)
@@ -206,9 +272,19 @@ void spool_stop(void)
     pthread_join(thr, NULL);
     running = 0;
     flush_some();
+    /* What is left is in the journal already, unless a write failed. */
+    if (journal) {
+        fclose(journal);
+        journal = NULL;
+        if (!head)
+            unlink(jpath);
+    }
     if (!head)
         return;
-    dump(head, "Redis still down at exit");
+    if (journal_failed || !jpath[0])
+        dump(head, "spool", "Redis still down at exit");
+    else
+        LOG_ERROR(NULL, "spool: Redis still down at exit; %zu held comments are in %s", depth, jpath);
     while (head) {
         struct item *it = head;
         head = it->next;

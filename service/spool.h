@@ -1,15 +1,18 @@
 /* spool.h - held comments that Redis could not take yet.
  *
  * While Redis is down a held comment is kept here (bounded by spool_max)
- * and a background thread stores it as soon as Redis answers again. On
- * shutdown whatever is left is written to a JSONL file, never dropped. */
+ * and a background thread stores it as soon as Redis answers again. Each
+ * is also appended to a journal file (JSONL, synced) before spool_add
+ * returns, so that neither a stop nor a crash drops one; the journal is
+ * emptied whenever the spool is, and removed at a stop with nothing left. */
 #ifndef MODGATE_SPOOL_H
 #define MODGATE_SPOOL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Start the flusher thread. 'dump_dir' is where leftovers go on stop. */
+/* Start the flusher thread. 'dump_dir' is where the journal is kept; spool
+ * files an earlier process left there are named in a warning. */
 int spool_start(const char *dump_dir, int retry_ms);
 
 /* Copy one held comment into the spool (once: a comment already waiting
@@ -21,7 +24,7 @@ int spool_add(const char *site, const char *comment_id, const char *response_jso
 /* Items waiting. */
 size_t spool_depth(void);
 
-/* Try a last flush, stop the thread, write leftovers to the dump file. */
+/* Try a last flush and stop the thread; leftovers stay in the journal. */
 void spool_stop(void);
 
 /* Store every comment of a dump file (modgate-spool-PID.jsonl) in Redis,

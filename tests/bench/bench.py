@@ -146,10 +146,10 @@ def main():
         lua_script(script)
         port = free_port()
         # Buckets that never run dry (so rate limits do not dominate) but
-        # refill slowly, as real ones do: a bucket key then lives about a
-        # minute, as with a real "10 per minute" limit. With a huge refill
-        # rate every key would expire after 1 s and the run would measure
-        # Redis's expiry of ~100,000 keys a second, which no site has.
+        # refill slowly, as real ones do: the site's bucket hash then lasts
+        # the whole run (an epoch is the longest refill time), so every
+        # check finds the site bucket there and most identities are new,
+        # as on a busy site with hourly or daily limits.
         big = {"capacity": 1e9, "per_minute": 1}
         cfg = {"listen": "127.0.0.1:%d" % port, "log_level": "warn",
                "redis": {"url": "redis://127.0.0.1:%d/0" % redis.port},

@@ -64,6 +64,9 @@ def test_redis_down_degrades_spools_and_recovers():
         assert st == 503 and body["redis"] == "down" and body["spooled_held_comments"] == 1, body
         st, _, _ = s.request("GET", "/healthz")
         assert st == 200
+        # Written to the journal before the CMS was told "pending": once.
+        journal = os.path.join(env.tmp, "modgate-spool-%d.jsonl" % s.proc.pid)
+        assert [json.loads(x)["id"] for x in open(journal)] == ["down-1"]
         # Redis comes back on the same port: the spooled comment is stored by
         # itself and checks are normal again, with no restart of modgate.
         r.start()
@@ -75,6 +78,38 @@ def test_redis_down_degrades_spools_and_recovers():
         assert ok, s.logtext()[-2000:]
         st, body, _ = s.request("GET", "/readyz")
         assert st == 200 and body["spooled_held_comments"] == 0, body
+        assert os.path.getsize(journal) == 0  # emptied with the spool
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+    assert not os.path.exists(journal)  # a clean stop with nothing waiting removes it
+
+
+def test_a_crash_while_redis_is_down_loses_no_held_comment():
+    """Redis down, three comments held and spooled, then modgate is killed
+    (SIGKILL: no shutdown code runs). The journal still has all three; the
+    next start points at it, and `spool import` stores them."""
+    env = Env()
+    s, r = env.svc, env.redis
+    try:
+        r.stop()
+        for n in range(3):
+            st, body, _ = s.check(comment("Nothing special about comment number %d here" % n, cid="kill-%d" % n))
+            assert body["decision"] == "hold" and body["pending"] is True, body
+        pid = s.proc.pid
+        s.proc.send_signal(signal.SIGKILL)
+        s.proc.wait(10)
+        journal = os.path.join(env.tmp, "modgate-spool-%d.jsonl" % pid)
+        lines = [json.loads(x) for x in open(journal)]
+        assert [x["id"] for x in lines] == ["kill-0", "kill-1", "kill-2"], lines
+        assert all(x["site"] == "news" and x["response"]["decision"] == "hold" for x in lines)
+        r.start()
+        s.start()
+        assert "modgate-spool-%d.jsonl holds held comments of an earlier run" % pid in s.logtext()
+        rc, out, err = run_cli("spool", "import", "--config", s.path, journal)
+        assert rc == 0 and "3 stored, 0 already stored" in out, (rc, out, err)
+        for n in range(3):
+            assert r.cmd("ZSCORE", "mg:{news}:q:held", "kill-%d" % n) is not None
     finally:
         rc = env.close()
     assert rc == 0, rc
