@@ -43,6 +43,11 @@ static int fail(struct ctx *x, const char *path, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
     va_end(ap);
+    /* Key names and values come from the file: no control characters in
+     * a one-line error that goes to a terminal or a log. */
+    for (char *p = x->err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return -1;
 }
 

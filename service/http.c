@@ -307,6 +307,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&inflight, 1);
 }
 
+/* Accept policy: every new connection while stopping is closed at once. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)cls;
+    (void)addr;
+    (void)addrlen;
+    return atomic_load(&stopping) ? MHD_NO : MHD_YES;
+}
+
 /* libmicrohttpd found its own state broken: log and stop hard. */
 static void on_panic(void *cls, const char *file, unsigned int line, const char *reason)
 {
@@ -342,7 +351,7 @@ struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
         { MHD_OPTION_END, 0, NULL },
     };
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)c->listen_port, NULL, NULL, on_request, NULL,
+        flags, (uint16_t)c->listen_port, on_accept, NULL, on_request, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
@@ -368,13 +377,12 @@ void http_stop(struct http_server *s, int grace_s)
 {
     if (!s)
         return;
+    /* No new connections from here on: on_accept closes each at once, so
+     * a client is turned away, never left hanging. (Not
+     * MHD_quiesce_daemon: in libmicrohttpd 0.9.75 it races the worker
+     * threads removing the listening socket from their epoll sets and
+     * panics when it loses.) */
     atomic_store(&stopping, 1);
-    /* No new connections from here on: quiesce, and shut the listening
-     * socket so that the kernel stops completing handshakes into its
-     * backlog (clients would connect and then hang). */
-    MHD_socket lfd = MHD_quiesce_daemon(s->d);
-    if (lfd != MHD_INVALID_SOCKET)
-        shutdown(lfd, SHUT_RDWR);
     int64_t until = mono_ms() + (int64_t)grace_s * 1000;
     while (atomic_load(&inflight) > 0 && mono_ms() < until) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };
@@ -405,7 +413,5 @@ void http_stop(struct http_server *s, int grace_s)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(s->d);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
     free(s);
 }
