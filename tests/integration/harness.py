@@ -183,6 +183,7 @@ def base_config(redis_port, **site_overrides):
                 "keys": [{"id": "epoch-cms", "role": "cms", "sha256": sha256(EPOCH_KEY)}],
                 "rate_limits": {"ip": {"capacity": 2, "per_second": 1}, "ip_prefix": None, "author": None,
                                 "thread": None, "site": None},
+                "api_rate_limit": None,
             },
             "apilimit": {
                 "keys": [{"id": "api-cms", "role": "cms", "sha256": sha256(API_KEY)}],

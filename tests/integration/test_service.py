@@ -374,8 +374,8 @@ def test_ipv6_prefix_bucket_groups_a_64():
 
 
 def test_buckets_carry_over_into_the_next_epoch():
-    """Site "epoch": one IP bucket of 2 tokens refilling 1 a second, and the
-    API bucket (2000 at 1000/s), so an epoch is 2 s. A bucket emptied just
+    """Site "epoch": one IP bucket of 2 tokens refilling 1 a second and no
+    API bucket, so an epoch is 2 s. A bucket emptied just
     before an epoch ends is still empty just after: its state is read from
     the previous epoch's hash, not taken for a full new bucket."""
     def redis_now():
