@@ -44,7 +44,13 @@ def lua_script(path):
 -- Requests are built in init(), not per request: the client's own cost per
 -- request should be as small as for the ceiling's static body, so the
 -- figures compare the servers, not the Lua in wrk.
-local tid, reqs, i = 0, {}, 0
+-- 'tid' is a global on purpose: setup() runs in wrk's main Lua state and
+-- thread:set() sets the global of that name in each thread's own state,
+-- where init() reads it. (A file-level local would stay 0 in every
+-- thread: all threads would send the same ids, and half the checks would
+-- be replays.)
+tid = 0
+local reqs, i = {}, 0
 function setup(thread)
   tid = tid + 1
   thread:set("tid", tid)
