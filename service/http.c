@@ -390,8 +390,8 @@ void http_stop(struct http_server *s, int grace_s)
     }
     /* Checks still waiting for Redis are answered now (degraded) rather
      * than waited for. Fail-fast stays on until exit: a Redis that made
-     * us wait past the grace is not waited for again, so the spool goes
-     * straight to its dump file. */
+     * us wait past the grace is not waited for again: the spool is left
+     * in its journal file untried. */
     if (atomic_load(&inflight) > 0) {
         LOG_WARN(NULL, "stopping with %ld requests still in flight after %d s; not waiting for Redis any longer",
                  atomic_load(&inflight), grace_s);

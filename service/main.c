@@ -3,7 +3,7 @@
  *   modgate serve [--config FILE]      serve (MODGATE_CONFIG if no --config)
  *   modgate config check FILE          validate a config file and exit
  *   modgate keygen --site S --role R   print a new API key and its entry
- *   modgate spool import FILE          store held comments dumped at exit
+ *   modgate spool import FILE          store held comments a spool journal kept
  *
  * Startup order: config -> validate -> Redis settings -> spool -> HTTP.
  * Signals are handled by sigwait in the main thread only: SIGHUP reloads
