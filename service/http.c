@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "routes.h"

@@ -90,8 +90,8 @@ static int cmd_serve(const char *path)
         fprintf(stderr, "modgate: cannot start the store thread\n");
         return 1;
     }
-    const char *dump = getenv("MODGATE_SPOOL_DIR");
-    if (spool_start(dump, c->redis_retry_ms) != 0) {
+    const char *spool_dir = getenv("MODGATE_SPOOL_DIR");
+    if (spool_start(spool_dir, c->redis_retry_ms) != 0) {
         fprintf(stderr, "modgate: cannot start the spool thread\n");
         return 1;
     }

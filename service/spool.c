@@ -3,13 +3,13 @@
  * client is told it is pending, so that not even a crash loses one. */
 #include "spool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +39,7 @@ static int retry;
  * queue is, so it never holds much more than is waiting. */
 static FILE *journal;
 static char jpath[700];
-static int journal_failed;   /* a line could not be written: rewrite at stop */
+static int journal_failed;   /* a line may be missing: write all leftovers again at stop */
 
 static void dump_item(FILE *f, const struct item *it);
 
@@ -249,9 +249,9 @@ static void warn_leftovers(void)
     closedir(d);
 }
 
-int spool_start(const char *dump_dir, int retry_ms)
+int spool_start(const char *spool_dir, int retry_ms)
 {
-    snprintf(dir, sizeof dir, "%s", dump_dir && *dump_dir ? dump_dir : ".");
+    snprintf(dir, sizeof dir, "%s", spool_dir && *spool_dir ? spool_dir : ".");
     warn_leftovers();
     retry = retry_ms > 0 ? retry_ms : 500;
     quit = 0;
@@ -281,7 +281,7 @@ void spool_stop(void)
     }
     if (!head)
         return;
-    if (journal_failed || !jpath[0])
+    if (journal_failed)
         dump(head, "spool", "Redis still down at exit");
     else
         LOG_ERROR(NULL, "spool: Redis still down at exit; %zu held comments are in %s", depth, jpath);

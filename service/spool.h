@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Start the flusher thread. 'dump_dir' is where the journal is kept; spool
+/* Start the flusher thread. 'spool_dir' is where the journal is kept; spool
  * files an earlier process left there are named in a warning. */
-int spool_start(const char *dump_dir, int retry_ms);
+int spool_start(const char *spool_dir, int retry_ms);
 
 /* Copy one held comment into the spool (once: a comment already waiting
  * under the same site and id is not added again). Returns 0, or -1 when

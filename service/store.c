@@ -375,7 +375,6 @@ static void fail_all(struct pending *p, const char *err)
     }
 }
 
-/* Send a batch and read its replies (combiner only). */
 /* Did the server close a connection we thought idle-and-fine (Redis's
  * `timeout`, a restart, a proxy)? Then nothing of the batch was run. */
 static int closed_under_us(const redisContext *c)
@@ -667,8 +666,6 @@ static void finish_async(struct pending *p)
     fn(arg);
 }
 
-/* Format argv (argv[0..1] are set here to EVALSHA sha, or EVAL src when
- * no connection has learnt the SHA yet) and queue it without waiting. */
 /* Format argv and queue it without waiting; 'parse' and 'done' run when
  * the reply (or a failure) is there. 'src', when not NULL, is the script
  * an EVALSHA is resent as after NOSCRIPT. */
@@ -720,7 +717,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     enum { MAXB = BK_COUNT + 1, MAXARGS = 3 + 6 + 7 + 3 * MAXB };
     const char *argv[MAXARGS];
     size_t lens[MAXARGS];
-    char keys[6][320], fields[MAXB][320], epoch[24], win[24];
+    char keys[6][320], fields[MAXB][320], len_s[24], e_s[24], win[24];
     int a = 2;
 #define ARG(s) (argv[a] = (s), lens[a] = strlen(argv[a]), a++)
 
@@ -735,11 +732,10 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     for (int i = 0; i < 6; i++)
         ARG(keys[i]);
     ARG(q->comment_id && !q->no_replay ? "1" : "0");
-    snprintf(epoch, sizeof epoch, "%ld", len);
-    ARG(epoch);
-    char ebuf[24];
-    snprintf(ebuf, sizeof ebuf, "%ld", e);
-    ARG(ebuf);
+    snprintf(len_s, sizeof len_s, "%ld", len);
+    ARG(len_s);
+    snprintf(e_s, sizeof e_s, "%ld", e);
+    ARG(e_s);
     snprintf(win, sizeof win, "%ld", q->dup_fp ? q->dup_window_ms : 0);
     ARG(win);
     ARG(q->src_ip ? q->src_ip : "");
