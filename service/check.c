@@ -367,6 +367,8 @@ static json_t *reasons_json(const struct verdict *v)
 
 static void short_note(struct http_request *req, enum decision d, double score, int degraded, int replayed)
 {
+    if (atomic_load_explicit(&log_level, memory_order_relaxed) > LOG_LVL_INFO)
+        return; /* only the info-level access log shows it */
     snprintf(req->note, sizeof req->note, "decision=%s score=%.4f%s%s", decision_name(d), score,
              degraded ? " degraded" : "", replayed ? " replayed" : "");
 }
@@ -425,9 +427,11 @@ struct answer {
     enum hold_state hold;
 };
 
-/* Write the answer as JSON (see api.md). Written by hand, not through a
+/* Write the answer as JSON (see api.md), in two halves around the
+ * rate-limit object, so that the check script can put a decision record
+ * together from them (see check_handle). Written by hand, not through a
  * jansson tree: this runs on every check. */
-static void render(struct buf *b, const struct answer *a)
+static void render_head(struct buf *b, const struct answer *a)
 {
     buf_puts(b, "{\"request_id\":");
     json_put_str(b, a->request_id);
@@ -443,13 +447,24 @@ static void render(struct buf *b, const struct answer *a)
         json_put_str(b, r->detail);
         buf_append(b, "}", 1);
     }
-    buf_printf(b, "],\"rate_limit\":%s,\"degraded\":%s,\"replayed\":false", a->rate_limit,
-               a->degraded ? "true" : "false");
+    buf_puts(b, "],\"rate_limit\":");
+}
+
+static void render_tail(struct buf *b, const struct answer *a)
+{
+    buf_printf(b, ",\"degraded\":%s,\"replayed\":false", a->degraded ? "true" : "false");
     if (a->hold == HOLD_STORED)
         buf_puts(b, ",\"stored\":true");
     else if (a->hold != HOLD_NONE)
         buf_printf(b, ",\"stored\":false,\"pending\":%s", a->hold == HOLD_PENDING ? "true" : "false");
     buf_append(b, "}", 1);
+}
+
+static void render(struct buf *b, const struct answer *a)
+{
+    render_head(b, a);
+    buf_puts(b, a->rate_limit);
+    render_tail(b, a);
 }
 
 /* What a check carries from before its Redis round trip to after it. */
@@ -461,6 +476,9 @@ struct check_state {
     struct store_check_res res;
     char fp[33];
     int count_dups;
+    enum decision d0;         /* the filters' decision, before Redis */
+    struct buf head;          /* render_head of that decision (p NULL: none) */
+    char rec_tail[96];        /* the record's tail after the rate limit */
     /* after the check script */
     struct answer a;
     char rl[160];             /* a.rate_limit */
@@ -478,6 +496,7 @@ static void check_cleanup(struct http_request *req)
     struct check_state *st = req->state;
     json_decref(st->in.root);
     free(st->res.replay);
+    free(st->head.p);
     free(st->rec);
     free(st->ijson);
     free(st);
@@ -505,6 +524,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     st->body_fp[0] = 0;
     st->site = NULL;
     st->count_dups = 0;
+    st->head.p = NULL;
     struct check_in *in = &st->in;
     req->state = st;
     req->cleanup = check_cleanup;
@@ -560,12 +580,30 @@ void check_handle(struct http_request *req, struct http_response *resp)
     q->dup_fp = st->count_dups ? st->fp : NULL;
     q->src_ip = in->ip;
     q->src_author = in->author_key[0] ? in->author_key : NULL;
+    st->d0 = verdict_decide(&st->v, &site->th);
     if (in->comment_id) {
         /* Tells a retry (same body: replay the decision) from an edit
          * (another body under the same id: judge it again). */
         unsigned char h[16];
         crypto_generichash(h, sizeof h, (const unsigned char *)in->body, in->body_len, NULL, 0);
         sodium_bin2hex(st->body_fp, sizeof st->body_fp, h, sizeof h);
+        /* Most checks end as the filters say now: tokens left, no
+         * duplicate. The script then writes their decision record itself
+         * (head + its rate-limit object + tail), so that a check is one
+         * Redis command, not two. A held comment's record is written with
+         * the comment (hold_begin); any other outcome is recorded after. */
+        if (st->d0 != DEC_HOLD && (!st->count_dups || site->dup_min_sources > 0)) {
+            struct answer a0 = { req->id, site->name, in->comment_id, st->d0, verdict_score(&st->v), &st->v,
+                                 NULL, 0, HOLD_NONE };
+            buf_init(&st->head);
+            render_head(&st->head, &a0);
+            snprintf(st->rec_tail, sizeof st->rec_tail, ",\"degraded\":false,\"replayed\":false,\"body_fp\":\"%s\"}",
+                     st->body_fp);
+            q->rec_head = st->head.p;
+            q->rec_tail = st->rec_tail;
+            q->rec_ttl_s = site->decision_ttl_s;
+            q->rec_max_dups = site->dup_min_sources;
+        }
     }
     st->edit = 0;
     req->resume = check_finish;
@@ -691,9 +729,9 @@ static void check_finish(struct http_request *req, struct http_response *resp)
             verdict_add(&st->v, "duplicate", "duplicate", site->heur.w.duplicate, DEC_ACCEPT,
                         "the same text came from %ld IP addresses and %ld authors in the last %ld s",
                         r->dup_ips, r->dup_authors, site->dup_window_s);
-        if (r->bucket >= 0)
-            snprintf(rl, sizeof st->rl, "{\"limited\":false,\"bucket\":\"%s\",\"remaining\":%.0f}",
-                     bucket_name(st->q.kind[r->bucket]), r->remaining);
+        if (r->bucket >= 0) /* as the check script writes it into the record */
+            snprintf(rl, sizeof st->rl, "{\"limited\":false,\"bucket\":\"%s\",\"remaining\":%lld}",
+                     bucket_name(st->q.kind[r->bucket]), (long long)r->remaining);
         d = verdict_decide(&st->v, &site->th);
     } else { /* ST_DOWN */
         degraded = 1;
@@ -719,9 +757,17 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         return;
     }
     struct buf out;
-    buf_init(&out);
-    render(&out, a);
-    if (in->comment_id && r->status == ST_OK) {
+    int recorded = r->status == ST_OK && r->recorded && d == st->d0;
+    if (recorded) { /* the script stored head + rl + tail: answer the same */
+        out = st->head;
+        st->head.p = NULL;
+        buf_puts(&out, rl);
+        render_tail(&out, a);
+    } else {
+        buf_init(&out);
+        render(&out, a);
+    }
+    if (in->comment_id && r->status == ST_OK && !recorded) {
         char *rec = record_of(out.p, st->body_fp);
         store_remember(site->name, in->comment_id, rec, site->decision_ttl_s);
         free(rec);

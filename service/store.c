@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <semaphore.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -48,11 +49,14 @@
  * ARGV[1] "1" to replay KEYS[1]; ARGV[2] epoch length s; ARGV[3] e;
  * ARGV[4] duplicate window ms ("0" = none); ARGV[5] IP source; ARGV[6]
  * author source ("" = none); ARGV[7] "1" when the first bucket is the API
- * key's; ARGV[8..] per bucket: hash field, capacity, refill/s.
+ * key's; ARGV[8], ARGV[9] head and tail of the decision record to write
+ * on "ok" ("" = none), ARGV[10] its TTL s, ARGV[11] write it only while
+ * both duplicate counts are below this ("0" = always); ARGV[12..] per
+ * bucket: hash field, capacity, refill/s.
  * Returns {"api", retry_ms} | {"replay", json} |
  * {"limited", comment bucket (1-based), retry_ms} |
  * {"ok", tightest comment bucket (1-based, 0 none), tokens left, dup ips,
- * dup authors}.
+ * dup authors, 1 if the record was written}.
  *
  * Cost matters more than elegance here: the script runs on every check on
  * Redis's single thread, and each redis.call costs about 2 us. So every
@@ -72,10 +76,10 @@ static const char CHECK_LUA[] =
     "if d < -1 then d = -1 elseif d > 1 then d = 1 end\n"
     "local cur, prev = KEYS[5 + d], KEYS[4 + d]\n"
     "local vals = redis.call('MGET', KEYS[1], KEYS[2])\n"
-    "local nb = (#ARGV - 7) / 3\n"
+    "local nb = (#ARGV - 11) / 3\n"
     "local fields, caps, rates = {}, {}, {}\n"
     "for i = 1, nb do\n"
-    "  fields[i], caps[i], rates[i] = ARGV[5 + 3 * i], tonumber(ARGV[6 + 3 * i]), tonumber(ARGV[7 + 3 * i])\n"
+    "  fields[i], caps[i], rates[i] = ARGV[9 + 3 * i], tonumber(ARGV[10 + 3 * i]), tonumber(ARGV[11 + 3 * i])\n"
     "end\n"
     "local hv, fresh = {}, true\n"
     "if nb > 0 then\n"
@@ -166,7 +170,18 @@ static const char CHECK_LUA[] =
     "  end\n"
     "  redis.call('SET', KEYS[2], entry, 'PX', win)\n"
     "end\n"
-    "return {'ok', tight, math.floor(left), nip, nau}\n";
+    "local rec = 0\n"
+    "local most = tonumber(ARGV[11])\n"
+    "if ARGV[8] ~= '' and (most == 0 or (nip < most and nau < most)) then\n"
+    "  local rl = 'null'\n"
+    "  if tight > 0 then\n"
+    "    rl = '{\"limited\":false,\"bucket\":\"' .. string.match(fields[tight + first - 1], '^[^:]*') ..\n"
+    "         '\",\"remaining\":' .. string.format('%.0f', math.floor(left)) .. '}'\n"
+    "  end\n"
+    "  redis.call('SET', KEYS[1], ARGV[8] .. rl .. ARGV[9], 'EX', ARGV[10])\n"
+    "  rec = 1\n"
+    "end\n"
+    "return {'ok', tight, math.floor(left), nip, nau, rec}\n";
 
 /* hold: KEYS[1] dec key, KEYS[2] held item, KEYS[3] held queue.
  * ARGV[1] response JSON, ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4]
@@ -228,7 +243,7 @@ void store_configure(const struct cfg *c)
 
 struct pending {
     struct pending *next;
-    char *cmd;              /* formatted RESP (redisFormatCommandArgv) */
+    char *cmd;              /* the command in RESP (struct cmd) */
     int len;
     redisReply *reply;      /* the answer, or NULL with err set */
     char err[160];
@@ -461,7 +476,7 @@ static void combine(int rounds)
             } else { /* detached */
                 if (p->reply)
                     freeReplyObject(p->reply);
-                redisFreeCommand(p->cmd);
+                free(p->cmd);
                 free(p);
             }
         }
@@ -621,6 +636,7 @@ static void parse_check(redisReply *r, const char *err, void *out)
         res->remaining = (double)elem_int(r, 2);
         res->dup_ips = (long)elem_int(r, 3);
         res->dup_authors = (long)elem_int(r, 4);
+        res->recorded = elem_int(r, 5) == 1;
     } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
         res->status = ST_REPLAY;
         res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
@@ -647,7 +663,7 @@ static void finish_async(struct pending *p)
         char *eval = evalsha_to_eval(p->cmd, p->len, p->src, &len);
         if (eval) {
             freeReplyObject(r);
-            redisFreeCommand(p->cmd);
+            free(p->cmd);
             p->cmd = eval;
             p->len = len;
             p->reply = NULL;
@@ -659,53 +675,150 @@ static void finish_async(struct pending *p)
     p->parse(r, p->err, p->out);
     if (r)
         freeReplyObject(r);
-    redisFreeCommand(p->cmd);
+    free(p->cmd);
     store_done_fn fn = p->done_fn;
     void *arg = p->done_arg;
     free(p);
     fn(arg);
 }
 
-/* Format argv and queue it without waiting; 'parse' and 'done' run when
- * the reply (or a failure) is there. 'src', when not NULL, is the script
- * an EVALSHA is resent as after NOSCRIPT. */
-static void queue_async(int argc, const char **argv, const size_t *lens, const char *src, int retried,
+/* ---------- commands ----------
+ *
+ * Commands are written in RESP here, without printf: the check command has
+ * some thirty arguments, and building it with snprintf and
+ * redisFormatCommandArgv took more instructions than parsing the request.
+ * cmd_begin takes the argument count up front; each cmd_* call appends one
+ * argument. The result (c->b.p, c->b.len) is what the pipeline sends. */
+struct cmd {
+    struct buf b;
+};
+
+/* v in decimal at the end of tmp[24], NUL-terminated; returns its start
+ * (the string ends at tmp + 23). */
+static char *digits(long long v, char tmp[24])
+{
+    char *p = tmp + 23;
+    *p = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
+/* Append "TAG n\r\n"; the caller has reserved the room. */
+static char *put_len(char *w, char tag, size_t n)
+{
+    char tmp[24], *d = digits((long long)n, tmp);
+    size_t dl = (size_t)(tmp + 23 - d);
+    *w++ = tag;
+    memcpy(w, d, dl);
+    w += dl;
+    *w++ = '\r';
+    *w++ = '\n';
+    return w;
+}
+
+static void cmd_begin(struct cmd *c, int argc)
+{
+    buf_init(&c->b);
+    buf_reserve(&c->b, 2048); /* a check command fits: one allocation */
+    c->b.len = (size_t)(put_len(c->b.p, '*', (size_t)argc) - c->b.p);
+}
+
+/* Room for an argument of n bytes and its framing; returns where to write. */
+static char *cmd_room(struct cmd *c, size_t n)
+{
+    buf_reserve(&c->b, n + 32);
+    return c->b.p + c->b.len;
+}
+
+static void cmd_done(struct cmd *c, char *w)
+{
+    *w++ = '\r';
+    *w++ = '\n';
+    *w = 0;
+    c->b.len = (size_t)(w - c->b.p);
+}
+
+static void cmd_arg(struct cmd *c, const char *s, size_t n)
+{
+    char *w = put_len(cmd_room(c, n), '$', n);
+    memcpy(w, s, n);
+    cmd_done(c, w + n);
+}
+
+static void cmd_str(struct cmd *c, const char *s)
+{
+    cmd_arg(c, s, strlen(s));
+}
+
+static void cmd_num(struct cmd *c, long long v)
+{
+    char tmp[24], *d = digits(v, tmp);
+    cmd_arg(c, d, (size_t)(tmp + 23 - d));
+}
+
+/* One argument made of the NULL-terminated list of strings that follows. */
+static void cmd_cat(struct cmd *c, ...)
+{
+    va_list ap;
+    size_t n = 0;
+    va_start(ap, c);
+    for (const char *s; (s = va_arg(ap, const char *));)
+        n += strlen(s);
+    va_end(ap);
+    char *w = put_len(cmd_room(c, n), '$', n);
+    va_start(ap, c);
+    for (const char *s; (s = va_arg(ap, const char *));) {
+        size_t k = strlen(s);
+        memcpy(w, s, k);
+        w += k;
+    }
+    va_end(ap);
+    cmd_done(c, w);
+}
+
+/* Start a script call with 'argc' arguments after the script: EVALSHA with
+ * the SHA learnt at connect, or EVAL of the source when no connection has
+ * learnt it yet. Returns 1 for EVALSHA. */
+static int cmd_script(struct cmd *c, const char *sha_slot, const char *src, int argc)
+{
+    char sha[41];
+    pthread_mutex_lock(&sha_mu);
+    memcpy(sha, sha_slot, sizeof sha);
+    pthread_mutex_unlock(&sha_mu);
+    cmd_begin(c, argc + 2);
+    if (!sha[0]) {
+        cmd_arg(c, "EVAL", 4);
+        cmd_str(c, src);
+        return 0;
+    }
+    cmd_arg(c, "EVALSHA", 7);
+    cmd_arg(c, sha, 40);
+    return 1;
+}
+
+/* Queue a built command (taken over) without waiting; 'parse' and 'done'
+ * run when the reply (or a failure) is there. 'src', when not NULL, is the
+ * script an EVALSHA is resent as after NOSCRIPT. */
+static void queue_async(struct cmd *c, const char *src, int retried,
                         void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
                         void *arg)
 {
     struct pending *p = xcalloc(1, sizeof *p);
-    p->len = redisFormatCommandArgv(&p->cmd, argc, argv, lens);
+    p->cmd = c->b.p;
+    p->len = (int)c->b.len;
     p->parse = parse;
     p->out = out;
     p->src = src;
     p->done_fn = done;
     p->done_arg = arg;
     p->retried = retried || !src;
-    if (p->len < 0) {
-        free(p);
-        parse(NULL, "redis: cannot format the command", out);
-        done(arg);
-        return;
-    }
     push(p);
     combine(1);
-}
-
-/* Queue a script: EVALSHA with the SHA learnt at connect, or EVAL of the
- * source when no connection has learnt it yet. argv[0..1] are set here. */
-static void eval_async(const char *sha_slot, const char *src, int argc, const char **argv, size_t *lens,
-                       void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
-                       void *arg)
-{
-    char sha[41];
-    pthread_mutex_lock(&sha_mu);
-    memcpy(sha, sha_slot, sizeof sha);
-    pthread_mutex_unlock(&sha_mu);
-    argv[0] = sha[0] ? "EVALSHA" : "EVAL";
-    argv[1] = sha[0] ? sha : src;
-    lens[0] = strlen(argv[0]);
-    lens[1] = strlen(argv[1]);
-    queue_async(argc, argv, lens, src, !sha[0], parse, out, done, arg);
 }
 
 void store_check_async(const struct store_check_req *q, struct store_check_res *res,
@@ -713,51 +826,44 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
 {
     memset(res, 0, sizeof *res);
     res->bucket = -1;
-    /* EVALSHA sha numkeys, 6 keys, 7 args + 3 per bucket (API + comment) */
-    enum { MAXB = BK_COUNT + 1, MAXARGS = 3 + 6 + 7 + 3 * MAXB };
-    const char *argv[MAXARGS];
-    size_t lens[MAXARGS];
-    char keys[6][320], fields[MAXB][320], len_s[24], e_s[24], win[24];
-    int a = 2;
-#define ARG(s) (argv[a] = (s), lens[a] = strlen(argv[a]), a++)
-
+    int api = q->api->enabled, rec = q->rec_head && q->comment_id;
     /* The epoch by our clock; the script corrects it by Redis's. */
     long len = q->epoch_s > 0 ? q->epoch_s : 1;
     long e = (long)(time(NULL) / len);
-    snprintf(keys[0], sizeof keys[0], "mg:{%s}:dec:%s", q->site, q->comment_id ? q->comment_id : "");
-    snprintf(keys[1], sizeof keys[1], "mg:{%s}:dup:%s", q->site, q->dup_fp ? q->dup_fp : "");
-    for (int i = 0; i < 4; i++)
-        snprintf(keys[2 + i], sizeof keys[2 + i], "mg:{%s}:rl:%ld:%ld", q->site, len, e - 2 + i);
-    ARG("6");
-    for (int i = 0; i < 6; i++)
-        ARG(keys[i]);
-    ARG(q->comment_id && !q->no_replay ? "1" : "0");
-    snprintf(len_s, sizeof len_s, "%ld", len);
-    ARG(len_s);
-    snprintf(e_s, sizeof e_s, "%ld", e);
-    ARG(e_s);
-    snprintf(win, sizeof win, "%ld", q->dup_fp ? q->dup_window_ms : 0);
-    ARG(win);
-    ARG(q->src_ip ? q->src_ip : "");
-    ARG(q->src_author ? q->src_author : "");
-    int api = q->api->enabled;
-    ARG(api ? "1" : "0");
-    int nf = 0;
+    char len_s[24], *len_d = digits(len, len_s);
+
+    /* numkeys, 6 keys, 11 arguments, 3 per bucket (API + comment) */
+    struct cmd c;
+    int evalsha = cmd_script(&c, check_sha, CHECK_LUA, 1 + 6 + 11 + 3 * (api + q->nbuckets));
+    cmd_arg(&c, "6", 1);
+    cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
+    cmd_cat(&c, "mg:{", q->site, "}:dup:", q->dup_fp ? q->dup_fp : "", NULL);
+    for (int i = 0; i < 4; i++) {
+        char e_s[24];
+        cmd_cat(&c, "mg:{", q->site, "}:rl:", len_d, ":", digits(e - 2 + i, e_s), NULL);
+    }
+    cmd_str(&c, q->comment_id && !q->no_replay ? "1" : "0");
+    cmd_num(&c, len);
+    cmd_num(&c, e);
+    cmd_num(&c, q->dup_fp ? q->dup_window_ms : 0);
+    cmd_str(&c, q->src_ip ? q->src_ip : "");
+    cmd_str(&c, q->src_author ? q->src_author : "");
+    cmd_str(&c, api ? "1" : "0");
+    cmd_str(&c, rec ? q->rec_head : "");
+    cmd_str(&c, rec ? q->rec_tail : "");
+    cmd_num(&c, q->rec_ttl_s);
+    cmd_num(&c, q->dup_fp ? q->rec_max_dups : 0);
     if (api) {
-        snprintf(fields[nf], sizeof fields[nf], "api:%s", q->api_key_id);
-        ARG(fields[nf]);
-        ARG(q->api->capacity_s);
-        ARG(q->api->per_second_s);
-        nf++;
+        cmd_cat(&c, "api:", q->api_key_id, NULL);
+        cmd_str(&c, q->api->capacity_s);
+        cmd_str(&c, q->api->per_second_s);
     }
-    for (int i = 0; i < q->nbuckets; i++, nf++) {
-        snprintf(fields[nf], sizeof fields[nf], "%s:%s", bucket_name(q->kind[i]), q->bucket_id[i]);
-        ARG(fields[nf]);
-        ARG(q->bucket[i]->capacity_s);
-        ARG(q->bucket[i]->per_second_s);
+    for (int i = 0; i < q->nbuckets; i++) {
+        cmd_cat(&c, bucket_name(q->kind[i]), ":", q->bucket_id[i], NULL);
+        cmd_str(&c, q->bucket[i]->capacity_s);
+        cmd_str(&c, q->bucket[i]->per_second_s);
     }
-#undef ARG
-    eval_async(check_sha, CHECK_LUA, a, argv, lens, parse_check, res, done, arg);
+    queue_async(&c, CHECK_LUA, !evalsha, parse_check, res, done, arg);
 }
 
 static void sync_done(void *arg)
@@ -770,15 +876,14 @@ static void sync_done(void *arg)
 
 void store_remember(const char *site, const char *comment_id, const char *json, long ttl_s)
 {
-    char key[320], ttl[24];
-    snprintf(key, sizeof key, "mg:{%s}:dec:%s", site, comment_id);
-    snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-    const char *argv[] = { "SET", key, json, "EX", ttl };
-    size_t lens[] = { 3, strlen(key), strlen(json), 2, strlen(ttl) };
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, 5, argv, lens);
-    if (len > 0)
-        submit_detached(cmd, len);
+    struct cmd c;
+    cmd_begin(&c, 5);
+    cmd_arg(&c, "SET", 3);
+    cmd_cat(&c, "mg:{", site, "}:dec:", comment_id, NULL);
+    cmd_str(&c, json);
+    cmd_arg(&c, "EX", 2);
+    cmd_num(&c, ttl_s);
+    submit_detached(c.b.p, (int)c.b.len);
 }
 
 static void parse_hold(redisReply *r, const char *err, void *out)
@@ -800,18 +905,19 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
                       struct store_hold_res *res, store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
-    char k1[320], k2[320], k3[128], ttl[24], score[24];
-    snprintf(k1, sizeof k1, "mg:{%s}:dec:%s", site, comment_id);
-    snprintf(k2, sizeof k2, "mg:{%s}:held:%s", site, comment_id);
-    snprintf(k3, sizeof k3, "mg:{%s}:q:held", site);
-    snprintf(ttl, sizeof ttl, "%ld", ttl_s * 1000);
-    snprintf(score, sizeof score, "%lld", (long long)created_ms);
-    const char *argv[] = { NULL, NULL, "3", k1, k2, k3, response_json, ttl, item_json, score, comment_id,
-                           replace ? "1" : "0" };
-    size_t lens[12];
-    for (int i = 2; i < 12; i++)
-        lens[i] = strlen(argv[i]);
-    eval_async(hold_sha, HOLD_LUA, 12, argv, lens, parse_hold, res, done, arg);
+    struct cmd c;
+    int evalsha = cmd_script(&c, hold_sha, HOLD_LUA, 10);
+    cmd_arg(&c, "3", 1);
+    cmd_cat(&c, "mg:{", site, "}:dec:", comment_id, NULL);
+    cmd_cat(&c, "mg:{", site, "}:held:", comment_id, NULL);
+    cmd_cat(&c, "mg:{", site, "}:q:held", NULL);
+    cmd_str(&c, response_json);
+    cmd_num(&c, (long long)ttl_s * 1000);
+    cmd_str(&c, item_json);
+    cmd_num(&c, (long long)created_ms);
+    cmd_str(&c, comment_id);
+    cmd_str(&c, replace ? "1" : "0");
+    queue_async(&c, HOLD_LUA, !evalsha, parse_hold, res, done, arg);
 }
 
 int store_hold(const char *site, const char *comment_id, const char *response_json,
@@ -853,7 +959,10 @@ int store_ping(char *err, size_t errlen)
     struct ping_res res = { 0, "" };
     sem_t sem;
     sem_init(&sem, 0, 0);
-    queue_async(1, (const char *[]){ "PING" }, (const size_t[]){ 4 }, NULL, 1, parse_ping, &res, sync_done, &sem);
+    struct cmd c;
+    cmd_begin(&c, 1);
+    cmd_arg(&c, "PING", 4);
+    queue_async(&c, NULL, 1, parse_ping, &res, sync_done, &sem);
     while (sem_wait(&sem) != 0)
         ; /* EINTR */
     sem_destroy(&sem);

@@ -33,6 +33,13 @@ struct store_check_req {
     const char *dup_fp;       /* fingerprint of the normalised body */
     const char *src_ip;
     const char *src_author;   /* NULL when the comment has no author */
+    /* The decision record the script writes itself when the check ends as
+     * the filters already say: tokens left and no duplicate counted.
+     * head + rate-limit JSON + tail; NULL head: write none. */
+    const char *rec_head, *rec_tail;
+    long rec_ttl_s;
+    long rec_max_dups;        /* write only while both duplicate counts are
+                                 below this (0: duplicates not counted) */
 };
 
 enum store_status {
@@ -51,6 +58,7 @@ struct store_check_res {
     double remaining;        /* ST_OK: tokens left in that bucket */
     long retry_after_ms;     /* ST_LIMITED / ST_API_LIMITED */
     long dup_ips, dup_authors; /* ST_OK with duplicates counted */
+    int recorded;            /* ST_OK: the script wrote the decision record */
     char error[160];         /* ST_DOWN: why, without secrets */
 };
 

@@ -103,7 +103,7 @@ void buf_init(struct buf *b)
     b->p[0] = 0;
 }
 
-static void buf_grow(struct buf *b, size_t extra)
+void buf_reserve(struct buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -116,7 +116,7 @@ static void buf_grow(struct buf *b, size_t extra)
 
 void buf_append(struct buf *b, const void *data, size_t n)
 {
-    buf_grow(b, n);
+    buf_reserve(b, n);
     memcpy(b->p + b->len, data, n);
     b->len += n;
     b->p[b->len] = 0;
@@ -136,7 +136,7 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     if (n < 0)
         return;
     if ((size_t)n >= b->cap - b->len) {
-        buf_grow(b, (size_t)n);
+        buf_reserve(b, (size_t)n);
         va_start(ap, fmt);
         vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);

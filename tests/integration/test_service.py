@@ -180,6 +180,20 @@ def test_wrong_method_content_type_and_path():
     assert st == 404 and err_code(body) == "not_found", body
 
 
+def test_request_headers_up_to_12_kib_are_served():
+    """Request line and headers share libmicrohttpd's 32 KiB per-connection
+    buffer: 12 KiB of cookies still get an answer; 64 KiB are refused
+    (by libmicrohttpd itself), and the service carries on."""
+    st, body, _ = svc().check(comment(ip="192.0.2.170"), headers={"Cookie": "c=" + "x" * 12000})
+    assert st == 200 and body["decision"] == "accept", body
+    try:
+        st = svc().check(comment(ip="192.0.2.171"), headers={"Cookie": "c=" + "x" * 65536})[0]
+    except (ConnectionError, OSError):
+        st = "closed"
+    assert st in (431, "closed"), st
+    assert svc().request("GET", "/healthz")[0] == 200
+
+
 # ---------------------------------------------------------------- decisions
 
 def test_clean_comment_is_accepted():
@@ -252,6 +266,31 @@ def test_same_comment_id_replays_the_stored_decision():
     b1 = svc().check(c)[1]
     b2 = wait_until(lambda: (lambda b: b if b["replayed"] else None)(svc().check(c)[1]), 5)
     assert b2 and b2["decision"] == b1["decision"] == "accept", b2
+
+
+def test_the_check_script_records_the_decision_it_answers():
+    """The record of an ordinary check is written by the check script
+    itself: a retry straight after is a replay of exactly that answer. A
+    check whose outcome Redis changed (a duplicate) is recorded by the
+    service afterwards, with the reason that changed it."""
+    c = comment("Thanks for the piece on the harbour works, very clear.", cid="rec-1", ip="192.0.2.160")
+    b1 = svc().check(c)[1]
+    b2 = svc().check(c)[1]  # no wait: recorded before the first answer left
+    assert b1["decision"] == "accept" and b2["replayed"] is True, (b1, b2)
+    for k in ("decision", "score", "reasons", "rate_limit", "comment_id", "degraded"):
+        assert b2[k] == b1[k], (k, b1, b2)
+    raw = redis().cmd("GET", "mg:{news}:dec:rec-1")
+    rec = json.loads(raw)
+    assert rec["request_id"] == b1["request_id"] and rec["rate_limit"] == b1["rate_limit"], rec
+    assert '"rate_limit":%s,' % json.dumps(b1["rate_limit"], separators=(",", ":")) in raw, raw
+    assert 0 < redis().cmd("TTL", "mg:{news}:dec:rec-1") <= 7 * 86400
+    text = "Look at my page for a wonderful free prize, everybody wins today"
+    for i in range(3):
+        last = svc().check(comment(text, cid="rec-dup-%d" % i, ip="203.0.113.%d" % (140 + i)))[1]
+    assert "duplicate" in reason_codes(last), last
+    again = wait_until(lambda: (lambda b: b if b["replayed"] else None)(
+        svc().check(comment(text, cid="rec-dup-2", ip="203.0.113.142"))[1]), 5)
+    assert again and reason_codes(again) == reason_codes(last) and again["score"] == last["score"], again
 
 
 def test_an_edited_comment_is_judged_again():
