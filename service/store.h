@@ -1,10 +1,10 @@
 /* store.h - everything modgate keeps in Redis, and the only user of hiredis.
  *
- * One connection, pipelined: concurrent requests share Redis round trips
- * (see "the pipeline" in store.c), with separate connect and command
- * timeouts. A check costs one round trip: one Lua
- * script takes the API-key token, replays a stored decision, takes every
- * rate-limit bucket (all or none) and counts duplicates. The key schema is
+ * A few connections ("lanes"), each pipelined: concurrent requests share
+ * Redis round trips (see "the pipeline" in store.c), with separate connect
+ * and command timeouts. A check costs one round trip: one Lua script takes
+ * the API-key token, replays a stored decision, takes every rate-limit
+ * bucket (all or none), counts duplicates and records the decision. The key schema is
  * documented at the top of store.c and in api.md. */
 #ifndef MODGATE_STORE_H
 #define MODGATE_STORE_H
