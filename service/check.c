@@ -1,9 +1,12 @@
 /* check.c - the /v1/check pipeline.
  *
  *   check_handle: validate -> filters (pure, no I/O) -> send one Redis
- *                 script (API bucket, replay, rate limits, duplicates)
- *   check_finish: decision -> answer, with the decision record sent
- *                 without waiting; or, for a held comment,
+ *                 script (API bucket, replay, rate limits, duplicates,
+ *                 and the decision record and held comment when the
+ *                 outcome is the filters' own, which it mostly is)
+ *   check_finish: decision -> answer, with a record the script could not
+ *                 write sent without waiting; or, for a held comment the
+ *                 script did not store,
  *   hold_begin / hold_stored: the hold script, then the answer.
  * Each stage runs on the request's HTTP thread; between stages the
  * connection is suspended (see http_async_done), so no thread waits for
@@ -478,7 +481,7 @@ struct check_state {
     int count_dups;
     enum decision d0;         /* the filters' decision, before Redis */
     struct buf head;          /* render_head of that decision (p NULL: none) */
-    char rec_tail[96];        /* the record's tail after the rate limit */
+    char rec_tail[128];       /* the record's tail after the rate limit */
     /* after the check script */
     struct answer a;
     char rl[160];             /* a.rate_limit */
@@ -509,6 +512,7 @@ static void check_redis_done(void *arg)
 }
 
 static void check_finish(struct http_request *req, struct http_response *resp);
+static char *held_item(struct http_request *req, struct check_state *st, const struct answer *a);
 
 /* First half of /v1/check: validate, run the filters, send the Redis
  * script. The second half (check_finish) runs when Redis answered. */
@@ -592,17 +596,29 @@ void check_handle(struct http_request *req, struct http_response *resp)
          * (head + its rate-limit object + tail), so that a check is one
          * Redis command, not two. A held comment's record is written with
          * the comment (hold_begin); any other outcome is recorded after. */
-        if (st->d0 != DEC_HOLD && (!st->count_dups || site->dup_min_sources > 0)) {
+        if (!st->count_dups || site->dup_min_sources > 0) {
+            int hold = st->d0 == DEC_HOLD;
             struct answer a0 = { req->id, site->name, in->comment_id, st->d0, verdict_score(&st->v), &st->v,
                                  NULL, 0, HOLD_NONE };
             buf_init(&st->head);
             render_head(&st->head, &a0);
-            snprintf(st->rec_tail, sizeof st->rec_tail, ",\"degraded\":false,\"replayed\":false,\"body_fp\":\"%s\"}",
-                     st->body_fp);
+            snprintf(st->rec_tail, sizeof st->rec_tail,
+                     ",\"degraded\":false,\"replayed\":false%s,\"body_fp\":\"%s\"}",
+                     hold ? ",\"stored\":true" : "", st->body_fp);
             q->rec_head = st->head.p;
             q->rec_tail = st->rec_tail;
             q->rec_ttl_s = site->decision_ttl_s;
             q->rec_max_dups = site->dup_min_sources;
+            /* A comment the filters hold is stored by the same script,
+             * so holding it costs no second round trip either. */
+            if (hold) {
+                st->held_ms = wall_ms();
+                st->ijson = held_item(req, st, &a0);
+                q->held_item = st->ijson;
+                q->held_ms = st->held_ms;
+                if (!st->ijson)
+                    q->rec_head = NULL;
+            }
         }
     }
     st->edit = 0;
@@ -647,20 +663,11 @@ static void hold_stored(struct http_request *req, struct http_response *resp)
     hold_finish(req, st, st->hres.rc >= 0 ? NULL : st->hres.error, resp);
 }
 
-/* A held comment is stored for moderators: the whole validated request
- * plus score, reasons and times, with a decision record for replays that
- * says "stored": true (which is what a replay means). The hold script is
- * a second Redis command, sent without blocking this thread. */
-static void hold_begin(struct http_request *req, struct check_state *st, struct http_response *resp)
+/* The stored form of a held comment: the validated request plus decision,
+ * score, reasons and times (new; free()), or NULL if it cannot be encoded.
+ * Adds those fields to the request tree. */
+static char *held_item(struct http_request *req, struct check_state *st, const struct answer *a)
 {
-    struct answer *a = &st->a;
-    st->held_ms = wall_ms();
-    struct buf rec;
-    buf_init(&rec);
-    a->hold = HOLD_STORED;
-    render(&rec, a);
-    st->rec = record_of(rec.p, st->body_fp);
-    buf_free(&rec);
     json_t *item = st->in.root;
     char held_at[40];
     fmt_rfc3339(st->held_ms, held_at, sizeof held_at);
@@ -671,7 +678,28 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
     json_object_set_new(item, "request_id", json_string(req->id));
     json_object_set_new(item, "held_at", json_string(held_at));
     json_object_set_new(item, "id", json_string(a->comment_id));
-    st->ijson = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    return json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
+}
+
+/* A held comment the check script did not store (the filters did not
+ * hold it, but a duplicate or Redis being down did; or it has no comment
+ * id) is stored by the hold script, a second Redis command sent without
+ * blocking this thread: the whole validated request plus score, reasons
+ * and times, with a decision record for replays that says "stored": true
+ * (which is what a replay means). */
+static void hold_begin(struct http_request *req, struct check_state *st, struct http_response *resp)
+{
+    struct answer *a = &st->a;
+    st->held_ms = wall_ms();
+    struct buf rec;
+    buf_init(&rec);
+    a->hold = HOLD_STORED;
+    render(&rec, a);
+    free(st->rec);
+    st->rec = record_of(rec.p, st->body_fp);
+    buf_free(&rec);
+    free(st->ijson);
+    st->ijson = held_item(req, st, a);
     if (!st->ijson || a->degraded) {
         hold_finish(req, st, "redis unavailable", resp);
         return;
@@ -743,6 +771,18 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     st->a = (struct answer){ req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
                              degraded, HOLD_NONE };
     struct answer *a = &st->a;
+    if (d == DEC_HOLD && r->status == ST_OK && r->recorded && st->d0 == DEC_HOLD) {
+        a->hold = HOLD_STORED; /* by the check script, with its record */
+        struct buf out = st->head;
+        st->head.p = NULL;
+        buf_puts(&out, rl);
+        render_tail(&out, a);
+        short_note(req, d, a->score, 0, 0);
+        check_cleanup(req);
+        resp->status = 200;
+        resp->body = out.p;
+        return;
+    }
     if (d == DEC_HOLD) {
         /* A held comment must be stored somewhere even without a CMS id;
          * the id is random, never derived from anything the client sent. */

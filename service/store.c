@@ -51,8 +51,13 @@
  * author source ("" = none); ARGV[7] "1" when the first bucket is the API
  * key's; ARGV[8], ARGV[9] head and tail of the decision record to write
  * on "ok" ("" = none), ARGV[10] its TTL s, ARGV[11] write it only while
- * both duplicate counts are below this ("0" = always); ARGV[12..] per
- * bucket: hash field, capacity, refill/s.
+ * both duplicate counts are below this ("0" = always); ARGV[12] a held
+ * comment to store with the record ("" = none: then KEYS[7], KEYS[8] are
+ * absent), ARGV[13] its queue score (ms), ARGV[14] "1" to replace one
+ * stored before (an edit), ARGV[15] the comment id; ARGV[16..] per
+ * bucket: hash field, capacity, refill/s. KEYS[7] held item, KEYS[8]
+ * held queue. A held comment stored before and not replaced is left as
+ * it is (as by the hold script).
  * Returns {"api", retry_ms} | {"replay", json} |
  * {"limited", comment bucket (1-based), retry_ms} |
  * {"ok", tightest comment bucket (1-based, 0 none), tokens left, dup ips,
@@ -76,10 +81,10 @@ static const char CHECK_LUA[] =
     "if d < -1 then d = -1 elseif d > 1 then d = 1 end\n"
     "local cur, prev = KEYS[5 + d], KEYS[4 + d]\n"
     "local vals = redis.call('MGET', KEYS[1], KEYS[2])\n"
-    "local nb = (#ARGV - 11) / 3\n"
+    "local nb = (#ARGV - 15) / 3\n"
     "local fields, caps, rates = {}, {}, {}\n"
     "for i = 1, nb do\n"
-    "  fields[i], caps[i], rates[i] = ARGV[9 + 3 * i], tonumber(ARGV[10 + 3 * i]), tonumber(ARGV[11 + 3 * i])\n"
+    "  fields[i], caps[i], rates[i] = ARGV[13 + 3 * i], tonumber(ARGV[14 + 3 * i]), tonumber(ARGV[15 + 3 * i])\n"
     "end\n"
     "local hv, fresh = {}, true\n"
     "if nb > 0 then\n"
@@ -178,7 +183,13 @@ static const char CHECK_LUA[] =
     "    rl = '{\"limited\":false,\"bucket\":\"' .. string.match(fields[tight + first - 1], '^[^:]*') ..\n"
     "         '\",\"remaining\":' .. string.format('%.0f', math.floor(left)) .. '}'\n"
     "  end\n"
-    "  redis.call('SET', KEYS[1], ARGV[8] .. rl .. ARGV[9], 'EX', ARGV[10])\n"
+    "  if ARGV[12] == '' then\n"
+    "    redis.call('SET', KEYS[1], ARGV[8] .. rl .. ARGV[9], 'EX', ARGV[10])\n"
+    "  elseif ARGV[14] == '1' or redis.call('EXISTS', KEYS[7]) == 0 then\n"
+    "    redis.call('SET', KEYS[1], ARGV[8] .. rl .. ARGV[9], 'EX', ARGV[10])\n"
+    "    redis.call('SET', KEYS[7], ARGV[12])\n"
+    "    redis.call('ZADD', KEYS[8], ARGV[13], ARGV[15])\n"
+    "  end\n"
     "  rec = 1\n"
     "end\n"
     "return {'ok', tight, math.floor(left), nip, nau, rec}\n";
@@ -877,15 +888,20 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     long e = (long)(time(NULL) / len);
     char len_s[24], *len_d = digits(len, len_s);
 
-    /* numkeys, 6 keys, 11 arguments, 3 per bucket (API + comment) */
+    int held = rec && q->held_item;
+    /* numkeys, 6 or 8 keys, 15 arguments, 3 per bucket (API + comment) */
     struct cmd c;
-    int evalsha = cmd_script(&c, check_sha, CHECK_LUA, 1 + 6 + 11 + 3 * (api + q->nbuckets));
-    cmd_arg(&c, "6", 1);
+    int evalsha = cmd_script(&c, check_sha, CHECK_LUA, 1 + 6 + 2 * held + 15 + 3 * (api + q->nbuckets));
+    cmd_arg(&c, held ? "8" : "6", 1);
     cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
     cmd_cat(&c, "mg:{", q->site, "}:dup:", q->dup_fp ? q->dup_fp : "", NULL);
     for (int i = 0; i < 4; i++) {
         char e_s[24];
         cmd_cat(&c, "mg:{", q->site, "}:rl:", len_d, ":", digits(e - 2 + i, e_s), NULL);
+    }
+    if (held) {
+        cmd_cat(&c, "mg:{", q->site, "}:held:", q->comment_id, NULL);
+        cmd_cat(&c, "mg:{", q->site, "}:q:held", NULL);
     }
     cmd_str(&c, q->comment_id && !q->no_replay ? "1" : "0");
     cmd_num(&c, len);
@@ -898,6 +914,10 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_str(&c, rec ? q->rec_tail : "");
     cmd_num(&c, q->rec_ttl_s);
     cmd_num(&c, q->dup_fp ? q->rec_max_dups : 0);
+    cmd_str(&c, held ? q->held_item : "");
+    cmd_num(&c, held ? (long long)q->held_ms : 0);
+    cmd_str(&c, q->no_replay ? "1" : "0");
+    cmd_str(&c, held ? q->comment_id : "");
     if (api) {
         cmd_cat(&c, "api:", q->api_key_id, NULL);
         cmd_str(&c, q->api->capacity_s);

@@ -40,6 +40,11 @@ struct store_check_req {
     long rec_ttl_s;
     long rec_max_dups;        /* write only while both duplicate counts are
                                  below this (0: duplicates not counted) */
+    /* With a record: the comment is held; the script stores this item
+     * (JSON) and queues it at held_ms, unless an earlier check stored it
+     * already (replaced when no_replay: an edit). NULL: not held. */
+    const char *held_item;
+    int64_t held_ms;
 };
 
 enum store_status {
@@ -58,7 +63,8 @@ struct store_check_res {
     double remaining;        /* ST_OK: tokens left in that bucket */
     long retry_after_ms;     /* ST_LIMITED / ST_API_LIMITED */
     long dup_ips, dup_authors; /* ST_OK with duplicates counted */
-    int recorded;            /* ST_OK: the script wrote the decision record */
+    int recorded;            /* ST_OK: the script wrote the decision record
+                                (and stored the held comment, if any) */
     char error[160];         /* ST_DOWN: why, without secrets */
 };
 

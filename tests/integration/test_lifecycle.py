@@ -225,7 +225,11 @@ def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments()
         r.proc.send_signal(signal.SIGCONT)
         dumpfile = [os.path.join(env.tmp, f) for f in os.listdir(env.tmp) if f.startswith("modgate-spool-")][0]
         rc, out, err = run_cli("spool", "import", "--config", s.path, dumpfile)
-        assert rc == 0 and "%d stored, 0 already stored" % len(spooled) in out, (rc, out, err)
+        # A check script that reached the frozen Redis runs when it wakes
+        # up, and stores its held comment itself: such a comment counts as
+        # "already stored". Either way each is stored once.
+        m = re.search(r"(\d+) stored, (\d+) already stored, 0 refused", out)
+        assert rc == 0 and m and int(m.group(1)) + int(m.group(2)) == len(spooled), (rc, out, err)
         for x in spooled:
             item = json.loads(r.cmd("GET", "mg:{news}:held:" + x["id"]))
             assert item["id"] == x["id"] and r.cmd("ZSCORE", "mg:{news}:q:held", x["id"]) is not None

@@ -291,6 +291,23 @@ def test_the_check_script_records_the_decision_it_answers():
     again = wait_until(lambda: (lambda b: b if b["replayed"] else None)(
         svc().check(comment(text, cid="rec-dup-2", ip="203.0.113.142"))[1]), 5)
     assert again and reason_codes(again) == reason_codes(last) and again["score"] == last["score"], again
+    # A comment the filters hold is stored by the check script too, with
+    # its record; a held comment already stored is never overwritten by a
+    # later check that finds no record (it expired), only by an edit.
+    h = comment("Offers at http://p.example.com and http://q.example.com and http://r.example.com here",
+                cid="rec-held", ip="192.0.2.161")
+    b1 = svc().check(h)[1]
+    assert b1["decision"] == "hold" and b1["stored"] is True, b1
+    item = json.loads(redis().cmd("GET", "mg:{news}:held:rec-held"))
+    assert item["request_id"] == b1["request_id"] and item["state"] == "held", item
+    assert redis().cmd("ZSCORE", "mg:{news}:q:held", "rec-held") is not None
+    rec = json.loads(redis().cmd("GET", "mg:{news}:dec:rec-held"))
+    assert rec["stored"] is True and rec["request_id"] == b1["request_id"], rec
+    redis().cmd("DEL", "mg:{news}:dec:rec-held")
+    b2 = svc().check(h)[1]
+    assert b2["decision"] == "hold" and b2["stored"] is True and b2["replayed"] is False, b2
+    item = json.loads(redis().cmd("GET", "mg:{news}:held:rec-held"))
+    assert item["request_id"] == b1["request_id"], item
 
 
 def test_an_edited_comment_is_judged_again():
