@@ -44,7 +44,7 @@ MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict
 SERVICE_TESTS:= test_config
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
-FUZZ_TARGETS := fuzz_filters fuzz_request fuzz_config
+FUZZ_TARGETS := fuzz_filters fuzz_request fuzz_config fuzz_reply
 
 FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
 SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
@@ -80,6 +80,11 @@ $(BUILD)/tests/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/standalone.c s
 
 $(BUILD)/tests/fuzz_config: tests/fuzz/fuzz_config.c tests/fuzz/standalone.c service/config.c \
 		$(filter-out $(BUILD)/service/config.o,$(SERVICE_OBJS)) $(FILTER_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifilters -Iservice $(LDFLAGS) -o $@ $(filter-out service/%,$(filter %.c %.o,$^)) $(LDLIBS)
+
+$(BUILD)/tests/fuzz_reply: tests/fuzz/fuzz_reply.c tests/fuzz/standalone.c service/store.c \
+		$(filter-out $(BUILD)/service/store.o,$(SERVICE_OBJS)) $(FILTER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters -Iservice $(LDFLAGS) -o $@ $(filter-out service/%,$(filter %.c %.o,$^)) $(LDLIBS)
 
@@ -119,6 +124,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	    srcs="$(FILTER_SRCS)"; [ $$t = fuzz_request ] && srcs="$$srcs $(filter-out service/check.c,$(SERVICE_SRCS))"; \
 	    [ $$t = fuzz_config ] && srcs="$$srcs $(filter-out service/config.c,$(SERVICE_SRCS))"; \
+	    [ $$t = fuzz_reply ] && srcs="$$srcs $(filter-out service/store.c,$(SERVICE_SRCS))"; \
 	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ifilters -Iservice \
 	        $$(pkg-config --cflags $(PKGS)) -o build-fuzz/$$t tests/fuzz/$$t.c $$srcs \
 	        $$(pkg-config --libs $(PKGS)) -lpthread -lm || exit 1; \

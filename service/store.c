@@ -684,10 +684,13 @@ static void parse_check(redisReply *r, const char *err, void *out)
         res->status = ST_DOWN;
         return;
     }
+    /* The script is ours, but what comes back is still checked: a bucket
+     * index out of range would index the request's arrays. */
     const char *tag = r->element[0]->str;
-    if (strcmp(tag, "ok") == 0) {
+    long long b = elem_int(r, 1), n = res->nbuckets;
+    if (strcmp(tag, "ok") == 0 && b >= 0 && b <= n) {
         res->status = ST_OK;
-        res->bucket = (int)elem_int(r, 1) - 1;
+        res->bucket = (int)b - 1;
         res->remaining = (double)elem_int(r, 2);
         res->dup_ips = (long)elem_int(r, 3);
         res->dup_authors = (long)elem_int(r, 4);
@@ -695,15 +698,16 @@ static void parse_check(redisReply *r, const char *err, void *out)
     } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
         res->status = ST_REPLAY;
         res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
-    } else if (strcmp(tag, "limited") == 0) {
+    } else if (strcmp(tag, "limited") == 0 && b >= 1 && b <= n && elem_int(r, 2) >= 0 &&
+               elem_int(r, 2) <= 86400000LL * 366) {
         res->status = ST_LIMITED;
-        res->bucket = (int)elem_int(r, 1) - 1;
+        res->bucket = (int)b - 1;
         res->retry_after_ms = (long)elem_int(r, 2);
-    } else if (strcmp(tag, "api") == 0) {
+    } else if (strcmp(tag, "api") == 0 && b >= 0 && b <= 86400000LL * 366) {
         res->status = ST_API_LIMITED;
-        res->retry_after_ms = (long)elem_int(r, 1);
+        res->retry_after_ms = (long)b;
     } else {
-        snprintf(res->error, sizeof res->error, "redis: unknown check reply tag");
+        snprintf(res->error, sizeof res->error, "redis: unexpected check reply (%.20s)", tag);
         res->status = ST_DOWN;
     }
 }
@@ -882,6 +886,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
 {
     memset(res, 0, sizeof *res);
     res->bucket = -1;
+    res->nbuckets = q->nbuckets;
     int api = q->api->enabled, rec = q->rec_head && q->comment_id;
     /* The epoch by our clock; the script corrects it by Redis's. */
     long len = q->epoch_s > 0 ? q->epoch_s : 1;

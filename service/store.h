@@ -56,6 +56,7 @@ enum store_status {
 };
 
 struct store_check_res {
+    int nbuckets;            /* in: the request's bucket count (replies are checked against it) */
     enum store_status status;
     char *replay;            /* ST_REPLAY: the stored response JSON (new; free()) */
     int bucket;              /* ST_LIMITED: which request bucket (index into req arrays);
