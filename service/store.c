@@ -782,9 +782,12 @@ static char *put_len(char *w, char tag, size_t n)
 
 static void cmd_begin(struct cmd *c, int argc)
 {
-    buf_init(&c->b);
-    buf_reserve(&c->b, 2048); /* a check command fits: one allocation */
+    /* One allocation that a check command fits (the buffer grows past it
+     * for a long comment id or a held comment's item). */
+    c->b.cap = 2048;
+    c->b.p = xmalloc(c->b.cap);
     c->b.len = (size_t)(put_len(c->b.p, '*', (size_t)argc) - c->b.p);
+    c->b.p[c->b.len] = 0;
 }
 
 /* Room for an argument of n bytes and its framing; returns where to write. */
