@@ -105,6 +105,7 @@ static const char CHECK_LUA[] =
     "  local v, cap = hv[i], caps[i]\n"
     "  if not v or #v ~= 16 then return cap end\n"
     "  local tok, ts = struct.unpack('<dd', v)\n"
+    "  if not (tok >= 0 and tok <= cap and ts >= 0) then return cap end\n"
     "  if now > ts then tok = math.min(cap, tok + (now - ts) * rates[i] / 1000) end\n"
     "  return tok\n"
     "end\n"
@@ -303,7 +304,9 @@ struct lane {
     pthread_t kicker_thr;
 };
 
-static struct lane lanes[LANES];
+/* live_fd -1: no socket yet (0 would be stdin for store_failfast). */
+static struct lane lanes[LANES] = { { .live_fd = -1 }, { .live_fd = -1 }, { .live_fd = -1 } };
+_Static_assert(LANES == 3, "initialise every lane above");
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int failfast; /* stopping: fail commands instead of sending them */
 static _Atomic int quit;
@@ -589,7 +592,6 @@ int store_start(void)
     atomic_store(&quit, 0);
     for (int i = 0; i < LANES; i++) {
         struct lane *l = &lanes[i];
-        l->live_fd = -1;
         sem_init(&l->kick_sem, 0, 0);
         if (pthread_create(&l->kicker_thr, NULL, kicker, l) != 0) {
             store_stop();
@@ -865,10 +867,12 @@ static int cmd_script(struct cmd *c, const char *sha_slot, const char *src, int 
 
 /* Queue a built command (taken over) without waiting; 'parse' and 'done'
  * run when the reply (or a failure) is there. 'src', when not NULL, is the
- * script an EVALSHA is resent as after NOSCRIPT. */
+ * script an EVALSHA is resent as after NOSCRIPT. With 'inline_io' this
+ * thread sends the lane's batch itself when the lane is idle; without, the
+ * lane's kicker does. */
 static void queue_async(struct lane *l, struct cmd *c, const char *src, int retried,
                         void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
-                        void *arg)
+                        void *arg, int inline_io)
 {
     struct pending *p = xcalloc(1, sizeof *p);
     p->lane = l;
@@ -881,7 +885,12 @@ static void queue_async(struct lane *l, struct cmd *c, const char *src, int retr
     p->done_arg = arg;
     p->retried = retried || !src;
     push(p);
-    combine(l, 1);
+    if (inline_io) {
+        combine(l, 1);
+    } else { /* the lane's kicker does the I/O; this thread goes on */
+        atomic_store(&l->kick_now, 1);
+        sem_post(&l->kick_sem);
+    }
 }
 
 void store_check_async(const struct store_check_req *q, struct store_check_res *res,
@@ -937,7 +946,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         cmd_str(&c, q->bucket[i]->per_second_s);
     }
     queue_async(lane_of(q->comment_id ? q->comment_id : q->src_ip), &c, CHECK_LUA, !evalsha, parse_check, res, done,
-                arg);
+                arg, 1);
 }
 
 static void sync_done(void *arg)
@@ -991,7 +1000,7 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
     cmd_num(&c, (long long)created_ms);
     cmd_str(&c, comment_id);
     cmd_str(&c, replace ? "1" : "0");
-    queue_async(lane_of(comment_id), &c, HOLD_LUA, !evalsha, parse_hold, res, done, arg);
+    queue_async(lane_of(comment_id), &c, HOLD_LUA, !evalsha, parse_hold, res, done, arg, 1);
 }
 
 int store_hold(const char *site, const char *comment_id, const char *response_json,
@@ -1027,20 +1036,28 @@ static void parse_ping(redisReply *r, const char *err, void *out)
 
 int store_ping(char *err, size_t errlen)
 {
-    /* Inside the retry interval after a failure this answers "down" at
-     * once instead of making the whole pipeline wait for a connect
-     * attempt; after it, the PING itself reconnects. */
-    struct ping_res res = { 0, "" };
+    /* Every lane, all at once: a check may take any of them. Inside a
+     * lane's retry interval after a failure this answers "down" at once
+     * instead of waiting for a connect attempt; after it, the PING itself
+     * reconnects. */
+    struct ping_res res[LANES];
     sem_t sem;
     sem_init(&sem, 0, 0);
-    struct cmd c;
-    cmd_begin(&c, 1);
-    cmd_arg(&c, "PING", 4);
-    queue_async(&lanes[0], &c, NULL, 1, parse_ping, &res, sync_done, &sem);
-    while (sem_wait(&sem) != 0)
-        ; /* EINTR */
+    for (int i = 0; i < LANES; i++) {
+        res[i] = (struct ping_res){ 0, "" };
+        struct cmd c;
+        cmd_begin(&c, 1);
+        cmd_arg(&c, "PING", 4);
+        queue_async(&lanes[i], &c, NULL, 1, parse_ping, &res[i], sync_done, &sem, 0);
+    }
+    for (int i = 0; i < LANES; i++)
+        while (sem_wait(&sem) != 0)
+            ; /* EINTR */
     sem_destroy(&sem);
-    if (res.rc)
-        snprintf(err, errlen, "%s", res.error);
-    return res.rc;
+    for (int i = 0; i < LANES; i++)
+        if (res[i].rc) {
+            snprintf(err, errlen, "%s", res[i].error);
+            return res[i].rc;
+        }
+    return 0;
 }

@@ -269,8 +269,13 @@ def test_slow_redis_answers_degraded_not_hanging():
         t.join()
         st, body, _ = s.check(comment(), timeout=30)
         assert st == 200 and body["degraded"] is True, body
+        # Readiness asks every Redis connection (lane), in parallel: a
+        # paused Redis makes it say down, not hang.
+        st, body, _ = s.request("GET", "/readyz", timeout=30)
+        assert st == 503 and body["redis"] == "down", body
         # Once Redis answers again, the service reconnects by itself.
         assert wait_until(lambda: s.check(comment())[1].get("degraded") is False, 15)
+        assert wait_until(lambda: s.request("GET", "/readyz")[0] == 200, 15)
     finally:
         rc = env.close()
     assert rc == 0, rc

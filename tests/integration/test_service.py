@@ -381,6 +381,26 @@ def bucket_tokens(site, kind, ident):
     return None if v is None else struct.unpack("<dd", v)[0]
 
 
+def test_a_corrupt_bucket_counts_as_full():
+    """A bucket value that is not two sane doubles (NaN, infinite, out of
+    range: another tool wrote the key, a bit flipped) counts as a full
+    bucket: the check is answered normally and its record stays JSON."""
+    ip = "198.51.100.90"
+    st, body, _ = svc().check(comment(ip=ip, cid="corrupt-0"))
+    assert st == 200 and body["decision"] == "accept", body
+    k, _ = bucket_raw("news", "ip", ip)
+    assert k
+    future = 1e15  # ms: a clock far ahead, so nothing refills the value away
+    for n, bad in enumerate((struct.pack("<dd", float("nan"), future), struct.pack("<dd", float("inf"), future),
+                             struct.pack("<dd", -5.0, future), struct.pack("<dd", 1.0, float("nan")))):
+        redis().cmd("HSET", k, "ip:" + ip, bad)
+        st, body, _ = svc().check(comment(ip=ip, cid="corrupt-%d" % (n + 1)))
+        assert st == 200 and body["decision"] == "accept" and body["degraded"] is False, body
+        rec = json.loads(redis().cmd("GET", "mg:{news}:dec:corrupt-%d" % (n + 1)))
+        assert rec["decision"] == "accept", rec
+        assert 0 <= bucket_tokens("news", "ip", ip) < 1e12
+
+
 def test_exhausted_bucket_rejects_and_takes_nothing_else():
     email = "burst@example.org"
     c = lambda: comment(site="tight", ip="198.51.100.77", author={"name": "B", "email": email})  # noqa: E731
