@@ -104,6 +104,92 @@ def build_ceiling(src, tmp):
     return out
 
 
+# The ceiling's `rl` mode with modgate's own check script in place of its
+# one-bucket script: the same Redis work per check as modgate (API bucket,
+# five buckets, duplicate list, decision record), done the ceiling's way
+# (one synchronous round trip per request, a thread each). It tells what
+# modgate's own overhead costs, apart from the Redis work the features
+# need. Made by patching a copy of srv.c; skipped if srv.c has changed.
+SAME_WORK_EVAL = r"""/* Build EVALSHA argv for modgate's check script (patched in by make bench). */
+struct evargs {
+    const char *argv[48];
+    size_t len[48];
+    int argc;
+    char k[6][96], ip[40], pre[48], au[32], th[32], f[6][96], id[32];
+};
+static _Atomic unsigned long long g_id;
+static void build_eval(struct evargs *e, const char *ipin)
+{
+    (void)ipin;
+    unsigned long long n = atomic_fetch_add(&g_id, 1) + 1;
+    snprintf(e->id, sizeof e->id, "w%llu-%llu", (unsigned long long)now_ms(), n);
+    snprintf(e->ip, sizeof e->ip, "10.%llu.%llu.%llu", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+    snprintf(e->pre, sizeof e->pre, "10.%llu.%llu.0/24", (n >> 16) & 255, (n >> 8) & 255);
+    snprintf(e->au, sizeof e->au, "au%llu", n % 5000);
+    snprintf(e->th, sizeof e->th, "a%llu", n % 500);
+    snprintf(e->k[0], 96, "mg:{benchw}:dec:%s", e->id);
+    snprintf(e->k[1], 96, "mg:{benchw}:dup:%s", e->id);
+    for (int i = 0; i < 4; i++)
+        snprintf(e->k[2 + i], 96, "mg:{benchw}:rl:60000000000:%d", i - 2);
+    snprintf(e->f[0], 96, "api:bench-cms");
+    snprintf(e->f[1], 96, "ip:%s", e->ip);
+    snprintf(e->f[2], 96, "ip_prefix:%s", e->pre);
+    snprintf(e->f[3], 96, "author:%s", e->au);
+    snprintf(e->f[4], 96, "thread:%s", e->th);
+    snprintf(e->f[5], 96, "site:all");
+    static const char head[] = "{\"request_id\":\"abcdef12-123\",\"site\":\"benchw\",\"comment_id\":\"c\","
+                               "\"decision\":\"accept\",\"score\":0.1,\"reasons\":[],\"rate_limit\":";
+    static const char tail[] = ",\"degraded\":false,\"replayed\":false,\"body_fp\":\"0123456789abcdef0123456789abcdef\"}";
+    int a = 0;
+#define A(x) (e->argv[a] = (x), e->len[a] = strlen(e->argv[a]), a++)
+    A("EVALSHA"); A(g_sha); A("6");
+    for (int i = 0; i < 6; i++) A(e->k[i]);
+    A("1"); A("60000000000"); A("0"); A("3600000"); A(e->ip); A(e->au); A("1"); A(head); A(tail);
+    A("604800"); A("3"); A(""); A("0"); A("0"); A("");
+    for (int i = 0; i < 6; i++) { A(e->f[i]); A("1000000000"); A("0.016666666666667"); }
+#undef A
+    e->argc = a;
+}
+
+"""
+SAME_WORK_RESULT = r"""/* Parse modgate's check reply (patched in by make bench). */
+static int eval_result(redisReply *r, int *allowed, long long *remaining)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING)
+        return -1;
+    *allowed = strcmp(r->element[0]->str, "ok") == 0;
+    *remaining = r->elements > 2 && r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : -1;
+    return 0;
+}
+
+"""
+
+
+def same_work_ceiling(src, tmp):
+    """(binary, folder) of the ceiling with modgate's check script, or None."""
+    import re as _re
+    out = os.path.join(tmp, "ceiling-same-work")
+    shutil.copytree(src, out)
+    with open(os.path.join(out, "srv.c")) as f:
+        c = f.read()
+    marks = [("/* Build EVALSHA argv; bufs must outlive the call. */", "struct hmargs {"),
+             ("/* Parse {allowed, remaining}; returns 0 on success. */", "/* Naive Bayes-ish")]
+    if any(a not in c or b not in c for a, b in marks) or c.count("8, e.argv, e.len") != 2 \
+            or c.count("8, e->argv, e->len") != 1 or "#include <stdatomic.h>" not in c:
+        return None
+    for (a, b), new in zip(marks, (SAME_WORK_EVAL, SAME_WORK_RESULT)):
+        c = c[:c.index(a)] + new + c[c.index(b):]
+    c = c.replace("8, e.argv, e.len", "e.argc, e.argv, e.len").replace("8, e->argv, e->len", "e->argc, e->argv, e->len")
+    with open(os.path.join(out, "srv.c"), "w") as f:
+        f.write(c)
+    with open(os.path.join(ROOT, "service", "store.c")) as f:
+        m = _re.search(r'static const char CHECK_LUA\[\] =\n(.*?);\n', f.read(), _re.S)
+    lua = "".join(json.loads(line.strip()) for line in m.group(1).splitlines() if line.strip().startswith('"'))
+    with open(os.path.join(out, "bucket.lua"), "w") as f:
+        f.write(lua)
+    return build_ceiling(out, out), out
+
+
 def start(cmd, port, cwd=None, env=None):
     p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import socket
@@ -197,6 +283,17 @@ def main():
                 curl = "http://127.0.0.1:%d/v1/check" % cport
                 run_wrk(curl, post, 16, 2, 2, cwd=ceiling)
                 servers["ceiling " + mode] = (curl, post, ceiling, lambda tag: ())
+            same = same_work_ceiling(ceiling, tmp)
+            if same:
+                sbin, sdir = same
+                cport = free_port()
+                procs.append(start([sbin, "--mode", "rl", "--threads", "pool", "--pool", "8", "--port", str(cport),
+                                    "--redis-port", str(redis.port)], cport, cwd=sdir))
+                curl = "http://127.0.0.1:%d/v1/check" % cport
+                run_wrk(curl, post, 16, 2, 2, cwd=sdir)
+                servers["ceiling rl, modgate's script"] = (curl, post, sdir, lambda tag: ())
+            else:
+                print("the ceiling's srv.c has changed: its same-work variant is skipped")
 
         # Rounds interleave the servers, so that a slow minute of this shared
         # machine hits all of them alike; medians are reported. Redis is not
@@ -243,6 +340,11 @@ def main():
                 ratios = [m["rps"] / c["rps"] for m, c in zip(res["modgate"]["c64"], res["ceiling " + mode]["c64"])]
                 print("ratio modgate / ceiling %-4s = %.2f (rounds: %s)" % (
                     mode, median(ratios), ", ".join("%.2f" % x for x in ratios)))
+            same = "ceiling rl, modgate's script"
+            if same in res:
+                ratios = [m["rps"] / c["rps"] for m, c in zip(res["modgate"]["c64"], res[same]["c64"])]
+                print("ratio modgate / %s = %.2f (rounds: %s)  [same Redis work per check]" % (
+                    same, median(ratios), ", ".join("%.2f" % x for x in ratios)))
             print("goal: modgate / ceiling rl >= 0.80; p99 at 1 connection < 0.5 ms (modgate: %.3f ms)"
                   % median([x["p99"] for x in res["modgate"]["c1"]]))
         else:
