@@ -481,7 +481,7 @@ struct check_state {
     int count_dups;
     enum decision d0;         /* the filters' decision, before Redis */
     struct buf head;          /* render_head of that decision (p NULL: none) */
-    char rec_tail[128];       /* the record's tail after the rate limit */
+    char *rec_tail;           /* the record's tail after the rate limit (new) */
     /* after the check script */
     struct answer a;
     char rl[160];             /* a.rate_limit */
@@ -500,6 +500,7 @@ static void check_cleanup(struct http_request *req)
     json_decref(st->in.root);
     free(st->res.replay);
     free(st->head.p);
+    free(st->rec_tail);
     free(st->rec);
     free(st->ijson);
     free(st);
@@ -529,6 +530,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     st->site = NULL;
     st->count_dups = 0;
     st->head.p = NULL;
+    st->rec_tail = NULL;
     struct check_in *in = &st->in;
     req->state = st;
     req->cleanup = check_cleanup;
@@ -599,12 +601,14 @@ void check_handle(struct http_request *req, struct http_response *resp)
         if (!st->count_dups || site->dup_min_sources > 0) {
             int hold = st->d0 == DEC_HOLD;
             struct answer a0 = { req->id, site->name, in->comment_id, st->d0, verdict_score(&st->v), &st->v,
-                                 NULL, 0, HOLD_NONE };
+                                 NULL, 0, hold ? HOLD_STORED : HOLD_NONE };
             buf_init(&st->head);
             render_head(&st->head, &a0);
-            snprintf(st->rec_tail, sizeof st->rec_tail,
-                     ",\"degraded\":false,\"replayed\":false%s,\"body_fp\":\"%s\"}",
-                     hold ? ",\"stored\":true" : "", st->body_fp);
+            struct buf tail;
+            buf_init(&tail);
+            render_tail(&tail, &a0);
+            st->rec_tail = record_of(tail.p, st->body_fp);
+            buf_free(&tail);
             q->rec_head = st->head.p;
             q->rec_tail = st->rec_tail;
             q->rec_ttl_s = site->decision_ttl_s;
@@ -771,19 +775,12 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     st->a = (struct answer){ req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
                              degraded, HOLD_NONE };
     struct answer *a = &st->a;
-    if (d == DEC_HOLD && r->status == ST_OK && r->recorded && st->d0 == DEC_HOLD) {
-        a->hold = HOLD_STORED; /* by the check script, with its record */
-        struct buf out = st->head;
-        st->head.p = NULL;
-        buf_puts(&out, rl);
-        render_tail(&out, a);
-        short_note(req, d, a->score, 0, 0);
-        check_cleanup(req);
-        resp->status = 200;
-        resp->body = out.p;
-        return;
-    }
-    if (d == DEC_HOLD) {
+    /* The check script stored head + rl + tail (and a held comment): the
+     * answer is the same text. */
+    int recorded = r->status == ST_OK && r->recorded && d == st->d0;
+    if (recorded && d == DEC_HOLD)
+        a->hold = HOLD_STORED;
+    if (d == DEC_HOLD && !recorded) {
         /* A held comment must be stored somewhere even without a CMS id;
          * the id is random, never derived from anything the client sent. */
         if (!a->comment_id) {
@@ -797,8 +794,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         return;
     }
     struct buf out;
-    int recorded = r->status == ST_OK && r->recorded && d == st->d0;
-    if (recorded) { /* the script stored head + rl + tail: answer the same */
+    if (recorded) {
         out = st->head;
         st->head.p = NULL;
         buf_puts(&out, rl);

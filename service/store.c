@@ -184,12 +184,13 @@ static const char CHECK_LUA[] =
     "    rl = '{\"limited\":false,\"bucket\":\"' .. string.match(fields[tight + first - 1], '^[^:]*') ..\n"
     "         '\",\"remaining\":' .. string.format('%.0f', math.floor(left)) .. '}'\n"
     "  end\n"
-    "  if ARGV[12] == '' then\n"
+    "  local held = ARGV[12] ~= ''\n"
+    "  if not held or ARGV[14] == '1' or redis.call('EXISTS', KEYS[7]) == 0 then\n"
     "    redis.call('SET', KEYS[1], ARGV[8] .. rl .. ARGV[9], 'EX', ARGV[10])\n"
-    "  elseif ARGV[14] == '1' or redis.call('EXISTS', KEYS[7]) == 0 then\n"
-    "    redis.call('SET', KEYS[1], ARGV[8] .. rl .. ARGV[9], 'EX', ARGV[10])\n"
-    "    redis.call('SET', KEYS[7], ARGV[12])\n"
-    "    redis.call('ZADD', KEYS[8], ARGV[13], ARGV[15])\n"
+    "    if held then\n"
+    "      redis.call('SET', KEYS[7], ARGV[12])\n"
+    "      redis.call('ZADD', KEYS[8], ARGV[13], ARGV[15])\n"
+    "    end\n"
     "  end\n"
     "  rec = 1\n"
     "end\n"
@@ -489,6 +490,13 @@ static void run_batch(struct lane *l, struct pending *batch)
     }
 }
 
+/* Have the lane's kicker send what is queued, without delay. */
+static void kick(struct lane *l)
+{
+    atomic_store(&l->kick_now, 1);
+    sem_post(&l->kick_sem);
+}
+
 /* Be the lane's combiner while there is work, for at most 'rounds'
  * batches: take the queue (oldest first), run it, hand out the results.
  * Returns at once if another thread is the combiner. A request thread does
@@ -499,10 +507,8 @@ static void combine(struct lane *l, int rounds)
 {
     for (int round = 0;; round++) {
         if (round == rounds) {
-            if (atomic_load(&l->queue)) {
-                atomic_store(&l->kick_now, 1);
-                sem_post(&l->kick_sem);
-            }
+            if (atomic_load(&l->queue))
+                kick(l);
             return;
         }
         int expected = 0;
@@ -888,8 +894,7 @@ static void queue_async(struct lane *l, struct cmd *c, const char *src, int retr
     if (inline_io) {
         combine(l, 1);
     } else { /* the lane's kicker does the I/O; this thread goes on */
-        atomic_store(&l->kick_now, 1);
-        sem_post(&l->kick_sem);
+        kick(l);
     }
 }
 
