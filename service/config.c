@@ -459,6 +459,8 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return -1;
     if (parse_keys(x, path, o, idx, c))
         return -1;
+    /* An epoch is four refills long (see the check script in store.c):
+     * the previous epoch's hash is read only in its first quarter. */
     s->bucket_epoch_s = 1;
     for (int k = 0; k <= BK_COUNT; k++) {
         struct bucket_cfg *b = k < BK_COUNT ? &s->buckets[k] : &s->api;
@@ -467,6 +469,10 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         if (b->enabled && b->per_second > 0 && ceil(b->capacity / b->per_second) > (double)s->bucket_epoch_s)
             s->bucket_epoch_s = (long)ceil(b->capacity / b->per_second);
     }
+    /* At most ten years: the script's epoch arithmetic stays in whole
+     * numbers Lua prints exactly (it prints 14 digits); a bucket slower
+     * than that counts as full again after 10 to 20 years. */
+    s->bucket_epoch_s = s->bucket_epoch_s > 315360000L / 4 ? 315360000L : s->bucket_epoch_s * 4;
     return x->failed ? -1 : 0;
 }
 
@@ -604,18 +610,22 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->redis_retry_ms = (int)retry;
 
     long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10;
+    char loop[8] = "poll";
     json_t *h = get_obj(x, "", root, "http");
     if (h) {
         static const char *const hk[] = { "threads", "max_body_bytes", "max_connections",
-            "connection_timeout_s", "shutdown_grace_s", NULL };
+            "connection_timeout_s", "shutdown_grace_s", "event_loop", NULL };
         /* 1 KiB is the smallest body that holds a useful comment request;
          * 1 MiB is far beyond any comment and bounds memory per connection. */
         if (only_keys(x, "http", h, hk) || get_int(x, "http", h, "threads", 1, 256, &threads) ||
             get_int(x, "http", h, "max_body_bytes", 1024, 1 << 20, &maxbody) ||
             get_int(x, "http", h, "max_connections", 16, 100000, &maxconn) ||
             get_int(x, "http", h, "connection_timeout_s", 1, 3600, &ctimeout) ||
-            get_int(x, "http", h, "shutdown_grace_s", 0, 600, &grace))
+            get_int(x, "http", h, "shutdown_grace_s", 0, 600, &grace) ||
+            get_str(x, "http", h, "event_loop", loop, sizeof loop))
             return -1;
+        if (strcmp(loop, "poll") && strcmp(loop, "epoll"))
+            return fail(x, "http.event_loop", "must be \"poll\" or \"epoll\" (got \"%s\")", loop);
     }
     if (x->failed)
         return -1;
@@ -624,6 +634,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->max_connections = (int)maxconn;
     c->connection_timeout_s = (int)ctimeout;
     c->shutdown_grace_s = (int)grace;
+    c->use_epoll = strcmp(loop, "epoll") == 0;
     long spool = 10000;
     if (get_int(x, "", root, "spool_max", 0, 10000000, &spool))
         return -1;

@@ -40,8 +40,9 @@ struct site_cfg {
     long decision_ttl_s;          /* how long a comment id's decision is replayed */
     struct bucket_cfg buckets[BK_COUNT];
     struct bucket_cfg api;        /* per API key, guards the API itself */
-    long bucket_epoch_s;          /* the longest refill of any enabled bucket,
-                                     whole seconds (>= 1): see store.c */
+    long bucket_epoch_s;          /* 4 x the longest refill of any enabled
+                                     bucket, whole seconds (>= 4, <= 10 years):
+                                     see store.c */
     struct heur_config heur;      /* word lists point at blocked/suspect below */
     wordlist *blocked;
     wordlist *suspect;
@@ -75,6 +76,7 @@ struct cfg {
     int max_connections;
     int connection_timeout_s;
     int shutdown_grace_s;
+    int use_epoll;                /* http.event_loop: 1 epoll, 0 poll (the default) */
     int log_level;
     size_t spool_max;             /* held comments kept in memory while Redis is down */
     size_t nsites;

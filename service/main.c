@@ -117,9 +117,10 @@ static int cmd_serve(const char *path)
             struct cfg *old = cfg_acquire();
             if (strcmp(old->listen_host, n->listen_host) || old->listen_port != n->listen_port ||
                 old->threads != n->threads || old->max_connections != n->max_connections ||
-                old->connection_timeout_s != n->connection_timeout_s || old->max_body != n->max_body)
-                LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections and "
-                         "http.connection_timeout_s change only on restart (http.max_body_bytes applies now)");
+                old->connection_timeout_s != n->connection_timeout_s || old->use_epoll != n->use_epoll ||
+                old->max_body != n->max_body)
+                LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections, http.connection_timeout_s "
+                         "and http.event_loop change only on restart (http.max_body_bytes applies now)");
             cfg_release(old);
             announce(n);
             grace = n->shutdown_grace_s;

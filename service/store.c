@@ -4,13 +4,14 @@
  * one script touches always live on one Redis Cluster slot.
  *
  *   mg:{S}:rl:LEN:E      hash: every token bucket of the site in epoch E
- *                        (unix time / LEN s; LEN is the longest refill
- *                        time of the site's buckets). Field KIND:ID
+ *                        (unix time / LEN s; LEN is four times the longest
+ *                        refill time of the site's buckets). Field KIND:ID
  *                        (KIND ip|ip_prefix|author|thread|site|api, ID the
  *                        address, prefix, author, thread, "all" or API key
  *                        id), value 16 bytes: two little-endian doubles,
  *                        tokens left and the time (ms, Redis clock) they
- *                        were counted. Expires when epoch E+1 ends (+1 s).
+ *                        were counted. Unlinked when epoch E+2 begins;
+ *                        expires when epoch E+1 ends (+1 s) in any case.
  *   mg:{S}:dup:FP        string "iIP MS;aAUTHOR MS;..."  who posted the
  *                        normalised body FP in the window, oldest first, at
  *                        most 200 entries. TTL: the duplicate window.
@@ -66,10 +67,16 @@
  * Cost matters more than elegance here: the script runs on every check on
  * Redis's single thread, and each redis.call costs about 2 us. So every
  * bucket of a site lives in one hash per epoch (HMGET, one HSET) instead
- * of a key each (a SET ... PX per bucket): an epoch is at least the
+ * of a key each (a SET ... PX per bucket): an epoch is four times the
  * longest time any of the site's buckets takes to refill, so a bucket not
  * found in the current or the previous epoch's hash is full anyway, and
- * each hash expires once the next epoch is over. A bucket is 16 bytes,
+ * one not found in the current hash once the epoch is older than the
+ * bucket's refill time is full too: the previous hash is read only in
+ * the first quarter of an epoch (a second HMGET for every new IP or
+ * author otherwise). The hash two epochs back goes by UNLINK when the
+ * current one is made (freed in the background: it can hold millions of
+ * fields), and each hash expires once the next epoch is over in any
+ * case (an idle site). A bucket is 16 bytes,
  * two little-endian doubles (tokens, ms) packed with Lua's struct
  * library; the duplicate list is "SRC MS;" entries, newest last, at most
  * 200. */
@@ -86,12 +93,13 @@ static const char CHECK_LUA[] =
     "for i = 1, nb do\n"
     "  fields[i], caps[i], rates[i] = ARGV[13 + 3 * i], tonumber(ARGV[14 + 3 * i]), tonumber(ARGV[15 + 3 * i])\n"
     "end\n"
+    "local age = now - (e + d) * len * 1000\n"
     "local hv, fresh = {}, true\n"
     "if nb > 0 then\n"
     "  hv = redis.call('HMGET', cur, unpack(fields))\n"
     "  local miss = false\n"
     "  for i = 1, nb do\n"
-    "    if hv[i] then fresh = false else miss = true end\n"
+    "    if hv[i] then fresh = false elseif age * rates[i] < caps[i] * 1000 then miss = true end\n"
     "  end\n"
     "  if miss then\n"
     "    local pv = redis.call('HMGET', prev, unpack(fields))\n"
@@ -116,7 +124,10 @@ static const char CHECK_LUA[] =
     "local function save()\n"
     "  if #out == 0 then return end\n"
     "  redis.call('HSET', cur, unpack(out))\n"
-    "  if fresh then redis.call('EXPIREAT', cur, (e + d + 2) * len + 1) end\n"
+    "  if fresh then\n"
+    "    redis.call('EXPIREAT', cur, (e + d + 2) * len + 1)\n"
+    "    if d >= 0 then redis.call('UNLINK', KEYS[3 + d]) end\n"
+    "  end\n"
     "end\n"
     "local function wait(i) return math.ceil((1 - toks[i]) / rates[i] * 1000) end\n"
     "local first = 1\n"

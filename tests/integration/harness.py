@@ -181,7 +181,7 @@ def base_config(redis_port, **site_overrides):
             },
             "epoch": {
                 "keys": [{"id": "epoch-cms", "role": "cms", "sha256": sha256(EPOCH_KEY)}],
-                "rate_limits": {"ip": {"capacity": 2, "per_second": 1}, "ip_prefix": None, "author": None,
+                "rate_limits": {"ip": {"capacity": 1, "per_second": 1}, "ip_prefix": None, "author": None,
                                 "thread": None, "site": None},
                 "api_rate_limit": None,
             },

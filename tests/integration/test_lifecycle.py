@@ -121,8 +121,24 @@ def test_concurrent_checks_while_redis_flaps():
     held comment is lost, and the service stays up and exits cleanly. This
     drives the pipeline's hand-offs between threads under failure; the
     ASan build of this test catches memory errors in them."""
+    flapping_redis("poll")
+
+
+def test_concurrent_checks_while_redis_flaps_with_the_epoll_loop():
+    """The same with http.event_loop "epoll": suspend and resume take other
+    paths inside libmicrohttpd there."""
+    flapping_redis("epoll")
+
+
+def flapping_redis(loop):
     env = Env()
     s, r = env.svc, env.redis
+    if loop != "poll":
+        cfg = json.loads(json.dumps(s.config))
+        cfg.setdefault("http", {})["event_loop"] = loop
+        s.stop()
+        s.write_config(cfg)
+        s.start()
     stop = threading.Event()
     answers, errors, held = [], [], []
 
@@ -462,6 +478,7 @@ def test_config_check_cli():
         ({"sites": {"a": {"rate_limits": {"ip": {"capacity": 0, "per_minute": 5}}}}}, "sites.a.rate_limits.ip.capacity"),
         ({"sites": {"a": {}}, "redis": {"connect_timeout_ms": 0}}, "redis.connect_timeout_ms"),
         ({"sites": {"a": {"links": {"max": "two"}}}}, "sites.a.links.max"),
+        ({"sites": {"a": {}}, "http": {"event_loop": "select"}}, "http.event_loop"),
         ({"sites": {"a": {"words": {"blocked": [""]}}}}, "sites.a.words.blocked[0]"),
     ]:
         with open(bad, "w") as f:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -419,11 +420,11 @@ def test_exhausted_bucket_rejects_and_takes_nothing_else():
     assert abs(bucket_tokens("tight", "author", author_key(email)) - author_before) < 0.01
     assert abs(bucket_tokens("tight", "thread", "a42") - thread_before) < 0.01
     # All of a site's buckets share one hash per epoch, which expires when
-    # the next epoch ends: no idle bucket lives forever. An epoch is the
-    # longest refill time of the site's buckets (here the author bucket's:
-    # 100 tokens at 0.001 a minute).
+    # the next epoch ends: no idle bucket lives forever. An epoch is four
+    # times the longest refill time of the site's buckets (here the author
+    # bucket's: 100 tokens at 0.001 a minute).
     key, _ = bucket_raw("tight", "ip", "198.51.100.77")
-    epoch_s = 6000000
+    epoch_s = 4 * 6000000
     assert key.startswith("mg:{tight}:rl:%d:" % epoch_s), key
     ttl = redis().cmd("PTTL", key)
     assert 0 < ttl <= (2 * epoch_s + 1) * 1000, ttl
@@ -450,32 +451,53 @@ def test_ipv6_prefix_bucket_groups_a_64():
 
 
 def test_buckets_carry_over_into_the_next_epoch():
-    """Site "epoch": one IP bucket of 2 tokens refilling 1 a second and no
-    API bucket, so an epoch is 2 s. A bucket emptied just
+    """Site "epoch": one IP bucket of 1 token refilling 1 a second and no
+    API bucket, so an epoch is 4 s (four refills). A bucket emptied just
     before an epoch ends is still empty just after: its state is read from
-    the previous epoch's hash, not taken for a full new bucket."""
+    the previous epoch's hash, not taken for a full new bucket. The hash
+    two epochs back is gone as soon as a new epoch's hash is made, and the
+    previous hash is read only while the current epoch is younger than a
+    refill (one HMGET for a new IP after that, two before)."""
     def redis_now():
         sec, usec = redis().cmd("TIME")
         return int(sec) + int(usec) / 1e6
+
+    def hmgets_for_a_new_ip(n):
+        redis().cmd("CONFIG", "RESETSTAT")
+        st, body, _ = svc().check(comment(site="epoch", ip="198.51.101.%d" % n), key=EPOCH_KEY)
+        assert st == 200 and body["decision"] == "accept", body
+        stats = redis().cmd("INFO", "commandstats")
+        stats = stats.decode() if isinstance(stats, bytes) else stats
+        m = re.search(r"cmdstat_hmget:calls=(\d+)", stats)
+        return int(m.group(1)) if m else 0
     c = lambda: comment(site="epoch", ip="198.51.100.9")  # noqa: E731
     # Wait for the last 0.4 s of an epoch (by Redis's clock, as the script).
-    assert wait_until(lambda: 1.6 <= redis_now() % 2 < 1.7, 5, step=0.005)
-    epoch = int(redis_now() // 2)
-    for _ in range(2):
-        st, body, _ = svc().check(c(), key=EPOCH_KEY)
-        assert st == 200 and body["decision"] == "accept", body
+    assert wait_until(lambda: 3.6 <= redis_now() % 4 < 3.7, 10, step=0.005)
+    epoch = int(redis_now() // 4)
+    st, body, _ = svc().check(c(), key=EPOCH_KEY)
+    assert st == 200 and body["decision"] == "accept", body
     key, _ = bucket_raw("epoch", "ip", "198.51.100.9")
-    assert key == "mg:{epoch}:rl:2:%d" % epoch, (key, epoch)
+    assert key == "mg:{epoch}:rl:4:%d" % epoch, (key, epoch)
     # Next epoch, less than a second later: not a token refilled yet.
-    assert wait_until(lambda: int(redis_now() // 2) > epoch, 5, step=0.005)
+    assert wait_until(lambda: int(redis_now() // 4) > epoch, 10, step=0.005)
     st, body, _ = svc().check(c(), key=EPOCH_KEY)
     assert body["decision"] == "reject" and body["rate_limit"]["bucket"] == "ip", body
     time.sleep(body["rate_limit"]["retry_after_ms"] / 1000 + 0.05)
     st, body, _ = svc().check(c(), key=EPOCH_KEY)
     assert body["decision"] == "accept", body
     key, raw = bucket_raw("epoch", "ip", "198.51.100.9")
-    assert key == "mg:{epoch}:rl:2:%d" % (epoch + 1), (key, epoch)
+    assert key == "mg:{epoch}:rl:4:%d" % (epoch + 1), (key, epoch)
     assert -0.1 < struct.unpack("<dd", raw)[0] < 0.2, struct.unpack("<dd", raw)
+    # The first check of epoch + 2 drops epoch's hash, which would
+    # otherwise live until 1 s after epoch + 1 ends.
+    old = "mg:{epoch}:rl:4:%d" % epoch
+    assert redis().cmd("EXISTS", old) == 1
+    assert wait_until(lambda: int(redis_now() // 4) > epoch + 1, 10, step=0.005)
+    assert hmgets_for_a_new_ip(1) == 2  # young epoch: the previous hash is read too
+    assert redis().cmd("EXISTS", old) == 0
+    assert redis().cmd("EXISTS", "mg:{epoch}:rl:4:%d" % (epoch + 1)) == 1
+    assert wait_until(lambda: 1.2 <= redis_now() % 4 < 3.5, 10, step=0.01)
+    assert hmgets_for_a_new_ip(2) == 1
 
 
 def test_api_key_rate_limit_is_429():
