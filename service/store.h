@@ -4,7 +4,8 @@
  * Redis round trips (see "the pipeline" in store.c), with separate connect
  * and command timeouts. A check costs one round trip: one Lua script takes
  * the API-key token, replays a stored decision, takes every rate-limit
- * bucket (all or none), counts duplicates and records the decision. The key schema is
+ * bucket (all or none), counts duplicates and records the decision; the
+ * checks that reach a connection together share one call of it. The key schema is
  * documented at the top of store.c and in api.md. */
 #ifndef MODGATE_STORE_H
 #define MODGATE_STORE_H

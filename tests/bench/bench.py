@@ -112,8 +112,8 @@ def build_ceiling(src, tmp):
 # need. Made by patching a copy of srv.c; skipped if srv.c has changed.
 SAME_WORK_EVAL = r"""/* Build EVALSHA argv for modgate's check script (patched in by make bench). */
 struct evargs {
-    const char *argv[48];
-    size_t len[48];
+    const char *argv[52];
+    size_t len[52];
     int argc;
     char k[6][96], ip[40], pre[48], au[32], th[32], f[6][96], id[32];
 };
@@ -143,9 +143,11 @@ static void build_eval(struct evargs *e, const char *ipin)
     int a = 0;
 #define A(x) (e->argv[a] = (x), e->len[a] = strlen(e->argv[a]), a++)
     A("EVALSHA"); A(g_sha); A("6");
-    for (int i = 0; i < 6; i++) A(e->k[i]);
-    A("1"); A("60000000000"); A("0"); A("3600000"); A(e->ip); A(e->au); A("1"); A(head); A(tail);
-    A("604800"); A("3"); A(""); A("0"); A("0"); A("");
+    for (int i = 2; i < 6; i++) A(e->k[i]);
+    A(e->k[0]); A(e->k[1]);
+    A("60000000000"); A("0"); A("1"); /* a batch of one check */
+    A("1"); A("3600000"); A(e->ip); A(e->au); A("1"); A(head); A(tail);
+    A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A("6");
     for (int i = 0; i < 6; i++) { A(e->f[i]); A("1000000000"); A("0.016666666666667"); }
 #undef A
     e->argc = a;
@@ -155,6 +157,8 @@ static void build_eval(struct evargs *e, const char *ipin)
 SAME_WORK_RESULT = r"""/* Parse modgate's check reply (patched in by make bench). */
 static int eval_result(redisReply *r, int *allowed, long long *remaining)
 {
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) /* the batch's one answer */
+        r = r->element[0];
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING)
         return -1;
     *allowed = strcmp(r->element[0]->str, "ok") == 0;
