@@ -298,6 +298,109 @@ void store_configure(const struct cfg *c)
     sodium_memzero(e.t.pass, sizeof e.t.pass);
 }
 
+/* ---------- commands ----------
+ *
+ * Commands are written in RESP here, without printf: the check command has
+ * some thirty arguments, and building it with snprintf and
+ * redisFormatCommandArgv took more instructions than parsing the request.
+ * cmd_begin takes the argument count up front; each cmd_* call appends one
+ * argument. The result (c->b.p, c->b.len) is what the pipeline sends. */
+struct cmd {
+    struct buf b;
+};
+
+/* v in decimal at the end of tmp[24], NUL-terminated; returns its start
+ * (the string ends at tmp + 23). */
+static char *digits(long long v, char tmp[24])
+{
+    char *p = tmp + 23;
+    *p = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
+/* Append "TAG n\r\n"; the caller has reserved the room. */
+static char *put_len(char *w, char tag, size_t n)
+{
+    char tmp[24], *d = digits((long long)n, tmp);
+    size_t dl = (size_t)(tmp + 23 - d);
+    *w++ = tag;
+    memcpy(w, d, dl);
+    w += dl;
+    *w++ = '\r';
+    *w++ = '\n';
+    return w;
+}
+
+/* argc < 0: no header, for a check's parts. */
+static void cmd_begin(struct cmd *c, int argc)
+{
+    /* One allocation that a check command fits (the buffer grows past it
+     * for a long comment id or a held comment's item). */
+    c->b.cap = 2048;
+    c->b.p = xmalloc(c->b.cap);
+    c->b.len = argc < 0 ? 0 : (size_t)(put_len(c->b.p, '*', (size_t)argc) - c->b.p);
+    c->b.p[c->b.len] = 0;
+}
+
+/* Room for an argument of n bytes and its framing; returns where to write. */
+static char *cmd_room(struct cmd *c, size_t n)
+{
+    buf_reserve(&c->b, n + 32);
+    return c->b.p + c->b.len;
+}
+
+static void cmd_done(struct cmd *c, char *w)
+{
+    *w++ = '\r';
+    *w++ = '\n';
+    *w = 0;
+    c->b.len = (size_t)(w - c->b.p);
+}
+
+static void cmd_arg(struct cmd *c, const char *s, size_t n)
+{
+    char *w = put_len(cmd_room(c, n), '$', n);
+    memcpy(w, s, n);
+    cmd_done(c, w + n);
+}
+
+static void cmd_str(struct cmd *c, const char *s)
+{
+    cmd_arg(c, s, strlen(s));
+}
+
+static void cmd_num(struct cmd *c, long long v)
+{
+    char tmp[24], *d = digits(v, tmp);
+    cmd_arg(c, d, (size_t)(tmp + 23 - d));
+}
+
+/* One argument made of the NULL-terminated list of strings that follows. */
+static void cmd_cat(struct cmd *c, ...)
+{
+    va_list ap;
+    size_t n = 0;
+    va_start(ap, c);
+    for (const char *s; (s = va_arg(ap, const char *));)
+        n += strlen(s);
+    va_end(ap);
+    char *w = put_len(cmd_room(c, n), '$', n);
+    va_start(ap, c);
+    for (const char *s; (s = va_arg(ap, const char *));) {
+        size_t k = strlen(s);
+        memcpy(w, s, k);
+        w += k;
+    }
+    va_end(ap);
+    cmd_done(c, w);
+}
+
 /* ---------- the pipeline ----------
  *
  * Redis traffic goes over LANES connections, each pipelined by flat
@@ -383,8 +486,6 @@ static char check_sha[41], hold_sha[41];
 
 static void push(struct pending *p);
 static void finish_async(struct pending *p);
-static char *digits(long long v, char tmp[24]);
-static char *put_len(char *w, char tag, size_t n);
 
 /* The lane of a comment (or of anything else keyed by 'key'). */
 static struct lane *lane_of(const char *key)
@@ -529,8 +630,7 @@ struct unit {
 /* Can 'p' join the script call that 'g' begins? */
 static int same_group(const struct pending *g, const struct pending *p)
 {
-    return p->check && (size_t)(g->ek + g->ea) <= (size_t)p->len && p->ek == g->ek && p->ea == g->ea &&
-           memcmp(p->cmd, g->cmd, (size_t)(g->ek + g->ea)) == 0;
+    return p->check && p->ek == g->ek && p->ea == g->ea && memcmp(p->cmd, g->cmd, (size_t)(g->ek + g->ea)) == 0;
 }
 
 /* One script call for the 'n' checks from 'g' on (all of one site and
@@ -543,7 +643,7 @@ static char *join_checks(struct pending *g, int n, size_t *outlen)
     memcpy(sha, check_sha, sizeof sha);
     pthread_mutex_unlock(&sha_mu);
     int eval = !sha[0], nkeys = 4, argc = 3;
-    size_t size = 128 + (size_t)g->ek + (size_t)g->ea;
+    size_t size = (size_t)(g->ek + g->ea);
     struct pending *p = g;
     for (int i = 0; i < n; i++, p = p->next) {
         eval |= p->retried;
@@ -551,52 +651,28 @@ static char *join_checks(struct pending *g, int n, size_t *outlen)
         argc += p->nargs;
         size += (size_t)p->len - (size_t)(p->ek + p->ea);
     }
-    size_t srclen = strlen(CHECK_LUA);
-    if (eval)
-        size += srclen;
-    char *out = xmalloc(size), tmp[24], *d;
-    char *w = put_len(out, '*', (size_t)(3 + nkeys + argc));
+    struct cmd c;
+    cmd_begin(&c, 3 + nkeys + argc);
+    buf_reserve(&c.b, size + (eval ? sizeof CHECK_LUA : 0) + 128);
     if (eval) {
-        memcpy(w, "$4\r\nEVAL\r\n", 10);
-        w = put_len(w + 10, '$', srclen);
-        memcpy(w, CHECK_LUA, srclen);
-        w += srclen;
+        cmd_arg(&c, "EVAL", 4);
+        cmd_arg(&c, CHECK_LUA, sizeof CHECK_LUA - 1);
     } else {
-        memcpy(w, "$7\r\nEVALSHA\r\n$40\r\n", 18);
-        memcpy(w + 18, sha, 40);
-        w += 58;
+        cmd_arg(&c, "EVALSHA", 7);
+        cmd_arg(&c, sha, 40);
     }
-    *w++ = '\r';
-    *w++ = '\n';
-    d = digits(nkeys, tmp);
-    w = put_len(w, '$', (size_t)(tmp + 23 - d));
-    memcpy(w, d, (size_t)(tmp + 23 - d));
-    w += tmp + 23 - d;
-    *w++ = '\r';
-    *w++ = '\n';
-    memcpy(w, g->cmd, (size_t)g->ek); /* the epoch keys */
-    w += g->ek;
+    cmd_num(&c, nkeys);
+    buf_append(&c.b, g->cmd, (size_t)g->ek); /* the epoch keys */
     p = g;
-    for (int i = 0; i < n; i++, p = p->next) { /* each check's keys */
-        size_t from = (size_t)(p->ek + p->ea);
-        memcpy(w, p->cmd + from, p->keys_end - from);
-        w += p->keys_end - from;
-    }
-    memcpy(w, g->cmd + g->ek, (size_t)g->ea); /* epoch length and number */
-    w += g->ea;
-    d = digits(n, tmp);
-    w = put_len(w, '$', (size_t)(tmp + 23 - d));
-    memcpy(w, d, (size_t)(tmp + 23 - d));
-    w += tmp + 23 - d;
-    *w++ = '\r';
-    *w++ = '\n';
+    for (int i = 0; i < n; i++, p = p->next) /* each check's keys */
+        buf_append(&c.b, p->cmd + p->ek + p->ea, p->keys_end - (size_t)(p->ek + p->ea));
+    buf_append(&c.b, g->cmd + g->ek, (size_t)g->ea); /* epoch length and number */
+    cmd_num(&c, n);
     p = g;
-    for (int i = 0; i < n; i++, p = p->next) { /* each check's arguments */
-        memcpy(w, p->cmd + p->keys_end, (size_t)p->len - p->keys_end);
-        w += (size_t)p->len - p->keys_end;
-    }
-    *outlen = (size_t)(w - out);
-    return out;
+    for (int i = 0; i < n; i++, p = p->next) /* each check's arguments */
+        buf_append(&c.b, p->cmd + p->keys_end, (size_t)p->len - p->keys_end);
+    *outlen = c.b.len;
+    return c.b.p;
 }
 
 /* Hand the answer of a joined script call to its 'n' checks: one element
@@ -963,109 +1039,6 @@ static void finish_async(struct pending *p)
     fn(arg);
 }
 
-/* ---------- commands ----------
- *
- * Commands are written in RESP here, without printf: the check command has
- * some thirty arguments, and building it with snprintf and
- * redisFormatCommandArgv took more instructions than parsing the request.
- * cmd_begin takes the argument count up front; each cmd_* call appends one
- * argument. The result (c->b.p, c->b.len) is what the pipeline sends. */
-struct cmd {
-    struct buf b;
-};
-
-/* v in decimal at the end of tmp[24], NUL-terminated; returns its start
- * (the string ends at tmp + 23). */
-static char *digits(long long v, char tmp[24])
-{
-    char *p = tmp + 23;
-    *p = 0;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--p = '-';
-    return p;
-}
-
-/* Append "TAG n\r\n"; the caller has reserved the room. */
-static char *put_len(char *w, char tag, size_t n)
-{
-    char tmp[24], *d = digits((long long)n, tmp);
-    size_t dl = (size_t)(tmp + 23 - d);
-    *w++ = tag;
-    memcpy(w, d, dl);
-    w += dl;
-    *w++ = '\r';
-    *w++ = '\n';
-    return w;
-}
-
-/* argc < 0: no header, for a check's parts. */
-static void cmd_begin(struct cmd *c, int argc)
-{
-    /* One allocation that a check command fits (the buffer grows past it
-     * for a long comment id or a held comment's item). */
-    c->b.cap = 2048;
-    c->b.p = xmalloc(c->b.cap);
-    c->b.len = argc < 0 ? 0 : (size_t)(put_len(c->b.p, '*', (size_t)argc) - c->b.p);
-    c->b.p[c->b.len] = 0;
-}
-
-/* Room for an argument of n bytes and its framing; returns where to write. */
-static char *cmd_room(struct cmd *c, size_t n)
-{
-    buf_reserve(&c->b, n + 32);
-    return c->b.p + c->b.len;
-}
-
-static void cmd_done(struct cmd *c, char *w)
-{
-    *w++ = '\r';
-    *w++ = '\n';
-    *w = 0;
-    c->b.len = (size_t)(w - c->b.p);
-}
-
-static void cmd_arg(struct cmd *c, const char *s, size_t n)
-{
-    char *w = put_len(cmd_room(c, n), '$', n);
-    memcpy(w, s, n);
-    cmd_done(c, w + n);
-}
-
-static void cmd_str(struct cmd *c, const char *s)
-{
-    cmd_arg(c, s, strlen(s));
-}
-
-static void cmd_num(struct cmd *c, long long v)
-{
-    char tmp[24], *d = digits(v, tmp);
-    cmd_arg(c, d, (size_t)(tmp + 23 - d));
-}
-
-/* One argument made of the NULL-terminated list of strings that follows. */
-static void cmd_cat(struct cmd *c, ...)
-{
-    va_list ap;
-    size_t n = 0;
-    va_start(ap, c);
-    for (const char *s; (s = va_arg(ap, const char *));)
-        n += strlen(s);
-    va_end(ap);
-    char *w = put_len(cmd_room(c, n), '$', n);
-    va_start(ap, c);
-    for (const char *s; (s = va_arg(ap, const char *));) {
-        size_t k = strlen(s);
-        memcpy(w, s, k);
-        w += k;
-    }
-    va_end(ap);
-    cmd_done(c, w);
-}
-
 /* Start a script call with 'argc' arguments after the script: EVALSHA with
  * the SHA learnt at connect, or EVAL of the source when no connection has
  * learnt it yet. Returns 1 for EVALSHA. */
@@ -1086,6 +1059,22 @@ static int cmd_script(struct cmd *c, const char *sha_slot, const char *src, int 
     return 1;
 }
 
+/* A pending command waited for: 'c' is taken over; 'parse' fills 'out'
+ * from the reply, then 'done(arg)' runs. */
+static struct pending *new_pending(struct lane *l, struct cmd *c, void (*parse)(redisReply *, const char *, void *),
+                                   void *out, store_done_fn done, void *arg)
+{
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->lane = l;
+    p->cmd = c->b.p;
+    p->len = (int)c->b.len;
+    p->parse = parse;
+    p->out = out;
+    p->done_fn = done;
+    p->done_arg = arg;
+    return p;
+}
+
 /* Queue a built command (taken over) without waiting; 'parse' and 'done'
  * run when the reply (or a failure) is there. 'src', when not NULL, is the
  * script an EVALSHA is resent as after NOSCRIPT. With 'inline_io' this
@@ -1095,15 +1084,8 @@ static void queue_async(struct lane *l, struct cmd *c, const char *src, int retr
                         void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
                         void *arg, int inline_io)
 {
-    struct pending *p = xcalloc(1, sizeof *p);
-    p->lane = l;
-    p->cmd = c->b.p;
-    p->len = (int)c->b.len;
-    p->parse = parse;
-    p->out = out;
+    struct pending *p = new_pending(l, c, parse, out, done, arg);
     p->src = src;
-    p->done_fn = done;
-    p->done_arg = arg;
     p->retried = retried || !src;
     push(p);
     if (inline_io) {
@@ -1170,14 +1152,8 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         cmd_str(&c, q->bucket[i]->capacity_s);
         cmd_str(&c, q->bucket[i]->per_second_s);
     }
-    struct pending *p = xcalloc(1, sizeof *p);
-    p->lane = lane_of(q->comment_id ? q->comment_id : q->src_ip);
-    p->cmd = c.b.p;
-    p->len = (int)c.b.len;
-    p->parse = parse_check;
-    p->out = res;
-    p->done_fn = done;
-    p->done_arg = arg;
+    struct pending *p = new_pending(lane_of(q->comment_id ? q->comment_id : q->src_ip), &c, parse_check, res,
+                                    done, arg);
     p->check = 1;
     p->ek = ek;
     p->ea = ea;
