@@ -592,15 +592,16 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
         return fail(x, "log_level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
 
     snprintf(c->redis_url, sizeof c->redis_url, "redis://127.0.0.1:6379/0");
-    long cto = 200, cmd = 250, retry = 500;
+    long cto = 200, cmd = 250, retry = 500, conns = 1;
     json_t *r = get_obj(x, "", root, "redis");
     if (r) {
         static const char *const rk[] = { "url", "connect_timeout_ms", "command_timeout_ms",
-            "retry_interval_ms", NULL };
+            "retry_interval_ms", "connections", NULL };
         if (only_keys(x, "redis", r, rk) || get_str(x, "redis", r, "url", c->redis_url, sizeof c->redis_url) ||
             get_int(x, "redis", r, "connect_timeout_ms", 10, 60000, &cto) ||
             get_int(x, "redis", r, "command_timeout_ms", 10, 60000, &cmd) ||
-            get_int(x, "redis", r, "retry_interval_ms", 10, 60000, &retry))
+            get_int(x, "redis", r, "retry_interval_ms", 10, 60000, &retry) ||
+            get_int(x, "redis", r, "connections", 1, 8, &conns))
             return -1;
     }
     if (x->failed)
@@ -608,6 +609,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->redis_connect_timeout_ms = (int)cto;
     c->redis_command_timeout_ms = (int)cmd;
     c->redis_retry_ms = (int)retry;
+    c->redis_connections = (int)conns;
 
     long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10;
     char loop[8] = "poll";

@@ -71,6 +71,7 @@ struct cfg {
     int redis_connect_timeout_ms;
     int redis_command_timeout_ms;
     int redis_retry_ms;           /* after a failed connect, wait this long */
+    int redis_connections;        /* pipelined connections (lanes), 1-8 */
     int threads;
     size_t max_body;
     int max_connections;

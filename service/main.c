@@ -118,9 +118,10 @@ static int cmd_serve(const char *path)
             if (strcmp(old->listen_host, n->listen_host) || old->listen_port != n->listen_port ||
                 old->threads != n->threads || old->max_connections != n->max_connections ||
                 old->connection_timeout_s != n->connection_timeout_s || old->use_epoll != n->use_epoll ||
-                old->max_body != n->max_body)
-                LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections, http.connection_timeout_s "
-                         "and http.event_loop change only on restart (http.max_body_bytes applies now)");
+                old->redis_connections != n->redis_connections || old->max_body != n->max_body)
+                LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections, http.connection_timeout_s, "
+                         "http.event_loop and redis.connections change only on restart "
+                         "(http.max_body_bytes applies now)");
             cfg_release(old);
             announce(n);
             grace = n->shutdown_grace_s;

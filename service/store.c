@@ -280,6 +280,8 @@ struct endpoint {
 
 static pthread_mutex_t ep_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct endpoint ep;
+static int nlanes = 1;          /* redis.connections, fixed while the lanes run */
+static int kickers_running;     /* lanes started (0: none; see store_start) */
 
 void store_configure(const struct cfg *c)
 {
@@ -289,6 +291,8 @@ void store_configure(const struct cfg *c)
     e.connect_ms = c->redis_connect_timeout_ms;
     e.command_ms = c->redis_command_timeout_ms;
     e.retry_ms = c->redis_retry_ms;
+    if (!kickers_running) /* the lane count changes only on restart */
+        nlanes = c->redis_connections;
     pthread_mutex_lock(&ep_mu);
     int same = memcmp(&e.t, &ep.t, sizeof e.t) == 0 && e.connect_ms == ep.connect_ms &&
                e.command_ms == ep.command_ms;
@@ -403,7 +407,7 @@ static void cmd_cat(struct cmd *c, ...)
 
 /* ---------- the pipeline ----------
  *
- * Redis traffic goes over LANES connections, each pipelined by flat
+ * Redis traffic goes over redis.connections lanes, each pipelined by flat
  * combining: a thread with a command to send queues it on its lane; if no
  * batch is in flight there it becomes the lane's combiner, sends every
  * queued command in one write, reads the replies in order and hands each
@@ -413,16 +417,22 @@ static void cmd_cat(struct cmd *c, ...)
  * few reads per batch, instead of a system call pair and a context switch
  * per request on both sides.
  *
- * Why more than one lane: a lane has one batch in flight at a time, so
- * while its replies are read and handed out Redis has nothing to do, and
- * while Redis runs the batch the next one waits. With several lanes one
- * batch is sent while another is answered. On the two-core bench machine
- * at 64 connections, idle CPU fell from 17-18% with one lane to 12-13%
- * with two and 9-10% with three (four: no better). A comment id always
- * takes the same lane, so a decision record written without waiting
- * reaches Redis before a later check of the same comment. */
+ * How many lanes: a lane has one batch in flight at a time, so while its
+ * replies are read and handed out Redis has nothing to do, and while
+ * Redis runs the batch the next one waits; with several lanes one batch
+ * is sent while another is answered. When each check was a script call
+ * of its own, three lanes were best on the two-core bench machine (idle
+ * CPU at 64 connections 17-18% with one, 9-10% with three). Since the
+ * checks of a batch are joined into one script call, one lane is best
+ * there: its batches are the largest (about 28 checks a call against
+ * 14 with two lanes, 10 with three, 6 with five) and Redis's CPU per
+ * check the lowest (29.5-31 us against 32-34, 33-35 and 35.6-36.2).
+ * More lanes help where the round trip, not Redis's CPU, is the limit
+ * (a Redis far away). A comment id always takes the same lane, so a
+ * decision record written without waiting reaches Redis before a later
+ * check of the same comment. */
 
-#define LANES 3
+#define MAX_LANES 8
 
 struct pending {
     struct pending *next;
@@ -473,12 +483,10 @@ struct lane {
 };
 
 /* live_fd -1: no socket yet (0 would be stdin for store_failfast). */
-static struct lane lanes[LANES] = { { .live_fd = -1 }, { .live_fd = -1 }, { .live_fd = -1 } };
-_Static_assert(LANES == 3, "initialise every lane above");
+static struct lane lanes[MAX_LANES];
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int failfast; /* stopping: fail commands instead of sending them */
 static _Atomic int quit;
-static int kickers_running;
 
 /* Script SHA1s, learnt from SCRIPT LOAD at connect; "" before that. */
 static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -493,7 +501,7 @@ static struct lane *lane_of(const char *key)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const unsigned char *k = (const unsigned char *)(key ? key : ""); *k; k++)
         h = (h ^ *k) * 16777619u;
-    return &lanes[h % LANES];
+    return &lanes[h % (uint32_t)nlanes];
 }
 
 static void drop_rc(struct lane *l)
@@ -880,8 +888,9 @@ static void *kicker(void *arg)
 int store_start(void)
 {
     atomic_store(&quit, 0);
-    for (int i = 0; i < LANES; i++) {
+    for (int i = 0; i < nlanes; i++) {
         struct lane *l = &lanes[i];
+        l->live_fd = -1; /* no socket yet (0 would be stdin for store_failfast) */
         sem_init(&l->kick_sem, 0, 0);
         if (pthread_create(&l->kicker_thr, NULL, kicker, l) != 0) {
             store_stop();
@@ -900,7 +909,7 @@ void store_failfast(int on)
     /* A batch already sent is not waited for either: the combiner's
      * blocking read returns EOF now instead of at the command timeout. */
     pthread_mutex_lock(&live_mu);
-    for (int i = 0; i < LANES; i++)
+    for (int i = 0; i < kickers_running; i++)
         if (lanes[i].live_fd >= 0)
             shutdown(lanes[i].live_fd, SHUT_RDWR);
     pthread_mutex_unlock(&live_mu);
@@ -914,7 +923,7 @@ void store_stop(void)
         pthread_join(lanes[i].kicker_thr, NULL);
     }
     kickers_running = 0;
-    for (int i = 0; i < LANES; i++)
+    for (int i = 0; i < nlanes; i++)
         if (lanes[i].rc)
             drop_rc(&lanes[i]);
 }
@@ -1255,21 +1264,21 @@ int store_ping(char *err, size_t errlen)
      * lane's retry interval after a failure this answers "down" at once
      * instead of waiting for a connect attempt; after it, the PING itself
      * reconnects. */
-    struct ping_res res[LANES];
+    struct ping_res res[MAX_LANES];
     sem_t sem;
     sem_init(&sem, 0, 0);
-    for (int i = 0; i < LANES; i++) {
+    for (int i = 0; i < nlanes; i++) {
         res[i] = (struct ping_res){ 0, "" };
         struct cmd c;
         cmd_begin(&c, 1);
         cmd_arg(&c, "PING", 4);
         queue_async(&lanes[i], &c, NULL, 1, parse_ping, &res[i], sync_done, &sem, 0);
     }
-    for (int i = 0; i < LANES; i++)
+    for (int i = 0; i < nlanes; i++)
         while (sem_wait(&sem) != 0)
             ; /* EINTR */
     sem_destroy(&sem);
-    for (int i = 0; i < LANES; i++)
+    for (int i = 0; i < nlanes; i++)
         if (res[i].rc) {
             snprintf(err, errlen, "%s", res[i].error);
             return res[i].rc;

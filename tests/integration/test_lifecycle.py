@@ -126,8 +126,9 @@ def test_concurrent_checks_while_redis_flaps():
 
 
 def test_concurrent_checks_while_redis_flaps_with_the_epoll_loop():
-    """The same with http.event_loop "epoll": suspend and resume take other
-    paths inside libmicrohttpd there."""
+    """The same with http.event_loop "epoll" (suspend and resume take other
+    paths inside libmicrohttpd there) and three Redis connections (lanes
+    that fail and reconnect on their own)."""
     flapping_redis("epoll")
 
 
@@ -137,6 +138,7 @@ def flapping_redis(loop):
     if loop != "poll":
         cfg = json.loads(json.dumps(s.config))
         cfg.setdefault("http", {})["event_loop"] = loop
+        cfg["redis"]["connections"] = 3
         s.stop()
         s.write_config(cfg)
         s.start()
@@ -547,6 +549,7 @@ def test_config_check_cli():
         ({"sites": {"a": {}}, "redis": {"connect_timeout_ms": 0}}, "redis.connect_timeout_ms"),
         ({"sites": {"a": {"links": {"max": "two"}}}}, "sites.a.links.max"),
         ({"sites": {"a": {}}, "http": {"event_loop": "select"}}, "http.event_loop"),
+        ({"sites": {"a": {}}, "redis": {"connections": 9}}, "redis.connections"),
         ({"sites": {"a": {"words": {"blocked": [""]}}}}, "sites.a.words.blocked[0]"),
     ]:
         with open(bad, "w") as f:
