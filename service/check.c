@@ -572,6 +572,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     q->api_key_id = req->ident.key_id;
     q->api = &site->api;
     q->epoch_s = site->bucket_epoch_s;
+    q->buckets = site->buckets;
     const char *thread = opt_str(in->comment, "thread_id");
     const char *ids[BK_COUNT] = { in->ip, in->prefix, in->author_key[0] ? in->author_key : NULL, thread, "all" };
     for (int k = 0; k < BK_COUNT; k++) {
@@ -579,7 +580,6 @@ void check_handle(struct http_request *req, struct http_response *resp)
             continue;
         q->kind[q->nbuckets] = (enum bucket_kind)k;
         q->bucket_id[q->nbuckets] = ids[k];
-        q->bucket[q->nbuckets] = &site->buckets[k];
         q->nbuckets++;
     }
     q->dup_window_ms = st->count_dups ? site->dup_window_s * 1000 : 0;

@@ -50,8 +50,11 @@
  * (e: the caller's guess of the current epoch; the script picks by
  * Redis's clock), then per check: its decision key, its duplicate list,
  * and when it brings a held comment, the held item and the held queue.
- * ARGV[1] epoch length s, ARGV[2] e, ARGV[3] the number of checks, then
- * per check (a = its first argument):
+ * ARGV[1] epoch length s, ARGV[2] e, ARGV[3..14] capacity and refill/s
+ * of each bucket slot, 0 the API key's, 1 + kind the others' (ip,
+ * ip_prefix, author, thread, site: the same for every check of a site,
+ * so they are sent once), ARGV[15] the number of checks, then per check
+ * (a = its first argument):
  *   a    "1" to replay the decision key     a+7  the record's TTL s
  *   a+1  duplicate window ms ("0": none)     a+8  write the record only while
  *   a+2  IP source                                both duplicate counts are
@@ -61,8 +64,8 @@
  *   a+5, a+6  head and tail of the           a+10 its queue score (ms)
  *        decision record to write on "ok"    a+11 "1" to replace one stored
  *        ("" head: none)                          before (an edit)
- *   a+12 the comment id                      a+13 nb, the number of buckets
- *   then per bucket: hash field, capacity, refill/s.
+ *   a+12 the comment id                      a+13 its buckets' slots, a digit
+ *   then per bucket its hash field.                each ("012345": all six)
  * A held comment stored before and not replaced is left as it is (as by
  * the hold script). Returns one reply per check, in order:
  * {"api", retry_ms} | {"replay", json} |
@@ -92,31 +95,28 @@
 static const char CHECK_LUA[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[15])\n"
     "local d = math.floor(tonumber(t[1]) / len) - e\n"
     "if d < -1 then d = -1 elseif d > 1 then d = 1 end\n"
     "local cur, prev = KEYS[3 + d], KEYS[2 + d]\n"
     "local age = now - (e + d) * len * 1000\n"
-    "local num = {}\n"
-    "local function N(s)\n"
-    "  local v = num[s]\n"
-    "  if not v then v = tonumber(s); num[s] = v end\n"
-    "  return v\n"
-    "end\n"
-    "local A, K, fields, fcap, frate, mk = {}, {}, {}, {}, {}, {}\n"
-    "local a, k = 4, 5\n"
+    "local pcap, prate = {}, {}\n"
+    "for s = 0, 5 do pcap[s], prate[s] = tonumber(ARGV[3 + 2 * s]), tonumber(ARGV[4 + 2 * s]) end\n"
+    "local A, K, fields, fslot, mk = {}, {}, {}, {}, {}\n"
+    "local a, k = 16, 5\n"
     "for j = 1, n do\n"
     "  A[j], K[j] = a, k\n"
     "  mk[2 * j - 1], mk[2 * j] = KEYS[k], KEYS[k + 1]\n"
-    "  for b = 1, tonumber(ARGV[a + 13]) do\n"
-    "    local f = ARGV[a + 11 + 3 * b]\n"
-    "    if not fcap[f] then\n"
+    "  local slots = ARGV[a + 13]\n"
+    "  for b = 1, #slots do\n"
+    "    local f = ARGV[a + 13 + b]\n"
+    "    if not fslot[f] then\n"
     "      fields[#fields + 1] = f\n"
-    "      fcap[f], frate[f] = N(ARGV[a + 12 + 3 * b]), N(ARGV[a + 13 + 3 * b])\n"
+    "      fslot[f] = string.byte(slots, b) - 48\n"
     "    end\n"
     "  end\n"
     "  k = k + (ARGV[a + 9] ~= '' and 4 or 2)\n"
-    "  a = a + 14 + 3 * tonumber(ARGV[a + 13])\n"
+    "  a = a + 14 + #slots\n"
     "end\n"
     "local tok, tsm, fresh = {}, {}, true\n"
     "local function keep(f, v)\n"
@@ -129,7 +129,7 @@ static const char CHECK_LUA[] =
     "    if hv[i] then\n"
     "      fresh = false\n"
     "      keep(f, hv[i])\n"
-    "    elseif age * frate[f] < fcap[f] * 1000 then\n"
+    "    elseif age * prate[fslot[f]] < pcap[fslot[f]] * 1000 then\n"
     "      need[#need + 1] = f\n"
     "    end\n"
     "  end\n"
@@ -154,10 +154,11 @@ static const char CHECK_LUA[] =
     "local decw, dupw, out = {}, {}, {}\n"
     "for j = 1, n do\n"
     "  a, k = A[j], K[j]\n"
-    "  local nb, first, res = tonumber(ARGV[a + 13]), 1, nil\n"
+    "  local slots = ARGV[a + 13]\n"
+    "  local nb, first, res = #slots, 1, nil\n"
     "  if ARGV[a + 4] == '1' then\n"
     "    local f = ARGV[a + 14]\n"
-    "    local cap, rate = N(ARGV[a + 15]), N(ARGV[a + 16])\n"
+    "    local cap, rate = pcap[0], prate[0]\n"
     "    local v = level(f, cap, rate)\n"
     "    if v < 1 then res = {'api', wait(v, rate)} else take(f, v); first = 2 end\n"
     "  end\n"
@@ -167,7 +168,8 @@ static const char CHECK_LUA[] =
     "  if not res then\n"
     "    local lv, worst, worst_wait = {}, 0, -1\n"
     "    for b = first, nb do\n"
-    "      local f, cap, rate = ARGV[a + 11 + 3 * b], N(ARGV[a + 12 + 3 * b]), N(ARGV[a + 13 + 3 * b])\n"
+    "      local s = string.byte(slots, b) - 48\n"
+    "      local f, cap, rate = ARGV[a + 13 + b], pcap[s], prate[s]\n"
     "      lv[b] = level(f, cap, rate)\n"
     "      if lv[b] < 1 then\n"
     "        local w = wait(lv[b], rate)\n"
@@ -178,7 +180,7 @@ static const char CHECK_LUA[] =
     "    if not res then\n"
     "      local tight, left = 0, -1\n"
     "      for b = first, nb do\n"
-    "        take(ARGV[a + 11 + 3 * b], lv[b])\n"
+    "        take(ARGV[a + 13 + b], lv[b])\n"
     "        if left < 0 or lv[b] - 1 < left then tight, left = b - first + 1, lv[b] - 1 end\n"
     "      end\n"
     "      local nip, nau = 0, 0\n"
@@ -217,7 +219,7 @@ static const char CHECK_LUA[] =
     "      if ARGV[a + 5] ~= '' and (most == 0 or (nip < most and nau < most)) then\n"
     "        local rl = 'null'\n"
     "        if tight > 0 then\n"
-    "          rl = '{\"limited\":false,\"bucket\":\"' .. string.match(ARGV[a + 11 + 3 * (tight + first - 1)], '^[^:]*') ..\n"
+    "          rl = '{\"limited\":false,\"bucket\":\"' .. string.match(ARGV[a + 13 + tight + first - 1], '^[^:]*') ..\n"
     "               '\",\"remaining\":' .. string.format('%.0f', math.floor(left)) .. '}'\n"
     "        end\n"
     "        local held = ARGV[a + 9] ~= ''\n"
@@ -650,7 +652,7 @@ static char *join_checks(struct pending *g, int n, size_t *outlen)
     pthread_mutex_lock(&sha_mu);
     memcpy(sha, check_sha, sizeof sha);
     pthread_mutex_unlock(&sha_mu);
-    int eval = !sha[0], nkeys = 4, argc = 3;
+    int eval = !sha[0], nkeys = 4, argc = 2 + 12 + 1; /* epoch length and number, 6 buckets' parameters, count */
     size_t size = (size_t)(g->ek + g->ea);
     struct pending *p = g;
     for (int i = 0; i < n; i++, p = p->next) {
@@ -1129,6 +1131,14 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     int ek = (int)c.b.len;
     cmd_num(&c, len);
     cmd_num(&c, e);
+    /* Every bucket's capacity and refill, the same for all checks of the
+     * site: slot 0 the API key's, slot 1 + kind the others'. */
+    cmd_str(&c, q->api->capacity_s);
+    cmd_str(&c, q->api->per_second_s);
+    for (int k = 0; k < BK_COUNT; k++) {
+        cmd_str(&c, q->buckets[k].capacity_s);
+        cmd_str(&c, q->buckets[k].per_second_s);
+    }
     int ea = (int)c.b.len - ek;
     cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
     cmd_cat(&c, "mg:{", q->site, "}:dup:", q->dup_fp ? q->dup_fp : "", NULL);
@@ -1150,17 +1160,17 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_num(&c, held ? (long long)q->held_ms : 0);
     cmd_str(&c, q->no_replay ? "1" : "0");
     cmd_str(&c, held ? q->comment_id : "");
-    cmd_num(&c, api + q->nbuckets);
-    if (api) {
+    char slots[BK_COUNT + 2];
+    int ns = 0;
+    if (api)
+        slots[ns++] = '0';
+    for (int i = 0; i < q->nbuckets; i++)
+        slots[ns++] = (char)('1' + q->kind[i]);
+    cmd_arg(&c, slots, (size_t)ns);
+    if (api)
         cmd_cat(&c, "api:", q->api_key_id, NULL);
-        cmd_str(&c, q->api->capacity_s);
-        cmd_str(&c, q->api->per_second_s);
-    }
-    for (int i = 0; i < q->nbuckets; i++) {
+    for (int i = 0; i < q->nbuckets; i++)
         cmd_cat(&c, bucket_name(q->kind[i]), ":", q->bucket_id[i], NULL);
-        cmd_str(&c, q->bucket[i]->capacity_s);
-        cmd_str(&c, q->bucket[i]->per_second_s);
-    }
     struct pending *p = new_pending(lane_of(q->comment_id ? q->comment_id : q->src_ip), &c, parse_check, res,
                                     done, arg);
     p->check = 1;
@@ -1168,7 +1178,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     p->ea = ea;
     p->keys_end = keys_end;
     p->nkeys = 2 + 2 * held;
-    p->nargs = 14 + 3 * (api + q->nbuckets);
+    p->nargs = 14 + ns;
     push(p);
     combine(p->lane, 1);
 }

@@ -29,7 +29,7 @@ struct store_check_req {
     int nbuckets;
     enum bucket_kind kind[BK_COUNT];
     const char *bucket_id[BK_COUNT]; /* "203.0.113.7", "203.0.113.0/24", ... */
-    const struct bucket_cfg *bucket[BK_COUNT];
+    const struct bucket_cfg *buckets; /* the site's, one per kind (BK_COUNT) */
     long dup_window_ms;       /* 0: do not count duplicates */
     const char *dup_fp;       /* fingerprint of the normalised body */
     const char *src_ip;
