@@ -55,17 +55,17 @@
  * ip_prefix, author, thread, site: the same for every check of a site,
  * so they are sent once), ARGV[15] the number of checks, then per check
  * (a = its first argument):
- *   a    "1" to replay the decision key     a+7  the record's TTL s
- *   a+1  duplicate window ms ("0": none)     a+8  write the record only while
+ *   a    "1" to replay the decision key     a+6  the record's TTL s
+ *   a+1  duplicate window ms ("0": none)     a+7  write the record only while
  *   a+2  IP source                                both duplicate counts are
  *   a+3  author source ("": none)                 below this ("0": always)
- *   a+4  "1" when the first bucket is        a+9  a held comment to store with
- *        the API key's                            the record ("": none)
- *   a+5, a+6  head and tail of the           a+10 its queue score (ms)
- *        decision record to write on "ok"    a+11 "1" to replace one stored
- *        ("" head: none)                          before (an edit)
- *   a+12 the comment id                      a+13 its buckets' slots, a digit
- *   then per bucket its hash field.                each ("012345": all six)
+ *   a+4, a+5  head and tail of the           a+8  a held comment to store with
+ *        decision record to write on "ok"         the record ("": none)
+ *        ("" head: none)                     a+9  its queue score (ms)
+ *   a+11 the comment id                      a+10 "1" to replace one stored
+ *   a+12 its buckets' slots, a digit each         before (an edit)
+ *        ("012345": all six; a first 0 is the API key's bucket)
+ *   then per bucket its hash field.
  * A held comment stored before and not replaced is left as it is (as by
  * the hold script). Returns one reply per check, in order:
  * {"api", retry_ms} | {"replay", json} |
@@ -107,16 +107,16 @@ static const char CHECK_LUA[] =
     "for j = 1, n do\n"
     "  A[j], K[j] = a, k\n"
     "  mk[2 * j - 1], mk[2 * j] = KEYS[k], KEYS[k + 1]\n"
-    "  local slots = ARGV[a + 13]\n"
+    "  local slots = ARGV[a + 12]\n"
     "  for b = 1, #slots do\n"
-    "    local f = ARGV[a + 13 + b]\n"
+    "    local f = ARGV[a + 12 + b]\n"
     "    if not fslot[f] then\n"
     "      fields[#fields + 1] = f\n"
     "      fslot[f] = string.byte(slots, b) - 48\n"
     "    end\n"
     "  end\n"
-    "  k = k + (ARGV[a + 9] ~= '' and 4 or 2)\n"
-    "  a = a + 14 + #slots\n"
+    "  k = k + (ARGV[a + 8] ~= '' and 4 or 2)\n"
+    "  a = a + 13 + #slots\n"
     "end\n"
     "local tok, tsm, fresh = {}, {}, true\n"
     "local function keep(f, v)\n"
@@ -154,10 +154,10 @@ static const char CHECK_LUA[] =
     "local decw, dupw, out = {}, {}, {}\n"
     "for j = 1, n do\n"
     "  a, k = A[j], K[j]\n"
-    "  local slots = ARGV[a + 13]\n"
+    "  local slots = ARGV[a + 12]\n"
     "  local nb, first, res = #slots, 1, nil\n"
-    "  if ARGV[a + 4] == '1' then\n"
-    "    local f = ARGV[a + 14]\n"
+    "  if string.byte(slots, 1) == 48 then\n"
+    "    local f = ARGV[a + 13]\n"
     "    local cap, rate = pcap[0], prate[0]\n"
     "    local v = level(f, cap, rate)\n"
     "    if v < 1 then res = {'api', wait(v, rate)} else take(f, v); first = 2 end\n"
@@ -169,7 +169,7 @@ static const char CHECK_LUA[] =
     "    local lv, worst, worst_wait = {}, 0, -1\n"
     "    for b = first, nb do\n"
     "      local s = string.byte(slots, b) - 48\n"
-    "      local f, cap, rate = ARGV[a + 13 + b], pcap[s], prate[s]\n"
+    "      local f, cap, rate = ARGV[a + 12 + b], pcap[s], prate[s]\n"
     "      lv[b] = level(f, cap, rate)\n"
     "      if lv[b] < 1 then\n"
     "        local w = wait(lv[b], rate)\n"
@@ -180,7 +180,7 @@ static const char CHECK_LUA[] =
     "    if not res then\n"
     "      local tight, left = 0, -1\n"
     "      for b = first, nb do\n"
-    "        take(ARGV[a + 13 + b], lv[b])\n"
+    "        take(ARGV[a + 12 + b], lv[b])\n"
     "        if left < 0 or lv[b] - 1 < left then tight, left = b - first + 1, lv[b] - 1 end\n"
     "      end\n"
     "      local nip, nau = 0, 0\n"
@@ -215,21 +215,21 @@ static const char CHECK_LUA[] =
     "        redis.call('SET', KEYS[k + 1], entry, 'PX', win)\n"
     "      end\n"
     "      local rec = 0\n"
-    "      local most = tonumber(ARGV[a + 8])\n"
-    "      if ARGV[a + 5] ~= '' and (most == 0 or (nip < most and nau < most)) then\n"
+    "      local most = tonumber(ARGV[a + 7])\n"
+    "      if ARGV[a + 4] ~= '' and (most == 0 or (nip < most and nau < most)) then\n"
     "        local rl = 'null'\n"
     "        if tight > 0 then\n"
-    "          rl = '{\"limited\":false,\"bucket\":\"' .. string.match(ARGV[a + 13 + tight + first - 1], '^[^:]*') ..\n"
+    "          rl = '{\"limited\":false,\"bucket\":\"' .. string.match(ARGV[a + 12 + tight + first - 1], '^[^:]*') ..\n"
     "               '\",\"remaining\":' .. string.format('%.0f', math.floor(left)) .. '}'\n"
     "        end\n"
-    "        local held = ARGV[a + 9] ~= ''\n"
-    "        if not held or ARGV[a + 11] == '1' or redis.call('EXISTS', KEYS[k + 2]) == 0 then\n"
-    "          local r = ARGV[a + 5] .. rl .. ARGV[a + 6]\n"
-    "          redis.call('SET', KEYS[k], r, 'EX', ARGV[a + 7])\n"
+    "        local held = ARGV[a + 8] ~= ''\n"
+    "        if not held or ARGV[a + 10] == '1' or redis.call('EXISTS', KEYS[k + 2]) == 0 then\n"
+    "          local r = ARGV[a + 4] .. rl .. ARGV[a + 5]\n"
+    "          redis.call('SET', KEYS[k], r, 'EX', ARGV[a + 6])\n"
     "          decw[KEYS[k]] = r\n"
     "          if held then\n"
-    "            redis.call('SET', KEYS[k + 2], ARGV[a + 9])\n"
-    "            redis.call('ZADD', KEYS[k + 3], ARGV[a + 10], ARGV[a + 12])\n"
+    "            redis.call('SET', KEYS[k + 2], ARGV[a + 8])\n"
+    "            redis.call('ZADD', KEYS[k + 3], ARGV[a + 9], ARGV[a + 11])\n"
     "          end\n"
     "        end\n"
     "        rec = 1\n"
@@ -1151,7 +1151,6 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_num(&c, q->dup_fp ? q->dup_window_ms : 0);
     cmd_str(&c, q->src_ip ? q->src_ip : "");
     cmd_str(&c, q->src_author ? q->src_author : "");
-    cmd_str(&c, api ? "1" : "0");
     cmd_str(&c, rec ? q->rec_head : "");
     cmd_str(&c, rec ? q->rec_tail : "");
     cmd_num(&c, q->rec_ttl_s);
@@ -1178,7 +1177,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     p->ea = ea;
     p->keys_end = keys_end;
     p->nkeys = 2 + 2 * held;
-    p->nargs = 14 + ns;
+    p->nargs = 13 + ns;
     push(p);
     combine(p->lane, 1);
 }

@@ -148,7 +148,7 @@ static void build_eval(struct evargs *e, const char *ipin)
     A("60000000000"); A("0");
     for (int i = 0; i < 6; i++) { A("1000000000"); A("0.016666666666667"); } /* bucket slots 0-5 */
     A("1"); /* a batch of one check */
-    A("1"); A("3600000"); A(e->ip); A(e->au); A("1"); A(head); A(tail);
+    A("1"); A("3600000"); A(e->ip); A(e->au); A(head); A(tail);
     A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A("012345");
     for (int i = 0; i < 6; i++) A(e->f[i]);
 #undef A
