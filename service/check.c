@@ -573,6 +573,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     q->api = &site->api;
     q->epoch_s = site->bucket_epoch_s;
     q->buckets = site->buckets;
+    q->dup_epoch_s = site->dup_window_s;
     const char *thread = opt_str(in->comment, "thread_id");
     const char *ids[BK_COUNT] = { in->ip, in->prefix, in->author_key[0] ? in->author_key : NULL, thread, "all" };
     for (int k = 0; k < BK_COUNT; k++) {

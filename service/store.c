@@ -12,9 +12,14 @@
  *                        tokens left and the time (ms, Redis clock) they
  *                        were counted. Unlinked when epoch E+2 begins;
  *                        expires when epoch E+1 ends (+1 s) in any case.
- *   mg:{S}:dup:FP        string "iIP MS;aAUTHOR MS;..."  who posted the
- *                        normalised body FP in the window, oldest first, at
- *                        most 200 entries. TTL: the duplicate window.
+ *   mg:{S}:dups:W:E      hash: the duplicate lists of the site in window
+ *                        E (unix time / W s; W is the duplicate window).
+ *                        Field FP (the normalised body's fingerprint),
+ *                        value "iIP MS;aAUTHOR MS;...": who posted it in
+ *                        the window, oldest first, at most 200 entries. A
+ *                        list missing from window E is read from E-1 (and
+ *                        then written to E). Unlinked when window E+2
+ *                        begins; expires when E+1 ends (+1 s) in any case.
  *   mg:{S}:dec:ID        string          the response for comment ID plus
  *                        "body_fp", for idempotent replays (a different
  *                        body is an edit, judged again). TTL: decision_ttl_s.
@@ -48,13 +53,14 @@
  * alone (a later check sees the tokens, duplicates and records of an
  * earlier one). KEYS[1..4] the site's bucket hashes of epochs e-2 .. e+1
  * (e: the caller's guess of the current epoch; the script picks by
- * Redis's clock), then per check: its decision key, its duplicate list,
- * and when it brings a held comment, the held item and the held queue.
+ * Redis's clock), KEYS[5..8] its duplicate hashes of windows w-2 .. w+1
+ * (the same way), then per check: its decision key, and when it brings a
+ * held comment, the held item and the held queue.
  * ARGV[1] epoch length s, ARGV[2] e, ARGV[3..14] capacity and refill/s
  * of each bucket slot, 0 the API key's, 1 + kind the others' (ip,
  * ip_prefix, author, thread, site: the same for every check of a site,
- * so they are sent once), ARGV[15] the number of checks, then per check
- * (a = its first argument):
+ * so they are sent once), ARGV[15] window length s, ARGV[16] w, ARGV[17]
+ * the number of checks, then per check (a = its first argument):
  *   a    "1" to replay the decision key     a+6  the record's TTL s
  *   a+1  duplicate window ms ("0": none)     a+7  write the record only while
  *   a+2  IP source                                both duplicate counts are
@@ -63,9 +69,10 @@
  *        decision record to write on "ok"         the record ("": none)
  *        ("" head: none)                     a+9  its queue score (ms)
  *   a+11 the comment id                      a+10 "1" to replace one stored
- *   a+12 its buckets' slots, a digit each         before (an edit)
- *        ("012345": all six; a first 0 is the API key's bucket)
- *   then per bucket its hash field.
+ *   a+12 its duplicate fingerprint                before (an edit)
+ *        ("": none)                          a+13 its buckets' slots, a digit
+ *   then per bucket its hash field.                each ("012345": all six; a
+ *                                                  first 0: the API key's)
  * A held comment stored before and not replaced is left as it is (as by
  * the hold script). Returns one reply per check, in order:
  * {"api", retry_ms} | {"replay", json} |
@@ -77,9 +84,13 @@
  * on Redis's single thread. Each redis.call costs Redis about 2 us, and a
  * script call about 4 us before its first line, so the checks that reach
  * a lane together run as one script: one TIME, one HMGET (two early in an
- * epoch), one MGET and one HSET for all of them, and two SETs each
- * (duplicate list, record). Script time per check, 200,000 checks
- * pipelined: 40-56 us one by one, 22-31 us in batches of eight or more.
+ * epoch) and one HSET of the bucket hash, the same of the duplicate hash
+ * and one MGET for all of them, and one SET each (its record). Script
+ * time per check, 200,000 checks pipelined, when each still had its own
+ * duplicate key: 40-56 us one by one, 22-31 us in batches of eight or
+ * more. Duplicate lists share a hash per window like buckets per epoch,
+ * for the same reason: a SET ... PX and a new key per check cost more
+ * than a field in a hash written once per call.
  * Every bucket of a site lives in one hash per epoch instead of a key
  * each: an epoch is four times the longest time any of the site's
  * buckets takes to refill, so a bucket not found in the current or the
@@ -95,28 +106,34 @@
 static const char CHECK_LUA[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[15])\n"
+    "local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[17])\n"
     "local d = math.floor(tonumber(t[1]) / len) - e\n"
     "if d < -1 then d = -1 elseif d > 1 then d = 1 end\n"
     "local cur, prev = KEYS[3 + d], KEYS[2 + d]\n"
     "local age = now - (e + d) * len * 1000\n"
+    "local dlen, de = tonumber(ARGV[15]), tonumber(ARGV[16])\n"
+    "local dd = math.floor(tonumber(t[1]) / dlen) - de\n"
+    "if dd < -1 then dd = -1 elseif dd > 1 then dd = 1 end\n"
+    "local dcur, dprev = KEYS[7 + dd], KEYS[6 + dd]\n"
     "local pcap, prate = {}, {}\n"
     "for s = 0, 5 do pcap[s], prate[s] = tonumber(ARGV[3 + 2 * s]), tonumber(ARGV[4 + 2 * s]) end\n"
-    "local A, K, fields, fslot, mk = {}, {}, {}, {}, {}\n"
-    "local a, k = 16, 5\n"
+    "local A, K, fields, fslot, mk, fps, fpseen = {}, {}, {}, {}, {}, {}, {}\n"
+    "local a, k = 18, 9\n"
     "for j = 1, n do\n"
     "  A[j], K[j] = a, k\n"
-    "  mk[2 * j - 1], mk[2 * j] = KEYS[k], KEYS[k + 1]\n"
-    "  local slots = ARGV[a + 12]\n"
+    "  mk[j] = KEYS[k]\n"
+    "  local fp = ARGV[a + 12]\n"
+    "  if fp ~= '' and not fpseen[fp] then fpseen[fp] = true; fps[#fps + 1] = fp end\n"
+    "  local slots = ARGV[a + 13]\n"
     "  for b = 1, #slots do\n"
-    "    local f = ARGV[a + 12 + b]\n"
+    "    local f = ARGV[a + 13 + b]\n"
     "    if not fslot[f] then\n"
     "      fields[#fields + 1] = f\n"
     "      fslot[f] = string.byte(slots, b) - 48\n"
     "    end\n"
     "  end\n"
-    "  k = k + (ARGV[a + 8] ~= '' and 4 or 2)\n"
-    "  a = a + 13 + #slots\n"
+    "  k = k + (ARGV[a + 8] ~= '' and 3 or 1)\n"
+    "  a = a + 14 + #slots\n"
     "end\n"
     "local tok, tsm, fresh = {}, {}, true\n"
     "local function keep(f, v)\n"
@@ -139,6 +156,17 @@ static const char CHECK_LUA[] =
     "  end\n"
     "end\n"
     "local vals = redis.call('MGET', unpack(mk))\n"
+    "local dupw, dfresh, dlist, ddirty = {}, true, {}, {}\n"
+    "if #fps > 0 then\n"
+    "  local dv, need = redis.call('HMGET', dcur, unpack(fps)), {}\n"
+    "  for i = 1, #fps do\n"
+    "    if dv[i] then dfresh = false; dupw[fps[i]] = dv[i] else need[#need + 1] = fps[i] end\n"
+    "  end\n"
+    "  if #need > 0 then\n"
+    "    local pv = redis.call('HMGET', dprev, unpack(need))\n"
+    "    for i = 1, #need do if pv[i] then dupw[need[i]] = pv[i] end end\n"
+    "  end\n"
+    "end\n"
     "local dirty, isdirty = {}, {}\n"
     "local function level(f, cap, rate)\n"
     "  local v, ts = tok[f], tsm[f]\n"
@@ -151,25 +179,25 @@ static const char CHECK_LUA[] =
     "  if not isdirty[f] then isdirty[f] = true; dirty[#dirty + 1] = f end\n"
     "end\n"
     "local function wait(v, rate) return math.ceil((1 - v) / rate * 1000) end\n"
-    "local decw, dupw, out = {}, {}, {}\n"
+    "local decw, out = {}, {}\n"
     "for j = 1, n do\n"
     "  a, k = A[j], K[j]\n"
-    "  local slots = ARGV[a + 12]\n"
+    "  local slots = ARGV[a + 13]\n"
     "  local nb, first, res = #slots, 1, nil\n"
     "  if string.byte(slots, 1) == 48 then\n"
-    "    local f = ARGV[a + 13]\n"
+    "    local f = ARGV[a + 14]\n"
     "    local cap, rate = pcap[0], prate[0]\n"
     "    local v = level(f, cap, rate)\n"
     "    if v < 1 then res = {'api', wait(v, rate)} else take(f, v); first = 2 end\n"
     "  end\n"
     "  local dec = decw[KEYS[k]]\n"
-    "  if dec == nil then dec = vals[2 * j - 1] end\n"
+    "  if dec == nil then dec = vals[j] end\n"
     "  if not res and ARGV[a] == '1' and dec then res = {'replay', dec} end\n"
     "  if not res then\n"
     "    local lv, worst, worst_wait = {}, 0, -1\n"
     "    for b = first, nb do\n"
     "      local s = string.byte(slots, b) - 48\n"
-    "      local f, cap, rate = ARGV[a + 12 + b], pcap[s], prate[s]\n"
+    "      local f, cap, rate = ARGV[a + 13 + b], pcap[s], prate[s]\n"
     "      lv[b] = level(f, cap, rate)\n"
     "      if lv[b] < 1 then\n"
     "        local w = wait(lv[b], rate)\n"
@@ -180,12 +208,12 @@ static const char CHECK_LUA[] =
     "    if not res then\n"
     "      local tight, left = 0, -1\n"
     "      for b = first, nb do\n"
-    "        take(ARGV[a + 12 + b], lv[b])\n"
+    "        take(ARGV[a + 13 + b], lv[b])\n"
     "        if left < 0 or lv[b] - 1 < left then tight, left = b - first + 1, lv[b] - 1 end\n"
     "      end\n"
     "      local nip, nau = 0, 0\n"
-    "      local win = tonumber(ARGV[a + 1])\n"
-    "      if win > 0 then\n"
+    "      local win, fp = tonumber(ARGV[a + 1]), ARGV[a + 12]\n"
+    "      if fp ~= '' then\n"
     "        local ip, au = 'i' .. ARGV[a + 2], ARGV[a + 3]\n"
     "        local entry = ip .. ' ' .. now .. ';'\n"
     "        nip = 1\n"
@@ -194,8 +222,7 @@ static const char CHECK_LUA[] =
     "          entry = entry .. au .. ' ' .. now .. ';'\n"
     "          nau = 1\n"
     "        end\n"
-    "        local old = dupw[KEYS[k + 1]]\n"
-    "        if old == nil then old = vals[2 * j] end\n"
+    "        local old = dupw[fp]\n"
     "        if old then\n"
     "          local kept, c = {}, 0\n"
     "          for src, ts in string.gmatch(old, '(%S+) (%d+);') do\n"
@@ -211,25 +238,25 @@ static const char CHECK_LUA[] =
     "          kept[c + 1] = entry\n"
     "          entry = table.concat(kept, '', from, c + 1)\n"
     "        end\n"
-    "        dupw[KEYS[k + 1]] = entry\n"
-    "        redis.call('SET', KEYS[k + 1], entry, 'PX', win)\n"
+    "        dupw[fp] = entry\n"
+    "        if not ddirty[fp] then ddirty[fp] = true; dlist[#dlist + 1] = fp end\n"
     "      end\n"
     "      local rec = 0\n"
     "      local most = tonumber(ARGV[a + 7])\n"
     "      if ARGV[a + 4] ~= '' and (most == 0 or (nip < most and nau < most)) then\n"
     "        local rl = 'null'\n"
     "        if tight > 0 then\n"
-    "          rl = '{\"limited\":false,\"bucket\":\"' .. string.match(ARGV[a + 12 + tight + first - 1], '^[^:]*') ..\n"
+    "          rl = '{\"limited\":false,\"bucket\":\"' .. string.match(ARGV[a + 13 + tight + first - 1], '^[^:]*') ..\n"
     "               '\",\"remaining\":' .. string.format('%.0f', math.floor(left)) .. '}'\n"
     "        end\n"
     "        local held = ARGV[a + 8] ~= ''\n"
-    "        if not held or ARGV[a + 10] == '1' or redis.call('EXISTS', KEYS[k + 2]) == 0 then\n"
+    "        if not held or ARGV[a + 10] == '1' or redis.call('EXISTS', KEYS[k + 1]) == 0 then\n"
     "          local r = ARGV[a + 4] .. rl .. ARGV[a + 5]\n"
     "          redis.call('SET', KEYS[k], r, 'EX', ARGV[a + 6])\n"
     "          decw[KEYS[k]] = r\n"
     "          if held then\n"
-    "            redis.call('SET', KEYS[k + 2], ARGV[a + 8])\n"
-    "            redis.call('ZADD', KEYS[k + 3], ARGV[a + 9], ARGV[a + 11])\n"
+    "            redis.call('SET', KEYS[k + 1], ARGV[a + 8])\n"
+    "            redis.call('ZADD', KEYS[k + 2], ARGV[a + 9], ARGV[a + 11])\n"
     "          end\n"
     "        end\n"
     "        rec = 1\n"
@@ -249,6 +276,15 @@ static const char CHECK_LUA[] =
     "  if fresh then\n"
     "    redis.call('EXPIREAT', cur, (e + d + 2) * len + 1)\n"
     "    if d >= 0 then redis.call('UNLINK', KEYS[1 + d]) end\n"
+    "  end\n"
+    "end\n"
+    "if #dlist > 0 then\n"
+    "  local hs = {}\n"
+    "  for i = 1, #dlist do hs[2 * i - 1], hs[2 * i] = dlist[i], dupw[dlist[i]] end\n"
+    "  redis.call('HSET', dcur, unpack(hs))\n"
+    "  if dfresh then\n"
+    "    redis.call('EXPIREAT', dcur, (de + dd + 2) * dlen + 1)\n"
+    "    if dd >= 0 then redis.call('UNLINK', KEYS[5 + dd]) end\n"
     "  end\n"
     "end\n"
     "return out\n";
@@ -652,7 +688,9 @@ static char *join_checks(struct pending *g, int n, size_t *outlen)
     pthread_mutex_lock(&sha_mu);
     memcpy(sha, check_sha, sizeof sha);
     pthread_mutex_unlock(&sha_mu);
-    int eval = !sha[0], nkeys = 4, argc = 2 + 12 + 1; /* epoch length and number, 6 buckets' parameters, count */
+    /* the bucket and duplicate epochs' keys; the epochs' lengths and
+     * numbers, 6 buckets' parameters, the count of checks */
+    int eval = !sha[0], nkeys = 8, argc = 2 + 12 + 2 + 1;
     size_t size = (size_t)(g->ek + g->ea);
     struct pending *p = g;
     for (int i = 0; i < n; i++, p = p->next) {
@@ -1124,9 +1162,15 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
      * arguments. */
     struct cmd c;
     cmd_begin(&c, -1);
+    long dlen = q->dup_epoch_s > 0 ? q->dup_epoch_s : 1, de = (long)(time(NULL) / dlen);
+    char dlen_s[24], *dlen_d = digits(dlen, dlen_s);
     for (int i = 0; i < 4; i++) {
         char e_s[24];
         cmd_cat(&c, "mg:{", q->site, "}:rl:", len_d, ":", digits(e - 2 + i, e_s), NULL);
+    }
+    for (int i = 0; i < 4; i++) {
+        char e_s[24];
+        cmd_cat(&c, "mg:{", q->site, "}:dups:", dlen_d, ":", digits(de - 2 + i, e_s), NULL);
     }
     int ek = (int)c.b.len;
     cmd_num(&c, len);
@@ -1139,9 +1183,10 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         cmd_str(&c, q->buckets[k].capacity_s);
         cmd_str(&c, q->buckets[k].per_second_s);
     }
+    cmd_num(&c, dlen);
+    cmd_num(&c, de);
     int ea = (int)c.b.len - ek;
     cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
-    cmd_cat(&c, "mg:{", q->site, "}:dup:", q->dup_fp ? q->dup_fp : "", NULL);
     if (held) {
         cmd_cat(&c, "mg:{", q->site, "}:held:", q->comment_id, NULL);
         cmd_cat(&c, "mg:{", q->site, "}:q:held", NULL);
@@ -1159,6 +1204,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_num(&c, held ? (long long)q->held_ms : 0);
     cmd_str(&c, q->no_replay ? "1" : "0");
     cmd_str(&c, held ? q->comment_id : "");
+    cmd_str(&c, q->dup_fp ? q->dup_fp : "");
     char slots[BK_COUNT + 2];
     int ns = 0;
     if (api)
@@ -1176,8 +1222,8 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     p->ek = ek;
     p->ea = ea;
     p->keys_end = keys_end;
-    p->nkeys = 2 + 2 * held;
-    p->nargs = 13 + ns;
+    p->nkeys = 1 + 2 * held;
+    p->nargs = 14 + ns;
     push(p);
     combine(p->lane, 1);
 }

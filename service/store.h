@@ -31,6 +31,8 @@ struct store_check_req {
     const char *bucket_id[BK_COUNT]; /* "203.0.113.7", "203.0.113.0/24", ... */
     const struct bucket_cfg *buckets; /* the site's, one per kind (BK_COUNT) */
     long dup_window_ms;       /* 0: do not count duplicates */
+    long dup_epoch_s;         /* the site's duplicate window, s: duplicate
+                                 lists live in one hash per window */
     const char *dup_fp;       /* fingerprint of the normalised body */
     const char *src_ip;
     const char *src_author;   /* NULL when the comment has no author */

@@ -254,6 +254,35 @@ def test_checks_sent_together_count_as_one_by_one():
         env.close()
 
 
+def test_duplicates_carry_over_into_the_next_window():
+    """Duplicate lists live in one hash per site and window (mg:{S}:dups:W:E).
+    A copy posted just before a window ends still counts just after it:
+    the list is read from the previous window's hash until the current
+    one has its own. Three IPs make a duplicate here."""
+    env = Env(duplicates={"window_s": 10, "min_sources": 3})
+    s, r = env.svc, env.redis
+    try:
+        def redis_now():
+            sec, usec = r.cmd("TIME")
+            return int(sec) + int(usec) / 1e6
+        text = "Visit my page for the very best deals on everything today"
+
+        def post(n):
+            st, body, _ = s.check(comment(text, ip="203.0.113.%d" % n, cid="carry-%d" % n))
+            assert st == 200, body
+            return "duplicate" in [x["code"] for x in body["reasons"]]
+        assert wait_until(lambda: 8.5 <= redis_now() % 10 < 9.0, 15, step=0.01)
+        window = int(redis_now() // 10)
+        assert not post(1)
+        assert r.cmd("EXISTS", "mg:{news}:dups:10:%d" % window) == 1
+        assert wait_until(lambda: int(redis_now() // 10) > window, 15, step=0.01)
+        assert not post(2)  # two sources: not yet
+        assert post(3)      # the first one's entry came from the previous window
+        assert r.cmd("EXISTS", "mg:{news}:dups:10:%d" % (window + 1)) == 1
+    finally:
+        env.close()
+
+
 def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments():
     """Redis frozen (SIGSTOP), checks waiting for it, SIGTERM with a grace
     shorter than the Redis timeout: every client still gets an answer (also
