@@ -36,10 +36,11 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 LDFLAGS  += $(SANFLAGS)
 
 FILTER_SRCS  := filters/text.c filters/wordlist.c filters/links.c \
-                filters/heuristics.c filters/verdict.c
+                filters/heuristics.c filters/verdict.c filters/tokenize.c \
+                filters/model.c filters/bayes.c
 SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/store.c service/check.c service/reply.c service/http.c \
-                service/routes.c service/spool.c
+                service/routes.c service/spool.c service/eval.c
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict
 SERVICE_TESTS:= test_config

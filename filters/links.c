@@ -63,6 +63,8 @@ struct scan {
     struct links_info *out;
     size_t anchor_end; /* anchor text is s[..anchor_end); 0 = none */
     char anchor_host[LINKS_HOST_MAX];
+    links_span_fn fn;  /* told of every link's place; may be NULL */
+    void *arg;
 };
 
 static int is_alpha(unsigned char c)
@@ -172,6 +174,8 @@ static void found(struct scan *sc, size_t start, size_t end, const char *host)
 {
     struct links_info *out = sc->out;
 
+    if (sc->fn)
+        sc->fn(sc->arg, start, end, host);
     out->link_bytes += end - start;
     if (start < sc->anchor_end && host[0] &&
         strcmp(skip_www(host), skip_www(sc->anchor_host)) == 0)
@@ -490,6 +494,11 @@ static int try_anchor(struct scan *sc, size_t i, size_t *next)
 
 void links_scan(const char *body, size_t n, struct links_info *out)
 {
+    links_scan_spans(body, n, out, NULL, NULL);
+}
+
+void links_scan_spans(const char *body, size_t n, struct links_info *out, links_span_fn fn, void *arg)
+{
     struct scan sc;
     size_t i = 0;
 
@@ -499,6 +508,8 @@ void links_scan(const char *body, size_t n, struct links_info *out)
     sc.out = out;
     sc.anchor_end = 0;
     sc.anchor_host[0] = '\0';
+    sc.fn = fn;
+    sc.arg = arg;
 
     while (i < n) {
         unsigned char c = sc.s[i];

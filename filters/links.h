@@ -22,4 +22,13 @@ struct links_info {
 /* Scan body[0..n) (valid UTF-8) and fill 'out'. */
 void links_scan(const char *body, size_t n, struct links_info *out);
 
+/* Called for every link found, in text order: it covers body[start..end)
+ * (for an anchor, the whole "<a ...>" tag) and 'host' is its lowercased
+ * host, "" when it has none (a relative href). A link inside an anchor's
+ * text to the anchor's own host is reported although it is not counted. */
+typedef void (*links_span_fn)(void *arg, size_t start, size_t end, const char *host);
+
+/* links_scan that also calls 'fn' (with 'arg') for each link. */
+void links_scan_spans(const char *body, size_t n, struct links_info *out, links_span_fn fn, void *arg);
+
 #endif

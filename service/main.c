@@ -4,6 +4,7 @@
  *   modgate config check FILE          validate a config file and exit
  *   modgate keygen --site S --role R   print a new API key and its entry
  *   modgate spool import FILE          store held comments a spool journal kept
+ *   modgate eval --train A --test B    the Bayes filter's accuracy and speed, offline
  *
  * Startup order: config -> validate -> Redis settings -> spool -> HTTP.
  * Signals are handled by sigwait in the main thread only: SIGHUP reloads
@@ -16,6 +17,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "eval.h"
 #include "http.h"
 #include "log.h"
 #include "spool.h"
@@ -30,6 +32,7 @@ static void usage(FILE *f)
             "       modgate config check FILE\n"
             "       modgate keygen --site SITE --role cms|moderator|admin\n"
             "       modgate spool import [--config FILE] modgate-spool-PID.jsonl\n"
+            "       modgate eval --train A.jsonl[,B.jsonl] --test C.jsonl [--scores OUT.jsonl]\n"
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
             "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path),\n"
@@ -214,6 +217,8 @@ int main(int argc, char **argv)
         }
         return auth_keygen(site, role) == 0 ? 0 : 2;
     }
+    if (strcmp(cmd, "eval") == 0)
+        return eval_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("modgate %s\n", MODGATE_VERSION);
         return 0;

@@ -1,0 +1,66 @@
+/* bayes.h - token counts -> spam probability, and why.
+ *
+ * Robinson's method, as SpamBayes and bogofilter use it: each token's
+ * spam probability is smoothed toward a background belief by how often
+ * it was seen, tokens with no clear leaning are skipped, and the rest are
+ * combined with Fisher's chi-square test in both directions (bayes.c
+ * explains each step and constant). Below a minimum of learned comments,
+ * or of informative tokens, it has no opinion instead of guessing. Pure
+ * code: no I/O, no allocation. */
+#ifndef MODGATE_BAYES_H
+#define MODGATE_BAYES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Tokens one classification looks at; more are ignored (the tokenizer
+ * keeps at most TOK_MAX = 512 anyway). */
+#define BAYES_MAX_TOKENS 1024
+
+/* Tokens reported per direction in a result. */
+#define BAYES_TOP 5
+
+struct bayes_params {
+    double s;                /* strength of the background belief, in comments */
+    double x;                /* the background belief: P(spam) of an unseen token */
+    double min_dev;          /* tokens with |f - 0.5| below this are skipped */
+    int max_discriminators;  /* at most this many tokens, the most extreme */
+    long min_learns;         /* no opinion until each class has this many learned */
+    int min_tokens;          /* no opinion with fewer informative tokens */
+};
+
+/* The defaults documented in api.md and bayes.c. */
+void bayes_defaults(struct bayes_params *p);
+
+struct bayes_top {
+    size_t index;            /* into the caller's token arrays */
+    double f;                /* the token's smoothed spam probability */
+};
+
+struct bayes_result {
+    int opinion;             /* 1: p is an opinion; 0: too little to go on */
+    double p;                /* P(spam) in [0, 1]; 0.5 without opinion */
+    int used;                /* tokens that took part */
+    int nspam_top, nham_top; /* entries valid in the arrays below */
+    struct bayes_top spam_top[BAYES_TOP]; /* most spammy first */
+    struct bayes_top ham_top[BAYES_TOP];  /* most hammy first */
+};
+
+/* Classify a comment whose 'n' tokens were seen spam[i] and ham[i] times
+ * among 'nspam' and 'nham' learned comments. 'group' (may be NULL: each
+ * token is its own) gives each token's evidence group, 0..ngroups-1: the
+ * tokens of one group are one piece of evidence (a word, its pair with
+ * the word before and its character n-grams) and make one clue, their
+ * mean log-odds; a result's top entries name each group by its first
+ * token.
+ * Fills 'out'. */
+void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const uint32_t *ham,
+                    const uint16_t *group, size_t ngroups, size_t n, uint64_t nspam, uint64_t nham,
+                    struct bayes_result *out);
+
+/* The smoothed spam probability of one token (exposed for tests and
+ * explanations). */
+double bayes_token_prob(const struct bayes_params *p, uint32_t spam, uint32_t ham, uint64_t nspam,
+                        uint64_t nham);
+
+#endif

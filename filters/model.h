@@ -1,0 +1,53 @@
+/* model.h - a Bayes model held in memory: token -> (spam, ham) counts.
+ *
+ * The counts are the number of learned comments of each class that held
+ * the token (a token counts once per comment), plus the number of learned
+ * comments of each class. An open-addressing hash table of 16-byte slots:
+ * a lookup is one or two cache lines. Pure code: the service loads it from
+ * Redis and keeps it current (service/bayesdb.c); eval builds it from a
+ * file. Not thread-safe: callers lock around it. */
+#ifndef MODGATE_MODEL_H
+#define MODGATE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum model_class { MODEL_SPAM = 0, MODEL_HAM = 1 };
+
+typedef struct model model; /* opaque */
+
+/* A new empty model. Never NULL (aborts on OOM). Free with model_free. */
+model *model_new(void);
+
+/* Free a model; NULL is fine. */
+void model_free(model *m);
+
+/* Remove every token and zero the totals. */
+void model_clear(model *m);
+
+/* The counts of 'n' tokens: spam[i] and ham[i] for h[i] (0 when unknown). */
+void model_get(const model *m, const uint64_t *h, size_t n, uint32_t *spam, uint32_t *ham);
+
+/* Add 'delta' (+1 learn, -1 unlearn) to class 'cls' of each of the 'n'
+ * tokens and to that class's total. Counts never go below 0; a token
+ * whose counts are both 0 is removed. */
+void model_add(model *m, const uint64_t *h, size_t n, enum model_class cls, int delta);
+
+/* Set one token's count of class 'cls' to 'v' (an absolute value, as
+ * Redis holds it); 0 in both classes removes the token. */
+void model_set(model *m, uint64_t h, enum model_class cls, uint32_t v);
+
+/* The learned comments of each class. */
+void model_totals(const model *m, uint64_t *nspam, uint64_t *nham);
+void model_set_totals(model *m, uint64_t nspam, uint64_t nham);
+
+/* Tokens with a non-zero count, and the bytes the table takes. */
+size_t model_tokens(const model *m);
+size_t model_bytes(const model *m);
+
+/* Iterate: start with *iter = 0; each call returns 1 with the next
+ * token's hash and counts, or 0 at the end. The model must not change
+ * meanwhile. */
+int model_next(const model *m, size_t *iter, uint64_t *h, uint32_t *spam, uint32_t *ham);
+
+#endif

@@ -1,0 +1,92 @@
+/* tokenize.h - a comment into the tokens the Bayes filter counts.
+ *
+ * One pass turns a raw comment body (any bytes: invalid UTF-8 is a token
+ * of its own, never a crash) into a set of distinct tokens, each a 64-bit
+ * hash plus its text (kept for the reasons of a check):
+ *
+ *   words        "free", "txt"        normalised (text.h: NFKC, case fold,
+ *                                      marks and invisible characters gone),
+ *                                      runs of 3+ equal letters squashed to 2
+ *   word pairs   "b:call now"
+ *   char n-grams "c:_fr", "c:ree_"    3- and 4-grams of each word with its
+ *                                      boundaries: they catch obfuscated and
+ *                                      misspelt words in short texts
+ *   links        "u:host:bit.ly", "u:dom:bit.ly", "u:path:abc", "u:short",
+ *                "u:scheme:https"
+ *   e-mail       "e:dom:gmail.com", "e:addr"
+ *   numbers      "n:d5" (shape of a 5-digit number), "p:d11" (a phone
+ *                number of 11 digits, however it is punctuated)
+ *   symbols      "s:£", "s:😂" (currency, emoji and other symbols)
+ *   markup       "h:br", "h:a"         HTML tags (their text is dropped,
+ *                                      entities are decoded)
+ *   metadata     "m:links:2", "m:len:3", "m:caps:2", "m:badutf8",
+ *                "a:dom:example.com" (the author's URL)
+ *
+ * The work is bounded: at most TOK_MAX_INPUT bytes of a body are read
+ * ("m:truncated" says more was there) and at most TOK_MAX tokens kept.
+ * Pure code: no I/O; the list's memory is reused from one call to the next. */
+#ifndef MODGATE_TOKENIZE_H
+#define MODGATE_TOKENIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bumped whenever the same text would give other tokens: a model learned
+ * with another version does not match (see api.md, model export). */
+#define TOK_VERSION 1
+
+/* Distinct tokens kept per comment. A long comment reaches it with its
+ * first few hundred words, which carry its character; beyond that the
+ * filter's work and a learn's Redis write would grow without adding much. */
+#define TOK_MAX 512
+
+/* Bytes of a body that are tokenized: 16 KiB is several screens of text,
+ * far more than any real comment, and bounds the work on a huge one. */
+#define TOK_MAX_INPUT 16384
+
+typedef struct tok_list tok_list; /* opaque */
+
+struct tok_input {
+    const char *body;       /* any bytes, not NUL-terminated */
+    size_t body_len;
+    const char *author_url; /* NUL-terminated, or NULL */
+};
+
+/* A new empty list. Never NULL (aborts on OOM). Free with tok_list_free. */
+tok_list *tok_list_new(void);
+
+/* Free a list; NULL is fine. */
+void tok_list_free(tok_list *tl);
+
+/* Replace the contents of 'tl' with the tokens of 'in'. */
+void tok_run(tok_list *tl, const struct tok_input *in);
+
+/* Number of distinct tokens, at most TOK_MAX. */
+size_t tok_count(const tok_list *tl);
+
+/* The token hashes, tok_count() of them, in the order first seen.
+ * Borrowed: valid until the next tok_run or tok_list_free. */
+const uint64_t *tok_hashes(const tok_list *tl);
+
+/* Evidence groups: tokens drawn from one word (the word and its
+ * character n-grams) share a group, since they are one piece of evidence
+ * said several times; every other token is a group of its own. Returns
+ * the group of each token (tok_count() of them, numbered 0..*ngroups-1).
+ * Borrowed like tok_hashes. */
+const uint16_t *tok_groups(const tok_list *tl, size_t *ngroups);
+
+/* Copy the text of token 'i' ("c:_fr", "free") into buf (size 'buflen',
+ * NUL-terminated, cut to fit, possibly in the middle of a character) and
+ * return its full length. Texts are not kept whole for every token, only
+ * put together when asked: a check names at most a few. */
+size_t tok_text(const tok_list *tl, size_t i, char *buf, size_t buflen);
+
+/* The hash of a token text: what tok_hashes holds for it. */
+uint64_t tok_hash(const char *s, size_t n);
+
+/* A 16-byte fingerprint (BLAKE2b) of the token list, as 32 lowercase hex
+ * digits and a NUL in hex[33]: two comments with the same tokens are the
+ * same comment to the model, so learning both counts once. */
+void tok_fingerprint(const tok_list *tl, char hex[33]);
+
+#endif
