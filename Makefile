@@ -42,10 +42,10 @@ SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/store.c service/check.c service/reply.c service/http.c \
                 service/routes.c service/spool.c service/eval.c
 MAIN_SRC     := service/main.c
-FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict
+FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model
 SERVICE_TESTS:= test_config
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
-FUZZ_TARGETS := fuzz_filters fuzz_request fuzz_config fuzz_reply
+FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply
 
 FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
 SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
@@ -70,7 +70,7 @@ $(FILTER_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(FILTER_OB
 
 # Fuzz targets, built with gcc and a main that replays their corpus.
 # fuzz_request includes service/check.c, so it links the rest of service/.
-$(BUILD)/tests/fuzz_filters: tests/fuzz/fuzz_filters.c tests/fuzz/standalone.c $(FILTER_OBJS)
+$(BUILD)/tests/fuzz_filters $(BUILD)/tests/fuzz_tokenize: $(BUILD)/tests/%: tests/fuzz/%.c tests/fuzz/standalone.c $(FILTER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 

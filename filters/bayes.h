@@ -24,7 +24,8 @@ struct bayes_params {
     double s;                /* strength of the background belief, in comments */
     double x;                /* the background belief: P(spam) of an unseen token */
     double min_dev;          /* tokens with |f - 0.5| below this are skipped */
-    int max_discriminators;  /* at most this many tokens, the most extreme */
+    int max_discriminators;  /* at most this many clues, the most extreme (and any
+                                as extreme as the weakest of them) */
     long min_learns;         /* no opinion until each class has this many learned */
     int min_tokens;          /* no opinion with fewer informative tokens */
 };

@@ -123,7 +123,7 @@ static void remove_slot(model *m, struct slot *s)
             i = j;
         }
     }
-    m->t[i].h = 0;
+    memset(&m->t[i], 0, sizeof m->t[i]); /* an empty slot reads as 0/0 */
     m->used--;
 }
 

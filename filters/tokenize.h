@@ -8,9 +8,9 @@
  *                                      marks and invisible characters gone),
  *                                      runs of 3+ equal letters squashed to 2
  *   word pairs   "b:call now"
- *   char n-grams "c:_fr", "c:ree_"    3- and 4-grams of each word with its
- *                                      boundaries: they catch obfuscated and
- *                                      misspelt words in short texts
+ *   char n-grams "c:_fr", "c:ee_"     3-grams of each word of 3 or more
+ *                                      characters, with its boundaries: they
+ *                                      catch obfuscated and misspelt words
  *   links        "u:host:bit.ly", "u:dom:bit.ly", "u:path:abc", "u:short",
  *                "u:scheme:https"
  *   e-mail       "e:dom:gmail.com", "e:addr"
@@ -19,7 +19,9 @@
  *   symbols      "s:£", "s:😂" (currency, emoji and other symbols)
  *   markup       "h:br", "h:a"         HTML tags (their text is dropped,
  *                                      entities are decoded)
- *   metadata     "m:links:2", "m:len:3", "m:caps:2", "m:badutf8",
+ *   metadata     "m:links:b", "m:words:e" (counts as log2 buckets: a = 0,
+ *                b = 1, c = 2, d = 3-4, e = 5-8, ...), "m:caps:3" (capitals
+ *                in fifths of the letters), "m:badutf8",
  *                "a:dom:example.com" (the author's URL)
  *
  * The work is bounded: at most TOK_MAX_INPUT bytes of a body are read
@@ -33,7 +35,7 @@
 
 /* Bumped whenever the same text would give other tokens: a model learned
  * with another version does not match (see api.md, model export). */
-#define TOK_VERSION 1
+#define TOK_VERSION 2
 
 /* Distinct tokens kept per comment. A long comment reaches it with its
  * first few hundred words, which carry its character; beyond that the
@@ -71,7 +73,8 @@ const uint64_t *tok_hashes(const tok_list *tl);
 /* Evidence groups: tokens drawn from one word (the word and its
  * character n-grams) share a group, since they are one piece of evidence
  * said several times; every other token is a group of its own. Returns
- * the group of each token (tok_count() of them, numbered 0..*ngroups-1).
+ * the group of each token (tok_count() of them, numbered 0..*ngroups-1;
+ * there are never more groups than tokens).
  * Borrowed like tok_hashes. */
 const uint16_t *tok_groups(const tok_list *tl, size_t *ngroups);
 

@@ -50,7 +50,7 @@ def test_sms_floors():
     tr, te = split_files("sms")
     m = eval_run("--train", tr, "--test", te)
     assert (m["comments"], m["spam"], m["ham"]) == (1551, 196, 1355), m
-    # measured: AUC 0.996, recall 0.94 at FPR<=1%, 0.93 at <=0.5%, FPR 0.002
+    # measured: AUC 0.996, recall 0.944 at FPR<=1%, 0.918 at <=0.5%, FPR 0.002
     floors(m, auc=0.993, r1=0.92, r05=0.90, fpr=0.01)
     assert m["accuracy"] >= 0.98 and m["no_opinion"] == 0, m
 
@@ -59,8 +59,10 @@ def test_youtube_floors():
     tr, te = split_files("youtube-dev")
     m = eval_run("--train", tr, "--test", te)
     assert (m["comments"], m["spam"], m["ham"]) == (311, 148, 163), m
-    # measured: AUC 0.987, recall 0.91 at FPR<=1%, 0.84 at <=0.5%, FPR 0
-    floors(m, auc=0.984, r1=0.88, r05=0.80, fpr=0.01)
+    # measured: AUC 0.9907, recall 0.912 at FPR<=1%, 0.872 at <=0.5%, FPR 0.
+    # The floors are the issue's goal itself (AUC >= 0.99, recall >= 0.90 at
+    # FPR <= 1%, FPR <= 1% at the default threshold): the margin is thin.
+    floors(m, auc=0.99, r1=0.90, r05=0.85, fpr=0.01)
 
 
 def test_scores_file_agrees_with_the_figures():
@@ -86,13 +88,13 @@ def test_scores_file_agrees_with_the_figures():
 def test_cross_corpus():
     """Train on one corpus, test on the other: SMS and YouTube comments share
     little vocabulary, so this is far below the in-domain figures, but
-    clearly better than chance (measured: AUC 0.71 and 0.77)."""
+    clearly better than chance (measured: AUC 0.74 and 0.80)."""
     sms = os.path.join(DATA, "sms.jsonl")
     yt = os.path.join(DATA, "youtube-dev.jsonl")
     a = eval_run("--train", sms, "--test", yt)
     b = eval_run("--train", yt, "--test", sms)
-    assert a["auc"] >= 0.66, a
-    assert b["auc"] >= 0.70, b
+    assert a["auc"] >= 0.70, a
+    assert b["auc"] >= 0.76, b
 
 
 def test_no_opinion_below_min_learns():
