@@ -202,6 +202,11 @@ static void site_defaults(struct site_cfg *s)
     s->dup_window_s = 3600;
     s->dup_min_sources = 3;
     s->dup_min_chars = 20; /* "thanks!" or "great article" from many readers is normal */
+    bayes_defaults(&s->bayes.params);
+    s->bayes.weight = 1.0;
+    s->bayes.enabled = 1;
+    snprintf(s->bayes.model, sizeof s->bayes.model, "%s", s->name);
+    s->bayes.fallback[0] = 0;
 }
 
 /* ---------- sections ---------- */
@@ -355,6 +360,61 @@ static int parse_keys(struct ctx *x, const char *path, json_t *site, int site_id
     return 0;
 }
 
+/* A model name ("model" or "fallback") is a site-like name: it goes into
+ * Redis key names (mg:{M}:bayes:...), so the same characters are allowed. */
+static int get_model_name(struct ctx *x, const char *path, json_t *obj, const char *key, int nullable,
+                          char *out, size_t outlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (json_is_null(v) && nullable) {
+        out[0] = 0;
+        return 0;
+    }
+    if (!json_is_string(v) || !valid_site_name(json_string_value(v)))
+        return fail(x, p, "must be %s1-64 characters of a-z, 0-9, '-' and '_'", nullable ? "null or " : "");
+    snprintf(out, outlen, "%s", json_string_value(v));
+    return 0;
+}
+
+static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bayes_site_cfg *b)
+{
+    json_t *o = get_obj(x, path, site, "bayes");
+    if (!o)
+        return x->failed ? -1 : 0;
+    char p[256];
+    join(p, sizeof p, path, "bayes");
+    static const char *const keys[] = { "enabled", "model", "fallback", "min_learns", "weight", "s", "x",
+        "min_dev", "max_discriminators", "min_tokens", NULL };
+    struct bayes_params *bp = &b->params;
+    long ml = bp->min_learns, md = bp->max_discriminators, mt = bp->min_tokens;
+    /* s is a count of comments (the weight of the background belief): far
+     * above a thousand no learned evidence could move a token. x at 0 or 1
+     * would make every unseen token certain. min_dev at 0.5 skips every
+     * token. A weight above 10 lets Bayes alone outvote every other rule. */
+    if (only_keys(x, p, o, keys) || get_bool(x, p, o, "enabled", &b->enabled) ||
+        get_model_name(x, p, o, "model", 0, b->model, sizeof b->model) ||
+        get_model_name(x, p, o, "fallback", 1, b->fallback, sizeof b->fallback) ||
+        get_int(x, p, o, "min_learns", 1, 1000000000L, &ml) || get_num(x, p, o, "weight", 0, 10, &b->weight) ||
+        get_num(x, p, o, "s", 0.001, 1000, &bp->s) || get_num(x, p, o, "x", 0.01, 0.99, &bp->x) ||
+        get_num(x, p, o, "min_dev", 0, 0.49, &bp->min_dev) ||
+        get_int(x, p, o, "max_discriminators", 1, BAYES_MAX_TOKENS, &md) ||
+        get_int(x, p, o, "min_tokens", 1, BAYES_MAX_TOKENS, &mt))
+        return -1;
+    bp->min_learns = ml;
+    bp->max_discriminators = (int)md;
+    bp->min_tokens = (int)mt;
+    if (b->fallback[0] && strcmp(b->fallback, b->model) == 0) {
+        char pf[300];
+        join(pf, sizeof pf, p, "fallback");
+        return fail(x, pf, "must differ from \"model\" (\"%s\")", b->model);
+    }
+    return 0;
+}
+
 static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
 {
     struct site_cfg *s = &c->sites[idx];
@@ -366,7 +426,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", NULL };
+        "style", "weights", "bayes", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -455,7 +515,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         s->heur.shout_min_letters = (int)sl;
         s->heur.repeat_min_run = (int)rr;
     }
-    if (parse_weights(x, path, o, &s->heur.w))
+    if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes))
         return -1;
     if (parse_keys(x, path, o, idx, c))
         return -1;
@@ -662,6 +722,18 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
             return -1;
         }
         idx++;
+    }
+    /* A site's key may change its own model only: learning into a model
+     * named like another site would change that site's filter. Reading
+     * another site's model as a fallback is the operator's choice. */
+    for (size_t i = 0; i < c->nsites; i++) {
+        const struct site_cfg *s = &c->sites[i];
+        const struct site_cfg *o = cfg_site(c, s->bayes.model, NULL);
+        if (o && o != s) {
+            char p[256];
+            snprintf(p, sizeof p, "sites.%s.bayes.model", s->name);
+            return fail(x, p, "\"%s\" is another site's name: a site learns only into its own model", o->name);
+        }
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "bayes.h"
 #include "heuristics.h"
 #include "verdict.h"
 
@@ -32,6 +33,15 @@ struct api_key {
     char id[64];            /* a name for logs ("demo-cms"), not secret */
 };
 
+/* sites.<name>.bayes: which models the site learns into and reads. */
+struct bayes_site_cfg {
+    struct bayes_params params;   /* classifier constants; min_learns per class */
+    double weight;                /* how much the Bayes log-odds counts in the score */
+    int enabled;                  /* 0: /v1/check asks no model (learning still works) */
+    char model[65];               /* the model the site learns into (default: its name) */
+    char fallback[65];            /* read when 'model' has too few learns; "" = none */
+};
+
 struct site_cfg {
     char name[65];
     struct thresholds th;
@@ -50,6 +60,7 @@ struct site_cfg {
     long dup_window_s;            /* duplicates counted within this window */
     int dup_min_sources;          /* distinct IPs or authors that make a duplicate */
     size_t dup_min_chars;         /* shorter normalised bodies are never duplicates */
+    struct bayes_site_cfg bayes;
 };
 
 /* Where Redis is, parsed from redis.url / MODGATE_REDIS_URL. */

@@ -5,8 +5,11 @@
  *   modgate keygen --site S --role R   print a new API key and its entry
  *   modgate spool import FILE          store held comments a spool journal kept
  *   modgate eval --train A --test B    the Bayes filter's accuracy and speed, offline
+ *   modgate learn --site S FILE        bulk-learn labelled comments into the site's model
+ *   modgate model export|import        a site's Bayes model as JSON lines, and back
  *
- * Startup order: config -> validate -> Redis settings -> spool -> HTTP.
+ * Startup order: config -> validate -> Redis settings -> spool -> Bayes
+ * model sync -> HTTP; stopping goes the other way round.
  * Signals are handled by sigwait in the main thread only: SIGHUP reloads
  * the config, SIGTERM/SIGINT stop gracefully. */
 #include <signal.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "bayesdb.h"
 #include "config.h"
 #include "eval.h"
 #include "http.h"
@@ -33,6 +37,9 @@ static void usage(FILE *f)
             "       modgate keygen --site SITE --role cms|moderator|admin\n"
             "       modgate spool import [--config FILE] modgate-spool-PID.jsonl\n"
             "       modgate eval --train A.jsonl[,B.jsonl] --test C.jsonl [--scores OUT.jsonl]\n"
+            "       modgate learn [--config FILE] --site SITE [--label spam|ham] FILE.jsonl\n"
+            "       modgate model export [--config FILE] --site SITE > MODEL.jsonl\n"
+            "       modgate model import [--config FILE] --site SITE MODEL.jsonl\n"
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
             "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path),\n"
@@ -98,9 +105,15 @@ static int cmd_serve(const char *path)
         fprintf(stderr, "modgate: cannot start the spool thread\n");
         return 1;
     }
+    if (bayesdb_start(c) != 0) {
+        fprintf(stderr, "modgate: cannot start the model sync thread\n");
+        spool_stop();
+        return 1;
+    }
     struct http_server *srv = http_start(c, err, sizeof err);
     if (!srv) {
         fprintf(stderr, "modgate: %s\n", err);
+        bayesdb_stop();
         spool_stop();
         return 1;
     }
@@ -130,6 +143,7 @@ static int cmd_serve(const char *path)
             grace = n->shutdown_grace_s;
             cfg_swap(n);
             store_configure(n);
+            bayesdb_configure(n);
             LOG_INFO(NULL, "config reloaded from %s", path);
             continue;
         }
@@ -137,11 +151,61 @@ static int cmd_serve(const char *path)
         break;
     }
     http_stop(srv, grace);
+    bayesdb_stop(); /* after HTTP: a learn waiting for the model sync is answered first */
     spool_stop();
     store_stop();
     cfg_swap(NULL);
     LOG_INFO(NULL, "stopped");
     return 0;
+}
+
+/* modgate learn / model export / model import: argv[first..] are
+ * [--config FILE] --site S [--label L] [FILE]. */
+static int cmd_model(int argc, char **argv, int first, const char *what)
+{
+    const char *path = getenv("MODGATE_CONFIG"), *site = NULL, *label = NULL, *file = NULL;
+    int is_learn = strcmp(what, "learn") == 0, is_import = strcmp(what, "import") == 0;
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strcmp(argv[i], "--site") == 0 && i + 1 < argc)
+            site = argv[++i];
+        else if (is_learn && strcmp(argv[i], "--label") == 0 && i + 1 < argc)
+            label = argv[++i];
+        else if ((is_learn || is_import) && !file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
+            file = argv[i];
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!path || !*path || !site || ((is_learn || is_import) && !file)) {
+        usage(stderr);
+        return 2;
+    }
+    if (label && strcmp(label, "spam") != 0 && strcmp(label, "ham") != 0) {
+        fprintf(stderr, "modgate: --label must be spam or ham\n");
+        return 2;
+    }
+    struct cfg *c = load_config(path);
+    if (!c)
+        return 2;
+    log_level = c->log_level;
+    const struct site_cfg *s = cfg_site(c, site, NULL);
+    int rc;
+    if (!s) {
+        fprintf(stderr, "modgate: no site named \"%s\" in %s\n", site, path);
+        rc = 2;
+    } else if (is_learn) {
+        rc = bayesdb_cli_learn(c, s, label, file);
+    } else if (is_import) {
+        rc = bayesdb_cli_import(c, s, file);
+    } else {
+        rc = bayesdb_cli_export(c, s);
+    }
+    cfg_swap(c);
+    cfg_swap(NULL);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -217,6 +281,10 @@ int main(int argc, char **argv)
         }
         return auth_keygen(site, role) == 0 ? 0 : 2;
     }
+    if (strcmp(cmd, "learn") == 0)
+        return cmd_model(argc, argv, 2, "learn");
+    if (strcmp(cmd, "model") == 0 && argc >= 3 && (strcmp(argv[2], "export") == 0 || strcmp(argv[2], "import") == 0))
+        return cmd_model(argc, argv, 3, argv[2]);
     if (strcmp(cmd, "eval") == 0)
         return eval_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "learn.h"
 #include "spool.h"
 #include "store.h"
 
@@ -32,11 +33,36 @@ static void h_readyz(struct http_request *req, struct http_response *resp)
 
 static const struct route routes[] = {
     { "POST", "/v1/check", check_handle, ROLE_BIT(ROLE_CMS), 1 },
+    { "POST", "/v1/learn", learn_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR), 1 },
+    { "POST", "/v1/unlearn", unlearn_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR), 1 },
+    { "GET", "/v1/sites/{site}/model", model_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "HEAD", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },
     { "HEAD", "/readyz", h_readyz, 0, 0 },
 };
+
+/* Does 'path' match 'pat'? Exact, except that a "{name}" segment of the
+ * pattern matches one non-empty path segment (the handler reads it from
+ * the path). */
+static int path_match(const char *pat, const char *path)
+{
+    while (*pat) {
+        if (*pat == '{') {
+            const char *close = strchr(pat, '}');
+            const char *q = path;
+            while (*q && *q != '/')
+                q++;
+            if (!close || q == path)
+                return 0;
+            pat = close + 1;
+            path = q;
+        } else if (*pat++ != *path++) {
+            return 0;
+        }
+    }
+    return *path == 0;
+}
 
 const struct route *routes_match(const char *method, const char *path, char *allow,
                                 size_t allowlen)
@@ -44,7 +70,7 @@ const struct route *routes_match(const char *method, const char *path, char *all
     allow[0] = 0;
     size_t used = 0;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
-        if (strcmp(routes[i].path, path) != 0)
+        if (!path_match(routes[i].path, path))
             continue;
         if (strcmp(routes[i].method, method) == 0)
             return &routes[i];

@@ -1,7 +1,10 @@
 /* routes.h - the route table: method, path, handler, who may call it.
  *
- * Matching is exact on the path. A path that exists with another method
- * gives 405 with an Allow header, not 404. */
+ * Matching is exact on the path, except that a "{name}" segment of a
+ * route's path matches any one non-empty segment ("/v1/sites/{site}/model"
+ * matches "/v1/sites/demo/model", not "/v1/sites//model" nor
+ * "/v1/sites/demo/model/"). A path that exists with another method gives
+ * 405 with an Allow header, not 404. */
 #ifndef MODGATE_ROUTES_H
 #define MODGATE_ROUTES_H
 

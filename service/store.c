@@ -1340,3 +1340,43 @@ int store_ping(char *err, size_t errlen)
         }
     return 0;
 }
+
+
+/* ---------- reads and other modules' commands ---------- */
+
+static void parse_get(redisReply *r, const char *err, void *out)
+{
+    struct store_get_res *g = out;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        g->rc = -1;
+        snprintf(g->error, sizeof g->error, "%s%.100s", r ? "redis: " : "", r ? r->str : err);
+        return;
+    }
+    g->rc = r->type == REDIS_REPLY_STRING;
+    if (g->rc)
+        g->value = xstrndup(r->str, r->len);
+}
+
+void store_held_get_async(const char *site, const char *comment_id, struct store_get_res *res,
+                          store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    struct cmd c;
+    cmd_begin(&c, 2);
+    cmd_arg(&c, "GET", 3);
+    cmd_cat(&c, "mg:{", site, "}:held:", comment_id, NULL);
+    queue_async(lane_of(comment_id), &c, NULL, 1, parse_get, res, done, arg, 1);
+}
+
+void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
+                         const char *script_src, store_parse_fn parse, void *out, store_done_fn done,
+                         void *arg)
+{
+    struct cmd c;
+    cmd_begin(&c, argc);
+    for (int i = 0; i < argc; i++)
+        cmd_arg(&c, argv[i], lens[i]);
+    /* evalsha_to_eval rewrites exactly "EVALSHA <40-digit sha>". */
+    int evalsha = script_src && argc >= 2 && lens[0] == 7 && memcmp(argv[0], "EVALSHA", 7) == 0 && lens[1] == 40;
+    queue_async(lane_of(lane_key), &c, evalsha ? script_src : NULL, !evalsha, parse, out, done, arg, 1);
+}

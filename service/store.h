@@ -111,6 +111,36 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
 int store_hold(const char *site, const char *comment_id, const char *response_json,
                const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen);
 
+struct store_get_res {
+    int rc;            /* 1: found, 0: no such key, -1: Redis unavailable */
+    char *value;       /* rc 1: the stored JSON (new; free()) */
+    char error[160];
+};
+
+/* Read the held comment mg:{site}:held:ID (see store.c) without waiting:
+ * 'res' is filled, then 'done(arg)' is called (see store_check_async). */
+void store_held_get_async(const char *site, const char *comment_id, struct store_get_res *res,
+                          store_done_fn done, void *arg);
+
+/* For the other modules that keep data in Redis (bayesdb.c): any command
+ * on the pipelined lanes. hiredis stays out of this header: the reply
+ * type is only forward-declared. */
+struct redisReply;
+
+/* Fills 'out' from 'r' (borrowed: freed after the call), or from 'err'
+ * when 'r' is NULL (Redis unreachable, timed out, stopping). */
+typedef void (*store_parse_fn)(struct redisReply *r, const char *err, void *out);
+
+/* Send the command argv[0..argc) (binary-safe, lens[i] bytes each) on
+ * the lane of 'lane_key' without waiting; 'parse(reply, err, out)' then
+ * 'done(arg)' run when the answer (or a failure) is there (see
+ * store_check_async for where and when). When argv is EVALSHA SHA ...,
+ * 'script_src' is the script it is sent again as (EVAL) if Redis lost it
+ * (NOSCRIPT); else NULL. The arguments are copied before it returns. */
+void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
+                         const char *script_src, store_parse_fn parse, void *out, store_done_fn done,
+                         void *arg);
+
 /* PING Redis. Returns 0 if it answered, -1 with a reason (at once inside
  * the retry interval after a failure). */
 int store_ping(char *err, size_t errlen);

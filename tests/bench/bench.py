@@ -21,8 +21,40 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from harness import Redis, free_port, sha256, wait_until  # noqa: E402
+import corpus_split  # noqa: E402
 
 KEY = "bench-cms-key-0123456789abcdef"
+ADMIN = "bench-admin-key-0123456789abcdef"
+
+
+def filter_speed(binary, tmp, runs=3):
+    """The Bayes filter alone, one core, in `modgate eval`: learning and
+    classifying comments per second (tokenizer included), on each corpus's
+    seed-1337 split, `runs` times (this machine drifts: all are printed)."""
+    print("Bayes filter in `modgate eval --speed` (one core; learn = tokenize + fingerprint + count, "
+          "classify = tokenize + look up + combine):")
+    print()
+    print("| corpus | learn/s (runs) | classify/s (runs) | AUC | recall at FPR <= 1% |")
+    print("|---|---|---|---|---|")
+    worst = {"learn": [], "classify": []}
+    for name in ("sms", "youtube-dev"):
+        tr = os.path.join(tmp, name + ".train.jsonl")
+        te = os.path.join(tmp, name + ".test.jsonl")
+        corpus_split.write_split(os.path.join(ROOT, "tests", "data", name + ".jsonl"), tr, te)
+        rs = []
+        for _ in range(runs):
+            out = subprocess.run([binary, "eval", "--train", tr, "--test", te, "--speed"], check=True,
+                                 capture_output=True, text=True).stdout
+            rs.append(json.loads(out))
+        lr = sorted(r["learn_per_s"] for r in rs)
+        cr = sorted(r["classify_per_s"] for r in rs)
+        worst["learn"].append(median(lr))
+        worst["classify"].append(median(cr))
+        print("| %s | %s | %s | %.4f | %.3f |" % (name, ", ".join("%d" % x for x in lr),
+                                                ", ".join("%d" % x for x in cr), rs[0]["auc"],
+                                                rs[0]["recall_at_fpr_1pct"]))
+    print("\ngoal: >= 100,000 comments/s learning and classifying; medians: learn %s, classify %s\n" % (
+        " / ".join("%d" % x for x in worst["learn"]), " / ".join("%d" % x for x in worst["classify"])))
 
 
 def lua_script(path):
@@ -252,10 +284,12 @@ def main():
         # check finds the site bucket there and most identities are new,
         # as on a busy site with hourly or daily limits.
         big = {"capacity": 1e9, "per_minute": 1}
+        filter_speed(os.path.abspath(a.bin), tmp)
         cfg = {"listen": "127.0.0.1:%d" % port, "log_level": "warn",
                "redis": {"url": "redis://127.0.0.1:%d/0" % redis.port},
                "sites": {"bench": {
-                   "keys": [{"id": "bench-cms", "role": "cms", "sha256": sha256(KEY)}],
+                   "keys": [{"id": "bench-cms", "role": "cms", "sha256": sha256(KEY)},
+                            {"id": "bench-admin", "role": "admin", "sha256": sha256(ADMIN)}],
                    "rate_limits": {k: big for k in ("ip", "ip_prefix", "author", "thread", "site")},
                    "api_rate_limit": big,
                    "words": {"blocked": ["viagra", "casino bonus"], "suspect": ["bitcoin", "forex"]}}}}
@@ -265,8 +299,27 @@ def main():
         env = dict(os.environ)
         env.pop("MODGATE_REDIS_URL", None)
         env.pop("MODGATE_LISTEN", None)
+        # A learned model, so that every check runs the Bayes filter for
+        # real: both corpora, as moderators would have taught it.
+        for name in ("sms", "youtube-dev"):
+            subprocess.run([os.path.abspath(a.bin), "learn", "--config", cfg_path, "--site", "bench",
+                            os.path.join(ROOT, "tests", "data", name + ".jsonl")], check=True, env=env,
+                           capture_output=True)
         mg = start([os.path.abspath(a.bin), "serve", "--config", cfg_path], port, env=env)
         procs.append(mg)
+
+        def model_ready():
+            import http.client
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/v1/sites/bench/model", headers={"Authorization": "Bearer " + ADMIN})
+            r = c.getresponse()
+            m = json.loads(r.read())
+            c.close()
+            return m if m.get("loaded") and m.get("opinion") else None
+        assert wait_until(model_ready, 30), "the bench site's Bayes model did not load"
+        m = model_ready()
+        print("bench site model: %d spam and %d ham comments learned, %d tokens, %d KiB in memory\n" % (
+            m["nspam"], m["nham"], m["tokens"], m["memory_bytes"] // 1024))
         url = "http://127.0.0.1:%d/v1/check" % port
         # Each wrk thread cycles through this many distinct comments (ids
         # unique per phase, so no check is a replay): more than it can send.

@@ -37,6 +37,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!s->name[0] || s->bucket_epoch_s < 1 || !(s->th.hold > 0 && s->th.hold <= s->th.reject) ||
                 s->th.reject > 1)
                 abort();
+            /* A Bayes model name goes into Redis key names; a site never
+             * learns into another site's model. */
+            const struct bayes_site_cfg *bc = &s->bayes;
+            if (!bc->model[0] || strpbrk(bc->model, "{}:*? \n") || strpbrk(bc->fallback, "{}:*? \n") ||
+                strcmp(bc->model, bc->fallback) == 0 || bc->params.min_learns < 1 || bc->params.min_tokens < 1 ||
+                bc->params.max_discriminators < 1 || bc->params.max_discriminators > BAYES_MAX_TOKENS ||
+                !(bc->params.x > 0 && bc->params.x < 1) || !(bc->params.s > 0) || !(bc->weight >= 0))
+                abort();
+            const struct site_cfg *owner = cfg_site(c, bc->model, NULL);
+            if (owner && owner != s)
+                abort();
             for (int k = 0; k <= BK_COUNT; k++) {
                 const struct bucket_cfg *b = k < BK_COUNT ? &s->buckets[k] : &s->api;
                 if (!b->capacity_s[0] || !b->per_second_s[0] || (b->enabled && !(b->per_second > 0)))

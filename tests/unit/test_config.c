@@ -140,6 +140,64 @@ TEST(comment_keys_are_ignored)
     }
 }
 
+TEST(bayes_settings)
+{
+    char err[512];
+    struct cfg *c = load_str("{\"sites\":{\"a\":{},\"b\":{\"bayes\":{\"enabled\":false,\"model\":\"shared-b\","
+                             "\"fallback\":\"global\",\"min_learns\":5,\"weight\":2.5,\"s\":1,\"x\":0.4,"
+                             "\"min_dev\":0.2,\"max_discriminators\":30,\"min_tokens\":2}}}}",
+                             err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        const struct site_cfg *a = cfg_site(c, "a", NULL), *b = cfg_site(c, "b", NULL);
+        struct bayes_params d;
+        bayes_defaults(&d);
+        CHECK_EQ_INT(a->bayes.enabled, 1);
+        CHECK_EQ_STR(a->bayes.model, "a");
+        CHECK_EQ_STR(a->bayes.fallback, "");
+        CHECK_NEAR(a->bayes.weight, 1.0, 1e-12);
+        CHECK_EQ_INT(a->bayes.params.min_learns, d.min_learns);
+        CHECK_NEAR(a->bayes.params.s, d.s, 1e-12);
+        CHECK_EQ_INT(a->bayes.params.max_discriminators, d.max_discriminators);
+        CHECK_EQ_INT(b->bayes.enabled, 0);
+        CHECK_EQ_STR(b->bayes.model, "shared-b");
+        CHECK_EQ_STR(b->bayes.fallback, "global");
+        CHECK_EQ_INT(b->bayes.params.min_learns, 5);
+        CHECK_NEAR(b->bayes.weight, 2.5, 1e-12);
+        CHECK_NEAR(b->bayes.params.x, 0.4, 1e-12);
+        CHECK_NEAR(b->bayes.params.min_dev, 0.2, 1e-12);
+        CHECK_EQ_INT(b->bayes.params.max_discriminators, 30);
+        CHECK_EQ_INT(b->bayes.params.min_tokens, 2);
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"min_learns\":0}}}}", "sites.a.bayes.min_learns"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"weight\":-1}}}}", "sites.a.bayes.weight"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"x\":1}}}}", "sites.a.bayes.x"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"min_dev\":0.5}}}}", "sites.a.bayes.min_dev"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"max_discriminators\":0}}}}",
+                       "sites.a.bayes.max_discriminators"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"min_tokens\":1.5}}}}", "sites.a.bayes.min_tokens"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"enabled\":1}}}}", "sites.a.bayes.enabled"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"model\":\"Bad Name\"}}}}", "sites.a.bayes.model"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"model\":null}}}}", "sites.a.bayes.model"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"fallback\":5}}}}", "sites.a.bayes.fallback"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"fallback\":\"a\"}}}}", "sites.a.bayes.fallback"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"colour\":1}}}}", "sites.a.bayes.colour"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":[]}}}", "sites.a.bayes"));
+    /* a site's key must not change another site's model */
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"model\":\"b\"}},\"b\":{}}}",
+                       "sites.a.bayes.model: \"b\" is another site's name"));
+    /* ... but may read it, and two sites may share a model of another name */
+    c = load_str("{\"sites\":{\"a\":{\"bayes\":{\"fallback\":\"b\"}},\"b\":{\"bayes\":{\"model\":\"s\"}},"
+                 "\"c\":{\"bayes\":{\"model\":\"s\"}}}}", err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -150,6 +208,7 @@ int main(void)
     RUN(same_key_twice_is_refused);
     RUN(env_overrides);
     RUN(comment_keys_are_ignored);
+    RUN(bayes_settings);
     unlink(path);
     return TEST_REPORT();
 }

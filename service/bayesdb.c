@@ -1,0 +1,1596 @@
+/* bayesdb.c - the Bayes models in Redis, and each instance's copy of them.
+ *
+ * Key schema. M is a model name (a site's own model is named like the
+ * site; a shared fallback model is just another name). Every key carries
+ * the hash tag {M}, so the learn script touches one Redis Cluster slot.
+ *
+ *   mg:{M}:bayes:spam    hash    field: a token hash, 16 lowercase hex
+ *   mg:{M}:bayes:ham     hash    digits; value: how many learned comments
+ *                                of that class held the token. A field
+ *                                that reaches 0 is deleted (HDEL).
+ *   mg:{M}:bayes:meta    hash    nspam, nham (learned comments per class),
+ *                                seq (+1 for every change), tok_version
+ *                                (TOK_VERSION of the tokens in the hashes).
+ *   mg:{M}:bayes:doc:FP  string  one learned comment. FP: tok_fingerprint
+ *                                of its tokens (32 hex digits). Value:
+ *                                "spam:" or "ham:" and its token hashes,
+ *                                16 hex digits each, no separator, so an
+ *                                unlearn takes away exactly what the learn
+ *                                added even after the tokenizer changed.
+ *   mg:{M}:bayes:events  stream  every change, trimmed to about
+ *                                STREAM_MAXLEN entries (XADD MAXLEN ~):
+ *                                seq, nspam, nham (the new values),
+ *                                tok_version, then
+ *                                per token touched a field "s" or "h" +
+ *                                its hex hash whose value is the token's
+ *                                NEW count in that class (0: deleted).
+ * No TTLs: a model lives until someone deletes it.
+ *
+ * Why absolute counts in the events: applying an event twice, or applying
+ * one whose effect a scan already saw, sets the same values again. So an
+ * instance loads a model by (1) reading the stream's last id and the
+ * model's seq at that moment (one script, atomic), (2) HSCAN-ing both
+ * hashes and reading meta, (3) applying every event after that id in
+ * order: whatever the scan saw of later changes is overwritten by the
+ * last event that touched it, and a token no event touched since (1) had
+ * the same count during the whole scan. Events carry seq, so an instance
+ * that sees seq jump (the stream was trimmed past it, Redis was flushed)
+ * loads the model again.
+ *
+ * Threads: one sync thread with its own blocking connection loads the
+ * models in use and then waits in XREAD BLOCK on all their streams at
+ * once; it reconnects by itself. Learns run on the store's pipelined
+ * lanes (store_command_async), so no HTTP thread waits for Redis. Each
+ * model copy sits behind a rwlock; classifying takes the read side for a
+ * few microseconds and never waits for Redis. */
+#include "bayesdb.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+/* About this many events are kept per model. An instance that was away
+ * for longer (down, disconnected) than it takes to learn that many
+ * comments loads the model again instead of catching up (162 ms for the
+ * SMS corpus's model of 76,000 tokens); meanwhile the stream costs Redis
+ * memory in proportion: an event is about 3.4 KB (the SMS corpus's
+ * comments, measured), so 5,000 events are about 17 MB per model. A busy
+ * site's moderators teach a few thousand comments a day; a bulk load
+ * passes the limit, and the other instances reload once. */
+#define STREAM_MAXLEN 5000
+
+/* The sync thread's XREAD BLOCK: an event wakes it at once; the timeout
+ * only bounds how late it notices a stop, a reload's new models and a
+ * learn request's deadline. */
+#define BLOCK_MS 250
+
+/* How often the sync thread compares each model's seq with Redis's, for
+ * a flush or a rollback that sends no event (a new event finds it at once). */
+#define VERIFY_MS 5000
+
+/* Events asked for per XREAD / XRANGE: bounds the reply's size. */
+#define READ_COUNT 200
+
+/* A model copy counts as synced while the sync thread confirmed it within
+ * this long (a few of its XREAD rounds). */
+#define SYNCED_MS 2000
+
+/* ---------- the scripts ---------- */
+
+/* learn: KEYS[1] spam hash, KEYS[2] ham hash, KEYS[3] meta, KEYS[4] the
+ * comment's doc key, KEYS[5] the event stream.
+ * ARGV[1] "learn" | "unlearn" | "raw", ARGV[2] the label ("spam"/"ham";
+ * learn only), ARGV[3] the tokenizer version, ARGV[4] the stream's MAXLEN,
+ * then learn: the comment's token hashes (16 hex digits, distinct);
+ * unlearn: none (the doc says which); raw: ARGV[5], ARGV[6] what to add to
+ * nspam and nham, then triples (hash, spam delta, ham delta).
+ * Returns {changed, nspam, nham, seq, label} with changed "learned",
+ * "moved", "unchanged", "unlearned" or "raw" and label the comment's new
+ * label (learn) or the one it had (unlearn; "" if none), or {"version", v}
+ * when the model holds tokens of another tokenizer version v (nothing is
+ * changed). Per class one HMGET, one HSET and one HDEL for all tokens,
+ * not a command per token: Redis pays about 2 us per redis.call. */
+static const char LEARN_LUA[] =
+    "local op, label, ver = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local mv = redis.call('HGET', KEYS[3], 'tok_version')\n"
+    "if mv and mv ~= ver then return {'version', tonumber(mv)} end\n"
+    "local meta = redis.call('HMGET', KEYS[3], 'nspam', 'nham', 'seq')\n"
+    "local ns, nh, seq = tonumber(meta[1]) or 0, tonumber(meta[2]) or 0, tonumber(meta[3]) or 0\n"
+    "local ev, ne = {}, 0\n"
+    "local function add(key, cls, toks, deltas, d)\n"
+    "  local n = #toks\n"
+    "  if n == 0 then return end\n"
+    "  local cur = redis.call('HMGET', key, unpack(toks))\n"
+    "  local set, del, nset, ndel = {}, {}, 0, 0\n"
+    "  for i = 1, n do\n"
+    "    local t, v = toks[i], (tonumber(cur[i]) or 0) + (deltas and deltas[i] or d)\n"
+    "    if v > 0 then set[nset + 1] = t; set[nset + 2] = v; nset = nset + 2\n"
+    "    else v = 0; ndel = ndel + 1; del[ndel] = t end\n"
+    "    ev[ne + 1] = cls .. t; ev[ne + 2] = v; ne = ne + 2\n"
+    "  end\n"
+    "  if nset > 0 then redis.call('HSET', key, unpack(set)) end\n"
+    "  if ndel > 0 then redis.call('HDEL', key, unpack(del)) end\n"
+    "end\n"
+    "local changed, was = 'raw', ''\n"
+    "if op == 'raw' then\n"
+    "  local s, h, ds, dh = {}, {}, {}, {}\n"
+    "  for i = 7, #ARGV - 2, 3 do\n"
+    "    local a, b = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])\n"
+    "    if a ~= 0 then s[#s + 1] = ARGV[i]; ds[#ds + 1] = a end\n"
+    "    if b ~= 0 then h[#h + 1] = ARGV[i]; dh[#dh + 1] = b end\n"
+    "  end\n"
+    "  add(KEYS[1], 's', s, ds, 0)\n"
+    "  add(KEYS[2], 'h', h, dh, 0)\n"
+    "  ns, nh = ns + tonumber(ARGV[5]), nh + tonumber(ARGV[6])\n"
+    "else\n"
+    "  local doc = redis.call('GET', KEYS[4])\n"
+    "  if doc then\n"
+    "    was = string.match(doc, '^(%a+):') or ''\n"
+    "    if op == 'learn' and was == label then return {'unchanged', ns, nh, seq, was} end\n"
+    "    local t = {}\n"
+    "    for i = #was + 2, #doc - 15, 16 do t[#t + 1] = string.sub(doc, i, i + 15) end\n"
+    "    if was == 'spam' then add(KEYS[1], 's', t, nil, -1); ns = ns - 1\n"
+    "    else add(KEYS[2], 'h', t, nil, -1); nh = nh - 1 end\n"
+    "    changed = op == 'learn' and 'moved' or 'unlearned'\n"
+    "  elseif op == 'unlearn' then\n"
+    "    return {'unchanged', ns, nh, seq, ''}\n"
+    "  else\n"
+    "    changed = 'learned'\n"
+    "  end\n"
+    "  if op == 'learn' then\n"
+    "    local t = {unpack(ARGV, 5)}\n"
+    "    if label == 'spam' then add(KEYS[1], 's', t, nil, 1); ns = ns + 1\n"
+    "    else add(KEYS[2], 'h', t, nil, 1); nh = nh + 1 end\n"
+    "    redis.call('SET', KEYS[4], label .. ':' .. table.concat(t))\n"
+    "    was = label\n"
+    "  else\n"
+    "    redis.call('DEL', KEYS[4])\n"
+    "  end\n"
+    "end\n"
+    "if ns < 0 then ns = 0 end\n"
+    "if nh < 0 then nh = 0 end\n"
+    "seq = seq + 1\n"
+    "redis.call('HSET', KEYS[3], 'nspam', ns, 'nham', nh, 'seq', seq, 'tok_version', ver)\n"
+    "redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'seq', seq, 'nspam', ns, 'nham', nh,\n"
+    "           'tok_version', ver, unpack(ev))\n"
+    "return {changed, ns, nh, seq, was}\n";
+
+/* snapshot: KEYS[1] the event stream, KEYS[2] meta. Returns {the stream's
+ * last id ("0-0" when empty), the model's seq ("0" when none)}: taken
+ * together, so the first event after that id must carry seq + 1. */
+static const char SNAP_LUA[] =
+    "local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+    "return {e[1] and e[1][1] or '0-0', redis.call('HGET', KEYS[2], 'seq') or '0'}\n";
+
+/* ---------- small helpers ---------- */
+
+static void key_of(char *out, size_t len, const char *mname, const char *what)
+{
+    snprintf(out, len, "mg:{%s}:bayes:%s", mname, what);
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* h as 16 lowercase hex digits and a NUL. */
+static void hex16(uint64_t h, char out[17])
+{
+    for (int i = 15; i >= 0; i--) {
+        out[i] = hexd[h & 15];
+        h >>= 4;
+    }
+    out[16] = 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Parse exactly 16 lowercase hex digits. Returns 0 or -1. */
+static int parse_hex16(const char *s, size_t n, uint64_t *out)
+{
+    if (n != 16)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16; i++) {
+        int d = hexval(s[i]);
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return 0;
+}
+
+static int valid_fp(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 32)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (hexval(s[i]) < 0)
+            return 0;
+    return 1;
+}
+
+/* A count from Redis (a string or an integer reply), clamped to 0..max. */
+static long long reply_ll(const redisReply *r, long long max)
+{
+    long long v = 0;
+    if (!r)
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    return v < 0 ? 0 : v > max ? max : v;
+}
+
+/* A stream id "MS-SEQ" as two numbers, for comparing. */
+static void id_parts(const char *id, unsigned long long *ms, unsigned long long *sq)
+{
+    char *end;
+    *ms = strtoull(id, &end, 10);
+    *sq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+}
+
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am, as, bm, bs;
+    id_parts(a, &am, &as);
+    id_parts(b, &bm, &bs);
+    return am < bm ? -1 : am > bm ? 1 : as < bs ? -1 : as > bs ? 1 : 0;
+}
+
+/* ---------- a learn command ----------
+ *
+ * Built once for both ways of sending it: the API's (store lanes, RESP
+ * written by store.c) and the command line's (its own pipelined hiredis
+ * connection). Arguments point into the struct itself. */
+
+/* EVALSHA, sha, 5, five keys, op, label, version, maxlen, and for raw
+ * the two total deltas: 14, and a spare. */
+#define CMD_FIXED 16
+
+struct learn_cmd {
+    int argc;
+    const char *argv[CMD_FIXED + 3 * TOK_MAX];
+    size_t lens[CMD_FIXED + 3 * TOK_MAX];
+    char keys[5][160];
+    char sha[41];
+    char ver[16], maxlen[16], dspam[24], dham[24];
+    char hex[TOK_MAX][17];
+    char num[2 * TOK_MAX][24];
+};
+
+static void lc_arg(struct learn_cmd *lc, const char *s, size_t n)
+{
+    lc->argv[lc->argc] = s;
+    lc->lens[lc->argc++] = n;
+}
+
+/* The part every learn, unlearn and raw call shares. 'sha' "" sends the
+ * script itself (EVAL). */
+static void lc_begin(struct learn_cmd *lc, const char *mname, const char *fp, const char *op,
+                     const char *label, const char *sha)
+{
+    lc->argc = 0;
+    snprintf(lc->sha, sizeof lc->sha, "%s", sha);
+    if (lc->sha[0]) {
+        lc_arg(lc, "EVALSHA", 7);
+        lc_arg(lc, lc->sha, strlen(lc->sha));
+    } else {
+        lc_arg(lc, "EVAL", 4);
+        lc_arg(lc, LEARN_LUA, sizeof LEARN_LUA - 1);
+    }
+    lc_arg(lc, "5", 1);
+    key_of(lc->keys[0], sizeof lc->keys[0], mname, "spam");
+    key_of(lc->keys[1], sizeof lc->keys[1], mname, "ham");
+    key_of(lc->keys[2], sizeof lc->keys[2], mname, "meta");
+    snprintf(lc->keys[3], sizeof lc->keys[3], "mg:{%s}:bayes:doc:%s", mname, fp);
+    key_of(lc->keys[4], sizeof lc->keys[4], mname, "events");
+    for (int i = 0; i < 5; i++)
+        lc_arg(lc, lc->keys[i], strlen(lc->keys[i]));
+    snprintf(lc->ver, sizeof lc->ver, "%d", TOK_VERSION);
+    snprintf(lc->maxlen, sizeof lc->maxlen, "%d", STREAM_MAXLEN);
+    lc_arg(lc, op, strlen(op));
+    lc_arg(lc, label, strlen(label));
+    lc_arg(lc, lc->ver, strlen(lc->ver));
+    lc_arg(lc, lc->maxlen, strlen(lc->maxlen));
+}
+
+/* A learn or unlearn of 'n' distinct token hashes 'h' (n <= TOK_MAX). */
+static void lc_learn(struct learn_cmd *lc, const char *mname, const uint64_t *h, size_t n, const char *fp,
+                     enum bayesdb_op op, enum model_class label, const char *sha)
+{
+    lc_begin(lc, mname, fp, op == BAYESDB_LEARN ? "learn" : "unlearn", label == MODEL_SPAM ? "spam" : "ham", sha);
+    if (op != BAYESDB_LEARN)
+        return;
+    for (size_t i = 0; i < n && i < TOK_MAX; i++) {
+        hex16(h[i], lc->hex[i]);
+        lc_arg(lc, lc->hex[i], 16);
+    }
+}
+
+/* Raw counts: 'n' (<= TOK_MAX) tokens with what to add to each class. */
+static void lc_raw(struct learn_cmd *lc, const char *mname, const uint64_t *h, const uint32_t *s,
+                   const uint32_t *hm, size_t n, long long dspam, long long dham, const char *sha)
+{
+    lc_begin(lc, mname, "raw", "raw", "", sha);
+    snprintf(lc->dspam, sizeof lc->dspam, "%lld", dspam);
+    snprintf(lc->dham, sizeof lc->dham, "%lld", dham);
+    lc_arg(lc, lc->dspam, strlen(lc->dspam));
+    lc_arg(lc, lc->dham, strlen(lc->dham));
+    for (size_t i = 0; i < n && i < TOK_MAX; i++) {
+        hex16(h[i], lc->hex[i]);
+        lc_arg(lc, lc->hex[i], 16);
+        snprintf(lc->num[2 * i], sizeof lc->num[0], "%u", (unsigned)s[i]);
+        snprintf(lc->num[2 * i + 1], sizeof lc->num[0], "%u", (unsigned)hm[i]);
+        lc_arg(lc, lc->num[2 * i], strlen(lc->num[2 * i]));
+        lc_arg(lc, lc->num[2 * i + 1], strlen(lc->num[2 * i + 1]));
+    }
+}
+
+/* The learn script's reply into 'res'. */
+static void parse_learn(redisReply *r, const char *err, void *out)
+{
+    struct bayesdb_learn_res *res = out;
+    if (!r) {
+        res->rc = -1;
+        snprintf(res->error, sizeof res->error, "%s", err);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "version") == 0) {
+        res->rc = -2;
+        res->tok_version = (int)reply_ll(r->element[1], 1000000);
+        snprintf(res->error, sizeof res->error, "the model holds tokens of tokenizer version %d, this is %d",
+                 res->tok_version, TOK_VERSION);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 || r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[4]->type != REDIS_REPLY_STRING) {
+        res->rc = -1;
+        snprintf(res->error, sizeof res->error, "redis: unexpected learn reply: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
+        return;
+    }
+    res->rc = 0;
+    snprintf(res->changed, sizeof res->changed, "%s", r->element[0]->str);
+    snprintf(res->label, sizeof res->label, "%s", r->element[4]->str);
+    res->nspam = reply_ll(r->element[1], INT64_MAX);
+    res->nham = reply_ll(r->element[2], INT64_MAX);
+    res->seq = reply_ll(r->element[3], INT64_MAX);
+}
+
+/* ---------- the models this instance holds ---------- */
+
+struct entry {
+    char name[65];
+    char events_key[160], meta_key[160], spam_key[160], ham_key[160];
+    pthread_rwlock_t lock;       /* guards m and tok_version */
+    model *m;                    /* NULL until loaded */
+    int tok_version;
+    _Atomic long long seq;       /* the change applied last */
+    _Atomic int64_t synced_ms;   /* mono ms the sync thread last knew it current; 0 never */
+    /* The sync thread's own: */
+    char last_id[48];            /* the stream entry applied last */
+    int need_load;
+};
+
+/* The table of entries. Only the sync thread adds or removes entries (under
+ * the write lock), so it reads the table without locking; every other
+ * thread reads it under the read lock. */
+static pthread_rwlock_t tab_lock;
+static struct entry **tab;
+static size_t ntab;
+
+/* What the sync thread should hold and where Redis is: set by
+ * bayesdb_configure, taken by the sync thread. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static char (*wanted)[65];
+static size_t nwanted;
+static int wanted_changed;
+static struct redis_target target;
+static int connect_ms = 200, command_ms = 250, retry_ms = 500;
+static unsigned target_gen;
+static int live_fd = -1;         /* the sync connection's socket, under mu (see bayesdb_stop) */
+
+static pthread_t sync_thr;
+static int running;
+static _Atomic int quit;
+static _Atomic int connected;
+
+/* The learn script's SHA1, learnt by SCRIPT LOAD at connect; "" before. */
+static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
+static char learn_sha[41];
+
+/* Learn requests waiting for their change to arrive here. */
+struct waiter {
+    struct waiter *next;
+    char model[65];
+    long long seq;
+    int64_t deadline_ms;
+    store_done_fn done;
+    void *arg;
+};
+static pthread_mutex_t wait_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct waiter *waiters;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Writers first (as cfg_lock): a steady stream of checks must not keep
+ * the sync thread from applying an event. */
+static void rwlock_init_writer_first(pthread_rwlock_t *l)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(l, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+static void init_locks(void)
+{
+    rwlock_init_writer_first(&tab_lock);
+}
+
+/* Under tab_lock (read side), or from the sync thread. */
+static struct entry *find(const char *name)
+{
+    if (!name || !name[0])
+        return NULL;
+    for (size_t i = 0; i < ntab; i++)
+        if (strcmp(tab[i]->name, name) == 0)
+            return tab[i];
+    return NULL;
+}
+
+static struct entry *entry_new(const char *name)
+{
+    struct entry *e = xcalloc(1, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    key_of(e->events_key, sizeof e->events_key, name, "events");
+    key_of(e->meta_key, sizeof e->meta_key, name, "meta");
+    key_of(e->spam_key, sizeof e->spam_key, name, "spam");
+    key_of(e->ham_key, sizeof e->ham_key, name, "ham");
+    rwlock_init_writer_first(&e->lock);
+    snprintf(e->last_id, sizeof e->last_id, "0-0");
+    e->need_load = 1;
+    return e;
+}
+
+static void entry_free(struct entry *e)
+{
+    if (!e)
+        return;
+    model_free(e->m);
+    pthread_rwlock_destroy(&e->lock);
+    free(e);
+}
+
+/* Call back every waiter that is satisfied, past its deadline, or whose
+ * model is not held ('all': every one). The callbacks run after wait_mu
+ * is released: they resume HTTP connections. */
+static void fire_waiters(int all)
+{
+    int64_t now = mono_ms();
+    struct waiter *ready = NULL;
+    pthread_mutex_lock(&wait_mu);
+    for (struct waiter **pp = &waiters; *pp;) {
+        struct waiter *w = *pp;
+        struct entry *e = all ? NULL : find(w->model);
+        if (all || !e || atomic_load(&e->seq) >= w->seq || now >= w->deadline_ms) {
+            *pp = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&wait_mu);
+    while (ready) {
+        struct waiter *w = ready;
+        ready = w->next;
+        w->done(w->arg);
+        free(w);
+    }
+}
+
+/* The sync thread: make the table match the wanted names. */
+static void apply_wanted(void)
+{
+    pthread_mutex_lock(&mu);
+    if (!wanted_changed) {
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    wanted_changed = 0;
+    size_t nw = nwanted;
+    char (*w)[65] = xmalloc((nw ? nw : 1) * sizeof *w);
+    memcpy(w, wanted, nw * sizeof *w);
+    pthread_mutex_unlock(&mu);
+
+    struct entry **nt = xcalloc(nw ? nw : 1, sizeof *nt);
+    for (size_t i = 0; i < nw; i++) {
+        struct entry *e = find(w[i]);
+        nt[i] = e ? e : entry_new(w[i]);
+        LOG_DEBUG(NULL, "bayes: holding model %s", w[i]);
+    }
+    pthread_rwlock_wrlock(&tab_lock);
+    struct entry **old = tab;
+    size_t nold = ntab;
+    tab = nt;
+    ntab = nw;
+    pthread_rwlock_unlock(&tab_lock);
+    for (size_t i = 0; i < nold; i++) {
+        int kept = 0;
+        for (size_t j = 0; j < nw; j++)
+            kept |= old[i] == nt[j];
+        if (!kept)
+            entry_free(old[i]);
+    }
+    free(old);
+    free(w);
+}
+
+/* ---------- the sync connection ---------- */
+
+static redisReply *rcmd(redisContext *c, int argc, const char **argv)
+{
+    size_t lens[16];
+    for (int i = 0; i < argc && i < 16; i++)
+        lens[i] = strlen(argv[i]);
+    return redisCommandArgv(c, argc, argv, lens);
+}
+
+static int load_learn_script(redisContext *c)
+{
+    const char *argv[] = { "SCRIPT", "LOAD", LEARN_LUA };
+    redisReply *r = rcmd(c, 3, argv);
+    int ok = r && r->type == REDIS_REPLY_STRING && r->len == 40;
+    if (ok) {
+        pthread_mutex_lock(&sha_mu);
+        memcpy(learn_sha, r->str, 41);
+        pthread_mutex_unlock(&sha_mu);
+    }
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* A blocking connection to 't' (AUTH, SELECT, the learn script loaded),
+ * with 'cmd_ms' as the timeout of every command. NULL with a reason. */
+static redisContext *connect_blocking(const struct redis_target *t, int conn_ms, int cmd_ms, int *fd_slot,
+                                      char *err, size_t errlen)
+{
+    struct timeval ct = { conn_ms / 1000, (conn_ms % 1000) * 1000 };
+    struct timeval mt = { cmd_ms / 1000, (cmd_ms % 1000) * 1000 };
+    redisContext *c = t->sock[0] ? redisConnectUnixWithTimeout(t->sock, ct)
+                                 : redisConnectWithTimeout(t->host, t->port, ct);
+    int ok = c && !c->err && redisSetTimeout(c, mt) == REDIS_OK;
+    if (ok && fd_slot) { /* published before the first command: a stop can cut it short */
+        pthread_mutex_lock(&mu);
+        *fd_slot = c->fd;
+        pthread_mutex_unlock(&mu);
+        ok = !atomic_load(&quit);
+    }
+    if (ok && t->pass[0]) {
+        const char *a3[] = { "AUTH", t->user, t->pass };
+        const char *a2[] = { "AUTH", t->pass };
+        redisReply *r = t->user[0] ? rcmd(c, 3, a3) : rcmd(c, 2, a2);
+        ok = r && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+    }
+    if (ok && t->db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", t->db);
+        const char *a[] = { "SELECT", db };
+        redisReply *r = rcmd(c, 2, a);
+        ok = r && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+    }
+    ok = ok && load_learn_script(c) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "redis connect failed: %s",
+                 c && c->err ? c->errstr : "authentication, SELECT or SCRIPT LOAD refused");
+        if (fd_slot) {
+            pthread_mutex_lock(&mu);
+            *fd_slot = -1;
+            pthread_mutex_unlock(&mu);
+        }
+        redisFree(c);
+        return NULL;
+    }
+    redisEnableKeepAlive(c);
+    return c;
+}
+
+static void drop_sync_conn(redisContext **c)
+{
+    pthread_mutex_lock(&mu);
+    live_fd = -1;
+    pthread_mutex_unlock(&mu);
+    redisFree(*c);
+    *c = NULL;
+    atomic_store(&connected, 0);
+}
+
+/* Take a reply and say whether the connection still works: -1 when the
+ * reply is missing (I/O error, timeout: the connection must go). */
+static int conn_ok(redisContext *c, redisReply *r)
+{
+    return r && !c->err ? 0 : -1;
+}
+
+/* The seq field of a stream entry [id, [field, value, ...]], -1 if it has
+ * none or is malformed. The script writes seq first. */
+static long long event_seq(const redisReply *ent)
+{
+    if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 || ent->element[0]->type != REDIS_REPLY_STRING ||
+        ent->element[1]->type != REDIS_REPLY_ARRAY)
+        return -1;
+    const redisReply *f = ent->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, "seq") == 0)
+            return reply_ll(f->element[i + 1], INT64_MAX);
+    return -1;
+}
+
+/* Set what one event says in 'm': its totals and every token's new count;
+ * the tokenizer version it was made with goes to *ver. */
+static void apply_event(model *m, const redisReply *ent, int *ver)
+{
+    const redisReply *f = ent->element[1];
+    uint64_t ns, nh;
+    model_totals(m, &ns, &nh);
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING)
+            continue;
+        uint64_t h;
+        if (k->len == 17 && (k->str[0] == 's' || k->str[0] == 'h') && parse_hex16(k->str + 1, 16, &h) == 0)
+            model_set(m, h, k->str[0] == 's' ? MODEL_SPAM : MODEL_HAM, (uint32_t)reply_ll(v, UINT32_MAX));
+        else if (strcmp(k->str, "nspam") == 0)
+            ns = (uint64_t)reply_ll(v, INT64_MAX);
+        else if (strcmp(k->str, "nham") == 0)
+            nh = (uint64_t)reply_ll(v, INT64_MAX);
+        else if (strcmp(k->str, "tok_version") == 0)
+            *ver = (int)reply_ll(v, 1000000);
+    }
+    model_set_totals(m, ns, nh);
+}
+
+/* HSCAN a class hash into 'm'. Returns 0 or -1 (connection failed). */
+static int scan_class(redisContext *c, const char *key, model *m, enum model_class cls)
+{
+    char cursor[32] = "0";
+    do {
+        const char *argv[] = { "HSCAN", key, cursor, "COUNT", "1000" };
+        redisReply *r = rcmd(c, 5, argv);
+        if (conn_ok(c, r)) {
+            freeReplyObject(r);
+            return -1;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            LOG_WARN(NULL, "bayes: %s: unexpected HSCAN reply", key);
+            freeReplyObject(r);
+            return 0; /* a key of the wrong type: nothing to load */
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *a = r->element[1];
+        for (size_t i = 0; i + 1 < a->elements; i += 2) {
+            uint64_t h;
+            const redisReply *k = a->element[i];
+            if (k->type == REDIS_REPLY_STRING && parse_hex16(k->str, k->len, &h) == 0)
+                model_set(m, h, cls, (uint32_t)reply_ll(a->element[i + 1], UINT32_MAX));
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+/* {last id, seq} of a model in one step (SNAP_LUA). Returns 0, or -1
+ * when the connection failed. */
+static int snapshot(redisContext *c, const struct entry *e, char *id, size_t idlen, long long *seq)
+{
+    const char *argv[] = { "EVAL", SNAP_LUA, "2", e->events_key, e->meta_key };
+    redisReply *r = rcmd(c, 5, argv);
+    if (conn_ok(c, r)) {
+        freeReplyObject(r);
+        return -1;
+    }
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING;
+    snprintf(id, idlen, "%s", ok ? r->element[0]->str : "0-0");
+    *seq = ok ? reply_ll(r->element[1], INT64_MAX) : 0;
+    if (!ok)
+        LOG_WARN(NULL, "bayes: model %s: unexpected snapshot reply: %.100s", e->name,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Load model 'e' from Redis (see the top of this file) and swap it in.
+ * Returns 0 (loaded, or to be tried again: need_load stays set), or -1
+ * when the connection failed. */
+static int load(redisContext *c, struct entry *e)
+{
+    int64_t t0 = mono_ms();
+    char id[48];
+    long long seq;
+    if (snapshot(c, e, id, sizeof id, &seq))
+        return -1;
+    model *m = model_new();
+    if (scan_class(c, e->spam_key, m, MODEL_SPAM) || scan_class(c, e->ham_key, m, MODEL_HAM)) {
+        model_free(m);
+        return -1;
+    }
+    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "tok_version" };
+    redisReply *r = rcmd(c, 5, argv);
+    if (conn_ok(c, r)) {
+        freeReplyObject(r);
+        model_free(m);
+        return -1;
+    }
+    int ver = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        model_set_totals(m, (uint64_t)reply_ll(r->element[0], INT64_MAX), (uint64_t)reply_ll(r->element[1], INT64_MAX));
+        ver = (int)reply_ll(r->element[2], 1000000);
+    }
+    freeReplyObject(r);
+    /* Replay what happened since the snapshot. */
+    int gap = 0;
+    for (;;) {
+        char from[56];
+        snprintf(from, sizeof from, "(%s", id);
+        const char *xa[] = { "XRANGE", e->events_key, from, "+", "COUNT", "200" };
+        r = rcmd(c, 6, xa);
+        if (conn_ok(c, r)) {
+            freeReplyObject(r);
+            model_free(m);
+            return -1;
+        }
+        size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        for (size_t i = 0; i < n && !gap; i++) {
+            const redisReply *ent = r->element[i];
+            long long s = event_seq(ent);
+            if (s < 0)
+                continue;
+            if (s != seq + 1) {
+                gap = 1; /* trimmed under our feet: start over */
+                break;
+            }
+            apply_event(m, ent, &ver);
+            seq = s;
+            snprintf(id, sizeof id, "%s", ent->element[0]->str);
+        }
+        freeReplyObject(r);
+        if (gap || n < READ_COUNT)
+            break;
+    }
+    if (gap) {
+        model_free(m);
+        LOG_WARN(NULL, "bayes: model %s changed faster than it loaded; loading again", e->name);
+        return 0;
+    }
+    if (!ver)
+        ver = model_tokens(m) ? TOK_VERSION : 0;
+    pthread_rwlock_wrlock(&e->lock);
+    model *old = e->m;
+    e->m = m;
+    e->tok_version = ver;
+    pthread_rwlock_unlock(&e->lock);
+    model_free(old);
+    snprintf(e->last_id, sizeof e->last_id, "%s", id);
+    atomic_store(&e->seq, seq);
+    atomic_store(&e->synced_ms, mono_ms());
+    e->need_load = 0;
+    uint64_t ns, nh;
+    model_totals(m, &ns, &nh);
+    LOG_INFO(NULL, "bayes: model %s loaded: %llu spam, %llu ham, %zu tokens, seq %lld, %lld ms", e->name,
+             (unsigned long long)ns, (unsigned long long)nh, model_tokens(m), seq, (long long)(mono_ms() - t0));
+    return 0;
+}
+
+/* Compare each model's seq with Redis's: a flush or rollback sends no
+ * event, so it is found here. Returns 0 or -1 (connection failed). */
+static int verify(redisContext *c)
+{
+    for (size_t i = 0; i < ntab; i++) {
+        struct entry *e = tab[i];
+        if (e->need_load)
+            continue;
+        char id[48];
+        long long seq;
+        if (snapshot(c, e, id, sizeof id, &seq))
+            return -1;
+        long long mine = atomic_load(&e->seq);
+        /* Redis behind us, or ahead with a stream that did not move on
+         * (deleted, or ids gone backwards): what we hold is not Redis's. */
+        if (seq < mine || (seq > mine && id_cmp(id, e->last_id) <= 0)) {
+            LOG_WARN(NULL, "bayes: model %s in Redis is at seq %lld, this copy at %lld; loading again", e->name,
+                     seq, mine);
+            e->need_load = 1;
+        }
+    }
+    return 0;
+}
+
+/* One XREAD BLOCK on every loaded model's stream; apply what comes.
+ * Returns 0 or -1 (connection failed). */
+static int follow(redisContext *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ntab; i++)
+        n += !tab[i]->need_load;
+    if (n == 0) {
+        pthread_mutex_lock(&mu);
+        if (!atomic_load(&quit) && !wanted_changed) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += BLOCK_MS * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&wake, &mu, &ts);
+        }
+        pthread_mutex_unlock(&mu);
+        return 0;
+    }
+    int argc = 6 + 2 * (int)n;
+    const char **argv = xmalloc((size_t)argc * sizeof *argv);
+    size_t *lens = xmalloc((size_t)argc * sizeof *lens);
+    struct entry **who = xmalloc(n * sizeof *who);
+    char block[16];
+    snprintf(block, sizeof block, "%d", BLOCK_MS);
+    argv[0] = "XREAD";
+    argv[1] = "COUNT";
+    argv[2] = "200";
+    argv[3] = "BLOCK";
+    argv[4] = block;
+    argv[5] = "STREAMS";
+    size_t k = 0;
+    for (size_t i = 0; i < ntab; i++)
+        if (!tab[i]->need_load)
+            who[k++] = tab[i];
+    for (size_t i = 0; i < n; i++) {
+        argv[6 + i] = who[i]->events_key;
+        argv[6 + n + i] = who[i]->last_id;
+    }
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    free(argv);
+    free(lens);
+    if (conn_ok(c, r)) {
+        freeReplyObject(r);
+        free(who);
+        return -1;
+    }
+    int64_t now = mono_ms();
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t s = 0; s < r->elements; s++) {
+            const redisReply *st = r->element[s];
+            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[0]->type != REDIS_REPLY_STRING ||
+                st->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            struct entry *e = NULL;
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(who[i]->events_key, st->element[0]->str) == 0)
+                    e = who[i];
+            if (!e)
+                continue;
+            const redisReply *ents = st->element[1];
+            pthread_rwlock_wrlock(&e->lock);
+            for (size_t i = 0; i < ents->elements; i++) {
+                const redisReply *ent = ents->element[i];
+                long long sq = event_seq(ent), mine = atomic_load(&e->seq);
+                if (sq < 0)
+                    continue;
+                if (sq != mine + 1) {
+                    if (sq > mine + 1 || sq == 1) { /* trimmed past us, or Redis started afresh */
+                        LOG_WARN(NULL, "bayes: model %s: event seq %lld after %lld; loading again", e->name, sq,
+                                 mine);
+                        e->need_load = 1;
+                        break;
+                    }
+                    /* seq <= mine: already applied */
+                } else {
+                    apply_event(e->m, ent, &e->tok_version);
+                    atomic_store(&e->seq, sq);
+                }
+                snprintf(e->last_id, sizeof e->last_id, "%s", ent->element[0]->str);
+            }
+            pthread_rwlock_unlock(&e->lock);
+        }
+    }
+    freeReplyObject(r);
+    for (size_t i = 0; i < n; i++)
+        if (!who[i]->need_load)
+            atomic_store(&who[i]->synced_ms, now);
+    free(who);
+    return 0;
+}
+
+static void *sync_main(void *arg)
+{
+    (void)arg;
+    redisContext *c = NULL;
+    unsigned gen = 0;
+    int64_t next_verify = 0;
+    int64_t down_logged = 0;
+    while (!atomic_load(&quit)) {
+        apply_wanted();
+        pthread_mutex_lock(&mu);
+        struct redis_target t = target;
+        int cms = connect_ms, kms = command_ms, rms = retry_ms;
+        unsigned g = target_gen;
+        pthread_mutex_unlock(&mu);
+        if (c && g != gen)
+            drop_sync_conn(&c);
+        if (!c) {
+            char err[200];
+            /* XREAD BLOCK holds its answer for up to BLOCK_MS. */
+            c = connect_blocking(&t, cms, kms + BLOCK_MS, &live_fd, err, sizeof err);
+            sodium_memzero(&t, sizeof t);
+            if (!c) {
+                if (!down_logged)
+                    LOG_WARN(NULL, "bayes: model sync: %s; retrying every %d ms", err, rms);
+                down_logged = 1;
+                fire_waiters(1); /* nothing will arrive: answer them now */
+                pthread_mutex_lock(&mu);
+                if (!atomic_load(&quit)) {
+                    struct timespec ts;
+                    clock_gettime(CLOCK_REALTIME, &ts);
+                    ts.tv_nsec += (long)rms * 1000000L;
+                    ts.tv_sec += ts.tv_nsec / 1000000000L;
+                    ts.tv_nsec %= 1000000000L;
+                    pthread_cond_timedwait(&wake, &mu, &ts);
+                }
+                pthread_mutex_unlock(&mu);
+                continue;
+            }
+            if (down_logged)
+                LOG_INFO(NULL, "bayes: model sync connected to redis again");
+            down_logged = 0;
+            gen = g;
+            atomic_store(&connected, 1);
+            next_verify = 0; /* after a reconnect: did Redis lose anything? */
+        }
+        sodium_memzero(&t, sizeof t);
+        int rc = 0;
+        for (size_t i = 0; i < ntab && rc == 0 && !atomic_load(&quit); i++)
+            if (tab[i]->need_load)
+                rc = load(c, tab[i]);
+        if (rc == 0 && mono_ms() >= next_verify) {
+            rc = verify(c);
+            next_verify = mono_ms() + VERIFY_MS;
+        }
+        if (rc == 0 && !atomic_load(&quit))
+            rc = follow(c);
+        if (rc) {
+            if (!atomic_load(&quit))
+                LOG_WARN(NULL, "bayes: model sync lost redis: %s", c->errstr[0] ? c->errstr : "bad reply");
+            down_logged = 1;
+            drop_sync_conn(&c);
+            fire_waiters(1);
+            continue;
+        }
+        fire_waiters(0);
+    }
+    if (c)
+        drop_sync_conn(&c);
+    return NULL;
+}
+
+/* ---------- serving ---------- */
+
+void bayesdb_configure(const struct cfg *c)
+{
+    pthread_once(&init_once, init_locks);
+    char (*w)[65] = xcalloc(2 * c->nsites + 1, sizeof *w);
+    size_t n = 0;
+    for (size_t i = 0; i < c->nsites; i++) {
+        const char *names[2] = { c->sites[i].bayes.model, c->sites[i].bayes.fallback };
+        for (int j = 0; j < 2; j++) {
+            if (!names[j][0])
+                continue;
+            int seen = 0;
+            for (size_t k = 0; k < n; k++)
+                seen |= strcmp(w[k], names[j]) == 0;
+            if (!seen)
+                snprintf(w[n++], sizeof w[0], "%s", names[j]);
+        }
+    }
+    pthread_mutex_lock(&mu);
+    free(wanted);
+    wanted = w;
+    nwanted = n;
+    wanted_changed = 1;
+    if (memcmp(&target, &c->redis, sizeof target) != 0 || connect_ms != c->redis_connect_timeout_ms ||
+        command_ms != c->redis_command_timeout_ms)
+        target_gen++;
+    target = c->redis;
+    connect_ms = c->redis_connect_timeout_ms;
+    command_ms = c->redis_command_timeout_ms;
+    retry_ms = c->redis_retry_ms;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&mu);
+}
+
+int bayesdb_start(const struct cfg *c)
+{
+    bayesdb_configure(c);
+    atomic_store(&quit, 0);
+    if (pthread_create(&sync_thr, NULL, sync_main, NULL) != 0)
+        return -1;
+    running = 1;
+    return 0;
+}
+
+void bayesdb_stop(void)
+{
+    if (running) {
+        atomic_store(&quit, 1);
+        pthread_mutex_lock(&mu);
+        if (live_fd >= 0) /* cut short a blocking XREAD or a load */
+            shutdown(live_fd, SHUT_RDWR);
+        pthread_cond_signal(&wake);
+        pthread_mutex_unlock(&mu);
+        pthread_join(sync_thr, NULL);
+        running = 0;
+    }
+    fire_waiters(1);
+    pthread_once(&init_once, init_locks);
+    pthread_rwlock_wrlock(&tab_lock);
+    for (size_t i = 0; i < ntab; i++)
+        entry_free(tab[i]);
+    free(tab);
+    tab = NULL;
+    ntab = 0;
+    pthread_rwlock_unlock(&tab_lock);
+    pthread_mutex_lock(&mu);
+    free(wanted);
+    wanted = NULL;
+    nwanted = 0;
+    wanted_changed = 1;
+    sodium_memzero(&target, sizeof target); /* holds the password */
+    pthread_mutex_unlock(&mu);
+}
+
+int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bayes_result *out,
+                     const char **model_used)
+{
+    memset(out, 0, sizeof *out);
+    out->p = 0.5;
+    *model_used = NULL;
+    if (!site->bayes.enabled)
+        return -1;
+    const struct bayes_params *bp = &site->bayes.params;
+    size_t n = tok_count(tl);
+    if (n > BAYES_MAX_TOKENS)
+        n = BAYES_MAX_TOKENS;
+    uint32_t spam[BAYES_MAX_TOKENS], ham[BAYES_MAX_TOKENS];
+    size_t ngroups = 0;
+    const uint16_t *groups = tok_groups(tl, &ngroups);
+    const char *names[2] = { site->bayes.model, site->bayes.fallback };
+    uint64_t need = bp->min_learns > 0 ? (uint64_t)bp->min_learns : 1;
+    pthread_once(&init_once, init_locks);
+    pthread_rwlock_rdlock(&tab_lock);
+    for (int i = 0; i < 2 && !*model_used; i++) {
+        struct entry *e = find(names[i]);
+        if (!e)
+            continue;
+        pthread_rwlock_rdlock(&e->lock);
+        uint64_t ns = 0, nh = 0;
+        if (e->m)
+            model_totals(e->m, &ns, &nh);
+        if (ns >= need && nh >= need) {
+            model_get(e->m, tok_hashes(tl), n, spam, ham);
+            bayes_classify(bp, spam, ham, groups, ngroups, n, ns, nh, out);
+            *model_used = names[i];
+        }
+        pthread_rwlock_unlock(&e->lock);
+    }
+    pthread_rwlock_unlock(&tab_lock);
+    return 0;
+}
+
+void bayesdb_info(const char *name, struct bayesdb_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->sync_age_ms = -1;
+    pthread_once(&init_once, init_locks);
+    pthread_rwlock_rdlock(&tab_lock);
+    struct entry *e = find(name);
+    if (e) {
+        out->held = 1;
+        pthread_rwlock_rdlock(&e->lock);
+        if (e->m) {
+            out->loaded = 1;
+            model_totals(e->m, &out->nspam, &out->nham);
+            out->tokens = model_tokens(e->m);
+            out->bytes = model_bytes(e->m);
+            out->tok_version = e->tok_version;
+        }
+        pthread_rwlock_unlock(&e->lock);
+        out->seq = atomic_load(&e->seq);
+        int64_t at = atomic_load(&e->synced_ms);
+        if (at) {
+            out->sync_age_ms = mono_ms() - at;
+            out->synced = out->loaded && atomic_load(&connected) && out->sync_age_ms <= SYNCED_MS;
+        }
+    }
+    pthread_rwlock_unlock(&tab_lock);
+}
+
+int bayesdb_wait_async(const char *name, long long seq, int timeout_ms, store_done_fn done, void *arg)
+{
+    if (!running || !atomic_load(&connected))
+        return 1;
+    pthread_rwlock_rdlock(&tab_lock);
+    pthread_mutex_lock(&wait_mu);
+    struct entry *e = find(name);
+    int now = !e || atomic_load(&e->seq) >= seq;
+    if (!now) {
+        /* Checked and queued under wait_mu: the sync thread stores the new
+         * seq before it looks at the waiters (fire_waiters takes wait_mu),
+         * so this waiter cannot be missed. */
+        struct waiter *w = xcalloc(1, sizeof *w);
+        snprintf(w->model, sizeof w->model, "%s", name);
+        w->seq = seq;
+        w->deadline_ms = mono_ms() + timeout_ms;
+        w->done = done;
+        w->arg = arg;
+        w->next = waiters;
+        waiters = w;
+    }
+    pthread_mutex_unlock(&wait_mu);
+    pthread_rwlock_unlock(&tab_lock);
+    return now;
+}
+
+void bayesdb_learn_async(const char *name, const tok_list *tl, const char *fp, enum bayesdb_op op,
+                         enum model_class label, struct bayesdb_learn_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    char sha[41];
+    pthread_mutex_lock(&sha_mu);
+    memcpy(sha, learn_sha, sizeof sha);
+    pthread_mutex_unlock(&sha_mu);
+    struct learn_cmd *lc = xmalloc(sizeof *lc);
+    lc_learn(lc, name, tok_hashes(tl), tok_count(tl), fp, op, label, sha);
+    store_command_async(name, lc->argc, lc->argv, lc->lens, LEARN_LUA, parse_learn, res, done, arg);
+    free(lc);
+}
+
+/* ---------- the command line ---------- */
+
+/* How many learn calls the command line keeps in flight: enough that
+ * Redis never waits for the next one (a call is 0.1-0.5 ms of script). */
+#define CLI_WINDOW 256
+
+struct cli {
+    redisContext *rc;
+    const char *model;
+    char sha[41];
+    long learned, moved, unchanged, unlearned, raw, errors;
+    long ring[CLI_WINDOW];   /* line numbers of the calls in flight */
+    int head, inflight;
+    const char *path;
+};
+
+static int cli_connect(struct cli *x, const struct cfg *c, const struct site_cfg *site)
+{
+    char err[200];
+    /* A bulk load queues hundreds of calls: a reply may wait for all
+     * before it, so the command timeout is generous here. */
+    int cmd_ms = c->redis_command_timeout_ms > 10000 ? c->redis_command_timeout_ms : 10000;
+    x->rc = connect_blocking(&c->redis, c->redis_connect_timeout_ms, cmd_ms, NULL, err, sizeof err);
+    if (!x->rc) {
+        fprintf(stderr, "modgate: %s\n", err);
+        return -1;
+    }
+    pthread_mutex_lock(&sha_mu);
+    memcpy(x->sha, learn_sha, sizeof x->sha);
+    pthread_mutex_unlock(&sha_mu);
+    x->model = site->bayes.model;
+    return 0;
+}
+
+/* Read the oldest reply in flight and count it. Returns 0, or -1 when
+ * Redis is gone (the run stops). */
+static int cli_take(struct cli *x)
+{
+    redisReply *r = NULL;
+    long line = x->ring[(x->head - x->inflight + CLI_WINDOW) % CLI_WINDOW];
+    x->inflight--;
+    if (redisGetReply(x->rc, (void **)&r) != REDIS_OK || !r) {
+        fprintf(stderr, "modgate: redis: %s\n", x->rc->errstr[0] ? x->rc->errstr : "no reply");
+        return -1;
+    }
+    struct bayesdb_learn_res res;
+    memset(&res, 0, sizeof res);
+    parse_learn(r, "", &res);
+    freeReplyObject(r);
+    if (res.rc) {
+        x->errors++;
+        fprintf(stderr, "%s:%ld: %s\n", x->path, line, res.error);
+        return 0;
+    }
+    if (strcmp(res.changed, "learned") == 0)
+        x->learned++;
+    else if (strcmp(res.changed, "moved") == 0)
+        x->moved++;
+    else if (strcmp(res.changed, "unlearned") == 0)
+        x->unlearned++;
+    else if (strcmp(res.changed, "raw") == 0)
+        x->raw++;
+    else
+        x->unchanged++;
+    return 0;
+}
+
+/* Queue one built command; read a reply first when the window is full. */
+static int cli_send(struct cli *x, struct learn_cmd *lc, long line)
+{
+    if (x->inflight == CLI_WINDOW && cli_take(x))
+        return -1;
+    redisAppendCommandArgv(x->rc, lc->argc, lc->argv, lc->lens);
+    x->ring[x->head] = line;
+    x->head = (x->head + 1) % CLI_WINDOW;
+    x->inflight++;
+    return 0;
+}
+
+static int cli_drain(struct cli *x)
+{
+    while (x->inflight > 0)
+        if (cli_take(x))
+            return -1;
+    return 0;
+}
+
+static int parse_label(const char *s, enum model_class *out)
+{
+    if (s && strcmp(s, "spam") == 0)
+        *out = MODEL_SPAM;
+    else if (s && strcmp(s, "ham") == 0)
+        *out = MODEL_HAM;
+    else
+        return -1;
+    return 0;
+}
+
+int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path)
+{
+    enum model_class fixed = MODEL_HAM;
+    if (label && parse_label(label, &fixed)) {
+        fprintf(stderr, "modgate: --label must be spam or ham\n");
+        return 2;
+    }
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "modgate: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    struct cli x;
+    memset(&x, 0, sizeof x);
+    x.path = path;
+    int64_t t0 = mono_us();
+    if (cli_connect(&x, c, site)) {
+        if (f != stdin)
+            fclose(f);
+        return 1;
+    }
+    tok_list *tl = tok_list_new();
+    struct learn_cmd *lc = xmalloc(sizeof *lc);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    int failed = 0;
+    while (!failed && (n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        size_t len = (size_t)n;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+            len--;
+        if (len == 0)
+            continue;
+        json_error_t je;
+        json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+        const char *why = NULL;
+        json_t *body = o ? json_object_get(o, "body") : NULL;
+        enum model_class cls = fixed;
+        if (!o || !json_is_object(o))
+            why = o ? "not a JSON object" : je.text;
+        else if (!json_is_string(body) || json_string_length(body) == 0)
+            why = "\"body\" must be a non-empty string";
+        else if (!label && parse_label(json_string_value(json_object_get(o, "label")), &cls))
+            why = "\"label\" must be \"spam\" or \"ham\" (or pass --label)";
+        if (why) {
+            fprintf(stderr, "%s:%ld: %s\n", path, lineno, why);
+            x.errors++;
+            json_decref(o);
+            continue;
+        }
+        json_t *author = json_object_get(o, "author");
+        struct tok_input in = { json_string_value(body), json_string_length(body),
+                                json_is_object(author) ? json_string_value(json_object_get(author, "url")) : NULL };
+        tok_run(tl, &in);
+        char fp[33];
+        tok_fingerprint(tl, fp);
+        lc_learn(lc, x.model, tok_hashes(tl), tok_count(tl), fp, BAYESDB_LEARN, cls, x.sha);
+        json_decref(o);
+        failed = cli_send(&x, lc, lineno) != 0;
+    }
+    if (!failed)
+        failed = cli_drain(&x) != 0;
+    free(line);
+    free(lc);
+    tok_list_free(tl);
+    if (f != stdin)
+        fclose(f);
+    redisFree(x.rc);
+    if (failed)
+        return 1;
+    double secs = (double)(mono_us() - t0) / 1e6;
+    printf("{\"learned\":%ld,\"moved\":%ld,\"unchanged\":%ld,\"errors\":%ld,\"seconds\":%.3f}\n", x.learned,
+           x.moved, x.unchanged, x.errors, secs);
+    return x.errors ? 1 : 0;
+}
+
+/* SCAN for a model's doc keys and print each learned comment. Returns 0
+ * or -1. */
+static int export_docs(redisContext *rc, const char *mname, long *ndocs)
+{
+    char prefix[160], pattern[sizeof prefix + 1];
+    snprintf(prefix, sizeof prefix, "mg:{%s}:bayes:doc:", mname);
+    snprintf(pattern, sizeof pattern, "%s*", prefix);
+    char cursor[32] = "0";
+    struct buf out;
+    buf_init(&out);
+    do {
+        const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
+        redisReply *r = rcmd(rc, 6, argv);
+        if (conn_ok(rc, r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            buf_free(&out);
+            return -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str ? r->element[0]->str : "0");
+        const redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++)
+            redisAppendCommand(rc, "GET %b", keys->element[i]->str, keys->element[i]->len);
+        for (size_t i = 0; i < keys->elements; i++) {
+            redisReply *v = NULL;
+            if (redisGetReply(rc, (void **)&v) != REDIS_OK || !v) {
+                freeReplyObject(r);
+                buf_free(&out);
+                return -1;
+            }
+            const char *k = keys->element[i]->str + strlen(prefix);
+            const char *colon = v->type == REDIS_REPLY_STRING ? memchr(v->str, ':', v->len) : NULL;
+            if (colon && valid_fp(k)) {
+                size_t ll = (size_t)(colon - v->str), nt = (v->len - ll - 1) / 16;
+                out.len = 0;
+                buf_printf(&out, "{\"d\":\"%s\",\"l\":\"%.*s\",\"t\":[", k, (int)(ll < 8 ? ll : 8), v->str);
+                for (size_t t = 0; t < nt; t++)
+                    buf_printf(&out, "%s\"%.16s\"", t ? "," : "", colon + 1 + 16 * t);
+                buf_puts(&out, "]}\n");
+                fwrite(out.p, 1, out.len, stdout);
+                (*ndocs)++;
+            }
+            freeReplyObject(v);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    buf_free(&out);
+    return 0;
+}
+
+int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site)
+{
+    struct cli x;
+    memset(&x, 0, sizeof x);
+    if (cli_connect(&x, c, site))
+        return 1;
+    struct entry *e = entry_new(x.model);
+    model *m = model_new();
+    int rc = 1;
+    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "seq", "tok_version" };
+    redisReply *r = NULL;
+    if (scan_class(x.rc, e->spam_key, m, MODEL_SPAM) || scan_class(x.rc, e->ham_key, m, MODEL_HAM) ||
+        !(r = rcmd(x.rc, 6, argv)) || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        fprintf(stderr, "modgate: redis: %s\n", x.rc->errstr[0] ? x.rc->errstr : "unexpected reply");
+        goto out;
+    }
+    long long ver = reply_ll(r->element[3], 1000000);
+    printf("{\"model\":\"%s\",\"tok_version\":%lld,\"nspam\":%lld,\"nham\":%lld,\"seq\":%lld,\"tokens\":%zu}\n",
+           x.model, ver ? ver : TOK_VERSION, reply_ll(r->element[0], INT64_MAX), reply_ll(r->element[1], INT64_MAX),
+           reply_ll(r->element[2], INT64_MAX), model_tokens(m));
+    size_t it = 0;
+    uint64_t h;
+    uint32_t s, hm;
+    while (model_next(m, &it, &h, &s, &hm)) {
+        char hx[17];
+        hex16(h, hx);
+        printf("{\"t\":\"%s\",\"s\":%u,\"h\":%u}\n", hx, (unsigned)s, (unsigned)hm);
+    }
+    long ndocs = 0;
+    if (export_docs(x.rc, x.model, &ndocs)) {
+        fprintf(stderr, "modgate: redis: %s\n", x.rc->errstr[0] ? x.rc->errstr : "unexpected reply");
+        goto out;
+    }
+    fflush(stdout);
+    fprintf(stderr, "model %s: %zu tokens, %ld learned comments exported\n", x.model, model_tokens(m), ndocs);
+    rc = 0;
+out:
+    freeReplyObject(r);
+    model_free(m);
+    entry_free(e);
+    redisFree(x.rc);
+    return rc;
+}
+
+/* One learned comment of an export file into 'lc' (its label in
+ * *label); its hashes are also taken off 'rest' (what the token lines say
+ * beyond the comments; its totals are not used).
+ * Returns NULL, or why the line is refused. */
+static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, model *rest,
+                              enum model_class *label)
+{
+    const char *fp = json_string_value(json_object_get(o, "d"));
+    enum model_class cls;
+    json_t *t = json_object_get(o, "t");
+    if (!fp || !valid_fp(fp))
+        return "\"d\" must be 32 lowercase hex digits";
+    if (parse_label(json_string_value(json_object_get(o, "l")), &cls))
+        return "\"l\" must be \"spam\" or \"ham\"";
+    if (!json_is_array(t) || json_array_size(t) > TOK_MAX)
+        return "\"t\" must be an array of at most 512 token hashes";
+    uint64_t h[TOK_MAX];
+    size_t n = json_array_size(t);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(t, i);
+        if (!json_is_string(v) || parse_hex16(json_string_value(v), json_string_length(v), &h[i]))
+            return "\"t\" must hold 16-hex-digit token hashes";
+    }
+    lc_learn(lc, x->model, h, n, fp, BAYESDB_LEARN, cls, x->sha);
+    model_add(rest, h, n, cls, -1);
+    *label = cls;
+    return NULL;
+}
+
+int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "modgate: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    struct cli x;
+    memset(&x, 0, sizeof x);
+    x.path = path;
+    int64_t t0 = mono_us();
+    if (cli_connect(&x, c, site)) {
+        if (f != stdin)
+            fclose(f);
+        return 1;
+    }
+    /* What the token lines say, less every learned comment of the file:
+     * what is left was never a comment here (a model from elsewhere) and
+     * goes in as raw counts. */
+    model *rest = model_new();
+    long long head_ns = 0, head_nh = 0, doc_ns = 0, doc_nh = 0;
+    int have_header = 0;
+    struct learn_cmd *lc = xmalloc(sizeof *lc);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    int failed = 0;
+    while (!failed && (n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        size_t len = (size_t)n;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+            len--;
+        if (len == 0)
+            continue;
+        json_error_t je;
+        json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+        const char *why = !o ? je.text : !json_is_object(o) ? "not a JSON object" : NULL;
+        if (!why && !have_header && !json_object_get(o, "tok_version")) {
+            fprintf(stderr, "%s:%ld: the header line (with \"tok_version\") must come first\n", path, lineno);
+            failed = 1;
+        } else if (!why && json_object_get(o, "d")) {
+            enum model_class cls = MODEL_HAM;
+            why = import_doc(o, &x, lc, rest, &cls);
+            if (!why) {
+                *(cls == MODEL_SPAM ? &doc_ns : &doc_nh) += 1;
+                failed = cli_send(&x, lc, lineno) != 0;
+            }
+        } else if (!why && json_object_get(o, "t")) {
+            uint64_t h;
+            json_t *t = json_object_get(o, "t"), *s = json_object_get(o, "s"), *hm = json_object_get(o, "h");
+            if (!json_is_string(t) || parse_hex16(json_string_value(t), json_string_length(t), &h) ||
+                (s && (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > UINT32_MAX)) ||
+                (hm && (!json_is_integer(hm) || json_integer_value(hm) < 0 || json_integer_value(hm) > UINT32_MAX)))
+                why = "a token line is {\"t\":16 hex digits,\"s\":count,\"h\":count}";
+            else {
+                model_set(rest, h, MODEL_SPAM, (uint32_t)json_integer_value(s));
+                model_set(rest, h, MODEL_HAM, (uint32_t)json_integer_value(hm));
+            }
+        } else if (!why && json_object_get(o, "tok_version")) {
+            json_t *v = json_object_get(o, "tok_version");
+            if (!json_is_integer(v) || json_integer_value(v) != TOK_VERSION) {
+                fprintf(stderr, "%s:%ld: the file's tokens are of tokenizer version %lld, this modgate's are %d: "
+                        "learn the comments again instead\n", path, lineno,
+                        json_is_integer(v) ? (long long)json_integer_value(v) : -1LL, TOK_VERSION);
+                failed = 1;
+            } else {
+                json_t *ns = json_object_get(o, "nspam"), *nh = json_object_get(o, "nham");
+                head_ns = json_is_integer(ns) && json_integer_value(ns) > 0 ? (long long)json_integer_value(ns) : 0;
+                head_nh = json_is_integer(nh) && json_integer_value(nh) > 0 ? (long long)json_integer_value(nh) : 0;
+                have_header = 1;
+            }
+        } else if (!why) {
+            why = "neither a header, a token nor a learned comment";
+        }
+        if (why) {
+            fprintf(stderr, "%s:%ld: %s\n", path, lineno, why);
+            x.errors++;
+        }
+        json_decref(o);
+    }
+    failed = failed || cli_drain(&x) != 0;
+    /* The raw rest, a call per TOK_MAX tokens; the totals with the first. */
+    long long rs = head_ns > doc_ns ? head_ns - doc_ns : 0, rh = head_nh > doc_nh ? head_nh - doc_nh : 0;
+    size_t it = 0, k = 0, raw_tokens = 0;
+    uint64_t h[TOK_MAX];
+    uint32_t s[TOK_MAX], hm[TOK_MAX];
+    int more = !failed;
+    while (more) {
+        more = model_next(rest, &it, &h[k], &s[k], &hm[k]);
+        if (more && (s[k] || hm[k]))
+            k++;
+        if (k == TOK_MAX || (!more && (k || rs || rh))) {
+            lc_raw(lc, x.model, h, s, hm, k, rs, rh, x.sha);
+            raw_tokens += k;
+            rs = rh = 0;
+            k = 0;
+            if (cli_send(&x, lc, lineno)) {
+                failed = 1;
+                break;
+            }
+        }
+    }
+    failed = failed || cli_drain(&x) != 0;
+    free(line);
+    free(lc);
+    model_free(rest);
+    if (f != stdin)
+        fclose(f);
+    redisFree(x.rc);
+    if (failed)
+        return 1;
+    double secs = (double)(mono_us() - t0) / 1e6;
+    printf("{\"learned\":%ld,\"moved\":%ld,\"unchanged\":%ld,\"raw_tokens\":%zu,\"errors\":%ld,\"seconds\":%.3f}\n",
+           x.learned, x.moved, x.unchanged, raw_tokens, x.errors, secs);
+    return x.errors ? 1 : 0;
+}

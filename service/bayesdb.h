@@ -1,0 +1,122 @@
+/* bayesdb.h - the Bayes models: kept in Redis, shared by every instance,
+ * and held in memory by each instance for /v1/check.
+ *
+ * A model has a name: a site learns into its own (named like the site
+ * unless sites.S.bayes.model says otherwise) and may read a shared
+ * fallback. Every change is one Lua script (learn, unlearn, raw counts)
+ * that also appends the new absolute counts to the model's event stream;
+ * a sync thread with its own Redis connection loads each model in use and
+ * follows the streams, so every instance's copy stays current within one
+ * stream wake-up. Classifying never touches Redis. The key schema is
+ * documented at the top of bayesdb.c and in api.md section 6. */
+#ifndef MODGATE_BAYESDB_H
+#define MODGATE_BAYESDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bayes.h"
+#include "config.h"
+#include "model.h"
+#include "store.h"
+#include "tokenize.h"
+
+/* ---------- serving ---------- */
+
+/* Start the sync thread for the models the sites of 'c' use (their own
+ * and their fallbacks) and load them in the background: a check never
+ * waits for it (a model not loaded yet has no opinion). Call after
+ * store_configure. Returns 0, or -1 if the thread cannot start. */
+int bayesdb_start(const struct cfg *c);
+
+/* After a reload: the models 'c' uses (new ones are loaded, unused ones
+ * dropped) and its Redis settings (the sync thread reconnects when they
+ * changed). 'c' is only read during the call. */
+void bayesdb_configure(const struct cfg *c);
+
+/* Stop the sync thread and free every model. Call after http_stop: a
+ * learn request waiting for its change to arrive is answered first. */
+void bayesdb_stop(void);
+
+/* Classify the tokens 'tl' for 'site': its own model when both classes
+ * have at least site->bayes.params.min_learns learned comments, else its
+ * fallback model if that has enough, else no opinion (out->opinion 0).
+ * *model_used is the model asked (borrowed from 'site') or NULL. No I/O,
+ * thread-safe, a few microseconds: it runs on every check. Returns 0, or
+ * -1 (no opinion) when Bayes is disabled for the site. */
+int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bayes_result *out,
+                     const char **model_used);
+
+/* ---------- learning ---------- */
+
+enum bayesdb_op { BAYESDB_LEARN = 0, BAYESDB_UNLEARN };
+
+struct bayesdb_learn_res {
+    int rc;                  /* 0 done; -1 Redis unavailable or failing (error says
+                                why; nothing may be assumed learned); -2 the model
+                                was learned with another tokenizer (tok_version) */
+    char changed[12];        /* "learned", "moved", "unchanged", "unlearned" */
+    char label[8];           /* learn: the label now; unlearn: the label it had
+                                ("" when it was not learned) */
+    long long nspam, nham;   /* the model's totals after the change */
+    long long seq;           /* the model's change counter after it */
+    int tok_version;         /* rc -2: the model's tokenizer version */
+    char error[160];
+};
+
+/* Learn the comment whose tokens are 'tl' as 'label' into model 'model'
+ * (op BAYESDB_LEARN), or take it back out (BAYESDB_UNLEARN; 'label' is
+ * ignored), without waiting: 'res' is filled, then 'done(arg)' is called
+ * (see store_check_async for where and when). One script on the store's
+ * pipelined lanes, bounded by redis.command_timeout_ms. Learning the same
+ * token set twice counts once; with the other label it moves. 'fp' is
+ * tok_fingerprint(tl). 'tl' is only read during the call. */
+void bayesdb_learn_async(const char *model, const tok_list *tl, const char *fp, enum bayesdb_op op,
+                         enum model_class label, struct bayesdb_learn_res *res, store_done_fn done,
+                         void *arg);
+
+/* Read-your-writes: wait until this instance's copy of 'model' has applied
+ * change 'seq'. Returns 1 when it has (or will not: the model is not held
+ * here or the sync thread is not connected), without calling 'done'.
+ * Otherwise returns 0 and calls 'done(arg)' once, from the sync thread,
+ * when it has, after 'timeout_ms', or at bayesdb_stop. */
+int bayesdb_wait_async(const char *model, long long seq, int timeout_ms, store_done_fn done, void *arg);
+
+/* ---------- inspection ---------- */
+
+struct bayesdb_info {
+    int held;                /* 1: this instance keeps the model (it is in use) */
+    int loaded;              /* 1: loaded from Redis at least once */
+    uint64_t nspam, nham;    /* learned comments per class */
+    size_t tokens;           /* tokens with a count */
+    size_t bytes;            /* memory the in-memory table takes */
+    long long seq;           /* the change applied last */
+    int tok_version;         /* of the stored model; 0 when it has none yet */
+    int synced;              /* 1: the sync thread is connected and was current
+                                within the last 2 s */
+    long long sync_age_ms;   /* since it last knew the model current; -1 never */
+};
+
+/* What this instance holds of 'model'. Memory only, thread-safe. */
+void bayesdb_info(const char *model, struct bayesdb_info *out);
+
+/* ---------- the command line ---------- */
+
+/* modgate learn: learn every line of the JSONL file 'path' (objects with
+ * "body", optional "label" and "author": {"url"}) into site 'site's model
+ * with the same script as the API, many calls in flight at once. 'label'
+ * "spam"/"ham" overrides the lines' own; NULL uses them. Prints one JSON
+ * summary line to stdout, problems to stderr. Returns 0 when every line
+ * was learned or unchanged, 1 otherwise, 2 on bad usage. */
+int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path);
+
+/* modgate model export: the site's model as JSON lines to stdout (header,
+ * tokens, learned comments; api.md section 7). Returns 0 or 1. */
+int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site);
+
+/* modgate model import: replay an export's learned comments through the
+ * learn script (exact and idempotent), and add token counts the file has
+ * beyond them as raw counts. Returns 0 or 1. */
+int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path);
+
+#endif
