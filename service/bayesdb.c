@@ -1193,6 +1193,12 @@ struct cli {
     long ring[CLI_WINDOW];   /* line numbers of the calls in flight */
     int head, inflight;
     const char *path;
+    FILE *f;                 /* the input (learn, import); NULL for export */
+    char *line;              /* its current line (getline's buffer) */
+    size_t cap;
+    long lineno;             /* of 'line' */
+    json_error_t je;         /* why 'line' is not JSON */
+    int64_t t0;              /* mono_us() at the start */
 };
 
 static int cli_connect(struct cli *x, const struct cfg *c, const struct site_cfg *site)
@@ -1211,6 +1217,55 @@ static int cli_connect(struct cli *x, const struct cfg *c, const struct site_cfg
     pthread_mutex_unlock(&sha_mu);
     x->model = site->bayes.model;
     return 0;
+}
+
+/* Clear 'x', open 'path' ("-": stdin) and connect to Redis.
+ * Returns 0, or -1 having said why on stderr. */
+static int cli_open(struct cli *x, const struct cfg *c, const struct site_cfg *site, const char *path)
+{
+    memset(x, 0, sizeof *x);
+    x->f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!x->f) {
+        fprintf(stderr, "modgate: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    x->path = path;
+    x->t0 = mono_us();
+    if (cli_connect(x, c, site)) {
+        if (x->f != stdin)
+            fclose(x->f);
+        return -1;
+    }
+    return 0;
+}
+
+/* The next non-blank line of the input, parsed: *o is new (NULL when the
+ * line is no JSON) and *why says why it is no JSON object, or is NULL.
+ * Returns 1, or 0 at the end of the input. */
+static int cli_next(struct cli *x, json_t **o, const char **why)
+{
+    ssize_t n;
+    while ((n = getline(&x->line, &x->cap, x->f)) >= 0) {
+        x->lineno++;
+        size_t len = (size_t)n;
+        while (len && (x->line[len - 1] == '\n' || x->line[len - 1] == '\r' || x->line[len - 1] == ' '))
+            len--;
+        if (len == 0)
+            continue;
+        *o = json_loadb(x->line, len, JSON_REJECT_DUPLICATES, &x->je);
+        *why = !*o ? x->je.text : !json_is_object(*o) ? "not a JSON object" : NULL;
+        return 1;
+    }
+    return 0;
+}
+
+/* Undo cli_open. */
+static void cli_close(struct cli *x)
+{
+    free(x->line);
+    if (x->f != stdin)
+        fclose(x->f);
+    redisFree(x->rc);
 }
 
 /* Read the oldest reply in flight and count it. Returns 0, or -1 when
@@ -1284,47 +1339,23 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
         fprintf(stderr, "modgate: --label must be spam or ham\n");
         return 2;
     }
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "modgate: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
     struct cli x;
-    memset(&x, 0, sizeof x);
-    x.path = path;
-    int64_t t0 = mono_us();
-    if (cli_connect(&x, c, site)) {
-        if (f != stdin)
-            fclose(f);
+    if (cli_open(&x, c, site, path))
         return 1;
-    }
     tok_list *tl = tok_list_new();
     struct learn_cmd *lc = xmalloc(sizeof *lc);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
+    json_t *o;
+    const char *why;
     int failed = 0;
-    while (!failed && (n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        size_t len = (size_t)n;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
-            len--;
-        if (len == 0)
-            continue;
-        json_error_t je;
-        json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
-        const char *why = NULL;
-        json_t *body = o ? json_object_get(o, "body") : NULL;
+    while (!failed && cli_next(&x, &o, &why)) {
+        json_t *body = json_object_get(o, "body"); /* NULL for no object */
         enum model_class cls = fixed;
-        if (!o || !json_is_object(o))
-            why = o ? "not a JSON object" : je.text;
-        else if (!json_is_string(body) || json_string_length(body) == 0)
+        if (!why && (!json_is_string(body) || json_string_length(body) == 0))
             why = "\"body\" must be a non-empty string";
-        else if (!label && parse_label(json_string_value(json_object_get(o, "label")), &cls))
+        else if (!why && !label && parse_label(json_string_value(json_object_get(o, "label")), &cls))
             why = "\"label\" must be \"spam\" or \"ham\" (or pass --label)";
         if (why) {
-            fprintf(stderr, "%s:%ld: %s\n", path, lineno, why);
+            fprintf(stderr, "%s:%ld: %s\n", path, x.lineno, why);
             x.errors++;
             json_decref(o);
             continue;
@@ -1337,19 +1368,16 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
         tok_fingerprint(tl, fp);
         lc_learn(lc, x.model, tok_hashes(tl), tok_count(tl), fp, BAYESDB_LEARN, cls, x.sha);
         json_decref(o);
-        failed = cli_send(&x, lc, lineno) != 0;
+        failed = cli_send(&x, lc, x.lineno) != 0;
     }
     if (!failed)
         failed = cli_drain(&x) != 0;
-    free(line);
     free(lc);
     tok_list_free(tl);
-    if (f != stdin)
-        fclose(f);
-    redisFree(x.rc);
+    cli_close(&x);
     if (failed)
         return 1;
-    double secs = (double)(mono_us() - t0) / 1e6;
+    double secs = (double)(mono_us() - x.t0) / 1e6;
     printf("{\"learned\":%ld,\"moved\":%ld,\"unchanged\":%ld,\"errors\":%ld,\"seconds\":%.3f}\n", x.learned,
            x.moved, x.unchanged, x.errors, secs);
     return x.errors ? 1 : 0;
@@ -1479,20 +1507,9 @@ static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, mo
 
 int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "modgate: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
     struct cli x;
-    memset(&x, 0, sizeof x);
-    x.path = path;
-    int64_t t0 = mono_us();
-    if (cli_connect(&x, c, site)) {
-        if (f != stdin)
-            fclose(f);
+    if (cli_open(&x, c, site, path))
         return 1;
-    }
     /* What the token lines say, less every learned comment of the file:
      * what is left was never a comment here (a model from elsewhere) and
      * goes in as raw counts. */
@@ -1500,30 +1517,19 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
     long long head_ns = 0, head_nh = 0, doc_ns = 0, doc_nh = 0;
     int have_header = 0;
     struct learn_cmd *lc = xmalloc(sizeof *lc);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
+    json_t *o;
+    const char *why;
     int failed = 0;
-    while (!failed && (n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        size_t len = (size_t)n;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
-            len--;
-        if (len == 0)
-            continue;
-        json_error_t je;
-        json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
-        const char *why = !o ? je.text : !json_is_object(o) ? "not a JSON object" : NULL;
+    while (!failed && cli_next(&x, &o, &why)) {
         if (!why && !have_header && !json_object_get(o, "tok_version")) {
-            fprintf(stderr, "%s:%ld: the header line (with \"tok_version\") must come first\n", path, lineno);
+            fprintf(stderr, "%s:%ld: the header line (with \"tok_version\") must come first\n", path, x.lineno);
             failed = 1;
         } else if (!why && json_object_get(o, "d")) {
             enum model_class cls = MODEL_HAM;
             why = import_doc(o, &x, lc, rest, &cls);
             if (!why) {
                 *(cls == MODEL_SPAM ? &doc_ns : &doc_nh) += 1;
-                failed = cli_send(&x, lc, lineno) != 0;
+                failed = cli_send(&x, lc, x.lineno) != 0;
             }
         } else if (!why && json_object_get(o, "t")) {
             uint64_t h;
@@ -1540,7 +1546,7 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
             json_t *v = json_object_get(o, "tok_version");
             if (!json_is_integer(v) || json_integer_value(v) != TOK_VERSION) {
                 fprintf(stderr, "%s:%ld: the file's tokens are of tokenizer version %lld, this modgate's are %d: "
-                        "learn the comments again instead\n", path, lineno,
+                        "learn the comments again instead\n", path, x.lineno,
                         json_is_integer(v) ? (long long)json_integer_value(v) : -1LL, TOK_VERSION);
                 failed = 1;
             } else {
@@ -1553,7 +1559,7 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
             why = "neither a header, a token nor a learned comment";
         }
         if (why) {
-            fprintf(stderr, "%s:%ld: %s\n", path, lineno, why);
+            fprintf(stderr, "%s:%ld: %s\n", path, x.lineno, why);
             x.errors++;
         }
         json_decref(o);
@@ -1574,22 +1580,19 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
             raw_tokens += k;
             rs = rh = 0;
             k = 0;
-            if (cli_send(&x, lc, lineno)) {
+            if (cli_send(&x, lc, x.lineno)) {
                 failed = 1;
                 break;
             }
         }
     }
     failed = failed || cli_drain(&x) != 0;
-    free(line);
     free(lc);
     model_free(rest);
-    if (f != stdin)
-        fclose(f);
-    redisFree(x.rc);
+    cli_close(&x);
     if (failed)
         return 1;
-    double secs = (double)(mono_us() - t0) / 1e6;
+    double secs = (double)(mono_us() - x.t0) / 1e6;
     printf("{\"learned\":%ld,\"moved\":%ld,\"unchanged\":%ld,\"raw_tokens\":%zu,\"errors\":%ld,\"seconds\":%.3f}\n",
            x.learned, x.moved, x.unchanged, raw_tokens, x.errors, secs);
     return x.errors ? 1 : 0;

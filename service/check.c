@@ -13,12 +13,10 @@
  * Redis. A replayed record whose body fingerprint differs is an edit: the
  * script runs again without replay.
  *
- * The request is validated completely before any work: each problem gets
- * its own error code and names the field. */
+ * The request is validated completely before any work (request.c): each
+ * problem gets its own error code and names the field. */
 #include "check.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -30,6 +28,7 @@
 #include "bayesdb.h"
 #include "heuristics.h"
 #include "log.h"
+#include "request.h"
 #include "spool.h"
 #include "store.h"
 #include "text.h"
@@ -37,324 +36,25 @@
 #include "util.h"
 #include "verdict.h"
 
-/* ---------- schema ---------- */
-
-enum ftype {
-    F_STR,   /* string or null */
-    F_ID,    /* string or non-negative integer (turned into a string), or null */
-    F_IP,    /* an IPv4 or IPv6 address */
-    F_TIME,  /* RFC 3339 date-time string, or null */
-};
-
-struct field {
-    const char *name;
-    enum ftype type;
-    size_t maxlen;   /* bytes; 0 = only the body limit */
-    int required;
-};
-
-static const struct field comment_fields[] = {
-    { "id", F_ID, 128, 0 },
-    { "thread_id", F_ID, 128, 0 },
-    { "parent_id", F_ID, 128, 0 },
-    { "body", F_STR, 0, 1 },
-    { "permalink", F_STR, 2048, 0 },
-    { "lang", F_STR, 35, 0 },
-    { "created_at", F_TIME, 64, 0 },
-    { "type", F_STR, 32, 0 },
-    { NULL, F_STR, 0, 0 },
-};
-
-static const struct field author_fields[] = {
-    { "name", F_STR, 256, 0 },
-    { "email", F_STR, 320, 0 },
-    { "url", F_STR, 2048, 0 },
-    { "id", F_ID, 128, 0 },
-    { NULL, F_STR, 0, 0 },
-};
-
-static const struct field client_fields[] = {
-    { "ip", F_IP, 64, 1 },
-    { "user_agent", F_STR, 1024, 0 },
-    { "referrer", F_STR, 2048, 0 },
-    { NULL, F_STR, 0, 0 },
-};
-
-/* RFC 3339: 2026-11-27T10:00:00Z, optional fraction, Z or +hh:mm. */
-static int valid_time(const char *s)
-{
-    const char *shape = "dddd-dd-ddTdd:dd:dd";
-    for (size_t i = 0; shape[i]; i++) {
-        char c = s[i];
-        if (shape[i] == 'd' ? !isdigit((unsigned char)c)
-                            : (shape[i] == 'T' ? (c != 'T' && c != 't' && c != ' ') : c != shape[i]))
-            return 0;
-    }
-    s += 19;
-    if (*s == '.') {
-        s++;
-        if (!isdigit((unsigned char)*s))
-            return 0;
-        while (isdigit((unsigned char)*s))
-            s++;
-    }
-    if ((*s == 'Z' || *s == 'z') && s[1] == 0)
-        return 1;
-    return (*s == '+' || *s == '-') && isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
-           s[3] == ':' && isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5]) && s[6] == 0;
-}
-
-static int has_control(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return 1;
-    return 0;
-}
-
-/* Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4), and
- * its /24 or /64 prefix. Returns 0, or -1 if 's' is not an address. */
-static int canon_ip(const char *s, char *ip, size_t iplen, char *prefix, size_t plen)
-{
-    unsigned char a[16];
-    if (inet_pton(AF_INET, s, a) == 1) {
-        snprintf(ip, iplen, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
-        snprintf(prefix, plen, "%u.%u.%u.0/24", a[0], a[1], a[2]);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, s, a) != 1)
-        return -1;
-    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-    if (memcmp(a, mapped, 12) == 0) {
-        snprintf(ip, iplen, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
-        snprintf(prefix, plen, "%u.%u.%u.0/24", a[12], a[13], a[14]);
-        return 0;
-    }
-    char t[INET6_ADDRSTRLEN];
-    inet_ntop(AF_INET6, a, t, sizeof t);
-    snprintf(ip, iplen, "%s", t);
-    memset(a + 8, 0, 8);
-    inet_ntop(AF_INET6, a, t, sizeof t);
-    snprintf(prefix, plen, "%s/64", t);
-    return 0;
-}
-
-static const char *type_name(json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
-/* Check 'obj' against 'fields', naming problems as "prefix.field".
- * Integer ids are rewritten as strings, so later code sees one type. */
-static int validate_fields(json_t *obj, const char *prefix, const struct field *fields,
-                           struct http_response *resp)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v) {
-        int known = 0;
-        for (const struct field *f = fields; f->name; f++)
-            if (strcmp(f->name, k) == 0)
-                known = 1;
-        if (!known) {
-            reply_error(resp, 400, "unknown_field", "%s.%.64s is not a known field", prefix, k);
-            return -1;
-        }
-    }
-    for (const struct field *f = fields; f->name; f++) {
-        v = json_object_get(obj, f->name);
-        if (!v || json_is_null(v)) {
-            if (f->required) {
-                reply_error(resp, 400, "missing_field", "%s.%s is required", prefix, f->name);
-                return -1;
-            }
-            continue;
-        }
-        if (f->type == F_ID && json_is_integer(v) && json_integer_value(v) >= 0) {
-            char num[32];
-            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-            json_object_set_new(obj, f->name, json_string(num));
-            continue;
-        }
-        if (!json_is_string(v)) {
-            reply_error(resp, 400, "wrong_type", "%s.%s must be %s, not %s", prefix, f->name,
-                        f->type == F_ID ? "a string or a non-negative integer" : "a string", type_name(v));
-            return -1;
-        }
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (f->maxlen && n > f->maxlen) {
-            reply_error(resp, 400, "invalid_field", "%s.%s is %zu bytes; at most %zu are allowed",
-                        prefix, f->name, n, f->maxlen);
-            return -1;
-        }
-        if (f->type != F_STR || strcmp(f->name, "body") != 0) {
-            if (strlen(s) != n || (f->type != F_STR && has_control(s))) {
-                reply_error(resp, 400, "invalid_field", "%s.%s contains control characters", prefix, f->name);
-                return -1;
-            }
-        }
-        if (f->type == F_ID && n == 0) {
-            reply_error(resp, 400, "invalid_field", "%s.%s must not be empty (use null)", prefix, f->name);
-            return -1;
-        }
-        if (f->type == F_TIME && !valid_time(s)) {
-            reply_error(resp, 400, "invalid_field",
-                        "%s.%s must be an RFC 3339 time such as 2026-11-27T10:00:00Z", prefix, f->name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static json_t *sub_object(json_t *root, const char *name, int required, struct http_response *resp)
-{
-    json_t *v = json_object_get(root, name);
-    if (!v || json_is_null(v)) {
-        if (required)
-            reply_error(resp, 400, "missing_field", "%s is required", name);
-        return NULL;
-    }
-    if (!json_is_object(v)) {
-        reply_error(resp, 400, "wrong_type", "%s must be an object, not %s", name, type_name(v));
-        return NULL;
-    }
-    return v;
-}
-
-static const char *opt_str(json_t *obj, const char *name)
-{
-    return json_string_value(json_object_get(obj, name)); /* NULL when absent or null */
-}
-
 /* ---------- the request, validated ---------- */
 
-struct check_in {
-    json_t *root;            /* owns every string below */
-    const char *site;
-    json_t *comment, *author, *client;
-    const char *comment_id;  /* NULL when the CMS sent none */
-    const char *body;
-    size_t body_len;
-    char ip[64], prefix[64];
-    char author_key[40];     /* "" when the comment has no author id or e-mail */
-    const char *honeypot;
-};
-
-static int parse_request(const struct http_request *req, struct check_in *in,
+/* The /v1/check body (api.md 2.1) into 'in'; 'in->root' is new and the
+ * caller's to free, also after an error. Returns 0, or -1 with the error
+ * in 'resp'. */
+static int parse_request(const struct http_request *req, struct req_comment *in,
                          struct http_response *resp)
 {
-    if (req->body_len == 0) {
-        reply_error(resp, 400, "invalid_json", "the request body is empty");
-        return -1;
-    }
-    if (!text_utf8_valid(req->body, req->body_len)) {
-        reply_error(resp, 400, "invalid_utf8", "the request body is not valid UTF-8");
-        return -1;
-    }
-    json_error_t je;
-    in->root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
-    if (!in->root) {
-        int dup = json_error_code(&je) == json_error_duplicate_key;
-        reply_error(resp, 400, dup ? "duplicate_key" : "invalid_json", "line %d, column %d: %s",
-                    je.line, je.column, je.text);
-        return -1;
-    }
-    json_t *root = in->root;
-    if (!json_is_object(root)) {
-        reply_error(resp, 400, "wrong_type", "the body must be a JSON object, not %s", type_name(root));
-        return -1;
-    }
-    const char *k;
-    json_t *v;
     static const char *const top[] = { "site", "comment", "author", "client", "captcha", "honeypot", NULL };
-    json_object_foreach(root, k, v) {
-        int known = 0;
-        for (const char *const *t = top; *t; t++)
-            if (strcmp(*t, k) == 0)
-                known = 1;
-        if (!known) {
-            reply_error(resp, 400, "unknown_field", "%.64s is not a known field", k);
-            return -1;
-        }
-    }
-    v = json_object_get(root, "site");
-    if (!v || json_is_null(v)) {
-        reply_error(resp, 400, "missing_field", "site is required");
+    if (req_load(req, &in->root, resp))
+        return -1;
+    const char *k = req_unknown_field(in->root, top);
+    if (k) {
+        reply_error(resp, 400, "unknown_field", "%.64s is not a known field", k);
         return -1;
     }
-    if (!json_is_string(v)) {
-        reply_error(resp, 400, "wrong_type", "site must be a string, not %s", type_name(v));
+    if (req_string(in->root, "site", 1, &in->site, resp))
         return -1;
-    }
-    in->site = json_string_value(v);
-    if (!(in->comment = sub_object(root, "comment", 1, resp)) ||
-        validate_fields(in->comment, "comment", comment_fields, resp))
-        return -1;
-    if (!(in->client = sub_object(root, "client", 1, resp)) ||
-        validate_fields(in->client, "client", client_fields, resp))
-        return -1;
-    in->author = sub_object(root, "author", 0, resp);
-    if (resp->body || (in->author && validate_fields(in->author, "author", author_fields, resp)))
-        return -1;
-    v = json_object_get(root, "honeypot");
-    if (v && !json_is_null(v) && !json_is_string(v)) {
-        reply_error(resp, 400, "wrong_type", "honeypot must be a string, not %s", type_name(v));
-        return -1;
-    }
-    in->honeypot = json_string_value(v);
-    v = json_object_get(root, "captcha");
-    if (v && !json_is_null(v) && !json_is_string(v) && !json_is_object(v)) {
-        reply_error(resp, 400, "wrong_type", "captcha must be a string, an object or null, not %s",
-                    type_name(v));
-        return -1;
-    }
-    json_t *b = json_object_get(in->comment, "body");
-    in->body = json_string_value(b);
-    in->body_len = json_string_length(b);
-    size_t i = 0;
-    while (i < in->body_len && isspace((unsigned char)in->body[i]))
-        i++;
-    if (i == in->body_len) {
-        reply_error(resp, 400, "invalid_field", "comment.body is empty");
-        return -1;
-    }
-    const char *ip = opt_str(in->client, "ip");
-    if (canon_ip(ip, in->ip, sizeof in->ip, in->prefix, sizeof in->prefix)) {
-        reply_error(resp, 400, "invalid_field", "client.ip is not an IPv4 or IPv6 address");
-        return -1;
-    }
-    in->comment_id = opt_str(in->comment, "id");
-    /* Who the author is for rate limits and duplicates: the CMS's own user
-     * id, else the e-mail. A bare name is not an identity ("Anonymous"). */
-    const char *aid = in->author ? opt_str(in->author, "id") : NULL;
-    const char *email = in->author ? opt_str(in->author, "email") : NULL;
-    char who[400] = "";
-    if (aid)
-        snprintf(who, sizeof who, "id:%s", aid);
-    else if (email && *email) {
-        size_t n = 0;
-        for (const char *p = email; *p && n < sizeof who - 4; p++)
-            who[3 + n++] = (char)tolower((unsigned char)*p);
-        memcpy(who, "em:", 3);
-        who[3 + n] = 0;
-    }
-    if (who[0]) {
-        /* Hashed: e-mail addresses do not belong in key names. */
-        unsigned char h[8];
-        crypto_generichash(h, sizeof h, (const unsigned char *)who, strlen(who), NULL, 0);
-        sodium_bin2hex(in->author_key, sizeof in->author_key, h, sizeof h);
-    }
-    return 0;
+    return req_comment(in, 1 /* client required */, resp);
 }
 
 /* ---------- the Bayes filter ---------- */
@@ -457,12 +157,12 @@ static void name_tokens(struct buf *d, const tok_list *tl, const struct bayes_to
 /* Score the comment with the site's Bayes model (in memory, no I/O) and
  * add its reason to 'v': "bayes_spam" or "bayes_ham", with the tokens
  * that moved it most. Nothing when the model has no opinion. */
-static void bayes_reason(const struct site_cfg *site, const struct check_in *in, struct verdict *v)
+static void bayes_reason(const struct site_cfg *site, const struct req_comment *in, struct verdict *v)
 {
     if (!site->bayes.enabled)
         return;
     tok_list *tl = thread_tokens();
-    struct tok_input ti = { in->body, in->body_len, in->author ? opt_str(in->author, "url") : NULL };
+    struct tok_input ti = { in->body, in->body_len, in->author_url };
     tok_run(tl, &ti);
     struct bayes_result r;
     const char *used = NULL;
@@ -609,7 +309,7 @@ static void render(struct buf *b, const struct answer *a)
 
 /* What a check carries from before its Redis round trip to after it. */
 struct check_state {
-    struct check_in in;
+    struct req_comment in;
     const struct site_cfg *site;
     struct verdict v;
     struct store_check_req q;
@@ -668,34 +368,25 @@ void check_handle(struct http_request *req, struct http_response *resp)
     st->count_dups = 0;
     st->head.p = NULL;
     st->rec_tail = NULL;
-    struct check_in *in = &st->in;
+    struct req_comment *in = &st->in;
     req->state = st;
     req->cleanup = check_cleanup;
     if (parse_request(req, in, resp)) {
         check_cleanup(req);
         return;
     }
-    int site_idx;
-    const struct site_cfg *site = cfg_site(req->cfg, in->site, &site_idx);
+    const struct site_cfg *site = req_site(req, in->site, resp);
     if (!site) {
-        reply_error(resp, 404, "unknown_site", "no site named \"%.64s\" is configured", in->site);
         check_cleanup(req);
         return;
     }
-    if (site_idx != req->ident.site) {
-        reply_error(resp, 403, "wrong_site", "this key belongs to another site");
-        check_cleanup(req);
-        return;
-    }
-    req->site = site->name;
     st->site = site;
 
     /* Filters: pure and local. */
     size_t norm_len;
     char *norm = text_normalize(in->body, in->body_len, &norm_len);
     verdict_init(&st->v, site->prior);
-    struct heur_input hi = { in->body, in->body_len, norm, norm_len,
-                             in->author ? opt_str(in->author, "url") : NULL, in->honeypot };
+    struct heur_input hi = { in->body, in->body_len, norm, norm_len, in->author_url, in->honeypot };
     heur_run(&site->heur, &hi, &st->v, NULL);
     bayes_reason(site, in, &st->v);
     st->count_dups = site->dup_enabled && norm_len >= site->dup_min_chars;
@@ -712,8 +403,8 @@ void check_handle(struct http_request *req, struct http_response *resp)
     q->epoch_s = site->bucket_epoch_s;
     q->buckets = site->buckets;
     q->dup_epoch_s = site->dup_window_s;
-    const char *thread = opt_str(in->comment, "thread_id");
-    const char *ids[BK_COUNT] = { in->ip, in->prefix, in->author_key[0] ? in->author_key : NULL, thread, "all" };
+    const char *ids[BK_COUNT] = { in->ip, in->prefix, in->author_key[0] ? in->author_key : NULL, in->thread_id,
+                                  "all" };
     for (int k = 0; k < BK_COUNT; k++) {
         if (!site->buckets[k].enabled || !ids[k])
             continue;
@@ -856,7 +547,7 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
 static void check_finish(struct http_request *req, struct http_response *resp)
 {
     struct check_state *st = req->state;
-    struct check_in *in = &st->in;
+    struct req_comment *in = &st->in;
     const struct site_cfg *site = st->site;
     struct store_check_res *r = &st->res;
     if (r->status == ST_API_LIMITED) {

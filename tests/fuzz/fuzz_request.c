@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&req, 0, sizeof req);
     req.body = body;
     req.body_len = size;
-    struct check_in in;
+    struct req_comment in;
     memset(&in, 0, sizeof in);
     struct http_response resp = { 0 };
     if (parse_request(&req, &in, &resp) == 0) {
