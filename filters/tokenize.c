@@ -152,11 +152,13 @@ static uint64_t le64(const unsigned char *p, size_t n)
 {
     uint64_t w = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(&w, p, n); /* the same value, one load */
-#else
-    for (size_t i = 0; i < n; i++)
-        w |= (uint64_t)p[i] << (8 * i);
+    if (n == 8) {
+        memcpy(&w, p, 8); /* the same value, one load */
+        return w;
+    }
 #endif
+    for (size_t i = 0; i < n; i++) /* a tail: no call to memcpy for it */
+        w |= (uint64_t)p[i] << (8 * i);
     return w;
 }
 
@@ -791,7 +793,7 @@ static size_t squash(char *w, size_t n)
         size_t l = seq_len((unsigned char)w[i]);
         if (!l || i + l > n)
             l = 1;
-        if (prev && l == prevl && memcmp(w + i, prev, l) == 0)
+        if (prev && l == prevl && (l == 1 ? w[i] == *prev : memcmp(w + i, prev, l) == 0))
             run++;
         else
             run = 1;
@@ -941,7 +943,13 @@ void tok_run(tok_list *tl, const struct tok_input *in)
         tl->plain = xrealloc_or_abort(tl->plain, n + 1);
         tl->buf_cap = n + 1;
     }
-    size_t bad = make_valid(tl, in->body, n);
+    size_t bad = 0;
+    if (text_utf8_valid(in->body, n)) { /* the service's case: validated already */
+        memcpy(tl->buf, in->body, n);
+        tl->buf[n] = 0;
+    } else {
+        bad = make_valid(tl, in->body, n);
+    }
 
     /* Metadata first: it must survive the token budget. */
     if (bad)
