@@ -695,15 +695,26 @@ static size_t make_plain(tok_list *tl, size_t n, struct plain_stats *st)
     char prev_punct = 0;
     size_t phone_end = 0; /* the phone shape found last ends here */
     memset(st, 0, sizeof *st);
+    size_t next_span = tl->nspans ? tl->spans[0].start : (size_t)-1;
     while (i < n) {
-        if (sp < tl->nspans && i >= tl->spans[sp].start) {
+        if (i >= next_span) {
             if (i < tl->spans[sp].end)
                 i = tl->spans[sp].end;
             sp++;
+            next_span = sp < tl->nspans ? tl->spans[sp].start : (size_t)-1;
             o[len++] = ' ';
             continue;
         }
         unsigned char c = (unsigned char)s[i];
+        /* Most of a comment is lower-case letters and spaces: copied with
+         * no further test. */
+        if ((unsigned)(c - 'a') < 26 || c == ' ') {
+            st->letters += c != ' ';
+            prev_punct = (char)c;
+            o[len++] = (char)c;
+            i++;
+            continue;
+        }
         if (c == '<') {
             char name[12];
             size_t l = tag(s + i, n - i, name);
@@ -785,6 +796,13 @@ static size_t make_plain(tok_list *tl, size_t n, struct plain_stats *st)
  * "1000" and "100" are different amounts. */
 static size_t squash(char *w, size_t n)
 {
+    /* Most words have no run to squash: an ASCII word without three equal
+     * bytes in a row is left as it is after one pass. */
+    int slow = 0;
+    for (size_t k = 0; k < n && !slow; k++)
+        slow = (unsigned char)w[k] >= 0x80 || (k >= 2 && w[k] == w[k - 1] && w[k] == w[k - 2]);
+    if (!slow)
+        return n;
     size_t o = 0, i = 0;
     const char *prev = NULL;
     size_t prevl = 0;
@@ -825,10 +843,14 @@ static void ngrams(tok_list *tl, const char *w, size_t n)
     g[gl] = '_';
     pos[nc++] = gl++;
     for (size_t i = 0; i < n && nc < NGRAM_CHARS + 1;) {
+        pos[nc++] = gl;
+        if ((unsigned char)w[i] < 0x80) { /* the common case: one byte */
+            g[gl++] = w[i++];
+            continue;
+        }
         size_t l = seq_len((unsigned char)w[i]);
         if (!l || i + l > n)
             l = 1;
-        pos[nc++] = gl;
         memcpy(g + gl, w + i, l);
         gl += l;
         i += l;
