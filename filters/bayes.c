@@ -129,6 +129,8 @@ static double fast_log(double x)
 
 struct clue {
     double f;
+    double lnf;     /* ln f: ln(1 - f) is lnf - its log-odds */
+    double lo;      /* its log-odds, ln(f / (1 - f)) */
     double dev;     /* |f - 0.5| */
     size_t index;
 };
@@ -243,11 +245,14 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
     for (size_t g = 0; g < ng; g++) {
         if (cnt[g] <= 0)
             continue;
-        double f = 1 / (1 + exp(-sum[g] / cnt[g]));
+        double lo = sum[g] / cnt[g], e = exp(-lo);
+        double f = 1 / (1 + e);
         double dev = fabs(f - 0.5);
         if (dev < p->min_dev)
             continue;
         clues[k].f = f;
+        clues[k].lo = lo;
+        clues[k].lnf = -fast_log(1 + e); /* ln f, without a second log for ln(1 - f) */
         clues[k].dev = dev;
         clues[k].index = rep[g];
         k++;
@@ -276,9 +281,9 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
     }
     double lnf = 0, ln1f = 0;
     for (size_t i = 0; i < k; i++) {
-        double f = clues[i].f; /* in [1e-6, 1 - 1e-6]: see above */
-        lnf += fast_log(f);
-        ln1f += fast_log(1 - f);
+        /* f is in [1e-6, 1 - 1e-6]: every token's log-odds is clamped */
+        lnf += clues[i].lnf;
+        ln1f += clues[i].lnf - clues[i].lo;
         if (clues[i].f > 0.5)
             keep_top(out->spam_top, &out->nspam_top, clues[i].index, clues[i].f, clues[i].dev);
         else

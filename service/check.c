@@ -177,7 +177,16 @@ static void bayes_reason(const struct site_cfg *site, const struct req_comment *
     int spam = r.p >= 0.5;
     struct buf d;
     buf_init(&d);
-    buf_printf(&d, "P(spam) %.3f from %d clues", r.p, r.used);
+    buf_puts(&d, "P(spam) ");
+    char p3[8] = "0.000"; /* %.3f by hand: it runs for every check */
+    long milli = lround(r.p * 1000);
+    if (milli >= 1000)
+        memcpy(p3, "1.000", 6);
+    else
+        for (int k = 4; k >= 2; k--, milli /= 10)
+            p3[k] = (char)('0' + milli % 10);
+    buf_puts(&d, p3);
+    buf_printf(&d, " from %d clues", r.used);
     if (used && strcmp(used, site->bayes.model) != 0)
         buf_printf(&d, " (shared model %s)", used);
     const struct bayes_top *top = spam ? r.spam_top : r.ham_top;
@@ -279,11 +288,21 @@ static void render_head(struct buf *b, const struct answer *a)
     json_put_str(b, a->site);
     buf_puts(b, ",\"comment_id\":");
     json_put_str(b, a->comment_id);
-    buf_printf(b, ",\"decision\":\"%s\",\"score\":%.6g,\"reasons\":[", decision_name(a->decision), a->score);
+    buf_puts(b, ",\"decision\":\"");
+    buf_puts(b, decision_name(a->decision));
+    buf_puts(b, "\",\"score\":");
+    buf_put_num(b, a->score, 4);
+    buf_puts(b, ",\"reasons\":[");
     for (int i = 0; i < a->v->nreasons; i++) {
         const struct reason *r = &a->v->reasons[i];
-        buf_printf(b, "%s{\"filter\":\"%s\",\"code\":\"%s\",\"contribution\":%.6g,\"detail\":", i ? "," : "",
-                   r->filter, r->code, round(r->contribution * 1000) / 1000);
+        /* filter and code are identifiers (verdict.c keeps them so) */
+        buf_puts(b, i ? ",{\"filter\":\"" : "{\"filter\":\"");
+        buf_puts(b, r->filter);
+        buf_puts(b, "\",\"code\":\"");
+        buf_puts(b, r->code);
+        buf_puts(b, "\",\"contribution\":");
+        buf_put_num(b, r->contribution, 3);
+        buf_puts(b, ",\"detail\":");
         json_put_str(b, r->detail);
         buf_append(b, "}", 1);
     }

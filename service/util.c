@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,38 @@ void buf_printf(struct buf *b, const char *fmt, ...)
         va_end(ap);
     }
     b->len += (size_t)n;
+}
+
+void buf_put_num(struct buf *b, double v, int decimals)
+{
+    static const long long scale[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
+    if (decimals < 0 || decimals > 6 || !(fabs(v) < 1e9)) {
+        buf_printf(b, "%.6g", v); /* out of the fast path's range (or not finite) */
+        return;
+    }
+    long long m = llround(v * (double)scale[decimals]);
+    char tmp[48], *w = tmp + sizeof tmp;
+    unsigned long long a = m < 0 ? (unsigned long long)-m : (unsigned long long)m;
+    unsigned long long ip = a / (unsigned long long)scale[decimals], fp = a % (unsigned long long)scale[decimals];
+    int d = decimals;
+    while (d > 0 && fp % 10 == 0) { /* trailing zeros are not written */
+        fp /= 10;
+        d--;
+    }
+    if (d > 0) {
+        for (int k = 0; k < d; k++) {
+            *--w = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        *--w = '.';
+    }
+    do {
+        *--w = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    if (m < 0)
+        *--w = '-';
+    buf_append(b, w, (size_t)(tmp + sizeof tmp - w));
 }
 
 void buf_free(struct buf *b)
