@@ -202,16 +202,25 @@ static void bayes_reason(const struct site_cfg *site, const struct req_comment *
 
 /* ---------- the response ---------- */
 
-static json_t *reasons_json(const struct verdict *v)
+/* The reasons as a JSON array, rendered by hand: this runs for every
+ * check (and for every held comment's stored item). */
+static void render_reasons(struct buf *b, const struct verdict *v)
 {
-    json_t *a = json_array();
+    buf_append(b, "[", 1);
     for (int i = 0; i < v->nreasons; i++) {
         const struct reason *r = &v->reasons[i];
-        json_array_append_new(a, json_pack("{s:s,s:s,s:f,s:s}", "filter", r->filter, "code", r->code,
-                                           "contribution", round(r->contribution * 1000) / 1000,
-                                           "detail", r->detail));
+        /* filter and code are identifiers (verdict.c keeps them so) */
+        buf_puts(b, i ? ",{\"filter\":\"" : "{\"filter\":\"");
+        buf_puts(b, r->filter);
+        buf_puts(b, "\",\"code\":\"");
+        buf_puts(b, r->code);
+        buf_puts(b, "\",\"contribution\":");
+        buf_put_num(b, r->contribution, 3);
+        buf_puts(b, ",\"detail\":");
+        json_put_str(b, r->detail);
+        buf_append(b, "}", 1);
     }
-    return a;
+    buf_append(b, "]", 1);
 }
 
 static void short_note(struct http_request *req, enum decision d, double score, int degraded, int replayed)
@@ -292,21 +301,9 @@ static void render_head(struct buf *b, const struct answer *a)
     buf_puts(b, decision_name(a->decision));
     buf_puts(b, "\",\"score\":");
     buf_put_num(b, a->score, 4);
-    buf_puts(b, ",\"reasons\":[");
-    for (int i = 0; i < a->v->nreasons; i++) {
-        const struct reason *r = &a->v->reasons[i];
-        /* filter and code are identifiers (verdict.c keeps them so) */
-        buf_puts(b, i ? ",{\"filter\":\"" : "{\"filter\":\"");
-        buf_puts(b, r->filter);
-        buf_puts(b, "\",\"code\":\"");
-        buf_puts(b, r->code);
-        buf_puts(b, "\",\"contribution\":");
-        buf_put_num(b, r->contribution, 3);
-        buf_puts(b, ",\"detail\":");
-        json_put_str(b, r->detail);
-        buf_append(b, "}", 1);
-    }
-    buf_puts(b, "],\"rate_limit\":");
+    buf_puts(b, ",\"reasons\":");
+    render_reasons(b, a->v);
+    buf_puts(b, ",\"rate_limit\":");
 }
 
 static void render_tail(struct buf *b, const struct answer *a)
@@ -521,17 +518,36 @@ static void hold_stored(struct http_request *req, struct http_response *resp)
  * Adds those fields to the request tree. */
 static char *held_item(struct http_request *req, struct check_state *st, const struct answer *a)
 {
-    json_t *item = st->in.root;
+    /* The request as validated (jansson), then the fields modgate adds,
+     * appended by hand: none of them can be in the request, whose
+     * top-level fields are checked. */
+    char *rq = json_dumps(st->in.root, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    size_t n = rq ? strlen(rq) : 0;
+    if (n < 2 || rq[n - 1] != '}') {
+        free(rq);
+        return NULL;
+    }
     char held_at[40];
     fmt_rfc3339(st->held_ms, held_at, sizeof held_at);
-    json_object_set_new(item, "state", json_string("held"));
-    json_object_set_new(item, "decision", json_string(decision_name(a->decision)));
-    json_object_set_new(item, "score", json_real(a->score));
-    json_object_set_new(item, "reasons", reasons_json(a->v));
-    json_object_set_new(item, "request_id", json_string(req->id));
-    json_object_set_new(item, "held_at", json_string(held_at));
-    json_object_set_new(item, "id", json_string(a->comment_id));
-    return json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    struct buf b;
+    buf_init(&b);
+    buf_reserve(&b, n + 512);
+    buf_append(&b, rq, n - 1);
+    free(rq);
+    buf_puts(&b, n > 2 ? ",\"state\":\"held\",\"decision\":\"" : "\"state\":\"held\",\"decision\":\"");
+    buf_puts(&b, decision_name(a->decision));
+    buf_puts(&b, "\",\"score\":");
+    buf_put_num(&b, a->score, 4);
+    buf_puts(&b, ",\"reasons\":");
+    render_reasons(&b, a->v);
+    buf_puts(&b, ",\"request_id\":");
+    json_put_str(&b, req->id);
+    buf_puts(&b, ",\"held_at\":");
+    json_put_str(&b, held_at);
+    buf_puts(&b, ",\"id\":");
+    json_put_str(&b, a->comment_id);
+    buf_append(&b, "}", 1);
+    return b.p;
 }
 
 /* A held comment the check script did not store (the filters did not
