@@ -224,9 +224,16 @@ uint64_t tok_hash(const char *s, size_t n)
 
 void tok_fingerprint(const tok_list *tl, char hex[33])
 {
+    unsigned char out[16];
+    tok_fingerprint_raw(tl, out);
+    sodium_bin2hex(hex, 33, out, sizeof out);
+}
+
+void tok_fingerprint_raw(const tok_list *tl, unsigned char out[16])
+{
     /* The hashes in the order the tokenizer found them: the same text
      * always gives the same sequence, so no sort is needed. */
-    unsigned char le[8 * TOK_MAX], out[16];
+    unsigned char le[8 * TOK_MAX];
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     memcpy(le, tl->h, 8 * tl->n);
 #else
@@ -234,8 +241,7 @@ void tok_fingerprint(const tok_list *tl, char hex[33])
         for (int b = 0; b < 8; b++)
             le[8 * i + (size_t)b] = (unsigned char)(tl->h[i] >> (8 * b));
 #endif
-    crypto_generichash(out, sizeof out, le, 8 * tl->n, NULL, 0);
-    sodium_bin2hex(hex, 33, out, sizeof out);
+    crypto_generichash(out, 16, le, 8 * tl->n, NULL, 0);
 }
 
 /* c is one of the characters of 'set' (never NUL, which strchr would

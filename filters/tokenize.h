@@ -92,4 +92,7 @@ uint64_t tok_hash(const char *s, size_t n);
  * same comment to the model, so learning both counts once. */
 void tok_fingerprint(const tok_list *tl, char hex[33]);
 
+/* The same 16 bytes, not in hex. */
+void tok_fingerprint_raw(const tok_list *tl, unsigned char out[16]);
+
 #endif

@@ -165,9 +165,10 @@ static void learn_all(model *m, tok_list *tl, const struct docs *ds, const int *
         if (fold && fold[i] == test_fold)
             continue;
         tokenize_doc(tl, &ds->d[i]);
-        char fp[33];
-        tok_fingerprint(tl, fp);
-        uint64_t k = strtoull(fp + 16, NULL, 16);
+        unsigned char fp[16];
+        tok_fingerprint_raw(tl, fp);
+        uint64_t k;
+        memcpy(&k, fp + 8, sizeof k); /* 64 of its bits: a set of a few million is safe */
         if (!fpset_add(&seen, k))
             continue;
         model_add(m, tok_hashes(tl), tok_count(tl), ds->d[i].spam ? MODEL_SPAM : MODEL_HAM, 1);
