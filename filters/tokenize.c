@@ -309,19 +309,10 @@ ALWAYS_INLINE void emit4(tok_list *tl, const char *prefix, size_t plen, const ch
         emit_seeded(tl, prefix_seed(prefix, plen), prefix, plen, s, n, padded, inplace);
 }
 
-ALWAYS_INLINE void emit3(tok_list *tl, const char *prefix, size_t plen, const char *s, size_t n, int padded)
-{
-    emit4(tl, prefix, plen, s, n, padded, 0);
-}
-
-ALWAYS_INLINE void emit2(tok_list *tl, const char *prefix, size_t plen, const char *s, size_t n)
-{
-    emit3(tl, prefix, plen, s, n, 0);
-}
-
+/* prefix + s[0..n), copied into the arena. */
 ALWAYS_INLINE void emit(tok_list *tl, const char *prefix, const char *s, size_t n)
 {
-    emit2(tl, prefix, strlen(prefix), s, n);
+    emit4(tl, prefix, strlen(prefix), s, n, 0, 0);
 }
 
 ALWAYS_INLINE void emits(tok_list *tl, const char *prefix, const char *s)
@@ -874,6 +865,55 @@ static void ngrams(tok_list *tl, const char *w, size_t n)
             emit4(tl, "c:", 2, g + pos[a], pos[a + len] - pos[a], 1, 1);
 }
 
+/* A token as a moderator reads it: the word or word pair itself, in
+ * quotes, and what the other kinds stand for in words ("u:host:bit.ly" is
+ * "a link to bit.ly"). The vocabulary is this file's: see tokenize.h. */
+size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
+{
+    static const struct { const char *prefix, *before, *after; int payload; } kinds[] = {
+        { "b:", "\"", "\"", 1 },                      { "c:", "\"", "\" (part of a word)", 1 },
+        { "u:host:", "a link to ", "", 1 },            { "u:dom:", "a link to ", "", 1 },
+        { "u:tld:", "a .", " link", 1 },               { "u:path:", "\"", "\" in a link", 1 },
+        { "u:scheme:", "a link (", ")", 1 },             { "u:short", "a link shortener", "", 0 },
+        { "u:nohost", "a relative link", "", 0 },      { "e:dom:", "an e-mail address at ", "", 1 },
+        { "e:addr", "an e-mail address", "", 0 },      { "p:d", "a phone number", "", 0 },
+        { "n:d", "a ", "-digit number", 1 },           { "s:", "", "", 1 },
+        { "h:", "<", "> markup", 1 },                  { "m:links:", "the number of links", "", 0 },
+        { "m:words:", "the comment's length", "", 0 }, { "m:caps:", "its capital letters", "", 0 },
+        { "m:badutf8", "invalid UTF-8", "", 0 },       { "m:truncated", "its length", "", 0 },
+        { "m:longword", "a very long word", "", 0 },   { "a:dom:", "the author's site ", "", 1 },
+        { "a:url", "an author URL", "", 0 },
+    };
+    char t[TOKEN_TEXT_MAX + 1];
+    tok_text(tl, i, t, sizeof t);
+    size_t k = 0;
+#define PUT(ch) do { if (k + 1 < outlen) out[k++] = (ch); } while (0)
+    const char *before = "\"", *after = "\"", *rest = t;
+    int payload = 1, ngram = 0;
+    for (size_t j = 0; j < sizeof kinds / sizeof *kinds; j++) {
+        size_t pl = strlen(kinds[j].prefix);
+        if (strncmp(t, kinds[j].prefix, pl) == 0) {
+            before = kinds[j].before;
+            after = kinds[j].after;
+            payload = kinds[j].payload;
+            ngram = kinds[j].prefix[0] == 'c';
+            rest = t + pl;
+            break;
+        }
+    }
+    for (const char *r = before; *r; r++)
+        PUT(*r);
+    for (const char *r = rest; payload && *r; r++)
+        if (!ngram || *r != '_') /* n-grams: "_fre" -> "fre", the marks are word edges */
+            PUT(*r);
+    for (const char *r = after; *r; r++)
+        PUT(*r);
+#undef PUT
+    if (outlen)
+        out[k] = 0;
+    return k;
+}
+
 static void words(tok_list *tl, char *norm, size_t n)
 {
     size_t i = 0, nwords = 0;
@@ -899,7 +939,7 @@ static void words(tok_list *tl, char *norm, size_t n)
         /* The word, its pair with the word before and its n-grams are one
          * evidence group (see bayes.h). */
         tl->cur = GROUP_OPEN;
-        emit2(tl, "", 0, w, l);
+        emit(tl, "", w, l);
         int digits = 1;
         for (size_t k = 0; k < l; k++)
             if (w[k] < '0' || w[k] > '9')

@@ -84,6 +84,16 @@ const uint16_t *tok_groups(const tok_list *tl, size_t *ngroups);
  * put together when asked: a check names at most a few. */
 size_t tok_text(const tok_list *tl, size_t i, char *buf, size_t buflen);
 
+/* Room tok_describe needs: the longest text plus the longest words. */
+#define TOK_DESCRIBE_MAX 300
+
+/* Token 'i' as a moderator reads it, into out (size 'outlen', at least
+ * TOK_DESCRIBE_MAX for it never to be cut): a word or word pair in quotes
+ * ("free", "call now"), a 3-gram as "fre" (part of a word), the other
+ * kinds in words ("a link to bit.ly", "a phone number", "£"). Returns the
+ * length written. */
+size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen);
+
 /* The hash of a token text: what tok_hashes holds for it. */
 uint64_t tok_hash(const char *s, size_t n);
 

@@ -96,61 +96,15 @@ static tok_list *thread_tokens(void)
     return tl;
 }
 
-/* A token as a moderator reads it: the word or word pair itself, in
- * quotes, and what the tokenizer's other tokens stand for in words
- * ("u:host:bit.ly" is "a link to bit.ly"). See tokenize.h for the set. */
-static void describe_token(const char *t, struct buf *d)
-{
-    /* before + the token's payload (when 'payload') + after */
-    static const struct { const char *prefix, *before, *after; int payload; } kinds[] = {
-        { "b:", "\"", "\"", 1 },                      { "c:", "\"", "\" (part of a word)", 1 },
-        { "u:host:", "a link to ", "", 1 },            { "u:dom:", "a link to ", "", 1 },
-        { "u:tld:", "a .", " link", 1 },               { "u:path:", "\"", "\" in a link", 1 },
-        { "u:scheme:", "a link (", ")", 1 },             { "u:short", "a link shortener", "", 0 },
-        { "u:nohost", "a relative link", "", 0 },      { "e:dom:", "an e-mail address at ", "", 1 },
-        { "e:addr", "an e-mail address", "", 0 },      { "p:d", "a phone number", "", 0 },
-        { "n:d", "a ", "-digit number", 1 },           { "s:", "", "", 1 },
-        { "h:", "<", "> markup", 1 },                  { "m:links:", "the number of links", "", 0 },
-        { "m:words:", "the comment's length", "", 0 }, { "m:caps:", "its capital letters", "", 0 },
-        { "m:badutf8", "invalid UTF-8", "", 0 },       { "m:truncated", "its length", "", 0 },
-        { "m:longword", "a very long word", "", 0 },   { "a:dom:", "the author's site ", "", 1 },
-        { "a:url", "an author URL", "", 0 },
-    };
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-        size_t pl = strlen(kinds[i].prefix);
-        if (strncmp(t, kinds[i].prefix, pl) != 0)
-            continue;
-        buf_puts(d, kinds[i].before);
-        if (kinds[i].payload) {
-            /* n-grams: "_fre" -> "fre", the marks are word edges */
-            for (const char *r = t + pl; *r; r++)
-                if (kinds[i].prefix[0] != 'c' || *r != '_')
-                    buf_append(d, r, 1);
-        }
-        buf_puts(d, kinds[i].after);
-        return;
-    }
-    buf_printf(d, "\"%s\"", t); /* a word */
-}
-
-/* Append the texts of up to 'max' tokens of 'top', as moderators read them. */
+/* Append the descriptions of up to 'max' tokens of 'top'. */
 static void name_tokens(struct buf *d, const tok_list *tl, const struct bayes_top *top, int n, int max)
 {
     for (int i = 0; i < n && i < max; i++) {
-        char t[48];
-        size_t len = tok_text(tl, top[i].index, t, sizeof t);
-        /* A cut may split a character: drop a partial UTF-8 tail. */
-        if (len >= sizeof t) {
-            size_t k = strlen(t);
-            while (k > 0 && ((unsigned char)t[k - 1] & 0xC0) == 0x80)
-                k--;
-            if (k > 0 && (unsigned char)t[k - 1] >= 0xC0)
-                k--;
-            t[k] = 0;
-        }
+        char t[TOK_DESCRIBE_MAX];
+        tok_describe(tl, top[i].index, t, sizeof t);
         if (i)
             buf_puts(d, ", ");
-        describe_token(t, d);
+        buf_puts(d, t);
     }
 }
 

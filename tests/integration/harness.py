@@ -304,6 +304,13 @@ def comment(body=None, ip="203.0.113.7", site="news", cid=None, **extra):
     return c
 
 
+def err_code(body):
+    """The code of a JSON error envelope, which must also say why."""
+    assert isinstance(body, dict) and "error" in body, body
+    assert body["error"]["message"], body
+    return body["error"]["code"]
+
+
 class Runner:
     """Runs test functions, prints one line per failure and the summary."""
 

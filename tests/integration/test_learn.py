@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, Redis, Runner, Service,  # noqa: E402
-                     base_config, comment, make_tmp, sha256, wait_until)
+                     base_config, comment, err_code, make_tmp, sha256, wait_until)
 
 OTHER_MOD_KEY = "it-other-moderator-key-0123456789abcdef"
 BULK_MOD_KEY = "it-bulk-moderator-key-0123456789abcdef"
@@ -32,12 +32,6 @@ def svc():
 
 def redis():
     return ctx["redis"]
-
-
-def err_code(body):
-    assert isinstance(body, dict) and "error" in body, body
-    assert body["error"]["message"], body
-    return body["error"]["code"]
 
 
 def config(redis_port):

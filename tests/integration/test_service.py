@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (API_KEY, CMS_KEY, EPOCH_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis, Runner,  # noqa: E402
-                     Service, base_config, comment, make_tmp, wait_until)
+                     Service, base_config, comment, err_code, make_tmp, wait_until)
 
 ctx = {}
 
@@ -27,12 +27,6 @@ def svc():
 
 def redis():
     return ctx["redis"]
-
-
-def err_code(body):
-    assert isinstance(body, dict) and "error" in body, body
-    assert body["error"]["message"], body
-    return body["error"]["code"]
 
 
 def reason_codes(body):

@@ -717,6 +717,40 @@ TEST(test_reuse_matches_fresh)
     tok_list_free(NULL);
 }
 
+
+/* What a check's reason says about each kind of token. */
+TEST(test_describe)
+{
+    tok_list *tl = tok_list_new();
+    run(tl, "Call now 0800 123 4567 or see http://bit.ly/x \xc2\xa3" "100");
+    char d[TOK_DESCRIBE_MAX];
+    size_t i, found = 0;
+    for (i = 0; i < tok_count(tl); i++) {
+        char t[TEXT_BUF];
+        tok_text(tl, i, t, sizeof t);
+        tok_describe(tl, i, d, sizeof d);
+        if (!strcmp(t, "call"))
+            { CHECK_EQ_STR(d, "\"call\""); found++; }
+        else if (!strcmp(t, "b:call now"))
+            { CHECK_EQ_STR(d, "\"call now\""); found++; }
+        else if (!strcmp(t, "c:_ca"))
+            { CHECK_EQ_STR(d, "\"ca\" (part of a word)"); found++; }
+        else if (!strcmp(t, "u:host:bit.ly"))
+            { CHECK_EQ_STR(d, "a link to bit.ly"); found++; }
+        else if (!strcmp(t, "u:short"))
+            { CHECK_EQ_STR(d, "a link shortener"); found++; }
+        else if (!strcmp(t, "p:d11"))
+            { CHECK_EQ_STR(d, "a phone number"); found++; }
+        else if (!strcmp(t, "s:\xc2\xa3"))
+            { CHECK_EQ_STR(d, "\xc2\xa3"); found++; }
+    }
+    CHECK_EQ_INT(found, 7);
+    /* A small buffer cuts, and stays NUL-terminated. */
+    CHECK_EQ_INT(tok_describe(tl, 0, d, 4), 3);
+    CHECK_EQ_INT(strlen(d), 3);
+    tok_list_free(tl);
+}
+
 int main(void)
 {
     RUN(test_invalid_utf8);
@@ -736,6 +770,7 @@ int main(void)
     RUN(test_metadata_buckets);
     RUN(test_distinct_and_hash_matches_text);
     RUN(test_groups);
+    RUN(test_describe);
     RUN(test_groups_dense);
     RUN(test_fingerprint);
     RUN(test_reuse_matches_fresh);
