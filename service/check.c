@@ -27,6 +27,7 @@
 
 #include "bayesdb.h"
 #include "heuristics.h"
+#include "jsonmem.h"
 #include "log.h"
 #include "request.h"
 #include "spool.h"
@@ -67,33 +68,45 @@ static int parse_request(const struct http_request *req, struct req_comment *in,
  * would be infinite log-odds, and one misjudged comment a rejection. */
 #define BAYES_MAX_LOGIT 4.0
 
-/* One token list per HTTP thread, reused by every check it serves (a
- * list is about 300 KiB: too much to allocate per request); freed when
- * the thread ends. */
-static pthread_key_t tok_key;
-static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+/* What each HTTP thread keeps from one check to the next, freed when the
+ * thread ends: its token list (about 300 KiB: too much to allocate per
+ * request) and one spare check_state. The state is large (the verdict's
+ * reasons), and glibc's malloc consolidates its small-block bins before
+ * every allocation of that size: about 4,000 instructions a check. */
+struct check_state;
+static void state_free(struct check_state *st);
+struct thread_cache {
+    tok_list *tl;
+    struct check_state *spare;
+};
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
-static void tok_free_cb(void *p)
+static void cache_free_cb(void *p)
 {
-    tok_list_free(p);
+    struct thread_cache *tc = p;
+    tok_list_free(tc->tl);
+    state_free(tc->spare);
+    free(tc);
 }
 
-static void tok_key_init(void)
+static void cache_key_init(void)
 {
-    if (pthread_key_create(&tok_key, tok_free_cb) != 0)
+    if (pthread_key_create(&cache_key, cache_free_cb) != 0)
         abort();
 }
 
-static tok_list *thread_tokens(void)
+static struct thread_cache *thread_cache(void)
 {
-    pthread_once(&tok_once, tok_key_init);
-    tok_list *tl = pthread_getspecific(tok_key);
-    if (!tl) {
-        tl = tok_list_new();
-        if (pthread_setspecific(tok_key, tl) != 0)
+    pthread_once(&cache_once, cache_key_init);
+    struct thread_cache *tc = pthread_getspecific(cache_key);
+    if (!tc) {
+        tc = xcalloc(1, sizeof *tc);
+        tc->tl = tok_list_new();
+        if (pthread_setspecific(cache_key, tc) != 0)
             abort();
     }
-    return tl;
+    return tc;
 }
 
 /* Append the descriptions of up to 'max' tokens of 'top'. */
@@ -115,7 +128,7 @@ static void bayes_reason(const struct site_cfg *site, const struct req_comment *
 {
     if (!site->bayes.enabled)
         return;
-    tok_list *tl = thread_tokens();
+    tok_list *tl = thread_cache()->tl;
     struct tok_input ti = { in->body, in->body_len, in->author_url };
     tok_run(tl, &ti);
     struct bayes_result r;
@@ -279,6 +292,8 @@ static void render(struct buf *b, const struct answer *a)
 
 /* What a check carries from before its Redis round trip to after it. */
 struct check_state {
+    jarena *ja;               /* kept with a recycled state */
+    int in_arena;             /* in.root is in 'ja' (not json_decref'd) */
     struct req_comment in;
     const struct site_cfg *site;
     struct verdict v;
@@ -301,16 +316,30 @@ struct check_state {
     struct store_hold_res hres;
 };
 
+static void state_free(struct check_state *st)
+{
+    if (st)
+        jarena_free(st->ja);
+    free(st);
+}
+
 static void check_cleanup(struct http_request *req)
 {
     struct check_state *st = req->state;
-    json_decref(st->in.root);
+    if (st->in_arena)
+        jarena_reset(st->ja); /* the tree goes with it: never json_decref'd */
+    else
+        json_decref(st->in.root);
     free(st->res.replay);
     free(st->head.p);
     free(st->rec_tail);
     free(st->rec);
     free(st->ijson);
-    free(st);
+    struct thread_cache *tc = thread_cache();
+    if (!tc->spare)
+        tc->spare = st;
+    else
+        state_free(st);
     req->state = NULL;
 }
 
@@ -328,7 +357,13 @@ void check_handle(struct http_request *req, struct http_response *resp)
 {
     /* Not calloc: the verdict's reason array is large and verdict_init
      * sets what is read; the rest is cleared field by field. */
-    struct check_state *st = xmalloc(sizeof *st);
+    struct thread_cache *tc = thread_cache();
+    struct check_state *st = tc->spare;
+    tc->spare = NULL;
+    if (!st) {
+        st = xmalloc(sizeof *st);
+        st->ja = jarena_new();
+    }
     memset(&st->in, 0, sizeof st->in);
     memset(&st->q, 0, sizeof st->q);
     st->res.replay = NULL;
@@ -341,7 +376,12 @@ void check_handle(struct http_request *req, struct http_response *resp)
     struct req_comment *in = &st->in;
     req->state = st;
     req->cleanup = check_cleanup;
-    if (parse_request(req, in, resp)) {
+    /* The request's tree lives in the state's arena (jsonmem.h): it is
+     * made while parsing and dropped whole in check_cleanup. */
+    st->in_arena = jarena_enter(st->ja);
+    int bad = parse_request(req, in, resp);
+    jarena_leave();
+    if (bad) {
         check_cleanup(req);
         return;
     }

@@ -55,6 +55,20 @@ long http_inflight(void)
     return atomic_load(&inflight);
 }
 
+/* "PREFIX-N": the generated request id, without printf (every request). */
+static void make_id(char out[40], unsigned long long n)
+{
+    char d[24], *w = d + sizeof d;
+    do {
+        *--w = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    memcpy(out, id_prefix, 8);
+    out[8] = '-';
+    memcpy(out + 9, w, (size_t)(d + sizeof d - w));
+    out[9 + (d + sizeof d - w)] = 0;
+}
+
 /* A client's X-Request-Id is kept when it is short and plain, so a CMS can
  * follow one comment through its logs and ours. */
 static int sane_id(const char *s)
@@ -186,7 +200,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = x;
         atomic_fetch_add(&inflight, 1);
         x->r.start_us = mono_us();
-        snprintf(x->method, sizeof x->method, "%s", method);
+        size_t ml = strnlen(method, sizeof x->method - 1);
+        memcpy(x->method, method, ml);
+        x->method[ml] = 0;
         x->r.method = x->method;
         x->r.path = url;
         x->r.cfg = cfg_acquire();
@@ -194,8 +210,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (rid && sane_id(rid))
             snprintf(x->r.id, sizeof x->r.id, "%s", rid);
         else
-            snprintf(x->r.id, sizeof x->r.id, "%s-%llu", id_prefix,
-                     (unsigned long long)atomic_fetch_add(&next_id, 1));
+            make_id(x->r.id, atomic_fetch_add(&next_id, 1));
         return first_call(conn, x, url);
     }
     if (x->early) { /* already answered: drop whatever body still comes */

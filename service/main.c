@@ -23,6 +23,7 @@
 #include "config.h"
 #include "eval.h"
 #include "http.h"
+#include "jsonmem.h"
 #include "log.h"
 #include "spool.h"
 #include "store.h"
@@ -214,6 +215,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "modgate: libsodium failed to initialise\n");
         return 1;
     }
+    jsonmem_install(); /* before any thread uses jansson */
     const char *cmd = argc > 1 ? argv[1] : "serve";
     if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "--config") == 0) {
         const char *path = NULL;

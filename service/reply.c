@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "jsonmem.h"
 #include "util.h"
 
 void reply_error(struct http_response *resp, unsigned status, const char *code,
@@ -33,12 +35,16 @@ void json_put_str(struct buf *b, const char *s)
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         buf_append(b, run, (size_t)(s - run));
-        char esc[8];
-        if (c == '"' || c == '\\')
-            snprintf(esc, sizeof esc, "\\%c", c);
-        else
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-        buf_puts(b, esc);
+        static const char hex[] = "0123456789abcdef";
+        char esc[6] = { '\\', (char)c, 0 };
+        size_t n = 2;
+        if (c < 0x20) { /* \u00XX: bodies carry newlines, so no printf here */
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        buf_append(b, esc, n);
         run = s + 1;
     }
     buf_append(b, run, (size_t)(s - run));
@@ -49,7 +55,9 @@ void reply_json(struct http_response *resp, unsigned status, json_t *obj)
 {
     free(resp->body);
     /* JSON_ENSURE_ASCII is off: UTF-8 passes through as it came. */
+    jarena_pause(); /* the text outlives a request's arena (jsonmem.h) */
     char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    jarena_resume();
     json_decref(obj);
     if (!s) {
         /* Only reachable on OOM inside jansson or a message that was not
