@@ -155,6 +155,10 @@ static void set_count(model *m, uint64_t k, enum model_class cls, uint32_t v)
 
 void model_add(model *m, const uint64_t *h, size_t n, enum model_class cls, int delta)
 {
+    /* As in model_get: the home slots' misses overlap. A grow during the
+     * loop only makes the later hints stale, never wrong. */
+    for (size_t i = 0; i < n; i++)
+        __builtin_prefetch(&m->t[(size_t)key_of(h[i]) & m->mask], 1);
     for (size_t i = 0; i < n; i++) {
         uint64_t k = key_of(h[i]);
         struct slot *s = delta > 0 ? upsert(m, k) : find(m, k);

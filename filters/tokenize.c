@@ -233,15 +233,15 @@ void tok_fingerprint_raw(const tok_list *tl, unsigned char out[16])
 {
     /* The hashes in the order the tokenizer found them: the same text
      * always gives the same sequence, so no sort is needed. */
-    unsigned char le[8 * TOK_MAX];
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(le, tl->h, 8 * tl->n);
+    crypto_generichash(out, 16, (const unsigned char *)tl->h, 8 * tl->n, NULL, 0);
 #else
+    unsigned char le[8 * TOK_MAX];
     for (size_t i = 0; i < tl->n; i++)
         for (int b = 0; b < 8; b++)
             le[8 * i + (size_t)b] = (unsigned char)(tl->h[i] >> (8 * b));
-#endif
     crypto_generichash(out, 16, le, 8 * tl->n, NULL, 0);
+#endif
 }
 
 /* c is one of the characters of 'set' (never NUL, which strchr would
