@@ -45,6 +45,8 @@ struct learn_state {
     char fp[33];
     int visible;                /* this instance's copy shows the change */
     struct store_get_res held;
+    struct store_check_req tq;  /* the API key's token (the check script, no comment) */
+    struct store_check_res tres;
     struct bayesdb_learn_res res;
 };
 
@@ -220,6 +222,26 @@ static void learned(struct http_request *req, struct http_response *resp)
     learn_reply(req, resp);
 }
 
+/* The API key's token is taken (or Redis could not be asked: then the
+ * learn that follows finds that out and says so): go on with the comment. */
+static void token_taken(struct http_request *req, struct http_response *resp)
+{
+    struct learn_state *st = req->state;
+    if (st->tres.status == ST_API_LIMITED) {
+        resp->retry_after_s = (st->tres.retry_after_ms + 999) / 1000;
+        reply_error(resp, 429, "rate_limited", "this API key is over its request rate; retry in %ld ms",
+                    st->tres.retry_after_ms);
+        learn_cleanup(req);
+        return;
+    }
+    if (st->comment_id) {
+        req->resume = held_read;
+        store_held_get_async(st->site->name, st->comment_id, &st->held, redis_done, req);
+        return;
+    }
+    send_learn(req, st, st->in.body, st->in.body_len, st->in.author_url);
+}
+
 static void learn_begin(struct http_request *req, struct http_response *resp, enum bayesdb_op op)
 {
     struct learn_state *st = xcalloc(1, sizeof *st);
@@ -234,12 +256,22 @@ static void learn_begin(struct http_request *req, struct http_response *resp, en
         learn_cleanup(req);
         return;
     }
-    if (st->comment_id) {
-        req->resume = held_read;
-        store_held_get_async(st->site->name, st->comment_id, &st->held, redis_done, req);
+    /* A learn costs the key a token of its API bucket, as a check does:
+     * the same bucket, taken by the same script (a check of no comment). */
+    if (!st->site->api.enabled) {
+        token_taken(req, resp);
         return;
     }
-    send_learn(req, st, st->in.body, st->in.body_len, st->in.author_url);
+    struct store_check_req *q = &st->tq;
+    q->site = st->site->name;
+    q->api_key_id = req->ident.key_id;
+    q->api = &st->site->api;
+    q->epoch_s = st->site->bucket_epoch_s;
+    q->buckets = st->site->buckets;
+    q->dup_epoch_s = st->site->dup_window_s;
+    q->src_ip = req->ident.key_id; /* spreads keys over the lanes */
+    req->resume = token_taken;
+    store_check_async(q, &st->tres, redis_done, req);
 }
 
 void learn_handle(struct http_request *req, struct http_response *resp)

@@ -18,6 +18,8 @@ from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, Redis, Ru
 
 OTHER_MOD_KEY = "it-other-moderator-key-0123456789abcdef"
 BULK_MOD_KEY = "it-bulk-moderator-key-0123456789abcdef"
+METERED_CMS_KEY = "it-metered-cms-key-0123456789abcdef"
+METERED_MOD_KEY = "it-metered-mod-key-0123456789abcdef"
 SMS = os.path.join(ROOT, "tests", "data", "sms.jsonl")
 # The tokenizer version this build writes into models (filters/tokenize.h).
 TOK_VERSION = int(re.search(r"#define TOK_VERSION (\d+)",
@@ -41,6 +43,11 @@ def config(redis_port):
     c["sites"]["bulk"] = {"keys": mod, "bayes": {"fallback": "news", "min_learns": 3}}
     c["sites"]["copy"] = {"bayes": {"model": "copy-model"}}
     c["sites"]["raw"] = {}
+    # three API tokens, one more every 10,000 s: the fourth request waits
+    c["sites"]["metered"] = {"keys": [{"id": "m-cms", "role": "cms", "sha256": sha256(METERED_CMS_KEY)},
+                                      {"id": "m-mod", "role": "moderator", "sha256": sha256(METERED_MOD_KEY)}],
+                             "api_rate_limit": {"capacity": 3, "per_second": 0.0001},
+                             "bayes": {"min_learns": 3}}
     return c
 
 
@@ -304,6 +311,29 @@ def test_bad_inputs_are_400_with_named_codes():
     st, r, _ = svc().request("POST", "/v1/unlearn", {"site": "news", "comment": {}}, key=CMS_KEY)
     assert st == 400 and err_code(r) == "missing_field", r
     assert meta() == m0, "no bad request changed the model"
+
+
+def test_learning_costs_the_keys_api_token_as_a_check_does():
+    body = text("spam")
+    for doc in (body, text("spam")):
+        st, b, _ = learn(doc, site="metered", key=METERED_CMS_KEY)
+        assert st == 200, (st, b)
+    st, b, _ = svc().check(comment(site="metered"), key=METERED_CMS_KEY)
+    assert st == 200, (st, b)  # the third token
+    # the bucket is empty for learns, unlearns and checks alike
+    st, b, h = learn(text("spam"), site="metered", key=METERED_CMS_KEY)
+    assert st == 429 and err_code(b) == "rate_limited", (st, b)
+    assert int(h["retry-after"]) >= 1, h
+    st, b, _ = unlearn(body, site="metered", key=METERED_CMS_KEY)
+    assert st == 429 and err_code(b) == "rate_limited", (st, b)
+    st, b, _ = svc().check(comment(site="metered"), key=METERED_CMS_KEY)
+    assert st == 429 and err_code(b) == "rate_limited", (st, b)
+    # refused learns changed nothing: two spam comments, as learned
+    m = model("metered", key=METERED_MOD_KEY)
+    assert (m["nspam"], m["nham"]) == (2, 0), m
+    # the site's moderator key has a bucket of its own
+    st, b, _ = learn(text("ham"), label="ham", site="metered", key=METERED_MOD_KEY)
+    assert st == 200, (st, b)
 
 
 def test_a_held_comment_is_learned_by_its_id():
