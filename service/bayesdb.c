@@ -1383,22 +1383,19 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
     return x.errors ? 1 : 0;
 }
 
-/* SCAN for a model's doc keys and print each learned comment. Returns 0
- * or -1. */
-static int export_docs(redisContext *rc, const char *mname, long *ndocs)
+/* SCAN for a model's doc keys and append each learned comment to 'out'.
+ * Returns 0 or -1. */
+static int export_docs(redisContext *rc, const char *mname, long *ndocs, struct buf *out)
 {
     char prefix[160], pattern[sizeof prefix + 1];
     snprintf(prefix, sizeof prefix, "mg:{%s}:bayes:doc:", mname);
     snprintf(pattern, sizeof pattern, "%s*", prefix);
     char cursor[32] = "0";
-    struct buf out;
-    buf_init(&out);
     do {
         const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
         redisReply *r = rcmd(rc, 6, argv);
         if (conn_ok(rc, r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             freeReplyObject(r);
-            buf_free(&out);
             return -1;
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str ? r->element[0]->str : "0");
@@ -1409,28 +1406,76 @@ static int export_docs(redisContext *rc, const char *mname, long *ndocs)
             redisReply *v = NULL;
             if (redisGetReply(rc, (void **)&v) != REDIS_OK || !v) {
                 freeReplyObject(r);
-                buf_free(&out);
                 return -1;
             }
             const char *k = keys->element[i]->str + strlen(prefix);
             const char *colon = v->type == REDIS_REPLY_STRING ? memchr(v->str, ':', v->len) : NULL;
             if (colon && valid_fp(k)) {
                 size_t ll = (size_t)(colon - v->str), nt = (v->len - ll - 1) / 16;
-                out.len = 0;
-                buf_printf(&out, "{\"d\":\"%s\",\"l\":\"%.*s\",\"t\":[", k, (int)(ll < 8 ? ll : 8), v->str);
-                for (size_t t = 0; t < nt; t++)
-                    buf_printf(&out, "%s\"%.16s\"", t ? "," : "", colon + 1 + 16 * t);
-                buf_puts(&out, "]}\n");
-                fwrite(out.p, 1, out.len, stdout);
+                buf_printf(out, "{\"d\":\"%s\",\"l\":\"%.*s\",\"t\":[", k, (int)(ll < 8 ? ll : 8), v->str);
+                for (size_t t = 0; t < nt; t++) {
+                    if (t)
+                        buf_append(out, ",", 1);
+                    buf_append(out, "\"", 1);
+                    buf_append(out, colon + 1 + 16 * t, 16);
+                    buf_append(out, "\"", 1);
+                }
+                buf_puts(out, "]}\n");
                 (*ndocs)++;
             }
             freeReplyObject(v);
         }
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
-    buf_free(&out);
     return 0;
 }
+
+/* The model's seq (0 when it has none), or -1 when Redis failed. */
+static long long model_seq(redisContext *rc, const struct entry *e)
+{
+    const char *argv[] = { "HGET", e->meta_key, "seq" };
+    redisReply *r = rcmd(rc, 3, argv);
+    long long seq = -1;
+    if (!conn_ok(rc, r))
+        seq = r->type == REDIS_REPLY_NIL ? 0 : reply_ll(r, INT64_MAX);
+    freeReplyObject(r);
+    return seq;
+}
+
+/* One export of model 'e' into 'out'. Returns 0 or -1 (Redis failed). */
+static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *ntokens, long *ndocs)
+{
+    model *m = model_new();
+    int rc = -1;
+    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "seq", "tok_version" };
+    redisReply *r = NULL;
+    if (scan_class(x->rc, e->spam_key, m, MODEL_SPAM) || scan_class(x->rc, e->ham_key, m, MODEL_HAM) ||
+        !(r = rcmd(x->rc, 6, argv)) || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        goto out;
+    long long ver = reply_ll(r->element[3], 1000000);
+    buf_printf(out, "{\"model\":\"%s\",\"tok_version\":%lld,\"nspam\":%lld,\"nham\":%lld,\"seq\":%lld,"
+               "\"tokens\":%zu}\n", x->model, ver ? ver : TOK_VERSION, reply_ll(r->element[0], INT64_MAX),
+               reply_ll(r->element[1], INT64_MAX), reply_ll(r->element[2], INT64_MAX), model_tokens(m));
+    size_t it = 0;
+    uint64_t h;
+    uint32_t s, hm;
+    while (model_next(m, &it, &h, &s, &hm)) {
+        char hx[17];
+        hex16(h, hx);
+        buf_printf(out, "{\"t\":\"%s\",\"s\":%u,\"h\":%u}\n", hx, (unsigned)s, (unsigned)hm);
+    }
+    *ntokens = model_tokens(m);
+    rc = export_docs(x->rc, x->model, ndocs, out);
+out:
+    freeReplyObject(r);
+    model_free(m);
+    return rc;
+}
+
+/* Counts and comments are read with HSCAN and SCAN, so a learn meanwhile
+ * would give a file of two moments: the export is kept only when the
+ * model's seq (every change bumps it) is the same after as before. */
+#define EXPORT_TRIES 5
 
 int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site)
 {
@@ -1439,38 +1484,33 @@ int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site)
     if (cli_connect(&x, c, site))
         return 1;
     struct entry *e = entry_new(x.model);
-    model *m = model_new();
+    struct buf out;
+    buf_init(&out);
     int rc = 1;
-    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "seq", "tok_version" };
-    redisReply *r = NULL;
-    if (scan_class(x.rc, e->spam_key, m, MODEL_SPAM) || scan_class(x.rc, e->ham_key, m, MODEL_HAM) ||
-        !(r = rcmd(x.rc, 6, argv)) || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-        fprintf(stderr, "modgate: redis: %s\n", x.rc->errstr[0] ? x.rc->errstr : "unexpected reply");
-        goto out;
+    for (int i = 0; i < EXPORT_TRIES; i++) {
+        size_t ntokens = 0;
+        long ndocs = 0;
+        out.len = 0;
+        long long before = model_seq(x.rc, e), after = -1;
+        if (before < 0 || export_once(&x, e, &out, &ntokens, &ndocs) || (after = model_seq(x.rc, e)) < 0) {
+            fprintf(stderr, "modgate: redis: %s\n", x.rc->errstr[0] ? x.rc->errstr : "unexpected reply");
+            goto done;
+        }
+        if (after == before) {
+            fwrite(out.p, 1, out.len, stdout);
+            fflush(stdout);
+            fprintf(stderr, "model %s: %zu tokens, %ld learned comments exported at seq %lld\n", x.model,
+                    ntokens, ndocs, before);
+            rc = 0;
+            goto done;
+        }
+        fprintf(stderr, "model %s changed during the export (seq %lld -> %lld); exporting again\n", x.model,
+                before, after);
     }
-    long long ver = reply_ll(r->element[3], 1000000);
-    printf("{\"model\":\"%s\",\"tok_version\":%lld,\"nspam\":%lld,\"nham\":%lld,\"seq\":%lld,\"tokens\":%zu}\n",
-           x.model, ver ? ver : TOK_VERSION, reply_ll(r->element[0], INT64_MAX), reply_ll(r->element[1], INT64_MAX),
-           reply_ll(r->element[2], INT64_MAX), model_tokens(m));
-    size_t it = 0;
-    uint64_t h;
-    uint32_t s, hm;
-    while (model_next(m, &it, &h, &s, &hm)) {
-        char hx[17];
-        hex16(h, hx);
-        printf("{\"t\":\"%s\",\"s\":%u,\"h\":%u}\n", hx, (unsigned)s, (unsigned)hm);
-    }
-    long ndocs = 0;
-    if (export_docs(x.rc, x.model, &ndocs)) {
-        fprintf(stderr, "modgate: redis: %s\n", x.rc->errstr[0] ? x.rc->errstr : "unexpected reply");
-        goto out;
-    }
-    fflush(stdout);
-    fprintf(stderr, "model %s: %zu tokens, %ld learned comments exported\n", x.model, model_tokens(m), ndocs);
-    rc = 0;
-out:
-    freeReplyObject(r);
-    model_free(m);
+    fprintf(stderr, "modgate: model %s changed during each of %d exports; nothing was written: "
+            "export while learning pauses\n", x.model, EXPORT_TRIES);
+done:
+    buf_free(&out);
     entry_free(e);
     redisFree(x.rc);
     return rc;

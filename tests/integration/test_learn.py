@@ -556,6 +556,49 @@ def test_model_export_and_import_are_exact_and_idempotent():
     assert meta("raw") == mr
 
 
+def test_export_while_moderators_learn_is_one_moment_of_the_model():
+    """Learns arrive in bursts during the exports; every file written must
+    be one state of the model: its counts are exactly its comments'."""
+    stop = threading.Event()
+    sent = [0]
+
+    def learner():
+        while not stop.is_set():
+            t_end = time.time() + 0.3
+            while time.time() < t_end and not stop.is_set():
+                st, b, _ = learn(text("spam"), site="bulk", key=BULK_MOD_KEY)
+                assert st == 200, (st, b)
+                sent[0] += 1
+            stop.wait(0.8)
+    th = threading.Thread(target=learner)
+    th.start()
+    retried = 0
+    try:
+        for _ in range(3):
+            rc, out, err = run_cli("model", "export", "--config", svc().path, "--site", "bulk")
+            retried += err.count("exporting again")
+            if rc != 0:
+                assert "changed during each of" in err and out == "", (rc, err)
+                continue
+            rows = [json.loads(x) for x in out.splitlines()]
+            head, docs = rows[0], [r for r in rows if "d" in r]
+            toks = {r["t"]: (r["s"], r["h"]) for r in rows[1:] if "d" not in r}
+            nspam = sum(1 for d in docs if d["l"] == "spam")
+            assert (head["nspam"], head["nham"]) == (nspam, len(docs) - nspam), (head, len(docs), nspam)
+            count = {}
+            for d in docs:
+                for t in d["t"]:
+                    c = count.setdefault(t, [0, 0])
+                    c[0 if d["l"] == "spam" else 1] += 1
+            assert {t: tuple(c) for t, c in count.items()} == toks, "token counts are the comments' counts"
+            assert head["tokens"] == len(toks)
+    finally:
+        stop.set()
+        th.join()
+    assert sent[0] > 0
+    print("     %d learns during the exports, %d exports started again" % (sent[0], retried))
+
+
 def test_logs_hold_no_comment_text():
     learn("A very particular lesson about zeppelins and marmalade", "ham")
     log = svc().logtext()
