@@ -1199,6 +1199,8 @@ struct cli {
     long lineno;             /* of 'line' */
     json_error_t je;         /* why 'line' is not JSON */
     int64_t t0;              /* mono_us() at the start */
+    double rate;             /* --rate: calls per second at most; 0: as fast as Redis answers */
+    long sent;               /* calls sent so far */
 };
 
 static int cli_connect(struct cli *x, const struct cfg *c, const struct site_cfg *site)
@@ -1301,9 +1303,27 @@ static int cli_take(struct cli *x)
     return 0;
 }
 
-/* Queue one built command; read a reply first when the window is full. */
+static int cli_drain(struct cli *x);
+
+/* Queue one built command; read a reply first when the window is full.
+ * With a rate, a call early for its slot waits, after everything queued
+ * has been sent and answered, so that a bulk load never takes more of a
+ * production Redis than it was given. */
 static int cli_send(struct cli *x, struct learn_cmd *lc, long line)
 {
+    if (x->rate > 0) {
+        int64_t due = x->t0 + (int64_t)((double)x->sent * 1e6 / x->rate), now = mono_us();
+        if (due > now) {
+            if (cli_drain(x))
+                return -1;
+            now = mono_us();
+            if (due > now) {
+                struct timespec ts = { (time_t)((due - now) / 1000000), (long)((due - now) % 1000000) * 1000 };
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    x->sent++;
     if (x->inflight == CLI_WINDOW && cli_take(x))
         return -1;
     redisAppendCommandArgv(x->rc, lc->argc, lc->argv, lc->lens);
@@ -1332,7 +1352,8 @@ static int parse_label(const char *s, enum model_class *out)
     return 0;
 }
 
-int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path)
+int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path,
+                      double rate)
 {
     enum model_class fixed = MODEL_HAM;
     if (label && parse_label(label, &fixed)) {
@@ -1342,6 +1363,7 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
     struct cli x;
     if (cli_open(&x, c, site, path))
         return 1;
+    x.rate = rate;
     tok_list *tl = tok_list_new();
     struct learn_cmd *lc = xmalloc(sizeof *lc);
     json_t *o;
@@ -1545,11 +1567,12 @@ static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, mo
     return NULL;
 }
 
-int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path)
+int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate)
 {
     struct cli x;
     if (cli_open(&x, c, site, path))
         return 1;
+    x.rate = rate;
     /* What the token lines say, less every learned comment of the file:
      * what is left was never a comment here (a model from elsewhere) and
      * goes in as raw counts. */

@@ -105,10 +105,12 @@ void bayesdb_info(const char *model, struct bayesdb_info *out);
 /* modgate learn: learn every line of the JSONL file 'path' (objects with
  * "body", optional "label" and "author": {"url"}) into site 'site's model
  * with the same script as the API, many calls in flight at once. 'label'
- * "spam"/"ham" overrides the lines' own; NULL uses them. Prints one JSON
- * summary line to stdout, problems to stderr. Returns 0 when every line
- * was learned or unchanged, 1 otherwise, 2 on bad usage. */
-int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path);
+ * "spam"/"ham" overrides the lines' own; NULL uses them. 'rate' > 0: at
+ * most that many comments per second (0: as fast as Redis answers).
+ * Prints one JSON summary line to stdout, problems to stderr. Returns 0
+ * when every line was learned or unchanged, 1 otherwise, 2 on bad usage. */
+int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path,
+                      double rate);
 
 /* modgate model export: the site's model as JSON lines to stdout (header,
  * tokens, learned comments; api.md section 7). Returns 0 or 1. */
@@ -116,7 +118,8 @@ int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site);
 
 /* modgate model import: replay an export's learned comments through the
  * learn script (exact and idempotent), and add token counts the file has
- * beyond them as raw counts. Returns 0 or 1. */
-int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path);
+ * beyond them as raw counts; 'rate' as for bayesdb_cli_learn. Returns 0
+ * or 1. */
+int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate);
 
 #endif

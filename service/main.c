@@ -38,9 +38,9 @@ static void usage(FILE *f)
             "       modgate keygen --site SITE --role cms|moderator|admin\n"
             "       modgate spool import [--config FILE] modgate-spool-PID.jsonl\n"
             "       modgate eval --train A.jsonl[,B.jsonl] --test C.jsonl [--scores OUT.jsonl]\n"
-            "       modgate learn [--config FILE] --site SITE [--label spam|ham] FILE.jsonl\n"
+            "       modgate learn [--config FILE] --site SITE [--label spam|ham] [--rate N] FILE.jsonl\n"
             "       modgate model export [--config FILE] --site SITE > MODEL.jsonl\n"
-            "       modgate model import [--config FILE] --site SITE MODEL.jsonl\n"
+            "       modgate model import [--config FILE] --site SITE [--rate N] MODEL.jsonl\n"
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
             "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path),\n"
@@ -166,6 +166,7 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
 {
     const char *path = getenv("MODGATE_CONFIG"), *site = NULL, *label = NULL, *file = NULL;
     int is_learn = strcmp(what, "learn") == 0, is_import = strcmp(what, "import") == 0;
+    double rate = 0;
     for (int i = first; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             path = argv[++i];
@@ -173,6 +174,14 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
             site = argv[++i];
         else if (is_learn && strcmp(argv[i], "--label") == 0 && i + 1 < argc)
             label = argv[++i];
+        else if ((is_learn || is_import) && strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
+            char *end;
+            rate = strtod(argv[++i], &end);
+            if (*end || !(rate > 0 && rate <= 1e7)) {
+                fprintf(stderr, "modgate: --rate must be a number of comments per second above 0\n");
+                return 2;
+            }
+        }
         else if ((is_learn || is_import) && !file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
             file = argv[i];
         else {
@@ -198,9 +207,9 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
         fprintf(stderr, "modgate: no site named \"%s\" in %s\n", site, path);
         rc = 2;
     } else if (is_learn) {
-        rc = bayesdb_cli_learn(c, s, label, file);
+        rc = bayesdb_cli_learn(c, s, label, file, rate);
     } else if (is_import) {
-        rc = bayesdb_cli_import(c, s, file);
+        rc = bayesdb_cli_import(c, s, file, rate);
     } else {
         rc = bayesdb_cli_export(c, s);
     }

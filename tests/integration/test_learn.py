@@ -509,6 +509,27 @@ def test_learn_cli_bulk_loads_a_corpus():
     assert rc == 2 and "nosuchsite" in err, (rc, err)
 
 
+def test_learn_cli_rate_paces_the_calls():
+    """--rate N: at most N comments a second go to Redis, so a bulk load
+    cannot take a production Redis over; every line is still learned."""
+    path = os.path.join(svc().tmp, "paced.jsonl")
+    with open(path, "w") as f:
+        for i in range(60):
+            f.write(json.dumps({"body": text("ham" if i % 2 else "spam"), "label": "ham" if i % 2 else "spam"}) + "\n")
+    before = meta("bulk")
+    rc, out, err = run_cli("learn", "--config", svc().path, "--site", "bulk", "--rate", "100", path)
+    assert rc == 0, (rc, out, err)
+    s = json.loads(out)
+    assert s["learned"] == 60 and s["errors"] == 0, s
+    # the 60th call may start 59/100 s after the first, not earlier
+    assert s["seconds"] >= 0.59, s
+    after = meta("bulk")
+    assert (after["nspam"] - before["nspam"], after["nham"] - before["nham"]) == (30, 30), (before, after)
+    for bad in ("0", "-3", "fast"):
+        rc, out, err = run_cli("learn", "--config", svc().path, "--site", "bulk", "--rate", bad, path)
+        assert rc == 2 and "--rate" in err, (bad, rc, err)
+
+
 def test_model_export_and_import_are_exact_and_idempotent():
     rc, out, err = run_cli("model", "export", "--config", svc().path, "--site", "bulk")
     assert rc == 0, err
