@@ -29,9 +29,11 @@ void jarena_leave(void);
 
 /* Between these two, inside an arena, jansson allocates from malloc again
  * (frees of arena memory still do nothing): for what must outlive the
- * arena, such as an error reply made while parsing. Harmless outside. */
-void jarena_pause(void);
-void jarena_resume(void);
+ * arena, such as an error reply made while parsing. Harmless outside.
+ * jarena_pause returns the state to hand to jarena_resume, so that pauses
+ * nest. */
+int jarena_pause(void);
+void jarena_resume(int was_paused);
 
 /* Forget everything allocated from 'a' (its trees must not be used or
  * json_decref'd after this), keeping its first block for reuse. */

@@ -8,7 +8,29 @@
 #include <string.h>
 
 #include "jsonmem.h"
+#include "text.h"
 #include "util.h"
+
+/* Messages quote what the client sent, cut to a length ("%.64s") or by
+ * the buffer: a cut inside a character would make the message invalid
+ * UTF-8, which jansson refuses to encode (a 500 instead of the error).
+ * Each byte that does not start a whole valid character becomes '?'. */
+static void utf8_repair(char *s)
+{
+    size_t n = strlen(s);
+    if (text_utf8_valid(s, n))
+        return;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (k <= n - i && text_utf8_valid(s + i, k)) {
+            i += k;
+        } else {
+            s[i] = '?';
+            i++;
+        }
+    }
+}
 
 void reply_error(struct http_response *resp, unsigned status, const char *code,
                  const char *fmt, ...)
@@ -18,6 +40,7 @@ void reply_error(struct http_response *resp, unsigned status, const char *code,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_repair(msg);
     json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     reply_json(resp, status, o);
 }
@@ -55,9 +78,9 @@ void reply_json(struct http_response *resp, unsigned status, json_t *obj)
 {
     free(resp->body);
     /* JSON_ENSURE_ASCII is off: UTF-8 passes through as it came. */
-    jarena_pause(); /* the text outlives a request's arena (jsonmem.h) */
+    int paused = jarena_pause(); /* the text outlives a request's arena (jsonmem.h) */
     char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    jarena_resume();
+    jarena_resume(paused);
     json_decref(obj);
     if (!s) {
         /* Only reachable on OOM inside jansson or a message that was not

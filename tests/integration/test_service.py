@@ -129,6 +129,19 @@ def test_unknown_field_and_bad_values():
     c["comment"]["created_at"] = "yesterday"
     st, body, _ = svc().check(c)
     assert st == 400 and err_code(body) == "invalid_field" and "created_at" in body["error"]["message"]
+    # names are quoted cut to 64 bytes: a cut inside a character is still
+    # the right error, with valid UTF-8 ("?" where the cut fell)
+    long_name = "a" * 63 + "\u00e9t\u00e9"
+    c = comment()
+    c["comment"][long_name] = 1
+    st, body, _ = svc().check(c)
+    assert st == 400 and err_code(body) == "unknown_field", (st, body)
+    assert "a" * 63 + "?" in body["error"]["message"], body
+    c = comment(**{long_name: 1})
+    st, body, _ = svc().check(c)
+    assert st == 400 and err_code(body) == "unknown_field" and "a" * 63 + "?" in body["error"]["message"], body
+    st, body, _ = svc().check(comment(site="s" * 63 + "\u00e9"))
+    assert st == 404 and err_code(body) == "unknown_site", (st, body)
 
 
 def test_oversize_body_refused_before_reading():

@@ -152,9 +152,12 @@ TEST(arena_trees)
         CHECK(jarena_enter(a));
         json_t *t = jfast_load(big, strlen(big));
         json_t *small = jfast_load("{\"k\":\"v\"}", 9);
-        jarena_pause();
+        int was = jarena_pause();
+        CHECK_EQ_INT(was, 0);
+        CHECK_EQ_INT(jarena_pause(), 1); /* pauses nest */
+        jarena_resume(1);
         json_t *outside = json_pack("{s:s}", "kept", "yes");
-        jarena_resume();
+        jarena_resume(was);
         jarena_leave();
         CHECK(t != NULL && small != NULL);
         CHECK_EQ_INT(json_string_length(json_object_get(t, "body")), n);
