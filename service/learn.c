@@ -45,8 +45,7 @@ struct learn_state {
     char fp[33];
     int visible;                /* this instance's copy shows the change */
     struct store_get_res held;
-    struct store_check_req tq;  /* the API key's token (the check script, no comment) */
-    struct store_check_res tres;
+    struct store_check_res tres; /* the API key's token */
     struct bayesdb_learn_res res;
 };
 
@@ -256,22 +255,13 @@ static void learn_begin(struct http_request *req, struct http_response *resp, en
         learn_cleanup(req);
         return;
     }
-    /* A learn costs the key a token of its API bucket, as a check does:
-     * the same bucket, taken by the same script (a check of no comment). */
+    /* A learn costs the key a token of its API bucket, as a check does. */
     if (!st->site->api.enabled) {
         token_taken(req, resp);
         return;
     }
-    struct store_check_req *q = &st->tq;
-    q->site = st->site->name;
-    q->api_key_id = req->ident.key_id;
-    q->api = &st->site->api;
-    q->epoch_s = st->site->bucket_epoch_s;
-    q->buckets = st->site->buckets;
-    q->dup_epoch_s = st->site->dup_window_s;
-    q->src_ip = req->ident.key_id; /* spreads keys over the lanes */
     req->resume = token_taken;
-    store_check_async(q, &st->tres, redis_done, req);
+    store_api_token_async(st->site, req->ident.key_id, &st->tres, redis_done, req);
 }
 
 void learn_handle(struct http_request *req, struct http_response *resp)

@@ -98,10 +98,11 @@ static int has_control(const char *s)
     return 0;
 }
 
-/* "a.b.c.d" and "a.b.c.0/24" (every check has one: no printf). */
-static int ipv4_text(const unsigned char *a, char *ip, size_t iplen, char *prefix, size_t plen)
+/* "a.b.c.d" into ip and "a.b.c.0/24" into prefix, both of at least 20
+ * bytes (every check has an address: no printf). Returns 0. */
+static int ipv4_text(const unsigned char *a, char *ip, char *prefix)
 {
-    char t[16], *w = t;
+    char *w = ip;
     for (int i = 0; i < 4; i++) {
         if (a[i] >= 100)
             *w++ = (char)('0' + a[i] / 100);
@@ -109,29 +110,28 @@ static int ipv4_text(const unsigned char *a, char *ip, size_t iplen, char *prefi
             *w++ = (char)('0' + a[i] / 10 % 10);
         *w++ = (char)('0' + a[i] % 10);
         *w++ = '.';
-        if (i == 2 && plen > (size_t)(w - t) + 4) { /* the prefix is the first three octets */
-            memcpy(prefix, t, (size_t)(w - t));
-            memcpy(prefix + (w - t), "0/24", 5);
+        if (i == 2) { /* the prefix is the first three octets */
+            memcpy(prefix, ip, (size_t)(w - ip));
+            memcpy(prefix + (w - ip), "0/24", 5);
         }
     }
     w[-1] = 0;
-    if (iplen >= sizeof t)
-        memcpy(ip, t, (size_t)(w - t));
     return 0;
 }
 
 /* Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4), and
- * its /24 or /64 prefix. Returns 0, or -1 if 's' is not an address. */
+ * its /24 or /64 prefix (buffers of at least 20 bytes). Returns 0, or -1
+ * if 's' is not an address. */
 static int canon_ip(const char *s, char *ip, size_t iplen, char *prefix, size_t plen)
 {
     unsigned char a[16];
     static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
     if (inet_pton(AF_INET, s, a) == 1)
-        return ipv4_text(a, ip, iplen, prefix, plen);
+        return ipv4_text(a, ip, prefix);
     if (inet_pton(AF_INET6, s, a) != 1)
         return -1;
     if (memcmp(a, mapped, 12) == 0)
-        return ipv4_text(a + 12, ip, iplen, prefix, plen);
+        return ipv4_text(a + 12, ip, prefix);
     char t[INET6_ADDRSTRLEN];
     inet_ntop(AF_INET6, a, t, sizeof t);
     snprintf(ip, iplen, "%s", t);
@@ -160,6 +160,15 @@ static const char *opt_str(json_t *obj, const char *name)
     return json_string_value(json_object_get(obj, name)); /* NULL when absent or null */
 }
 
+/* "prefix.key" ("key" when 'prefix' is NULL) into buf[64], for error
+ * messages only: formatting names for every field was a tenth of a
+ * check's work. */
+static const char *full_name(char *buf, const char *prefix, const char *key)
+{
+    snprintf(buf, 64, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", key);
+    return buf;
+}
+
 /* Id 'v' (not null), stored in 'obj' under 'key' and named "prefix.key"
  * ("key" when 'prefix' is NULL) in errors: an integer >= 0 is rewritten
  * as a string. 'hint' ends the empty-id message: a field of an object may
@@ -169,7 +178,6 @@ static int check_id(json_t *obj, const char *prefix, const char *key, json_t *v,
                     const char *hint, struct http_response *resp)
 {
     char name[64];
-#define NAME() (snprintf(name, sizeof name, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", key), name)
     if (json_is_integer(v) && json_integer_value(v) >= 0) {
         char num[32];
         snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
@@ -177,26 +185,25 @@ static int check_id(json_t *obj, const char *prefix, const char *key, json_t *v,
         return 0;
     }
     if (!json_is_string(v)) {
-        reply_error(resp, 400, "wrong_type", "%s must be a string or a non-negative integer, not %s", NAME(),
+        reply_error(resp, 400, "wrong_type", "%s must be a string or a non-negative integer, not %s", full_name(name, prefix, key),
                     type_name(v));
         return -1;
     }
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (n > maxlen) {
-        reply_error(resp, 400, "invalid_field", "%s is %zu bytes; at most %zu are allowed", NAME(), n, maxlen);
+        reply_error(resp, 400, "invalid_field", "%s is %zu bytes; at most %zu are allowed", full_name(name, prefix, key), n, maxlen);
         return -1;
     }
     if (strlen(s) != n || has_control(s)) {
-        reply_error(resp, 400, "invalid_field", "%s contains control characters", NAME());
+        reply_error(resp, 400, "invalid_field", "%s contains control characters", full_name(name, prefix, key));
         return -1;
     }
     if (n == 0) {
-        reply_error(resp, 400, "invalid_field", "%s must not be empty%s", NAME(), hint);
+        reply_error(resp, 400, "invalid_field", "%s must not be empty%s", full_name(name, prefix, key), hint);
         return -1;
     }
     return 0;
-#undef NAME
 }
 
 /* Check 'obj' against 'fields', naming problems as "prefix.field".
@@ -219,14 +226,11 @@ static int validate_fields(json_t *obj, const char *prefix, const struct field *
         }
     }
     for (const struct field *f = fields; f->name; f++) {
-        /* The full name ("comment.created_at") only for an error message:
-         * formatting it for every field was a tenth of a check's work. */
         char name[64];
-#define NAME() (snprintf(name, sizeof name, "%s.%s", prefix, f->name), name)
         v = json_object_get(obj, f->name);
         if (!v || json_is_null(v)) {
             if (f->required) {
-                reply_error(resp, 400, "missing_field", "%s is required", NAME());
+                reply_error(resp, 400, "missing_field", "%s is required", full_name(name, prefix, f->name));
                 return -1;
             }
             continue;
@@ -237,28 +241,27 @@ static int validate_fields(json_t *obj, const char *prefix, const struct field *
             continue;
         }
         if (!json_is_string(v)) {
-            reply_error(resp, 400, "wrong_type", "%s must be a string, not %s", NAME(), type_name(v));
+            reply_error(resp, 400, "wrong_type", "%s must be a string, not %s", full_name(name, prefix, f->name), type_name(v));
             return -1;
         }
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
         if (f->maxlen && n > f->maxlen) {
-            reply_error(resp, 400, "invalid_field", "%s is %zu bytes; at most %zu are allowed", NAME(), n,
+            reply_error(resp, 400, "invalid_field", "%s is %zu bytes; at most %zu are allowed", full_name(name, prefix, f->name), n,
                         f->maxlen);
             return -1;
         }
         /* The body may hold NULs; no other string may (see api.md). */
         if (strcmp(f->name, "body") != 0 && (strlen(s) != n || (f->type != F_STR && has_control(s)))) {
-            reply_error(resp, 400, "invalid_field", "%s contains control characters", NAME());
+            reply_error(resp, 400, "invalid_field", "%s contains control characters", full_name(name, prefix, f->name));
             return -1;
         }
         if (f->type == F_TIME && !valid_time(s)) {
             reply_error(resp, 400, "invalid_field",
-                        "%s must be an RFC 3339 time such as 2026-11-27T10:00:00Z", NAME());
+                        "%s must be an RFC 3339 time such as 2026-11-27T10:00:00Z", full_name(name, prefix, f->name));
             return -1;
         }
     }
-#undef NAME
     return 0;
 }
 

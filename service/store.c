@@ -1228,6 +1228,20 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     combine(p->lane, 1);
 }
 
+void store_api_token_async(const struct site_cfg *site, const char *key_id, struct store_check_res *res,
+                           store_done_fn done, void *arg)
+{
+    struct store_check_req q = { 0 };
+    q.site = site->name;
+    q.api_key_id = key_id;
+    q.api = &site->api;
+    q.epoch_s = site->bucket_epoch_s;
+    q.buckets = site->buckets;
+    q.dup_epoch_s = site->dup_window_s;
+    q.src_ip = key_id; /* spreads the keys over the lanes */
+    store_check_async(&q, res, done, arg); /* reads 'q' only during the call */
+}
+
 static void sync_done(void *arg)
 {
     sem_post(arg);

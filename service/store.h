@@ -83,6 +83,14 @@ void store_check_async(const struct store_check_req *req, struct store_check_res
                        store_done_fn done, void *arg);
 
 
+/* Take one token of key 'key_id''s API bucket on 'site' (what a check
+ * takes first), without waiting: the check script run as a check of no
+ * comment. 'res' gets ST_OK, ST_API_LIMITED (retry_after_ms) or ST_DOWN;
+ * then done(arg) is called as for store_check_async. The bucket must be
+ * enabled (site->api.enabled). */
+void store_api_token_async(const struct site_cfg *site, const char *key_id, struct store_check_res *res,
+                           store_done_fn done, void *arg);
+
 /* Remember the decision record for a comment id (replacing an older one:
  * an edited comment's new decision wins), for replays, without
  * waiting for Redis to answer: the command rides with the next pipelined
