@@ -320,6 +320,21 @@ ALWAYS_INLINE void emits(tok_list *tl, const char *prefix, const char *s)
     emit(tl, prefix, s, strlen(s));
 }
 
+/* "d" and v in decimal into d (room for 22 bytes); returns the length.
+ * Not snprintf: digit runs are common and this runs for each. */
+static size_t count_token(char *d, size_t v)
+{
+    char tmp[21], *w = tmp + sizeof tmp;
+    do {
+        *--w = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t l = (size_t)(tmp + sizeof tmp - w);
+    d[0] = 'd';
+    memcpy(d + 1, w, l);
+    return l + 1;
+}
+
 /* prefix + the bucket of v as a letter: a = 0, b = 1, c = 2, d = 3-4,
  * e = 5-8, f = 9-16, ... (log2, up to 'n'). */
 static void emit_bucket(tok_list *tl, const char *prefix, size_t v)
@@ -455,7 +470,9 @@ static void registered_domain(const char *host, char *out, size_t outlen)
         if (tld_len == 2 && is_second_level(start, (size_t)(dots[0] - start)))
             start = dots[2] ? dots[2] + 1 : host;
     }
-    snprintf(out, outlen, "%s", start);
+    size_t l = strnlen(start, outlen - 1);
+    memcpy(out, start, l);
+    out[l] = '\0';
 }
 
 
@@ -672,9 +689,8 @@ static size_t phone_at(tok_list *tl, const char *s, size_t n, size_t i)
         e++;
     }
     if (digits >= 7 && digits <= 15) {
-        char d[8];
-        int l = snprintf(d, sizeof d, "d%zu", digits);
-        emit(tl, "p:", d, (size_t)l);
+        char d[24];
+        emit(tl, "p:", d, count_token(d, digits));
     }
     while (e > i && !(s[e - 1] >= '0' && s[e - 1] <= '9'))
         e--;
@@ -945,9 +961,8 @@ static void words(tok_list *tl, char *norm, size_t n)
             if (w[k] < '0' || w[k] > '9')
                 digits = 0;
         if (digits) {
-            char d[8];
-            int dl = snprintf(d, sizeof d, "d%zu", l);
-            emit(tl, "n:", d, (size_t)dl);
+            char d[24];
+            emit(tl, "n:", d, count_token(d, l));
         }
         if (prevl) {
             memcpy(pair, prev, prevl);

@@ -153,9 +153,14 @@ static void bayes_reason(const struct site_cfg *site, const struct req_comment *
         for (int k = 4; k >= 2; k--, milli /= 10)
             p3[k] = (char)('0' + milli % 10);
     buf_puts(&d, p3);
-    buf_printf(&d, " from %d clues", r.used);
-    if (used && strcmp(used, site->bayes.model) != 0)
-        buf_printf(&d, " (shared model %s)", used);
+    buf_puts(&d, " from ");
+    buf_put_int(&d, r.used);
+    buf_puts(&d, " clues");
+    if (used && strcmp(used, site->bayes.model) != 0) {
+        buf_puts(&d, " (shared model ");
+        buf_puts(&d, used);
+        buf_puts(&d, ")");
+    }
     const struct bayes_top *top = spam ? r.spam_top : r.ham_top;
     int ntop = spam ? r.nspam_top : r.nham_top;
     if (ntop) {
@@ -236,8 +241,29 @@ static char *record_of(const char *response, const char *body_fp)
     struct buf b;
     buf_init(&b);
     buf_append(&b, response, n - 1); /* without the closing brace */
-    buf_printf(&b, ",\"body_fp\":\"%s\"}", body_fp);
+    buf_puts(&b, ",\"body_fp\":\"");
+    buf_puts(&b, body_fp);
+    buf_puts(&b, "\"}");
     return b.p;
+}
+
+/* The rate_limit object of an answer into rl (a bucket name is at most
+ * 9 bytes, so 160 always hold it): {"limited":true,"bucket":..,
+ * "retry_after_ms":n} or {"limited":false,"bucket":..,"remaining":n}.
+ * By hand, not snprintf: it runs for every check. */
+static void rate_limit_json(char rl[static 160], int limited, const char *bucket, long long n)
+{
+    const char *part[] = { limited ? "{\"limited\":true,\"bucket\":\"" : "{\"limited\":false,\"bucket\":\"",
+                           bucket, limited ? "\",\"retry_after_ms\":" : "\",\"remaining\":" };
+    size_t len = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t l = strlen(part[i]);
+        memcpy(rl + len, part[i], l);
+        len += l;
+    }
+    len += fmt_int(rl + len, n);
+    rl[len++] = '}';
+    rl[len] = '\0';
 }
 
 /* Everything a /v1/check answer says. */
@@ -275,11 +301,11 @@ static void render_head(struct buf *b, const struct answer *a)
 
 static void render_tail(struct buf *b, const struct answer *a)
 {
-    buf_printf(b, ",\"degraded\":%s,\"replayed\":false", a->degraded ? "true" : "false");
+    buf_puts(b, a->degraded ? ",\"degraded\":true,\"replayed\":false" : ",\"degraded\":false,\"replayed\":false");
     if (a->hold == HOLD_STORED)
         buf_puts(b, ",\"stored\":true");
     else if (a->hold != HOLD_NONE)
-        buf_printf(b, ",\"stored\":false,\"pending\":%s", a->hold == HOLD_PENDING ? "true" : "false");
+        buf_puts(b, a->hold == HOLD_PENDING ? ",\"stored\":false,\"pending\":true" : ",\"stored\":false,\"pending\":false");
     buf_append(b, "}", 1);
 }
 
@@ -602,7 +628,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     }
 
     char *rl = st->rl;
-    snprintf(rl, sizeof st->rl, "null");
+    memcpy(rl, "null", 5);
     int degraded = 0;
     enum decision d;
     if (r->status == ST_LIMITED) {
@@ -611,8 +637,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                     "too many comments from this %s; retry in %.1f s",
                     bk == BK_IP ? "IP address" : bk == BK_PREFIX ? "network" : bk == BK_AUTHOR ? "author"
                     : bk == BK_THREAD ? "article" : "site", (double)r->retry_after_ms / 1000);
-        snprintf(rl, sizeof st->rl, "{\"limited\":true,\"bucket\":\"%s\",\"retry_after_ms\":%ld}",
-                 bucket_name(bk), r->retry_after_ms);
+        rate_limit_json(rl, 1, bucket_name(bk), r->retry_after_ms);
         d = DEC_REJECT;
     } else if (r->status == ST_OK) {
         long sources = r->dup_ips > r->dup_authors ? r->dup_ips : r->dup_authors;
@@ -621,8 +646,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                         "the same text came from %ld IP addresses and %ld authors in the last %ld s",
                         r->dup_ips, r->dup_authors, site->dup_window_s);
         if (r->bucket >= 0) /* as the check script writes it into the record */
-            snprintf(rl, sizeof st->rl, "{\"limited\":false,\"bucket\":\"%s\",\"remaining\":%lld}",
-                     bucket_name(st->q.kind[r->bucket]), (long long)r->remaining);
+            rate_limit_json(rl, 0, bucket_name(st->q.kind[r->bucket]), r->remaining);
         d = verdict_decide(&st->v, &site->th);
     } else { /* ST_DOWN */
         degraded = 1;

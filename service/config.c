@@ -671,12 +671,12 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->redis_retry_ms = (int)retry;
     c->redis_connections = (int)conns;
 
-    long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10;
+    long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10, hbuf = 16384;
     char loop[8] = "poll";
     json_t *h = get_obj(x, "", root, "http");
     if (h) {
         static const char *const hk[] = { "threads", "max_body_bytes", "max_connections",
-            "connection_timeout_s", "shutdown_grace_s", "event_loop", NULL };
+            "connection_timeout_s", "shutdown_grace_s", "event_loop", "header_buffer_bytes", NULL };
         /* 1 KiB is the smallest body that holds a useful comment request;
          * 1 MiB is far beyond any comment and bounds memory per connection. */
         if (only_keys(x, "http", h, hk) || get_int(x, "http", h, "threads", 1, 256, &threads) ||
@@ -684,6 +684,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
             get_int(x, "http", h, "max_connections", 16, 100000, &maxconn) ||
             get_int(x, "http", h, "connection_timeout_s", 1, 3600, &ctimeout) ||
             get_int(x, "http", h, "shutdown_grace_s", 0, 600, &grace) ||
+            get_int(x, "http", h, "header_buffer_bytes", 4096, 1 << 20, &hbuf) ||
             get_str(x, "http", h, "event_loop", loop, sizeof loop))
             return -1;
         if (strcmp(loop, "poll") && strcmp(loop, "epoll"))
@@ -697,6 +698,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->connection_timeout_s = (int)ctimeout;
     c->shutdown_grace_s = (int)grace;
     c->use_epoll = strcmp(loop, "epoll") == 0;
+    c->header_buffer = (size_t)hbuf;
     long spool = 10000;
     if (get_int(x, "", root, "spool_max", 0, 10000000, &spool))
         return -1;

@@ -85,6 +85,7 @@ struct cfg {
     int redis_connections;        /* pipelined connections (lanes), 1-8 */
     int threads;
     size_t max_body;
+    size_t header_buffer;     /* libmicrohttpd's memory per connection */
     int max_connections;
     int connection_timeout_s;
     int shutdown_grace_s;

@@ -135,9 +135,10 @@ static int cmd_serve(const char *path)
             if (strcmp(old->listen_host, n->listen_host) || old->listen_port != n->listen_port ||
                 old->threads != n->threads || old->max_connections != n->max_connections ||
                 old->connection_timeout_s != n->connection_timeout_s || old->use_epoll != n->use_epoll ||
-                old->redis_connections != n->redis_connections || old->max_body != n->max_body)
+                old->redis_connections != n->redis_connections || old->max_body != n->max_body ||
+                old->header_buffer != n->header_buffer)
                 LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections, http.connection_timeout_s, "
-                         "http.event_loop and redis.connections change only on restart "
+                         "http.event_loop, http.header_buffer_bytes and redis.connections change only on restart "
                          "(http.max_body_bytes applies now)");
             cfg_release(old);
             announce(n);

@@ -145,6 +145,27 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+size_t fmt_int(char out[static 21], long long v)
+{
+    char tmp[21], *w = tmp + sizeof tmp;
+    unsigned long long a = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--w = (char)('0' + a % 10);
+        a /= 10;
+    } while (a);
+    if (v < 0)
+        *--w = '-';
+    size_t n = (size_t)(tmp + sizeof tmp - w);
+    memcpy(out, w, n);
+    return n;
+}
+
+void buf_put_int(struct buf *b, long long v)
+{
+    char tmp[21];
+    buf_append(b, tmp, fmt_int(tmp, v));
+}
+
 void buf_put_num(struct buf *b, double v, int decimals)
 {
     static const long long scale[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };

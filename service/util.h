@@ -42,6 +42,11 @@ void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *data, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* v in decimal, as printf's %lld writes it, into out (no NUL); returns
+ * the length. No printf: for hot paths. */
+size_t fmt_int(char out[static 21], long long v);
+/* Append v in decimal, as fmt_int writes it. */
+void buf_put_int(struct buf *b, long long v);
 /* Append 'v' rounded to 'decimals' (0-6) places, without trailing zeros
  * ("4", "0.889", "-1.5"): what printf's %.6g writes for such a number,
  * at a fraction of its cost (it runs for every reason of every check). */

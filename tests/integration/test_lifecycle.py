@@ -373,6 +373,30 @@ def test_redis_closing_idle_connections_costs_no_degraded_answer():
     assert rc == 0, rc
 
 
+def test_a_larger_header_buffer_serves_larger_headers():
+    """http.header_buffer_bytes is libmicrohttpd's memory per connection:
+    16 KiB (the default) refuses 12 KiB of cookies, 64 KiB serves them."""
+    env = Env()
+    s = env.svc
+    big = {"Cookie": "c=" + "x" * 12000}
+    try:
+        try:
+            st = s.check(comment(ip="192.0.2.180"), headers=big)[0]
+        except (ConnectionError, OSError):
+            st = "closed"
+        assert st in (431, "closed"), st
+        cfg = json.loads(json.dumps(s.config))
+        cfg.setdefault("http", {})["header_buffer_bytes"] = 65536
+        s.stop()
+        s.write_config(cfg)
+        s.start()
+        st, body, _ = s.check(comment(ip="192.0.2.181"), headers=big)
+        assert st == 200 and body["decision"] == "accept", body
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
 def test_slow_redis_answers_degraded_not_hanging():
     env = Env()
     s, r = env.svc, env.redis

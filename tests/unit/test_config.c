@@ -88,6 +88,7 @@ TEST(errors_name_the_field)
     CHECK(refused_with("{\"listen\":\"nowhere\",\"sites\":{\"a\":{}}}", "listen"));
     CHECK(refused_with("{\"redis\":{\"url\":\"http://x\"},\"sites\":{\"a\":{}}}", "redis.url"));
     CHECK(refused_with("{\"http\":{\"threads\":0},\"sites\":{\"a\":{}}}", "http.threads"));
+    CHECK(refused_with("{\"http\":{\"header_buffer_bytes\":1024},\"sites\":{\"a\":{}}}", "http.header_buffer_bytes"));
     CHECK(refused_with("{\"sites\":{\"a\":{}},\"sites\":{}}", "duplicate"));
     CHECK(refused_with("{\"sites\":{\"a\":{\"weights\":{\"link\":\"big\"}}}}", "sites.a.weights.link"));
     CHECK(refused_with("not json", "modgate-test-config"));
