@@ -42,7 +42,7 @@ SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/store.c service/check.c service/reply.c service/http.c \
                 service/routes.c service/spool.c service/eval.c service/bayesdb.c \
                 service/learn.c service/request.c service/jsonmem.c service/jfast.c \
-                service/pow.c
+                service/pow.c service/captcha.c
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model
 SERVICE_TESTS:= test_config test_jfast test_pow

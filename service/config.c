@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "log.h"
@@ -207,6 +208,14 @@ static void site_defaults(struct site_cfg *s)
     s->bayes.enabled = 1;
     snprintf(s->bayes.model, sizeof s->bayes.model, "%s", s->name);
     s->bayes.fallback[0] = 0;
+    /* Captcha work: cost x counter PBKDF2 iterations for the client, at
+     * least 200 x 200 = 40,000 (tens of ms in a desktop browser, a few
+     * hundred on a slow phone), at most 100 times that for a flood; the
+     * server pays one derivation of 'cost' iterations per challenge. */
+    s->captcha.cost = 200;
+    s->captcha.counter_min = 200;
+    s->captcha.counter_max = 20000;
+    s->captcha.ttl_s = 300;
 }
 
 /* ---------- sections ---------- */
@@ -270,13 +279,21 @@ static int parse_words(struct ctx *x, const char *path, json_t *parent, const ch
     return 0;
 }
 
+/* The optional object 'key' of 'site' (NULL when absent or on error: see
+ * x->failed), with its path in p[256]. */
+static json_t *section(struct ctx *x, const char *path, json_t *site, const char *key, char p[static 256])
+{
+    json_t *o = get_obj(x, path, site, key);
+    join(p, 256, path, key);
+    return o;
+}
+
 static int parse_weights(struct ctx *x, const char *path, json_t *site, struct heur_weights *w)
 {
-    json_t *o = get_obj(x, path, site, "weights");
+    char p[256];
+    json_t *o = section(x, path, site, "weights", p);
     if (!o)
         return x->failed ? -1 : 0;
-    char p[256];
-    join(p, sizeof p, path, "weights");
     static const char *const keys[] = { "link", "link_cap", "link_only", "link_density",
         "too_many_links", "blocked_word", "suspect_word", "honeypot", "shouting",
         "repeated_chars", "duplicate", NULL };
@@ -382,11 +399,10 @@ static int get_model_name(struct ctx *x, const char *path, json_t *obj, const ch
 
 static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bayes_site_cfg *b)
 {
-    json_t *o = get_obj(x, path, site, "bayes");
+    char p[256];
+    json_t *o = section(x, path, site, "bayes", p);
     if (!o)
         return x->failed ? -1 : 0;
-    char p[256];
-    join(p, sizeof p, path, "bayes");
     static const char *const keys[] = { "enabled", "model", "fallback", "min_learns", "weight", "s", "x",
         "min_dev", "max_discriminators", "min_tokens", NULL };
     struct bayes_params *bp = &b->params;
@@ -415,6 +431,127 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
     return 0;
 }
 
+/* "YYYY-MM-DDTHH:MM:SSZ" as Unix seconds; -1 when it is not that. */
+static long long parse_utc(const char *t)
+{
+    struct tm tm = { 0 };
+    char z = 0, end = 0;
+    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &z, &end) != 7 || z != 'Z' || strlen(t) != 20 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm);
+}
+
+/* A captcha key's secret: 64-128 hex digits (32-64 bytes) in a file or an
+ * environment variable, so that the config file itself holds no secret. */
+static int load_secret(struct ctx *x, const char *p, json_t *k, struct captcha_key_cfg *out)
+{
+    char file[512] = "", env[128] = "", hex[260] = "";
+    if (get_str(x, p, k, "secret_file", file, sizeof file) || get_str(x, p, k, "secret_env", env, sizeof env))
+        return -1;
+    if (!file[0] == !env[0])
+        return fail(x, p, "needs exactly one of \"secret_file\" and \"secret_env\"");
+    if (file[0]) {
+        FILE *f = fopen(file, "r");
+        if (!f)
+            return fail(x, p, "cannot read secret_file \"%s\"", file);
+        size_t n = fread(hex, 1, sizeof hex - 1, f);
+        fclose(f);
+        hex[n] = 0;
+    } else {
+        const char *v = getenv(env);
+        if (!v)
+            return fail(x, p, "the environment variable %s named by secret_env is not set", env);
+        snprintf(hex, sizeof hex, "%s", v);
+    }
+    size_t n = strlen(hex);
+    while (n && (hex[n - 1] == '\n' || hex[n - 1] == '\r' || hex[n - 1] == ' '))
+        hex[--n] = 0;
+    size_t got = 0;
+    int bad = n < 64 || n > 128 || n % 2 ||
+              sodium_hex2bin(out->secret, sizeof out->secret, hex, n, NULL, &got, NULL) != 0 || got != n / 2;
+    sodium_memzero(hex, sizeof hex);
+    if (bad)
+        return fail(x, p, "the secret must be 64-128 hex digits: 32-64 random bytes, as "
+                          "`openssl rand -hex 32` prints them");
+    out->secret_len = got;
+    return 0;
+}
+
+static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct captcha_cfg *cc)
+{
+    char p[256];
+    json_t *o = section(x, path, site, "captcha", p);
+    if (!o)
+        return x->failed ? -1 : 0;
+    static const char *const keys[] = { "keys", "origins", "cost", "counter_min", "counter_max", "ttl_s",
+        "test_mode", NULL };
+    /* cost and counter bounds: pow.c's limits. A challenge lives at least
+     * 10 s (time to solve on a slow phone) and at most a day. */
+    if (only_keys(x, p, o, keys) || get_int(x, p, o, "cost", 1, 1000000, &cc->cost) ||
+        get_int(x, p, o, "counter_min", 0, 100000000, &cc->counter_min) ||
+        get_int(x, p, o, "counter_max", 0, 100000000, &cc->counter_max) ||
+        get_int(x, p, o, "ttl_s", 10, 86400, &cc->ttl_s) || get_bool(x, p, o, "test_mode", &cc->test_mode))
+        return -1;
+    if (cc->counter_max < cc->counter_min)
+        return fail(x, p, "counter_max (%ld) must be at least counter_min (%ld)", cc->counter_max, cc->counter_min);
+    json_t *ks = json_object_get(o, "keys"), *k;
+    char pk[300];
+    join(pk, sizeof pk, p, "keys");
+    if (!json_is_array(ks) || json_array_size(ks) < 1 || json_array_size(ks) > CAPTCHA_MAX_KEYS)
+        return fail(x, pk, "must be an array of 1-%d keys, the signing key first", CAPTCHA_MAX_KEYS);
+    size_t i;
+    json_array_foreach(ks, i, k) {
+        char pi[320];
+        snprintf(pi, sizeof pi, "%.300s[%d]", pk, (int)i);
+        struct captcha_key_cfg *kc = &cc->keys[i];
+        static const char *const kk[] = { "id", "secret_file", "secret_env", "verify_until", NULL };
+        char until[32] = "";
+        if (!json_is_object(k))
+            return fail(x, pi, "must be an object");
+        if (only_keys(x, pi, k, kk) || get_str(x, pi, k, "id", kc->id, sizeof kc->id) ||
+            get_str(x, pi, k, "verify_until", until, sizeof until))
+            return -1;
+        int ok = kc->id[0] != 0;
+        for (const char *c = kc->id; *c; c++)
+            ok &= (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f;
+        if (!ok)
+            return fail(x, pi, "needs an \"id\" of 1-31 printable ASCII characters");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cc->keys[j].id, kc->id) == 0)
+                return fail(x, pi, "the id \"%s\" is used twice", kc->id);
+        if (until[0] && (i == 0 || (kc->verify_until_s = parse_utc(until)) < 0))
+            return fail(x, pi, i == 0 ? "the signing key (the first) cannot have verify_until"
+                                      : "verify_until must be a UTC time like 2026-12-31T00:00:00Z");
+        if (load_secret(x, pi, k, kc))
+            return -1;
+    }
+    cc->nkeys = (int)json_array_size(ks);
+    json_t *os = json_object_get(o, "origins"), *v;
+    if (os) {
+        char po[300];
+        join(po, sizeof po, p, "origins");
+        if (!json_is_array(os) || json_array_size(os) > CAPTCHA_MAX_ORIGINS)
+            return fail(x, po, "must be an array of at most %d origins", CAPTCHA_MAX_ORIGINS);
+        json_array_foreach(os, i, v) {
+            const char *s = json_string_value(v);
+            /* an origin as browsers send it: scheme://host[:port], nothing after */
+            const char *h = s ? strstr(s, "://") : NULL;
+            if (!s || json_string_length(v) >= sizeof cc->origins[0] || !h ||
+                (strncmp(s, "https://", 8) && strncmp(s, "http://", 7)) || !h[3] || strchr(h + 3, '/') ||
+                strpbrk(s, " \t\r\n,"))
+                return fail(x, po, "item %zu must be an origin like \"https://news.example.org\"", i);
+            snprintf(cc->origins[i], sizeof cc->origins[i], "%s", s);
+        }
+        cc->norigins = (int)json_array_size(os);
+    }
+    cc->enabled = 1;
+    return 0;
+}
+
 static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
 {
     struct site_cfg *s = &c->sites[idx];
@@ -426,7 +563,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", "bayes", NULL };
+        "style", "weights", "bayes", "captcha", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -515,7 +652,8 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         s->heur.shout_min_letters = (int)sl;
         s->heur.repeat_min_run = (int)rr;
     }
-    if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes))
+    if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes) ||
+        parse_captcha(x, path, o, &s->captcha))
         return -1;
     if (parse_keys(x, path, o, idx, c))
         return -1;
@@ -627,6 +765,7 @@ static void cfg_free(struct cfg *c)
     for (size_t i = 0; i < c->nsites; i++) {
         wordlist_free(c->sites[i].blocked);
         wordlist_free(c->sites[i].suspect);
+        sodium_memzero(&c->sites[i].captcha, sizeof c->sites[i].captcha);
     }
     free(c->sites);
     sodium_memzero(c->redis_url, sizeof c->redis_url); /* may hold a password */

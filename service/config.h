@@ -42,6 +42,27 @@ struct bayes_site_cfg {
     char fallback[65];            /* read when 'model' has too few learns; "" = none */
 };
 
+/* sites.<name>.captcha: ALTCHA proof-of-work challenges (see pow.h). */
+#define CAPTCHA_MAX_KEYS 4
+#define CAPTCHA_MAX_ORIGINS 8
+struct captcha_key_cfg {
+    char id[32];                  /* printable ASCII, goes into challenges */
+    unsigned char secret[64];     /* secret: never logged; zeroed on free */
+    size_t secret_len;            /* 32-64 bytes */
+    long long verify_until_s;     /* 0: no limit (keys[0], which signs, has none) */
+};
+struct captcha_cfg {
+    int enabled;                  /* a signing key is configured */
+    int nkeys;                    /* keys[0] signs; the others only verify */
+    struct captcha_key_cfg keys[CAPTCHA_MAX_KEYS];
+    int norigins;                 /* CORS: pages allowed to fetch challenges */
+    char origins[CAPTCHA_MAX_ORIGINS][256];
+    long cost;                    /* PBKDF2 iterations per counter tried */
+    long counter_min, counter_max; /* the work: counters the client tries */
+    long ttl_s;                   /* a challenge expires this long after issue */
+    int test_mode;                /* accept the widget's test-mode payload */
+};
+
 struct site_cfg {
     char name[65];
     struct thresholds th;
@@ -61,6 +82,7 @@ struct site_cfg {
     int dup_min_sources;          /* distinct IPs or authors that make a duplicate */
     size_t dup_min_chars;         /* shorter normalised bodies are never duplicates */
     struct bayes_site_cfg bayes;
+    struct captcha_cfg captcha;
 };
 
 /* Where Redis is, parsed from redis.url / MODGATE_REDIS_URL. */

@@ -110,6 +110,14 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct reqctx 
     }
     if (resp->allow)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->cors_origin) {
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, resp->cors_origin);
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Origin");
+        if (resp->cors_preflight) {
+            MHD_add_response_header(mr, "Access-Control-Allow-Methods", "GET");
+            MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
+        }
+    }
     if (resp->status == 401)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (atomic_load(&stopping))
@@ -277,6 +285,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         stage(&x->r, &resp);
     }
     return send_response(conn, x, &resp);
+}
+
+const char *http_arg(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 void http_async_done(struct http_request *req)

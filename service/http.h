@@ -43,6 +43,11 @@ struct http_request {
  * connections are served. */
 void http_async_done(struct http_request *req);
 
+/* A query-string argument or a request header of 'req' (borrowed, valid
+ * while the request lives), or NULL. Only from the request's own thread. */
+const char *http_arg(const struct http_request *req, const char *name);
+const char *http_header(const struct http_request *req, const char *name);
+
 struct http_server;
 
 /* Start serving with the settings of 'c' (listen address, threads, limits).

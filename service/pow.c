@@ -2,7 +2,7 @@
  *
  * The wire format is ALTCHA's (its altcha-lib 2.x and widget 3.x):
  *   challenge: {"parameters":{"algorithm":"PBKDF2/SHA-256","cost":C,
- *     "data":{"kid":..,"site":..},"expiresAt":T,"keyLength":32,
+ *     "data":{"host":..,"kid":..,"site":..},"expiresAt":T,"keyLength":32,
  *     "keyPrefix":<32 hex>,"keySignature":<64 hex>,"nonce":<32 hex>,
  *     "salt":<32 hex>},"signature":<64 hex>}
  *   payload: base64 of {"challenge":{"parameters":{..as received..},
@@ -95,13 +95,14 @@ static int sign_params(const struct pow_key *k, const json_t *params, unsigned c
     return 0;
 }
 
-static int printable_ascii(const char *s, size_t max)
+/* 1-(max-1) printable ASCII characters (0 allowed when empty_ok). */
+static int printable_ascii(const char *s, size_t max, int empty_ok)
 {
     size_t n = 0;
     for (; s[n]; n++)
         if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
             return 0;
-    return n > 0 && n < max;
+    return (n > 0 || empty_ok) && n < max;
 }
 
 static json_t *hex_string(const unsigned char *b, size_t n)
@@ -113,7 +114,8 @@ static json_t *hex_string(const unsigned char *b, size_t n)
 
 char *pow_challenge(const struct pow_key *k, const struct pow_issue *in)
 {
-    if (!printable_ascii(k->id, POW_KEY_ID_MAX) || !printable_ascii(in->site, POW_SITE_MAX) || in->cost < 1 ||
+    if (!printable_ascii(k->id, POW_KEY_ID_MAX, 0) || !printable_ascii(in->site, POW_SITE_MAX, 0) ||
+        !printable_ascii(in->host, POW_HOST_MAX, 1) || in->cost < 1 ||
         in->cost > COST_MAX || in->counter > COUNTER_MAX || in->ttl_s < TTL_MIN || in->ttl_s > TTL_MAX)
         return NULL;
     unsigned char nonce[HEX_LEN], salt[HEX_LEN], dk[KEY_LEN], ks[KEY_LEN], sig[KEY_LEN];
@@ -122,8 +124,9 @@ char *pow_challenge(const struct pow_key *k, const struct pow_issue *in)
     pow_derive(nonce, salt, in->cost, in->counter, dk);
     key_secret(k, ks);
     hmac(ks, sizeof ks, dk, sizeof dk, sig);
-    json_t *p = json_pack("{s:s, s:I, s:{s:s, s:s}, s:I, s:i, s:o, s:o, s:o, s:o}", "algorithm", ALGORITHM,
-                          "cost", (json_int_t)in->cost, "data", "kid", k->id, "site", in->site, "expiresAt",
+    json_t *p = json_pack("{s:s, s:I, s:{s:s, s:s, s:s}, s:I, s:i, s:o, s:o, s:o, s:o}", "algorithm", ALGORITHM,
+                          "cost", (json_int_t)in->cost, "data", "host", in->host, "kid", k->id, "site", in->site,
+                          "expiresAt",
                           (json_int_t)(in->now_s + in->ttl_s), "keyLength", KEY_LEN, "keyPrefix",
                           hex_string(dk, KEY_LEN / 2), "keySignature", hex_string(sig, KEY_LEN), "nonce",
                           hex_string(nonce, HEX_LEN), "salt", hex_string(salt, HEX_LEN));
@@ -178,8 +181,10 @@ static int our_shape(const json_t *p)
     const json_t *d = json_object_get(p, "data");
     const char *kid = json_string_value(json_object_get(d, "kid"));
     const char *site = json_string_value(json_object_get(d, "site"));
-    return json_is_object(d) && json_object_size(d) == 2 && kid && site && printable_ascii(kid, POW_KEY_ID_MAX) &&
-           printable_ascii(site, POW_SITE_MAX);
+    const char *host = json_string_value(json_object_get(d, "host"));
+    return json_is_object(d) && json_object_size(d) == 3 && kid && site && host &&
+           printable_ascii(kid, POW_KEY_ID_MAX, 0) && printable_ascii(site, POW_SITE_MAX, 0) &&
+           printable_ascii(host, POW_HOST_MAX, 1);
 }
 
 enum pow_status pow_verify(const char *payload, size_t len, const struct pow_key *keys, int nkeys,
@@ -252,6 +257,8 @@ enum pow_status pow_verify(const char *payload, size_t len, const struct pow_key
     out->cost = (uint32_t)cost;
     out->counter = (uint32_t)counter;
     memcpy(out->key_id, kid, strlen(kid) + 1);
+    const char *host = json_string_value(json_object_get(d, "host"));
+    memcpy(out->host, host, strlen(host) + 1);
 done:
     json_decref(root);
     sodium_memzero(ks, sizeof ks);

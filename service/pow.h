@@ -31,8 +31,11 @@ struct pow_key {
     int64_t verify_until_s;
 };
 
+#define POW_HOST_MAX 256
+
 struct pow_issue {
     const char *site;             /* printable ASCII, < POW_SITE_MAX */
+    const char *host;             /* the page's host name (from Origin), "" unknown */
     int64_t now_s;
     int ttl_s;                    /* the challenge expires at now + ttl */
     uint32_t cost;                /* PBKDF2 iterations per counter tried */
@@ -57,6 +60,7 @@ enum pow_status {
 /* What a valid payload was. */
 struct pow_result {
     char nonce[33];               /* hex: redeem it once */
+    char host[POW_HOST_MAX];      /* pow_issue.host */
     int64_t expires_s;
     uint32_t cost, counter;
     char key_id[POW_KEY_ID_MAX];

@@ -15,6 +15,8 @@ struct http_response {
     char *body;             /* new JSON text, freed by http.c */
     long retry_after_s;     /* > 0 adds a Retry-After header */
     const char *allow;      /* for 405: the methods allowed (static) */
+    const char *cors_origin; /* Access-Control-Allow-Origin (borrowed), or NULL */
+    int cors_preflight;     /* 1: an OPTIONS answer, with the allowed methods */
 };
 
 /* Fill 'resp' with an error envelope. 'code' is a stable machine code from

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "captcha.h"
 #include "check.h"
 #include "learn.h"
 #include "spool.h"
@@ -36,6 +37,9 @@ static const struct route routes[] = {
     { "POST", "/v1/learn", learn_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR), 1 },
     { "POST", "/v1/unlearn", unlearn_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR), 1 },
     { "GET", "/v1/sites/{site}/model", model_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/captcha/challenge", captcha_challenge_handle, 0, 0 },
+    { "OPTIONS", "/v1/captcha/challenge", captcha_preflight_handle, 0, 0 },
+    { "POST", "/v1/captcha/verify", captcha_verify_handle, 0, 1 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "HEAD", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },

@@ -1409,6 +1409,34 @@ void store_held_get_async(const char *site, const char *comment_id, struct store
     queue_async(lane_of(comment_id), &c, NULL, 1, parse_get, res, done, arg, 1);
 }
 
+static void parse_redeem(redisReply *r, const char *err, void *out)
+{
+    struct store_get_res *g = out;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        g->rc = -1;
+        snprintf(g->error, sizeof g->error, "%s%.100s", r ? "redis: " : "", r ? r->str : err);
+        return;
+    }
+    g->rc = r->type == REDIS_REPLY_STATUS; /* OK; nil when the key was there */
+}
+
+void store_captcha_redeem_async(const char *site, const char *nonce, long ttl_s, struct store_get_res *res,
+                                store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    char ttl[24];
+    size_t tl = fmt_int(ttl, ttl_s < 1 ? 1 : ttl_s);
+    struct cmd c;
+    cmd_begin(&c, 6);
+    cmd_arg(&c, "SET", 3);
+    cmd_cat(&c, "mg:{", site, "}:captcha:", nonce, NULL);
+    cmd_arg(&c, "1", 1);
+    cmd_arg(&c, "NX", 2);
+    cmd_arg(&c, "EX", 2);
+    cmd_arg(&c, ttl, tl);
+    queue_async(lane_of(nonce), &c, NULL, 1, parse_redeem, res, done, arg, 1);
+}
+
 void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
                          const char *script_src, store_parse_fn parse, void *out, store_done_fn done,
                          void *arg)

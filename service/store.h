@@ -130,6 +130,13 @@ struct store_get_res {
 void store_held_get_async(const char *site, const char *comment_id, struct store_get_res *res,
                           store_done_fn done, void *arg);
 
+/* Redeem a solved captcha: mark nonce 'nonce' of 'site' used for ttl_s
+ * seconds (until its challenge expires) without waiting. 'res->rc' gets 1
+ * when this was its first use, 0 when it was used before, -1 when Redis
+ * could not be asked; then done(arg) runs (see store_check_async). */
+void store_captcha_redeem_async(const char *site, const char *nonce, long ttl_s, struct store_get_res *res,
+                                store_done_fn done, void *arg);
+
 /* For the other modules that keep data in Redis (bayesdb.c): any command
  * on the pipelined lanes. hiredis stays out of this header: the reply
  * type is only forward-declared. */

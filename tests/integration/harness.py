@@ -333,6 +333,26 @@ class Runner:
         return 1 if self.failed else 0
 
 
+def run_tests(globs, svc, redis, only=""):
+    """Run every test_* function of a test module (whose name holds
+    'only') against one running service, then stop it and Redis; a
+    service that does not exit cleanly at SIGTERM fails the run too.
+    Returns the exit status."""
+    run = Runner()
+    tests = [v for k, v in list(globs.items()) if k.startswith("test_") and callable(v) and only in k]
+    rc = None
+    try:
+        for t in tests:
+            run.run(t)
+    finally:
+        rc = svc.stop()
+        redis.stop()
+    if rc != 0:
+        print("FAIL service exit status %s at SIGTERM\n%s" % (rc, svc.logtext()[-4000:]))
+        run.failed += 1
+    return run.summary()
+
+
 def make_tmp():
     tmp = tempfile.mkdtemp(prefix="modgate-it-")
     atexit.register(shutil.rmtree, tmp, True)

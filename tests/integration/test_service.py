@@ -15,8 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (API_KEY, CMS_KEY, EPOCH_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis, Runner,  # noqa: E402
-                     Service, base_config, comment, err_code, make_tmp, wait_until)
+from harness import (API_KEY, CMS_KEY, EPOCH_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis,  # noqa: E402
+                     run_tests, Service, base_config, comment, err_code, make_tmp, wait_until)
 
 ctx = {}
 
@@ -630,18 +630,7 @@ def main():
     s = Service(binary, tmp, base_config(r.port))
     s.start()
     ctx["svc"] = s
-    run = Runner()
-    tests = [v for k, v in list(globals().items()) if k.startswith("test_") and callable(v)]
-    try:
-        for t in tests:
-            run.run(t)
-    finally:
-        rc = s.stop()
-        r.stop()
-    if rc != 0:
-        print("FAIL service exit status %s at SIGTERM\n%s" % (rc, s.logtext()[-4000:]))
-        run.failed += 1
-    return run.summary()
+    return run_tests(globals(), s, r)
 
 
 if __name__ == "__main__":

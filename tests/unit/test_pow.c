@@ -42,7 +42,7 @@ static const struct pow_key KEY_A = { "a", SECRET_A, 31, 0 };
 
 static char *issue(const struct pow_key *k, const char *site, uint32_t counter)
 {
-    struct pow_issue in = { site, NOW, 300, 10, counter };
+    struct pow_issue in = { site, "news.example.org", NOW, 300, 10, counter };
     return pow_challenge(k, &in);
 }
 
@@ -102,8 +102,9 @@ TEST(issued_challenge_is_solved_at_its_counter_and_verifies)
     crypto_auth_hmacsha256_final(&st, mac);
     hex(mac, 32, mh);
     CHECK_EQ_STR(json_string_value(json_object_get(ch, "signature")), mh);
-    CHECK(strncmp(canon, "{\"algorithm\":\"PBKDF2/SHA-256\",\"cost\":10,\"data\":{\"kid\":\"a\",\"site\":\"news\"},",
-                  70) == 0);
+    const char *want = "{\"algorithm\":\"PBKDF2/SHA-256\",\"cost\":10,\"data\":{\"host\":\"news.example.org\","
+                       "\"kid\":\"a\",\"site\":\"news\"},\"expiresAt\":";
+    CHECK(strncmp(canon, want, strlen(want)) == 0);
 
     unsigned char dk[32];
     char dkh[65];
@@ -116,6 +117,7 @@ TEST(issued_challenge_is_solved_at_its_counter_and_verifies)
     CHECK_EQ_INT(r.counter, 37);
     CHECK_EQ_INT(r.expires_s, NOW + 300);
     CHECK_EQ_STR(r.key_id, "a");
+    CHECK_EQ_STR(r.host, "news.example.org");
     CHECK_EQ_STR(pow_status_code(POW_OK), "captcha_solved");
     /* two challenges never share a nonce */
     char *js2 = issue(&KEY_A, "news", 37);
@@ -289,7 +291,7 @@ TEST(test_mode_and_malformed_payloads)
 
 TEST(issue_refuses_out_of_range_settings)
 {
-    struct pow_issue in = { "news", NOW, 300, 0, 5 };
+    struct pow_issue in = { "news", "", NOW, 300, 0, 5 };
     CHECK(pow_challenge(&KEY_A, &in) == NULL); /* cost 0 */
     in.cost = 10;
     in.ttl_s = 1;

@@ -1,0 +1,247 @@
+/* captcha.c - the captcha endpoints; see captcha.h and pow.h. */
+#include "captcha.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pow.h"
+#include "store.h"
+#include "util.h"
+
+/* The site's keys as pow.c takes them (borrowed from the config). */
+static int pow_keys(const struct captcha_cfg *cc, struct pow_key out[CAPTCHA_MAX_KEYS])
+{
+    for (int i = 0; i < cc->nkeys; i++) {
+        out[i].id = cc->keys[i].id;
+        out[i].secret = cc->keys[i].secret;
+        out[i].secret_len = cc->keys[i].secret_len;
+        out[i].verify_until_s = cc->keys[i].verify_until_s;
+    }
+    return cc->nkeys;
+}
+
+/* The site named by ?site=, with its captcha configured, and the CORS
+ * origin to answer with. Returns NULL with the error in 'resp'. */
+static const struct site_cfg *challenge_site(struct http_request *req, struct http_response *resp, char *host,
+                                             size_t hostlen)
+{
+    const char *name = http_arg(req, "site");
+    if (!name || !*name) {
+        reply_error(resp, 400, "missing_field", "the site query parameter is required (?site=NAME)");
+        return NULL;
+    }
+    const struct site_cfg *site = cfg_site(req->cfg, name, NULL);
+    if (!site) {
+        reply_error(resp, 404, "unknown_site", "no site named \"%.64s\" is configured", name);
+        return NULL;
+    }
+    req->site = site->name;
+    const struct captcha_cfg *cc = &site->captcha;
+    host[0] = '\0';
+    /* Browsers send Origin on cross-origin fetches (the widget's); a page
+     * served from modgate's own origin, or a server, sends none. */
+    const char *origin = http_header(req, "Origin");
+    if (origin) {
+        int i = 0;
+        while (i < cc->norigins && strcmp(cc->origins[i], origin) != 0)
+            i++;
+        if (i == cc->norigins) {
+            reply_error(resp, 403, "origin_not_allowed",
+                        "this origin is not in sites.%s.captcha.origins", site->name);
+            return NULL;
+        }
+        resp->cors_origin = cc->origins[i];
+        const char *h = strstr(cc->origins[i], "://") + 3;
+        size_t n = strcspn(h, ":");
+        if (n >= hostlen)
+            n = hostlen - 1;
+        memcpy(host, h, n);
+        host[n] = '\0';
+    }
+    if (!cc->enabled) {
+        reply_error(resp, 404, "captcha_not_configured", "site \"%s\" has no captcha keys (sites.%s.captcha)",
+                    site->name, site->name);
+        return NULL;
+    }
+    return site;
+}
+
+void captcha_challenge_handle(struct http_request *req, struct http_response *resp)
+{
+    char host[POW_HOST_MAX];
+    const struct site_cfg *site = challenge_site(req, resp, host, sizeof host);
+    if (!site)
+        return;
+    const struct captcha_cfg *cc = &site->captcha;
+    /* The counter is drawn from [0, 2W] for a mean work of W counters: a
+     * solver that knew a lower bound could skip straight to it. */
+    long w = cc->counter_min;
+    uint32_t counter = randombytes_uniform((uint32_t)(2 * w + 1));
+    struct pow_key k[CAPTCHA_MAX_KEYS];
+    pow_keys(cc, k);
+    k[0].verify_until_s = 0;
+    struct pow_issue in = { site->name, host, (int64_t)time(NULL), (int)cc->ttl_s, (uint32_t)cc->cost, counter };
+    char *js = pow_challenge(&k[0], &in);
+    if (!js) {
+        reply_error(resp, 500, "internal", "the challenge could not be made");
+        return;
+    }
+    resp->status = 200;
+    resp->body = js;
+}
+
+void captcha_preflight_handle(struct http_request *req, struct http_response *resp)
+{
+    char host[POW_HOST_MAX];
+    if (!challenge_site(req, resp, host, sizeof host))
+        return;
+    resp->cors_preflight = 1;
+    reply_json(resp, 200, json_object());
+}
+
+/* ---------- siteverify ---------- */
+
+struct verify_state {
+    const struct site_cfg *site;
+    struct pow_result pr;
+    struct store_get_res redeem;
+};
+
+static void verify_cleanup(struct http_request *req)
+{
+    free(req->state);
+    req->state = NULL;
+}
+
+/* A refusal in both shapes at once: siteverify's (success, error-codes)
+ * for plugins, and modgate's error envelope. 'reason' is our code. */
+static void verify_refuse(struct http_response *resp, unsigned status, const char *error_code,
+                          const char *reason, const char *message)
+{
+    reply_json(resp, status,
+               json_pack("{s:b, s:[s], s:s, s:{s:s, s:s}}", "success", 0, "error-codes", error_code, "reason", reason,
+                         "error", "code", reason, "message", message));
+}
+
+/* siteverify's error code for a payload pow_verify refused. */
+static const char *siteverify_code(enum pow_status s)
+{
+    return s == POW_EXPIRED ? "timeout-or-duplicate" : "invalid-input-response";
+}
+
+static void success(struct http_response *resp, const struct site_cfg *site, const struct pow_result *pr, int test)
+{
+    char ts[40];
+    fmt_rfc3339((pr->expires_s - site->captcha.ttl_s) * 1000, ts, sizeof ts);
+    json_t *o = json_pack("{s:b, s:s, s:s, s:[], s:s}", "success", 1, "challenge_ts", test ? "" : ts, "hostname",
+                          pr->host, "error-codes", "reason", test ? "captcha_test_mode" : "captcha_solved");
+    if (test)
+        json_object_set_new(o, "test", json_true());
+    reply_json(resp, 200, o);
+}
+
+static void redeemed(struct http_request *req, struct http_response *resp)
+{
+    struct verify_state *st = req->state;
+    if (st->redeem.rc == 1)
+        success(resp, st->site, &st->pr, 0);
+    else if (st->redeem.rc == 0)
+        verify_refuse(resp, 200, "timeout-or-duplicate", "captcha_replayed", "this solution was redeemed before");
+    else /* no replay protection without Redis: refuse rather than let replays through */
+        verify_refuse(resp, 503, "internal-error", "redis_unavailable",
+                      "the solution cannot be redeemed while Redis is unavailable; try again");
+    verify_cleanup(req);
+}
+
+static void redeem_done(void *arg)
+{
+    http_async_done(arg);
+}
+
+void captcha_verify_handle(struct http_request *req, struct http_response *resp)
+{
+    json_error_t je;
+    json_t *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        verify_refuse(resp, 400, "bad-request", "invalid_json", "the body must be a JSON object");
+        return;
+    }
+    static const char *const known[] = { "secret", "response", "remoteip", "sitekey", "idempotency_key" };
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        size_t i = 0;
+        while (i < sizeof known / sizeof *known && strcmp(known[i], k) != 0)
+            i++;
+        if (i == sizeof known / sizeof *known || !json_is_string(v)) {
+            json_decref(root);
+            verify_refuse(resp, 400, "bad-request", i == sizeof known / sizeof *known ? "unknown_field" : "wrong_type",
+                          "the body takes the strings secret, response, remoteip, sitekey and idempotency_key");
+            return;
+        }
+    }
+    /* The secret is one of the site's cms keys, in the body as plugins
+     * send it, or as the usual bearer header. */
+    const char *secret = json_string_value(json_object_get(root, "secret"));
+    const char *header = http_header(req, "Authorization");
+    char bearer[300];
+    if (secret && strlen(secret) < sizeof bearer - 8) {
+        memcpy(bearer, "Bearer ", 7);
+        memcpy(bearer + 7, secret, strlen(secret) + 1);
+        header = bearer;
+    }
+    if (!header) {
+        json_decref(root);
+        verify_refuse(resp, 401, "missing-input-secret", "unauthorized", "secret is required (a cms key of the site)");
+        return;
+    }
+    int bad = auth_lookup(req->cfg, header, &req->ident) != 0;
+    sodium_memzero(bearer, sizeof bearer);
+    if (bad || req->ident.role != ROLE_CMS) {
+        json_decref(root);
+        verify_refuse(resp, 401, "invalid-input-secret", "unauthorized", "secret is not a cms key of any site");
+        return;
+    }
+    req->authed = 1;
+    const struct site_cfg *site = &req->cfg->sites[req->ident.site];
+    req->site = site->name;
+    const char *payload = json_string_value(json_object_get(root, "response"));
+    if (!site->captcha.enabled) {
+        json_decref(root);
+        verify_refuse(resp, 404, "invalid-input-secret", "captcha_not_configured",
+                      "the key's site has no captcha keys (sites.<site>.captcha)");
+        return;
+    }
+    if (!payload || !*payload) {
+        json_decref(root);
+        verify_refuse(resp, 400, "missing-input-response", "missing_field",
+                      "response is required (the altcha form field)");
+        return;
+    }
+    struct pow_key keys[CAPTCHA_MAX_KEYS];
+    int n = pow_keys(&site->captcha, keys);
+    struct verify_state *st = xcalloc(1, sizeof *st);
+    st->site = site;
+    int64_t now = (int64_t)time(NULL);
+    enum pow_status ps = pow_verify(payload, strlen(payload), keys, n, site->name, now, &st->pr);
+    json_decref(root);
+    if (ps == POW_TEST_MODE && site->captcha.test_mode) {
+        success(resp, site, &st->pr, 1);
+        free(st);
+        return;
+    }
+    if (ps != POW_OK) {
+        free(st);
+        verify_refuse(resp, 200, siteverify_code(ps), pow_status_code(ps), "the captcha solution is not valid");
+        return;
+    }
+    req->state = st;
+    req->cleanup = verify_cleanup;
+    req->resume = redeemed;
+    store_captcha_redeem_async(site->name, st->pr.nonce, (long)(st->pr.expires_s - now + 1), &st->redeem,
+                               redeem_done, req);
+}
