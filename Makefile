@@ -15,7 +15,7 @@ PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc
 # Debian packages: to build, to run, and for tests/bench only.
 DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev
 DEB_RUN   := redis-server
-DEB_TEST  := redis-server redis-tools curl python3
+DEB_TEST  := redis-server redis-tools curl python3 chromium
 DEB_BENCH := wrk
 
 ifeq ($(SANITIZER),1)
@@ -42,10 +42,10 @@ SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/store.c service/check.c service/reply.c service/http.c \
                 service/routes.c service/spool.c service/eval.c service/bayesdb.c \
                 service/learn.c service/request.c service/jsonmem.c service/jfast.c \
-                service/pow.c service/captcha.c
+                service/pow.c service/captcha.c service/formtoken.c
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model
-SERVICE_TESTS:= test_config test_jfast test_pow
+SERVICE_TESTS:= test_config test_jfast test_pow test_formtoken
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast
 
@@ -54,7 +54,7 @@ SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
 BIN          := $(BUILD)/modgate
 UNIT_BINS    := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(FUZZ_TARGETS:%=$(BUILD)/tests/%)
 
-.PHONY: all build run test check unit integration asan bench fuzz deps deps-build deps-test clean lint
+.PHONY: all build run demo test check unit integration asan bench fuzz deps deps-build deps-test clean lint
 
 all build: $(BIN)
 
@@ -104,6 +104,11 @@ $(SERVICE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(SERVICE_
 run: deps
 	@$(MAKE) --no-print-directory build
 	@sh docker/run-local.sh $(BIN)
+
+# The captcha demo: modgate plus the demo news CMS on http://127.0.0.1:8081/.
+demo: deps deps-test
+	@$(MAKE) --no-print-directory build
+	@sh docker/demo/run.sh $(BIN)
 
 test: deps deps-test lint
 	@$(MAKE) --no-print-directory build $(UNIT_BINS)
@@ -156,6 +161,8 @@ deps-build:
 
 deps-test:
 	@sh docker/install-deps.sh $(DEB_TEST)
+	@command -v npm >/dev/null 2>&1 || sh docker/install-deps.sh nodejs npm
+	@sh tests/interop/install.sh
 
 # Functions that are easy to misuse; use the bounded ones instead.
 lint:

@@ -7,12 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "formtoken.h"
 #include "pow.h"
+#include "request.h"
 #include "store.h"
 #include "util.h"
 
-/* The site's keys as pow.c takes them (borrowed from the config). */
-static int pow_keys(const struct captcha_cfg *cc, struct pow_key out[CAPTCHA_MAX_KEYS])
+int captcha_keys(const struct captcha_cfg *cc, struct pow_key out[CAPTCHA_MAX_KEYS])
 {
     for (int i = 0; i < cc->nkeys; i++) {
         out[i].id = cc->keys[i].id;
@@ -69,28 +70,113 @@ static const struct site_cfg *challenge_site(struct http_request *req, struct ht
     return site;
 }
 
-void captcha_challenge_handle(struct http_request *req, struct http_response *resp)
+long captcha_work(const struct captcha_cfg *cc, long rate, long spam)
 {
-    char host[POW_HOST_MAX];
-    const struct site_cfg *site = challenge_site(req, resp, host, sizeof host);
-    if (!site)
-        return;
+    /* A quiet network pays counter_min; ten challenges a minute add as
+     * much again; each recent spam decision doubles it (a flood from one
+     * network pays most). */
+    double w = (double)cc->counter_min * (1.0 + (double)(rate > 0 ? rate : 0) / 10.0);
+    for (long i = 0; i < spam && i < 10; i++)
+        w *= 2;
+    return w > (double)cc->counter_max ? cc->counter_max : (long)w;
+}
+
+char *captcha_issue(const struct site_cfg *site, const char *host, long w)
+{
     const struct captcha_cfg *cc = &site->captcha;
     /* The counter is drawn from [0, 2W] for a mean work of W counters: a
      * solver that knew a lower bound could skip straight to it. */
-    long w = cc->counter_min;
+    if (w < 0)
+        w = 0;
+    if (w > 100000000)
+        w = 100000000;
     uint32_t counter = randombytes_uniform((uint32_t)(2 * w + 1));
     struct pow_key k[CAPTCHA_MAX_KEYS];
-    pow_keys(cc, k);
+    captcha_keys(cc, k);
     k[0].verify_until_s = 0;
     struct pow_issue in = { site->name, host, (int64_t)time(NULL), (int)cc->ttl_s, (uint32_t)cc->cost, counter };
-    char *js = pow_challenge(&k[0], &in);
+    return pow_challenge(&k[0], &in);
+}
+
+/* A challenge request while its network's risk is read. */
+struct challenge_state {
+    const struct site_cfg *site;
+    const char *origin;           /* the CORS answer (borrowed from the config) */
+    char host[POW_HOST_MAX];
+    struct store_risk_res risk;
+};
+
+static void challenge_cleanup(struct http_request *req)
+{
+    free(req->state);
+    req->state = NULL;
+}
+
+static void issue(struct http_request *req, struct http_response *resp)
+{
+    struct challenge_state *st = req->state;
+    resp->cors_origin = st->origin;
+    long work = captcha_work(&st->site->captcha, st->risk.rate, st->risk.spam);
+    char *js = captcha_issue(st->site, st->host, work);
+    challenge_cleanup(req);
     if (!js) {
         reply_error(resp, 500, "internal", "the challenge could not be made");
         return;
     }
+    resp->extra_header = "X-Captcha-Work";
+    resp->extra_value[fmt_int(resp->extra_value, work)] = '\0';
     resp->status = 200;
     resp->body = js;
+}
+
+static void risk_done(void *arg)
+{
+    http_async_done(arg);
+}
+
+void captcha_challenge_handle(struct http_request *req, struct http_response *resp)
+{
+    struct challenge_state *st = xcalloc(1, sizeof *st);
+    st->site = challenge_site(req, resp, st->host, sizeof st->host);
+    if (!st->site) {
+        free(st);
+        return;
+    }
+    st->origin = resp->cors_origin;
+    req->state = st;
+    req->cleanup = challenge_cleanup;
+    /* The visitor's network: the connection's peer, or the header a
+     * reverse proxy in front of modgate sets. Without one, the
+     * challenge has the least work. */
+    const struct captcha_cfg *cc = &st->site->captcha;
+    char peer[64], ip[64], prefix[64];
+    const char *from = cc->client_ip_header[0] ? http_header(req, cc->client_ip_header) : NULL;
+    if (!from && !cc->client_ip_header[0] && http_peer_ip(req, peer, sizeof peer) == 0)
+        from = peer;
+    if (!from || canon_ip(from, ip, sizeof ip, prefix, sizeof prefix) != 0) {
+        issue(req, resp);
+        return;
+    }
+    req->resume = issue;
+    store_captcha_risk_async(st->site->name, prefix, (long long)time(NULL), &st->risk, risk_done, req);
+}
+
+void form_token_handle(struct http_request *req, struct http_response *resp)
+{
+    char host[POW_HOST_MAX], tok[FORM_TOKEN_MAX], at[40];
+    const struct site_cfg *site = challenge_site(req, resp, host, sizeof host);
+    if (!site)
+        return;
+    struct pow_key k[CAPTCHA_MAX_KEYS];
+    captcha_keys(&site->captcha, k);
+    int64_t now = wall_ms();
+    if (form_token_make(&k[0], site->name, now, tok) != 0) {
+        reply_error(resp, 500, "internal", "the form token could not be made (key id: letters, digits, - and _)");
+        return;
+    }
+    fmt_rfc3339(now, at, sizeof at);
+    reply_json(resp, 200, json_pack("{s:s, s:s, s:f, s:I}", "token", tok, "issued_at", at, "min_seconds",
+                                    (double)site->form.min_ms / 1000, "max_seconds", (json_int_t)site->form.max_s));
 }
 
 void captcha_preflight_handle(struct http_request *req, struct http_response *resp)
@@ -223,7 +309,7 @@ void captcha_verify_handle(struct http_request *req, struct http_response *resp)
         return;
     }
     struct pow_key keys[CAPTCHA_MAX_KEYS];
-    int n = pow_keys(&site->captcha, keys);
+    int n = captcha_keys(&site->captcha, keys);
     struct verify_state *st = xcalloc(1, sizeof *st);
     st->site = site;
     int64_t now = (int64_t)time(NULL);

@@ -12,9 +12,27 @@
 #define MODGATE_CAPTCHA_H
 
 #include "http.h"
+#include "pow.h"
 
 void captcha_challenge_handle(struct http_request *req, struct http_response *resp);
 void captcha_preflight_handle(struct http_request *req, struct http_response *resp);
 void captcha_verify_handle(struct http_request *req, struct http_response *resp);
+/* GET /v1/form-token?site=S: a signed form token (formtoken.h), public
+ * and CORS-limited like challenges (the same OPTIONS answer). */
+void form_token_handle(struct http_request *req, struct http_response *resp);
+
+/* The site's keys as pow.c takes them (borrowed from the config);
+ * returns how many. */
+int captcha_keys(const struct captcha_cfg *cc, struct pow_key out[CAPTCHA_MAX_KEYS]);
+
+/* The mean work (counters to try) of a challenge for a network that was
+ * given 'rate' challenges in the last 1-2 minutes (this one included) and
+ * had 'spam' comments rejected in the last 1-2 hours:
+ *   counter_min x (1 + rate / 10) x 2^min(spam, 10), at most counter_max. */
+long captcha_work(const struct captcha_cfg *cc, long rate, long spam);
+
+/* A fresh challenge of 'site' for a page on 'host' ("" unknown) with mean
+ * work 'work', as the challenge endpoint answers it (new; free()), or NULL. */
+char *captcha_issue(const struct site_cfg *site, const char *host, long work);
 
 #endif

@@ -24,8 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bayesdb.h"
+#include "captcha.h"
+#include "formtoken.h"
 #include "heuristics.h"
 #include "jsonmem.h"
 #include "log.h"
@@ -45,7 +48,8 @@
 static int parse_request(const struct http_request *req, struct req_comment *in,
                          struct http_response *resp)
 {
-    static const char *const top[] = { "site", "comment", "author", "client", "captcha", "honeypot", NULL };
+    static const char *const top[] = { "site", "comment", "author", "client", "captcha", "form_token", "honeypot",
+                                       NULL };
     if (req_load(req, &in->root, resp))
         return -1;
     const char *k = req_unknown_field(in->root, top);
@@ -276,6 +280,7 @@ struct answer {
     const char *rate_limit;  /* JSON text: an object or null */
     int degraded;
     enum hold_state hold;
+    const char *challenge;   /* decision challenge: the challenge JSON to solve */
 };
 
 /* Write the answer as JSON (see api.md), in two halves around the
@@ -306,6 +311,10 @@ static void render_tail(struct buf *b, const struct answer *a)
         buf_puts(b, ",\"stored\":true");
     else if (a->hold != HOLD_NONE)
         buf_puts(b, a->hold == HOLD_PENDING ? ",\"stored\":false,\"pending\":true" : ",\"stored\":false,\"pending\":false");
+    if (a->challenge) {
+        buf_puts(b, ",\"challenge\":");
+        buf_puts(b, a->challenge);
+    }
     buf_append(b, "}", 1);
 }
 
@@ -338,6 +347,13 @@ struct check_state {
     char *rec, *ijson;        /* decision record, held item (new) */
     char body_fp[33];         /* of the body as sent, when there is a comment id */
     int edit;                 /* the id was decided before for another body */
+    /* the captcha: a payload sent with the comment, and a challenge made */
+    int cap_credited;         /* a valid solution took the site's credit off */
+    struct pow_result cap;
+    struct store_get_res cap_redeem;
+    char *chal;               /* the challenge of a "challenge" answer (new) */
+    int risk_asked;           /* the network's captcha risk was read (or tried) */
+    struct store_risk_res risk;
     int64_t held_ms;
     struct store_hold_res hres;
 };
@@ -361,6 +377,7 @@ static void check_cleanup(struct http_request *req)
     free(st->rec_tail);
     free(st->rec);
     free(st->ijson);
+    free(st->chal);
     struct thread_cache *tc = thread_cache();
     if (!tc->spare)
         tc->spare = st;
@@ -376,6 +393,128 @@ static void check_redis_done(void *arg)
 
 static void check_finish(struct http_request *req, struct http_response *resp);
 static char *held_item(struct http_request *req, struct check_state *st, const struct answer *a);
+
+static void send_check(struct http_request *req, struct check_state *st);
+
+/* The decision for the verdict as it stands: the thresholds' band and the
+ * floors, then the site's challenge band. A score in the band is answered
+ * "challenge" (with a fresh challenge) unless a solved captcha came with
+ * the comment, or a floor asks for more: a captcha never overrides a
+ * blocked word, a suspect word or a rate limit. */
+static int in_band(const struct check_state *st)
+{
+    const struct site_cfg *site = st->site;
+    const struct captcha_cfg *cc = &site->captcha;
+    double s = verdict_score(&st->v);
+    return cc->enabled && !st->cap_credited && s >= cc->band_from && s < cc->band_to &&
+           verdict_decide(&st->v, &site->th) <= DEC_HOLD && st->v.floor <= DEC_CHALLENGE;
+}
+
+static enum decision decide(struct check_state *st)
+{
+    const struct site_cfg *site = st->site;
+    if (!in_band(st))
+        return verdict_decide(&st->v, &site->th);
+    /* made once: a retry of the answer gets the same challenge */
+    if (!st->chal)
+        st->chal = captcha_issue(site, "", captcha_work(&site->captcha, st->risk.rate, st->risk.spam));
+    return st->chal ? DEC_CHALLENGE : verdict_decide(&st->v, &site->th);
+}
+
+static void risk_read(struct http_request *req, struct http_response *resp)
+{
+    (void)resp;
+    send_check(req, req->state);
+}
+
+/* The form token's reason, on a site with captcha keys: none for a form
+ * shown between min_seconds and max_seconds ago. */
+static void form_reason(const struct site_cfg *site, const char *tok, struct verdict *v)
+{
+    const struct form_cfg *f = &site->form;
+    if (!site->captcha.enabled)
+        return;
+    if (!tok) {
+        if (f->required)
+            verdict_add(v, "form", "form_token_missing", f->missing, DEC_ACCEPT,
+                        "the comment came without the form's token");
+        return;
+    }
+    struct pow_key keys[CAPTCHA_MAX_KEYS];
+    int n = captcha_keys(&site->captcha, keys);
+    int64_t now = wall_ms(), issued = 0;
+    enum form_status fs = form_token_check(tok, keys, n, site->name, now, &issued);
+    if (fs != FORM_OK) {
+        verdict_add(v, "form", "form_token_invalid", f->invalid, DEC_ACCEPT, "%s",
+                    fs == FORM_BAD_SIGNATURE ? "the form token was altered or made for another site"
+                    : fs == FORM_UNKNOWN_KEY ? "the form token's key is unknown or retired"
+                                             : "the form token is malformed");
+    } else if (now - issued < f->min_ms) {
+        verdict_add(v, "form", "form_too_fast", f->too_fast, DEC_ACCEPT,
+                    "posted %.1f s after the form was shown (a person takes at least %.0f s)",
+                    (double)(now - issued > 0 ? now - issued : 0) / 1000, (double)f->min_ms / 1000);
+    } else if ((now - issued) / 1000 > f->max_s) {
+        verdict_add(v, "form", "form_too_old", f->too_old, DEC_ACCEPT,
+                    "the form was shown %.1f hours ago (more than %.1f)", (double)(now - issued) / 3600000,
+                    (double)f->max_s / 3600);
+    }
+}
+
+/* The reason a captcha payload gives, once verified and redeemed. */
+static void captcha_reason(struct check_state *st, enum pow_status ps, int redeemed)
+{
+    const struct captcha_cfg *cc = &st->site->captcha;
+    struct verdict *v = &st->v;
+    if (ps == POW_OK && redeemed == 1) {
+        st->cap_credited = 1;
+        verdict_add(v, "captcha", "captcha_solved", -cc->credit, DEC_ACCEPT,
+                    "proof of work solved: counter %u of %u PBKDF2 iterations each", st->cap.counter, st->cap.cost);
+    } else if (ps == POW_OK && redeemed == 0) {
+        verdict_add(v, "captcha", "captcha_replayed", 0, DEC_ACCEPT, "this captcha solution was used before");
+    } else if (ps == POW_OK) {
+        verdict_add(v, "captcha", "captcha_unchecked", 0, DEC_ACCEPT,
+                    "Redis is unavailable, so the captcha solution could not be redeemed; no credit");
+    } else if (ps == POW_TEST_MODE && cc->test_mode) {
+        st->cap_credited = 1;
+        verdict_add(v, "captcha", "captcha_test_mode", -cc->credit, DEC_ACCEPT,
+                    "the widget's test mode, accepted as solved (sites.S.captcha.test_mode)");
+    } else {
+        verdict_add(v, "captcha", pow_status_code(ps), 0, DEC_ACCEPT, "%s",
+                    ps == POW_EXPIRED ? "the captcha challenge expired before it was sent"
+                    : ps == POW_TEST_MODE ? "test-mode captcha payloads are refused on this site"
+                    : "the captcha solution is not valid");
+    }
+}
+
+static void captcha_redeemed(struct http_request *req, struct http_response *resp)
+{
+    (void)resp;
+    struct check_state *st = req->state;
+    captcha_reason(st, POW_OK, st->cap_redeem.rc);
+    send_check(req, st);
+}
+
+/* A comment sent with a captcha payload: judged again even when its id
+ * was decided before (that answer may have been the challenge). Returns 1
+ * when the solution is valid and being redeemed (captcha_redeemed goes
+ * on), 0 when its reason is added and the check goes on at once. */
+static int captcha_begin(struct http_request *req, struct check_state *st, const char *payload)
+{
+    const struct site_cfg *site = st->site;
+    struct pow_key keys[CAPTCHA_MAX_KEYS];
+    int n = captcha_keys(&site->captcha, keys);
+    int64_t now = (int64_t)time(NULL);
+    enum pow_status ps = pow_verify(payload, strlen(payload), keys, n, site->name, now, &st->cap);
+    st->q.no_replay = 1;
+    if (ps != POW_OK) {
+        captcha_reason(st, ps, 0);
+        return 0;
+    }
+    req->resume = captcha_redeemed;
+    store_captcha_redeem_async(site->name, st->cap.nonce, (long)(st->cap.expires_s - now + 1), &st->cap_redeem,
+                               check_redis_done, req);
+    return 1;
+}
 
 /* First half of /v1/check: validate, run the filters, send the Redis
  * script. The second half (check_finish) runs when Redis answered. */
@@ -399,6 +538,10 @@ void check_handle(struct http_request *req, struct http_response *resp)
     st->count_dups = 0;
     st->head.p = NULL;
     st->rec_tail = NULL;
+    st->cap_credited = 0;
+    st->chal = NULL;
+    st->risk_asked = 0;
+    memset(&st->risk, 0, sizeof st->risk);
     struct req_comment *in = &st->in;
     req->state = st;
     req->cleanup = check_cleanup;
@@ -429,8 +572,27 @@ void check_handle(struct http_request *req, struct http_response *resp)
     if (st->count_dups)
         heur_fingerprint(norm, norm_len, st->fp);
     free(norm);
+    form_reason(site, json_string_value(json_object_get(in->root, "form_token")), &st->v);
+    const char *cap = json_string_value(json_object_get(in->root, "captcha"));
+    if (cap && site->captcha.enabled && captcha_begin(req, st, cap))
+        return; /* redeeming it first: send_check runs when Redis answered */
+    send_check(req, st);
+}
 
-    /* Redis: one script, without blocking this thread. */
+/* The second step of a check: the check script, without blocking this
+ * thread. */
+static void send_check(struct http_request *req, struct check_state *st)
+{
+    const struct site_cfg *site = st->site;
+    struct req_comment *in = &st->in;
+    /* A challenge's work scales with its network's risk: read (and
+     * counted) first, one more round trip for challenged comments only. */
+    if (!st->risk_asked && in->prefix[0] && in_band(st)) {
+        st->risk_asked = 1;
+        req->resume = risk_read;
+        store_captcha_risk_async(site->name, in->prefix, (long long)time(NULL), &st->risk, check_redis_done, req);
+        return;
+    }
     struct store_check_req *q = &st->q;
     q->site = site->name;
     q->comment_id = in->comment_id;
@@ -452,7 +614,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     q->dup_fp = st->count_dups ? st->fp : NULL;
     q->src_ip = in->ip;
     q->src_author = in->author_key[0] ? in->author_key : NULL;
-    st->d0 = verdict_decide(&st->v, &site->th);
+    st->d0 = decide(st);
     if (in->comment_id) {
         /* Tells a retry (same body: replay the decision) from an edit
          * (another body under the same id: judge it again). */
@@ -467,7 +629,8 @@ void check_handle(struct http_request *req, struct http_response *resp)
         if (!st->count_dups || site->dup_min_sources > 0) {
             int hold = st->d0 == DEC_HOLD;
             struct answer a0 = { req->id, site->name, in->comment_id, st->d0, verdict_score(&st->v), &st->v,
-                                 NULL, 0, hold ? HOLD_STORED : HOLD_NONE };
+                                 NULL, 0, hold ? HOLD_STORED : HOLD_NONE,
+                                 st->d0 == DEC_CHALLENGE ? st->chal : NULL };
             buf_init(&st->head);
             render_head(&st->head, &a0);
             struct buf tail;
@@ -647,16 +810,16 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                         r->dup_ips, r->dup_authors, site->dup_window_s);
         if (r->bucket >= 0) /* as the check script writes it into the record */
             rate_limit_json(rl, 0, bucket_name(st->q.kind[r->bucket]), r->remaining);
-        d = verdict_decide(&st->v, &site->th);
+        d = decide(st);
     } else { /* ST_DOWN */
         degraded = 1;
         LOG_WARN(req->id, "check degraded: %s", r->error);
         verdict_add(&st->v, "service", "redis_unavailable", 0, site->redis_down,
                     "rate limits and duplicates could not be checked; the site's fallback applies");
-        d = verdict_decide(&st->v, &site->th);
+        d = decide(st);
     }
     st->a = (struct answer){ req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
-                             degraded, HOLD_NONE };
+                             degraded, HOLD_NONE, d == DEC_CHALLENGE ? st->chal : NULL };
     struct answer *a = &st->a;
     /* The check script stored head + rl + tail (and a held comment): the
      * answer is the same text. */
@@ -686,6 +849,8 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         buf_init(&out);
         render(&out, a);
     }
+    if (d == DEC_REJECT && site->captcha.enabled && in->prefix[0] && !degraded)
+        store_captcha_spam(site->name, in->prefix, (long long)time(NULL)); /* raises its captchas' work */
     if (in->comment_id && r->status == ST_OK && !recorded) {
         char *rec = record_of(out.p, st->body_fp);
         store_remember(site->name, in->comment_id, rec, site->decision_ttl_s);

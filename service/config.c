@@ -216,6 +216,18 @@ static void site_defaults(struct site_cfg *s)
     s->captcha.counter_min = 200;
     s->captcha.counter_max = 20000;
     s->captcha.ttl_s = 300;
+    /* No challenge band unless the site sets one; a solved challenge is
+     * worth about as much as a suspect word and a link together. */
+    s->captcha.credit = 3.0;
+    /* Nobody reads and answers an article in 3 s; a form shown a day ago
+     * was more likely scraped than left open. Too fast weighs about as
+     * much as a suspect word; a token that does not verify a little more. */
+    s->form.min_ms = 3000;
+    s->form.max_s = 86400;
+    s->form.too_fast = 2.0;
+    s->form.too_old = 1.0;
+    s->form.invalid = 2.5;
+    s->form.missing = 1.0;
 }
 
 /* ---------- sections ---------- */
@@ -488,14 +500,22 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
     if (!o)
         return x->failed ? -1 : 0;
     static const char *const keys[] = { "keys", "origins", "cost", "counter_min", "counter_max", "ttl_s",
-        "test_mode", NULL };
+        "test_mode", "challenge_from", "challenge_to", "credit", "client_ip_header", NULL };
     /* cost and counter bounds: pow.c's limits. A challenge lives at least
      * 10 s (time to solve on a slow phone) and at most a day. */
     if (only_keys(x, p, o, keys) || get_int(x, p, o, "cost", 1, 1000000, &cc->cost) ||
         get_int(x, p, o, "counter_min", 0, 100000000, &cc->counter_min) ||
         get_int(x, p, o, "counter_max", 0, 100000000, &cc->counter_max) ||
-        get_int(x, p, o, "ttl_s", 10, 86400, &cc->ttl_s) || get_bool(x, p, o, "test_mode", &cc->test_mode))
+        get_int(x, p, o, "ttl_s", 10, 86400, &cc->ttl_s) || get_bool(x, p, o, "test_mode", &cc->test_mode) ||
+        get_num(x, p, o, "challenge_from", 0, 1, &cc->band_from) ||
+        get_num(x, p, o, "challenge_to", 0, 1, &cc->band_to) || get_num(x, p, o, "credit", 0, 20, &cc->credit) ||
+        get_str(x, p, o, "client_ip_header", cc->client_ip_header, sizeof cc->client_ip_header))
         return -1;
+    if (cc->band_to < cc->band_from)
+        return fail(x, p, "challenge_to (%g) must be at least challenge_from (%g)", cc->band_to, cc->band_from);
+    for (const char *h = cc->client_ip_header; *h; h++)
+        if (!isalnum((unsigned char)*h) && *h != '-' && *h != '_')
+            return fail(x, p, "client_ip_header must be a header name like \"X-Real-IP\"");
     if (cc->counter_max < cc->counter_min)
         return fail(x, p, "counter_max (%ld) must be at least counter_min (%ld)", cc->counter_max, cc->counter_min);
     json_t *ks = json_object_get(o, "keys"), *k;
@@ -552,6 +572,29 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
     return 0;
 }
 
+static int parse_form(struct ctx *x, const char *path, json_t *site, const struct captcha_cfg *cc,
+                      struct form_cfg *f)
+{
+    char p[256];
+    json_t *o = section(x, path, site, "form_token", p);
+    if (!o)
+        return x->failed ? -1 : 0;
+    static const char *const keys[] = { "required", "min_seconds", "max_seconds", "too_fast", "too_old",
+        "invalid", "missing", NULL };
+    double min_s = (double)f->min_ms / 1000;
+    if (only_keys(x, p, o, keys) || get_bool(x, p, o, "required", &f->required) ||
+        get_num(x, p, o, "min_seconds", 0, 3600, &min_s) || get_int(x, p, o, "max_seconds", 1, 31536000, &f->max_s) ||
+        get_num(x, p, o, "too_fast", -20, 20, &f->too_fast) || get_num(x, p, o, "too_old", -20, 20, &f->too_old) ||
+        get_num(x, p, o, "invalid", -20, 20, &f->invalid) || get_num(x, p, o, "missing", -20, 20, &f->missing))
+        return -1;
+    f->min_ms = (long)(min_s * 1000);
+    if (!cc->enabled)
+        return fail(x, p, "form tokens are signed with the site's captcha key: set %.200s.captcha.keys too", path);
+    if ((double)f->max_s * 1000 <= (double)f->min_ms)
+        return fail(x, p, "max_seconds must be more than min_seconds");
+    return 0;
+}
+
 static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
 {
     struct site_cfg *s = &c->sites[idx];
@@ -563,7 +606,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", "bayes", "captcha", NULL };
+        "style", "weights", "bayes", "captcha", "form_token", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -653,7 +696,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         s->heur.repeat_min_run = (int)rr;
     }
     if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes) ||
-        parse_captcha(x, path, o, &s->captcha))
+        parse_captcha(x, path, o, &s->captcha) || parse_form(x, path, o, &s->captcha, &s->form))
         return -1;
     if (parse_keys(x, path, o, idx, c))
         return -1;

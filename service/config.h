@@ -60,7 +60,17 @@ struct captcha_cfg {
     long cost;                    /* PBKDF2 iterations per counter tried */
     long counter_min, counter_max; /* the work: counters the client tries */
     long ttl_s;                   /* a challenge expires this long after issue */
+    double band_from, band_to;    /* /v1/check: scores in [from, to) get "challenge" */
+    double credit;                /* log-odds a solved challenge takes off the score */
+    char client_ip_header[64];    /* challenges: the visitor's IP from this header ("" peer) */
     int test_mode;                /* accept the widget's test-mode payload */
+};
+
+/* sites.<name>.form_token: how old a comment form may be (formtoken.h). */
+struct form_cfg {
+    int required;                 /* a comment without a token gets "form_token_missing" */
+    long min_ms, max_s;           /* posted sooner: too fast; later: too old */
+    double too_fast, too_old, invalid, missing; /* the reasons' contributions */
 };
 
 struct site_cfg {
@@ -83,6 +93,7 @@ struct site_cfg {
     size_t dup_min_chars;         /* shorter normalised bodies are never duplicates */
     struct bayes_site_cfg bayes;
     struct captcha_cfg captcha;
+    struct form_cfg form;         /* needs captcha keys: its key is made from them */
 };
 
 /* Where Redis is, parsed from redis.url / MODGATE_REDIS_URL. */

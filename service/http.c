@@ -110,6 +110,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct reqctx 
     }
     if (resp->allow)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->extra_header)
+        MHD_add_response_header(mr, resp->extra_header, resp->extra_value);
     if (resp->cors_origin) {
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, resp->cors_origin);
         MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Origin");
@@ -295,6 +297,18 @@ const char *http_arg(const struct http_request *req, const char *name)
 const char *http_header(const struct http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int http_peer_ip(const struct http_request *req, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (!sa)
+        return -1;
+    const void *a = sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr
+                    : sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr
+                    : NULL;
+    return a && inet_ntop(sa->sa_family, a, out, (socklen_t)outlen) ? 0 : -1;
 }
 
 void http_async_done(struct http_request *req)

@@ -93,8 +93,8 @@ static int parse_request(const struct http_request *req, struct learn_state *st,
     int by_id = cid && !json_is_null(cid);
     /* With comment_id the comment is the stored one: nothing else about it
      * may come with the request. */
-    static const char *const full[] = { "site", "comment", "author", "client", "captcha", "honeypot", "label",
-                                        "comment_id", NULL };
+    static const char *const full[] = { "site", "comment", "author", "client", "captcha", "form_token", "honeypot",
+                                        "label", "comment_id", NULL };
     static const char *const short_form[] = { "site", "comment_id", "label", NULL };
     const char *k = req_unknown_field(root, by_id ? short_form : full);
     if (k) {

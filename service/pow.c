@@ -64,15 +64,20 @@ void pow_derive(const unsigned char nonce[16], const unsigned char salt[16], uin
     pow_pbkdf2_sha256(pw, sizeof pw, salt, HEX_LEN, cost ? cost : 1, out, KEY_LEN);
 }
 
+void pow_subkey(const struct pow_key *k, const char *label, unsigned char out[32])
+{
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, k->secret, k->secret_len);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)label, strlen(label));
+    crypto_auth_hmacsha256_final(&st, out);
+    sodium_memzero(&st, sizeof st);
+}
+
 /* The key secret that signs derived keys: a second key made from the
  * signing secret, so one configured secret serves both. */
 static void key_secret(const struct pow_key *k, unsigned char out[KEY_LEN])
 {
-    static const char label[] = "modgate captcha key signature";
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, k->secret, k->secret_len);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)label, sizeof label - 1);
-    crypto_auth_hmacsha256_final(&st, out);
+    pow_subkey(k, "modgate captcha key signature", out);
 }
 
 static void hmac(const unsigned char *key, size_t klen, const void *msg, size_t mlen, unsigned char out[KEY_LEN])

@@ -77,6 +77,11 @@ enum pow_status pow_verify(const char *payload, size_t len, const struct pow_key
 /* The stable reason code of a status ("captcha_solved", "captcha_expired", ...). */
 const char *pow_status_code(enum pow_status s);
 
+/* A key of its own for 'label', made from k's secret:
+ * HMAC-SHA-256(secret, label). One configured secret serves several uses
+ * without a key of one use ever passing for another. */
+void pow_subkey(const struct pow_key *k, const char *label, unsigned char out[32]);
+
 /* PBKDF2-HMAC-SHA-256 (RFC 8018), out of outlen <= 32 bytes. */
 void pow_pbkdf2_sha256(const unsigned char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
                        uint32_t iterations, unsigned char *out, size_t outlen);

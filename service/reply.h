@@ -17,6 +17,8 @@ struct http_response {
     const char *allow;      /* for 405: the methods allowed (static) */
     const char *cors_origin; /* Access-Control-Allow-Origin (borrowed), or NULL */
     int cors_preflight;     /* 1: an OPTIONS answer, with the allowed methods */
+    const char *extra_header; /* one more header's name (static), or NULL */
+    char extra_value[32];
 };
 
 /* Fill 'resp' with an error envelope. 'code' is a stable machine code from

@@ -119,10 +119,7 @@ static int ipv4_text(const unsigned char *a, char *ip, char *prefix)
     return 0;
 }
 
-/* Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4), and
- * its /24 or /64 prefix (buffers of at least 20 bytes). Returns 0, or -1
- * if 's' is not an address. */
-static int canon_ip(const char *s, char *ip, size_t iplen, char *prefix, size_t plen)
+int canon_ip(const char *s, char *ip, size_t iplen, char *prefix, size_t plen)
 {
     unsigned char a[16];
     static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -399,6 +396,9 @@ int req_comment(struct req_comment *rc, int client_required, struct http_respons
     if (resp->body || (author && validate_fields(author, "author", author_fields, resp)))
         return -1;
     if (req_string(root, "honeypot", 0, &rc->honeypot, resp))
+        return -1;
+    const char *form_token;
+    if (req_string(root, "form_token", 0, &form_token, resp))
         return -1;
     v = json_object_get(root, "captcha");
     if (v && !json_is_null(v) && !json_is_string(v) && !json_is_object(v)) {

@@ -29,6 +29,11 @@ struct req_comment {
     char author_key[40];     /* hashed author.id, else e-mail; "" when neither was sent */
 };
 
+/* Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4), and
+ * its /24 or /64 prefix (buffers of at least 20 bytes). Returns 0, or -1
+ * if 's' is not an address. */
+int canon_ip(const char *s, char *ip, size_t iplen, char *prefix, size_t plen);
+
 /* Parse the body of 'req' into '*root' (new; the caller json_decref()s it,
  * also when this fails): UTF-8 JSON without duplicate keys, an object.
  * Returns 0, or -1 with the error in 'resp'. */

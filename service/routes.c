@@ -40,6 +40,8 @@ static const struct route routes[] = {
     { "GET", "/v1/captcha/challenge", captcha_challenge_handle, 0, 0 },
     { "OPTIONS", "/v1/captcha/challenge", captcha_preflight_handle, 0, 0 },
     { "POST", "/v1/captcha/verify", captcha_verify_handle, 0, 1 },
+    { "GET", "/v1/form-token", form_token_handle, 0, 0 },
+    { "OPTIONS", "/v1/form-token", captcha_preflight_handle, 0, 0 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "HEAD", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },

@@ -335,6 +335,18 @@ static const char HOLD_LUA[] =
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])\n"
     "return 1\n";
 
+/* captcha risk: KEYS[1], KEYS[2] the challenge counts of this and the
+ * previous minute, KEYS[3], KEYS[4] the spam counts of this and the
+ * previous hour (hashes, field: a network); ARGV[1] the network. Counts
+ * this challenge and returns {challenges, spam}. */
+static const char RISK_LUA[] =
+    "local r = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n"
+    "redis.call('EXPIRE', KEYS[1], 130)\n"
+    "local p = tonumber(redis.call('HGET', KEYS[2], ARGV[1])) or 0\n"
+    "local s = (tonumber(redis.call('HGET', KEYS[3], ARGV[1])) or 0) +\n"
+    "          (tonumber(redis.call('HGET', KEYS[4], ARGV[1])) or 0)\n"
+    "return {r + p, s}\n";
+
 /* ---------- settings ---------- */
 
 struct endpoint {
@@ -555,7 +567,7 @@ static _Atomic int quit;
 
 /* Script SHA1s, learnt from SCRIPT LOAD at connect; "" before that. */
 static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
-static char check_sha[41], hold_sha[41];
+static char check_sha[41], hold_sha[41], risk_sha[41];
 
 static void push(struct pending *p);
 static void finish_async(struct pending *p);
@@ -647,7 +659,8 @@ static int connect_redis(struct lane *l, int force, char *err, size_t errlen)
         snprintf(db, sizeof db, "%d", e.t.db);
         ok = simple_ok(redisCommandArgv(c, 2, (const char *[]){ "SELECT", db }, (size_t[]){ 6, strlen(db) })) == 0;
     }
-    ok = ok && load_script(c, CHECK_LUA, check_sha) == 0 && load_script(c, HOLD_LUA, hold_sha) == 0;
+    ok = ok && load_script(c, CHECK_LUA, check_sha) == 0 && load_script(c, HOLD_LUA, hold_sha) == 0 &&
+         load_script(c, RISK_LUA, risk_sha) == 0;
     sodium_memzero(e.t.pass, sizeof e.t.pass);
     if (!ok) {
         if (atomic_load(&failfast))
@@ -1409,6 +1422,59 @@ void store_held_get_async(const char *site, const char *comment_id, struct store
     queue_async(lane_of(comment_id), &c, NULL, 1, parse_get, res, done, arg, 1);
 }
 
+static void parse_risk(redisReply *r, const char *err, void *out)
+{
+    struct store_risk_res *k = out;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER) {
+        k->rc = -1;
+        snprintf(k->error, sizeof k->error, "%s%.100s", r ? "redis: " : "",
+                 r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply") : err);
+        return;
+    }
+    k->rate = (long)r->element[0]->integer;
+    k->spam = (long)r->element[1]->integer;
+}
+
+/* The window key mg:{S}:cap:KIND:N, N = now / len. */
+static void risk_key(struct cmd *c, const char *site, const char *kind, long long n)
+{
+    char num[24];
+    num[fmt_int(num, n)] = '\0';
+    cmd_cat(c, "mg:{", site, "}:cap:", kind, ":", num, NULL);
+}
+
+void store_captcha_risk_async(const char *site, const char *prefix, long long now_s, struct store_risk_res *res,
+                              store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    struct cmd c;
+    int evalsha = cmd_script(&c, risk_sha, RISK_LUA, 6);
+    cmd_arg(&c, "4", 1);
+    risk_key(&c, site, "r", now_s / 60);
+    risk_key(&c, site, "r", now_s / 60 - 1);
+    risk_key(&c, site, "s", now_s / 3600);
+    risk_key(&c, site, "s", now_s / 3600 - 1);
+    cmd_str(&c, prefix);
+    queue_async(lane_of(prefix), &c, RISK_LUA, !evalsha, parse_risk, res, done, arg, 1);
+}
+
+void store_captcha_spam(const char *site, const char *prefix, long long now_s)
+{
+    struct cmd c;
+    cmd_begin(&c, 4);
+    cmd_arg(&c, "HINCRBY", 7);
+    risk_key(&c, site, "s", now_s / 3600);
+    cmd_str(&c, prefix);
+    cmd_arg(&c, "1", 1);
+    submit_detached(lane_of(prefix), c.b.p, (int)c.b.len);
+    cmd_begin(&c, 3);
+    cmd_arg(&c, "EXPIRE", 6);
+    risk_key(&c, site, "s", now_s / 3600);
+    cmd_arg(&c, "7300", 4);
+    submit_detached(lane_of(prefix), c.b.p, (int)c.b.len);
+}
+
 static void parse_redeem(redisReply *r, const char *err, void *out)
 {
     struct store_get_res *g = out;
@@ -1424,8 +1490,6 @@ void store_captcha_redeem_async(const char *site, const char *nonce, long ttl_s,
                                 store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
-    char ttl[24];
-    size_t tl = fmt_int(ttl, ttl_s < 1 ? 1 : ttl_s);
     struct cmd c;
     cmd_begin(&c, 6);
     cmd_arg(&c, "SET", 3);
@@ -1433,7 +1497,7 @@ void store_captcha_redeem_async(const char *site, const char *nonce, long ttl_s,
     cmd_arg(&c, "1", 1);
     cmd_arg(&c, "NX", 2);
     cmd_arg(&c, "EX", 2);
-    cmd_arg(&c, ttl, tl);
+    cmd_num(&c, ttl_s < 1 ? 1 : ttl_s);
     queue_async(lane_of(nonce), &c, NULL, 1, parse_redeem, res, done, arg, 1);
 }
 

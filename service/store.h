@@ -137,6 +137,26 @@ void store_held_get_async(const char *site, const char *comment_id, struct store
 void store_captcha_redeem_async(const char *site, const char *nonce, long ttl_s, struct store_get_res *res,
                                 store_done_fn done, void *arg);
 
+/* What a captcha's difficulty scales with, for one network (an IP's /24
+ * or /64) of a site: challenges it was given in this and the previous
+ * minute (this one included), and its comments rejected in this and the
+ * previous hour. */
+struct store_risk_res {
+    int rc;            /* 0, or -1: Redis unavailable (rate and spam 0) */
+    long rate, spam;
+    char error[160];
+};
+
+/* Count one challenge given to 'prefix' and read its risk, without
+ * waiting; then done(arg) (see store_check_async). 'now_s' picks the
+ * minute and hour windows. */
+void store_captcha_risk_async(const char *site, const char *prefix, long long now_s, struct store_risk_res *res,
+                              store_done_fn done, void *arg);
+
+/* Count a rejected comment of 'prefix', without waiting for Redis (as
+ * store_remember). */
+void store_captcha_spam(const char *site, const char *prefix, long long now_s);
+
 /* For the other modules that keep data in Redis (bayesdb.c): any command
  * on the pipelined lanes. hiredis stays out of this header: the reply
  * type is only forward-declared. */

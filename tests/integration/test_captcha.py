@@ -17,14 +17,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, Redis, Service, base_config,  # noqa: E402
-                     err_code, make_tmp, run_tests, sha256)
+from harness import (CMS_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis, Service,  # noqa: E402
+                     base_config, comment, err_code, make_tmp, run_tests, sha256)
 
 ORIGIN = "https://news.example.org"
 SECRET = bytes(range(32))           # the signing key "k2"
 OLD_SECRET = bytes(range(100, 132))  # the previous key "k1"
 TEST_CMS_KEY = "it-testmode-cms-key-0123456789abcdef"
 BARE_CMS_KEY = "it-bare-cms-key-0123456789abcdef"
+RISKY_KEY = "it-risky-cms-key-0123456789abcdef"
 
 ctx = {}
 
@@ -44,13 +45,23 @@ def config(redis_port, tmp, old_until="2099-01-01T00:00:00Z"):
     keys = [{"id": "k2", "secret_file": key_file("k2.key", SECRET)},
             {"id": "k1", "secret_file": key_file("k1.key", OLD_SECRET), "verify_until": old_until}]
     c["sites"]["news"]["captcha"] = {"keys": keys, "origins": [ORIGIN, "http://127.0.0.1:8080"],
-                                     "cost": 50, "counter_min": 20, "counter_max": 2000}
+                                     "cost": 50, "counter_min": 20, "counter_max": 2000,
+                                     "challenge_from": 0.3, "challenge_to": 0.9}
+    c["sites"]["tight"]["captcha"] = {"keys": [{"id": "t2", "secret_file": key_file("t2.key", SECRET)}],
+                                      "cost": 10, "counter_min": 5, "challenge_from": 0.3, "challenge_to": 0.9}
     # the same key id and secret as "news": only the signed site tells them apart
     c["sites"]["other"]["captcha"] = {"keys": [{"id": "k2", "secret_file": key_file("o1.key", SECRET)}]}
     c["sites"]["testmode"] = {"keys": [{"id": "tm-cms", "role": "cms", "sha256": sha256(TEST_CMS_KEY)}],
                               "captcha": {"keys": [{"id": "t1", "secret_file": key_file("t1.key", SECRET)}],
                                           "test_mode": True}}
     c["sites"]["bare"] = {"keys": [{"id": "bare-cms", "role": "cms", "sha256": sha256(BARE_CMS_KEY)}]}
+    # behind a proxy that names the visitor in X-Real-IP; small work, so the formula shows exactly
+    c["sites"]["risky"] = {"keys": [{"id": "risky-cms", "role": "cms", "sha256": sha256(RISKY_KEY)}],
+                           "words": {"blocked": ["casino"]},
+                           "captcha": {"keys": [{"id": "r1", "secret_file": key_file("r1.key", SECRET)}],
+                                       "client_ip_header": "X-Real-IP", "cost": 10, "counter_min": 10,
+                                       "counter_max": 1000, "challenge_from": 0.3, "challenge_to": 0.9},
+                           "form_token": {"required": True, "min_seconds": 2.5}}
     return c
 
 
@@ -157,10 +168,10 @@ def test_challenge_errors_name_the_problem():
 
 
 def test_solved_challenge_verifies_once():
-    st, ch, _ = challenge()
+    st, ch, h = challenge()
     counter, dk = solve(ch["parameters"])
-    # the work is drawn from [0, 2 x counter_min]
-    assert 0 <= counter <= 40, counter
+    # the secret counter is drawn from [0, 2 x the work]
+    assert int(h["x-captcha-work"]) >= 20 and 0 <= counter <= 2 * int(h["x-captcha-work"]), (counter, h)
     resp = payload(ch, counter, dk)
     st, body, _ = verify(resp)
     assert st == 200 and body["success"] is True and body["error-codes"] == [], body
@@ -178,13 +189,9 @@ def test_solved_challenge_verifies_once():
 
 
 def test_zero_work_and_prefix_only_payloads_are_refused():
-    st, ch, _ = challenge()
+    ch = unsolved_at_zero()
     p = ch["parameters"]
     counter, dk = solve(p)
-    if counter == 0:  # one in 41: the real solution; draw again
-        st, ch, _ = challenge()
-        p = ch["parameters"]
-        counter, dk = solve(p)
     # what the reference verifier accepts: the real key of counter 0, no search
     st, body, _ = verify(payload(ch, 0, derive(p, 0).hex()))
     assert st == 200 and body["success"] is False and body["reason"] == "captcha_not_solved", body
@@ -277,6 +284,182 @@ def test_secrets_stay_out_of_the_log():
         assert secret not in log, secret
 
 
+# ---------------------------------------------------------------- the check flow
+
+DOUBTFUL = "see http://a.example.com http://b.example.com"  # two links, one word: score 0.8579
+
+
+def doubtful(cid, n=0, **kw):
+    return comment("%s #%d" % (DOUBTFUL, n) if n else DOUBTFUL, cid=cid, **kw)
+
+
+def codes(body):
+    return [r["code"] for r in body["reasons"]]
+
+
+def solved_payload(ch):
+    counter, dk = solve(ch["parameters"])
+    return payload(ch, counter, dk)
+
+
+def test_doubtful_comment_is_challenged_then_accepted_once_solved():
+    st, body, _ = svc().check(doubtful("cap-1", ip="198.51.100.1"))
+    assert st == 200 and body["decision"] == "challenge", body
+    assert 0.3 <= body["score"] < 0.9 and not any(c.startswith("captcha") for c in codes(body)), body
+    ch = body["challenge"]
+    assert ch["signature"] == hmac.new(SECRET, canonical(ch["parameters"]), hashlib.sha256).hexdigest(), ch
+    assert ch["parameters"]["data"]["site"] == "news", ch
+    # the same comment again, unsolved: the same answer (a replay)
+    st, again, _ = svc().check(doubtful("cap-1", ip="198.51.100.1"))
+    assert again["replayed"] is True and again["challenge"] == ch, again
+    # solved: judged again, with the credit
+    resp = solved_payload(ch)
+    st, body, _ = svc().check(doubtful("cap-1", ip="198.51.100.1", captcha=resp))
+    assert st == 200 and body["decision"] == "accept" and body["replayed"] is False, body
+    r = [x for x in body["reasons"] if x["code"] == "captcha_solved"]
+    assert r and r[0]["filter"] == "captcha" and r[0]["contribution"] == -3.0, body
+    assert body["score"] < 0.3 and "challenge" not in body, body
+    # the accepted answer is what a retry gets now
+    st, again, _ = svc().check(doubtful("cap-1", ip="198.51.100.1"))
+    assert again["replayed"] is True and again["decision"] == "accept", again
+    # the solution is spent: another comment cannot use it
+    st, body, _ = svc().check(doubtful("cap-2", 2, ip="198.51.100.2", captcha=resp))
+    assert body["decision"] == "challenge" and "captcha_replayed" in codes(body), body
+    assert body["challenge"]["parameters"]["nonce"] != ch["parameters"]["nonce"], body
+    # and /v1/captcha/verify sees it spent too
+    assert verify(resp)[1]["reason"] == "captcha_replayed"
+
+
+def unsolved_at_zero():
+    """A challenge whose secret counter is not 0 (it is 1 time in 41 with
+    counter_min 20), so that the key of counter 0 is no solution."""
+    while True:
+        st, ch, _ = challenge()
+        if solve(ch["parameters"])[0] != 0:
+            return ch
+
+
+def test_bad_captcha_payloads_earn_no_credit():
+    ch = unsolved_at_zero()
+    p = ch["parameters"]
+    zero = payload(ch, 0, derive(p, 0).hex())
+    expired, c, dk = forge(dict(p, expiresAt=int(time.time()) - 1), SECRET)
+    test = base64.b64encode(b'{"challenge":null,"solution":null,"test":true}').decode()
+    for n, (resp, code) in enumerate([(zero, "captcha_not_solved"), (payload(expired, c, dk), "captcha_expired"),
+                                      (test, "captcha_test_mode"), ("junk", "captcha_malformed")]):
+        st, body, _ = svc().check(doubtful("cap-bad-%d" % n, 10 + n, ip="198.51.100.%d" % (10 + n), captcha=resp))
+        assert st == 200 and body["decision"] == "challenge", body
+        r = [x for x in body["reasons"] if x["filter"] == "captcha"]
+        assert [x["code"] for x in r] == [code] and r[0]["contribution"] == 0, body
+
+
+def test_a_captcha_never_overrides_words_or_rate_limits():
+    # a suspect word forces hold: no challenge, and a solved captcha does not lift the floor
+    st, body, _ = svc().check(comment("the crypto column today was good", cid="cap-w1", ip="198.51.100.30"))
+    assert body["decision"] == "hold" and 0.3 <= body["score"] < 0.9 and "challenge" not in body, body
+    st, ch, _ = challenge()
+    st, body, _ = svc().check(comment("the crypto column today was fine", cid="cap-w2", ip="198.51.100.31",
+                                      captcha=solved_payload(ch)))
+    assert body["decision"] == "hold" and "captcha_solved" in codes(body), body
+    st, ch, _ = challenge()
+    st, body, _ = svc().check(comment(DOUBTFUL + " casino", cid="cap-w3", ip="198.51.100.32",
+                                      captcha=solved_payload(ch)))
+    assert body["decision"] == "reject" and "blocked_word" in codes(body), body
+    # a rate limit: the tight site allows 3 comments per IP, a 4th is refused, solved or not
+    for i in range(3):
+        st, body, _ = svc().check(comment("plain comment %d on the tight site" % i, site="tight",
+                                          ip="198.51.100.40"), key=TIGHT_KEY)
+        assert body["decision"] == "accept", body
+    st, ch, _ = challenge(site="tight", origin=None)
+    st, body, _ = svc().check(comment("one more plain comment", site="tight", ip="198.51.100.40",
+                                      captcha=solved_payload(ch)), key=TIGHT_KEY)
+    assert body["decision"] == "reject" and "rate_limited" in codes(body), body
+    assert "captcha_solved" in codes(body), body
+
+
+def work(ip, site="risky"):
+    st, ch, h = svc().request("GET", "/v1/captcha/challenge?site=%s" % site, headers={"X-Real-IP": ip})
+    assert st == 200, ch
+    return int(h["x-captcha-work"])
+
+
+def test_work_grows_with_a_networks_challenges_and_spam():
+    # counter_min 10: the first challenge of a quiet network is 10 x (1 + 1/10)
+    assert work("192.0.2.10") == 11
+    # each challenge of the same /24 adds a tenth of counter_min, another /24 is quiet
+    w = [work("192.0.2.%d" % (11 + i)) for i in range(20)]
+    assert w == [int(10 * (1 + (2 + i) / 10)) for i in range(20)], w
+    assert work("192.0.3.1") == 11
+    # each comment of the network rejected in the last hours doubles it
+    for i in range(3):
+        st, body, _ = svc().check(comment("casino night %d" % i, site="risky", ip="198.18.7.%d" % i), key=RISKY_KEY)
+        assert body["decision"] == "reject", body
+    time.sleep(0.2)  # the counts are written without waiting
+    assert work("198.18.7.200") == int(10 * 1.1 * 8), "3 spam decisions"
+    # and never more than counter_max
+    for i in range(8):
+        svc().check(comment("casino table %d" % i, site="risky", ip="198.18.7.%d" % (10 + i)), key=RISKY_KEY)
+    time.sleep(0.2)
+    assert work("198.18.7.201") == 1000
+    # a challenged comment counts as a challenge of its network, as a fetched one does
+    before = work("198.18.9.1")
+    ft = form_token(int(time.time() * 1000) - 60000, site="risky", kid="r1")  # the site requires one
+    st, body, _ = svc().check(comment(DOUBTFUL, site="risky", ip="198.18.9.2", form_token=ft), key=RISKY_KEY)
+    assert body["decision"] == "challenge", body
+    assert work("198.18.9.3") == before + 2, "a challenge answered, then one fetched"
+
+
+def test_without_the_proxy_header_the_work_is_the_least():
+    st, ch, h = svc().request("GET", "/v1/captcha/challenge?site=risky")
+    assert st == 200 and h["x-captcha-work"] == "10", h
+
+
+# ---------------------------------------------------------------- form tokens
+
+def form_token(issued_ms, site="news", kid="k2", secret=SECRET, nonce="0123456789abcdef"):
+    """A token as modgate signs one (formtoken.h), made here from the key."""
+    key = hmac.new(secret, b"modgate form token", hashlib.sha256).digest()
+    msg = "|".join(["ft1", site, kid, str(issued_ms), nonce]).encode()
+    return "ft1.%s.%d.%s.%s" % (kid, issued_ms, nonce, hmac.new(key, msg, hashlib.sha256).hexdigest())
+
+
+def form_codes(body):
+    return [(r["code"], r["contribution"]) for r in body["reasons"] if r["filter"] == "form"]
+
+
+def test_form_tokens_tell_bots_and_stale_forms():
+    st, body, h = svc().request("GET", "/v1/form-token?site=news", headers={"Origin": ORIGIN})
+    assert st == 200 and h["access-control-allow-origin"] == ORIGIN, (st, body, h)
+    assert body["token"].startswith("ft1.k2.") and body["min_seconds"] == 3 and body["max_seconds"] == 86400, body
+    # posted at once: too fast for a person
+    st, res, _ = svc().check(comment(form_token=body["token"], ip="198.51.100.70"))
+    assert form_codes(res) == [("form_too_fast", 2.0)], res
+    assert "0.0 s after" in res["reasons"][0]["detail"] or "s after" in res["reasons"][0]["detail"], res
+    now = int(time.time() * 1000)
+    # this file's own signer agrees with modgate's: a form shown a minute ago passes unremarked
+    st, res, _ = svc().check(comment(form_token=form_token(now - 60000), ip="198.51.100.71"))
+    assert form_codes(res) == [] and res["decision"] == "accept", res
+    st, res, _ = svc().check(comment(form_token=form_token(now - 2 * 86400 * 1000), ip="198.51.100.72"))
+    assert form_codes(res) == [("form_too_old", 1.0)], res
+    # altered, another site's, another key's, or not a token at all
+    for tok in (form_token(now - 60000).replace(".%d." % (now - 60000), ".%d." % (now - 30000)),
+                form_token(now - 60000, site="other"), form_token(now - 60000, secret=OLD_SECRET),
+                form_token(now - 60000, kid="nope"), "hello"):
+        st, res, _ = svc().check(comment(form_token=tok, ip="198.51.100.73"))
+        assert st == 200 and form_codes(res) == [("form_token_invalid", 2.5)], (tok, res)
+    # no token: nothing, unless the site requires one
+    st, res, _ = svc().check(comment(ip="198.51.100.74"))
+    assert form_codes(res) == [], res
+    st, res, _ = svc().check(comment(site="risky", ip="198.51.100.75"), key=RISKY_KEY)
+    assert form_codes(res) == [("form_token_missing", 1.0)], res
+    st, tk, _ = svc().request("GET", "/v1/form-token?site=risky")
+    assert tk["min_seconds"] == 2.5, tk
+    st, res, _ = svc().check(comment(form_token=5, ip="198.51.100.76"))
+    assert st == 400 and err_code(res) == "wrong_type" and "form_token" in res["error"]["message"], res
+    st, res, _ = svc().request("GET", "/v1/form-token?site=bare")
+    assert st == 404 and err_code(res) == "captcha_not_configured", res
+
+
 def test_config_refuses_bad_captcha_settings():
     tmp, r = ctx["tmp"], ctx["redis"]
     bad = [
@@ -289,7 +472,18 @@ def test_config_refuses_bad_captcha_settings():
         ({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "short.key")}]}, "64-128 hex digits"),
         ({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "k2.key")}], "counter_min": 10, "counter_max": 5},
          "counter_max"),
+        ({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "k2.key")}], "challenge_from": 0.8,
+          "challenge_to": 0.5}, "challenge_to"),
+        ({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "k2.key")}], "client_ip_header": "X Real"},
+         "client_ip_header"),
     ]
+    c = config(r.port, tmp)
+    c["sites"]["bare"]["form_token"] = {"required": True}
+    p = os.path.join(tmp, "bad.json")
+    with open(p, "w") as f:
+        json.dump(c, f)
+    out = subprocess.run([ctx["bin"], "config", "check", p], capture_output=True, text=True)
+    assert out.returncode != 0 and "sites.bare.form_token" in out.stderr + out.stdout, out
     with open(os.path.join(tmp, "short.key"), "w") as f:
         f.write("abcd\n")
     for cap, want in bad:
