@@ -140,14 +140,20 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, struct reqctx *x,
     return send_response(conn, x, &resp);
 }
 
-static int is_json_type(const char *ct)
+/* Is 'ct' the media type 'type' (parameters such as charset allowed)? */
+static int is_type(const char *ct, const char *type)
 {
     if (!ct)
         return 0;
-    size_t n = strlen("application/json");
-    if (strncasecmp(ct, "application/json", n) != 0)
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n) != 0)
         return 0;
     return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ';
+}
+
+int http_is_form(const struct http_request *req)
+{
+    return is_type(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), "application/x-www-form-urlencoded");
 }
 
 /* First call for a request: everything that can be refused without the
@@ -181,9 +187,13 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct reqctx *x,
     }
     if (x->route->json_body) {
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!is_json_type(ct))
+        if (!is_type(ct, "application/json") &&
+            !(x->route->json_body == 2 && is_type(ct, "application/x-www-form-urlencoded")))
             return send_error(conn, x, 415, "unsupported_media_type",
-                              "send the body as Content-Type: application/json", NULL);
+                              x->route->json_body == 2
+                                  ? "send the body as Content-Type: application/json or application/x-www-form-urlencoded"
+                                  : "send the body as Content-Type: application/json",
+                              NULL);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         long n;
         if (cl && parse_long(cl, 0, 1L << 40, &n) == 0 && (size_t)n > x->r.cfg->max_body) {

@@ -48,6 +48,9 @@ void http_async_done(struct http_request *req);
 const char *http_arg(const struct http_request *req, const char *name);
 const char *http_header(const struct http_request *req, const char *name);
 
+/* Is the request's body a form (application/x-www-form-urlencoded)? */
+int http_is_form(const struct http_request *req);
+
 /* The address of the client's end of the connection, as text, into
  * out[outlen] (at least 64). Returns 0, or -1 when it is unknown. */
 int http_peer_ip(const struct http_request *req, char *out, size_t outlen);

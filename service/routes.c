@@ -39,7 +39,7 @@ static const struct route routes[] = {
     { "GET", "/v1/sites/{site}/model", model_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/captcha/challenge", captcha_challenge_handle, 0, 0 },
     { "OPTIONS", "/v1/captcha/challenge", captcha_preflight_handle, 0, 0 },
-    { "POST", "/v1/captcha/verify", captcha_verify_handle, 0, 1 },
+    { "POST", "/v1/captcha/verify", captcha_verify_handle, 0, 2 },
     { "GET", "/v1/form-token", form_token_handle, 0, 0 },
     { "OPTIONS", "/v1/form-token", captcha_preflight_handle, 0, 0 },
     { "GET", "/healthz", h_healthz, 0, 0 },

@@ -21,7 +21,8 @@ struct route {
     const char *path;
     route_fn fn;
     unsigned roles;   /* ROLE_BITs allowed; 0 = public, no key needed */
-    int json_body;    /* 1: needs an application/json body */
+    int json_body;    /* 1: needs an application/json body; 2: or a form
+                         (application/x-www-form-urlencoded) */
 };
 
 /* The route for 'method' and 'path', or NULL. When NULL and the path

@@ -25,6 +25,7 @@ import corpus_split  # noqa: E402
 
 KEY = "bench-cms-key-0123456789abcdef"
 ADMIN = "bench-admin-key-0123456789abcdef"
+CAP_KEY = "bench-captcha-key-0123456789abcdef"
 
 
 def filter_speed(binary, tmp, runs=3):
@@ -256,6 +257,62 @@ def stop(p):
             p.kill()
 
 
+def captcha_key(tmp):
+    path = os.path.join(tmp, "captcha.key")
+    with open(path, "w") as f:
+        f.write(os.urandom(32).hex())
+    return path
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far."""
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def captcha_rates(url_base, mg, check_url, check_script, tmp, secs):
+    """Challenges issued and solutions verified per second, and modgate's
+    CPU per request for each against a check's, measured the same way."""
+    import base64
+    import hashlib
+    import struct
+    import urllib.request
+    get = os.path.join(tmp, "get.lua")
+    with open(get, "w") as f:
+        f.write("wrk.method = 'GET'\n")
+    with urllib.request.urlopen(url_base + "/v1/captcha/challenge?site=cap") as r:
+        ch = json.loads(r.read())
+    p = ch["parameters"]
+    for c in range(10 ** 7):
+        dk = hashlib.pbkdf2_hmac("sha256", bytes.fromhex(p["nonce"]) + struct.pack(">I", c),
+                                 bytes.fromhex(p["salt"]), p["cost"], 32)
+        if dk.hex().startswith(p["keyPrefix"]):
+            break
+    resp = base64.b64encode(json.dumps({"challenge": ch, "solution": {"counter": c, "derivedKey": dk.hex(),
+                                                                       "time": 10}}).encode()).decode()
+    post = os.path.join(tmp, "verify.lua")
+    with open(post, "w") as f:
+        f.write("wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
+                "wrk.body = [==[%s]==]\n" % json.dumps({"secret": CAP_KEY, "response": resp}))
+    runs = [("check (as above)", check_url, check_script, ("cpu", str(max(20000, 15000 * secs)))),
+            ("challenge issued", url_base + "/v1/captcha/challenge?site=cap", get, ()),
+            ("solution verified", url_base + "/v1/captcha/verify", post, ())]
+    out = {}
+    for name, u, sc, args in runs:
+        c0 = cpu_s(mg.pid)
+        r = run_wrk(u, sc, 64, 2, secs, args)
+        out[name] = (r["rps"], (cpu_s(mg.pid) - c0) / (r["rps"] * secs) * 1e6)
+    print("\ncaptcha, at 64 connections (one %d s run each; the first solution is redeemed, the rest are" % secs)
+    print("verified in full and refused as replays; challenges at cost %d, each one PBKDF2 derivation)\n" % p["cost"])
+    print("| request | per s | modgate CPU per request (us) |")
+    print("|---|---|---|")
+    for name, (rps, us) in out.items():
+        print("| %s | %.0f | %.1f |" % (name, rps, us))
+    v, c = out["solution verified"][1], out["check (as above)"][1]
+    print("\nverifying a solution costs %.1f us of modgate CPU, %.0f%% of a check's %.1f us (goal: under 1%%)"
+          % (v, 100 * v / c, c))
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -292,7 +349,12 @@ def main():
                             {"id": "bench-admin", "role": "admin", "sha256": sha256(ADMIN)}],
                    "rate_limits": {k: big for k in ("ip", "ip_prefix", "author", "thread", "site")},
                    "api_rate_limit": big,
-                   "words": {"blocked": ["viagra", "casino bonus"], "suspect": ["bitcoin", "forex"]}}}}
+                   "words": {"blocked": ["viagra", "casino bonus"], "suspect": ["bitcoin", "forex"]}},
+                   # a site of its own for the captcha rates, so that the
+                   # check runs above do exactly what they did before
+                   "cap": {"keys": [{"id": "cap-cms", "role": "cms", "sha256": sha256(CAP_KEY)}],
+                           "api_rate_limit": big,
+                           "captcha": {"keys": [{"id": "b1", "secret_file": captcha_key(tmp)}]}}}}
         cfg_path = os.path.join(tmp, "bench.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
@@ -411,6 +473,7 @@ def main():
                   % median([x["p99"] for x in res["modgate"]["c1"]]))
         else:
             print("ceiling not found at %s: ratios skipped" % ceiling)
+        captcha_rates("http://127.0.0.1:%d" % port, mg, url, script, tmp, a.secs)
     finally:
         for p in procs:
             stop(p)

@@ -188,6 +188,25 @@ def test_solved_challenge_verifies_once():
     assert st == 200 and body["success"] is True, body
 
 
+def test_verify_takes_a_form_as_plugins_post_it():
+    """Turnstile's and reCAPTCHA's plugins post siteverify as a form."""
+    import urllib.parse
+    st, ch, _ = challenge()
+    counter, dk = solve(ch["parameters"])
+    form = urllib.parse.urlencode({"secret": CMS_KEY, "response": payload(ch, counter, dk),
+                                   "remoteip": "203.0.113.5"})
+    ctype = {"Content-Type": "application/x-www-form-urlencoded"}
+    st, body, _ = svc().request("POST", "/v1/captcha/verify", form, headers=ctype)
+    assert st == 200 and body["success"] is True, body
+    st, body, _ = svc().request("POST", "/v1/captcha/verify", form, headers=ctype)
+    assert body["success"] is False and body["reason"] == "captcha_replayed", body
+    for bad in ("secret=%ZZ", "secret=a&secret=b", "noequals", "secret=%00"):
+        st, body, _ = svc().request("POST", "/v1/captcha/verify", bad, headers=ctype)
+        assert st == 400 and body["error-codes"] == ["bad-request"] and err_code(body) == "invalid_form", (bad, body)
+    st, body, _ = svc().request("POST", "/v1/captcha/verify", form, headers={"Content-Type": "text/plain"})
+    assert st == 415 and err_code(body) == "unsupported_media_type", body
+
+
 def test_zero_work_and_prefix_only_payloads_are_refused():
     ch = unsolved_at_zero()
     p = ch["parameters"]
