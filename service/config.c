@@ -535,11 +535,12 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
         if (only_keys(x, pi, k, kk) || get_str(x, pi, k, "id", kc->id, sizeof kc->id) ||
             get_str(x, pi, k, "verify_until", until, sizeof until))
             return -1;
+        /* it goes into challenges and form tokens, whose parts '.' separates */
         int ok = kc->id[0] != 0;
         for (const char *c = kc->id; *c; c++)
-            ok &= (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f;
+            ok &= isalnum((unsigned char)*c) || *c == '-' || *c == '_';
         if (!ok)
-            return fail(x, pi, "needs an \"id\" of 1-31 printable ASCII characters");
+            return fail(x, pi, "needs an \"id\" of 1-31 letters, digits, '-' and '_'");
         for (size_t j = 0; j < i; j++)
             if (strcmp(cc->keys[j].id, kc->id) == 0)
                 return fail(x, pi, "the id \"%s\" is used twice", kc->id);

@@ -289,6 +289,78 @@ TEST(test_mode_and_malformed_payloads)
     free(b);
 }
 
+/* Quotes and backslashes are escaped alike by the signer (jansson) and
+ * the verifier's own canonical writer: a challenge made with them verifies. */
+TEST(escaped_strings_sign_and_verify_alike)
+{
+    static const unsigned char sec[] = "secret of key q, 32 bytes long!";
+    struct pow_key k = { "q\"1\\", sec, 31, 0 };
+    struct pow_issue in = { "s\"t\\e", "h\"o\\st", NOW, 300, 10, 2 };
+    char *js = pow_challenge(&k, &in);
+    CHECK(js != NULL);
+    json_t *ch = json_loads(js, 0, NULL);
+    unsigned char dk[32];
+    char dkh[65];
+    CHECK_EQ_INT(solve(json_object_get(ch, "parameters"), dk, 100), 2);
+    hex(dk, 32, dkh);
+    char *b64 = payload(ch, 2, dkh);
+    struct pow_result r;
+    CHECK_EQ_INT(pow_verify(b64, strlen(b64), &k, 1, "s\"t\\e", NOW, &r), POW_OK);
+    CHECK_EQ_STR(r.host, "h\"o\\st");
+    free(b64);
+    json_decref(ch);
+    free(js);
+}
+
+/* Parameters at their size limits, all characters that need escaping:
+ * refused, without overrunning anything (the ASan build runs this too). */
+TEST(largest_parameters_are_refused_safely)
+{
+    json_t *ch;
+    char *good = solved(&KEY_A, "news", &ch);
+    free(good);
+    char big[256];
+    memset(big, '"', 255);
+    big[255] = '\0';
+    json_t *p = json_object_get(ch, "parameters");
+    static const char *const names[] = { "algorithm", "keyPrefix", "keySignature", "nonce", "salt" };
+    for (size_t i = 0; i < 5; i++)
+        json_object_set_new(p, names[i], json_string(big));
+    json_object_set_new(json_object_get(p, "data"), "host", json_string(big));
+    char *b = payload(ch, 3, "00");
+    CHECK_EQ_INT(verify_as(b, "news", NOW, &KEY_A, 1), POW_BAD_SIGNATURE);
+    free(b);
+    big[255] = 'x'; /* 256 characters: over the limit */
+    char bigger[257];
+    memcpy(bigger, big, 256);
+    bigger[256] = '\0';
+    json_object_set_new(p, "salt", json_string(bigger));
+    b = payload(ch, 3, "00");
+    CHECK_EQ_INT(verify_as(b, "news", NOW, &KEY_A, 1), POW_MALFORMED);
+    free(b);
+    json_decref(ch);
+}
+
+TEST(base64_edges)
+{
+    json_t *ch;
+    char *good = solved(&KEY_A, "news", &ch);
+    CHECK_EQ_INT(verify_as(good, "news", NOW, &KEY_A, 1), POW_OK);
+    size_t n = strlen(good);
+    char *cut = strdup(good);
+    while (n && cut[n - 1] == '=')
+        cut[--n] = '\0'; /* padding left out */
+    CHECK(n % 4 == 0 || verify_as(cut, "news", NOW, &KEY_A, 1) == POW_MALFORMED);
+    free(cut);
+    const char *bad[] = { "====", "A===", "AB=C", "AB C", "ABC", "\xff\xff\xff\xff" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_EQ_INT(verify_as(bad[i], "news", NOW, &KEY_A, 1), POW_MALFORMED);
+    /* valid base64 of bytes that are not UTF-8 */
+    CHECK_EQ_INT(verify_as("/w==", "news", NOW, &KEY_A, 1), POW_MALFORMED);
+    free(good);
+    json_decref(ch);
+}
+
 TEST(issue_refuses_out_of_range_settings)
 {
     struct pow_issue in = { "news", "", NOW, 300, 0, 5 };
@@ -315,6 +387,9 @@ int main(void)
     RUN(tampered_expired_and_wrong_site_payloads_are_refused);
     RUN(rotated_keys_verify_until_their_grace_ends);
     RUN(test_mode_and_malformed_payloads);
+    RUN(escaped_strings_sign_and_verify_alike);
+    RUN(largest_parameters_are_refused_safely);
+    RUN(base64_edges);
     RUN(issue_refuses_out_of_range_settings);
     return TEST_REPORT();
 }
