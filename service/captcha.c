@@ -116,6 +116,15 @@ static void issue(struct http_request *req, struct http_response *resp)
 {
     struct challenge_state *st = req->state;
     resp->cors_origin = st->origin;
+    long most = st->site->captcha.max_challenges;
+    if (most > 0 && st->risk.rate > most) {
+        /* refused before the key derivation, which is what it costs */
+        resp->retry_after_s = 60;
+        reply_error(resp, 429, "rate_limited", "this network asked for more than %ld challenges in two minutes",
+                    most);
+        challenge_cleanup(req);
+        return;
+    }
     long work = captcha_work(&st->site->captcha, st->risk.rate, st->risk.spam);
     char *js = captcha_issue(st->site, st->host, work);
     challenge_cleanup(req);

@@ -219,6 +219,9 @@ static void site_defaults(struct site_cfg *s)
     /* No challenge band unless the site sets one; a solved challenge is
      * worth about as much as a suspect word and a link together. */
     s->captcha.credit = 3.0;
+    /* Each challenge costs the server a key derivation: a network that
+     * asks for more than 2 a second over two minutes gets 429. */
+    s->captcha.max_challenges = 240;
     /* Nobody reads and answers an article in 3 s; a form shown a day ago
      * was more likely scraped than left open. Too fast weighs about as
      * much as a suspect word; a token that does not verify a little more. */
@@ -500,7 +503,7 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
     if (!o)
         return x->failed ? -1 : 0;
     static const char *const keys[] = { "keys", "origins", "cost", "counter_min", "counter_max", "ttl_s",
-        "test_mode", "challenge_from", "challenge_to", "credit", "client_ip_header", NULL };
+        "test_mode", "challenge_from", "challenge_to", "credit", "client_ip_header", "max_challenges", NULL };
     /* cost and counter bounds: pow.c's limits. A challenge lives at least
      * 10 s (time to solve on a slow phone) and at most a day. */
     if (only_keys(x, p, o, keys) || get_int(x, p, o, "cost", 1, 1000000, &cc->cost) ||
@@ -509,7 +512,8 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
         get_int(x, p, o, "ttl_s", 10, 86400, &cc->ttl_s) || get_bool(x, p, o, "test_mode", &cc->test_mode) ||
         get_num(x, p, o, "challenge_from", 0, 1, &cc->band_from) ||
         get_num(x, p, o, "challenge_to", 0, 1, &cc->band_to) || get_num(x, p, o, "credit", 0, 20, &cc->credit) ||
-        get_str(x, p, o, "client_ip_header", cc->client_ip_header, sizeof cc->client_ip_header))
+        get_str(x, p, o, "client_ip_header", cc->client_ip_header, sizeof cc->client_ip_header) ||
+        get_int(x, p, o, "max_challenges", 0, 1000000, &cc->max_challenges))
         return -1;
     if (cc->band_to < cc->band_from)
         return fail(x, p, "challenge_to (%g) must be at least challenge_from (%g)", cc->band_to, cc->band_from);

@@ -63,6 +63,7 @@ struct captcha_cfg {
     double band_from, band_to;    /* /v1/check: scores in [from, to) get "challenge" */
     double credit;                /* log-odds a solved challenge takes off the score */
     char client_ip_header[64];    /* challenges: the visitor's IP from this header ("" peer) */
+    long max_challenges;          /* per network in this and the previous minute (0: no limit) */
     int test_mode;                /* accept the widget's test-mode payload */
 };
 

@@ -60,6 +60,7 @@ def config(redis_port, tmp, old_until="2099-01-01T00:00:00Z"):
                            "words": {"blocked": ["casino"]},
                            "captcha": {"keys": [{"id": "r1", "secret_file": key_file("r1.key", SECRET)}],
                                        "client_ip_header": "X-Real-IP", "cost": 10, "counter_min": 10,
+                                       "max_challenges": 30,
                                        "counter_max": 1000, "challenge_from": 0.3, "challenge_to": 0.9},
                            "form_token": {"required": True, "min_seconds": 2.5}}
     return c
@@ -426,6 +427,14 @@ def test_work_grows_with_a_networks_challenges_and_spam():
     st, body, _ = svc().check(comment(DOUBTFUL, site="risky", ip="198.18.9.2", form_token=ft), key=RISKY_KEY)
     assert body["decision"] == "challenge", body
     assert work("198.18.9.3") == before + 2, "a challenge answered, then one fetched"
+
+
+def test_a_network_asking_for_too_many_challenges_gets_429():
+    for i in range(30):  # max_challenges 30 in this and the previous minute
+        assert work("192.0.5.%d" % i) > 0
+    st, body, h = svc().request("GET", "/v1/captcha/challenge?site=risky", headers={"X-Real-IP": "192.0.5.99"})
+    assert st == 429 and err_code(body) == "rate_limited" and h["retry-after"] == "60", (st, body, h)
+    assert work("192.0.6.1") == 11  # another network is not affected
 
 
 def test_without_the_proxy_header_the_work_is_the_least():
