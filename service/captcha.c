@@ -88,8 +88,8 @@ char *captcha_issue(const struct site_cfg *site, const char *host, long w)
      * solver that knew a lower bound could skip straight to it. */
     if (w < 0)
         w = 0;
-    if (w > 100000000)
-        w = 100000000;
+    if (w > 50000000) /* the counter, up to 2W, must stay within pow.c's 1e8 */
+        w = 50000000;
     uint32_t counter = randombytes_uniform((uint32_t)(2 * w + 1));
     struct pow_key k[CAPTCHA_MAX_KEYS];
     captcha_keys(cc, k);
@@ -160,7 +160,11 @@ void captcha_challenge_handle(struct http_request *req, struct http_response *re
     const struct captcha_cfg *cc = &st->site->captcha;
     char peer[64], ip[64], prefix[64];
     const char *from = cc->client_ip_header[0] ? http_header(req, cc->client_ip_header) : NULL;
-    if (!from && !cc->client_ip_header[0] && http_peer_ip(req, peer, sizeof peer) == 0)
+    /* without the proxy's header (a request that did not come through
+     * it), or with one that is not an address: the peer's network, so
+     * the rate limit never fails open */
+    if ((!from || canon_ip(from, ip, sizeof ip, prefix, sizeof prefix) != 0) &&
+        http_peer_ip(req, peer, sizeof peer) == 0)
         from = peer;
     if (!from || canon_ip(from, ip, sizeof ip, prefix, sizeof prefix) != 0) {
         issue(req, resp);
@@ -283,6 +287,10 @@ static char *form_decode(const char *s, size_t n)
         }
     }
     out[o] = '\0';
+    if (memchr(out, 0, o)) { /* a raw NUL would cut the value short */
+        free(out);
+        return NULL;
+    }
     json_t *probe = json_stringn(out, o); /* jansson checks the UTF-8 */
     if (!probe) {
         free(out);
@@ -353,6 +361,8 @@ void captcha_verify_handle(struct http_request *req, struct http_response *resp)
         memcpy(bearer, "Bearer ", 7);
         memcpy(bearer + 7, secret, strlen(secret) + 1);
         header = bearer;
+    } else if (secret) {
+        header = "Bearer -"; /* longer than any key: not a key */
     }
     if (!header) {
         json_decref(root);
@@ -402,6 +412,7 @@ void captcha_verify_handle(struct http_request *req, struct http_response *resp)
     req->state = st;
     req->cleanup = verify_cleanup;
     req->resume = redeemed;
-    store_captcha_redeem_async(site->name, st->pr.nonce, (long)(st->pr.expires_s - now + 1), &st->redeem,
+    store_captcha_redeem_async(site->name, st->pr.nonce, (long)(st->pr.expires_s - now + REDEEM_MARGIN_S),
+                               &st->redeem,
                                redeem_done, req);
 }

@@ -14,6 +14,10 @@
 #include "http.h"
 #include "pow.h"
 
+/* A redeemed solution is remembered this long past its expiry, so that
+ * an instance whose clock is behind cannot take it a second time. */
+#define REDEEM_MARGIN_S 120
+
 void captcha_challenge_handle(struct http_request *req, struct http_response *resp);
 void captcha_preflight_handle(struct http_request *req, struct http_response *resp);
 void captcha_verify_handle(struct http_request *req, struct http_response *resp);

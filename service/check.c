@@ -415,10 +415,14 @@ static enum decision decide(struct check_state *st)
     const struct site_cfg *site = st->site;
     if (!in_band(st))
         return verdict_decide(&st->v, &site->th);
-    /* made once: a retry of the answer gets the same challenge */
+    /* made once: a retry of the answer gets the same challenge. One that
+     * cannot be made (a bug) holds the comment: never a free pass. */
     if (!st->chal)
         st->chal = captcha_issue(site, "", captcha_work(&site->captcha, st->risk.rate, st->risk.spam));
-    return st->chal ? DEC_CHALLENGE : verdict_decide(&st->v, &site->th);
+    if (st->chal)
+        return DEC_CHALLENGE;
+    enum decision d = verdict_decide(&st->v, &site->th);
+    return d > DEC_HOLD ? d : DEC_HOLD;
 }
 
 static void risk_read(struct http_request *req, struct http_response *resp)
@@ -468,7 +472,7 @@ static void captcha_reason(struct check_state *st, enum pow_status ps, int redee
     if (ps == POW_OK && redeemed == 1) {
         st->cap_credited = 1;
         verdict_add(v, "captcha", "captcha_solved", -cc->credit, DEC_ACCEPT,
-                    "proof of work solved: counter %u of %u PBKDF2 iterations each", st->cap.counter, st->cap.cost);
+                    "proof of work solved (%u PBKDF2 iterations per counter tried)", st->cap.cost);
     } else if (ps == POW_OK && redeemed == 0) {
         verdict_add(v, "captcha", "captcha_replayed", 0, DEC_ACCEPT, "this captcha solution was used before");
     } else if (ps == POW_OK) {
@@ -511,7 +515,8 @@ static int captcha_begin(struct http_request *req, struct check_state *st, const
         return 0;
     }
     req->resume = captcha_redeemed;
-    store_captcha_redeem_async(site->name, st->cap.nonce, (long)(st->cap.expires_s - now + 1), &st->cap_redeem,
+    store_captcha_redeem_async(site->name, st->cap.nonce, (long)(st->cap.expires_s - now + REDEEM_MARGIN_S),
+                               &st->cap_redeem,
                                check_redis_done, req);
     return 1;
 }

@@ -446,18 +446,39 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
     return 0;
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ" as Unix seconds; -1 when it is not that. */
+/* The n decimal digits at s (checked by the caller). */
+static int atoi2(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" as Unix seconds; -1 when it is not exactly
+ * that, a real time after 1970 (no signs or spaces, no 31 February). */
 static long long parse_utc(const char *t)
 {
-    struct tm tm = { 0 };
-    char z = 0, end = 0;
-    if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-               &tm.tm_sec, &z, &end) != 7 || z != 'Z' || strlen(t) != 20 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
-        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (strlen(t) != sizeof shape - 1)
         return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (long long)timegm(&tm);
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
+            return -1;
+    struct tm tm = { 0 };
+    tm.tm_year = atoi2(t, 4) - 1900;
+    tm.tm_mon = atoi2(t + 5, 2) - 1;
+    tm.tm_mday = atoi2(t + 8, 2);
+    tm.tm_hour = atoi2(t + 11, 2);
+    tm.tm_min = atoi2(t + 14, 2);
+    tm.tm_sec = atoi2(t + 17, 2);
+    struct tm want = tm, back;
+    time_t v = timegm(&tm);
+    if (v <= 0 || !gmtime_r(&v, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
+        back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour || back.tm_min != want.tm_min ||
+        back.tm_sec != want.tm_sec)
+        return -1;
+    return (long long)v;
 }
 
 /* A captcha key's secret: 64-128 hex digits (32-64 bytes) in a file or an
@@ -507,8 +528,8 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
     /* cost and counter bounds: pow.c's limits. A challenge lives at least
      * 10 s (time to solve on a slow phone) and at most a day. */
     if (only_keys(x, p, o, keys) || get_int(x, p, o, "cost", 1, 1000000, &cc->cost) ||
-        get_int(x, p, o, "counter_min", 0, 100000000, &cc->counter_min) ||
-        get_int(x, p, o, "counter_max", 0, 100000000, &cc->counter_max) ||
+        get_int(x, p, o, "counter_min", 1, 50000000, &cc->counter_min) ||
+        get_int(x, p, o, "counter_max", 1, 50000000, &cc->counter_max) ||
         get_int(x, p, o, "ttl_s", 10, 86400, &cc->ttl_s) || get_bool(x, p, o, "test_mode", &cc->test_mode) ||
         get_num(x, p, o, "challenge_from", 0, 1, &cc->band_from) ||
         get_num(x, p, o, "challenge_to", 0, 1, &cc->band_to) || get_num(x, p, o, "credit", 0, 20, &cc->credit) ||

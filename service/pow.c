@@ -160,15 +160,25 @@ char *pow_challenge(const struct pow_key *k, const struct pow_issue *in)
  * Returns the length, or -1 when 'in' is not that. */
 static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
-    static signed char val[256];
-    static int ready;
-    if (!ready) { /* idempotent: threads racing here write the same bytes */
-        memset(val, -1, sizeof val);
-        const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; i++)
-            val[(unsigned char)abc[i]] = (signed char)i;
-        ready = 1;
-    }
+    /* the value of each byte, -1 when it is not A-Z a-z 0-9 + / */
+    static const signed char val[256] = {
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+        -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+        -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    };
     if (n == 0 || n % 4)
         return -1;
     size_t pad = in[n - 1] == '=' ? (in[n - 2] == '=' ? 2 : 1) : 0;
@@ -292,9 +302,11 @@ static int our_shape(const json_t *p)
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (i != 2 && !json_is_string(json_object_get(p, keys[i])) && !json_is_integer(json_object_get(p, keys[i])))
             return 0;
-    if (!json_is_string(json_object_get(p, "algorithm")) || !json_is_string(json_object_get(p, "keyPrefix")) ||
-        !json_is_string(json_object_get(p, "keySignature")) || !json_is_string(json_object_get(p, "nonce")) ||
-        !json_is_string(json_object_get(p, "salt")))
+    unsigned char b[KEY_LEN];
+    const char *alg = json_string_value(json_object_get(p, "algorithm"));
+    if (!alg || strcmp(alg, ALGORITHM) != 0 || unhex(json_string_value(json_object_get(p, "nonce")), b, HEX_LEN) ||
+        unhex(json_string_value(json_object_get(p, "salt")), b, HEX_LEN) ||
+        !json_is_string(json_object_get(p, "keyPrefix")) || !json_is_string(json_object_get(p, "keySignature")))
         return 0;
     const json_t *d = json_object_get(p, "data");
     const char *kid = json_string_value(json_object_get(d, "kid"));

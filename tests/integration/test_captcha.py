@@ -201,7 +201,7 @@ def test_verify_takes_a_form_as_plugins_post_it():
     assert st == 200 and body["success"] is True, body
     st, body, _ = svc().request("POST", "/v1/captcha/verify", form, headers=ctype)
     assert body["success"] is False and body["reason"] == "captcha_replayed", body
-    for bad in ("secret=%ZZ", "secret=a&secret=b", "noequals", "secret=%00"):
+    for bad in ("secret=%ZZ", "secret=a&secret=b", "noequals", "secret=%00", "secret=a\x00b"):
         st, body, _ = svc().request("POST", "/v1/captcha/verify", bad, headers=ctype)
         assert st == 400 and body["error-codes"] == ["bad-request"] and err_code(body) == "invalid_form", (bad, body)
     st, body, _ = svc().request("POST", "/v1/captcha/verify", form, headers={"Content-Type": "text/plain"})
@@ -286,6 +286,8 @@ def test_verify_errors_have_both_shapes():
         (svc().request("POST", "/v1/captcha/verify", "{not json", headers={"Content-Type": "application/json"}),
          400, "bad-request"),
         (verify(resp, secret=BARE_CMS_KEY), 404, "invalid-input-secret"),
+        (svc().request("POST", "/v1/captcha/verify", {"secret": "x" * 400, "response": resp}, key=CMS_KEY), 401,
+         "invalid-input-secret"),
     ]
     for (st, body, _), want_st, want_code in cases:
         assert st == want_st and body["success"] is False and body["error-codes"] == [want_code], (st, body)
@@ -437,9 +439,16 @@ def test_a_network_asking_for_too_many_challenges_gets_429():
     assert work("192.0.6.1") == 11  # another network is not affected
 
 
-def test_without_the_proxy_header_the_work_is_the_least():
-    st, ch, h = svc().request("GET", "/v1/captcha/challenge?site=risky")
-    assert st == 200 and h["x-captcha-work"] == "10", h
+def test_without_the_proxy_header_the_peer_network_counts():
+    """A request that did not come through the proxy (no X-Real-IP, or one
+    that is not an address) is counted as the peer's network, so neither
+    the work nor the limit can be dodged by leaving the header out."""
+    ws = []
+    for hdr in ({}, {"X-Real-IP": "not an address"}, {}):
+        st, ch, h = svc().request("GET", "/v1/captcha/challenge?site=risky", headers=hdr)
+        assert st == 200, ch
+        ws.append(int(h["x-captcha-work"]))
+    assert ws[1] == ws[0] + 1 and ws[2] == ws[0] + 2, ws
 
 
 # ---------------------------------------------------------------- form tokens
@@ -504,6 +513,8 @@ def test_config_refuses_bad_captcha_settings():
           "challenge_to": 0.5}, "challenge_to"),
         ({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "k2.key")}], "client_ip_header": "X Real"},
          "client_ip_header"),
+        ({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "k2.key")}], "counter_min": 0}, "counter_min"),
+        ({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "k2.key")}], "counter_max": 60000000}, "counter_max"),
     ]
     c = config(r.port, tmp)
     c["sites"]["bare"]["form_token"] = {"required": True}
@@ -514,6 +525,11 @@ def test_config_refuses_bad_captcha_settings():
     assert out.returncode != 0 and "sites.bare.form_token" in out.stderr + out.stdout, out
     with open(os.path.join(tmp, "short.key"), "w") as f:
         f.write("abcd\n")
+    for until in ("2026-12-31T-1:00:00Z", "1970-01-01T00:00:00Z", "2026-02-31T00:00:00Z", "2026-12-31 00:00:00Z",
+                  "2026-12-31T00:00:00+01:00"):
+        bad.append(({"keys": [{"id": "x", "secret_file": os.path.join(tmp, "k2.key")},
+                              {"id": "y", "secret_file": os.path.join(tmp, "k1.key"), "verify_until": until}]},
+                    "verify_until"))
     for cap, want in bad:
         c = config(r.port, tmp)
         c["sites"]["news"]["captcha"] = cap
