@@ -8,11 +8,9 @@
 #include <time.h>
 
 #include "formtoken.h"
-#include "jfast.h"
 #include "pow.h"
 #include "request.h"
 #include "store.h"
-#include "text.h"
 #include "util.h"
 
 int captcha_keys(const struct captcha_cfg *cc, struct pow_key out[CAPTCHA_MAX_KEYS])
@@ -327,36 +325,47 @@ static json_t *form_object(const char *body, size_t len)
     return o;
 }
 
+/* The siteverify body, a form or JSON (new), or NULL with the refusal in
+ * 'resp': req_load's error, with siteverify's fields added. */
+static json_t *verify_body(struct http_request *req, struct http_response *resp)
+{
+    json_t *root = NULL;
+    if (http_is_form(req)) {
+        if (!(root = form_object(req->body, req->body_len)))
+            verify_refuse(resp, 400, "bad-request", "invalid_form",
+                          "the form must be key=value pairs, each key once, %-escaped UTF-8");
+        return root;
+    }
+    if (req_load(req, &root, resp) == 0)
+        return root;
+    json_decref(root);
+    json_t *e = json_loads(resp->body, 0, NULL);
+    free(resp->body);
+    resp->body = NULL;
+    json_t *code = json_object_get(json_object_get(e, "error"), "code");
+    json_object_set_new(e, "success", json_false());
+    json_object_set_new(e, "error-codes", json_pack("[s]", "bad-request"));
+    json_object_set(e, "reason", code);
+    reply_json(resp, resp->status, e);
+    return NULL;
+}
+
 void captcha_verify_handle(struct http_request *req, struct http_response *resp)
 {
-    json_error_t je;
-    int form = http_is_form(req);
-    json_t *root = form ? form_object(req->body, req->body_len) : NULL;
-    if (!form) { /* jfast: a third of jansson's cost (see jfast.h); it needs valid UTF-8 */
-        root = text_utf8_valid(req->body, req->body_len) ? jfast_load(req->body, req->body_len) : NULL;
-        if (!root)
-            root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
-    }
-    if (!json_is_object(root)) {
-        json_decref(root);
-        verify_refuse(resp, 400, "bad-request", form ? "invalid_form" : "invalid_json",
-                      form ? "the form must be key=value pairs, each key once, %-escaped UTF-8"
-                           : "the body must be a JSON object");
+    json_t *root = verify_body(req, resp);
+    if (!root)
         return;
-    }
-    static const char *const known[] = { "secret", "response", "remoteip", "sitekey", "idempotency_key" };
-    const char *k;
+    static const char *const known[] = { "secret", "response", "remoteip", "sitekey", "idempotency_key", NULL };
+    const char *k = req_unknown_field(root, known), *name;
     json_t *v;
-    json_object_foreach(root, k, v) {
-        size_t i = 0;
-        while (i < sizeof known / sizeof *known && strcmp(known[i], k) != 0)
-            i++;
-        if (i == sizeof known / sizeof *known || !json_is_string(v)) {
-            json_decref(root);
-            verify_refuse(resp, 400, "bad-request", i == sizeof known / sizeof *known ? "unknown_field" : "wrong_type",
-                          "the body takes the strings secret, response, remoteip, sitekey and idempotency_key");
-            return;
-        }
+    int all_strings = 1;
+    json_object_foreach(root, name, v)
+        all_strings &= json_is_string(v);
+    if (k || !all_strings) {
+        json_decref(root);
+        verify_refuse(resp, 400, "bad-request", k ? "unknown_field" : "wrong_type",
+                      "the body takes the strings secret, response, remoteip, sitekey and idempotency_key");
+        return;
     }
     /* The secret is one of the site's cms keys, in the body as plugins
      * send it, or as the usual bearer header. */

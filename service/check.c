@@ -401,28 +401,26 @@ static void send_check(struct http_request *req, struct check_state *st);
  * "challenge" (with a fresh challenge) unless a solved captcha came with
  * the comment, or a floor asks for more: a captcha never overrides a
  * blocked word, a suspect word or a rate limit. */
-static int in_band(const struct check_state *st)
+static int in_band(const struct check_state *st, enum decision d)
 {
-    const struct site_cfg *site = st->site;
-    const struct captcha_cfg *cc = &site->captcha;
+    const struct captcha_cfg *cc = &st->site->captcha;
+    if (!cc->enabled || st->cap_credited || d > DEC_HOLD || st->v.floor > DEC_CHALLENGE)
+        return 0;
     double s = verdict_score(&st->v);
-    return cc->enabled && !st->cap_credited && s >= cc->band_from && s < cc->band_to &&
-           verdict_decide(&st->v, &site->th) <= DEC_HOLD && st->v.floor <= DEC_CHALLENGE;
+    return s >= cc->band_from && s < cc->band_to;
 }
 
 static enum decision decide(struct check_state *st)
 {
     const struct site_cfg *site = st->site;
-    if (!in_band(st))
-        return verdict_decide(&st->v, &site->th);
+    enum decision d = verdict_decide(&st->v, &site->th);
+    if (!in_band(st, d))
+        return d;
     /* made once: a retry of the answer gets the same challenge. One that
      * cannot be made (a bug) holds the comment: never a free pass. */
     if (!st->chal)
         st->chal = captcha_issue(site, "", captcha_work(&site->captcha, st->risk.rate, st->risk.spam));
-    if (st->chal)
-        return DEC_CHALLENGE;
-    enum decision d = verdict_decide(&st->v, &site->th);
-    return d > DEC_HOLD ? d : DEC_HOLD;
+    return st->chal ? DEC_CHALLENGE : DEC_HOLD;
 }
 
 static void risk_read(struct http_request *req, struct http_response *resp)
@@ -431,13 +429,11 @@ static void risk_read(struct http_request *req, struct http_response *resp)
     send_check(req, req->state);
 }
 
-/* The form token's reason, on a site with captcha keys: none for a form
+/* The form token's reason (the site has captcha keys): none for a form
  * shown between min_seconds and max_seconds ago. */
 static void form_reason(const struct site_cfg *site, const char *tok, struct verdict *v)
 {
     const struct form_cfg *f = &site->form;
-    if (!site->captcha.enabled)
-        return;
     if (!tok) {
         if (f->required)
             verdict_add(v, "form", "form_token_missing", f->missing, DEC_ACCEPT,
@@ -577,10 +573,11 @@ void check_handle(struct http_request *req, struct http_response *resp)
     if (st->count_dups)
         heur_fingerprint(norm, norm_len, st->fp);
     free(norm);
-    form_reason(site, json_string_value(json_object_get(in->root, "form_token")), &st->v);
-    const char *cap = json_string_value(json_object_get(in->root, "captcha"));
-    if (cap && site->captcha.enabled && captcha_begin(req, st, cap))
-        return; /* redeeming it first: send_check runs when Redis answered */
+    if (site->captcha.enabled) {
+        form_reason(site, in->form_token, &st->v);
+        if (in->captcha && captcha_begin(req, st, in->captcha))
+            return; /* redeeming it first: send_check runs when Redis answered */
+    }
     send_check(req, st);
 }
 
@@ -592,7 +589,8 @@ static void send_check(struct http_request *req, struct check_state *st)
     struct req_comment *in = &st->in;
     /* A challenge's work scales with its network's risk: read (and
      * counted) first, one more round trip for challenged comments only. */
-    if (!st->risk_asked && in->prefix[0] && in_band(st)) {
+    if (site->captcha.enabled && !st->risk_asked && in->prefix[0] &&
+        in_band(st, verdict_decide(&st->v, &site->th))) {
         st->risk_asked = 1;
         req->resume = risk_read;
         store_captcha_risk_async(site->name, in->prefix, (long long)time(NULL), &st->risk, check_redis_done, req);

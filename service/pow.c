@@ -235,28 +235,24 @@ static void put_int(char **w, json_int_t v)
  * check, at a tenth of the cost. Returns the length. */
 static size_t canonical(const json_t *p, char *out)
 {
+    /* the keys in sorted order, each with what comes before it */
+    static const struct { const char *before, *key; int in_data, is_int; } f[] = {
+        { "{\"algorithm\":", "algorithm", 0, 0 }, { ",\"cost\":", "cost", 0, 1 },
+        { ",\"data\":{\"host\":", "host", 1, 0 }, { ",\"kid\":", "kid", 1, 0 },
+        { ",\"site\":", "site", 1, 0 }, { "},\"expiresAt\":", "expiresAt", 0, 1 },
+        { ",\"keyLength\":", "keyLength", 0, 1 }, { ",\"keyPrefix\":", "keyPrefix", 0, 0 },
+        { ",\"keySignature\":", "keySignature", 0, 0 }, { ",\"nonce\":", "nonce", 0, 0 },
+        { ",\"salt\":", "salt", 0, 0 },
+    };
     const json_t *d = json_object_get(p, "data");
     char *w = out;
-    put_lit(&w, "{\"algorithm\":");
-    put_str(&w, json_string_value(json_object_get(p, "algorithm")));
-    put_lit(&w, ",\"cost\":");
-    put_int(&w, json_integer_value(json_object_get(p, "cost")));
-    put_lit(&w, ",\"data\":{\"host\":");
-    put_str(&w, json_string_value(json_object_get(d, "host")));
-    put_lit(&w, ",\"kid\":");
-    put_str(&w, json_string_value(json_object_get(d, "kid")));
-    put_lit(&w, ",\"site\":");
-    put_str(&w, json_string_value(json_object_get(d, "site")));
-    put_lit(&w, "},\"expiresAt\":");
-    put_int(&w, json_integer_value(json_object_get(p, "expiresAt")));
-    put_lit(&w, ",\"keyLength\":");
-    put_int(&w, json_integer_value(json_object_get(p, "keyLength")));
-    static const char *const tail[] = { "keyPrefix", "keySignature", "nonce", "salt" };
-    for (int i = 0; i < 4; i++) {
-        put_lit(&w, ",\"");
-        put_lit(&w, tail[i]);
-        put_lit(&w, "\":");
-        put_str(&w, json_string_value(json_object_get(p, tail[i])));
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        const json_t *v = json_object_get(f[i].in_data ? d : p, f[i].key);
+        put_lit(&w, f[i].before);
+        if (f[i].is_int)
+            put_int(&w, json_integer_value(v));
+        else
+            put_str(&w, json_string_value(v));
     }
     *w++ = '}';
     *w = '\0';

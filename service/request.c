@@ -397,8 +397,7 @@ int req_comment(struct req_comment *rc, int client_required, struct http_respons
         return -1;
     if (req_string(root, "honeypot", 0, &rc->honeypot, resp))
         return -1;
-    const char *form_token;
-    if (req_string(root, "form_token", 0, &form_token, resp))
+    if (req_string(root, "form_token", 0, &rc->form_token, resp))
         return -1;
     v = json_object_get(root, "captcha");
     if (v && !json_is_null(v) && !json_is_string(v) && !json_is_object(v)) {
@@ -406,6 +405,7 @@ int req_comment(struct req_comment *rc, int client_required, struct http_respons
                     type_name(v));
         return -1;
     }
+    rc->captcha = json_string_value(v);
     json_t *b = json_object_get(comment, "body");
     rc->body = json_string_value(b);
     rc->body_len = json_string_length(b);

@@ -25,6 +25,8 @@ struct req_comment {
     size_t body_len;
     const char *author_url;  /* author.url, or NULL */
     const char *honeypot;    /* or NULL */
+    const char *form_token;  /* or NULL */
+    const char *captcha;     /* the widget's payload when a string, else NULL */
     char ip[64], prefix[64]; /* client.ip made canonical, its /24 or /64; "" without client */
     char author_key[40];     /* hashed author.id, else e-mail; "" when neither was sent */
 };

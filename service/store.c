@@ -1398,12 +1398,20 @@ int store_ping(char *err, size_t errlen)
 
 /* ---------- reads and other modules' commands ---------- */
 
+/* Why a reply is no answer, into error[160]: Redis unreachable ('r'
+ * NULL, 'err' says why), an error reply, or not the reply expected. */
+static void reply_error_text(char error[static 160], const redisReply *r, const char *err)
+{
+    snprintf(error, 160, "%s%.100s", r ? "redis: " : "",
+             r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply") : err);
+}
+
 static void parse_get(redisReply *r, const char *err, void *out)
 {
     struct store_get_res *g = out;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         g->rc = -1;
-        snprintf(g->error, sizeof g->error, "%s%.100s", r ? "redis: " : "", r ? r->str : err);
+        reply_error_text(g->error, r, err);
         return;
     }
     g->rc = r->type == REDIS_REPLY_STRING;
@@ -1428,8 +1436,7 @@ static void parse_risk(redisReply *r, const char *err, void *out)
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
         r->element[1]->type != REDIS_REPLY_INTEGER) {
         k->rc = -1;
-        snprintf(k->error, sizeof k->error, "%s%.100s", r ? "redis: " : "",
-                 r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply") : err);
+        reply_error_text(k->error, r, err);
         return;
     }
     k->rate = (long)r->element[0]->integer;
@@ -1480,7 +1487,7 @@ static void parse_redeem(redisReply *r, const char *err, void *out)
     struct store_get_res *g = out;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         g->rc = -1;
-        snprintf(g->error, sizeof g->error, "%s%.100s", r ? "redis: " : "", r ? r->str : err);
+        reply_error_text(g->error, r, err);
         return;
     }
     g->rc = r->type == REDIS_REPLY_STATUS; /* OK; nil when the key was there */
