@@ -42,10 +42,10 @@ SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/store.c service/check.c service/reply.c service/http.c \
                 service/routes.c service/spool.c service/eval.c service/bayesdb.c \
                 service/learn.c service/request.c service/jsonmem.c service/jfast.c \
-                service/pow.c service/captcha.c service/formtoken.c
+                service/hmac.c service/pow.c service/captcha.c service/formtoken.c
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model
-SERVICE_TESTS:= test_config test_jfast test_pow test_formtoken
+SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha
 
@@ -53,6 +53,7 @@ FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
 SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
 BIN          := $(BUILD)/modgate
 UNIT_BINS    := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(FUZZ_TARGETS:%=$(BUILD)/tests/%)
+BENCH_BINS   := $(BUILD)/tests/pow_bench
 
 .PHONY: all build run demo test check unit integration asan bench fuzz deps deps-build deps-test clean lint
 
@@ -96,6 +97,10 @@ $(BUILD)/tests/fuzz_jfast $(BUILD)/tests/fuzz_captcha: $(BUILD)/tests/%: tests/f
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters -Iservice $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
+$(BUILD)/tests/pow_bench: tests/bench/pow_bench.c $(SERVICE_OBJS) $(FILTER_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ifilters -Iservice $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
 $(SERVICE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(SERVICE_OBJS) $(FILTER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters -Iservice -Itests $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
@@ -112,7 +117,7 @@ demo: deps deps-test
 	@sh docker/demo/run.sh $(BIN)
 
 test: deps deps-test lint
-	@$(MAKE) --no-print-directory build $(UNIT_BINS)
+	@$(MAKE) --no-print-directory build $(UNIT_BINS) $(BENCH_BINS)
 	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%) \
 	    $(FUZZ_TARGETS:%=build-asan/tests/%)
 	@sh tests/run.sh build build-asan
@@ -148,7 +153,7 @@ fuzz:
 
 bench: deps deps-test
 	@sh docker/install-deps.sh $(DEB_BENCH)
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build $(BENCH_BINS)
 	@python3 tests/bench/bench.py --bin $(BIN)
 
 # ---- packages ---------------------------------------------------------

@@ -13,17 +13,6 @@
 #include "store.h"
 #include "util.h"
 
-int captcha_keys(const struct captcha_cfg *cc, struct pow_key out[CAPTCHA_MAX_KEYS])
-{
-    for (int i = 0; i < cc->nkeys; i++) {
-        out[i].id = cc->keys[i].id;
-        out[i].secret = cc->keys[i].secret;
-        out[i].secret_len = cc->keys[i].secret_len;
-        out[i].verify_until_s = cc->keys[i].verify_until_s;
-    }
-    return cc->nkeys;
-}
-
 /* The site named by ?site=, with its captcha configured, and the CORS
  * origin to answer with. Returns NULL with the error in 'resp'. */
 static const struct site_cfg *challenge_site(struct http_request *req, struct http_response *resp, char *host,
@@ -91,11 +80,8 @@ char *captcha_issue(const struct site_cfg *site, const char *host, long w)
     if (w > 50000000) /* the counter, up to 2W, must stay within pow.c's 1e8 */
         w = 50000000;
     uint32_t counter = randombytes_uniform((uint32_t)(2 * w + 1));
-    struct pow_key k[CAPTCHA_MAX_KEYS];
-    captcha_keys(cc, k);
-    k[0].verify_until_s = 0;
     struct pow_issue in = { site->name, host, (int64_t)time(NULL), (int)cc->ttl_s, (uint32_t)cc->cost, counter };
-    return pow_challenge(&k[0], &in);
+    return pow_challenge(&cc->keys[0], &in);
 }
 
 /* A challenge request while its network's risk is read. */
@@ -180,10 +166,8 @@ void form_token_handle(struct http_request *req, struct http_response *resp)
     const struct site_cfg *site = challenge_site(req, resp, host, sizeof host);
     if (!site)
         return;
-    struct pow_key k[CAPTCHA_MAX_KEYS];
-    captcha_keys(&site->captcha, k);
     int64_t now = wall_ms();
-    if (form_token_make(&k[0], site->name, now, tok) != 0) {
+    if (form_token_make(&site->captcha.keys[0], site->name, now, tok) != 0) {
         reply_error(resp, 500, "internal", "the form token could not be made (key id: letters, digits, - and _)");
         return;
     }
@@ -407,12 +391,11 @@ void captcha_verify_handle(struct http_request *req, struct http_response *resp)
                       "response is required (the altcha form field)");
         return;
     }
-    struct pow_key keys[CAPTCHA_MAX_KEYS];
-    int n = captcha_keys(&site->captcha, keys);
     struct verify_state *st = xcalloc(1, sizeof *st);
     st->site = site;
     int64_t now = (int64_t)time(NULL);
-    enum pow_status ps = pow_verify(payload, strlen(payload), keys, n, site->name, now, &st->pr);
+    enum pow_status ps = pow_verify(payload, strlen(payload), site->captcha.keys, site->captcha.nkeys, site->name,
+                                    now, &st->pr);
     json_decref(root);
     if (ps == POW_TEST_MODE && site->captcha.test_mode) {
         success(resp, site, &st->pr, 1);

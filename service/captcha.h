@@ -25,10 +25,6 @@ void captcha_verify_handle(struct http_request *req, struct http_response *resp)
  * and CORS-limited like challenges (the same OPTIONS answer). */
 void form_token_handle(struct http_request *req, struct http_response *resp);
 
-/* The site's keys as pow.c takes them (borrowed from the config);
- * returns how many. */
-int captcha_keys(const struct captcha_cfg *cc, struct pow_key out[CAPTCHA_MAX_KEYS]);
-
 /* The mean work (counters to try) of a challenge for a network that was
  * given 'rate' challenges in the last 1-2 minutes (this one included) and
  * had 'spam' comments rejected in the last 1-2 hours:

@@ -440,10 +440,8 @@ static void form_reason(const struct site_cfg *site, const char *tok, struct ver
                         "the comment came without the form's token");
         return;
     }
-    struct pow_key keys[CAPTCHA_MAX_KEYS];
-    int n = captcha_keys(&site->captcha, keys);
     int64_t now = wall_ms(), issued = 0;
-    enum form_status fs = form_token_check(tok, keys, n, site->name, now, &issued);
+    enum form_status fs = form_token_check(tok, site->captcha.keys, site->captcha.nkeys, site->name, now, &issued);
     if (fs != FORM_OK) {
         verdict_add(v, "form", "form_token_invalid", f->invalid, DEC_ACCEPT, "%s",
                     fs == FORM_BAD_SIGNATURE ? "the form token was altered or made for another site"
@@ -501,10 +499,9 @@ static void captcha_redeemed(struct http_request *req, struct http_response *res
 static int captcha_begin(struct http_request *req, struct check_state *st, const char *payload)
 {
     const struct site_cfg *site = st->site;
-    struct pow_key keys[CAPTCHA_MAX_KEYS];
-    int n = captcha_keys(&site->captcha, keys);
     int64_t now = (int64_t)time(NULL);
-    enum pow_status ps = pow_verify(payload, strlen(payload), keys, n, site->name, now, &st->cap);
+    enum pow_status ps = pow_verify(payload, strlen(payload), site->captcha.keys, site->captcha.nkeys, site->name,
+                                    now, &st->cap);
     st->q.no_replay = 1;
     if (ps != POW_OK) {
         captcha_reason(st, ps, 0);

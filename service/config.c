@@ -483,8 +483,10 @@ static long long parse_utc(const char *t)
 
 /* A captcha key's secret: 64-128 hex digits (32-64 bytes) in a file or an
  * environment variable, so that the config file itself holds no secret. */
-static int load_secret(struct ctx *x, const char *p, json_t *k, struct captcha_key_cfg *out)
+static int load_secret(struct ctx *x, const char *p, json_t *k, const char *id, long long until,
+                       struct pow_key *out)
 {
+    unsigned char secret[64];
     char file[512] = "", env[128] = "", hex[260] = "";
     if (get_str(x, p, k, "secret_file", file, sizeof file) || get_str(x, p, k, "secret_env", env, sizeof env))
         return -1;
@@ -508,12 +510,13 @@ static int load_secret(struct ctx *x, const char *p, json_t *k, struct captcha_k
         hex[--n] = 0;
     size_t got = 0;
     int bad = n < 64 || n > 128 || n % 2 ||
-              sodium_hex2bin(out->secret, sizeof out->secret, hex, n, NULL, &got, NULL) != 0 || got != n / 2;
+              sodium_hex2bin(secret, sizeof secret, hex, n, NULL, &got, NULL) != 0 || got != n / 2 ||
+              pow_key_init(out, id, secret, got, until) != 0;
     sodium_memzero(hex, sizeof hex);
+    sodium_memzero(secret, sizeof secret);
     if (bad)
         return fail(x, p, "the secret must be 64-128 hex digits: 32-64 random bytes, as "
                           "`openssl rand -hex 32` prints them");
-    out->secret_len = got;
     return 0;
 }
 
@@ -552,27 +555,27 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
     json_array_foreach(ks, i, k) {
         char pi[320];
         snprintf(pi, sizeof pi, "%.300s[%d]", pk, (int)i);
-        struct captcha_key_cfg *kc = &cc->keys[i];
         static const char *const kk[] = { "id", "secret_file", "secret_env", "verify_until", NULL };
-        char until[32] = "";
+        char id[POW_KEY_ID_MAX] = "", until[32] = "";
+        long long until_s = 0;
         if (!json_is_object(k))
             return fail(x, pi, "must be an object");
-        if (only_keys(x, pi, k, kk) || get_str(x, pi, k, "id", kc->id, sizeof kc->id) ||
+        if (only_keys(x, pi, k, kk) || get_str(x, pi, k, "id", id, sizeof id) ||
             get_str(x, pi, k, "verify_until", until, sizeof until))
             return -1;
         /* it goes into challenges and form tokens, whose parts '.' separates */
-        int ok = kc->id[0] != 0;
-        for (const char *c = kc->id; *c; c++)
+        int ok = id[0] != 0;
+        for (const char *c = id; *c; c++)
             ok &= isalnum((unsigned char)*c) || *c == '-' || *c == '_';
         if (!ok)
             return fail(x, pi, "needs an \"id\" of 1-31 letters, digits, '-' and '_'");
         for (size_t j = 0; j < i; j++)
-            if (strcmp(cc->keys[j].id, kc->id) == 0)
-                return fail(x, pi, "the id \"%s\" is used twice", kc->id);
-        if (until[0] && (i == 0 || (kc->verify_until_s = parse_utc(until)) < 0))
+            if (strcmp(cc->keys[j].id, id) == 0)
+                return fail(x, pi, "the id \"%s\" is used twice", id);
+        if (until[0] && (i == 0 || (until_s = parse_utc(until)) < 0))
             return fail(x, pi, i == 0 ? "the signing key (the first) cannot have verify_until"
                                       : "verify_until must be a UTC time like 2026-12-31T00:00:00Z");
-        if (load_secret(x, pi, k, kc))
+        if (load_secret(x, pi, k, id, until_s, &cc->keys[i]))
             return -1;
     }
     cc->nkeys = (int)json_array_size(ks);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "bayes.h"
+#include "pow.h"
 #include "heuristics.h"
 #include "verdict.h"
 
@@ -45,16 +46,10 @@ struct bayes_site_cfg {
 /* sites.<name>.captcha: ALTCHA proof-of-work challenges (see pow.h). */
 #define CAPTCHA_MAX_KEYS 4
 #define CAPTCHA_MAX_ORIGINS 8
-struct captcha_key_cfg {
-    char id[32];                  /* printable ASCII, goes into challenges */
-    unsigned char secret[64];     /* secret: never logged; zeroed on free */
-    size_t secret_len;            /* 32-64 bytes */
-    long long verify_until_s;     /* 0: no limit (keys[0], which signs, has none) */
-};
 struct captcha_cfg {
     int enabled;                  /* a signing key is configured */
     int nkeys;                    /* keys[0] signs; the others only verify */
-    struct captcha_key_cfg keys[CAPTCHA_MAX_KEYS];
+    struct pow_key keys[CAPTCHA_MAX_KEYS]; /* secret: zeroed on free */
     int norigins;                 /* CORS: pages allowed to fetch challenges */
     char origins[CAPTCHA_MAX_ORIGINS][256];
     long cost;                    /* PBKDF2 iterations per counter tried */

@@ -7,21 +7,17 @@
 
 #define MAC_LEN 32
 
-static void mac(const struct pow_key *k, const char *site, const char *issued, const char *nonce,
-                unsigned char out[MAC_LEN])
+/* HMAC(form key, "ft1|site|kid|issued|nonce"): the form key is k's own
+ * (pow_key_init), so a token never passes for anything the captcha signs. */
+static int mac(const struct pow_key *k, const char *site, const char *issued, const char *nonce,
+               unsigned char out[MAC_LEN])
 {
-    unsigned char key[MAC_LEN];
-    pow_subkey(k, "modgate form token", key); /* never passes for anything the captcha signs */
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, key, sizeof key);
-    const char *parts[] = { "ft1", site, k->id, issued, nonce };
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-        if (i)
-            crypto_auth_hmacsha256_update(&st, (const unsigned char *)"|", 1);
-        crypto_auth_hmacsha256_update(&st, (const unsigned char *)parts[i], strlen(parts[i]));
-    }
-    crypto_auth_hmacsha256_final(&st, out);
-    sodium_memzero(key, sizeof key);
+    char msg[FORM_TOKEN_MAX + 128];
+    int n = snprintf(msg, sizeof msg, "ft1|%s|%s|%s|%s", site, k->id, issued, nonce);
+    if (n < 0 || (size_t)n >= sizeof msg)
+        return -1;
+    hmac_sha256(&k->form, msg, (size_t)n, out);
+    return 0;
 }
 
 /* 1-31 characters of [A-Za-z0-9_-]: no '.', which separates the parts. */
@@ -40,7 +36,8 @@ int form_token_make(const struct pow_key *k, const char *site, int64_t now_ms, c
     randombytes_buf(nb, sizeof nb);
     sodium_bin2hex(nonce, sizeof nonce, nb, sizeof nb);
     snprintf(issued, sizeof issued, "%lld", (long long)now_ms);
-    mac(k, site, issued, nonce, m);
+    if (mac(k, site, issued, nonce, m) != 0)
+        return -1;
     sodium_bin2hex(mh, sizeof mh, m, sizeof m);
     int n = snprintf(out, FORM_TOKEN_MAX, "ft1.%s.%s.%s.%s", k->id, issued, nonce, mh);
     return n > 0 && n < FORM_TOKEN_MAX ? 0 : -1;
@@ -78,8 +75,7 @@ enum form_status form_token_check(const char *tok, const struct pow_key *keys, i
             k = &keys[i];
     if (!k || (k->verify_until_s && now_ms / 1000 > k->verify_until_s))
         return FORM_UNKNOWN_KEY;
-    mac(k, site, part[2], part[3], want);
-    if (sodium_memcmp(got, want, MAC_LEN) != 0)
+    if (mac(k, site, part[2], part[3], want) != 0 || sodium_memcmp(got, want, MAC_LEN) != 0)
         return FORM_BAD_SIGNATURE;
     long long v = 0;
     for (size_t i = 0; i < nd; i++)

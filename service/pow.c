@@ -31,32 +31,6 @@
 #define ALGORITHM "PBKDF2/SHA-256"
 #define CANON_MAX 4096
 
-void pow_pbkdf2_sha256(const unsigned char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
-                       uint32_t iterations, unsigned char *out, size_t outlen)
-{
-    /* One block is enough for outlen <= 32. The keyed state is made once
-     * and copied for every iteration: each then costs two compressions. */
-    crypto_auth_hmacsha256_state keyed, st;
-    unsigned char u[KEY_LEN], t[KEY_LEN];
-    static const unsigned char block1[4] = { 0, 0, 0, 1 };
-    crypto_auth_hmacsha256_init(&keyed, pw, pwlen);
-    st = keyed;
-    crypto_auth_hmacsha256_update(&st, salt, saltlen);
-    crypto_auth_hmacsha256_update(&st, block1, 4);
-    crypto_auth_hmacsha256_final(&st, u);
-    memcpy(t, u, KEY_LEN);
-    for (uint32_t i = 1; i < iterations; i++) {
-        st = keyed;
-        crypto_auth_hmacsha256_update(&st, u, KEY_LEN);
-        crypto_auth_hmacsha256_final(&st, u);
-        for (int k = 0; k < KEY_LEN; k++)
-            t[k] ^= u[k];
-    }
-    memcpy(out, t, outlen < KEY_LEN ? outlen : KEY_LEN);
-    sodium_memzero(&keyed, sizeof keyed);
-    sodium_memzero(&st, sizeof st);
-}
-
 void pow_derive(const unsigned char nonce[16], const unsigned char salt[16], uint32_t cost, uint32_t counter,
                 unsigned char out[32])
 {
@@ -66,43 +40,7 @@ void pow_derive(const unsigned char nonce[16], const unsigned char salt[16], uin
     pw[HEX_LEN + 1] = (unsigned char)(counter >> 16);
     pw[HEX_LEN + 2] = (unsigned char)(counter >> 8);
     pw[HEX_LEN + 3] = (unsigned char)counter;
-    pow_pbkdf2_sha256(pw, sizeof pw, salt, HEX_LEN, cost ? cost : 1, out, KEY_LEN);
-}
-
-void pow_subkey(const struct pow_key *k, const char *label, unsigned char out[32])
-{
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, k->secret, k->secret_len);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)label, strlen(label));
-    crypto_auth_hmacsha256_final(&st, out);
-    sodium_memzero(&st, sizeof st);
-}
-
-/* The key secret that signs derived keys: a second key made from the
- * signing secret, so one configured secret serves both. */
-static void key_secret(const struct pow_key *k, unsigned char out[KEY_LEN])
-{
-    pow_subkey(k, "modgate captcha key signature", out);
-}
-
-static void hmac(const unsigned char *key, size_t klen, const void *msg, size_t mlen, unsigned char out[KEY_LEN])
-{
-    crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, key, klen);
-    crypto_auth_hmacsha256_update(&st, msg, mlen);
-    crypto_auth_hmacsha256_final(&st, out);
-}
-
-/* HMAC of the canonical JSON of 'params'. Returns 0, or -1 when it cannot
- * be written. */
-static int sign_params(const struct pow_key *k, const json_t *params, unsigned char out[KEY_LEN])
-{
-    char *canon = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!canon)
-        return -1;
-    hmac(k->secret, k->secret_len, canon, strlen(canon), out);
-    free(canon);
-    return 0;
+    hmac_pbkdf2(pw, sizeof pw, salt, HEX_LEN, cost ? cost : 1, out, KEY_LEN);
 }
 
 /* 1-(max-1) printable ASCII characters (0 allowed when empty_ok). */
@@ -114,6 +52,49 @@ static int printable_ascii(const char *s, size_t max, int empty_ok)
             return 0;
     return (n > 0 || empty_ok) && n < max;
 }
+
+static void subkey(const unsigned char *secret, size_t len, const char *label, struct hmac_key *out)
+{
+    struct hmac_key k;
+    unsigned char sub[KEY_LEN];
+    hmac_key_init(&k, secret, len);
+    hmac_sha256(&k, label, strlen(label), sub);
+    hmac_key_init(out, sub, sizeof sub);
+    hmac_key_wipe(&k);
+    sodium_memzero(sub, sizeof sub);
+}
+
+int pow_key_init(struct pow_key *k, const char *id, const unsigned char *secret, size_t len,
+                 int64_t verify_until_s)
+{
+    memset(k, 0, sizeof *k);
+    if (!printable_ascii(id, POW_KEY_ID_MAX, 0))
+        return -1;
+    memcpy(k->id, id, strlen(id) + 1);
+    k->verify_until_s = verify_until_s;
+    hmac_key_init(&k->sign, secret, len);
+    subkey(secret, len, "modgate captcha key signature", &k->keysig);
+    subkey(secret, len, "modgate form token", &k->form);
+    return 0;
+}
+
+void pow_key_wipe(struct pow_key *k)
+{
+    sodium_memzero(k, sizeof *k);
+}
+
+/* HMAC of the canonical JSON of 'params'. Returns 0, or -1 when it cannot
+ * be written. */
+static int sign_params(const struct pow_key *k, const json_t *params, unsigned char out[KEY_LEN])
+{
+    char *canon = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon)
+        return -1;
+    hmac_sha256(&k->sign, canon, strlen(canon), out);
+    free(canon);
+    return 0;
+}
+
 
 static json_t *hex_string(const unsigned char *b, size_t n)
 {
@@ -128,12 +109,11 @@ char *pow_challenge(const struct pow_key *k, const struct pow_issue *in)
         !printable_ascii(in->host, POW_HOST_MAX, 1) || in->cost < 1 ||
         in->cost > COST_MAX || in->counter > COUNTER_MAX || in->ttl_s < TTL_MIN || in->ttl_s > TTL_MAX)
         return NULL;
-    unsigned char nonce[HEX_LEN], salt[HEX_LEN], dk[KEY_LEN], ks[KEY_LEN], sig[KEY_LEN];
+    unsigned char nonce[HEX_LEN], salt[HEX_LEN], dk[KEY_LEN], sig[KEY_LEN];
     randombytes_buf(nonce, sizeof nonce);
     randombytes_buf(salt, sizeof salt);
     pow_derive(nonce, salt, in->cost, in->counter, dk);
-    key_secret(k, ks);
-    hmac(ks, sizeof ks, dk, sizeof dk, sig);
+    hmac_sha256(&k->keysig, dk, sizeof dk, sig);
     json_t *p = json_pack("{s:s, s:I, s:{s:s, s:s, s:s}, s:I, s:i, s:o, s:o, s:o, s:o}", "algorithm", ALGORITHM,
                           "cost", (json_int_t)in->cost, "data", "host", in->host, "kid", k->id, "site", in->site,
                           "expiresAt",
@@ -148,11 +128,31 @@ char *pow_challenge(const struct pow_key *k, const struct pow_issue *in)
     }
     json_decref(p);
     sodium_memzero(dk, sizeof dk);
-    sodium_memzero(ks, sizeof ks);
     return out;
 }
 
 /* ---------- verification ---------- */
+
+/* Base64 decoding by four tables, one per position in a quad: each entry
+ * is the character's six bits already shifted into place, plus a marker
+ * bit of its position (24-27), so that the OR of a quad's four entries is
+ * its three bytes and the markers, which are all there only when every
+ * character was one of base64's 64. */
+#define B64_CHARS(X) \
+    X('A', 0) X('B', 1) X('C', 2) X('D', 3) X('E', 4) X('F', 5) X('G', 6) X('H', 7) X('I', 8) X('J', 9) \
+    X('K', 10) X('L', 11) X('M', 12) X('N', 13) X('O', 14) X('P', 15) X('Q', 16) X('R', 17) X('S', 18) \
+    X('T', 19) X('U', 20) X('V', 21) X('W', 22) X('X', 23) X('Y', 24) X('Z', 25) X('a', 26) X('b', 27) \
+    X('c', 28) X('d', 29) X('e', 30) X('f', 31) X('g', 32) X('h', 33) X('i', 34) X('j', 35) X('k', 36) \
+    X('l', 37) X('m', 38) X('n', 39) X('o', 40) X('p', 41) X('q', 42) X('r', 43) X('s', 44) X('t', 45) \
+    X('u', 46) X('v', 47) X('w', 48) X('x', 49) X('y', 50) X('z', 51) X('0', 52) X('1', 53) X('2', 54) \
+    X('3', 55) X('4', 56) X('5', 57) X('6', 58) X('7', 59) X('8', 60) X('9', 61) X('+', 62) X('/', 63)
+#define B64_Q0(c, v) [c] = (uint32_t)(v) << 18 | 1u << 24,
+#define B64_Q1(c, v) [c] = (uint32_t)(v) << 12 | 1u << 25,
+#define B64_Q2(c, v) [c] = (uint32_t)(v) << 6 | 1u << 26,
+#define B64_Q3(c, v) [c] = (uint32_t)(v) | 1u << 27,
+#define B64_ALL (15u << 24)
+static const uint32_t B64[4][256] = { { B64_CHARS(B64_Q0) }, { B64_CHARS(B64_Q1) }, { B64_CHARS(B64_Q2) },
+                                      { B64_CHARS(B64_Q3) } };
 
 /* Standard base64 with padding (what btoa writes) into out[cap]. Not
  * libsodium's decoder: that one is constant-time, and at 77 instructions
@@ -160,47 +160,30 @@ char *pow_challenge(const struct pow_key *k, const struct pow_issue *in)
  * Returns the length, or -1 when 'in' is not that. */
 static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
-    /* the value of each byte, -1 when it is not A-Z a-z 0-9 + / */
-    static const signed char val[256] = {
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
-        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-        -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
-        -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    };
     if (n == 0 || n % 4)
         return -1;
     size_t pad = in[n - 1] == '=' ? (in[n - 2] == '=' ? 2 : 1) : 0;
-    size_t len = n / 4 * 3 - pad;
+    size_t len = n / 4 * 3 - pad, whole = pad ? n - 4 : n;
     if (len > cap)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int last = i + 4 == n;
-        int a = val[(unsigned char)in[i]], b = val[(unsigned char)in[i + 1]];
-        int c = last && pad == 2 ? 0 : val[(unsigned char)in[i + 2]];
-        int d = last && pad ? 0 : val[(unsigned char)in[i + 3]];
-        if ((a | b | c | d) < 0)
-            return -1;
-        unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
-        out[o++] = (unsigned char)(v >> 16);
-        if (o < len)
-            out[o++] = (unsigned char)(v >> 8);
-        if (o < len)
-            out[o++] = (unsigned char)v;
+    const unsigned char *s = (const unsigned char *)in;
+    unsigned char *w = out;
+    uint32_t ok = B64_ALL;
+    for (size_t i = 0; i < whole; i += 4, w += 3) {
+        uint32_t v = B64[0][s[i]] | B64[1][s[i + 1]] | B64[2][s[i + 2]] | B64[3][s[i + 3]];
+        ok &= v;
+        w[0] = (unsigned char)(v >> 16);
+        w[1] = (unsigned char)(v >> 8);
+        w[2] = (unsigned char)v;
     }
-    return (long)len;
+    if (pad) { /* "xx==" or "xxx=": the '=' stand in for valid characters */
+        uint32_t v = B64[0][s[n - 4]] | B64[1][s[n - 3]] | (pad == 2 ? 1u << 26 : B64[2][s[n - 2]]) | 1u << 27;
+        ok &= v;
+        w[0] = (unsigned char)(v >> 16);
+        if (pad == 1)
+            w[1] = (unsigned char)(v >> 8);
+    }
+    return (ok & B64_ALL) == B64_ALL ? (long)len : -1;
 }
 
 /* Append s as a JSON string as JSON.stringify writes it; s is printable
@@ -313,20 +296,222 @@ static int our_shape(const json_t *p)
            printable_ascii(host, POW_HOST_MAX, 1);
 }
 
-enum pow_status pow_verify(const char *payload, size_t len, const struct pow_key *keys, int nkeys,
-                           const char *site, int64_t now_s, struct pow_result *out)
+/* ---- the widget's own layout, read in place ---- */
+
+/* Lowercase hex digits as the high and the low half of a byte, with a
+ * marker bit (8 or 9) that any other character lacks. */
+#define HEX_DIGITS(X) \
+    X('0', 0) X('1', 1) X('2', 2) X('3', 3) X('4', 4) X('5', 5) X('6', 6) X('7', 7) X('8', 8) X('9', 9) \
+    X('a', 10) X('b', 11) X('c', 12) X('d', 13) X('e', 14) X('f', 15)
+#define HEX_HI(c, v) [c] = (uint16_t)((v) << 4 | 1u << 8),
+#define HEX_LO(c, v) [c] = (uint16_t)((v) | 1u << 9),
+static const uint16_t HEXHI[256] = { HEX_DIGITS(HEX_HI) }, HEXLO[256] = { HEX_DIGITS(HEX_LO) };
+
+/* A cursor over the decoded payload: each reader consumes what it
+ * expects and returns 0, or -1 (and the layout is not the widget's). */
+struct cur {
+    const char *p, *end;
+};
+
+static int lit(struct cur *c, const char *s, size_t n)
 {
-    memset(out, 0, sizeof *out);
-    uint64_t counter, cost, expires, klen;
-    unsigned char sig[KEY_LEN], want[KEY_LEN], ks[KEY_LEN], dk[KEY_LEN], ksig[KEY_LEN], prefix[KEY_LEN / 2];
-    unsigned char raw[PAYLOAD_MAX];
-    long rawlen = len > 4 * PAYLOAD_MAX / 3 + 4 ? -1 : b64_decode(payload, len, raw, sizeof raw);
-    if (rawlen < 0 || !text_utf8_valid((const char *)raw, (size_t)rawlen))
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, s, n) != 0)
+        return -1;
+    c->p += n;
+    return 0;
+}
+#define LIT(c, s) lit(c, s, sizeof s - 1)
+
+/* A string of printable ASCII without '"' or '\\' (so written as it is),
+ * 1 to max-1 characters (0 allowed when empty_ok), up to its closing
+ * quote, which is consumed; copied to out[max]. */
+static int plain(struct cur *c, char *out, size_t max, int empty_ok)
+{
+    size_t n = 0;
+    while (c->p + n < c->end && c->p[n] != '"') {
+        unsigned char ch = (unsigned char)c->p[n];
+        if (ch < 0x20 || ch > 0x7e || ch == '\\' || ++n >= max)
+            return -1;
+    }
+    if (c->p + n >= c->end || (n == 0 && !empty_ok))
+        return -1;
+    memcpy(out, c->p, n);
+    out[n] = '\0';
+    c->p += n + 1;
+    return 0;
+}
+
+/* Exactly 2n lowercase hex digits and the closing quote; into b[n]. */
+static int hexq(struct cur *c, unsigned char *b, size_t n)
+{
+    if ((size_t)(c->end - c->p) < 2 * n + 1 || c->p[2 * n] != '"')
+        return -1;
+    const unsigned char *h = (const unsigned char *)c->p;
+    unsigned ok = 3u << 8;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = HEXHI[h[2 * i]] | HEXLO[h[2 * i + 1]];
+        ok &= v;
+        b[i] = (unsigned char)v;
+    }
+    c->p += 2 * n + 1;
+    return ok == 3u << 8 ? 0 : -1;
+}
+
+/* A JSON integer in [0, max] written as we write it: no sign, no leading
+ * zero. */
+static int uint_(struct cur *c, uint64_t max, uint64_t *v)
+{
+    const char *s = c->p;
+    uint64_t x = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+        unsigned d = (unsigned)(*c->p++ - '0');
+        if (x > (max - d) / 10)
+            return -1;
+        x = x * 10 + d;
+    }
+    if (c->p == s || (*s == '0' && c->p - s > 1))
+        return -1;
+    *v = x;
+    return 0;
+}
+
+/* solution.time: what the widget writes (milliseconds, one decimal), as
+ * JSON allows it and short enough for jansson: 1-15 digits, no leading
+ * zero, and an optional fraction of 1-15 digits. Its value is not used. */
+static int ms(struct cur *c)
+{
+    size_t n = 0;
+    while (c->p + n < c->end && c->p[n] >= '0' && c->p[n] <= '9')
+        n++;
+    if (n == 0 || n > 15 || (c->p[0] == '0' && n > 1))
+        return -1;
+    c->p += n;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++;
+        for (n = 0; c->p + n < c->end && c->p[n] >= '0' && c->p[n] <= '9';)
+            n++;
+        if (n == 0 || n > 15)
+            return -1;
+        c->p += n;
+    }
+    return 0;
+}
+
+/* What the scanner reads. */
+struct layout {
+    const char *params;
+    size_t params_len;
+    uint64_t cost, expires, klen, counter;
+    char host[POW_HOST_MAX], kid[POW_KEY_ID_MAX], site[POW_SITE_MAX], nonce[2 * HEX_LEN + 1];
+    unsigned char prefix[KEY_LEN / 2], ksig[KEY_LEN], sig[KEY_LEN], dk[KEY_LEN], b[HEX_LEN];
+};
+
+/* The payload exactly as the widget writes it for our challenges: its
+ * parameters are then byte for byte the canonical JSON we signed (keys in
+ * our order, nothing escaped, integers as we print them), so their bytes
+ * can be signed where they lie. Returns 0, or -1 for any other layout. */
+static int scan(const char *raw, size_t n, struct layout *l)
+{
+    struct cur c = { raw, raw + n };
+    if (LIT(&c, "{\"challenge\":{\"parameters\":"))
+        return -1;
+    l->params = c.p;
+    if (LIT(&c, "{\"algorithm\":\"" ALGORITHM "\",\"cost\":") || uint_(&c, COST_MAX, &l->cost) ||
+        LIT(&c, ",\"data\":{\"host\":\"") || plain(&c, l->host, POW_HOST_MAX, 1) ||
+        LIT(&c, ",\"kid\":\"") || plain(&c, l->kid, POW_KEY_ID_MAX, 0) ||
+        LIT(&c, ",\"site\":\"") || plain(&c, l->site, POW_SITE_MAX, 0) ||
+        LIT(&c, "},\"expiresAt\":") || uint_(&c, INT64_MAX, &l->expires) ||
+        LIT(&c, ",\"keyLength\":") || uint_(&c, KEY_LEN, &l->klen) ||
+        LIT(&c, ",\"keyPrefix\":\"") || hexq(&c, l->prefix, KEY_LEN / 2) ||
+        LIT(&c, ",\"keySignature\":\"") || hexq(&c, l->ksig, KEY_LEN) || LIT(&c, ",\"nonce\":\""))
+        return -1;
+    const char *nonce = c.p;
+    if (hexq(&c, l->b, HEX_LEN) || LIT(&c, ",\"salt\":\"") || hexq(&c, l->b, HEX_LEN) || LIT(&c, "}"))
+        return -1;
+    memcpy(l->nonce, nonce, 2 * HEX_LEN);
+    l->nonce[2 * HEX_LEN] = '\0';
+    l->params_len = (size_t)(c.p - l->params);
+    if (LIT(&c, ",\"signature\":\"") || hexq(&c, l->sig, KEY_LEN) ||
+        LIT(&c, "},\"solution\":{\"counter\":") || uint_(&c, UINT32_MAX, &l->counter) ||
+        LIT(&c, ",\"derivedKey\":\"") || hexq(&c, l->dk, KEY_LEN) || LIT(&c, ",\"time\":") || ms(&c) ||
+        LIT(&c, "}}"))
+        return -1;
+    return c.p == c.end ? 0 : -1;
+}
+
+static void copy_str(char *dst, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(dst, s, n < cap ? n + 1 : cap);
+    dst[cap - 1] = '\0';
+}
+
+/* 0 when a[n] and b[n] are equal, in time that depends only on n. */
+static int ct_differ(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    unsigned d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned)(a[i] ^ b[i]);
+    return d != 0;
+}
+
+static const struct pow_key *find_key(const struct pow_key *keys, int nkeys, const char *kid)
+{
+    const struct pow_key *k = NULL;
+    for (int i = 0; i < nkeys; i++)
+        if (strcmp(keys[i].id, kid) == 0)
+            k = &keys[i];
+    return k;
+}
+
+/* The checks after parsing, in pow_verify's order, on what either path
+ * read; 'params' is the canonical JSON of the parameters. */
+static enum pow_status judge(const struct layout *l, const char *params, size_t params_len,
+                             const struct pow_key *keys, int nkeys, const char *site, int64_t now_s,
+                             struct pow_result *out)
+{
+    unsigned char want[KEY_LEN];
+    const struct pow_key *k = find_key(keys, nkeys, l->kid);
+    if (!k || (k->verify_until_s && now_s > k->verify_until_s))
+        return POW_UNKNOWN_KEY;
+    hmac_sha256(&k->sign, params, params_len, want);
+    if (ct_differ(want, l->sig, KEY_LEN))
+        return POW_BAD_SIGNATURE;
+    /* Signed by us: from here on the parameters are the ones we wrote. */
+    if ((int64_t)l->expires < now_s)
+        return POW_EXPIRED;
+    if (strcmp(l->site, site) != 0)
+        return POW_WRONG_SITE;
+    /* The solution: exactly keyLength bytes, starting with keyPrefix, and
+     * the key we derived (its HMAC is keySignature). The prefix check is
+     * the one the reference verifier lacks; the key signature alone would
+     * also catch a zero-work key, but both are cheap. */
+    if (l->klen != KEY_LEN || ct_differ(l->dk, l->prefix, KEY_LEN / 2))
+        return POW_NOT_SOLVED;
+    hmac_sha256(&k->keysig, l->dk, KEY_LEN, want);
+    if (ct_differ(want, l->ksig, KEY_LEN))
+        return POW_NOT_SOLVED;
+    copy_str(out->nonce, sizeof out->nonce, l->nonce);
+    out->expires_s = (int64_t)l->expires;
+    out->cost = (uint32_t)l->cost;
+    out->counter = (uint32_t)l->counter;
+    copy_str(out->key_id, sizeof out->key_id, l->kid);
+    copy_str(out->host, sizeof out->host, l->host);
+    return POW_OK;
+}
+
+/* ---- any other layout: parsed, and its canonical JSON rebuilt ---- */
+
+
+static enum pow_status general(const unsigned char *raw, size_t rawlen, struct layout *l, const struct pow_key *keys,
+                               int nkeys, const char *site, int64_t now_s, struct pow_result *out)
+{
+    if (!text_utf8_valid((const char *)raw, rawlen))
         return POW_MALFORMED;
-    json_t *root = jfast_load((const char *)raw, (size_t)rawlen);
+    json_t *root = jfast_load((const char *)raw, rawlen);
     if (!root) { /* what jfast leaves to jansson: errors, reals, ... */
         json_error_t je;
-        root = json_loadb((const char *)raw, (size_t)rawlen, JSON_REJECT_DUPLICATES, &je);
+        root = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, &je);
     }
     enum pow_status st = POW_MALFORMED;
     const json_t *ch = json_object_get(root, "challenge"), *sol = json_object_get(root, "solution");
@@ -335,65 +520,58 @@ enum pow_status pow_verify(const char *payload, size_t len, const struct pow_key
         goto done;
     }
     const json_t *p = json_object_get(ch, "parameters");
-    const char *sig_hex = json_string_value(json_object_get(ch, "signature"));
-    const char *dk_hex = json_string_value(json_object_get(sol, "derivedKey"));
-    if (!json_is_object(root) || !our_shape(p) || unhex(sig_hex, sig, KEY_LEN) ||
-        get_uint(sol, "counter", UINT32_MAX, &counter) || get_uint(p, "cost", COST_MAX, &cost) ||
-        get_uint(p, "expiresAt", INT64_MAX, &expires) || get_uint(p, "keyLength", KEY_LEN, &klen))
+    if (!json_is_object(root) || !our_shape(p) || unhex(json_string_value(json_object_get(ch, "signature")), l->sig, KEY_LEN) ||
+        get_uint(sol, "counter", UINT32_MAX, &l->counter) || get_uint(p, "cost", COST_MAX, &l->cost) ||
+        get_uint(p, "expiresAt", INT64_MAX, &l->expires) || get_uint(p, "keyLength", KEY_LEN, &l->klen))
         goto done;
     const json_t *d = json_object_get(p, "data");
-    const char *kid = json_string_value(json_object_get(d, "kid"));
-    const struct pow_key *k = NULL;
-    for (int i = 0; i < nkeys; i++)
-        if (strcmp(keys[i].id, kid) == 0)
-            k = &keys[i];
-    if (!k || (k->verify_until_s && now_s > k->verify_until_s)) {
-        st = POW_UNKNOWN_KEY;
-        goto done;
-    }
+    copy_str(l->kid, sizeof l->kid, json_string_value(json_object_get(d, "kid")));
+    copy_str(l->site, sizeof l->site, json_string_value(json_object_get(d, "site")));
+    copy_str(l->host, sizeof l->host, json_string_value(json_object_get(d, "host")));
+    copy_str(l->nonce, sizeof l->nonce, json_string_value(json_object_get(p, "nonce")));
+    /* a solution that is not even hex can only fail, after the checks
+     * before it: an all-zero key never matches keySignature's */
+    if (unhex(json_string_value(json_object_get(sol, "derivedKey")), l->dk, KEY_LEN) ||
+        unhex(json_string_value(json_object_get(p, "keyPrefix")), l->prefix, KEY_LEN / 2) ||
+        unhex(json_string_value(json_object_get(p, "keySignature")), l->ksig, KEY_LEN))
+        l->klen = 0;
     char canon[CANON_MAX];
     size_t cn = canonical(p, canon);
-    hmac(k->secret, k->secret_len, canon, cn, want);
-    if (sodium_memcmp(want, sig, KEY_LEN) != 0) {
-        st = POW_BAD_SIGNATURE;
-        goto done;
-    }
-    /* Signed by us: from here on the parameters are the ones we wrote. */
-    if ((int64_t)expires < now_s) {
-        st = POW_EXPIRED;
-        goto done;
-    }
-    if (strcmp(json_string_value(json_object_get(d, "site")), site) != 0) {
-        st = POW_WRONG_SITE;
-        goto done;
-    }
-    /* The solution: exactly keyLength bytes, starting with keyPrefix, and
-     * the key we derived (its HMAC is keySignature). The prefix check is
-     * the one the reference verifier lacks; the key signature alone would
-     * also catch a zero-work key, but both are cheap. */
-    st = POW_NOT_SOLVED;
-    if (klen != KEY_LEN || unhex(dk_hex, dk, KEY_LEN) ||
-        unhex(json_string_value(json_object_get(p, "keyPrefix")), prefix, KEY_LEN / 2) ||
-        unhex(json_string_value(json_object_get(p, "keySignature")), ksig, KEY_LEN) ||
-        sodium_memcmp(dk, prefix, KEY_LEN / 2) != 0)
-        goto done;
-    key_secret(k, ks);
-    hmac(ks, KEY_LEN, dk, KEY_LEN, want);
-    if (sodium_memcmp(want, ksig, KEY_LEN) != 0)
-        goto done;
-    st = POW_OK;
-    memcpy(out->nonce, json_string_value(json_object_get(p, "nonce")), 32);
-    out->nonce[32] = '\0';
-    out->expires_s = (int64_t)expires;
-    out->cost = (uint32_t)cost;
-    out->counter = (uint32_t)counter;
-    memcpy(out->key_id, kid, strlen(kid) + 1);
-    const char *host = json_string_value(json_object_get(d, "host"));
-    memcpy(out->host, host, strlen(host) + 1);
+    st = judge(l, canon, cn, keys, nkeys, site, now_s, out);
 done:
     json_decref(root);
-    sodium_memzero(ks, sizeof ks);
     return st;
+}
+
+static enum pow_status verify(const char *payload, size_t len, const struct pow_key *keys, int nkeys,
+                              const char *site, int64_t now_s, struct pow_result *out, int fast)
+{
+    memset(out, 0, sizeof *out);
+    unsigned char raw[PAYLOAD_MAX];
+    long rawlen = len > 4 * PAYLOAD_MAX / 3 + 4 ? -1 : b64_decode(payload, len, raw, sizeof raw);
+    if (rawlen < 0)
+        return POW_MALFORMED;
+    struct layout l; /* each path fills what it reads before judge() */
+    enum pow_status st;
+    if (fast && scan((const char *)raw, (size_t)rawlen, &l) == 0)
+        st = judge(&l, l.params, l.params_len, keys, nkeys, site, now_s, out);
+    else
+        st = general(raw, (size_t)rawlen, &l, keys, nkeys, site, now_s, out);
+    if (st != POW_OK)
+        memset(out, 0, sizeof *out);
+    return st;
+}
+
+enum pow_status pow_verify(const char *payload, size_t len, const struct pow_key *keys, int nkeys,
+                           const char *site, int64_t now_s, struct pow_result *out)
+{
+    return verify(payload, len, keys, nkeys, site, now_s, out, 1);
+}
+
+enum pow_status pow_verify_general(const char *payload, size_t len, const struct pow_key *keys, int nkeys,
+                                   const char *site, int64_t now_s, struct pow_result *out)
+{
+    return verify(payload, len, keys, nkeys, site, now_s, out, 0);
 }
 
 const char *pow_status_code(enum pow_status s)

@@ -19,17 +19,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hmac.h"
+
 #define POW_KEY_ID_MAX 32
 #define POW_SITE_MAX 64
 
-/* A signing secret. The newest key signs; older ones still verify until
- * 'verify_until_s' (0: no limit), so keys can be rotated. */
+/* A signing secret, prepared: the secret itself is not kept, only the
+ * HMAC states of it and of the two keys made from it (see pow_key_init).
+ * The newest key signs; older ones still verify until 'verify_until_s'
+ * (0: no limit), so keys can be rotated. Secret: wipe with pow_key_wipe. */
 struct pow_key {
-    const char *id;               /* printable ASCII, < POW_KEY_ID_MAX */
-    const unsigned char *secret;  /* any length; 32 random bytes advised */
-    size_t secret_len;
+    char id[POW_KEY_ID_MAX];      /* printable ASCII */
     int64_t verify_until_s;
+    struct hmac_key sign;         /* the secret: signs challenge parameters */
+    struct hmac_key keysig;       /* signs derived keys (keySignature) */
+    struct hmac_key form;         /* signs form tokens (formtoken.h) */
 };
+
+/* Prepare 'k' from 'secret' (any length; 32 random bytes advised). The
+ * key signature and form token keys are HMAC-SHA-256(secret, label), so
+ * one configured secret serves all three without a MAC made for one use
+ * ever passing for another. Returns 0, or -1 when 'id' is not 1-31
+ * printable ASCII characters. */
+int pow_key_init(struct pow_key *k, const char *id, const unsigned char *secret, size_t len,
+                 int64_t verify_until_s);
+void pow_key_wipe(struct pow_key *k);
 
 #define POW_HOST_MAX 256
 
@@ -70,21 +84,22 @@ struct pow_result {
  * field) for 'site' at 'now_s' against 'keys'. Signature, key signature
  * and the derived key are compared in constant time. Returns POW_OK and
  * fills 'out', or the first reason it is not valid, in the order of the
- * enum above after POW_TEST_MODE: key, signature, expiry, site, solution. */
+ * enum above after POW_TEST_MODE: key, signature, expiry, site, solution.
+ *
+ * The payload the widget writes (parameters exactly as we sent them) is
+ * read by a scanner of that one layout, which signs the parameters' bytes
+ * as they stand; anything else goes through a JSON parser and has its
+ * canonical JSON rebuilt. Both give the same answer for every input. */
 enum pow_status pow_verify(const char *payload, size_t len, const struct pow_key *keys, int nkeys,
                            const char *site, int64_t now_s, struct pow_result *out);
 
+/* pow_verify with the JSON parser only: for the tests that prove the two
+ * paths agree. */
+enum pow_status pow_verify_general(const char *payload, size_t len, const struct pow_key *keys, int nkeys,
+                                   const char *site, int64_t now_s, struct pow_result *out);
+
 /* The stable reason code of a status ("captcha_solved", "captcha_expired", ...). */
 const char *pow_status_code(enum pow_status s);
-
-/* A key of its own for 'label', made from k's secret:
- * HMAC-SHA-256(secret, label). One configured secret serves several uses
- * without a key of one use ever passing for another. */
-void pow_subkey(const struct pow_key *k, const char *label, unsigned char out[32]);
-
-/* PBKDF2-HMAC-SHA-256 (RFC 8018), out of outlen <= 32 bytes. */
-void pow_pbkdf2_sha256(const unsigned char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
-                       uint32_t iterations, unsigned char *out, size_t outlen);
 
 /* The key ALTCHA derives for 'counter':
  * PBKDF2-HMAC-SHA-256(nonce || uint32_be(counter), salt, cost, 32). */

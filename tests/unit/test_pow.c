@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hmac.h"
 #include "pow.h"
 #include "test.h"
 
@@ -22,7 +23,7 @@ TEST(pbkdf2_vectors)
 {
     unsigned char out[32], nonce[16], salt[16];
     char h[65];
-    pow_pbkdf2_sha256((const unsigned char *)"password", 8, (const unsigned char *)"salt", 4, 4096, out, 32);
+    hmac_pbkdf2((const unsigned char *)"password", 8, (const unsigned char *)"salt", 4, 4096, out, 32);
     hex(out, 32, h);
     CHECK_EQ_STR(h, "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
     sodium_hex2bin(nonce, 16, "39baf91a19d671f8231217f9e28342a6", 32, NULL, NULL, NULL);
@@ -37,7 +38,14 @@ TEST(pbkdf2_vectors)
 
 static const unsigned char SECRET_A[] = "secret of key a, 32 bytes long!";
 static const unsigned char SECRET_B[] = "secret of key b, 32 bytes long!";
-static const struct pow_key KEY_A = { "a", SECRET_A, 31, 0 };
+static struct pow_key KEY_A; /* "a", SECRET_A: made in main */
+
+static struct pow_key mk(const char *id, const unsigned char *secret, size_t len, int64_t until)
+{
+    struct pow_key k;
+    CHECK(pow_key_init(&k, id, secret, len, until) == 0);
+    return k;
+}
 #define NOW 1800000000
 
 static char *issue(const struct pow_key *k, const char *site, uint32_t counter)
@@ -76,10 +84,15 @@ static char *payload(json_t *ch, long counter, const char *dk_hex)
     return b64;
 }
 
+/* pow_verify's answer, after checking that its general path (the JSON
+ * parser) gives the same one and the same result. */
 static enum pow_status verify_as(const char *b64, const char *site, long long now, const struct pow_key *keys, int n)
 {
-    struct pow_result r;
-    return pow_verify(b64, strlen(b64), keys, n, site, now, &r);
+    struct pow_result r, g;
+    enum pow_status st = pow_verify(b64, strlen(b64), keys, n, site, now, &r);
+    CHECK_EQ_INT(pow_verify_general(b64, strlen(b64), keys, n, site, now, &g), st);
+    CHECK(memcmp(&r, &g, sizeof r) == 0);
+    return st;
 }
 
 TEST(issued_challenge_is_solved_at_its_counter_and_verifies)
@@ -226,15 +239,14 @@ TEST(tampered_expired_and_wrong_site_payloads_are_refused)
 
 TEST(rotated_keys_verify_until_their_grace_ends)
 {
-    struct pow_key old = { "a", SECRET_A, 31, NOW + 100 };
-    struct pow_key keys[2] = { { "b", SECRET_B, 31, 0 }, old };
+    struct pow_key keys[2] = { mk("b", SECRET_B, 31, 0), mk("a", SECRET_A, 31, NOW + 100) };
     json_t *ch;
     char *b64 = solved(&KEY_A, "news", &ch);
     CHECK_EQ_INT(verify_as(b64, "news", NOW + 100, keys, 2), POW_OK);
     CHECK_EQ_INT(verify_as(b64, "news", NOW + 101, keys, 2), POW_UNKNOWN_KEY);
     CHECK_EQ_INT(verify_as(b64, "news", NOW, keys, 1), POW_UNKNOWN_KEY); /* only "b" */
     /* the same id with another secret is a bad signature, not a pass */
-    struct pow_key impostor = { "a", SECRET_B, 31, 0 };
+    struct pow_key impostor = mk("a", SECRET_B, 31, 0);
     CHECK_EQ_INT(verify_as(b64, "news", NOW, &impostor, 1), POW_BAD_SIGNATURE);
     free(b64);
     json_decref(ch);
@@ -294,7 +306,7 @@ TEST(test_mode_and_malformed_payloads)
 TEST(escaped_strings_sign_and_verify_alike)
 {
     static const unsigned char sec[] = "secret of key q, 32 bytes long!";
-    struct pow_key k = { "q\"1\\", sec, 31, 0 };
+    struct pow_key k = mk("q\"1\\", sec, 31, 0);
     struct pow_issue in = { "s\"t\\e", "h\"o\\st", NOW, 300, 10, 2 };
     char *js = pow_challenge(&k, &in);
     CHECK(js != NULL);
@@ -305,6 +317,7 @@ TEST(escaped_strings_sign_and_verify_alike)
     hex(dk, 32, dkh);
     char *b64 = payload(ch, 2, dkh);
     struct pow_result r;
+    CHECK_EQ_INT(verify_as(b64, "s\"t\\e", NOW, &k, 1), POW_OK);
     CHECK_EQ_INT(pow_verify(b64, strlen(b64), &k, 1, "s\"t\\e", NOW, &r), POW_OK);
     CHECK_EQ_STR(r.host, "h\"o\\st");
     free(b64);
@@ -372,6 +385,63 @@ TEST(base64_edges)
     json_decref(ch);
 }
 
+/* The widget writes its payload in one layout, which pow_verify reads in
+ * place; any other way of writing the same JSON (other key order, spaces,
+ * escapes, a real counter, extra fields) goes through the JSON parser and
+ * gets the same answer. verify_as checks both paths agree on each. */
+TEST(other_layouts_of_the_same_payload)
+{
+    json_t *ch;
+    char *good = solved(&KEY_A, "news", &ch);
+    CHECK_EQ_INT(verify_as(good, "news", NOW, &KEY_A, 1), POW_OK);
+    unsigned char raw[2048];
+    size_t rl = 0;
+    CHECK(sodium_base642bin(raw, sizeof raw, good, strlen(good), NULL, &rl, NULL, sodium_base64_VARIANT_ORIGINAL) == 0);
+    json_t *pl = json_loadb((const char *)raw, rl, 0, NULL);
+    CHECK(pl != NULL);
+    /* sorted solution keys, spaces, and the algorithm written "PBKDF2\\/SHA-256" */
+    static const size_t flags[] = { JSON_COMPACT | JSON_SORT_KEYS, JSON_INDENT(2), JSON_COMPACT | JSON_ESCAPE_SLASH };
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        char *js = json_dumps(pl, flags[i]);
+        char *b = b64_of(js);
+        CHECK_EQ_INT(verify_as(b, "news", NOW, &KEY_A, 1), POW_OK);
+        free(b);
+        free(js);
+    }
+    /* a "/" written as "\/" in the host: the same string once parsed */
+    json_t *sol = json_object_get(pl, "solution");
+    json_object_set_new(sol, "time", json_real(12.5));
+    json_object_set_new(pl, "extra", json_string("ignored"));
+    char *js = json_dumps(pl, JSON_COMPACT);
+    char *b = b64_of(js);
+    CHECK_EQ_INT(verify_as(b, "news", NOW, &KEY_A, 1), POW_OK);
+    free(b);
+    free(js);
+    /* the widget's own layout with "time" in each form it writes, and
+     * forms JSON does not allow, refused by both paths */
+    json_object_del(pl, "extra");
+    json_object_set_new(sol, "time", json_integer(999));
+    static const struct { const char *t; enum pow_status st; } times[] = {
+        { "0", POW_OK }, { "7", POW_OK }, { "83.4", POW_OK }, { "1234.5", POW_OK }, { "01", POW_MALFORMED },
+        { "1.", POW_MALFORMED }, { ".5", POW_MALFORMED }, { "-", POW_MALFORMED }, { "1e", POW_MALFORMED },
+        { "\"", POW_MALFORMED },
+    };
+    char *w = json_dumps(pl, JSON_COMPACT);
+    char *at = strstr(w, "\"time\":999}");
+    CHECK(at != NULL);
+    for (size_t i = 0; at && i < sizeof times / sizeof *times; i++) {
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%.*s\"time\":%s}}", (int)(at - w), w, times[i].t);
+        char *bb = b64_of(buf);
+        CHECK_EQ_INT(verify_as(bb, "news", NOW, &KEY_A, 1), times[i].st);
+        free(bb);
+    }
+    free(w);
+    json_decref(pl);
+    free(good);
+    json_decref(ch);
+}
+
 TEST(issue_refuses_out_of_range_settings)
 {
     struct pow_issue in = { "news", "", NOW, 300, 0, 5 };
@@ -390,7 +460,7 @@ TEST(issue_refuses_out_of_range_settings)
 
 int main(void)
 {
-    if (sodium_init() < 0)
+    if (sodium_init() < 0 || pow_key_init(&KEY_A, "a", SECRET_A, 31, 0) != 0)
         return 1;
     RUN(pbkdf2_vectors);
     RUN(issued_challenge_is_solved_at_its_counter_and_verifies);
@@ -401,6 +471,7 @@ int main(void)
     RUN(escaped_strings_sign_and_verify_alike);
     RUN(largest_parameters_are_refused_safely);
     RUN(base64_edges);
+    RUN(other_layouts_of_the_same_payload);
     RUN(issue_refuses_out_of_range_settings);
     return TEST_REPORT();
 }
