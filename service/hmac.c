@@ -77,6 +77,7 @@ static void compress_c(uint32_t s[8], const unsigned char *p, size_t nblocks)
         s[5] += f;
         s[6] += g;
         s[7] += h;
+        sodium_memzero(w, sizeof w); /* key pads and derived keys pass through it */
     }
 }
 
@@ -246,6 +247,8 @@ void hmac_sha256_2(const struct hmac_key *k, const void *a, size_t alen, const v
     c.total = BLOCK;
     sha_update(&c, ih, sizeof ih);
     sha_final(&c, out);
+    sodium_memzero(&c, sizeof c);
+    sodium_memzero(ih, sizeof ih);
 }
 
 void hmac_sha256(const struct hmac_key *k, const void *msg, size_t len, unsigned char out[HMAC_LEN])
@@ -267,6 +270,7 @@ static void hmac_32(const struct hmac_key *k, unsigned char blk[BLOCK], unsigned
     compress(s, blk, 1);
     for (int i = 0; i < 8; i++)
         store_be(out + 4 * i, s[i]);
+    sodium_memzero(s, sizeof s);
 }
 
 void hmac_pbkdf2(const unsigned char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,

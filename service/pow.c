@@ -41,6 +41,7 @@ void pow_derive(const unsigned char nonce[16], const unsigned char salt[16], uin
     pw[HEX_LEN + 2] = (unsigned char)(counter >> 8);
     pw[HEX_LEN + 3] = (unsigned char)counter;
     hmac_pbkdf2(pw, sizeof pw, salt, HEX_LEN, cost ? cost : 1, out, KEY_LEN);
+    sodium_memzero(pw, sizeof pw); /* holds the secret counter */
 }
 
 /* 1-(max-1) printable ASCII characters (0 allowed when empty_ok). */
@@ -446,14 +447,6 @@ static void copy_str(char *dst, size_t cap, const char *s)
     dst[cap - 1] = '\0';
 }
 
-/* 0 when a[n] and b[n] are equal, in time that depends only on n. */
-static int ct_differ(const unsigned char *a, const unsigned char *b, size_t n)
-{
-    unsigned d = 0;
-    for (size_t i = 0; i < n; i++)
-        d |= (unsigned)(a[i] ^ b[i]);
-    return d != 0;
-}
 
 static const struct pow_key *find_key(const struct pow_key *keys, int nkeys, const char *kid)
 {
@@ -475,7 +468,7 @@ static enum pow_status judge(const struct layout *l, const char *params, size_t 
     if (!k || (k->verify_until_s && now_s > k->verify_until_s))
         return POW_UNKNOWN_KEY;
     hmac_sha256(&k->sign, params, params_len, want);
-    if (ct_differ(want, l->sig, KEY_LEN))
+    if (sodium_memcmp(want, l->sig, KEY_LEN) != 0)
         return POW_BAD_SIGNATURE;
     /* Signed by us: from here on the parameters are the ones we wrote. */
     if ((int64_t)l->expires < now_s)
@@ -486,10 +479,10 @@ static enum pow_status judge(const struct layout *l, const char *params, size_t 
      * the key we derived (its HMAC is keySignature). The prefix check is
      * the one the reference verifier lacks; the key signature alone would
      * also catch a zero-work key, but both are cheap. */
-    if (l->klen != KEY_LEN || ct_differ(l->dk, l->prefix, KEY_LEN / 2))
+    if (l->klen != KEY_LEN || sodium_memcmp(l->dk, l->prefix, KEY_LEN / 2) != 0)
         return POW_NOT_SOLVED;
     hmac_sha256(&k->keysig, l->dk, KEY_LEN, want);
-    if (ct_differ(want, l->ksig, KEY_LEN))
+    if (sodium_memcmp(want, l->ksig, KEY_LEN) != 0)
         return POW_NOT_SOLVED;
     copy_str(out->nonce, sizeof out->nonce, l->nonce);
     out->expires_s = (int64_t)l->expires;
