@@ -42,7 +42,8 @@ SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/store.c service/check.c service/reply.c service/http.c \
                 service/routes.c service/spool.c service/eval.c service/bayesdb.c \
                 service/learn.c service/request.c service/jsonmem.c service/jfast.c \
-                service/hmac.c service/pow.c service/captcha.c service/formtoken.c
+                service/hmac.c service/pow.c service/captcha.c service/formtoken.c \
+                service/queue.c service/moderate.c service/ui.c
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model
 SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken
@@ -50,10 +51,12 @@ UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha
 
 FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
-SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o)
+SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/ui_files.o
 BIN          := $(BUILD)/modgate
 UNIT_BINS    := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(FUZZ_TARGETS:%=$(BUILD)/tests/%)
 BENCH_BINS   := $(BUILD)/tests/pow_bench
+
+.DELETE_ON_ERROR:
 
 .PHONY: all build run demo test check unit integration asan bench fuzz deps deps-build deps-test clean lint
 
@@ -61,6 +64,18 @@ all build: $(BIN)
 
 $(BIN): $(BUILD)/$(MAIN_SRC:.c=.o) $(SERVICE_OBJS) $(FILTER_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
+
+# The moderator page's files, compiled in (service/tools/embed.c).
+UI_FILES := /ui/ 'text/html; charset=utf-8' service/ui/index.html \
+            /ui/app.js 'text/javascript; charset=utf-8' service/ui/app.js \
+            /ui/app.css 'text/css; charset=utf-8' service/ui/app.css
+$(BUILD)/tools/embed: service/tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 $(WARN) -o $@ $<
+$(BUILD)/ui_files.c: $(BUILD)/tools/embed service/ui/index.html service/ui/app.js service/ui/app.css
+	$(BUILD)/tools/embed $@ $(UI_FILES)
+$(BUILD)/ui_files.o: $(BUILD)/ui_files.c
+	$(CC) $(CFLAGS) -Ifilters -Iservice -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -138,9 +153,10 @@ asan:
 FUZZ_SECONDS ?= 60
 fuzz:
 	@sh docker/install-deps.sh clang
+	@$(MAKE) --no-print-directory build/ui_files.c
 	@mkdir -p build-fuzz
 	@for t in $(FUZZ_TARGETS); do \
-	    srcs="$(FILTER_SRCS)"; [ $$t = fuzz_request ] && srcs="$$srcs $(filter-out service/check.c,$(SERVICE_SRCS))"; \
+	    srcs="$(FILTER_SRCS) build/ui_files.c"; [ $$t = fuzz_request ] && srcs="$$srcs $(filter-out service/check.c,$(SERVICE_SRCS))"; \
 	    [ $$t = fuzz_config ] && srcs="$$srcs $(filter-out service/config.c,$(SERVICE_SRCS))"; \
 	    [ $$t = fuzz_reply ] && srcs="$$srcs $(filter-out service/store.c,$(SERVICE_SRCS))"; \
 	    { [ $$t = fuzz_jfast ] || [ $$t = fuzz_captcha ]; } && srcs="$$srcs $(SERVICE_SRCS)"; \

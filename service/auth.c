@@ -78,3 +78,8 @@ int auth_keygen(const char *site, const char *role)
     sodium_memzero(key, sizeof key);
     return 0;
 }
+
+int auth_may(const struct ident *id, int site)
+{
+    return id->site == site || (id->site < 0 && id->role == ROLE_ADMIN);
+}

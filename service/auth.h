@@ -24,6 +24,11 @@ struct ident {
  * malformed or the key unknown. */
 int auth_lookup(const struct cfg *c, const char *header, struct ident *out);
 
+/* May a key of 'id' read and change site 'site' (an index into
+ * cfg->sites)? Its own site's, or any for an admin key of no site
+ * (the config's top-level admin_keys). */
+int auth_may(const struct ident *id, int site);
+
 /* Print a fresh key for 'site' and 'role' with the config entry holding its
  * hash to stdout. Returns 0, or -1 with a message on stderr. */
 int auth_keygen(const char *site, const char *role);

@@ -68,7 +68,7 @@
  * comments, measured), so 5,000 events are about 17 MB per model. A busy
  * site's moderators teach a few thousand comments a day; a bulk load
  * passes the limit, and the other instances reload once. */
-#define STREAM_MAXLEN 5000
+#define STREAM_MAXLEN BAYESDB_STREAM_MAXLEN
 
 /* The sync thread's XREAD BLOCK: an event wakes it at once; the timeout
  * only bounds how late it notices a stop, a reload's new models and a
@@ -101,70 +101,8 @@
  * when the model holds tokens of another tokenizer version v (nothing is
  * changed). Per class one HMGET, one HSET and one HDEL for all tokens,
  * not a command per token: Redis pays about 2 us per redis.call. */
-static const char LEARN_LUA[] =
-    "local op, label, ver = ARGV[1], ARGV[2], ARGV[3]\n"
-    "local mv = redis.call('HGET', KEYS[3], 'tok_version')\n"
-    "if mv and mv ~= ver then return {'version', tonumber(mv)} end\n"
-    "local meta = redis.call('HMGET', KEYS[3], 'nspam', 'nham', 'seq')\n"
-    "local ns, nh, seq = tonumber(meta[1]) or 0, tonumber(meta[2]) or 0, tonumber(meta[3]) or 0\n"
-    "local ev, ne = {}, 0\n"
-    "local function add(key, cls, toks, deltas, d)\n"
-    "  local n = #toks\n"
-    "  if n == 0 then return end\n"
-    "  local cur = redis.call('HMGET', key, unpack(toks))\n"
-    "  local set, del, nset, ndel = {}, {}, 0, 0\n"
-    "  for i = 1, n do\n"
-    "    local t, v = toks[i], (tonumber(cur[i]) or 0) + (deltas and deltas[i] or d)\n"
-    "    if v > 0 then set[nset + 1] = t; set[nset + 2] = v; nset = nset + 2\n"
-    "    else v = 0; ndel = ndel + 1; del[ndel] = t end\n"
-    "    ev[ne + 1] = cls .. t; ev[ne + 2] = v; ne = ne + 2\n"
-    "  end\n"
-    "  if nset > 0 then redis.call('HSET', key, unpack(set)) end\n"
-    "  if ndel > 0 then redis.call('HDEL', key, unpack(del)) end\n"
-    "end\n"
-    "local changed, was = 'raw', ''\n"
-    "if op == 'raw' then\n"
-    "  local s, h, ds, dh = {}, {}, {}, {}\n"
-    "  for i = 7, #ARGV - 2, 3 do\n"
-    "    local a, b = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])\n"
-    "    if a ~= 0 then s[#s + 1] = ARGV[i]; ds[#ds + 1] = a end\n"
-    "    if b ~= 0 then h[#h + 1] = ARGV[i]; dh[#dh + 1] = b end\n"
-    "  end\n"
-    "  add(KEYS[1], 's', s, ds, 0)\n"
-    "  add(KEYS[2], 'h', h, dh, 0)\n"
-    "  ns, nh = ns + tonumber(ARGV[5]), nh + tonumber(ARGV[6])\n"
-    "else\n"
-    "  local doc = redis.call('GET', KEYS[4])\n"
-    "  if doc then\n"
-    "    was = string.match(doc, '^(%a+):') or ''\n"
-    "    if op == 'learn' and was == label then return {'unchanged', ns, nh, seq, was} end\n"
-    "    local t = {}\n"
-    "    for i = #was + 2, #doc - 15, 16 do t[#t + 1] = string.sub(doc, i, i + 15) end\n"
-    "    if was == 'spam' then add(KEYS[1], 's', t, nil, -1); ns = ns - 1\n"
-    "    else add(KEYS[2], 'h', t, nil, -1); nh = nh - 1 end\n"
-    "    changed = op == 'learn' and 'moved' or 'unlearned'\n"
-    "  elseif op == 'unlearn' then\n"
-    "    return {'unchanged', ns, nh, seq, ''}\n"
-    "  else\n"
-    "    changed = 'learned'\n"
-    "  end\n"
-    "  if op == 'learn' then\n"
-    "    local t = {unpack(ARGV, 5)}\n"
-    "    if label == 'spam' then add(KEYS[1], 's', t, nil, 1); ns = ns + 1\n"
-    "    else add(KEYS[2], 'h', t, nil, 1); nh = nh + 1 end\n"
-    "    redis.call('SET', KEYS[4], label .. ':' .. table.concat(t))\n"
-    "    was = label\n"
-    "  else\n"
-    "    redis.call('DEL', KEYS[4])\n"
-    "  end\n"
-    "end\n"
-    "if ns < 0 then ns = 0 end\n"
-    "if nh < 0 then nh = 0 end\n"
-    "seq = seq + 1\n"
-    "redis.call('HSET', KEYS[3], 'nspam', ns, 'nham', nh, 'seq', seq, 'tok_version', ver)\n"
-    "redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'seq', seq, 'nspam', ns, 'nham', nh,\n"
-    "           'tok_version', ver, unpack(ev))\n"
-    "return {changed, ns, nh, seq, was}\n";
+static const char LEARN_LUA[] = BAYES_CHANGE_LUA
+    "return bayes_change(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV, 5)\n";
 
 /* snapshot: KEYS[1] the event stream, KEYS[2] meta. Returns {the stream's
  * last id ("0-0" when empty), the model's seq ("0" when none)}: taken

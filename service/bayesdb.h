@@ -122,4 +122,80 @@ int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site);
  * or 1. */
 int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate);
 
+/* Each model's event stream is trimmed to about this many entries. */
+#define BAYESDB_STREAM_MAXLEN 5000
+
+/* bayes_change(K, op, label, ver, maxlen, A, first): the learn script's
+ * work as a Lua function, for the scripts that learn as part of something
+ * else (queue.c). K: the model's keys {spam, ham, meta, doc, events};
+ * op "learn" or "unlearn" with A[first..] the token hashes, or "raw" with
+ * A[first], A[first + 1] the class deltas and then (hash, spam delta, ham
+ * delta) triples. Returns {changed, nspam, nham, seq, was} or
+ * {"version", the model's tok_version} (nothing changed). */
+#define BAYES_CHANGE_LUA \
+    "local function bayes_change(K, op, label, ver, maxlen, A, first)\n" \
+    "local mv = redis.call('HGET', K[3], 'tok_version')\n" \
+    "if mv and mv ~= ver then return {'version', tonumber(mv)} end\n" \
+    "local meta = redis.call('HMGET', K[3], 'nspam', 'nham', 'seq')\n" \
+    "local ns, nh, seq = tonumber(meta[1]) or 0, tonumber(meta[2]) or 0, tonumber(meta[3]) or 0\n" \
+    "local ev, ne = {}, 0\n" \
+    "local function add(key, cls, toks, deltas, d)\n" \
+    "  local n = #toks\n" \
+    "  if n == 0 then return end\n" \
+    "  local cur = redis.call('HMGET', key, unpack(toks))\n" \
+    "  local set, del, nset, ndel = {}, {}, 0, 0\n" \
+    "  for i = 1, n do\n" \
+    "    local t, v = toks[i], (tonumber(cur[i]) or 0) + (deltas and deltas[i] or d)\n" \
+    "    if v > 0 then set[nset + 1] = t; set[nset + 2] = v; nset = nset + 2\n" \
+    "    else v = 0; ndel = ndel + 1; del[ndel] = t end\n" \
+    "    ev[ne + 1] = cls .. t; ev[ne + 2] = v; ne = ne + 2\n" \
+    "  end\n" \
+    "  if nset > 0 then redis.call('HSET', key, unpack(set)) end\n" \
+    "  if ndel > 0 then redis.call('HDEL', key, unpack(del)) end\n" \
+    "end\n" \
+    "local changed, was = 'raw', ''\n" \
+    "if op == 'raw' then\n" \
+    "  local s, h, ds, dh = {}, {}, {}, {}\n" \
+    "  for i = first + 2, #A - 2, 3 do\n" \
+    "    local a, b = tonumber(A[i + 1]), tonumber(A[i + 2])\n" \
+    "    if a ~= 0 then s[#s + 1] = A[i]; ds[#ds + 1] = a end\n" \
+    "    if b ~= 0 then h[#h + 1] = A[i]; dh[#dh + 1] = b end\n" \
+    "  end\n" \
+    "  add(K[1], 's', s, ds, 0)\n" \
+    "  add(K[2], 'h', h, dh, 0)\n" \
+    "  ns, nh = ns + tonumber(A[first]), nh + tonumber(A[first + 1])\n" \
+    "else\n" \
+    "  local doc = redis.call('GET', K[4])\n" \
+    "  if doc then\n" \
+    "    was = string.match(doc, '^(%a+):') or ''\n" \
+    "    if op == 'learn' and was == label then return {'unchanged', ns, nh, seq, was} end\n" \
+    "    local t = {}\n" \
+    "    for i = #was + 2, #doc - 15, 16 do t[#t + 1] = string.sub(doc, i, i + 15) end\n" \
+    "    if was == 'spam' then add(K[1], 's', t, nil, -1); ns = ns - 1\n" \
+    "    else add(K[2], 'h', t, nil, -1); nh = nh - 1 end\n" \
+    "    changed = op == 'learn' and 'moved' or 'unlearned'\n" \
+    "  elseif op == 'unlearn' then\n" \
+    "    return {'unchanged', ns, nh, seq, ''}\n" \
+    "  else\n" \
+    "    changed = 'learned'\n" \
+    "  end\n" \
+    "  if op == 'learn' then\n" \
+    "    local t = {unpack(A, first)}\n" \
+    "    if label == 'spam' then add(K[1], 's', t, nil, 1); ns = ns + 1\n" \
+    "    else add(K[2], 'h', t, nil, 1); nh = nh + 1 end\n" \
+    "    redis.call('SET', K[4], label .. ':' .. table.concat(t))\n" \
+    "    was = label\n" \
+    "  else\n" \
+    "    redis.call('DEL', K[4])\n" \
+    "  end\n" \
+    "end\n" \
+    "if ns < 0 then ns = 0 end\n" \
+    "if nh < 0 then nh = 0 end\n" \
+    "seq = seq + 1\n" \
+    "redis.call('HSET', K[3], 'nspam', ns, 'nham', nh, 'seq', seq, 'tok_version', ver)\n" \
+    "redis.call('XADD', K[5], 'MAXLEN', '~', maxlen, '*', 'seq', seq, 'nspam', ns, 'nham', nh,\n" \
+    "           'tok_version', ver, unpack(ev))\n" \
+    "return {changed, ns, nh, seq, was}\n" \
+    "end\n"
+
 #endif

@@ -32,6 +32,7 @@
 #include "heuristics.h"
 #include "jsonmem.h"
 #include "log.h"
+#include "queue.h"
 #include "request.h"
 #include "spool.h"
 #include "store.h"
@@ -717,7 +718,8 @@ static char *held_item(struct http_request *req, struct check_state *st, const s
     buf_reserve(&b, n + 512);
     buf_append(&b, rq, n - 1);
     free(rq);
-    buf_puts(&b, n > 2 ? ",\"state\":\"held\",\"decision\":\"" : "\"state\":\"held\",\"decision\":\"");
+    /* no "state": the queue keeps it (queue.h), and adds it when it shows the item */
+    buf_puts(&b, n > 2 ? ",\"decision\":\"" : "\"decision\":\"");
     buf_puts(&b, decision_name(a->decision));
     buf_puts(&b, "\",\"score\":");
     buf_put_num(&b, a->score, 4);
@@ -729,7 +731,17 @@ static char *held_item(struct http_request *req, struct check_state *st, const s
     json_put_str(&b, held_at);
     buf_puts(&b, ",\"id\":");
     json_put_str(&b, a->comment_id);
-    buf_append(&b, "}", 1);
+    /* last, for the queue's scripts (queue.h) */
+    const char *codes[VERDICT_MAX_REASONS];
+    for (int i = 0; i < a->v->nreasons; i++)
+        codes[i] = a->v->reasons[i].code;
+    char thread[17] = "", ix[QUEUE_IX_MAX];
+    if (st->in.thread_id)
+        req_key("th:", st->in.thread_id, thread);
+    queue_index_line(ix, a->score, thread, st->in.author_key, st->in.prefix, codes, a->v->nreasons);
+    buf_puts(&b, ",\"ix\":\"");
+    buf_puts(&b, ix);
+    buf_append(&b, "\"}", 2);
     return b.p;
 }
 
@@ -769,9 +781,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     const struct site_cfg *site = st->site;
     struct store_check_res *r = &st->res;
     if (r->status == ST_API_LIMITED) {
-        resp->retry_after_s = (r->retry_after_ms + 999) / 1000;
-        reply_error(resp, 429, "rate_limited", "this API key is over its request rate; retry in %ld ms",
-                    r->retry_after_ms);
+        reply_api_limited(resp, r->retry_after_ms);
         check_cleanup(req);
         return;
     }

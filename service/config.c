@@ -225,6 +225,11 @@ static void site_defaults(struct site_cfg *s)
     /* Nobody reads and answers an article in 3 s; a form shown a day ago
      * was more likely scraped than left open. Too fast weighs about as
      * much as a suspect word; a token that does not verify a little more. */
+    s->mod.retention_days = 30;
+    s->mod.audit_days = 365;
+    s->mod.events_days = 7;
+    s->mod.learn_on_approve = 1;
+    s->mod.learn_on_reject = 0;
     s->form.min_ms = 3000;
     s->form.max_s = 86400;
     s->form.too_fast = 2.0;
@@ -337,12 +342,14 @@ static int valid_site_name(const char *s)
     return 1;
 }
 
-static int parse_keys(struct ctx *x, const char *path, json_t *site, int site_idx,
+/* The API keys of 'field' of object 'site': a site's "keys", or with
+ * site_idx -1 the top level's "admin_keys" (admin keys of every site). */
+static int parse_keys(struct ctx *x, const char *path, json_t *site, const char *field, int site_idx,
                       struct cfg *c)
 {
     char p[256];
-    join(p, sizeof p, path, "keys");
-    json_t *arr = json_object_get(site, "keys");
+    join(p, sizeof p, path, field);
+    json_t *arr = json_object_get(site, field);
     if (!arr)
         return 0; /* a site without keys can be configured, just not used */
     if (!json_is_array(arr))
@@ -371,6 +378,8 @@ static int parse_keys(struct ctx *x, const char *path, json_t *site, int site_id
                 r = j;
         if (r < 0)
             return fail(x, pi, "\"role\" must be \"cms\", \"moderator\" or \"admin\"");
+        if (site_idx < 0 && r != ROLE_ADMIN)
+            return fail(x, pi, "a key of every site must have \"role\": \"admin\" (give other keys to a site)");
         size_t binlen = 0;
         if (strlen(hex) != 64 ||
             sodium_hex2bin(k.hash, sizeof k.hash, hex, 64, NULL, &binlen, NULL) != 0 || binlen != 32)
@@ -624,6 +633,23 @@ static int parse_form(struct ctx *x, const char *path, json_t *site, const struc
     return 0;
 }
 
+static int parse_moderation(struct ctx *x, const char *path, json_t *site, struct moderation_cfg *m)
+{
+    char p[256];
+    json_t *o = section(x, path, site, "moderation", p);
+    if (!o)
+        return x->failed ? -1 : 0;
+    static const char *const keys[] = { "retention_days", "audit_days", "events_days", "learn_on_approve",
+        "learn_on_reject", NULL };
+    return only_keys(x, p, o, keys) || get_int(x, p, o, "retention_days", 1, 3650, &m->retention_days) ||
+                   get_int(x, p, o, "audit_days", 1, 3650, &m->audit_days) ||
+                   get_int(x, p, o, "events_days", 1, 365, &m->events_days) ||
+                   get_bool(x, p, o, "learn_on_approve", &m->learn_on_approve) ||
+                   get_bool(x, p, o, "learn_on_reject", &m->learn_on_reject)
+               ? -1
+               : 0;
+}
+
 static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
 {
     struct site_cfg *s = &c->sites[idx];
@@ -635,7 +661,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", "bayes", "captcha", "form_token", NULL };
+        "style", "weights", "bayes", "captcha", "form_token", "moderation", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -725,9 +751,10 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         s->heur.repeat_min_run = (int)rr;
     }
     if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes) ||
-        parse_captcha(x, path, o, &s->captcha) || parse_form(x, path, o, &s->captcha, &s->form))
+        parse_captcha(x, path, o, &s->captcha) || parse_form(x, path, o, &s->captcha, &s->form) ||
+        parse_moderation(x, path, o, &s->mod))
         return -1;
-    if (parse_keys(x, path, o, idx, c))
+    if (parse_keys(x, path, o, "keys", idx, c))
         return -1;
     /* An epoch is four refills long (see the check script in store.c):
      * the previous epoch's hash is read only in its first quarter. */
@@ -851,7 +878,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     if (!json_is_object(root))
         return fail(x, "(top level)", "must be a JSON object");
     static const char *const keys[] = { "listen", "log_level", "redis", "http", "spool_max",
-        "sites", NULL };
+        "sites", "admin_keys", NULL };
     if (only_keys(x, "", root, keys))
         return -1;
     char listen[128] = "127.0.0.1:8080", level[16] = "info";
@@ -936,6 +963,8 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
         }
         idx++;
     }
+    if (parse_keys(x, "", root, "admin_keys", -1, c))
+        return -1;
     /* A site's key may change its own model only: learning into a model
      * named like another site would change that site's filter. Reading
      * another site's model as a fallback is the operator's choice. */

@@ -69,6 +69,15 @@ struct form_cfg {
     double too_fast, too_old, invalid, missing; /* the reasons' contributions */
 };
 
+/* sites.<name>.moderation: the queue (queue.h) and what actions teach. */
+struct moderation_cfg {
+    long retention_days;          /* decided comments are deleted this long after */
+    long audit_days;              /* audit log entries kept this long */
+    long events_days;             /* the CMS's changes feed keeps this long */
+    int learn_on_approve;         /* approve teaches ham (ham always does) */
+    int learn_on_reject;          /* reject teaches spam (spam always does) */
+};
+
 struct site_cfg {
     char name[65];
     struct thresholds th;
@@ -90,6 +99,7 @@ struct site_cfg {
     struct bayes_site_cfg bayes;
     struct captcha_cfg captcha;
     struct form_cfg form;         /* needs captcha keys: its key is made from them */
+    struct moderation_cfg mod;
 };
 
 /* Where Redis is, parsed from redis.url / MODGATE_REDIS_URL. */

@@ -100,8 +100,19 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct reqctx 
     resp->body = NULL;
     if (!mr)
         return MHD_NO;
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type : "application/json");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, resp->page ? "no-cache" : "no-store");
+    MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    if (resp->page) {
+        /* The page shows comments written by anyone: no inline script, no
+         * other origin, no framing, whatever a comment holds. */
+        MHD_add_response_header(mr, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                                "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+        MHD_add_response_header(mr, "X-Frame-Options", "DENY");
+        MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
+    }
     MHD_add_response_header(mr, "X-Request-Id", x->r.id);
     if (resp->retry_after_s > 0) {
         char ra[24];

@@ -227,9 +227,7 @@ static void token_taken(struct http_request *req, struct http_response *resp)
 {
     struct learn_state *st = req->state;
     if (st->tres.status == ST_API_LIMITED) {
-        resp->retry_after_s = (st->tres.retry_after_ms + 999) / 1000;
-        reply_error(resp, 429, "rate_limited", "this API key is over its request rate; retry in %ld ms",
-                    st->tres.retry_after_ms);
+        reply_api_limited(resp, st->tres.retry_after_ms);
         learn_cleanup(req);
         return;
     }
@@ -302,7 +300,7 @@ void model_handle(struct http_request *req, struct http_response *resp)
         reply_error(resp, 404, "unknown_site", "no site named \"%.64s\" is configured", sname);
         return;
     }
-    if (idx != req->ident.site) {
+    if (!auth_may(&req->ident, idx)) {
         reply_error(resp, 403, "wrong_site", "this key belongs to another site");
         return;
     }

@@ -91,3 +91,9 @@ void reply_json(struct http_response *resp, unsigned status, json_t *obj)
     resp->status = status;
     resp->body = s;
 }
+
+void reply_api_limited(struct http_response *resp, long retry_after_ms)
+{
+    resp->retry_after_s = (retry_after_ms + 999) / 1000;
+    reply_error(resp, 429, "rate_limited", "this API key is over its request rate; retry in %ld ms", retry_after_ms);
+}

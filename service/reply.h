@@ -12,19 +12,24 @@ struct json_t;
 
 struct http_response {
     unsigned status;
-    char *body;             /* new JSON text, freed by http.c */
+    char *body;             /* new JSON text (or another text: content_type), freed by http.c */
     long retry_after_s;     /* > 0 adds a Retry-After header */
     const char *allow;      /* for 405: the methods allowed (static) */
     const char *cors_origin; /* Access-Control-Allow-Origin (borrowed), or NULL */
     int cors_preflight;     /* 1: an OPTIONS answer, with the allowed methods */
     const char *extra_header; /* one more header's name (static), or NULL */
     char extra_value[32];
+    const char *content_type; /* NULL: application/json (static) */
+    int page;               /* 1: a page of the UI, sent with its security headers */
 };
 
 /* Fill 'resp' with an error envelope. 'code' is a stable machine code from
  * api.md; the message is for people and must not contain secrets. */
 void reply_error(struct http_response *resp, unsigned status, const char *code,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* 429 rate_limited for an API key over its bucket, with Retry-After. */
+void reply_api_limited(struct http_response *resp, long retry_after_ms);
 
 struct buf;
 

@@ -279,29 +279,38 @@ static json_t *sub_object(json_t *root, const char *name, int required, struct h
     return v;
 }
 
-/* Who the author is for rate limits and duplicates: the CMS's own user id,
- * else the e-mail, hashed into 'key' (e-mail addresses do not belong in
- * Redis key names); "" for neither. A bare name is not an identity
- * ("Anonymous"). */
-static void author_key(json_t *author, char *key, size_t keylen)
+void req_key(const char *kind, const char *s, char key[17])
 {
-    const char *aid = author ? opt_str(author, "id") : NULL;
-    const char *email = author ? opt_str(author, "email") : NULL;
-    char who[400] = "";
-    if (aid)
-        snprintf(who, sizeof who, "id:%s", aid);
-    else if (email && *email) {
+    crypto_generichash_state st;
+    unsigned char h[8];
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
+    crypto_generichash_update(&st, (const unsigned char *)kind, strlen(kind));
+    crypto_generichash_update(&st, (const unsigned char *)s, strlen(s));
+    crypto_generichash_final(&st, h, sizeof h);
+    sodium_bin2hex(key, 17, h, sizeof h);
+}
+
+void req_author_key(const char *id, const char *email, char key[17])
+{
+    key[0] = 0;
+    if (id) {
+        req_key("id:", id, key);
+    } else if (email && *email) {
+        char low[400];
         size_t n = 0;
-        for (const char *p = email; *p && n < sizeof who - 4; p++)
-            who[3 + n++] = (char)tolower((unsigned char)*p);
-        memcpy(who, "em:", 3);
-        who[3 + n] = 0;
+        for (const char *p = email; *p && n < sizeof low - 1; p++)
+            low[n++] = (char)tolower((unsigned char)*p);
+        low[n] = 0;
+        req_key("em:", low, key);
     }
-    if (who[0]) {
-        unsigned char h[8];
-        crypto_generichash(h, sizeof h, (const unsigned char *)who, strlen(who), NULL, 0);
-        sodium_bin2hex(key, keylen, h, sizeof h);
-    }
+}
+
+/* Who the author is for rate limits and duplicates: the CMS's own user id,
+ * else the e-mail, hashed (e-mail addresses do not belong in Redis key
+ * names); "" for neither. A bare name is not an identity ("Anonymous"). */
+static void author_key(json_t *author, char *key)
+{
+    req_author_key(author ? opt_str(author, "id") : NULL, author ? opt_str(author, "email") : NULL, key);
 }
 
 /* ---------- the interface ---------- */
@@ -425,7 +434,7 @@ int req_comment(struct req_comment *rc, int client_required, struct http_respons
     rc->thread_id = opt_str(comment, "thread_id");
     rc->author_url = author ? opt_str(author, "url") : NULL;
     rc->author_key[0] = 0;
-    author_key(author, rc->author_key, sizeof rc->author_key);
+    author_key(author, rc->author_key);
     return 0;
 }
 
@@ -437,7 +446,7 @@ const struct site_cfg *req_site(struct http_request *req, const char *name, stru
         reply_error(resp, 404, "unknown_site", "no site named \"%.64s\" is configured", name);
         return NULL;
     }
-    if (idx != req->ident.site) {
+    if (!auth_may(&req->ident, idx)) {
         reply_error(resp, 403, "wrong_site", "this key belongs to another site");
         return NULL;
     }

@@ -36,6 +36,13 @@ struct req_comment {
  * if 's' is not an address. */
 int canon_ip(const char *s, char *ip, size_t iplen, char *prefix, size_t plen);
 
+/* A short stable key for an identity in Redis key names: 16 hex digits
+ * of BLAKE2b(kind || s). The author key is req_key("id:", author.id), or
+ * req_key("em:", the lowercased e-mail) without an id; "" without
+ * either. The queue names threads by req_key("th:", thread_id). */
+void req_key(const char *kind, const char *s, char key[17]);
+void req_author_key(const char *id, const char *email, char key[17]);
+
 /* Parse the body of 'req' into '*root' (new; the caller json_decref()s it,
  * also when this fails): UTF-8 JSON without duplicate keys, an object.
  * Returns 0, or -1 with the error in 'resp'. */

@@ -8,8 +8,10 @@
 #include "captcha.h"
 #include "check.h"
 #include "learn.h"
+#include "moderate.h"
 #include "spool.h"
 #include "store.h"
+#include "ui.h"
 
 /* GET /healthz: the process is alive and serving. No Redis involved, so a
  * load balancer does not kill instances because Redis hiccupped. */
@@ -37,11 +39,23 @@ static const struct route routes[] = {
     { "POST", "/v1/learn", learn_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR), 1 },
     { "POST", "/v1/unlearn", unlearn_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR), 1 },
     { "GET", "/v1/sites/{site}/model", model_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/sites/{site}/queue", queue_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/sites/{site}/comments/{id}", comment_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "POST", "/v1/sites/{site}/comments/{id}/action", action_handle,
+      ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 1 },
+    { "POST", "/v1/sites/{site}/actions", actions_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 1 },
+    { "GET", "/v1/sites/{site}/audit", audit_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/sites/{site}/events", events_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/whoami", whoami_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/captcha/challenge", captcha_challenge_handle, 0, 0 },
     { "OPTIONS", "/v1/captcha/challenge", captcha_preflight_handle, 0, 0 },
     { "POST", "/v1/captcha/verify", captcha_verify_handle, 0, 2 },
     { "GET", "/v1/form-token", form_token_handle, 0, 0 },
     { "OPTIONS", "/v1/form-token", captcha_preflight_handle, 0, 0 },
+    { "GET", "/ui", ui_handle, 0, 0 },
+    { "GET", "/ui/", ui_handle, 0, 0 },
+    { "GET", "/ui/app.js", ui_handle, 0, 0 },
+    { "GET", "/ui/app.css", ui_handle, 0, 0 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "HEAD", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },

@@ -23,9 +23,7 @@
  *   mg:{S}:dec:ID        string          the response for comment ID plus
  *                        "body_fp", for idempotent replays (a different
  *                        body is an edit, judged again). TTL: decision_ttl_s.
- *   mg:{S}:held:ID       string          a held comment: request, score,
- *                        reasons, times (JSON). No TTL: a moderator decides.
- *   mg:{S}:q:held        zset            held comment ids by time held (ms).
+ *   mg:{S}:c:ID, mg:{S}:q:held, ...   the moderation queue: see queue.h.
  *
  * Times come from Redis (TIME), so instances with skewed clocks agree. */
 #include "store.h"
@@ -45,6 +43,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "queue.h"
 #include "util.h"
 
 /* ---------- the scripts ---------- */
@@ -112,7 +111,7 @@
  * callgrind of Redis running one 39-check batch of the bench 50 times:
  * 23% fewer instructions in the script than with field-keyed tables and
  * helper functions. */
-static const char CHECK_LUA[] =
+static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "local ARGV, KEYS, call, byte, tonumber, floor = ARGV, KEYS, redis.call, string.byte, tonumber, math.floor\n"
     "local t = call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)\n"
@@ -281,10 +280,7 @@ static const char CHECK_LUA[] =
     "          local r = ARGV[a + 4] .. rl .. ARGV[a + 5]\n"
     "          call('SET', KEYS[k], r, 'EX', ARGV[a + 6])\n"
     "          decw[KEYS[k]] = r\n"
-    "          if held then\n"
-    "            call('SET', KEYS[k + 1], ARGV[a + 8])\n"
-    "            call('ZADD', KEYS[k + 2], ARGV[a + 9], ARGV[a + 11])\n"
-    "          end\n"
+    "          if held then mq_put(string.sub(KEYS[k + 2], 1, -7), ARGV[a + 11], ARGV[a + 9], ARGV[a + 8]) end\n"
     "        end\n"
     "        rec = 1\n"
     "      end\n"
@@ -323,7 +319,7 @@ static const char CHECK_LUA[] =
  * (another instance or an earlier retry) and not replaced. Otherwise the
  * decision record is written only if absent: a spooled comment stored late
  * never overwrites a decision made since. */
-static const char HOLD_LUA[] =
+static const char HOLD_LUA[] = QUEUE_PUT_LUA
     "if ARGV[6] == '1' then\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "elseif redis.call('EXISTS', KEYS[2]) == 1 then\n"
@@ -331,8 +327,7 @@ static const char HOLD_LUA[] =
     "else\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')\n"
     "end\n"
-    "redis.call('SET', KEYS[2], ARGV[3])\n"
-    "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])\n"
+    "mq_put(string.sub(KEYS[3], 1, -7), ARGV[5], ARGV[4], ARGV[3])\n"
     "return 1\n";
 
 /* captcha risk: KEYS[1], KEYS[2] the challenge counts of this and the
@@ -590,6 +585,11 @@ static void drop_rc(struct lane *l)
     l->rc = NULL;
 }
 
+/* The other modules' scripts (store_script_register). */
+#define MAX_SCRIPTS 16
+static struct store_script *scripts[MAX_SCRIPTS];
+static int nscripts;
+
 static int load_script(redisContext *c, const char *src, char *sha)
 {
     const char *argv[] = { "SCRIPT", "LOAD", src };
@@ -661,6 +661,11 @@ static int connect_redis(struct lane *l, int force, char *err, size_t errlen)
     }
     ok = ok && load_script(c, CHECK_LUA, check_sha) == 0 && load_script(c, HOLD_LUA, hold_sha) == 0 &&
          load_script(c, RISK_LUA, risk_sha) == 0;
+    pthread_mutex_lock(&sha_mu);
+    int nreg = nscripts;
+    pthread_mutex_unlock(&sha_mu);
+    for (int i = 0; ok && i < nreg; i++)
+        ok = load_script(c, scripts[i]->src, scripts[i]->sha) == 0;
     sodium_memzero(e.t.pass, sizeof e.t.pass);
     if (!ok) {
         if (atomic_load(&failfast))
@@ -1228,7 +1233,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     int ea = (int)c.b.len - ek;
     cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
     if (held) {
-        cmd_cat(&c, "mg:{", q->site, "}:held:", q->comment_id, NULL);
+        cmd_cat(&c, "mg:{", q->site, "}:c:", q->comment_id, NULL);
         cmd_cat(&c, "mg:{", q->site, "}:q:held", NULL);
     }
     size_t keys_end = c.b.len;
@@ -1325,7 +1330,7 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
     int evalsha = cmd_script(&c, hold_sha, HOLD_LUA, 10);
     cmd_arg(&c, "3", 1);
     cmd_cat(&c, "mg:{", site, "}:dec:", comment_id, NULL);
-    cmd_cat(&c, "mg:{", site, "}:held:", comment_id, NULL);
+    cmd_cat(&c, "mg:{", site, "}:c:", comment_id, NULL);
     cmd_cat(&c, "mg:{", site, "}:q:held", NULL);
     cmd_str(&c, response_json);
     cmd_num(&c, (long long)ttl_s * 1000);
@@ -1424,9 +1429,10 @@ void store_held_get_async(const char *site, const char *comment_id, struct store
 {
     memset(res, 0, sizeof *res);
     struct cmd c;
-    cmd_begin(&c, 2);
-    cmd_arg(&c, "GET", 3);
-    cmd_cat(&c, "mg:{", site, "}:held:", comment_id, NULL);
+    cmd_begin(&c, 3);
+    cmd_arg(&c, "HGET", 4);
+    cmd_cat(&c, "mg:{", site, "}:c:", comment_id, NULL);
+    cmd_arg(&c, "item", 4);
     queue_async(lane_of(comment_id), &c, NULL, 1, parse_get, res, done, arg, 1);
 }
 
@@ -1506,6 +1512,30 @@ void store_captcha_redeem_async(const char *site, const char *nonce, long ttl_s,
     cmd_arg(&c, "EX", 2);
     cmd_num(&c, ttl_s < 1 ? 1 : ttl_s);
     queue_async(lane_of(nonce), &c, NULL, 1, parse_redeem, res, done, arg, 1);
+}
+
+void store_script_register(struct store_script *s)
+{
+    pthread_mutex_lock(&sha_mu);
+    int known = 0;
+    for (int i = 0; i < nscripts; i++)
+        known |= scripts[i] == s;
+    if (!known && nscripts < MAX_SCRIPTS)
+        scripts[nscripts++] = s;
+    pthread_mutex_unlock(&sha_mu);
+}
+
+void store_script_async(struct store_script *s, const char *lane_key, int nkeys, int argc,
+                        const char *const *argv, const size_t *lens, store_parse_fn parse, void *out,
+                        store_done_fn done, void *arg)
+{
+    store_script_register(s);
+    struct cmd c;
+    int evalsha = cmd_script(&c, s->sha, s->src, argc + 1);
+    cmd_num(&c, nkeys);
+    for (int i = 0; i < argc; i++)
+        cmd_arg(&c, argv[i], lens[i]);
+    queue_async(lane_of(lane_key), &c, s->src, !evalsha, parse, out, done, arg, 1);
 }
 
 void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,

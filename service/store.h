@@ -125,7 +125,7 @@ struct store_get_res {
     char error[160];
 };
 
-/* Read the held comment mg:{site}:held:ID (see store.c) without waiting:
+/* Read the item of comment ID in the moderation queue (queue.h) without waiting:
  * 'res' is filled, then 'done(arg)' is called (see store_check_async). */
 void store_held_get_async(const char *site, const char *comment_id, struct store_get_res *res,
                           store_done_fn done, void *arg);
@@ -175,6 +175,24 @@ typedef void (*store_parse_fn)(struct redisReply *r, const char *err, void *out)
 void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
                          const char *script_src, store_parse_fn parse, void *out, store_done_fn done,
                          void *arg);
+
+/* A Lua script of another module, run with EVALSHA: loaded (its 'sha'
+ * filled) at every connect once registered, and sent whole (EVAL) until
+ * then or when Redis lost it. 'src' is static; 'sha' belongs to store.c. */
+struct store_script {
+    const char *src;
+    char sha[41];
+};
+
+/* Load 's' at every connect from now on (idempotent; at most 16). */
+void store_script_register(struct store_script *s);
+
+/* Run 's' with argv[0..nkeys) as KEYS and argv[nkeys..argc) as ARGV on the
+ * lane of 'lane_key', without waiting; then parse and done as for
+ * store_command_async (registering it first if need be). */
+void store_script_async(struct store_script *s, const char *lane_key, int nkeys, int argc,
+                        const char *const *argv, const size_t *lens, store_parse_fn parse, void *out,
+                        store_done_fn done, void *arg);
 
 /* PING Redis. Returns 0 if it answered, -1 with a reason (at once inside
  * the retry interval after a failure). */

@@ -26,6 +26,9 @@ import corpus_split  # noqa: E402
 KEY = "bench-cms-key-0123456789abcdef"
 ADMIN = "bench-admin-key-0123456789abcdef"
 CAP_KEY = "bench-captcha-key-0123456789abcdef"
+MODQ_CMS = "bench-modq-cms-key-0123456789abcdef"
+MODQ_MOD = "bench-modq-mod-key-0123456789abcdef"
+QUEUE_N = 100000
 
 
 def filter_speed(binary, tmp, runs=3):
@@ -339,6 +342,84 @@ def captcha_rates(url_base, mg, redis_pid, check_url, check_script, tmp, secs, b
     print("goal: verifying under 1%% of a check: %s" % ("met" if us < 0.01 * c else "NOT met"))
 
 
+def fill_queue(port, first, last, threads=4):
+    """Hold comments first..last-1 of site modq through /v1/check, with
+    keep-alive connections from a few threads."""
+    import http.client
+    import threading
+
+    def work(lo, hi):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        h = {"Content-Type": "application/json", "Authorization": "Bearer " + MODQ_CMS}
+        for n in range(lo, hi):
+            body = json.dumps({"site": "modq", "comment": {"id": "q%d" % n, "thread_id": "t%d" % (n % 1000),
+                                                           "body": "Comment number %d on the budget debate" % n},
+                               "author": {"id": "a%d" % (n % 20000)},
+                               "client": {"ip": "10.%d.%d.%d" % (n >> 16 & 255, n >> 8 & 255, n & 255)}})
+            conn.request("POST", "/v1/check", body, h)
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+        conn.close()
+    step = (last - first + threads - 1) // threads
+    ts = [threading.Thread(target=work, args=(first + i * step, min(last, first + (i + 1) * step)))
+          for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+def moderation_rates(port, mg, redis, tmp, secs):
+    """Listing and acting on the moderation queue, with QUEUE_N comments
+    held: the first page with 1,000 held and with QUEUE_N (a page must
+    cost the same), a page from the middle, a filtered page, and actions."""
+    import base64
+    url = "http://127.0.0.1:%d" % port
+    get = os.path.join(tmp, "modq-get.lua")
+    with open(get, "w") as f:
+        f.write("wrk.method = 'GET'\nwrk.headers['Authorization'] = 'Bearer %s'\n" % MODQ_MOD)
+    act = os.path.join(tmp, "modq-act.lua")
+    with open(act, "w") as f:
+        f.write(r'''
+tid = 0
+function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+local n = 0
+local h = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer ''' + MODQ_MOD + r'''"}
+request = function()
+  n = n + 1
+  -- thread t takes ids t, t + 4, t + 8, ...: every action a comment of its own
+  return wrk.format("POST", "/v1/sites/modq/comments/q" .. ((n - 1) * 4 + tid - 1) .. "/action", h,
+                    '{"action":"approve"}')
+end
+''')
+    runs = []
+
+    def measure(name, u, script):
+        c0 = cpu_s(mg.pid)
+        r = run_wrk(u, script, 16, 2 if "act" not in script else 4, secs)
+        runs.append((name, r["rps"], (cpu_s(mg.pid) - c0) / (r["rps"] * secs) * 1e6, r["p50"], r["non2xx"]))
+        return r["rps"]
+    page = url + "/v1/sites/modq/queue?limit=50"
+    fill_queue(port, 0, 1000)
+    small = measure("first page of 50, 1,000 held", page, get)
+    fill_queue(port, 1000, QUEUE_N)
+    held = redis.cmd("ZCARD", "mg:{modq}:q:held")
+    big = measure("first page of 50, %d held" % held, page, get)
+    mid = redis.cmd("ZRANGE", "mg:{modq}:q:held", held // 2, held // 2, "WITHSCORES")
+    cur = base64.urlsafe_b64encode(("%s %s" % (mid[1], mid[0])).encode()).decode().rstrip("=")
+    deep = measure("page of 50 from the middle (cursor)", page + "&cursor=" + cur, get)
+    measure("a thread's page (filter: about 100 held)", page + "&thread=t7", get)
+    measure("approve (one comment each: learn ham, audit, feed)", url, act)
+    print("\nmoderation queue, 16 connections (%d s runs; %d held when the listing was timed)\n" % (secs, held))
+    print("| request | per s | modgate CPU per request (us) | p50 (ms) | non-2xx |")
+    print("|---|---|---|---|---|")
+    for name, rps, us, p50, bad in runs:
+        print("| %s | %.0f | %.1f | %.3f | %d |" % (name, rps, us, p50, bad))
+    print("\nfirst page with %d held / with 1,000 held = %.2f; middle page / first page = %.2f "
+          "(goal: a page costs O(page size), so both near 1)" % (held, big / small, deep / big))
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -350,6 +431,7 @@ def main():
     ap.add_argument("--secs", type=int, default=5, help="seconds per measurement")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are printed")
     ap.add_argument("--ceiling", default=os.path.join(ROOT, "..", "shared", "bench", "ceiling"))
+    ap.add_argument("--only", choices=("moderation",), help="run only this part")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="modgate-bench-")
     procs = []
@@ -367,7 +449,8 @@ def main():
         # check finds the site bucket there and most identities are new,
         # as on a busy site with hourly or daily limits.
         big = {"capacity": 1e9, "per_minute": 1}
-        filter_speed(os.path.abspath(a.bin), tmp)
+        if not a.only:
+            filter_speed(os.path.abspath(a.bin), tmp)
         cfg = {"listen": "127.0.0.1:%d" % port, "log_level": "warn",
                "redis": {"url": "redis://127.0.0.1:%d/0" % redis.port},
                "sites": {"bench": {
@@ -382,7 +465,14 @@ def main():
                            "api_rate_limit": big,
                            "captcha": {"keys": [{"id": "b1", "secret_file": captcha_key(tmp)}],
                                        # the issue rate, not the per-network limit
-                                       "max_challenges": 0}}}}
+                                       "max_challenges": 0}},
+                   # the moderation queue's rates: every comment is held
+                   "modq": {"keys": [{"id": "q-cms", "role": "cms", "sha256": sha256(MODQ_CMS)},
+                                     {"id": "q-mod", "role": "moderator", "sha256": sha256(MODQ_MOD)}],
+                            "thresholds": {"hold": 0.01, "reject": 0.999},
+                            "rate_limits": {k: big for k in ("ip", "ip_prefix", "author", "thread", "site")},
+                            "api_rate_limit": big,
+                            "duplicates": {"enabled": False}}}}
         cfg_path = os.path.join(tmp, "bench.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
@@ -410,6 +500,9 @@ def main():
         m = model_ready()
         print("bench site model: %d spam and %d ham comments learned, %d tokens, %d KiB in memory\n" % (
             m["nspam"], m["nham"], m["tokens"], m["memory_bytes"] // 1024))
+        if a.only == "moderation":
+            moderation_rates(port, mg, redis, tmp, a.secs)
+            return
         url = "http://127.0.0.1:%d/v1/check" % port
         # Each wrk thread cycles through this many distinct comments (ids
         # unique per phase, so no check is a replay): more than it can send.
@@ -502,6 +595,7 @@ def main():
         else:
             print("ceiling not found at %s: ratios skipped" % ceiling)
         captcha_rates("http://127.0.0.1:%d" % port, mg, redis.proc.pid, url, script, tmp, a.secs, a.bin)
+        moderation_rates(port, mg, redis, tmp, a.secs)
     finally:
         for p in procs:
             stop(p)

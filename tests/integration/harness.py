@@ -353,6 +353,19 @@ def run_tests(globs, svc, redis, only=""):
     return run.summary()
 
 
+def interop_missing(package):
+    """What the browser and npm tests need and this machine lacks (the
+    npm package in tests/interop, Debian's chromium or $CHROMIUM), printed
+    as one failure with the summary line; True when something is."""
+    need = (os.path.join(ROOT, "tests", "interop", "node_modules", package),
+            os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    missing = [p for p in need if not os.path.exists(p)]
+    if missing:
+        print("FAIL missing %s: `make test` installs them (tests/interop/install.sh, Debian's chromium)" % missing)
+        print("0 passed, 1 failed")
+    return bool(missing)
+
+
 def make_tmp():
     tmp = tempfile.mkdtemp(prefix="modgate-it-")
     atexit.register(shutil.rmtree, tmp, True)

@@ -18,7 +18,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CMS_KEY, ROOT, Redis, Service, base_config, comment, free_port,  # noqa: E402
-                     make_tmp, run_tests, wait_until)
+                     interop_missing, make_tmp, run_tests, wait_until)
 
 INTEROP = os.path.join(ROOT, "tests", "interop")
 # ASCII, so that altcha-lib (which takes the secret as a string) holds the same bytes
@@ -133,11 +133,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
     ap.add_argument("-k", default="", help="run only the tests whose name holds this")
     a = ap.parse_args()
-    missing = [p for p in (os.path.join(INTEROP, "node_modules", "altcha-lib"), "/usr/bin/chromium")
-               if not os.path.exists(os.environ.get("CHROMIUM", p) if p.endswith("chromium") else p)]
-    if missing:
-        print("FAIL missing %s: `make test` installs them (tests/interop/install.sh, Debian's chromium)" % missing)
-        print("0 passed, 1 failed")
+    if interop_missing("altcha-lib"):
         return 1
     tmp = make_tmp()
     ctx["tmp"] = tmp

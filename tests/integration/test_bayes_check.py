@@ -134,7 +134,7 @@ def test_held_comment_keeps_its_bayes_reason():
     a = check("FREE entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005. "
               "Text FA to 87121 to receive entry question", cid="held-bayes-1")
     assert a["decision"] == "hold" and a.get("stored") is True, a
-    item = json.loads(ctx["redis"].cmd("GET", "mg:{news}:held:held-bayes-1"))
+    item = json.loads(ctx["redis"].cmd("HGET", "mg:{news}:c:held-bayes-1", "item"))
     assert any(r["filter"] == "bayes" and r["code"] == "bayes_spam" for r in item["reasons"]), item
 
 

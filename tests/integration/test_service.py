@@ -223,8 +223,8 @@ def test_many_links_are_held_and_stored():
     detail = [r for r in body["reasons"] if r["code"] == "too_many_links"][0]["detail"]
     assert "3 links" in detail, detail
     assert body["stored"] is True, body
-    item = json.loads(redis().cmd("GET", "mg:{news}:held:links-1"))
-    assert item["comment"]["body"] == text and item["state"] == "held"
+    item = json.loads(redis().cmd("HGET", "mg:{news}:c:links-1", "item"))
+    assert item["comment"]["body"] == text and redis().cmd("HGET", "mg:{news}:c:links-1", "state") == "held"
     assert item["author"]["email"] == "l@example.org" and item["client"]["ip"] == "198.51.100.10"
     assert [r["code"] for r in item["reasons"]] == reason_codes(body)
     assert redis().cmd("ZSCORE", "mg:{news}:q:held", "links-1") is not None
@@ -307,15 +307,15 @@ def test_the_check_script_records_the_decision_it_answers():
                 cid="rec-held", ip="192.0.2.161")
     b1 = svc().check(h)[1]
     assert b1["decision"] == "hold" and b1["stored"] is True, b1
-    item = json.loads(redis().cmd("GET", "mg:{news}:held:rec-held"))
-    assert item["request_id"] == b1["request_id"] and item["state"] == "held", item
+    item = json.loads(redis().cmd("HGET", "mg:{news}:c:rec-held", "item"))
+    assert item["request_id"] == b1["request_id"] and redis().cmd("HGET", "mg:{news}:c:rec-held", "state") == "held"
     assert redis().cmd("ZSCORE", "mg:{news}:q:held", "rec-held") is not None
     rec = json.loads(redis().cmd("GET", "mg:{news}:dec:rec-held"))
     assert rec["stored"] is True and rec["request_id"] == b1["request_id"], rec
     redis().cmd("DEL", "mg:{news}:dec:rec-held")
     b2 = svc().check(h)[1]
     assert b2["decision"] == "hold" and b2["stored"] is True and b2["replayed"] is False, b2
-    item = json.loads(redis().cmd("GET", "mg:{news}:held:rec-held"))
+    item = json.loads(redis().cmd("HGET", "mg:{news}:c:rec-held", "item"))
     assert item["request_id"] == b1["request_id"], item
 
 
@@ -339,7 +339,7 @@ def test_an_edited_comment_is_judged_again():
     h["comment"]["body"] = "See http://x.example.com and http://y.example.com and also http://w.example.com instead"
     b4 = svc().check(h)[1]
     assert b4["decision"] == "hold" and b4["stored"] is True and b4["replayed"] is False, b4
-    item = json.loads(redis().cmd("GET", "mg:{news}:held:edit-2"))
+    item = json.loads(redis().cmd("HGET", "mg:{news}:c:edit-2", "item"))
     assert item["comment"]["body"].endswith("instead"), item
 
 
@@ -354,7 +354,7 @@ def test_held_comments_without_id_get_their_own_ids():
         ids.append(body["comment_id"])
     assert ids[0] != ids[1] and all(i.startswith("mg-") for i in ids), ids
     for i in ids:
-        assert redis().cmd("EXISTS", "mg:{news}:held:" + i) == 1, i
+        assert redis().cmd("EXISTS", "mg:{news}:c:" + i) == 1, i
 
 
 def test_integer_ids_accepted_as_strings():

@@ -1,0 +1,599 @@
+/* queue.c - the moderation queue in Redis; see queue.h. */
+#include "queue.h"
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bayesdb.h"
+#include "reply.h"
+#include "store.h"
+#include "util.h"
+
+/* Characters that can go into the index line as they are: no JSON escape,
+ * no '|' or ','. Everything modgate writes there is hex, an address
+ * prefix or a reason code; anything else is dropped rather than trusted. */
+static void put_safe(char **w, char *end, const char *s)
+{
+    for (; s && *s && *w < end; s++)
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+            *s == ':' || *s == '/' || *s == '_' || *s == '-')
+            *(*w)++ = *s;
+}
+
+void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *thread_key, const char *author_key,
+                      const char *net, const char *const *codes, int ncodes)
+{
+    int n = snprintf(out, QUEUE_IX_MAX, "%.4f|", score);
+    char *w = out + (n > 0 && n < 64 ? n : 0), *end = out + QUEUE_IX_MAX - 1;
+    put_safe(&w, end, thread_key);
+    if (w < end)
+        *w++ = '|';
+    put_safe(&w, end, author_key);
+    if (w < end)
+        *w++ = '|';
+    put_safe(&w, end, net);
+    if (w < end)
+        *w++ = '|';
+    for (int i = 0; i < ncodes; i++) {
+        if (i && w < end)
+            *w++ = ',';
+        put_safe(&w, end, codes[i]);
+    }
+    *w = '\0';
+}
+
+/* ---------- the scripts ---------- */
+
+/* Keyset pages: the cursor is the (since, id) of the last comment a page
+ * looked at, and the next page starts strictly after it in the zset's
+ * order (equal times are ordered by id, as Redis orders them), so a page
+ * is right however many comments were added or removed since.
+ *
+ * list: ARGV P, state, "1" newest first, limit, cursor ms ("" start),
+ * cursor id, score min ("" none), score max, budget (comments looked at
+ * at most), "1" with counts, then filter pairs (kind t|a|n|r, value). The
+ * filter index with the fewest comments drives; the others are tested
+ * per comment (ZSCORE). Returns {items, {next ms, next id, done, looked
+ * at, matching}, counts, reason counts}: items are {id, state, score, at,
+ * since, ver, item, learned, by}; matching is the driving index's size
+ * when that is exact (one filter or none, no score range), else -1. */
+static struct store_script list_lua = { QUEUE_INDEX_LUA
+    "local P, st, rev, limit = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])\n"
+    "local cms, cid = ARGV[5], ARGV[6]\n"
+    "local smin, smax, budget = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])\n"
+    "local q = P .. 'q:' .. st\n"
+    "local drive, dcard, filt = q, nil, {}\n"
+    "for i = 11, #ARGV - 1, 2 do\n"
+    "  local k = q .. ':' .. ARGV[i] .. ':' .. ARGV[i + 1]\n"
+    "  local c = redis.call('ZCARD', k)\n"
+    "  filt[#filt + 1] = k\n"
+    "  if not dcard or c < dcard then drive, dcard = k, c end\n"
+    "end\n"
+    "if not dcard then dcard = redis.call('ZCARD', q) end\n"
+    "local matching = (#filt <= 1 and not smin and not smax) and dcard or -1\n"
+    "local out, looked, done, off = {}, 0, false, 0\n"
+    "local lms, lid = cms, cid\n"
+    "local start = cms ~= '' and cms or (rev and '+inf' or '-inf')\n"
+    "local cnum = tonumber(cms)\n"
+    "while #out < limit and looked < budget do\n"
+    "  local want = math.min(budget - looked, 2 * (limit - #out) + 8)\n"
+    "  local r\n"
+    "  if rev then r = redis.call('ZRANGE', drive, start, '-inf', 'BYSCORE', 'REV', 'LIMIT', off, want, 'WITHSCORES')\n"
+    "  else r = redis.call('ZRANGE', drive, start, '+inf', 'BYSCORE', 'LIMIT', off, want, 'WITHSCORES') end\n"
+    "  off = off + #r / 2\n"
+    "  for i = 1, #r, 2 do\n"
+    "    local id, sc = r[i], r[i + 1]\n"
+    "    local covered = cid ~= '' and tonumber(sc) == cnum and ((rev and id >= cid) or (not rev and id <= cid))\n"
+    "    if not covered then\n"
+    "      looked = looked + 1\n"
+    "      lms, lid = sc, id\n"
+    "      local ok = true\n"
+    "      for f = 1, #filt do\n"
+    "        if filt[f] ~= drive and not redis.call('ZSCORE', filt[f], id) then ok = false; break end\n"
+    "      end\n"
+    "      if ok then\n"
+    "        local h = redis.call('HMGET', P .. 'c:' .. id, 'state', 'score', 'at', 'since', 'ver', 'item', 'learned', 'by')\n"
+    "        local s = tonumber(h[2]) or 0\n"
+    "        if h[1] and (not smin or s >= smin) and (not smax or s <= smax) then\n"
+    "          out[#out + 1] = {id, h[1], h[2] or '0', h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '{}', h[7] or '', h[8] or ''}\n"
+    "        end\n"
+    "      end\n"
+    "      if #out >= limit or looked >= budget then break end\n"
+    "    end\n"
+    "  end\n"
+    "  if #r < 2 * want then done = #out < limit and looked < budget; if done then break end end\n"
+    "end\n"
+    "local counts, rc = {}, {}\n"
+    "if ARGV[10] == '1' then\n"
+    "  for _, s in ipairs({'held', 'approved', 'rejected', 'spam'}) do counts[#counts + 1] = redis.call('ZCARD', P .. 'q:' .. s) end\n"
+    "  for _, c in ipairs(redis.call('SMEMBERS', P .. 'codes')) do\n"
+    "    local n = redis.call('ZCARD', q .. ':r:' .. c)\n"
+    "    if n > 0 then rc[#rc + 1] = c; rc[#rc + 1] = n end\n"
+    "  end\n"
+    "end\n"
+    "return {out, {lms, lid, done and 1 or 0, looked, matching}, counts, rc}\n", "" };
+
+/* get: ARGV P, id. Returns {the comment's hash as field, value pairs
+ * (empty: no such comment), its history (JSON strings)}. */
+static struct store_script get_lua = {
+    "local h = redis.call('HGETALL', ARGV[1] .. 'c:' .. ARGV[2])\n"
+    "if #h == 0 then return {h, {}} end\n"
+    "return {h, redis.call('LRANGE', ARGV[1] .. 'h:' .. ARGV[2], 0, -1)}\n", "" };
+
+/* fetch: what an action needs to know first. ARGV P, then either "ids"
+ * and the ids, or "index", state, kind (a|n|t), value, limit: the oldest
+ * comments of that index. Returns per comment {id, state, ver, item,
+ * learned, lfp}, or {id} when there is no such comment. */
+static struct store_script fetch_lua = {
+    "local P, ids = ARGV[1], {}\n"
+    "if ARGV[2] == 'index' then\n"
+    "  ids = redis.call('ZRANGE', P .. 'q:' .. ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5], 0, tonumber(ARGV[6]) - 1)\n"
+    "else\n"
+    "  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end\n"
+    "end\n"
+    "local out = {}\n"
+    "for i = 1, #ids do\n"
+    "  local h = redis.call('HMGET', P .. 'c:' .. ids[i], 'state', 'ver', 'item', 'learned', 'lfp')\n"
+    "  if h[1] then out[i] = {ids[i], h[1], h[2], h[3], h[4] or '', h[5] or ''}\n"
+    "  else out[i] = {ids[i]} end\n"
+    "end\n"
+    "return out\n", "" };
+
+/* act: one moderator action. KEYS the comment's hash, then the model's
+ * spam, ham, meta, doc (of the comment now), events, and the doc it was
+ * learned as. ARGV P, id, action, to, from (the state the moderator saw),
+ * ver (the version read), by, note, reason, teach ("spam", "ham" or ""),
+ * tok_version, model stream length, retention ms, events ms, audit ms, fp
+ * (now), then the token hashes. The state must still be 'from' at 'ver':
+ * else {"conflict", state, ver}; {"same", state, ver} when already in
+ * 'to'; {"missing"}; {"version", v} when the model holds another
+ * tokenizer's tokens (nothing changed). An action to the state it is in
+ * only teaches (spam or ham of an approved comment that taught nothing).
+ * On success {"ok", from, to, ver,
+ * ms, audit id, event id, what the filter did}. Each action also deletes
+ * up to ten decided comments of each decided state past their retention. */
+static struct store_script act_lua = { QUEUE_INDEX_LUA BAYES_CHANGE_LUA
+    "local P, id, to, teach, fp = ARGV[1], ARGV[2], ARGV[4], ARGV[10], ARGV[16]\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp')\n"
+    "if not cur[1] then return {'missing'} end\n"
+    "if cur[1] ~= ARGV[5] or cur[2] ~= ARGV[6] then return {'conflict', cur[1], cur[2]} end\n"
+    "local was, lfp = cur[4] or '', cur[5] or ''\n"
+    "local relearn = teach ~= was or (teach ~= '' and lfp ~= fp)\n"
+    "if cur[1] == to and not relearn then return {'same', cur[1], cur[2]} end\n"
+    "if relearn then\n"
+    "  local mv = redis.call('HGET', KEYS[4], 'tok_version')\n"
+    "  if mv and mv ~= ARGV[11] then return {'version', mv} end\n"
+    "end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ver = tonumber(cur[2]) + 1\n"
+    "if cur[1] ~= to then\n"
+    "  mq_index(P, cur[1], id, cur[3], 0, false)\n"
+    "  mq_index(P, to, id, cur[3], now, true)\n"
+    "  redis.call('HSET', KEYS[1], 'state', to, 'since', now)\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])\n"
+    "local did = 'nothing'\n"
+    "if relearn then\n"
+    "  if was ~= '' and (teach == '' or lfp ~= fp) then\n"
+    "    bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]}, 'unlearn', '', ARGV[11], ARGV[12], ARGV, 17)\n"
+    "    did = 'unlearned ' .. was\n"
+    "  end\n"
+    "  if teach ~= '' then\n"
+    "    local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, 'learn', teach, ARGV[11], ARGV[12], ARGV, 17)\n"
+    "    did = (r[1] == 'moved' and 'moved to ' or 'learned ') .. teach\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')\n"
+    "end\n"
+    "redis.call('RPUSH', P .. 'h:' .. id, cjson.encode({at = now, action = ARGV[3], from = cur[1], to = to,\n"
+    "  by = ARGV[7], note = ARGV[8], reason = ARGV[9], filter = did}))\n"
+    "local aid = redis.call('XADD', P .. 'audit', 'MINID', '~', now - tonumber(ARGV[15]), '*', 'id', id,\n"
+    "  'action', ARGV[3], 'from', cur[1], 'to', to, 'by', ARGV[7], 'note', ARGV[8], 'reason', ARGV[9], 'filter', did)\n"
+    "local eid = redis.call('XADD', P .. 'events', 'MINID', '~', now - tonumber(ARGV[14]), '*', 'id', id,\n"
+    "  'state', to, 'previous', cur[1], 'action', ARGV[3], 'by', ARGV[7])\n"
+    "for _, s in ipairs({'approved', 'rejected', 'spam'}) do\n"
+    "  local old = redis.call('ZRANGE', P .. 'q:' .. s, '-inf', now - tonumber(ARGV[13]), 'BYSCORE', 'LIMIT', 0, 10)\n"
+    "  for i = 1, #old do\n"
+    "    mq_index(P, s, old[i], redis.call('HGET', P .. 'c:' .. old[i], 'ix'), 0, false)\n"
+    "    redis.call('DEL', P .. 'c:' .. old[i], P .. 'h:' .. old[i])\n"
+    "  end\n"
+    "end\n"
+    "return {'ok', cur[1], to, ver, now, aid, eid, did}\n", "" };
+
+/* stream: ARGV the stream's key, after ("" from the start), "1" newest
+ * first, count. Returns {lost, entries}: lost is 1 when the entry
+ * 'after' is gone: it was trimmed, so entries after it may have been too
+ * (cursors are only ever ids of entries). */
+static struct store_script stream_lua = {
+    "local k, after, rev, n = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])\n"
+    "local lost = 0\n"
+    "if after ~= '' and #redis.call('XRANGE', k, after, after) == 0 then lost = 1 end\n"
+    "local r\n"
+    "if rev then r = redis.call('XREVRANGE', k, after ~= '' and '(' .. after or '+', '-', 'COUNT', n)\n"
+    "else r = redis.call('XRANGE', k, after ~= '' and '(' .. after or '-', '+', 'COUNT', n) end\n"
+    "return {lost, r}\n", "" };
+
+/* ---------- replies ---------- */
+
+static int is_arr(const redisReply *r, size_t n)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= n;
+}
+
+static const char *str_of(const redisReply *r)
+{
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : "";
+}
+
+static long long int_of(const redisReply *r)
+{
+    if (!r)
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+}
+
+/* A failed call: rc -1 when Redis could not be asked, -2 when it refused. */
+static int failed(struct queue_res *q, redisReply *r, const char *err)
+{
+    if (r && r->type != REDIS_REPLY_ERROR)
+        return 0;
+    q->rc = r ? -2 : -1;
+    snprintf(q->error, sizeof q->error, "%.150s", r ? r->str : err);
+    return 1;
+}
+
+static void put_time(json_t *o, const char *key, long long ms)
+{
+    char t[40];
+    fmt_rfc3339(ms, t, sizeof t);
+    json_object_set_new(o, key, json_string(t));
+}
+
+/* The stored item's text up to its index line: it ends ',"ix":"..."}'
+ * (check.c), and what comes before is the item without its last brace.
+ * Returns that length, or 0 when the item is not of that shape. */
+static size_t item_prefix(const char *item, size_t n)
+{
+    static const char tag[] = ",\"ix\":\"";
+    if (n < sizeof tag + 2 || item[0] != '{' || item[n - 1] != '}' || item[n - 2] != '"')
+        return 0;
+    for (size_t i = n - 2; i-- > 1;) {
+        if (item[i] == '"' || item[i] == '\\')
+            return i + 1 >= sizeof tag - 1 && memcmp(item + i + 1 - (sizeof tag - 1), tag, sizeof tag - 1) == 0
+                       ? i + 1 - (sizeof tag - 1)
+                       : 0;
+    }
+    return 0;
+}
+
+void queue_item_text(struct buf *b, const char *state, const char *ver, const char *item, size_t item_len,
+                     const char *since_ms, const char *learned, const char *by)
+{
+    size_t n = item_prefix(item, item_len);
+    if (n)
+        buf_append(b, item, n);
+    else
+        buf_puts(b, "{\"unreadable\":true"); /* never written by modgate: show what is known */
+    buf_puts(b, ",\"state\":");
+    json_put_str(b, state);
+    buf_puts(b, ",\"version\":");
+    buf_put_int(b, strtoll(ver, NULL, 10));
+    char t[40];
+    fmt_rfc3339(strtoll(since_ms, NULL, 10), t, sizeof t);
+    buf_puts(b, ",\"state_since\":");
+    json_put_str(b, t);
+    buf_puts(b, ",\"learned\":");
+    json_put_str(b, learned && *learned ? learned : NULL);
+    buf_puts(b, ",\"decided_by\":");
+    json_put_str(b, by && *by ? by : NULL);
+    buf_append(b, "}", 1);
+}
+
+/* Text of the reply string r (valid UTF-8 JSON, as modgate stored it). */
+static void put_item(struct buf *b, redisReply *const *e)
+{
+    queue_item_text(b, str_of(e[1]), str_of(e[5]), str_of(e[6]), e[6] && e[6]->type == REDIS_REPLY_STRING ? e[6]->len : 0,
+                    str_of(e[4]), str_of(e[7]), str_of(e[8]));
+}
+
+/* Built as text, not as a jansson tree: this runs on a Redis lane's
+ * thread, which must get back to its other commands at once. */
+static void parse_list(redisReply *r, const char *err, void *out)
+{
+    struct queue_res *q = out;
+    if (failed(q, r, err))
+        return;
+    if (!is_arr(r, 4) || !is_arr(r->element[0], 0) || !is_arr(r->element[1], 5)) {
+        q->rc = -2;
+        snprintf(q->error, sizeof q->error, "unexpected reply to the queue listing");
+        return;
+    }
+    struct buf b;
+    buf_init(&b);
+    buf_append(&b, "[", 1);
+    for (size_t i = 0, k = 0; i < r->element[0]->elements; i++) {
+        redisReply *e = r->element[0]->element[i];
+        if (!is_arr(e, 9))
+            continue;
+        if (k++)
+            buf_append(&b, ",", 1);
+        put_item(&b, e->element);
+    }
+    buf_append(&b, "]", 1);
+    q->text = b.p;
+    redisReply *m = r->element[1];
+    json_t *o = json_pack("{s:b, s:s, s:s, s:I, s:I}", "done", int_of(m->element[2]) == 1, "last_ms",
+                          str_of(m->element[0]), "last_id", str_of(m->element[1]), "looked_at",
+                          (json_int_t)int_of(m->element[3]), "matching", (json_int_t)int_of(m->element[4]));
+    static const char *const states[] = { "held", "approved", "rejected", "spam" };
+    if (is_arr(r->element[2], 4)) {
+        json_t *c = json_object();
+        for (int i = 0; i < 4; i++)
+            json_object_set_new(c, states[i], json_integer(int_of(r->element[2]->element[i])));
+        json_object_set_new(o, "counts", c);
+        json_t *rc = json_object();
+        for (size_t i = 0; is_arr(r->element[3], 0) && i + 1 < r->element[3]->elements; i += 2)
+            json_object_set_new(rc, str_of(r->element[3]->element[i]),
+                                json_integer(int_of(r->element[3]->element[i + 1])));
+        json_object_set_new(o, "reason_counts", rc);
+    }
+    q->json = o;
+}
+
+/* Arguments of a script call, kept until it is sent (store copies them). */
+#define QARGS 40
+struct args {
+    int n;
+    const char *v[QARGS];
+    size_t len[QARGS];
+    char buf[QARGS][96];
+};
+
+static void arg_s(struct args *a, const char *s)
+{
+    a->v[a->n] = s;
+    a->len[a->n++] = strlen(s);
+}
+
+static void arg_n(struct args *a, long long v)
+{
+    snprintf(a->buf[a->n], sizeof a->buf[0], "%lld", v);
+    arg_s(a, a->buf[a->n]);
+}
+
+static void arg_prefix(struct args *a, const char *site)
+{
+    snprintf(a->buf[a->n], sizeof a->buf[0], "mg:{%s}:", site);
+    arg_s(a, a->buf[a->n]);
+}
+
+void queue_list_async(const struct queue_list_req *q, struct queue_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    struct args a = { 0 };
+    arg_prefix(&a, q->site);
+    arg_s(&a, q->state);
+    arg_s(&a, q->newest_first ? "1" : "0");
+    arg_n(&a, q->limit);
+    arg_s(&a, q->cursor_ms ? q->cursor_ms : "");
+    arg_s(&a, q->cursor_id ? q->cursor_id : "");
+    arg_s(&a, q->score_min ? q->score_min : "");
+    arg_s(&a, q->score_max ? q->score_max : "");
+    arg_n(&a, q->budget);
+    arg_s(&a, q->counts ? "1" : "0");
+    const char *kinds[] = { "t", "a", "n", "r" };
+    const char *vals[] = { q->thread_key, q->author_key, q->net, q->reason };
+    for (int i = 0; i < 4; i++)
+        if (vals[i] && *vals[i]) {
+            arg_s(&a, kinds[i]);
+            arg_s(&a, vals[i]);
+        }
+    store_script_async(&list_lua, q->site, 0, a.n, a.v, a.len, parse_list, res, done, arg);
+}
+
+static void parse_get(redisReply *r, const char *err, void *out)
+{
+    struct queue_res *q = out;
+    if (failed(q, r, err))
+        return;
+    if (!is_arr(r, 2) || !is_arr(r->element[0], 0) || !is_arr(r->element[1], 0)) {
+        q->rc = -2;
+        snprintf(q->error, sizeof q->error, "unexpected reply to a comment read");
+        return;
+    }
+    redisReply *h = r->element[0];
+    if (h->elements == 0)
+        return; /* rc 0, text NULL: no such comment */
+    /* the hash's fields in put_item's order: id, state, score, at, since, ver, item, learned, by */
+    static const char *const names[] = { "", "state", "score", "at", "since", "ver", "item", "learned", "by" };
+    redisReply *f[9] = { 0 };
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        for (int k = 1; k < 9; k++)
+            if (strcmp(str_of(h->element[i]), names[k]) == 0)
+                f[k] = h->element[i + 1];
+    struct buf b;
+    buf_init(&b);
+    put_item(&b, f);
+    q->text = b.p;
+    json_t *hist = json_array(); /* its entries as stored: the caller reads them */
+    for (size_t i = 0; i < r->element[1]->elements; i++)
+        json_array_append_new(hist, json_string(str_of(r->element[1]->element[i])));
+    q->json = hist;
+}
+
+void queue_get_async(const char *site, const char *id, struct queue_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    struct args a = { 0 };
+    arg_prefix(&a, site);
+    arg_s(&a, id);
+    store_script_async(&get_lua, site, 0, a.n, a.v, a.len, parse_get, res, done, arg);
+}
+
+static void parse_fetch(redisReply *r, const char *err, void *out)
+{
+    struct queue_res *q = out;
+    if (failed(q, r, err))
+        return;
+    if (!is_arr(r, 0)) {
+        q->rc = -2;
+        snprintf(q->error, sizeof q->error, "unexpected reply to a comment fetch");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (!is_arr(e, 1))
+            continue;
+        if (e->elements < 6) {
+            json_array_append_new(arr, json_pack("{s:s, s:b}", "id", str_of(e->element[0]), "missing", 1));
+            continue;
+        }
+        /* the item stays text here: the caller parses it, off this lane's thread */
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", str_of(e->element[0]), "state",
+                                             str_of(e->element[1]), "ver", str_of(e->element[2]), "item",
+                                             str_of(e->element[3]), "learned", str_of(e->element[4]), "lfp",
+                                             str_of(e->element[5])));
+    }
+    q->json = arr;
+}
+
+void queue_fetch_async(const char *site, const char *const *ids, int nids, const struct queue_select *sel,
+                       struct queue_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    int n = sel ? 6 : 2 + nids;
+    const char **v = xcalloc((size_t)n, sizeof *v);
+    size_t *len = xcalloc((size_t)n, sizeof *len);
+    char p[96], lim[24];
+    snprintf(p, sizeof p, "mg:{%s}:", site);
+    v[0] = p;
+    v[1] = sel ? "index" : "ids";
+    if (sel) {
+        snprintf(lim, sizeof lim, "%d", sel->limit);
+        v[2] = sel->state;
+        v[3] = sel->kind;
+        v[4] = sel->value;
+        v[5] = lim;
+    } else {
+        for (int i = 0; i < nids; i++)
+            v[2 + i] = ids[i];
+    }
+    for (int i = 0; i < n; i++)
+        len[i] = strlen(v[i]);
+    store_script_async(&fetch_lua, site, 0, n, v, len, parse_fetch, res, done, arg);
+    free(v);
+    free(len);
+}
+
+static void parse_act(redisReply *r, const char *err, void *out)
+{
+    struct queue_res *q = out;
+    if (failed(q, r, err))
+        return;
+    if (!is_arr(r, 1)) {
+        q->rc = -2;
+        snprintf(q->error, sizeof q->error, "unexpected reply to an action");
+        return;
+    }
+    const char *st = str_of(r->element[0]);
+    json_t *o = json_pack("{s:s}", "status", st);
+    if (strcmp(st, "ok") == 0 && r->elements >= 8) {
+        json_object_set_new(o, "from", json_string(str_of(r->element[1])));
+        json_object_set_new(o, "state", json_string(str_of(r->element[2])));
+        json_object_set_new(o, "version", json_integer(int_of(r->element[3])));
+        put_time(o, "at", int_of(r->element[4]));
+        json_object_set_new(o, "audit_id", json_string(str_of(r->element[5])));
+        json_object_set_new(o, "event_id", json_string(str_of(r->element[6])));
+        json_object_set_new(o, "filter", json_string(str_of(r->element[7])));
+    } else if ((strcmp(st, "conflict") == 0 || strcmp(st, "same") == 0) && r->elements >= 3) {
+        json_object_set_new(o, "state", json_string(str_of(r->element[1])));
+        json_object_set_new(o, "version", json_integer(int_of(r->element[2])));
+    } else if (strcmp(st, "version") == 0 && r->elements >= 2) {
+        json_object_set_new(o, "tok_version", json_integer(int_of(r->element[1])));
+    }
+    q->json = o;
+}
+
+void queue_act_async(const struct queue_act *x, struct queue_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    int n = 7 + 16 + (int)x->ntoks;
+    const char **v = xcalloc((size_t)n, sizeof *v);
+    size_t *len = xcalloc((size_t)n, sizeof *len);
+    char keys[7][360], p[96], nums[6][24], *hex = xcalloc(x->ntoks + 1, 17);
+    const char *mn = x->model;
+    snprintf(keys[0], sizeof keys[0], "mg:{%s}:c:%s", x->site, x->id);
+    snprintf(keys[1], sizeof keys[1], "mg:{%s}:bayes:spam", mn);
+    snprintf(keys[2], sizeof keys[2], "mg:{%s}:bayes:ham", mn);
+    snprintf(keys[3], sizeof keys[3], "mg:{%s}:bayes:meta", mn);
+    snprintf(keys[4], sizeof keys[4], "mg:{%s}:bayes:doc:%s", mn, x->fp);
+    snprintf(keys[5], sizeof keys[5], "mg:{%s}:bayes:events", mn);
+    snprintf(keys[6], sizeof keys[6], "mg:{%s}:bayes:doc:%s", mn, x->lfp && *x->lfp ? x->lfp : x->fp);
+    snprintf(p, sizeof p, "mg:{%s}:", x->site);
+    snprintf(nums[0], sizeof nums[0], "%d", x->tok_version);
+    snprintf(nums[1], sizeof nums[1], "%d", x->stream_maxlen);
+    snprintf(nums[2], sizeof nums[2], "%lld", x->retention_ms);
+    snprintf(nums[3], sizeof nums[3], "%lld", x->events_ms);
+    snprintf(nums[4], sizeof nums[4], "%lld", x->audit_ms);
+    int k = 0;
+    for (int i = 0; i < 7; i++)
+        v[k++] = keys[i];
+    const char *argv[] = { p, x->id, x->action, x->to, x->from, x->ver, x->by, x->note ? x->note : "",
+                           x->reason ? x->reason : "", x->teach, nums[0], nums[1], nums[2], nums[3], nums[4], x->fp };
+    for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
+        v[k++] = argv[i];
+    for (size_t i = 0; i < x->ntoks; i++) {
+        snprintf(hex + 17 * i, 17, "%016llx", (unsigned long long)x->toks[i]);
+        v[k++] = hex + 17 * i;
+    }
+    for (int i = 0; i < n; i++)
+        len[i] = strlen(v[i]);
+    store_script_async(&act_lua, x->site, 7, n, v, len, parse_act, res, done, arg);
+    free(hex);
+    free(v);
+    free(len);
+}
+
+static void parse_stream(redisReply *r, const char *err, void *out)
+{
+    struct queue_res *q = out;
+    if (failed(q, r, err))
+        return;
+    if (!is_arr(r, 2) || !is_arr(r->element[1], 0)) {
+        q->rc = -2;
+        snprintf(q->error, sizeof q->error, "unexpected reply to a stream read");
+        return;
+    }
+    json_t *entries = json_array();
+    for (size_t i = 0; i < r->element[1]->elements; i++) {
+        redisReply *e = r->element[1]->element[i];
+        if (!is_arr(e, 2) || !is_arr(e->element[1], 0))
+            continue;
+        json_t *o = json_pack("{s:s}", "cursor", str_of(e->element[0]));
+        long long ms = strtoll(str_of(e->element[0]), NULL, 10);
+        put_time(o, "at", ms);
+        for (size_t f = 0; f + 1 < e->element[1]->elements; f += 2)
+            json_object_set_new(o, str_of(e->element[1]->element[f]), json_string(str_of(e->element[1]->element[f + 1])));
+        json_array_append_new(entries, o);
+    }
+    q->json = json_pack("{s:b, s:o}", "lost", int_of(r->element[0]) == 1, "entries", entries);
+}
+
+void queue_stream_async(const char *site, const char *stream, const char *after, int newest_first, int count,
+                        struct queue_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    struct args a = { 0 };
+    snprintf(a.buf[10], sizeof a.buf[10], "mg:{%s}:%.10s", site, stream);
+    arg_s(&a, a.buf[10]);
+    arg_s(&a, after ? after : "");
+    arg_s(&a, newest_first ? "1" : "0");
+    arg_n(&a, count);
+    store_script_async(&stream_lua, site, 0, a.n, a.v, a.len, parse_stream, res, done, arg);
+}

@@ -1,0 +1,476 @@
+// modgate's moderator page: the held queue of one site, decided by mouse or
+// keyboard through modgate's own API (api.md §2.8). No library, no build.
+// Comment text is only ever put in the page as text (textContent, text
+// nodes): a comment holding <script> or <img onerror> stays inert, and the
+// Content-Security-Policy modgate serves this page with forbids inline
+// scripts as well.
+'use strict';
+
+const STATES = ['held', 'approved', 'rejected', 'spam'];
+const ACTIONS = { a: 'approve', r: 'reject', s: 'spam', h: 'ham' };
+// The action that puts a comment back into each state (for undo).
+const BACK = { held: 'hold', approved: 'approve', rejected: 'reject', spam: 'spam' };
+const PAGE = 50;
+const POLL_MS = 10000;
+
+const $ = (id) => document.getElementById(id);
+const ui = {};
+let key = sessionStorage.getItem('mg_key') || '';
+let me = null;
+let view = { site: '', state: 'held', reason: '', thread: '', order: 'oldest' };
+let items = [];          // the comments shown, in order
+let cursor = null;       // next_cursor of the last page
+let current = -1;        // index of the focused comment
+let anchor = -1;         // where a shift-selection started
+const selected = new Set();
+let last = null;         // the last action, for undo: [{id, from, to}]
+let busy = false;
+let loadSeq = 0;
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || ('HTTP ' + status));
+    this.status = status;
+    this.code = body && body.error ? body.error.code : '';
+    this.body = body;
+  }
+}
+
+async function api(method, path, body) {
+  const opt = { method, headers: { Authorization: 'Bearer ' + key } };
+  if (body !== undefined) {
+    opt.headers['Content-Type'] = 'application/json';
+    opt.body = JSON.stringify(body);
+  }
+  let r;
+  try {
+    r = await fetch(path, opt);
+  } catch (e) {
+    throw new ApiError(0, { error: { code: 'network', message: 'modgate cannot be reached: ' + e.message } });
+  }
+  let j = null;
+  try { j = await r.json(); } catch (e) { j = null; }
+  if (!r.ok) throw new ApiError(r.status, j);
+  return j;
+}
+
+function show(el, on) { el.hidden = !on; }
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function toast(msg) {
+  ui.toast.textContent = msg;
+  show(ui.toast, true);
+  clearTimeout(toast.t);
+  toast.t = setTimeout(() => show(ui.toast, false), 4000);
+}
+
+function fail(e) {
+  ui.error.textContent = e.message;
+  show(ui.error, true);
+}
+
+// ---------- sign in ----------
+
+async function signIn(k) {
+  key = k;
+  ui.signinError.hidden = true;
+  try {
+    me = await api('GET', '/v1/whoami');
+  } catch (e) {
+    key = '';
+    sessionStorage.removeItem('mg_key');
+    ui.signinError.textContent = e.status === 401 ? 'That key was not accepted.' : e.message;
+    show(ui.signinError, true);
+    showSignIn();
+    return;
+  }
+  if (me.role === 'cms') {
+    key = '';
+    ui.signinError.textContent = 'This is a CMS key: sign in with a moderator key.';
+    show(ui.signinError, true);
+    showSignIn();
+    return;
+  }
+  sessionStorage.setItem('mg_key', key);
+  ui.who.textContent = me.key_id + ' · ' + me.role;
+  show(ui.who, true);
+  show(ui.signout, true);
+  show(ui.signin, false);
+  show(ui.app, true);
+  ui.site.textContent = '';
+  for (const s of me.sites) ui.site.append(new Option(s, s));
+  view.site = me.site || me.sites[0];
+  ui.site.value = view.site;
+  ui.site.parentElement.hidden = me.sites.length < 2;
+  await reload();
+  startPolling();
+}
+
+function showSignIn() {
+  show(ui.app, false);
+  show(ui.who, false);
+  show(ui.signout, false);
+  show(ui.signin, true);
+  ui.key.value = '';
+  ui.key.focus();
+}
+
+// ---------- the list ----------
+
+function query(extra) {
+  const q = new URLSearchParams({ state: view.state, order: view.order, limit: String(PAGE) });
+  if (view.reason) q.set('reason', view.reason);
+  if (view.thread) q.set('thread', view.thread);
+  for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
+  return '/v1/sites/' + encodeURIComponent(view.site) + '/queue?' + q;
+}
+
+async function reload() {
+  const seq = ++loadSeq;
+  items = [];
+  cursor = null;
+  current = -1;
+  selected.clear();
+  ui.list.textContent = '';
+  show(ui.error, false);
+  show(ui.empty, false);
+  show(ui.more, false);
+  show(ui.loading, true);
+  try {
+    const page = await api('GET', query());
+    if (seq !== loadSeq) return;
+    counts(page);
+    add(page);
+    if (items.length) focus(0);
+  } catch (e) {
+    if (seq === loadSeq) fail(e);
+  } finally {
+    if (seq === loadSeq) {
+      show(ui.loading, false);
+      if (ui.error.hidden) empty();
+    }
+  }
+}
+
+async function more() {
+  if (!cursor || busy) return;
+  busy = true;
+  try {
+    add(await api('GET', query({ cursor, counts: '0' })));
+  } catch (e) {
+    fail(e);
+  } finally {
+    busy = false;
+  }
+}
+
+function add(page) {
+  for (const it of page.items) {
+    if (items.some((x) => x.id === it.id)) continue;
+    items.push(it);
+    ui.list.append(card(it));
+  }
+  cursor = page.next_cursor;
+  show(ui.more, !!cursor);
+  empty();
+}
+
+function empty() {
+  const none = items.length === 0;
+  if (none) {
+    const f = view.reason || view.thread ? ' matching these filters' : '';
+    ui.empty.textContent = view.state === 'held' ? 'Nothing is held' + f + '. The queue is clear.'
+      : 'No ' + view.state + ' comments' + f + '.';
+  }
+  show(ui.empty, none && ui.loading.hidden);
+}
+
+function counts(page) {
+  if (!page.counts) return;
+  ui.states.textContent = '';
+  for (const s of STATES) {
+    const b = el('button', '', s + ' ' + page.counts[s]);
+    b.type = 'button';
+    b.dataset.state = s;
+    b.setAttribute('aria-pressed', String(s === view.state));
+    b.addEventListener('click', () => { view.state = s; view.reason = ''; ui.reason.value = ''; reload(); });
+    ui.states.append(b);
+  }
+  const keep = view.reason;
+  ui.reason.textContent = '';
+  ui.reason.append(new Option('any', ''));
+  const codes = Object.keys(page.reason_counts || {}).sort();
+  if (keep && !codes.includes(keep)) codes.push(keep);
+  for (const c of codes) ui.reason.append(new Option(c + ' (' + (page.reason_counts[c] || 0) + ')', c));
+  ui.reason.value = keep;
+  ui.status.textContent = 'updated ' + new Date().toLocaleTimeString();
+}
+
+// The words and links that drove the score: the quoted words of the
+// reasons that raised it (word lists, the Bayes filter's spammy words)
+// and the links the links filter counted.
+function evidence(it) {
+  const words = new Set();
+  let links = false;
+  for (const r of it.reasons || []) {
+    if (!(r.contribution > 0)) continue;
+    if (r.filter === 'links') links = true;
+    const re = /"([^"]{2,60})"( \(part of a word\))?/g;
+    let m;
+    while ((m = re.exec(r.detail || '')) !== null) if (!m[2]) words.add(m[1].toLowerCase());
+  }
+  return { words: [...words], links };
+}
+
+function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); }
+
+// The body as text nodes, with <mark>s around the evidence.
+function highlighted(text, ev) {
+  const spans = [];
+  if (ev.links) {
+    const re = /\b(?:https?:\/\/|www\.)[^\s<>"']+/gi;
+    let m;
+    while ((m = re.exec(text)) !== null) spans.push([m.index, m.index + m[0].length, 'hl-link']);
+  }
+  for (const w of ev.words) {
+    const re = new RegExp('(^|[^\\p{L}\\p{N}])(' + escapeRe(w) + ')(?=$|[^\\p{L}\\p{N}])', 'giu');
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      const s = m.index + m[1].length;
+      spans.push([s, s + m[2].length, 'hl-word']);
+      re.lastIndex = s + m[2].length;
+    }
+  }
+  spans.sort((x, y) => x[0] - y[0] || y[1] - x[1]);
+  const frag = document.createDocumentFragment();
+  let at = 0;
+  for (const [s, e, cls] of spans) {
+    if (s < at) continue; // inside an earlier mark
+    if (s > at) frag.append(document.createTextNode(text.slice(at, s)));
+    frag.append(el('mark', cls, text.slice(s, e)));
+    at = e;
+  }
+  frag.append(document.createTextNode(text.slice(at)));
+  return frag;
+}
+
+function card(it) {
+  const li = el('li', 'item');
+  li.dataset.id = it.id;
+  const meta = el('div', 'meta');
+  const score = el('span', 'score' + (it.score >= 0.9 ? ' high' : it.score < 0.5 ? ' low' : ''),
+    Number(it.score).toFixed(2));
+  score.title = 'spam score';
+  const author = (it.author && (it.author.name || it.author.email || it.author.id)) || 'anonymous';
+  meta.append(score, el('span', 'author', author));
+  if (it.comment && it.comment.thread_id) meta.append(el('span', 'thread', 'thread ' + it.comment.thread_id));
+  if (it.client && it.client.ip) meta.append(el('span', 'ip', it.client.ip));
+  meta.append(el('time', '', new Date(it.state_since || it.held_at).toLocaleString()));
+  if (it.decided_by) meta.append(el('span', '', it.state + ' by ' + it.decided_by));
+  const body = el('div', 'body');
+  body.append(highlighted((it.comment && it.comment.body) || '', evidence(it)));
+  const reasons = el('div', 'reasons');
+  for (const r of it.reasons || []) {
+    const c = el('span', 'reason' + (r.contribution > 0 ? ' up' : r.contribution < 0 ? ' down' : ''), r.code);
+    c.title = (r.detail || '') + ' (' + (r.contribution > 0 ? '+' : '') + r.contribution + ')';
+    reasons.append(c);
+  }
+  const acts = el('div', 'actions');
+  for (const [k, a] of Object.entries(ACTIONS)) {
+    const b = el('button', a, a + ' (' + k + ')');
+    b.type = 'button';
+    b.addEventListener('click', (e) => { e.stopPropagation(); focusId(it.id); act(a, [it.id]); });
+    acts.append(b);
+  }
+  if (view.state !== 'held') {
+    const b = el('button', 'hold', 'back to held');
+    b.type = 'button';
+    b.addEventListener('click', (e) => { e.stopPropagation(); act('hold', [it.id]); });
+    acts.append(b);
+  }
+  li.append(meta, body, reasons, acts);
+  li.addEventListener('click', (e) => {
+    const i = items.findIndex((x) => x.id === it.id);
+    if (e.shiftKey && current >= 0) extend(i); else focus(i);
+  });
+  return li;
+}
+
+function cards() { return ui.list.children; }
+
+function paint() {
+  const cs = cards();
+  for (let i = 0; i < cs.length; i++) {
+    cs[i].classList.toggle('current', i === current);
+    cs[i].classList.toggle('selected', selected.has(items[i].id));
+    cs[i].setAttribute('aria-selected', String(selected.has(items[i].id)));
+  }
+}
+
+function focus(i) {
+  if (!items.length) { current = -1; return; }
+  current = Math.max(0, Math.min(items.length - 1, i));
+  anchor = current;
+  paint();
+  const c = cards()[current];
+  if (c && c.scrollIntoView) c.scrollIntoView({ block: 'nearest' });
+  if (current >= items.length - 3) more();
+}
+
+function focusId(id) { focus(items.findIndex((x) => x.id === id)); }
+
+// Shift-selection: everything between the anchor and i.
+function extend(i) {
+  if (!items.length) return;
+  i = Math.max(0, Math.min(items.length - 1, i));
+  if (anchor < 0) anchor = current;
+  const [a, b] = anchor < i ? [anchor, i] : [i, anchor];
+  for (let k = a; k <= b; k++) selected.add(items[k].id);
+  current = i;
+  paint();
+  if (current >= items.length - 3) more();
+}
+
+function targets() {
+  if (selected.size) return items.filter((x) => selected.has(x.id)).map((x) => x.id);
+  return current >= 0 ? [items[current].id] : [];
+}
+
+// ---------- actions ----------
+
+async function act(action, ids, undoing) {
+  if (!ids.length || busy) return;
+  busy = true;
+  show(ui.error, false);
+  const from = view.state;
+  try {
+    let done = [];
+    if (ids.length === 1) {
+      const r = await api('POST', '/v1/sites/' + encodeURIComponent(view.site) + '/comments/' +
+        encodeURIComponent(ids[0]) + '/action', { action, from: undoing ? undoing[ids[0]] : from });
+      done = [{ id: ids[0], from: r.from, to: r.state }];
+    } else {
+      const r = await api('POST', '/v1/sites/' + encodeURIComponent(view.site) + '/actions', { action, from, ids });
+      done = r.results.filter((x) => x.status === 'ok').map((x) => ({ id: x.id, from: x.from, to: x.state }));
+      if (r.failed) toast(r.failed + ' of ' + ids.length + ' were not changed (decided by someone else?)');
+    }
+    if (!undoing) last = done.length ? done : last;
+    const gone = new Set(done.filter((d) => d.to !== view.state).map((d) => d.id));
+    removeItems(gone);
+    if (!undoing && done.length) {
+      toast((done.length === 1 ? '1 comment' : done.length + ' comments') + ': ' + action + ' · u to undo');
+    }
+    refreshCounts();
+    return done;
+  } catch (e) {
+    if (e.code === 'state_conflict' || e.code === 'illegal_transition') {
+      toast('Someone decided this comment already: it is ' + (e.body.state || 'changed') + ' now.');
+      removeItems(new Set(ids));
+      refreshCounts();
+    } else {
+      fail(e);
+    }
+  } finally {
+    busy = false;
+  }
+}
+
+function removeItems(gone) {
+  if (!gone.size) return;
+  const at = current;
+  const cs = [...cards()];
+  items = items.filter((x, i) => {
+    if (gone.has(x.id)) { cs[i].remove(); selected.delete(x.id); return false; }
+    return true;
+  });
+  empty();
+  focus(Math.min(at, items.length - 1));
+}
+
+async function undo() {
+  if (!last || busy) return;
+  const todo = last;
+  last = null;
+  // put each back where it was, in the state each action moved it to
+  let back = 0;
+  for (const d of todo) {
+    const r = await act(BACK[d.from], [d.id], { [d.id]: d.to });
+    if (r && r.length) back++;
+  }
+  toast('Undone: ' + back + ' of ' + todo.length + ' back to ' + todo[0].from);
+  if (todo.some((d) => d.from === view.state)) reload();
+}
+
+async function refreshCounts() {
+  try {
+    counts(await api('GET', query({ limit: '1' })));
+  } catch (e) {
+    ui.status.textContent = 'counts: ' + e.message;
+  }
+}
+
+function startPolling() {
+  clearInterval(startPolling.t);
+  startPolling.t = setInterval(() => { if (key && !document.hidden) refreshCounts(); }, POLL_MS);
+}
+
+// ---------- keys ----------
+
+function onKey(e) {
+  if (!key || ui.app.hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) {
+    if (e.key === 'Escape') t.blur();
+    return;
+  }
+  const k = e.key;
+  if (k === 'j' || k === 'ArrowDown') focus(current + 1);
+  else if (k === 'k' || k === 'ArrowUp') focus(current - 1);
+  else if (k === 'J') extend(current + 1);
+  else if (k === 'K') extend(current - 1);
+  else if (k === 'x' || k === 'X') {
+    if (current < 0) return;
+    const id = items[current].id;
+    if (selected.has(id)) selected.delete(id); else selected.add(id);
+    anchor = current;
+    paint();
+  } else if (k === 'Escape') { selected.clear(); paint(); }
+  else if (ACTIONS[k]) act(ACTIONS[k], targets());
+  else if (k === 'u') undo();
+  else return;
+  e.preventDefault();
+}
+
+// ---------- start ----------
+
+document.addEventListener('DOMContentLoaded', () => {
+  for (const id of ['signin', 'app', 'who', 'signout', 'key', 'states', 'site', 'reason', 'thread', 'order',
+    'clear', 'status', 'error', 'loading', 'empty', 'list', 'more', 'toast']) ui[id] = $(id);
+  ui.signinError = $('signin-error');
+  $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); signIn(ui.key.value.trim()); });
+  ui.signout.addEventListener('click', () => {
+    sessionStorage.removeItem('mg_key');
+    key = '';
+    me = null;
+    clearInterval(startPolling.t);
+    showSignIn();
+  });
+  ui.site.addEventListener('change', () => { view.site = ui.site.value; reload(); });
+  ui.reason.addEventListener('change', () => { view.reason = ui.reason.value; reload(); });
+  ui.order.addEventListener('change', () => { view.order = ui.order.value; reload(); });
+  ui.thread.addEventListener('change', () => { view.thread = ui.thread.value.trim(); reload(); });
+  ui.clear.addEventListener('click', () => {
+    view.reason = view.thread = '';
+    ui.reason.value = ui.thread.value = '';
+    reload();
+  });
+  ui.more.addEventListener('click', more);
+  document.addEventListener('keydown', onKey);
+  if (key) signIn(key); else showSignIn();
+});
