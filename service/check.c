@@ -738,7 +738,7 @@ static char *held_item(struct http_request *req, struct check_state *st, const s
     char thread[17] = "", ix[QUEUE_IX_MAX];
     if (st->in.thread_id)
         req_key("th:", st->in.thread_id, thread);
-    queue_index_line(ix, a->score, thread, st->in.author_key, st->in.prefix, codes, a->v->nreasons);
+    queue_index_line(ix, a->score, st->body_fp, thread, st->in.author_key, st->in.prefix, codes, a->v->nreasons);
     buf_puts(&b, ",\"ix\":\"");
     buf_puts(&b, ix);
     buf_append(&b, "\"}", 2);

@@ -26,6 +26,7 @@
 #include "jsonmem.h"
 #include "log.h"
 #include "spool.h"
+#include "queue.h"
 #include "store.h"
 
 #define MODGATE_VERSION "0.1.0"
@@ -97,10 +98,13 @@ static int cmd_serve(const char *path)
     signal(SIGPIPE, SIG_IGN);
 
     store_configure(c);
+    queue_init(); /* its scripts are loaded at connect with the store's */
     if (store_start() != 0) {
         fprintf(stderr, "modgate: cannot start the store thread\n");
         return 1;
     }
+    for (size_t i = 0; i < c->nsites; i++)
+        queue_migrate(c->sites[i].name);
     const char *spool_dir = getenv("MODGATE_SPOOL_DIR");
     if (spool_start(spool_dir, c->redis_retry_ms) != 0) {
         fprintf(stderr, "modgate: cannot start the spool thread\n");

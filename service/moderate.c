@@ -150,7 +150,11 @@ static int net_of(const char *s, char *net, size_t len)
         return -1;
     memcpy(addr, s, n);
     addr[n] = '\0';
-    return canon_ip(addr, ip, sizeof ip, net, len);
+    if (canon_ip(addr, ip, sizeof ip, net, len) != 0)
+        return -1;
+    /* the queue indexes /24 and /64 networks: a prefix must be one */
+    const char *bits = strchr(net, '/');
+    return !s[n] || (bits && strcmp(s + n, bits) == 0) ? 0 : -1;
 }
 
 struct act;
@@ -167,6 +171,7 @@ struct mod_state {
     /* actions */
     json_t *root;
     const char *action, *to, *from, *note, *reason, *teach;
+    long long version;            /* the version the moderator saw (0: not sent) */
     const char *ids_field;        /* "ids" for a bulk call by ids, else the selector's field */
     struct queue_select sel;
     int bulk, by_index;
@@ -329,7 +334,7 @@ void queue_handle(struct http_request *req, struct http_response *resp)
     if ((aid && *aid) || (aem && *aem))
         req_author_key(aid && *aid ? aid : NULL, aem, st->author);
     if (ip && *ip && net_of(ip, st->net, sizeof st->net)) {
-        reply_error(resp, 400, "bad_parameter", "ip must be an IPv4 or IPv6 address or prefix");
+        reply_error(resp, 400, "bad_parameter", "ip must be an IPv4 or IPv6 address, or its /24 or /64 network");
         mod_cleanup(req);
         return;
     }
@@ -508,6 +513,10 @@ static void acted(struct http_request *req, struct http_response *resp)
             char msg[300];
             if (strcmp(status, "same") == 0)
                 snprintf(msg, sizeof msg, "the comment is %s already; %s changes nothing", now, st->action);
+            else if (strcmp(now, st->from) == 0)
+                snprintf(msg, sizeof msg, "the comment changed since version %lld was shown (it is version %lld): "
+                         "show it again before deciding it", st->version,
+                         (long long)json_integer_value(json_object_get(r, "version")));
             else
                 snprintf(msg, sizeof msg,
                          "the comment is %s now, not %s: someone decided it meanwhile (send \"from\": \"%s\" to "
@@ -560,7 +569,8 @@ static void fetched(struct http_request *req, struct http_response *resp)
         a->fetched = json_array_get(st->res.json, i);
         if (json_is_true(json_object_get(a->fetched, "missing")))
             a->status = "missing";
-        else if (strcmp(json_string_value(json_object_get(a->fetched, "state")), st->from) != 0)
+        else if (strcmp(json_string_value(json_object_get(a->fetched, "state")), st->from) != 0 ||
+                 (st->version && strtoll(json_string_value(json_object_get(a->fetched, "ver")), NULL, 10) != st->version))
             a->status = "conflict";
         else
             a->sent = 1, sends++;
@@ -686,7 +696,7 @@ static int action_body(struct mod_state *st, const char *const *known, struct ht
 
 void action_handle(struct http_request *req, struct http_response *resp)
 {
-    static const char *const known[] = { "action", "from", "note", "reason", NULL };
+    static const char *const known[] = { "action", "from", "note", "reason", "version", NULL };
     const char *rest;
     struct mod_state *st = mod_begin(req);
     if (!(st->site = path_site(req, resp, &rest)) || path_id(rest, "/action", st->id, resp) ||
@@ -694,6 +704,14 @@ void action_handle(struct http_request *req, struct http_response *resp)
         mod_cleanup(req);
         return;
     }
+    json_t *v = json_object_get(st->root, "version");
+    if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 1)) {
+        reply_error(resp, 400, json_is_integer(v) ? "invalid_field" : "wrong_type",
+                    "version must be the comment's version as the moderator saw it, a whole number from 1");
+        mod_cleanup(req);
+        return;
+    }
+    st->version = json_is_integer(v) ? (long long)json_integer_value(v) : 0;
     action_start(req, resp);
 }
 
@@ -766,7 +784,7 @@ void actions_handle(struct http_request *req, struct http_response *resp)
     st->sel.state = st->from;
     if (strcmp(which, "ip") == 0) {
         if (net_of(s, st->net, sizeof st->net)) {
-            reply_error(resp, 400, "invalid_field", "ip must be an IPv4 or IPv6 address or prefix");
+            reply_error(resp, 400, "invalid_field", "ip must be an IPv4 or IPv6 address, or its /24 or /64 network");
             mod_cleanup(req);
             return;
         }
@@ -824,9 +842,10 @@ static void streamed(struct http_request *req, struct http_response *resp)
 /* "MS-SEQ": a stream id, as the entries' cursors are. */
 static int stream_id_ok(const char *s)
 {
+    /* up to 19 digits each: always within Redis's 64-bit parts */
     size_t a = strspn(s, "0123456789");
-    return a > 0 && a <= 20 && s[a] == '-' && strspn(s + a + 1, "0123456789") == strlen(s + a + 1) &&
-           strlen(s + a + 1) > 0 && strlen(s + a + 1) <= 20;
+    return a > 0 && a <= 19 && s[a] == '-' && strspn(s + a + 1, "0123456789") == strlen(s + a + 1) &&
+           strlen(s + a + 1) > 0 && strlen(s + a + 1) <= 19;
 }
 
 static void stream_handle(struct http_request *req, struct http_response *resp, const char *which, long def)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bayesdb.h"
+#include "log.h"
 #include "reply.h"
 #include "store.h"
 #include "util.h"
@@ -23,11 +24,14 @@ static void put_safe(char **w, char *end, const char *s)
             *(*w)++ = *s;
 }
 
-void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *thread_key, const char *author_key,
-                      const char *net, const char *const *codes, int ncodes)
+void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *body_fp, const char *thread_key,
+                      const char *author_key, const char *net, const char *const *codes, int ncodes)
 {
     int n = snprintf(out, QUEUE_IX_MAX, "%.4f|", score);
     char *w = out + (n > 0 && n < 64 ? n : 0), *end = out + QUEUE_IX_MAX - 1;
+    put_safe(&w, end, body_fp);
+    if (w < end)
+        *w++ = '|';
     put_safe(&w, end, thread_key);
     if (w < end)
         *w++ = '|';
@@ -61,6 +65,15 @@ void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *thread_k
  * since, ver, item, learned, by}; matching is the driving index's size
  * when that is exact (one filter or none, no score range), else -1. */
 static struct store_script list_lua = { QUEUE_INDEX_LUA
+    /* byte order, as the zsets order equal scores (Lua's < follows the
+     * locale, which Redis sets from its environment) */
+    "local function bytes_lt(a, b)\n"
+    "  for i = 1, math.min(#a, #b) do\n"
+    "    local x, y = string.byte(a, i), string.byte(b, i)\n"
+    "    if x ~= y then return x < y end\n"
+    "  end\n"
+    "  return #a < #b\n"
+    "end\n"
     "local P, st, rev, limit = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])\n"
     "local cms, cid = ARGV[5], ARGV[6]\n"
     "local smin, smax, budget = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])\n"
@@ -86,7 +99,7 @@ static struct store_script list_lua = { QUEUE_INDEX_LUA
     "  off = off + #r / 2\n"
     "  for i = 1, #r, 2 do\n"
     "    local id, sc = r[i], r[i + 1]\n"
-    "    local covered = cid ~= '' and tonumber(sc) == cnum and ((rev and id >= cid) or (not rev and id <= cid))\n"
+    "    local covered = cid ~= '' and tonumber(sc) == cnum and ((rev and not bytes_lt(id, cid)) or (not rev and not bytes_lt(cid, id)))\n"
     "    if not covered then\n"
     "      looked = looked + 1\n"
     "      lms, lid = sc, id\n"
@@ -151,7 +164,11 @@ static struct store_script fetch_lua = {
  * else {"conflict", state, ver}; {"same", state, ver} when already in
  * 'to'; {"missing"}; {"version", v} when the model holds another
  * tokenizer's tokens (nothing changed). An action to the state it is in
- * only teaches (spam or ham of an approved comment that taught nothing).
+ * only teaches (spam or ham of a comment that taught something else).
+ * Comments with the same text share one learned document of the model
+ * (bayesdb.c counts a text once): mg:{M}:bayes:qref:FP holds the comments
+ * ("mg:{S}:ID") that taught it, and undoing one unlearns the document
+ * only when no other comment still holds it.
  * On success {"ok", from, to, ver,
  * ms, audit id, event id, what the filter did}. Each action also deletes
  * up to ten decided comments of each decided state past their retention. */
@@ -162,7 +179,9 @@ static struct store_script act_lua = { QUEUE_INDEX_LUA BAYES_CHANGE_LUA
     "if cur[1] ~= ARGV[5] or cur[2] ~= ARGV[6] then return {'conflict', cur[1], cur[2]} end\n"
     "local was, lfp = cur[4] or '', cur[5] or ''\n"
     "local relearn = teach ~= was or (teach ~= '' and lfp ~= fp)\n"
-    "if cur[1] == to and not relearn then return {'same', cur[1], cur[2]} end\n"
+    "if cur[1] == to and not (relearn and (ARGV[3] == 'spam' or ARGV[3] == 'ham')) then\n"
+    "  return {'same', cur[1], cur[2]}\n"
+    "end\n"
     "if relearn then\n"
     "  local mv = redis.call('HGET', KEYS[4], 'tok_version')\n"
     "  if mv and mv ~= ARGV[11] then return {'version', mv} end\n"
@@ -176,18 +195,26 @@ static struct store_script act_lua = { QUEUE_INDEX_LUA BAYES_CHANGE_LUA
     "  redis.call('HSET', KEYS[1], 'state', to, 'since', now)\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])\n"
-    "local did = 'nothing'\n"
+    "local did = {}\n"
     "if relearn then\n"
+    "  local me, base = P .. id, string.match(KEYS[5], '^(.*:)doc:')\n"
     "  if was ~= '' and (teach == '' or lfp ~= fp) then\n"
-    "    bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]}, 'unlearn', '', ARGV[11], ARGV[12], ARGV, 17)\n"
-    "    did = 'unlearned ' .. was\n"
+    "    redis.call('SREM', base .. 'qref:' .. lfp, me)\n"
+    "    if redis.call('SCARD', base .. 'qref:' .. lfp) == 0 then\n"
+    "      local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]}, 'unlearn', '', ARGV[11], ARGV[12], ARGV, 17)\n"
+    "      did[#did + 1] = r[1] == 'unlearned' and 'unlearned ' .. was or 'nothing to unlearn'\n"
+    "    else\n"
+    "      did[#did + 1] = 'kept ' .. was .. ' (other comments with the same text)'\n"
+    "    end\n"
     "  end\n"
     "  if teach ~= '' then\n"
+    "    redis.call('SADD', base .. 'qref:' .. fp, me)\n"
     "    local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, 'learn', teach, ARGV[11], ARGV[12], ARGV, 17)\n"
-    "    did = (r[1] == 'moved' and 'moved to ' or 'learned ') .. teach\n"
+    "    did[#did + 1] = (r[1] == 'moved' and 'moved to ' or r[1] == 'learned' and 'learned ' or 'already ') .. teach\n"
     "  end\n"
     "  redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')\n"
     "end\n"
+    "did = #did > 0 and table.concat(did, ', ') or 'nothing'\n"
     "redis.call('RPUSH', P .. 'h:' .. id, cjson.encode({at = now, action = ARGV[3], from = cur[1], to = to,\n"
     "  by = ARGV[7], note = ARGV[8], reason = ARGV[9], filter = did}))\n"
     "local aid = redis.call('XADD', P .. 'audit', 'MINID', '~', now - tonumber(ARGV[15]), '*', 'id', id,\n"
@@ -596,4 +623,70 @@ void queue_stream_async(const char *site, const char *stream, const char *after,
     arg_s(&a, newest_first ? "1" : "0");
     arg_n(&a, count);
     store_script_async(&stream_lua, site, 0, a.n, a.v, a.len, parse_stream, res, done, arg);
+}
+
+/* migrate: ARGV P. Moves the comments of modgate's first queue format
+ * (a string mg:{S}:held:ID per held comment, its id in q:held) into the
+ * hashes of queue.h, once per site (the key P migrated marks it done).
+ * Their index line is rebuilt from the item as far as Lua can: score and
+ * reason codes (thread, author and network keys need a hash Lua lacks).
+ * Returns how many it moved. */
+static struct store_script migrate_lua = { QUEUE_PUT_LUA
+    "local P = ARGV[1]\n"
+    "if redis.call('SET', P .. 'migrated', '1', 'NX') == false then return 0 end\n"
+    "local ids = redis.call('ZRANGE', P .. 'q:held', 0, -1, 'WITHSCORES')\n"
+    "local n = 0\n"
+    "for i = 1, #ids, 2 do\n"
+    "  local id, ms = ids[i], ids[i + 1]\n"
+    "  local item = redis.call('GET', P .. 'held:' .. id)\n"
+    "  if item and redis.call('EXISTS', P .. 'c:' .. id) == 0 and string.sub(item, -1) == '}' then\n"
+    "    local score = string.match(item, ',\"score\":([0-9.]+),\"reasons\":') or '0'\n"
+    "    local codes = {}\n"
+    "    for c in string.gmatch(item, '\"code\":\"([a-z0-9_]+)\"') do codes[#codes + 1] = c end\n"
+    "    item = string.gsub(item, ',\"state\":\"held\",\"decision\":', ',\"decision\":', 1)\n"
+    "    item = string.sub(item, 1, -2) .. ',\"ix\":\"' .. score .. '||||' .. '|' .. table.concat(codes, ',') .. '\"}'\n"
+    "    redis.call('ZREM', P .. 'q:held', id)\n"
+    "    mq_put(P, id, ms, item)\n"
+    "    redis.call('DEL', P .. 'held:' .. id)\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n", "" };
+
+struct migration {
+    char site[65];
+};
+
+static void parse_migrated(redisReply *r, const char *err, void *out)
+{
+    struct migration *m = out;
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        LOG_WARN("-", "queue: site %s: the first queue format was not checked: %s", m->site,
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "unexpected reply");
+    else if (r->integer > 0)
+        LOG_INFO("-", "queue: site %s: %lld held comments moved to the moderation queue's format", m->site,
+                 (long long)r->integer);
+}
+
+static void migrated(void *arg)
+{
+    free(arg);
+}
+
+void queue_migrate(const char *site)
+{
+    struct migration *m = xcalloc(1, sizeof *m);
+    snprintf(m->site, sizeof m->site, "%s", site);
+    struct args a = { 0 };
+    arg_prefix(&a, site);
+    store_script_async(&migrate_lua, site, 0, a.n, a.v, a.len, parse_migrated, m, migrated, m);
+}
+
+void queue_init(void)
+{
+    store_script_register(&list_lua);
+    store_script_register(&get_lua);
+    store_script_register(&fetch_lua);
+    store_script_register(&act_lua);
+    store_script_register(&stream_lua);
 }

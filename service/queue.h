@@ -31,9 +31,10 @@
  *                         moderation.events_days after.
  *
  * The index line is the last field of the stored item, "ix":
- * "SCORE|THREAD|AUTHOR|NET|CODE,CODE,..." (queue_index_line), with
+ * "SCORE|BODYFP|THREAD|AUTHOR|NET|CODE,CODE,..." (queue_index_line), with
  * characters that need no JSON escape, so the scripts read it with one
- * pattern at the item's end; the hash keeps it without the score. */
+ * pattern at the item's end; the hash keeps it without the score and the
+ * body's fingerprint (field bfp). */
 #ifndef MODGATE_QUEUE_H
 #define MODGATE_QUEUE_H
 
@@ -44,9 +45,12 @@
 
 struct json_t;
 
-/* mq_put(P, id, ms, item): store item as comment id in state held at ms,
+/* Lua for the scripts that hold comments (store.c):
+ * mq_put(P, id, ms, item) stores item as comment id in state held at ms,
  * replacing what was there (an edit) and moving it out of the indexes of
- * its old state. Lua text for the scripts that hold comments (store.c). */
+ * its old state; mq_has(rec, item) says whether comment hash rec holds
+ * that very comment (the same body: a retry, not an edit); mq_drop(P, id)
+ * takes a comment out of the queue (an edit the filters did not hold). */
 #define QUEUE_INDEX_LUA \
     "local function mq_index(P, st, id, ix, ms, add)\n" \
     "  local q = P .. 'q:' .. st\n" \
@@ -67,20 +71,42 @@ struct json_t;
     "  local rec = P .. 'c:' .. id\n" \
     "  local old = redis.call('HMGET', rec, 'state', 'ix', 'ver')\n" \
     "  if old[1] then mq_index(P, old[1], id, old[2], 0, false) end\n" \
-    "  local score, ix = string.match(item, ',\"ix\":\"([^|\"]*)|([^\"\\\\]*)\"}$')\n" \
-    "  if not ix then score, ix = '0', '|||' end\n" \
+    "  local score, bfp, ix = string.match(item, ',\"ix\":\"([^|\"]*)|([^|\"]*)|([^\"\\\\]*)\"}$')\n" \
+    "  if not ix then score, bfp, ix = '0', '', '|||' end\n" \
     "  redis.call('HSET', rec, 'item', item, 'state', 'held', 'score', score, 'at', ms, 'since', ms,\n" \
-    "             'ix', ix, 'ver', (tonumber(old[3]) or 0) + 1)\n" \
+    "             'ix', ix, 'bfp', bfp, 'ver', (tonumber(old[3]) or 0) + 1)\n" \
+    "  redis.call('HDEL', rec, 'by')\n" \
     "  local rs = mq_index(P, 'held', id, ix, ms, true)\n" \
     "  for c in string.gmatch(rs, '[^,]+') do redis.call('SADD', P .. 'codes', c) end\n" \
+    "end\n" \
+    "local function mq_has(rec, item)\n" \
+    "  local b = redis.call('HGET', rec, 'bfp')\n" \
+    "  return b ~= false and b == (string.match(item, ',\"ix\":\"[^|\"]*|([^|\"]*)|[^\"\\\\]*\"}$') or '')\n" \
+    "end\n" \
+    "local function mq_drop(P, id)\n" \
+    "  local rec = P .. 'c:' .. id\n" \
+    "  local old = redis.call('HMGET', rec, 'state', 'ix')\n" \
+    "  if not old[1] then return end\n" \
+    "  mq_index(P, old[1], id, old[2], 0, false)\n" \
+    "  redis.call('DEL', rec, P .. 'h:' .. id)\n" \
     "end\n"
 
 /* The index line of a held comment (see above) into out[QUEUE_IX_MAX]:
- * its score, thread (hashed by request.h's req_key), author key, network
- * and reason codes. Any argument may be "" (or ncodes 0). */
+ * its score, body fingerprint, thread (hashed by request.h's req_key),
+ * author key, network and reason codes. Any argument may be "" (or
+ * ncodes 0). */
 #define QUEUE_IX_MAX 1024
-void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *thread_key, const char *author_key,
-                      const char *net, const char *const *codes, int ncodes);
+void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *body_fp, const char *thread_key,
+                      const char *author_key, const char *net, const char *const *codes, int ncodes);
+
+/* Move site's held comments of modgate's first queue format (before the
+ * moderation API: mg:{S}:held:ID strings) into this one, once, without
+ * waiting; the log says how many. */
+void queue_migrate(const char *site);
+
+/* Register the queue's scripts with the store, so that they are loaded at
+ * connect and run with EVALSHA (call before store_start). */
+void queue_init(void);
 
 /* What every call below gives back. */
 struct queue_res {

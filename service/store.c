@@ -67,13 +67,13 @@
  *   a+4, a+5  head and tail of the           a+8  a held comment to store with
  *        decision record to write on "ok"         the record ("": none)
  *        ("" head: none)                     a+9  its queue score (ms)
- *   a+11 the comment id                      a+10 "1" to replace one stored
+ *   a+11 the comment id (held, or an edit)   a+10 "1" to replace one stored
  *   a+12 its duplicate fingerprint                before (an edit)
  *        ("": none)                          a+13 its buckets' slots, a digit
  *   then per bucket its hash field.                each ("012345": all six; a
  *                                                  first 0: the API key's)
- * A held comment stored before and not replaced is left as it is (as by
- * the hold script). Returns one reply per check, in order:
+ * A held comment stored before with the same body is left as it is (as by
+ * the hold script); an edit that is not held leaves the queue (queue.h). Returns one reply per check, in order:
  * {"api", retry_ms} | {"replay", json} |
  * {"limited", comment bucket (1-based), retry_ms} |
  * {"ok", tightest comment bucket (1-based, 0 none), tokens left, dup ips,
@@ -268,6 +268,9 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "        if not ddirty[fp] then ddirty[fp] = true; dlist[#dlist + 1] = fp end\n"
     "      end\n"
     "      local rec = 0\n"
+    "      if ARGV[a + 10] == '1' and ARGV[a + 8] == '' and ARGV[a + 11] ~= '' then\n"
+    "        mq_drop(string.match(KEYS[k], '^mg:{[^}]*}:'), ARGV[a + 11])\n"
+    "      end\n"
     "      local most = tonumber(ARGV[a + 7])\n"
     "      if ARGV[a + 4] ~= '' and (most == 0 or (nip < most and nau < most)) then\n"
     "        local rl = 'null'\n"
@@ -276,7 +279,7 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "               '\",\"remaining\":' .. string.format('%.0f', floor(left)) .. '}'\n"
     "        end\n"
     "        local held = ARGV[a + 8] ~= ''\n"
-    "        if not held or ARGV[a + 10] == '1' or call('EXISTS', KEYS[k + 1]) == 0 then\n"
+    "        if not held or ARGV[a + 10] == '1' or not mq_has(KEYS[k + 1], ARGV[a + 8]) then\n"
     "          local r = ARGV[a + 4] .. rl .. ARGV[a + 5]\n"
     "          call('SET', KEYS[k], r, 'EX', ARGV[a + 6])\n"
     "          decw[KEYS[k]] = r\n"
@@ -322,7 +325,7 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
 static const char HOLD_LUA[] = QUEUE_PUT_LUA
     "if ARGV[6] == '1' then\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-    "elseif redis.call('EXISTS', KEYS[2]) == 1 then\n"
+    "elseif mq_has(KEYS[2], ARGV[3]) then\n"
     "  return 0\n"
     "else\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')\n"
@@ -1248,7 +1251,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_str(&c, held ? q->held_item : "");
     cmd_num(&c, held ? (long long)q->held_ms : 0);
     cmd_str(&c, q->no_replay ? "1" : "0");
-    cmd_str(&c, held ? q->comment_id : "");
+    cmd_str(&c, (held || q->no_replay) && q->comment_id ? q->comment_id : "");
     cmd_str(&c, q->dup_fp ? q->dup_fp : "");
     char slots[BK_COUNT + 2];
     int ns = 0;

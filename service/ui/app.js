@@ -352,8 +352,11 @@ async function act(action, ids, undoing) {
   try {
     let done = [];
     if (ids.length === 1) {
+      const body = { action, from: undoing ? undoing[ids[0]] : from };
+      const seen = items.find((x) => x.id === ids[0]);
+      if (!undoing && seen) body.version = seen.version; // refused if it changed since it was shown
       const r = await api('POST', '/v1/sites/' + encodeURIComponent(view.site) + '/comments/' +
-        encodeURIComponent(ids[0]) + '/action', { action, from: undoing ? undoing[ids[0]] : from });
+        encodeURIComponent(ids[0]) + '/action', body);
       done = [{ id: ids[0], from: r.from, to: r.state }];
     } else {
       const r = await api('POST', '/v1/sites/' + encodeURIComponent(view.site) + '/actions', { action, from, ids });
@@ -370,9 +373,14 @@ async function act(action, ids, undoing) {
     return done;
   } catch (e) {
     if (e.code === 'state_conflict' || e.code === 'illegal_transition') {
-      toast('Someone decided this comment already: it is ' + (e.body.state || 'changed') + ' now.');
-      removeItems(new Set(ids));
-      refreshCounts();
+      if (e.body.state === from) {
+        toast('This comment changed since it was shown: here it is again.');
+        reload();
+      } else {
+        toast('Someone decided this comment already: it is ' + (e.body.state || 'changed') + ' now.');
+        removeItems(new Set(ids));
+        refreshCounts();
+      }
     } else {
       fail(e);
     }

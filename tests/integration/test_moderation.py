@@ -26,6 +26,8 @@ QUIET_MOD_KEY = "it-quiet-moderator-key-0123456789abcdef"
 API_MOD_KEY = "it-api-moderator-key-0123456789abcdef"
 FEED_CMS_KEY = "it-feed-cms-key-0123456789abcdef"
 FEED_MOD_KEY = "it-feed-moderator-key-0123456789abcdef"
+TWIN_CMS_KEY = "it-twin-cms-key-0123456789abcdef"
+TWIN_MOD_KEY = "it-twin-moderator-key-0123456789abcdef"
 DAY_MS = 86400000
 STREAM_ID = re.compile(r"^\d+-\d+$")
 
@@ -57,6 +59,13 @@ def config(redis_port):
         "keys": [{"id": "f-cms", "role": "cms", "sha256": sha256(FEED_CMS_KEY)},
                  {"id": "f-mod", "role": "moderator", "sha256": sha256(FEED_MOD_KEY)}],
         "bayes": {"min_learns": 1000000},
+    }
+    # the same text twice is no duplicate here
+    c["sites"]["twin"] = {
+        "keys": [{"id": "tw-cms", "role": "cms", "sha256": sha256(TWIN_CMS_KEY)},
+                 {"id": "tw-mod", "role": "moderator", "sha256": sha256(TWIN_MOD_KEY)}],
+        "bayes": {"min_learns": 1000000},
+        "duplicates": {"enabled": False},
     }
     c["admin_keys"] = [{"id": "g-admin", "role": "admin", "sha256": sha256(GLOBAL_ADMIN_KEY)}]
     return c
@@ -1162,6 +1171,145 @@ def test_redis_down_is_503_and_the_service_recovers():
     assert body["state"] == "approved" and len(body["history"]) == 1, body
 
 
+# ---------------------------------------------------------------- review fixes
+
+
+def test_an_edit_the_filters_accept_leaves_the_queue():
+    held("edq-1", thread="t-edq")
+    assert "edq-1" in queue_ids(thread="t-edq")
+    edit = comment("An edited, perfectly ordinary comment about the budget vote", cid="edq-1", ip="192.0.2.1")
+    st, r, _ = svc().check(edit)
+    assert st == 200 and r["decision"] == "accept", r
+    # the held version is gone: nobody can approve text the CMS no longer shows
+    assert queue_ids(thread="t-edq") == []
+    st, body = show("edq-1")
+    assert st == 404 and err_code(body) == "unknown_comment", (st, body)
+    st, body = act("edq-1", "approve")
+    assert st == 404, (st, body)
+
+
+def test_a_retry_keeps_the_stored_comment_and_an_edit_replaces_it():
+    held("edq-2", thread="t-edq2")
+    st, c = show("edq-2")
+    body0, ver0 = c["comment"]["body"], c["version"]
+    # the same comment again after its replay record expired: a retry, left as it is
+    redis().cmd("DEL", "mg:{news}:dec:edq-2")
+    again = comment(body0, cid="edq-2", ip="192.0.2.1")
+    again["comment"]["thread_id"] = "t-edq2"
+    st, r, _ = svc().check(again)
+    assert st == 200 and r["decision"] == "hold", r
+    st, c = show("edq-2")
+    assert c["comment"]["body"] == body0 and c["version"] == ver0, c
+    # another body under that id once its record expired: stored, not lost
+    redis().cmd("DEL", "mg:{news}:dec:edq-2")
+    other = comment("New text at http://x1.example.com and http://x2.example.com and http://x3.example.com now",
+                    cid="edq-2", ip="192.0.2.1")
+    st, r, _ = svc().check(other)
+    assert st == 200 and r["decision"] == "hold", r
+    st, c = show("edq-2")
+    assert c["comment"]["body"].startswith("New text") and c["version"] == ver0 + 1, c
+
+
+def test_a_version_the_moderator_did_not_see_is_refused():
+    held("ver-1")
+    st, c = show("ver-1")
+    v = c["version"]
+    st, body = act("ver-1", "approve", version=v + 1)
+    assert st == 409 and err_code(body) == "state_conflict" and body["state"] == "held", (st, body)
+    assert body["version"] == v and "changed since" in body["error"]["message"], body
+    assert state_of("ver-1") == "held"
+    assert acted("ver-1", "approve", version=v)["version"] == v + 1
+    st, body = act("ver-1", "reject", version=0)
+    assert st == 400 and err_code(body) == "invalid_field", (st, body)
+    st, body = act("ver-1", "reject", version="2")
+    assert st == 400 and err_code(body) == "wrong_type", (st, body)
+
+
+def test_same_text_comments_share_the_filter_and_undo_is_exact():
+    text = "Identical words at http://tw1.example.com and http://tw2.example.com and http://tw3.example.com here"
+    for cid, ip in (("tw-1", "192.0.2.71"), ("tw-2", "192.0.2.72")):
+        st, r, _ = svc().check(comment(text, cid=cid, ip=ip, site="twin"), key=TWIN_CMS_KEY)
+        assert st == 200 and r["decision"] == "hold", r
+    s0 = meta("twin")
+
+    def twin(cid, action, **f):
+        st, body, _ = svc().request("POST", "/v1/sites/twin/comments/%s/action" % cid, dict(action=action, **f),
+                                    key=TWIN_MOD_KEY)
+        assert st == 200 and body["status"] == "ok", (cid, action, st, body)
+        return body["filter"]
+    assert twin("tw-1", "spam") == "learned spam"
+    assert meta("twin") == (s0[0] + 1, s0[1])
+    # the second comment's text is the same document: ham moves it, counted once
+    assert twin("tw-2", "ham") == "moved to ham"
+    assert meta("twin") == (s0[0], s0[1] + 1)
+    # undoing the first keeps what the second still teaches
+    assert twin("tw-1", "hold", **{"from": "spam"}) == "kept spam (other comments with the same text)"
+    assert meta("twin") == (s0[0], s0[1] + 1)
+    assert twin("tw-2", "hold", **{"from": "approved"}) == "unlearned ham"
+    assert meta("twin") == s0
+    # the same label twice: the filter already knows it
+    assert twin("tw-1", "spam") == "learned spam"
+    assert twin("tw-2", "spam") == "already spam"
+    assert meta("twin") == (s0[0] + 1, s0[1])
+
+
+def test_a_same_state_action_only_teaches_with_spam_or_ham():
+    held("ss-1", thread="t-ss")
+    acted("ss-1", "approve")  # learns ham
+    # an edit held again keeps what the old text taught
+    edit = comment("Changed at http://ss1.example.com and http://ss2.example.com and http://ss3.example.com here",
+                   cid="ss-1", ip="192.0.2.1")
+    st, r, _ = svc().check(edit)
+    assert st == 200 and r["decision"] == "hold", r
+    st, c = show("ss-1")
+    assert c["state"] == "held" and c["learned"] == "ham" and c["decided_by"] is None, c
+    st, body = act("ss-1", "hold")
+    assert st == 409 and err_code(body) == "illegal_transition", (st, body)
+    # spam on it teaches spam about the new text and takes the old text's ham away
+    b = acted("ss-1", "spam")
+    assert b["filter"] == "unlearned ham, learned spam", b
+
+
+def test_networks_other_than_24_and_64_are_refused():
+    for ip in ("10.0.0.0/8", "192.0.2.0/25", "2001:db8::/48", "192.0.2.1/", "/24"):
+        st, body = queue(ip=ip)
+        assert st == 400 and err_code(body) == "bad_parameter", (ip, st, body)
+        st, body = bulk({"action": "reject", "ip": ip})
+        assert st == 400 and err_code(body) == "invalid_field", (ip, st, body)
+    st, body = queue(ip="192.0.2.77/24")  # host bits of a /24 are the same network
+    assert st == 200, body
+
+
+def test_stream_cursors_out_of_range_are_400():
+    for c in ("99999999999999999999-0", "0-99999999999999999999", "1-", "-1", "1-2-3", "abc"):
+        st, body = get("/v1/sites/news/audit", cursor=c)
+        assert st == 400 and err_code(body) == "bad_parameter", (c, st, body)
+        st, body = get("/v1/sites/news/events", key=CMS_KEY, after=c)
+        assert st == 400 and err_code(body) == "bad_parameter", (c, st, body)
+
+OLD_ITEM = ('{"site":"news","comment":{"body":"An old held comment at http://o1.example.com","thread_id":"t-old",'
+            '"id":"old-1"},"client":{"ip":"192.0.2.9"},"state":"held","decision":"hold","score":0.8585,'
+            '"reasons":[{"filter":"links","code":"too_many_links","contribution":1.5,"detail":"3 links"}],'
+            '"request_id":"x-1","held_at":"2026-11-27T13:06:01.418Z","id":"old-1"}')
+
+
+def seed_first_format(r):
+    """A comment held by a modgate from before the moderation API (a string
+    per comment), which the service moves into the queue when it starts."""
+    r.cmd("SET", "mg:{news}:held:old-1", OLD_ITEM)
+    r.cmd("ZADD", "mg:{news}:q:held", "1796000000000", "old-1")
+
+
+def test_comments_held_in_the_first_format_are_moved_at_start():
+    assert wait_until(lambda: redis().cmd("EXISTS", "mg:{news}:c:old-1") == 1, 10)
+    assert redis().cmd("EXISTS", "mg:{news}:held:old-1") == 0
+    raw = svc().request("GET", "/v1/sites/news/comments/old-1", key=MOD_KEY, raw=True)[1].decode()
+    assert raw.count('"state":') == 1, raw  # its old "state" field is not shown twice
+    st, c = show("old-1")
+    assert st == 200 and c["state"] == "held" and c["comment"]["body"].startswith("An old held"), (st, c)
+    assert "old-1" in queue_ids(reason="too_many_links", limit=100)
+    assert acted("old-1", "reject")["state"] == "rejected"
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
@@ -1172,6 +1320,7 @@ def main():
     r = Redis(tmp)
     r.start()
     ctx["redis"] = r
+    seed_first_format(r)
     s = Service(binary, tmp, config(r.port))
     s.start()
     ctx["svc"] = s
