@@ -15,7 +15,7 @@ PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc
 # Debian packages: to build, to run, and for tests/bench only.
 DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev
 DEB_RUN   := redis-server
-DEB_TEST  := redis-server redis-tools curl python3 chromium
+DEB_TEST  := redis-server redis-tools curl python3 chromium prometheus
 DEB_BENCH := wrk
 
 ifeq ($(SANITIZER),1)
@@ -43,7 +43,7 @@ SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/routes.c service/spool.c service/eval.c service/bayesdb.c \
                 service/learn.c service/request.c service/jsonmem.c service/jfast.c \
                 service/hmac.c service/pow.c service/captcha.c service/formtoken.c \
-                service/queue.c service/moderate.c service/ui.c
+                service/queue.c service/moderate.c service/ui.c service/metrics.c
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model
 SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "formtoken.h"
+#include "metrics.h"
 #include "pow.h"
 #include "request.h"
 #include "store.h"
@@ -81,7 +82,10 @@ char *captcha_issue(const struct site_cfg *site, const char *host, long w)
         w = 50000000;
     uint32_t counter = randombytes_uniform((uint32_t)(2 * w + 1));
     struct pow_issue in = { site->name, host, (int64_t)time(NULL), (int)cc->ttl_s, (uint32_t)cc->cost, counter };
-    return pow_challenge(&cc->keys[0], &in);
+    char *ch = pow_challenge(&cc->keys[0], &in);
+    if (ch)
+        metrics_captcha(site->name, "issued");
+    return ch;
 }
 
 /* A challenge request while its network's risk is read. */
@@ -229,6 +233,7 @@ static void success(struct http_response *resp, const struct site_cfg *site, con
 static void redeemed(struct http_request *req, struct http_response *resp)
 {
     struct verify_state *st = req->state;
+    metrics_captcha(st->site->name, st->redeem.rc == 1 ? "solved" : st->redeem.rc == 0 ? "replayed" : "unchecked");
     if (st->redeem.rc == 1)
         success(resp, st->site, &st->pr, 0);
     else if (st->redeem.rc == 0)
@@ -404,6 +409,7 @@ void captcha_verify_handle(struct http_request *req, struct http_response *resp)
     }
     if (ps != POW_OK) {
         free(st);
+        metrics_captcha(site->name, pow_status_code(ps) + strlen("captcha_"));
         verify_refuse(resp, 200, siteverify_code(ps), pow_status_code(ps), "the captcha solution is not valid");
         return;
     }

@@ -32,6 +32,7 @@
 #include "heuristics.h"
 #include "jsonmem.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "request.h"
 #include "spool.h"
@@ -234,6 +235,8 @@ static int replay(struct http_request *req, const char *stored, const char *body
     const char *dn = json_string_value(json_object_get(o, "decision"));
     decision_parse(dn ? dn : "", &d);
     short_note(req, d, json_number_value(json_object_get(o, "score")), 0, 1);
+    metrics_decision(json_string_value(json_object_get(o, "site")) ? json_string_value(json_object_get(o, "site"))
+                                                                     : "-", d, NULL, 0, 1);
     reply_json(resp, 200, o);
     return 0;
 }
@@ -282,6 +285,7 @@ struct answer {
     int degraded;
     enum hold_state hold;
     const char *challenge;   /* decision challenge: the challenge JSON to solve */
+    int shadow;              /* the site's shadow mode: answer accept, say what it would be */
 };
 
 /* Write the answer as JSON (see api.md), in two halves around the
@@ -297,8 +301,15 @@ static void render_head(struct buf *b, const struct answer *a)
     buf_puts(b, ",\"comment_id\":");
     json_put_str(b, a->comment_id);
     buf_puts(b, ",\"decision\":\"");
-    buf_puts(b, decision_name(a->decision));
-    buf_puts(b, "\",\"score\":");
+    buf_puts(b, decision_name(a->shadow ? DEC_ACCEPT : a->decision));
+    if (a->shadow) {
+        buf_puts(b, "\",\"shadow\":{\"decision\":\"");
+        buf_puts(b, decision_name(a->decision));
+        buf_puts(b, "\"}");
+    } else {
+        buf_puts(b, "\"");
+    }
+    buf_puts(b, ",\"score\":");
     buf_put_num(b, a->score, 4);
     buf_puts(b, ",\"reasons\":");
     render_reasons(b, a->v);
@@ -312,7 +323,7 @@ static void render_tail(struct buf *b, const struct answer *a)
         buf_puts(b, ",\"stored\":true");
     else if (a->hold != HOLD_NONE)
         buf_puts(b, a->hold == HOLD_PENDING ? ",\"stored\":false,\"pending\":true" : ",\"stored\":false,\"pending\":false");
-    if (a->challenge) {
+    if (a->challenge && !a->shadow) {
         buf_puts(b, ",\"challenge\":");
         buf_puts(b, a->challenge);
     }
@@ -464,6 +475,8 @@ static void captcha_reason(struct check_state *st, enum pow_status ps, int redee
 {
     const struct captcha_cfg *cc = &st->site->captcha;
     struct verdict *v = &st->v;
+    metrics_captcha(st->site->name, ps != POW_OK ? pow_status_code(ps) + strlen("captcha_")
+                                    : redeemed == 1 ? "solved" : redeemed == 0 ? "replayed" : "unchecked");
     if (ps == POW_OK && redeemed == 1) {
         st->cap_credited = 1;
         verdict_add(v, "captcha", "captcha_solved", -cc->credit, DEC_ACCEPT,
@@ -631,7 +644,7 @@ static void send_check(struct http_request *req, struct check_state *st)
             int hold = st->d0 == DEC_HOLD;
             struct answer a0 = { req->id, site->name, in->comment_id, st->d0, verdict_score(&st->v), &st->v,
                                  NULL, 0, hold ? HOLD_STORED : HOLD_NONE,
-                                 st->d0 == DEC_CHALLENGE ? st->chal : NULL };
+                                 st->d0 == DEC_CHALLENGE ? st->chal : NULL, site->shadow };
             buf_init(&st->head);
             render_head(&st->head, &a0);
             struct buf tail;
@@ -686,6 +699,7 @@ static void hold_finish(struct http_request *req, struct check_state *st, const 
     buf_init(&out);
     render(&out, a);
     short_note(req, a->decision, a->score, a->degraded, 0);
+    metrics_decision(st->site->name, a->decision, a->v, a->degraded, 0);
     check_cleanup(req);
     resp->status = 200;
     resp->body = out.p;
@@ -829,7 +843,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         d = decide(st);
     }
     st->a = (struct answer){ req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
-                             degraded, HOLD_NONE, d == DEC_CHALLENGE ? st->chal : NULL };
+                             degraded, HOLD_NONE, d == DEC_CHALLENGE ? st->chal : NULL, site->shadow };
     struct answer *a = &st->a;
     /* The check script stored head + rl + tail (and a held comment): the
      * answer is the same text. */
@@ -867,6 +881,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         free(rec);
     }
     short_note(req, d, a->score, degraded, 0);
+    metrics_decision(site->name, d, a->v, degraded, 0);
     check_cleanup(req);
     resp->status = 200;
     resp->body = out.p; /* handed over: http.c frees it */

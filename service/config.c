@@ -661,7 +661,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", "bayes", "captcha", "form_token", "moderation", NULL };
+        "style", "weights", "bayes", "captcha", "form_token", "moderation", "shadow", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -692,6 +692,8 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
             s->redis_down == DEC_CHALLENGE)
             return fail(x, p, "must be \"accept\", \"hold\" or \"reject\"");
     }
+    if (get_bool(x, path, o, "shadow", &s->shadow))
+        return -1;
     if (get_int(x, path, o, "decision_ttl_s", 60, 365L * 86400, &s->decision_ttl_s))
         return -1;
 

@@ -100,6 +100,7 @@ struct site_cfg {
     struct captcha_cfg captcha;
     struct form_cfg form;         /* needs captcha keys: its key is made from them */
     struct moderation_cfg mod;
+    int shadow;                   /* answer accept whatever the decision (shadow mode) */
 };
 
 /* Where Redis is, parsed from redis.url / MODGATE_REDIS_URL. */

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "store.h"
 #include "util.h"
@@ -359,6 +360,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_sub(&suspended, 1);
     }
     int64_t us = mono_us() - x->r.start_us;
+    if (x->status)
+        metrics_request(x->route ? x->route->path : NULL, x->r.method, x->status, us);
     /* No key, no body, no comment text: ids, sizes and outcome only. */
     LOG_INFO(x->r.id, "%s %s %u %lld.%03lld ms site=%s key=%s bytes=%zu%s%s%s", x->r.method,
              x->r.path ? x->r.path : "-", x->status, (long long)(us / 1000), (long long)(us % 1000),

@@ -8,6 +8,7 @@
 #include "captcha.h"
 #include "check.h"
 #include "learn.h"
+#include "metrics.h"
 #include "moderate.h"
 #include "spool.h"
 #include "store.h"
@@ -56,6 +57,7 @@ static const struct route routes[] = {
     { "GET", "/ui/", ui_handle, 0, 0 },
     { "GET", "/ui/app.js", ui_handle, 0, 0 },
     { "GET", "/ui/app.css", ui_handle, 0, 0 },
+    { "GET", "/metrics", metrics_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "HEAD", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },

@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "util.h"
 
@@ -831,9 +832,11 @@ static void run_batch(struct lane *l, struct pending *batch)
             break;
         }
         if (connect_redis(l, attempt > 0, err, sizeof err) != 0) {
+            metrics_redis(0, 0);
             fail_all(batch, err);
             break;
         }
+        int64_t t0 = mono_us();
         for (int i = 0; i < nu; i++)
             redisAppendFormattedCommand(l->rc, units[i].cmd ? units[i].cmd : units[i].first->cmd, units[i].len);
         int i = 0;
@@ -846,8 +849,11 @@ static void run_batch(struct lane *l, struct pending *batch)
             else
                 units[i].first->reply = r;
         }
-        if (i == nu)
+        if (i == nu) {
+            metrics_redis(mono_us() - t0, 1);
             break;
+        }
+        metrics_redis(0, 0);
         /* A connection closed by the server before it answered anything
          * is retried once on a fresh one: no command of the batch ran. */
         int retry = attempt == 0 && i == 0 && closed_under_us(l->rc);

@@ -366,6 +366,14 @@ def interop_missing(package):
     return bool(missing)
 
 
+def secret_file(tmp, hex_secret, name="captcha.key"):
+    """A captcha key file (sites.S.captcha.keys[].secret_file) in tmp."""
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(hex_secret)
+    return path
+
+
 def make_tmp():
     tmp = tempfile.mkdtemp(prefix="modgate-it-")
     atexit.register(shutil.rmtree, tmp, True)

@@ -18,7 +18,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CMS_KEY, ROOT, Redis, Service, base_config, comment, free_port,  # noqa: E402
-                     interop_missing, make_tmp, run_tests, wait_until)
+                     interop_missing, make_tmp, run_tests, secret_file, wait_until)
 
 INTEROP = os.path.join(ROOT, "tests", "interop")
 # ASCII, so that altcha-lib (which takes the secret as a string) holds the same bytes
@@ -139,9 +139,7 @@ def main():
     ctx["tmp"] = tmp
     r = Redis(tmp)
     r.start()
-    key = os.path.join(tmp, "captcha.key")
-    with open(key, "w") as f:
-        f.write(SECRET.encode().hex())
+    key = secret_file(tmp, SECRET.encode().hex())
     c = base_config(r.port)
     c["sites"]["news"]["captcha"] = {"keys": [{"id": "interop", "secret_file": key}],
                                      "cost": 100, "counter_min": 50,

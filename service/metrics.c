@@ -1,0 +1,352 @@
+/* metrics.c - counters for GET /metrics; see metrics.h.
+ *
+ * Series live in one open-addressing table keyed by (metric, labels).
+ * A slot is filled once, under the mutex, and then only its value moves,
+ * so lookups read it without a lock (the 'ready' flag publishes it). */
+#include "metrics.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bayesdb.h"
+#include "config.h"
+#include "reply.h"
+#include "spool.h"
+#include "store.h"
+#include "util.h"
+
+enum metric { M_REQ, M_DEC, M_REASON, M_DEGRADED, M_REPLAYED, M_REDIS_ERR, M_CAPTCHA, M_COUNT };
+
+static const struct {
+    const char *name, *help, *labels[3];
+} DEF[M_COUNT] = {
+    { "modgate_http_requests_total", "HTTP requests answered, by route pattern, method and status.",
+      { "route", "method", "status" } },
+    { "modgate_decisions_total", "Comments decided by /v1/check, by site and decision.", { "site", "decision", 0 } },
+    { "modgate_decision_reasons_total", "Reasons given with /v1/check decisions, by site and reason code.",
+      { "site", "reason", 0 } },
+    { "modgate_degraded_answers_total", "Checks answered without Redis (degraded), by site.", { "site", 0, 0 } },
+    { "modgate_replayed_answers_total", "Checks answered from a stored decision (a retry of a comment id), by site.",
+      { "site", 0, 0 } },
+    { "modgate_redis_errors_total", "Pipelined Redis batches that failed (unreachable, timed out, refused).",
+      { 0, 0, 0 } },
+    { "modgate_captcha_events_total", "Captcha challenges issued and solutions checked, by site and outcome.",
+      { "site", "event", 0 } },
+};
+
+#define LABEL_MAX 72
+
+struct series {
+    _Atomic int ready;
+    int metric;
+    char lab[3][LABEL_MAX];
+    _Atomic uint64_t v;
+};
+
+static struct series table[METRICS_MAX_SERIES];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t dropped;
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL; /* a separator: ("ab","c") is not ("a","bc") */
+}
+
+static int same(const struct series *s, int m, const char *const l[3])
+{
+    if (s->metric != m)
+        return 0;
+    for (int i = 0; i < 3; i++)
+        if (strncmp(s->lab[i], l[i] ? l[i] : "", LABEL_MAX - 1) != 0)
+            return 0;
+    return 1;
+}
+
+static void add(int m, const char *a, const char *b, const char *c, uint64_t n)
+{
+    const char *l[3] = { a, b, c };
+    uint64_t h = fnv(fnv(fnv(14695981039346656037ULL ^ (uint64_t)m, a), b), c);
+    size_t i = (size_t)(h % METRICS_MAX_SERIES);
+    for (int probe = 0; probe < METRICS_MAX_SERIES; i = (i + 1) % METRICS_MAX_SERIES) {
+        struct series *s = &table[i];
+        if (!atomic_load_explicit(&s->ready, memory_order_acquire)) {
+            pthread_mutex_lock(&mu);
+            if (!atomic_load_explicit(&s->ready, memory_order_relaxed)) {
+                s->metric = m;
+                for (int k = 0; k < 3; k++)
+                    snprintf(s->lab[k], LABEL_MAX, "%s", l[k] ? l[k] : "");
+                atomic_store_explicit(&s->v, n, memory_order_relaxed);
+                atomic_store_explicit(&s->ready, 1, memory_order_release);
+                pthread_mutex_unlock(&mu);
+                return;
+            }
+            pthread_mutex_unlock(&mu); /* filled meanwhile: look at it again */
+        }
+        if (same(s, m, l)) {
+            atomic_fetch_add_explicit(&s->v, n, memory_order_relaxed);
+            return;
+        }
+        if (atomic_load_explicit(&s->ready, memory_order_relaxed))
+            probe++;
+    }
+    atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+}
+
+/* ---------- histograms ---------- */
+
+static const double BOUNDS[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+#define NB (sizeof BOUNDS / sizeof *BOUNDS)
+
+struct histogram {
+    const char *name, *help;
+    _Atomic uint64_t bucket[NB + 1]; /* not cumulative; the last is +Inf */
+    _Atomic uint64_t sum_us, count;
+};
+
+static struct histogram check_h = { "modgate_check_duration_seconds",
+                                    "Time from request to answer of POST /v1/check (answered 200).", { 0 }, 0, 0 };
+static struct histogram redis_h = { "modgate_redis_roundtrip_seconds",
+                                    "Round trip of one pipelined batch of Redis commands.", { 0 }, 0, 0 };
+
+static void observe(struct histogram *h, int64_t us)
+{
+    double s = (double)us / 1e6;
+    size_t b = 0;
+    while (b < NB && s > BOUNDS[b])
+        b++;
+    atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, (uint64_t)(us > 0 ? us : 0), memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+/* ---------- the calls ---------- */
+
+void metrics_request(const char *route, const char *method, unsigned status, int64_t us)
+{
+    char st[8];
+    snprintf(st, sizeof st, "%u", status);
+    add(M_REQ, route ? route : "unmatched", method, st, 1);
+    if (route && status == 200 && strcmp(route, "/v1/check") == 0)
+        observe(&check_h, us);
+}
+
+void metrics_decision(const char *site, enum decision d, const struct verdict *v, int degraded, int replayed)
+{
+    add(M_DEC, site, decision_name(d), NULL, 1);
+    if (degraded)
+        add(M_DEGRADED, site, NULL, NULL, 1);
+    if (replayed)
+        add(M_REPLAYED, site, NULL, NULL, 1);
+    for (int i = 0; v && i < v->nreasons; i++)
+        add(M_REASON, site, v->reasons[i].code, NULL, 1);
+}
+
+void metrics_redis(int64_t us, int ok)
+{
+    if (ok)
+        observe(&redis_h, us);
+    else
+        add(M_REDIS_ERR, NULL, NULL, NULL, 1);
+}
+
+void metrics_captcha(const char *site, const char *event)
+{
+    add(M_CAPTCHA, site, event, NULL, 1);
+}
+
+/* ---------- GET /metrics ---------- */
+
+/* A label value as the text format wants it: \\, \" and \n escaped. */
+static void put_label(struct buf *b, const char *name, const char *v, int *first)
+{
+    buf_puts(b, *first ? "{" : ",");
+    *first = 0;
+    buf_puts(b, name);
+    buf_puts(b, "=\"");
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            buf_append(b, "\\", 1);
+        if (*v == '\n')
+            buf_puts(b, "\\n");
+        else
+            buf_append(b, v, 1);
+    }
+    buf_append(b, "\"", 1);
+}
+
+static void put_head(struct buf *b, const char *name, const char *help, const char *type)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void put_histogram(struct buf *b, struct histogram *h)
+{
+    put_head(b, h->name, h->help, "histogram");
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= NB; i++) {
+        cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+        if (i < NB)
+            buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", h->name, BOUNDS[i], (unsigned long long)cum);
+        else
+            buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", h->name, (unsigned long long)cum);
+    }
+    buf_printf(b, "%s_sum %.6f\n%s_count %llu\n", h->name,
+               (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6, h->name, (unsigned long long)cum);
+}
+
+static void put_counters(struct buf *b)
+{
+    for (int m = 0; m < M_COUNT; m++) {
+        put_head(b, DEF[m].name, DEF[m].help, "counter");
+        int any = 0;
+        for (size_t i = 0; i < METRICS_MAX_SERIES; i++) {
+            struct series *s = &table[i];
+            if (!atomic_load_explicit(&s->ready, memory_order_acquire) || s->metric != m)
+                continue;
+            any = 1;
+            buf_puts(b, DEF[m].name);
+            int first = 1;
+            for (int k = 0; k < 3 && DEF[m].labels[k]; k++)
+                put_label(b, DEF[m].labels[k], s->lab[k], &first);
+            if (!first)
+                buf_append(b, "}", 1);
+            buf_printf(b, " %llu\n", (unsigned long long)atomic_load_explicit(&s->v, memory_order_relaxed));
+        }
+        if (!any && !DEF[m].labels[0])
+            buf_printf(b, "%s 0\n", DEF[m].name);
+    }
+    put_head(b, "modgate_metrics_dropped_series_total", "Counts not kept: the series table was full.", "counter");
+    buf_printf(b, "modgate_metrics_dropped_series_total %llu\n",
+               (unsigned long long)atomic_load_explicit(&dropped, memory_order_relaxed));
+}
+
+struct scrape {
+    const struct cfg *cfg;
+    int rc;                       /* 0: counts read; -1: Redis unavailable */
+    long long *counts;            /* 4 per site: held, approved, rejected, spam */
+};
+
+static void parse_depth(redisReply *r, const char *err, void *out)
+{
+    (void)err;
+    struct scrape *s = out;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 * s->cfg->nsites) {
+        s->rc = -1;
+        return;
+    }
+    for (size_t i = 0; i < r->elements; i++)
+        s->counts[i] = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+}
+
+/* depth: ARGV the sites' key prefixes. Returns ZCARD of each one's four
+ * state sets (queue.h), four per site. */
+static struct store_script depth_lua = {
+    "local out = {}\n"
+    "for i = 1, #ARGV do\n"
+    "  for _, s in ipairs({'held', 'approved', 'rejected', 'spam'}) do\n"
+    "    out[#out + 1] = redis.call('ZCARD', ARGV[i] .. 'q:' .. s)\n"
+    "  end\n"
+    "end\n"
+    "return out\n", "" };
+
+static void scrape_cleanup(struct http_request *req)
+{
+    struct scrape *s = req->state;
+    if (s)
+        free(s->counts);
+    free(s);
+    req->state = NULL;
+    req->cleanup = NULL;
+}
+
+static void scraped(struct http_request *req, struct http_response *resp)
+{
+    struct scrape *sc = req->state;
+    const struct cfg *c = sc->cfg;
+    struct buf b;
+    buf_init(&b);
+    put_counters(&b);
+    put_histogram(&b, &check_h);
+    put_histogram(&b, &redis_h);
+    put_head(&b, "modgate_redis_up", "1 when Redis answered this scrape's queue read.", "gauge");
+    buf_printf(&b, "modgate_redis_up %d\n", sc->rc == 0);
+    if (sc->rc == 0) {
+        static const char *const states[] = { "held", "approved", "rejected", "spam" };
+        put_head(&b, "modgate_queue_comments", "Comments in the moderation queue, by site and state.", "gauge");
+        for (size_t i = 0; i < c->nsites; i++)
+            for (int k = 0; k < 4; k++) {
+                int first = 1;
+                buf_puts(&b, "modgate_queue_comments");
+                put_label(&b, "site", c->sites[i].name, &first);
+                put_label(&b, "state", states[k], &first);
+                buf_printf(&b, "} %lld\n", sc->counts[4 * i + (size_t)k]);
+            }
+    }
+    put_head(&b, "modgate_model_learned_comments", "Comments a Bayes model learned, by model and class (this "
+                                                   "instance's copy).", "gauge");
+    for (size_t i = 0; i < c->nsites; i++) {
+        const char *m = c->sites[i].bayes.model;
+        int seen = 0;
+        for (size_t j = 0; j < i; j++)
+            seen |= strcmp(c->sites[j].bayes.model, m) == 0;
+        if (seen)
+            continue;
+        struct bayesdb_info in;
+        bayesdb_info(m, &in);
+        static const char *const cls[] = { "spam", "ham" };
+        for (int k = 0; k < 2; k++) {
+            int first = 1;
+            buf_puts(&b, "modgate_model_learned_comments");
+            put_label(&b, "model", m, &first);
+            put_label(&b, "class", cls[k], &first);
+            buf_printf(&b, "} %llu\n", (unsigned long long)(k ? in.nham : in.nspam));
+        }
+    }
+    put_head(&b, "modgate_http_inflight_requests", "Requests being answered now.", "gauge");
+    buf_printf(&b, "modgate_http_inflight_requests %ld\n", http_inflight());
+    put_head(&b, "modgate_spool_held_comments", "Held comments waiting in the spool for Redis.", "gauge");
+    buf_printf(&b, "modgate_spool_held_comments %ld\n", (long)spool_depth());
+    scrape_cleanup(req);
+    resp->status = 200;
+    resp->body = b.p;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void depth_done(void *arg)
+{
+    http_async_done(arg);
+}
+
+void metrics_handle(struct http_request *req, struct http_response *resp)
+{
+    if (req->ident.site >= 0) {
+        reply_error(resp, 403, "wrong_site", "the metrics cover every site: use an admin key of the top-level "
+                                             "admin_keys");
+        return;
+    }
+    struct scrape *s = xcalloc(1, sizeof *s);
+    s->cfg = req->cfg;
+    s->counts = xcalloc(4 * (req->cfg->nsites ? req->cfg->nsites : 1), sizeof *s->counts);
+    req->state = s;
+    req->cleanup = scrape_cleanup;
+    req->resume = scraped;
+    size_t n = req->cfg->nsites;
+    const char **v = xcalloc(n ? n : 1, sizeof *v);
+    size_t *len = xcalloc(n ? n : 1, sizeof *len);
+    char (*pfx)[80] = xcalloc(n ? n : 1, sizeof *pfx);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(pfx[i], sizeof pfx[i], "mg:{%s}:", req->cfg->sites[i].name);
+        v[i] = pfx[i];
+        len[i] = strlen(pfx[i]);
+    }
+    store_script_async(&depth_lua, "metrics", 0, (int)n, v, len, parse_depth, s, depth_done, req);
+    free(v);
+    free(len);
+    free(pfx);
+}
