@@ -235,8 +235,7 @@ static int replay(struct http_request *req, const char *stored, const char *body
     const char *dn = json_string_value(json_object_get(o, "decision"));
     decision_parse(dn ? dn : "", &d);
     short_note(req, d, json_number_value(json_object_get(o, "score")), 0, 1);
-    metrics_decision(json_string_value(json_object_get(o, "site")) ? json_string_value(json_object_get(o, "site"))
-                                                                     : "-", d, NULL, 0, 1);
+    metrics_decision(req->site ? req->site : "-", d, NULL, 0, 1);
     reply_json(resp, 200, o);
     return 0;
 }

@@ -41,9 +41,11 @@ static int one_of(const char *s, const char *const *set)
 /* ---------- common ---------- */
 
 /* The site named in the path "/v1/sites/{site}/...", which the key may
- * use; *rest points after the name. NULL with the error in 'resp'. */
+ * use; *rest points after the name (the route matched the rest's shape).
+ * NULL with the error in 'resp'. */
 /* The site named in the path "/v1/sites/{site}/...", which the key may
- * use; *rest points after the name. NULL with the error in 'resp'. */
+ * use; *rest points after the name (the route matched the rest's shape).
+ * NULL with the error in 'resp'. */
 static const struct site_cfg *path_site(struct http_request *req, struct http_response *resp, const char **rest)
 {
     static const char prefix[] = "/v1/sites/";
@@ -286,9 +288,7 @@ void queue_handle(struct http_request *req, struct http_response *resp)
 {
     const char *rest;
     struct mod_state *st = mod_begin(req);
-    if (!(st->site = path_site(req, resp, &rest)) || strcmp(rest, "/queue") != 0) {
-        if (st->site)
-            reply_error(resp, 404, "not_found", "no such path");
+    if (!(st->site = path_site(req, resp, &rest))) {
         mod_cleanup(req);
         return;
     }
@@ -366,21 +366,17 @@ void queue_handle(struct http_request *req, struct http_response *resp)
 
 /* ---------- GET /v1/sites/{site}/comments/{id} ---------- */
 
-/* The comment id of a path ".../comments/ID" + 'tail'. Returns 0, or -1
- * with 404 (or 400 for an id that cannot be one) in 'resp'. */
+/* The comment id of a path ".../comments/ID" + 'tail' (the route fixed
+ * that shape; an id segment holds no '/'). Returns 0, or -1 with 400 for
+ * an id that cannot be one. */
 static int path_id(const char *rest, const char *tail, char out[129], struct http_response *resp)
 {
     static const char seg[] = "/comments/";
-    size_t tl = strlen(tail), n = strlen(rest);
-    if (strncmp(rest, seg, sizeof seg - 1) != 0 || n < sizeof seg - 1 + tl || strcmp(rest + n - tl, tail) != 0) {
-        reply_error(resp, 404, "not_found", "no such path");
-        return -1;
-    }
     const char *id = rest + sizeof seg - 1;
-    size_t idn = n - (sizeof seg - 1) - tl;
-    if (!id_ok(id, idn) || memchr(id, '/', idn)) {
-        reply_error(resp, 400, "bad_parameter", "the comment id must be 1-128 characters without '/' "
-                                                "(act on ids with '/' through POST /v1/sites/{site}/actions)");
+    size_t idn = strlen(id) - strlen(tail);
+    if (!id_ok(id, idn)) {
+        reply_error(resp, 400, "bad_parameter", "the comment id must be 1-128 characters without control "
+                                                "characters");
         return -1;
     }
     memcpy(out, id, idn);
@@ -852,11 +848,7 @@ static void stream_handle(struct http_request *req, struct http_response *resp, 
 {
     const char *rest;
     struct mod_state *st = mod_begin(req);
-    char tail[16];
-    snprintf(tail, sizeof tail, "/%s", which);
-    if (!(st->site = path_site(req, resp, &rest)) || strcmp(rest, tail) != 0) {
-        if (st->site)
-            reply_error(resp, 404, "not_found", "no such path");
+    if (!(st->site = path_site(req, resp, &rest))) {
         mod_cleanup(req);
         return;
     }
@@ -898,9 +890,7 @@ void audit_handle(struct http_request *req, struct http_response *resp)
     }
     const char *rest;
     struct mod_state *st = mod_begin(req);
-    if (!(st->site = path_site(req, resp, &rest)) || strcmp(rest, "/audit") != 0) {
-        if (st->site)
-            reply_error(resp, 404, "not_found", "no such path");
+    if (!(st->site = path_site(req, resp, &rest))) {
         mod_cleanup(req);
         return;
     }

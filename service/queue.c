@@ -617,8 +617,9 @@ void queue_stream_async(const char *site, const char *stream, const char *after,
 {
     memset(res, 0, sizeof *res);
     struct args a = { 0 };
-    snprintf(a.buf[10], sizeof a.buf[10], "mg:{%s}:%.10s", site, stream);
-    arg_s(&a, a.buf[10]);
+    char key[96];
+    snprintf(key, sizeof key, "mg:{%s}:%.10s", site, stream);
+    arg_s(&a, key);
     arg_s(&a, after ? after : "");
     arg_s(&a, newest_first ? "1" : "0");
     arg_n(&a, count);
