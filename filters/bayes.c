@@ -295,3 +295,10 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
     out->opinion = 1;
     out->used = (int)k;
 }
+
+double bayes_logit(double p)
+{
+    p = p < 1e-6 ? 1e-6 : p > 1 - 1e-6 ? 1 - 1e-6 : p;
+    double lo = log(p / (1 - p));
+    return lo > BAYES_MAX_LOGIT ? BAYES_MAX_LOGIT : lo < -BAYES_MAX_LOGIT ? -BAYES_MAX_LOGIT : lo;
+}

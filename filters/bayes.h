@@ -64,4 +64,15 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
 double bayes_token_prob(const struct bayes_params *p, uint32_t spam, uint32_t ham, uint64_t nspam,
                         uint64_t nham);
 
+/* The most a Bayes opinion adds to (or takes from) a comment's log-odds,
+ * times the site's bayes.weight. 4 keeps the filter alone from rejecting:
+ * at the default prior (0.1) a certain spam verdict gives a score of
+ * 0.86, a hold for a moderator; it rejects together with other evidence
+ * (a link, a suspect word). Without a cap a chi-square verdict of 1.0
+ * would be infinite log-odds, and one misjudged comment a rejection. */
+#define BAYES_MAX_LOGIT 4.0
+
+/* The log-odds of P(spam) 'p', within +-BAYES_MAX_LOGIT. */
+double bayes_logit(double p);
+
 #endif

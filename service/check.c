@@ -66,13 +66,6 @@ static int parse_request(const struct http_request *req, struct req_comment *in,
 
 /* ---------- the Bayes filter ---------- */
 
-/* The most a Bayes opinion adds to (or takes from) a comment's log-odds,
- * times the site's bayes.weight. 4 keeps the filter alone from rejecting:
- * at the default prior (0.1) a certain spam verdict gives a score of
- * 0.86, a hold for a moderator; it rejects together with other evidence
- * (a link, a suspect word). Without a cap a chi-square verdict of 1.0
- * would be infinite log-odds, and one misjudged comment a rejection. */
-#define BAYES_MAX_LOGIT 4.0
 
 /* What each HTTP thread keeps from one check to the next, freed when the
  * thread ends: its token list (about 300 KiB: too much to allocate per
@@ -141,12 +134,7 @@ static void bayes_reason(const struct site_cfg *site, const struct req_comment *
     const char *used = NULL;
     if (bayesdb_classify(site, tl, &r, &used) != 0 || !r.opinion)
         return;
-    double p = r.p < 1e-6 ? 1e-6 : r.p > 1 - 1e-6 ? 1 - 1e-6 : r.p;
-    double lo = log(p / (1 - p));
-    if (lo > BAYES_MAX_LOGIT)
-        lo = BAYES_MAX_LOGIT;
-    if (lo < -BAYES_MAX_LOGIT)
-        lo = -BAYES_MAX_LOGIT;
+    double lo = bayes_logit(r.p);
     int spam = r.p >= 0.5;
     struct buf d;
     buf_init(&d);

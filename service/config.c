@@ -308,23 +308,27 @@ static json_t *section(struct ctx *x, const char *path, json_t *site, const char
     return o;
 }
 
+/* sites.S.weights, in the order of WEIGHT_FIELDS. */
+static const char *const weight_keys[] = { "link", "link_cap", "link_only", "link_density",
+    "too_many_links", "blocked_word", "suspect_word", "honeypot", "shouting", "repeated_chars",
+    "duplicate", NULL };
+#define WEIGHT_FIELDS(w)                                                                              \
+    &(w)->link, &(w)->link_cap, &(w)->link_only, &(w)->link_density, &(w)->too_many_links,           \
+        &(w)->blocked_word, &(w)->suspect_word, &(w)->honeypot, &(w)->shouting, &(w)->repeated_chars, \
+        &(w)->duplicate
+
 static int parse_weights(struct ctx *x, const char *path, json_t *site, struct heur_weights *w)
 {
     char p[256];
     json_t *o = section(x, path, site, "weights", p);
     if (!o)
         return x->failed ? -1 : 0;
-    static const char *const keys[] = { "link", "link_cap", "link_only", "link_density",
-        "too_many_links", "blocked_word", "suspect_word", "honeypot", "shouting",
-        "repeated_chars", "duplicate", NULL };
-    double *dst[] = { &w->link, &w->link_cap, &w->link_only, &w->link_density,
-        &w->too_many_links, &w->blocked_word, &w->suspect_word, &w->honeypot, &w->shouting,
-        &w->repeated_chars, &w->duplicate };
-    if (only_keys(x, p, o, keys))
+    double *dst[] = { WEIGHT_FIELDS(w) };
+    if (only_keys(x, p, o, weight_keys))
         return -1;
     /* +-20 log-odds is already certainty; more only hides mistakes. */
-    for (size_t i = 0; keys[i]; i++)
-        if (get_num(x, p, o, keys[i], -20, 20, dst[i]))
+    for (size_t i = 0; weight_keys[i]; i++)
+        if (get_num(x, p, o, weight_keys[i], -20, 20, dst[i]))
             return -1;
     return 0;
 }
@@ -455,41 +459,6 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
     return 0;
 }
 
-/* The n decimal digits at s (checked by the caller). */
-static int atoi2(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++)
-        v = v * 10 + (s[i] - '0');
-    return v;
-}
-
-/* "YYYY-MM-DDTHH:MM:SSZ" as Unix seconds; -1 when it is not exactly
- * that, a real time after 1970 (no signs or spaces, no 31 February). */
-static long long parse_utc(const char *t)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-    if (strlen(t) != sizeof shape - 1)
-        return -1;
-    for (size_t i = 0; shape[i]; i++)
-        if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
-            return -1;
-    struct tm tm = { 0 };
-    tm.tm_year = atoi2(t, 4) - 1900;
-    tm.tm_mon = atoi2(t + 5, 2) - 1;
-    tm.tm_mday = atoi2(t + 8, 2);
-    tm.tm_hour = atoi2(t + 11, 2);
-    tm.tm_min = atoi2(t + 14, 2);
-    tm.tm_sec = atoi2(t + 17, 2);
-    struct tm want = tm, back;
-    time_t v = timegm(&tm);
-    if (v <= 0 || !gmtime_r(&v, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
-        back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour || back.tm_min != want.tm_min ||
-        back.tm_sec != want.tm_sec)
-        return -1;
-    return (long long)v;
-}
-
 /* A captcha key's secret: 64-128 hex digits (32-64 bytes) in a file or an
  * environment variable, so that the config file itself holds no secret. */
 static int load_secret(struct ctx *x, const char *p, json_t *k, const char *id, long long until,
@@ -581,7 +550,7 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
         for (size_t j = 0; j < i; j++)
             if (strcmp(cc->keys[j].id, id) == 0)
                 return fail(x, pi, "the id \"%s\" is used twice", id);
-        if (until[0] && (i == 0 || (until_s = parse_utc(until)) < 0))
+        if (until[0] && (i == 0 || (until_s = parse_utc_s(until)) < 0))
             return fail(x, pi, i == 0 ? "the signing key (the first) cannot have verify_until"
                                       : "verify_until must be a UTC time like 2026-12-31T00:00:00Z");
         if (load_secret(x, pi, k, id, until_s, &cc->keys[i]))
@@ -665,6 +634,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
+    s->src = o;
     site_defaults(s);
     s->blocked = wordlist_new();
     s->suspect = wordlist_new();
@@ -872,6 +842,8 @@ static void cfg_free(struct cfg *c)
     sodium_memzero(c->redis_url, sizeof c->redis_url); /* may hold a password */
     sodium_memzero(&c->redis, sizeof c->redis);
     free(c->keys);
+    json_decref(c->root);
+    json_decref(c->file_root);
     free(c);
 }
 
@@ -982,22 +954,18 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     return 0;
 }
 
-struct cfg *cfg_load(const char *path, char *err, size_t errlen)
+/* Parse 'root' (new reference, taken) read from 'file_root' (new
+ * reference, taken; the same object when no policy is laid over it), then
+ * the environment's overrides. */
+static struct cfg *cfg_build(json_t *file_root, json_t *root, const char *path, char *err, size_t errlen)
 {
     struct ctx x = { err, errlen, 0 };
-    json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        if (je.line > 0)
-            snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-        else
-            snprintf(err, errlen, "%s: %s", path, je.text);
-        return NULL;
-    }
     struct cfg *c = xcalloc(1, sizeof *c);
+    atomic_store(&c->refs, 1);
     snprintf(c->path, sizeof c->path, "%s", path);
+    c->file_root = file_root;
+    c->root = root;
     int rc = parse_root(&x, root, c);
-    json_decref(root);
     const char *env;
     if (rc == 0 && (env = getenv("MODGATE_LISTEN")) && *env)
         rc = parse_listen(&x, "MODGATE_LISTEN", env, c);
@@ -1015,6 +983,194 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     return c;
+}
+
+struct cfg *cfg_load(const char *path, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        if (je.line > 0)
+            snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        else
+            snprintf(err, errlen, "%s: %s", path, je.text);
+        return NULL;
+    }
+    return cfg_build(root, json_incref(root), path, err, errlen);
+}
+
+/* ---------- policies ---------- */
+
+/* The top-level fields of a site a policy may set, and within "captcha"
+ * and "bayes" (whose other fields are keys, origins and model names: the
+ * file's, so a policy can neither leak a secret nor make a site learn
+ * into another's model) the ones it may. */
+static const char *const policy_keys[] = { "thresholds", "prior", "redis_down", "shadow", "decision_ttl_s",
+    "rate_limits", "api_rate_limit", "links", "words", "duplicates", "style", "weights", "bayes", "captcha",
+    "form_token", "moderation", NULL };
+static const char *const policy_captcha_keys[] = { "cost", "counter_min", "counter_max", "ttl_s",
+    "challenge_from", "challenge_to", "credit", "max_challenges", NULL };
+static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "s", "x", "min_dev",
+    "max_discriminators", "min_tokens", NULL };
+
+static int listed(const char *const *list, const char *k)
+{
+    for (; *list; list++)
+        if (strcmp(*list, k) == 0)
+            return 1;
+    return 0;
+}
+
+int cfg_policy_check(json_t *doc, char *err, size_t errlen)
+{
+    struct ctx x = { err, errlen, 0 };
+    if (!json_is_object(doc))
+        return fail(&x, "policy", "must be an object");
+    const char *k;
+    json_t *v;
+    json_object_foreach(doc, k, v) {
+        if (!listed(policy_keys, k))
+            return fail(&x, k, listed((const char *const[]){ "keys", NULL }, k)
+                                   ? "API keys are set in the config file, not by a policy"
+                                   : "unknown field");
+        const char *const *sub = strcmp(k, "captcha") == 0 ? policy_captcha_keys
+                                 : strcmp(k, "bayes") == 0 ? policy_bayes_keys
+                                                           : NULL;
+        if (!sub)
+            continue;
+        if (!json_is_object(v))
+            return fail(&x, k, "must be an object");
+        const char *f;
+        json_t *fv;
+        json_object_foreach(v, f, fv) {
+            if (listed(sub, f))
+                continue;
+            char p[256];
+            join(p, sizeof p, k, f);
+            int file_only = strcmp(f, "keys") == 0 || strcmp(f, "origins") == 0 || strcmp(f, "model") == 0 ||
+                            strcmp(f, "fallback") == 0 || strcmp(f, "client_ip_header") == 0 ||
+                            strcmp(f, "test_mode") == 0;
+            return fail(&x, p, file_only ? "is set in the config file, not by a policy" : "unknown field");
+        }
+    }
+    return 0;
+}
+
+struct cfg *cfg_with_policies(const struct cfg *base, size_t n, const struct cfg_policy *pol, char *err,
+                              size_t errlen)
+{
+    struct ctx x = { err, errlen, 0 };
+    json_t *root = json_deep_copy(base->file_root);
+    json_t *sites = json_object_get(root, "sites");
+    for (size_t i = 0; i < n && !x.failed; i++) {
+        char path[128], why[200];
+        snprintf(path, sizeof path, "sites.%s", pol[i].site);
+        json_t *site = json_object_get(sites, pol[i].site), *doc = pol[i].doc;
+        if (!doc)
+            continue;
+        if (!json_is_object(site)) {
+            fail(&x, path, "is not in the config file");
+            break;
+        }
+        if (cfg_policy_check(doc, why, sizeof why)) {
+            fail(&x, path, "%s", why);
+            break;
+        }
+        const char *k;
+        json_t *v, *copy = json_deep_copy(doc); /* the new config shares nothing with the caller's */
+        json_object_foreach(copy, k, v) {
+            json_t *file = json_object_get(site, k);
+            if (strcmp(k, "captcha") == 0 && !json_is_object(file)) {
+                char pc[160];
+                join(pc, sizeof pc, path, k);
+                fail(&x, pc, "the config file gives this site no captcha keys");
+                break;
+            }
+            if ((strcmp(k, "captcha") == 0 || strcmp(k, "bayes") == 0) && json_is_object(file))
+                json_object_update(file, v);
+            else
+                json_object_set(site, k, v);
+        }
+        json_decref(copy);
+    }
+    if (x.failed) {
+        json_decref(root);
+        return NULL;
+    }
+    struct cfg *c = cfg_build(json_incref(base->file_root), root, base->path, err, errlen);
+    for (size_t i = 0; c && i < n; i++) {
+        struct site_cfg *s = (struct site_cfg *)cfg_site(c, pol[i].site, NULL);
+        if (!s)
+            continue;
+        s->policy_version = pol[i].version;
+        snprintf(s->policy_by, sizeof s->policy_by, "%s", pol[i].by ? pol[i].by : "");
+        s->policy_at_ms = pol[i].at_ms;
+        s->policy_stored = pol[i].doc != NULL;
+    }
+    return c;
+}
+
+/* A rate as people write it: per minute, 12 significant digits (10/60 per
+ * second prints as 10, not 9.9999999999999982). */
+static json_t *bucket_json(const struct bucket_cfg *b)
+{
+    if (!b->enabled)
+        return json_null();
+    char pm[40];
+    snprintf(pm, sizeof pm, "%.12g", b->per_second * 60);
+    return json_pack("{s:f,s:f}", "capacity", b->capacity, "per_minute", strtod(pm, NULL));
+}
+
+/* A word list as the file (or policy) wrote it: the phrases normalised
+ * would not read back as the same list. */
+static json_t *words_json(const struct site_cfg *s, const char *which)
+{
+    json_t *w = json_object_get(json_object_get(s->src, "words"), which);
+    return json_is_array(w) ? json_deep_copy(w) : json_array();
+}
+
+json_t *cfg_policy_json(const struct site_cfg *s)
+{
+    json_t *rl = json_object();
+    for (int k = 0; k < BK_COUNT; k++)
+        json_object_set_new(rl, bucket_names[k], bucket_json(&s->buckets[k]));
+    json_t *w = json_object();
+    double *wv[] = { WEIGHT_FIELDS((struct heur_weights *)&s->heur.w) };
+    for (size_t i = 0; weight_keys[i]; i++)
+        json_object_set_new(w, weight_keys[i], json_real(*wv[i]));
+    const struct bayes_params *bp = &s->bayes.params;
+    json_t *doc = json_pack(
+        "{s:{s:f,s:f}, s:f, s:s, s:b, s:I, s:o, s:o, s:{s:i}, s:{s:o,s:o},"
+        " s:{s:b,s:I,s:i,s:I}, s:{s:i,s:f,s:i}, s:o,"
+        " s:{s:b,s:I,s:f,s:f,s:f,s:f,s:i,s:i}, s:{s:I,s:I,s:I,s:b,s:b}}",
+        "thresholds", "hold", s->th.hold, "reject", s->th.reject, "prior", s->prior, "redis_down",
+        decision_name(s->redis_down), "shadow", s->shadow, "decision_ttl_s", (json_int_t)s->decision_ttl_s,
+        "rate_limits", rl, "api_rate_limit", bucket_json(&s->api), "links", "max", s->heur.max_links, "words",
+        "blocked", words_json(s, "blocked"), "suspect", words_json(s, "suspect"), "duplicates", "enabled",
+        s->dup_enabled, "window_s", (json_int_t)s->dup_window_s, "min_sources", s->dup_min_sources, "min_chars",
+        (json_int_t)s->dup_min_chars, "style", "shout_min_letters", s->heur.shout_min_letters, "shout_ratio",
+        s->heur.shout_ratio, "repeat_min_run", s->heur.repeat_min_run, "weights", w, "bayes", "enabled",
+        s->bayes.enabled, "min_learns", (json_int_t)bp->min_learns, "weight", s->bayes.weight, "s", bp->s, "x",
+        bp->x, "min_dev", bp->min_dev, "max_discriminators", bp->max_discriminators, "min_tokens", bp->min_tokens,
+        "moderation", "retention_days", (json_int_t)s->mod.retention_days, "audit_days",
+        (json_int_t)s->mod.audit_days, "events_days", (json_int_t)s->mod.events_days, "learn_on_approve",
+        s->mod.learn_on_approve, "learn_on_reject", s->mod.learn_on_reject);
+    const struct captcha_cfg *cc = &s->captcha;
+    if (cc->enabled) {
+        json_object_set_new(doc, "captcha",
+                            json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:I}", "cost", (json_int_t)cc->cost,
+                                      "counter_min", (json_int_t)cc->counter_min, "counter_max",
+                                      (json_int_t)cc->counter_max, "ttl_s", (json_int_t)cc->ttl_s,
+                                      "challenge_from", cc->band_from, "challenge_to", cc->band_to, "credit",
+                                      cc->credit, "max_challenges", (json_int_t)cc->max_challenges));
+        const struct form_cfg *f = &s->form;
+        json_object_set_new(doc, "form_token",
+                            json_pack("{s:b,s:f,s:I,s:f,s:f,s:f,s:f}", "required", f->required, "min_seconds",
+                                      (double)f->min_ms / 1000, "max_seconds", (json_int_t)f->max_s, "too_fast",
+                                      f->too_fast, "too_old", f->too_old, "invalid", f->invalid, "missing",
+                                      f->missing));
+    }
+    return doc;
 }
 
 const struct site_cfg *cfg_site(const struct cfg *c, const char *name, int *index)

@@ -15,6 +15,8 @@
 #include "heuristics.h"
 #include "verdict.h"
 
+struct json_t;
+
 enum role { ROLE_CMS = 0, ROLE_MODERATOR, ROLE_ADMIN, ROLE_COUNT };
 
 /* The rate-limit buckets of one check, in the order the script sees them. */
@@ -101,6 +103,13 @@ struct site_cfg {
     struct form_cfg form;         /* needs captcha keys: its key is made from them */
     struct moderation_cfg mod;
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
+    /* The policy in force (policy.h): 0 = the config file's, else the
+     * version stored in Redis, set by 'policy_by' at 'policy_at_ms'. */
+    long policy_version;
+    char policy_by[64];
+    long long policy_at_ms;
+    int policy_stored;            /* 1: a stored policy is laid over the file's */
+    struct json_t *src;           /* this site's object in root (borrowed) */
 };
 
 /* Where Redis is, parsed from redis.url / MODGATE_REDIS_URL. */
@@ -138,6 +147,8 @@ struct cfg {
     struct api_key *keys;
     int test_keys;                /* how many documented public test keys are loaded */
     char path[1024];              /* the file it came from */
+    struct json_t *file_root;     /* the file as read: policies are laid over it */
+    struct json_t *root;          /* what was parsed: file_root with the policies */
 };
 
 /* Load and validate 'path', then apply the MODGATE_LISTEN and
@@ -156,6 +167,32 @@ void cfg_swap(struct cfg *c);
 
 /* The site named 'name' or NULL. Borrowed from 'c'. */
 const struct site_cfg *cfg_site(const struct cfg *c, const char *name, int *index);
+
+/* A site's policy (api.md 2.10): the fields of its config object an
+ * admin may change at run time, as a document of the same shape. */
+struct cfg_policy {
+    const char *site;
+    struct json_t *doc;           /* borrowed; NULL: the config file's */
+    long version;
+    const char *by;
+    long long at_ms;
+};
+
+/* Does 'doc' name only policy fields, each of the right JSON type at the
+ * top? Returns 0, or -1 with "field: why" in 'err'. The values are checked
+ * by cfg_with_policies. */
+int cfg_policy_check(struct json_t *doc, char *err, size_t errlen);
+
+/* 'base''s file with 'n' policies laid over its sites (each replaces the
+ * sections it names; "captcha" and "bayes" field by field, since their
+ * keys and model names stay the file's), validated as a whole. A new cfg
+ * with one reference, or NULL with "sites.SITE.field: why" in 'err'. */
+struct cfg *cfg_with_policies(const struct cfg *base, size_t n, const struct cfg_policy *p, char *err,
+                              size_t errlen);
+
+/* Every policy field of site 's' with its value in force, defaults
+ * included (new reference). */
+struct json_t *cfg_policy_json(const struct site_cfg *s);
 
 const char *role_name(enum role r);
 const char *bucket_name(enum bucket_kind k);

@@ -22,8 +22,11 @@
 #include <time.h>
 
 #include "bayes.h"
+#include "config.h"
 #include "model.h"
+#include "sweep.h"
 #include "tokenize.h"
+#include "tuning.h"
 #include "util.h"
 
 struct doc {
@@ -291,6 +294,31 @@ static json_t *metrics_json(const struct metrics *m, double thr)
     return o;
 }
 
+/* The threshold sweep of the service's tuning (tuning.h) over the scored
+ * comments: on the Bayes score alone, or as site 's' scores them. */
+static json_t *sweep_json(const struct site_cfg *s, const struct docs *ds)
+{
+    struct sweep_item *it = xcalloc(ds->n + 1, sizeof *it);
+    for (size_t i = 0; i < ds->n; i++) {
+        const struct doc *d = &ds->d[i];
+        if (s)
+            tuning_score(s, d->body, d->body_len, d->author_url, NULL, NULL, 0, d->opinion ? d->score : -1, &it[i]);
+        else
+            it[i] = (struct sweep_item){ d->score, DEC_ACCEPT, 0, 0 };
+        it[i].spam = d->spam;
+    }
+    struct sweep_bands b = { 0.5, 1.0, 0, 0, 0 };
+    if (s)
+        tuning_bands(s, &b);
+    struct sweep_row rows[19];
+    size_t n = sweep_run(it, ds->n, &b, SWEEP_HOLD, 0.05, 0.95, 0.05, rows, 19);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, tuning_row_json(&rows[i]));
+    free(it);
+    return a;
+}
+
 /* ---------- command line ---------- */
 
 static int usage(void)
@@ -298,7 +326,11 @@ static int usage(void)
     fprintf(stderr, "usage: modgate eval --train A.jsonl[,B.jsonl...] (--test C.jsonl | --cv K)\n"
                     "                    [--scores OUT.jsonl] [--threshold T] [--min-learns N]\n"
                     "                    [--speed] [--param NAME=VALUE]...\n"
-                    "  --param sets a classifier constant: s, x, min_dev, max_discriminators, min_tokens\n");
+                    "                    [--sweep [--config FILE --site SITE]]\n"
+                    "  --param sets a classifier constant: s, x, min_dev, max_discriminators, min_tokens\n"
+                    "  --sweep adds precision, recall, FPR and decisions for hold thresholds 0.05-0.95;\n"
+                    "          with --config and --site each comment is scored as that site's policy\n"
+                    "          scores it (prior, heuristics, word lists, Bayes weight, floors)\n");
     return 2;
 }
 
@@ -360,7 +392,8 @@ int eval_main(int argc, char **argv)
 {
     const char *train_arg = NULL, *test_arg = NULL, *scores_arg = NULL;
     double thr = 0.9;
-    int cv = 0, speed = 0;
+    int cv = 0, speed = 0, sweep = 0;
+    const char *config_arg = NULL, *site_arg = NULL;
     struct bayes_params bp;
     bayes_defaults(&bp);
     for (int i = 1; i < argc; i++) {
@@ -368,6 +401,10 @@ int eval_main(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--speed")) {
             speed = 1;
+            continue;
+        }
+        if (!strcmp(a, "--sweep")) {
+            sweep = 1;
             continue;
         }
         if (!v)
@@ -383,6 +420,10 @@ int eval_main(int argc, char **argv)
             thr = atof(v);
         else if (!strcmp(a, "--min-learns"))
             bp.min_learns = strtol(v, NULL, 10);
+        else if (!strcmp(a, "--config"))
+            config_arg = v;
+        else if (!strcmp(a, "--site"))
+            site_arg = v;
         else if (!strcmp(a, "--cv"))
             cv = (int)strtol(v, NULL, 10);
         else if (!strcmp(a, "--param")) {
@@ -393,8 +434,23 @@ int eval_main(int argc, char **argv)
         } else
             return usage();
     }
-    if (!train_arg || (!test_arg && cv < 2) || (test_arg && cv) || !(thr > 0 && thr <= 1))
+    if (!train_arg || (!test_arg && cv < 2) || (test_arg && cv) || !(thr > 0 && thr <= 1) ||
+        !config_arg != !site_arg || (config_arg && !sweep))
         return usage();
+    struct cfg *cfg = NULL;
+    const struct site_cfg *site = NULL;
+    if (config_arg) {
+        char err[512];
+        if (!(cfg = cfg_load(config_arg, err, sizeof err))) {
+            fprintf(stderr, "modgate eval: config: %s\n", err);
+            return 2;
+        }
+        if (!(site = cfg_site(cfg, site_arg, NULL))) {
+            fprintf(stderr, "modgate eval: %s has no site %s\n", config_arg, site_arg);
+            cfg_release(cfg);
+            return 2;
+        }
+    }
 
     struct docs train = { 0 }, test = { 0 };
     char *list = xstrdup(train_arg);
@@ -469,6 +525,9 @@ int eval_main(int argc, char **argv)
             fclose(f);
         }
     }
+    if (sweep) /* before compute(), which sorts v */
+        json_object_set_new(out, "sweep", sweep_json(site, scored));
+    cfg_release(cfg);
     struct metrics mt;
     compute(v, scored->n, thr, &mt);
     json_t *mo = metrics_json(&mt, thr);

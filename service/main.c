@@ -25,6 +25,7 @@
 #include "http.h"
 #include "jsonmem.h"
 #include "log.h"
+#include "policy.h"
 #include "spool.h"
 #include "queue.h"
 #include "store.h"
@@ -115,9 +116,19 @@ static int cmd_serve(const char *path)
         spool_stop();
         return 1;
     }
+    /* the stored policies before the first request (bounded when Redis is down) */
+    if (policy_start() != 0) {
+        fprintf(stderr, "modgate: cannot start the policy thread\n");
+        bayesdb_stop();
+        spool_stop();
+        return 1;
+    }
+    c = cfg_acquire(); /* the policy thread may have swapped in another */
     struct http_server *srv = http_start(c, err, sizeof err);
     if (!srv) {
         fprintf(stderr, "modgate: %s\n", err);
+        cfg_release(c);
+        policy_stop();
         bayesdb_stop();
         spool_stop();
         return 1;
@@ -125,6 +136,7 @@ static int cmd_serve(const char *path)
     int grace = c->shutdown_grace_s;
     LOG_INFO(NULL, "modgate %s serving on %s:%d with %d threads, %zu site(s)", MODGATE_VERSION,
              c->listen_host, c->listen_port, c->threads, c->nsites);
+    cfg_release(c);
     for (;;) {
         int sig = 0;
         if (sigwait(&ss, &sig) != 0)
@@ -147,9 +159,9 @@ static int cmd_serve(const char *path)
             cfg_release(old);
             announce(n);
             grace = n->shutdown_grace_s;
-            cfg_swap(n);
             store_configure(n);
             bayesdb_configure(n);
+            policy_swap_file(n); /* the stored policies stay laid over the new file */
             LOG_INFO(NULL, "config reloaded from %s", path);
             continue;
         }
@@ -157,6 +169,7 @@ static int cmd_serve(const char *path)
         break;
     }
     http_stop(srv, grace);
+    policy_stop();
     bayesdb_stop(); /* after HTTP: a learn waiting for the model sync is answered first */
     spool_stop();
     store_stop();

@@ -48,14 +48,9 @@ static int one_of(const char *s, const char *const *set)
  * NULL with the error in 'resp'. */
 static const struct site_cfg *path_site(struct http_request *req, struct http_response *resp, const char **rest)
 {
-    static const char prefix[] = "/v1/sites/";
-    const char *name = req->path + sizeof prefix - 1, *end = strchr(name, '/');
-    size_t n = end ? (size_t)(end - name) : strlen(name);
-    char sname[65];
-    snprintf(sname, sizeof sname, "%.*s", (int)(n < sizeof sname - 1 ? n : sizeof sname - 1), name);
-    *rest = name + n;
-    /* a longer name is no site's: req_site answers 404 for its first 64 bytes */
-    return req_site(req, sname, resp);
+    const char *name = req->path + strlen("/v1/sites/"), *end = strchr(name, '/');
+    *rest = end ? end : name + strlen(name);
+    return req_path_site(req, resp);
 }
 
 /* A comment id as the API takes it: 1-128 bytes, valid UTF-8, no control

@@ -453,3 +453,13 @@ const struct site_cfg *req_site(struct http_request *req, const char *name, stru
     req->site = site->name;
     return site;
 }
+
+const struct site_cfg *req_path_site(struct http_request *req, struct http_response *resp)
+{
+    const char *name = req->path + strlen("/v1/sites/"), *end = strchr(name, '/');
+    size_t n = end ? (size_t)(end - name) : strlen(name);
+    char sname[65];
+    /* a longer name is no site's: req_site answers 404 for its first 64 bytes */
+    snprintf(sname, sizeof sname, "%.*s", (int)(n < sizeof sname - 1 ? n : sizeof sname - 1), name);
+    return req_site(req, sname, resp);
+}

@@ -78,4 +78,8 @@ int req_comment(struct req_comment *rc, int client_required, struct http_respons
  * wrong_site in 'resp'. Comes after all of the validation above. */
 const struct site_cfg *req_site(struct http_request *req, const char *name, struct http_response *resp);
 
+/* req_site for the site the path names: /v1/sites/{site}/... (routes.c
+ * matched that shape). */
+const struct site_cfg *req_path_site(struct http_request *req, struct http_response *resp);
+
 #endif

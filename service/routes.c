@@ -10,8 +10,10 @@
 #include "learn.h"
 #include "metrics.h"
 #include "moderate.h"
+#include "policy.h"
 #include "spool.h"
 #include "store.h"
+#include "tuning.h"
 #include "ui.h"
 
 /* GET /healthz: the process is alive and serving. No Redis involved, so a
@@ -47,6 +49,13 @@ static const struct route routes[] = {
     { "POST", "/v1/sites/{site}/actions", actions_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/sites/{site}/audit", audit_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/sites/{site}/events", events_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/sites/{site}/policy", policy_get_handle, ROLE_BIT(ROLE_ADMIN), 0 },
+    { "PUT", "/v1/sites/{site}/policy", policy_put_handle, ROLE_BIT(ROLE_ADMIN), 1 },
+    { "POST", "/v1/sites/{site}/policy/validate", policy_validate_handle, ROLE_BIT(ROLE_ADMIN), 1 },
+    { "GET", "/v1/sites/{site}/policy/versions", policy_versions_handle, ROLE_BIT(ROLE_ADMIN), 0 },
+    { "POST", "/v1/sites/{site}/policy/revert", policy_revert_handle, ROLE_BIT(ROLE_ADMIN), 1 },
+    { "GET", "/v1/sites/{site}/tuning", tuning_handle, ROLE_BIT(ROLE_ADMIN), 0 },
+    { "POST", "/v1/sites/{site}/tuning/dry-run", dry_run_handle, ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/whoami", whoami_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/captcha/challenge", captcha_challenge_handle, 0, 0 },
     { "OPTIONS", "/v1/captcha/challenge", captcha_preflight_handle, 0, 0 },

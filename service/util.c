@@ -1,4 +1,5 @@
 /* util.c - allocation wrappers, clocks, checked parsing, growable buffer. */
+#include <ctype.h>
 #include "util.h"
 
 #include <errno.h>
@@ -203,4 +204,39 @@ void buf_free(struct buf *b)
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
+}
+
+/* The n decimal digits at s (checked by the caller). */
+static int atoi2(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" as Unix seconds; -1 when it is not exactly
+ * that, a real time after 1970 (no signs or spaces, no 31 February). */
+long long parse_utc_s(const char *t)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (strlen(t) != sizeof shape - 1)
+        return -1;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != shape[i])
+            return -1;
+    struct tm tm = { 0 };
+    tm.tm_year = atoi2(t, 4) - 1900;
+    tm.tm_mon = atoi2(t + 5, 2) - 1;
+    tm.tm_mday = atoi2(t + 8, 2);
+    tm.tm_hour = atoi2(t + 11, 2);
+    tm.tm_min = atoi2(t + 14, 2);
+    tm.tm_sec = atoi2(t + 17, 2);
+    struct tm want = tm, back;
+    time_t v = timegm(&tm);
+    if (v <= 0 || !gmtime_r(&v, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
+        back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour || back.tm_min != want.tm_min ||
+        back.tm_sec != want.tm_sec)
+        return -1;
+    return (long long)v;
 }

@@ -30,6 +30,10 @@ void fmt_rfc3339(int64_t ms, char *buf, size_t len);
 /* Parse a whole decimal integer in [min, max]. Returns 0 or -1. */
 int parse_long(const char *s, long min, long max, long *out);
 
+/* "YYYY-MM-DDTHH:MM:SSZ" as Unix seconds; -1 when it is not exactly
+ * that, a real time after 1970. */
+long long parse_utc_s(const char *t);
+
 /* A growable byte buffer for building strings. */
 struct buf {
     char *p;     /* NUL-terminated while len < cap */

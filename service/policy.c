@@ -1,0 +1,824 @@
+/* policy.c - stored per-site policies: the API, the poller, the swap.
+ *
+ * Every config swap goes through here (under 'mu'), whether it comes from
+ * a PUT on this instance, the poller seeing another instance's change or
+ * a SIGHUP, so the three never undo each other: each builds the new config
+ * from the running config's file and the overlay table below. */
+#include "policy.h"
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "request.h"
+#include "store.h"
+#include "util.h"
+
+#define POLL_MS 200         /* a change is seen by every instance within this, plus a round trip */
+#define NOTE_MAX 500
+#define LIST_MAX 100
+
+/* KEYS: each site's policy hash. Their versions, 0 when none is stored. */
+static struct store_script poll_script = { .src =
+    "local out = {}\n"
+    "for i, k in ipairs(KEYS) do out[i] = redis.call('HGET', k, 'ver') or '0' end\n"
+    "return out\n" };
+
+/* KEYS: policy hashes. Their {ver, doc, by, at}, flat. */
+static struct store_script fetch_script = { .src =
+    "local out = {}\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  local h = redis.call('HMGET', k, 'ver', 'doc', 'by', 'at')\n"
+    "  for j = 1, 4 do out[#out + 1] = h[j] or '' end\n"
+    "end\n"
+    "return out\n" };
+
+/* KEYS: policy, log. ARGV: base version ('' = any), doc, by, at, log
+ * entry. {1, new version}, or {0, current version} when it is not base. */
+static struct store_script put_script = { .src =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')\n"
+    "if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then return {0, cur} end\n"
+    "local v = cur + 1\n"
+    "redis.call('HSET', KEYS[1], 'ver', v, 'doc', ARGV[2], 'by', ARGV[3], 'at', ARGV[4])\n"
+    "redis.call('HSET', KEYS[2], tostring(v), ARGV[5])\n"
+    "return {1, v}\n" };
+
+/* KEYS: policy, log. ARGV: before (0 = from the newest), limit.
+ * {current, version, entry, version, entry, ...}, newest first. */
+static struct store_script list_script = { .src =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')\n"
+    "local v = cur\n"
+    "local b = tonumber(ARGV[1])\n"
+    "if b > 0 and b - 1 < v then v = b - 1 end\n"
+    "local out = {cur}\n"
+    "local n = tonumber(ARGV[2])\n"
+    "while v >= 1 and n > 0 do\n"
+    "  out[#out + 1] = v\n"
+    "  out[#out + 1] = redis.call('HGET', KEYS[2], tostring(v)) or ''\n"
+    "  v = v - 1\n"
+    "  n = n - 1\n"
+    "end\n"
+    "return out\n" };
+
+static void keys_of(const char *site, char pol[100], char log_[100])
+{
+    snprintf(pol, 100, "mg:{%s}:policy", site);
+    snprintf(log_, 100, "mg:{%s}:policy:log", site);
+}
+
+/* ---------- the overlay table and the swap ---------- */
+
+struct overlay {
+    char site[65];
+    long version;
+    json_t *doc;          /* owned; NULL: the file's */
+    char by[64];
+    long long at_ms;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct overlay *ov;
+static size_t nov;
+
+static struct overlay *overlay_of(const char *site)
+{
+    for (size_t i = 0; i < nov; i++)
+        if (strcmp(ov[i].site, site) == 0)
+            return &ov[i];
+    ov = xrealloc(ov, (nov + 1) * sizeof *ov);
+    struct overlay *o = &ov[nov++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->site, sizeof o->site, "%s", site);
+    return o;
+}
+
+/* 'file''s file with the overlays laid over it (new), or NULL when there
+ * is nothing to lay over. An overlay the file no longer takes is dropped,
+ * so one bad version cannot keep every other site's change out. */
+static struct cfg *compose_locked(const struct cfg *file)
+{
+    struct cfg_policy *p = xcalloc(nov + 1, sizeof *p);
+    struct cfg *c = NULL;
+    for (;;) {
+        size_t n = 0;
+        for (size_t i = 0; i < nov; i++)
+            if (ov[i].version > 0 && cfg_site(file, ov[i].site, NULL))
+                p[n++] = (struct cfg_policy){ ov[i].site, ov[i].doc, ov[i].version, ov[i].by, ov[i].at_ms };
+        if (n == 0)
+            break;
+        char err[512];
+        if ((c = cfg_with_policies(file, n, p, err, sizeof err)))
+            break;
+        struct overlay *bad = NULL;
+        for (size_t i = 0; i < nov && !bad; i++) {
+            char pre[80];
+            int pl = snprintf(pre, sizeof pre, "sites.%s", ov[i].site);
+            if (ov[i].doc && strncmp(err, pre, (size_t)pl) == 0 && (err[pl] == '.' || err[pl] == ':'))
+                bad = &ov[i];
+        }
+        if (!bad) {
+            LOG_ERROR(NULL, "policy: the stored policies do not fit the config file, using the file's: %s", err);
+            break;
+        }
+        LOG_ERROR(NULL, "policy: version %ld of site %s does not fit the config file, the site gets the "
+                  "file's policy until a new version: %s", bad->version, bad->site, err);
+        json_decref(bad->doc);
+        bad->doc = NULL;
+    }
+    free(p);
+    return c;
+}
+
+/* Lay the overlays over the running config's file and swap it in. */
+static void reswap_locked(void)
+{
+    struct cfg *cur = cfg_acquire();
+    struct cfg *c = cfg_with_policies(cur, 0, NULL, (char[8]){ 0 }, 8); /* the file alone */
+    cfg_release(cur);
+    if (!c)
+        return;
+    struct cfg *o = compose_locked(c);
+    if (o) {
+        cfg_release(c);
+        c = o;
+    }
+    cfg_swap(c);
+}
+
+void policy_swap_file(struct cfg *file)
+{
+    pthread_mutex_lock(&mu);
+    struct cfg *c = compose_locked(file);
+    if (c)
+        cfg_release(file);
+    cfg_swap(c ? c : file);
+    pthread_mutex_unlock(&mu);
+}
+
+/* Record version 'version' of 'site' (doc borrowed; NULL: the file's) and
+ * swap in a config that has it, unless this version is there already. */
+static void apply(const char *site, long version, json_t *doc, const char *by, long long at_ms)
+{
+    pthread_mutex_lock(&mu);
+    struct overlay *o = overlay_of(site);
+    if (o->version != version) {
+        json_decref(o->doc);
+        o->doc = doc ? json_deep_copy(doc) : NULL; /* shares nothing with a request's tree */
+        o->version = version;
+        snprintf(o->by, sizeof o->by, "%s", by ? by : "");
+        o->at_ms = at_ms;
+        reswap_locked();
+        if (version > 0)
+            LOG_INFO(NULL, "policy: site %s now has version %ld (%s)", site, version, doc ? "stored" : "the file's");
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+/* ---------- the poller ---------- */
+
+struct sync_call {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int done;
+    int rc;              /* 0, or -1: Redis failed */
+    size_t n;
+    char **v;            /* n strings (new) */
+};
+
+static void sync_done(void *arg)
+{
+    struct sync_call *s = arg;
+    pthread_mutex_lock(&s->m);
+    s->done = 1;
+    pthread_cond_signal(&s->c);
+    pthread_mutex_unlock(&s->m);
+}
+
+static const char *str_of(const redisReply *r)
+{
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : "";
+}
+
+/* An array reply of strings or integers into s->v. */
+static void parse_strings(redisReply *r, const char *err, void *out)
+{
+    struct sync_call *s = out;
+    s->rc = -1;
+    if (!r || r->type != REDIS_REPLY_ARRAY) { /* r NULL: unreachable ('err'); else an error reply */
+        if (r)
+            LOG_ERROR(NULL, "policy: a script failed: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        (void)err;
+        return;
+    }
+    s->v = xcalloc(r->elements + 1, sizeof *s->v);
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_INTEGER) {
+            char t[24];
+            snprintf(t, sizeof t, "%lld", e->integer);
+            s->v[i] = xstrdup(t);
+        } else {
+            s->v[i] = xstrndup(str_of(e), e->type == REDIS_REPLY_STRING ? e->len : 0);
+        }
+    }
+    s->n = r->elements;
+    s->rc = 0;
+}
+
+static void sync_free(struct sync_call *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    pthread_mutex_destroy(&s->m);
+    pthread_cond_destroy(&s->c);
+}
+
+/* Run 'script' with 'nkeys' KEYS and wait for it (bounded by the store's
+ * timeouts). */
+static void run_sync(struct store_script *script, const char *lane, int nkeys, const char *const *argv,
+                     struct sync_call *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->m, NULL);
+    pthread_cond_init(&s->c, NULL);
+    size_t *lens = xcalloc((size_t)nkeys + 1, sizeof *lens);
+    for (int i = 0; i < nkeys; i++)
+        lens[i] = strlen(argv[i]);
+    store_script_async(script, lane, nkeys, nkeys, argv, lens, parse_strings, s, sync_done, s);
+    free(lens);
+    pthread_mutex_lock(&s->m);
+    while (!s->done)
+        pthread_cond_wait(&s->c, &s->m);
+    pthread_mutex_unlock(&s->m);
+}
+
+static long known_version(const char *site)
+{
+    pthread_mutex_lock(&mu);
+    long v = 0;
+    for (size_t i = 0; i < nov; i++)
+        if (strcmp(ov[i].site, site) == 0)
+            v = ov[i].version;
+    pthread_mutex_unlock(&mu);
+    return v;
+}
+
+/* One look at the stored versions; fetches and applies the changed ones.
+ * Returns 0, or -1 when Redis did not answer. */
+static int poll_once(void)
+{
+    struct cfg *c = cfg_acquire();
+    size_t n = c->nsites;
+    char (*keys)[100] = xcalloc(n, sizeof *keys);
+    const char **argv = xcalloc(n, sizeof *argv);
+    for (size_t i = 0; i < n; i++) {
+        char lg[100];
+        keys_of(c->sites[i].name, keys[i], lg);
+        argv[i] = keys[i];
+    }
+    struct sync_call s;
+    run_sync(&poll_script, c->sites[0].name, (int)n, argv, &s);
+    int rc = s.rc == 0 && s.n == n ? 0 : -1;
+    size_t nch = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (atol(s.v[i]) != known_version(c->sites[i].name))
+            argv[nch++] = keys[i];
+    sync_free(&s);
+    if (rc == 0 && nch) {
+        run_sync(&fetch_script, c->sites[0].name, (int)nch, argv, &s);
+        rc = s.rc == 0 && s.n == 4 * nch ? 0 : -1;
+        for (size_t i = 0; rc == 0 && i < nch; i++) {
+            const char *site = argv[i] + 4; /* "mg:{" */
+            char name[65];
+            snprintf(name, sizeof name, "%.*s", (int)(strchr(site, '}') - site), site);
+            json_t *doc = s.v[4 * i + 1][0] ? json_loads(s.v[4 * i + 1], 0, NULL) : NULL;
+            if (s.v[4 * i + 1][0] && !json_is_object(doc))
+                LOG_ERROR(NULL, "policy: version %s of site %s is not a JSON object in Redis; ignored",
+                          s.v[4 * i], name);
+            else
+                apply(name, atol(s.v[4 * i]), doc, s.v[4 * i + 2], atoll(s.v[4 * i + 3]));
+            json_decref(doc);
+        }
+        sync_free(&s);
+    }
+    free(argv);
+    free(keys);
+    cfg_release(c);
+    return rc;
+}
+
+static pthread_t thr;
+static int started;
+static _Atomic int quit;
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static int first_done;
+
+static void *poll_main(void *arg)
+{
+    (void)arg;
+    int down = 0;
+    while (!atomic_load(&quit)) {
+        int rc = poll_once();
+        if (rc && !down)
+            LOG_WARN(NULL, "policy: cannot read the stored policies from Redis; keeping the ones in force");
+        down = rc != 0;
+        pthread_mutex_lock(&wake_mu);
+        first_done = 1;
+        pthread_cond_broadcast(&wake);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += POLL_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        if (!atomic_load(&quit))
+            pthread_cond_timedwait(&wake, &wake_mu, &ts);
+        pthread_mutex_unlock(&wake_mu);
+    }
+    return NULL;
+}
+
+int policy_start(void)
+{
+    store_script_register(&poll_script);
+    store_script_register(&fetch_script);
+    store_script_register(&put_script);
+    store_script_register(&list_script);
+    if (pthread_create(&thr, NULL, poll_main, NULL) != 0)
+        return -1;
+    started = 1;
+    pthread_mutex_lock(&wake_mu);
+    while (!first_done)
+        pthread_cond_wait(&wake, &wake_mu);
+    pthread_mutex_unlock(&wake_mu);
+    return 0;
+}
+
+void policy_stop(void)
+{
+    if (!started)
+        return;
+    atomic_store(&quit, 1);
+    pthread_mutex_lock(&wake_mu);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&wake_mu);
+    pthread_join(thr, NULL);
+    started = 0;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nov; i++)
+        json_decref(ov[i].doc);
+    free(ov);
+    ov = NULL;
+    nov = 0;
+    pthread_mutex_unlock(&mu);
+}
+
+/* ---------- the API ---------- */
+
+struct pol_state {
+    const struct site_cfg *site;  /* borrowed from req->cfg */
+    json_t *doc;                  /* the new policy (owned); NULL: the file's */
+    long base;                    /* -1: any */
+    long revert;                  /* -1: not a revert */
+    long before, limit;
+    char note[NOTE_MAX + 1];
+    char by[64];
+    long long at_ms;
+    struct sync_call call;        /* the script's answer (waited for asynchronously) */
+};
+
+static void pol_cleanup(struct http_request *req)
+{
+    struct pol_state *st = req->state;
+    if (!st)
+        return;
+    json_decref(st->doc);
+    for (size_t i = 0; i < st->call.n; i++)
+        free(st->call.v[i]);
+    free(st->call.v);
+    free(st);
+    req->state = NULL;
+}
+
+static void pol_done(void *arg)
+{
+    http_async_done(arg);
+}
+
+static void put_time(json_t *o, const char *key, long long ms)
+{
+    char t[40];
+    fmt_rfc3339(ms, t, sizeof t);
+    json_object_set_new(o, key, json_string(t));
+}
+
+/* 400 invalid_policy naming the field: 'err' is "sites.S.field: why" from
+ * the config parser or "field: why" from cfg_policy_check. */
+static void reply_invalid(struct http_response *resp, const struct site_cfg *s, const char *err)
+{
+    char pre[80];
+    int pl = snprintf(pre, sizeof pre, "sites.%s.", s->name);
+    if (strncmp(err, pre, (size_t)pl) == 0)
+        err += pl;
+    const char *colon = strstr(err, ": ");
+    json_t *e = json_pack("{s:s,s:s,s:s%}", "code", "invalid_policy", "message", err, "field", err,
+                          colon ? (size_t)(colon - err) : strlen(err));
+    reply_json(resp, 400, json_pack("{s:o}", "error", e));
+}
+
+/* 'patch' laid over site 's''s policy in force, field by field inside its
+ * sections (new; shares nothing with 'patch'). */
+static json_t *merged(const struct site_cfg *s, json_t *patch)
+{
+    json_t *d = cfg_policy_json(s), *v;
+    const char *k;
+    json_object_foreach(patch, k, v) {
+        json_t *cur = json_object_get(d, k), *copy = json_deep_copy(v);
+        /* a bucket is replaced whole: per_minute and per_second exclude each other */
+        if (json_is_object(cur) && json_is_object(copy) && strcmp(k, "api_rate_limit") != 0)
+            json_object_update(cur, copy);
+        else
+            json_object_set(d, k, copy);
+        json_decref(copy);
+    }
+    return d;
+}
+
+/* The config 'req->cfg' would be with site 's' under policy 'doc' (new
+ * reference), or NULL with the 400 in 'resp'. */
+static struct cfg *with_doc(struct http_request *req, const struct site_cfg *s, json_t *doc,
+                            struct http_response *resp)
+{
+    char err[512];
+    if (cfg_policy_check(doc, err, sizeof err)) {
+        reply_invalid(resp, s, err);
+        return NULL;
+    }
+    struct cfg_policy p = { s->name, doc, 1, "", 0 };
+    struct cfg *c = cfg_with_policies(req->cfg, 1, &p, err, sizeof err);
+    if (!c)
+        reply_invalid(resp, s, err);
+    return c;
+}
+
+/* Would site 's' take policy 'doc'? 0, or -1 with the 400 in 'resp'. */
+static int validate(struct http_request *req, const struct site_cfg *s, json_t *doc, struct http_response *resp)
+{
+    struct cfg *c = with_doc(req, s, doc, resp);
+    cfg_release(c);
+    return c ? 0 : -1;
+}
+
+struct cfg *policy_try(struct http_request *req, const struct site_cfg *s, json_t *patch, json_t **merged_out,
+                       struct http_response *resp)
+{
+    char err[512];
+    if (!json_is_object(patch)) {
+        reply_error(resp, 400, "wrong_type", "policy must be an object");
+        return NULL;
+    }
+    if (cfg_policy_check(patch, err, sizeof err)) {
+        reply_invalid(resp, s, err);
+        return NULL;
+    }
+    json_t *d = merged(s, patch);
+    struct cfg *c = with_doc(req, s, d, resp);
+    if (c && merged_out)
+        *merged_out = d;
+    else
+        json_decref(d);
+    return c;
+}
+
+/* The body's "policy", "base_version" and "note" (or "version" for a
+ * revert) into 'st'. Returns the root (new) or NULL with the error. */
+static json_t *load_body(struct http_request *req, struct http_response *resp, struct pol_state *st,
+                         const char *const *known, const char *required)
+{
+    json_t *root = NULL;
+    if (req_load(req, &root, resp))
+        goto bad;
+    const char *unknown = req_unknown_field(root, known);
+    if (unknown) {
+        reply_error(resp, 400, "unknown_field", "%.64s is not a known field%s", unknown,
+                    strcmp(required, "policy") == 0 ? " (the policy's fields go inside \"policy\")" : "");
+        goto bad;
+    }
+    json_t *v = json_object_get(root, required);
+    if (!v) {
+        reply_error(resp, 400, "missing_field", "%s is required", required);
+        goto bad;
+    }
+    json_t *b = json_object_get(root, "base_version");
+    st->base = -1;
+    if (b && !json_is_null(b)) {
+        if (!json_is_integer(b) || json_integer_value(b) < 0) {
+            reply_error(resp, 400, "wrong_type", "base_version must be a whole number >= 0 (the version you edited)");
+            goto bad;
+        }
+        st->base = (long)json_integer_value(b);
+    }
+    json_t *n = json_object_get(root, "note");
+    if (n && !json_is_null(n)) {
+        if (!json_is_string(n) || json_string_length(n) > NOTE_MAX) {
+            reply_error(resp, 400, "wrong_type", "note must be a string of at most %d bytes", NOTE_MAX);
+            goto bad;
+        }
+        snprintf(st->note, sizeof st->note, "%s", json_string_value(n));
+    }
+    return root;
+bad:
+    json_decref(root);
+    return NULL;
+}
+
+static struct pol_state *pol_begin(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = xcalloc(1, sizeof *st);
+    req->state = st;
+    req->cleanup = pol_cleanup;
+    st->revert = -1;
+    if (!(st->site = req_path_site(req, resp))) {
+        pol_cleanup(req);
+        return NULL;
+    }
+    return st;
+}
+
+/* The answer about site 's' of 'c': its policy in force and where from. */
+static json_t *policy_view(const struct site_cfg *s)
+{
+    json_t *o = json_pack("{s:s,s:I,s:s,s:o}", "site", s->name, "version", (json_int_t)s->policy_version,
+                          "source", s->policy_stored ? "stored" : "file", "policy",
+                          cfg_policy_json(s));
+    if (s->policy_version > 0) {
+        json_object_set_new(o, "by", json_string(s->policy_by));
+        put_time(o, "at", s->policy_at_ms);
+    }
+    return o;
+}
+
+/* GET /v1/sites/{site}/policy: the policy this instance applies. */
+void policy_get_handle(struct http_request *req, struct http_response *resp)
+{
+    const struct site_cfg *s = req_path_site(req, resp);
+    if (s)
+        reply_json(resp, 200, policy_view(s));
+}
+
+/* POST /v1/sites/{site}/policy/validate {"policy":{...}}: would a PUT take it? */
+void policy_validate_handle(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = pol_begin(req, resp);
+    if (!st)
+        return;
+    static const char *const known[] = { "policy", "base_version", "note", NULL };
+    json_t *root = load_body(req, resp, st, known, "policy");
+    json_t *d = NULL;
+    struct cfg *c = root ? policy_try(req, st->site, json_object_get(root, "policy"), &d, resp) : NULL;
+    if (c)
+        reply_json(resp, 200, json_pack("{s:b,s:o}", "valid", 1, "policy", d));
+    cfg_release(c);
+    json_decref(root);
+    pol_cleanup(req);
+}
+
+static void put_done(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = req->state;
+    struct sync_call *r = &st->call;
+    if (r->rc || r->n != 2) {
+        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; the policy was not changed, try again");
+    } else if (atol(r->v[0]) == 0) {
+        json_t *e = json_pack("{s:s,s:s,s:I}", "code", "version_conflict", "message",
+                              "the policy changed since the version you edited: load it again", "current_version",
+                              (json_int_t)atol(r->v[1]));
+        reply_json(resp, 409, json_pack("{s:o}", "error", e));
+    } else {
+        long v = atol(r->v[1]);
+        apply(st->site->name, v, st->doc, st->by, st->at_ms);
+        struct cfg *now = cfg_acquire();
+        const struct site_cfg *s = cfg_site(now, st->site->name, NULL);
+        json_t *o = s ? policy_view(s) : json_pack("{s:s}", "site", st->site->name);
+        cfg_release(now);
+        json_object_set_new(o, "version", json_integer(v)); /* this one, even if another came since */
+        if (st->revert >= 0)
+            json_object_set_new(o, "reverted_from", json_integer(st->revert));
+        reply_json(resp, 200, o);
+        LOG_INFO(req->id, "policy: %s stored version %ld of site %s%s", st->by, v, st->site->name,
+                 st->revert >= 0 ? " (a revert)" : "");
+    }
+    pol_cleanup(req);
+}
+
+/* Store st->doc as the next version (st->base: the one it replaces). */
+static void store_put(struct http_request *req, struct pol_state *st)
+{
+    snprintf(st->by, sizeof st->by, "%s", req->ident.key_id);
+    st->at_ms = wall_ms();
+    char *doc = st->doc ? json_dumps(st->doc, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("");
+    json_t *e = json_pack("{s:s,s:I,s:s,s:O}", "by", st->by, "at", (json_int_t)st->at_ms, "note", st->note, "policy",
+                          st->doc ? st->doc : json_null());
+    if (st->revert >= 0)
+        json_object_set_new(e, "reverted_from", json_integer(st->revert));
+    char *entry = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(e);
+    char pol[100], lg[100], base[24], at[24];
+    keys_of(st->site->name, pol, lg);
+    snprintf(base, sizeof base, "%ld", st->base);
+    snprintf(at, sizeof at, "%lld", st->at_ms);
+    const char *argv[] = { pol, lg, st->base < 0 ? "" : base, doc, st->by, at, entry };
+    size_t lens[7];
+    for (int i = 0; i < 7; i++)
+        lens[i] = strlen(argv[i]);
+    req->resume = put_done;
+    store_script_async(&put_script, st->site->name, 2, 7, argv, lens, parse_strings, &st->call, pol_done, req);
+    free(doc);
+    free(entry);
+}
+
+/* PUT /v1/sites/{site}/policy {"policy":{...},"base_version":N,"note":"..."}:
+ * the sections it names replace the ones in force, field by field. */
+void policy_put_handle(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = pol_begin(req, resp);
+    if (!st)
+        return;
+    static const char *const known[] = { "policy", "base_version", "note", NULL };
+    json_t *root = load_body(req, resp, st, known, "policy");
+    if (!root) {
+        pol_cleanup(req);
+        return;
+    }
+    struct cfg *c = policy_try(req, st->site, json_object_get(root, "policy"), &st->doc, resp);
+    json_decref(root);
+    if (!c) {
+        pol_cleanup(req);
+        return;
+    }
+    cfg_release(c);
+    store_put(req, st);
+}
+
+/* ---------- versions ---------- */
+
+/* A stored log entry as the API shows it (new), or NULL when it is not JSON. */
+static json_t *entry_view(long version, const char *text)
+{
+    json_t *e = json_loads(text, 0, NULL);
+    if (!json_is_object(e)) {
+        json_decref(e);
+        return NULL;
+    }
+    json_t *at = json_object_get(e, "at");
+    if (json_is_integer(at))
+        put_time(e, "at", json_integer_value(at));
+    json_object_set_new(e, "version", json_integer(version));
+    return e;
+}
+
+static void list_done(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = req->state;
+    struct sync_call *r = &st->call;
+    if (r->rc || r->n < 1 || r->n % 2 == 0) {
+        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; try again");
+        pol_cleanup(req);
+        return;
+    }
+    json_t *list = json_array();
+    long cur = atol(r->v[0]);
+    long lowest = st->before > 0 && st->before <= cur + 1 ? st->before : cur + 1; /* below what was asked */
+    for (size_t i = 1; i + 1 < r->n; i += 2) {
+        lowest = atol(r->v[i]);
+        json_t *e = entry_view(lowest, r->v[i + 1]);
+        if (e)
+            json_array_append_new(list, e);
+    }
+    /* version 0 last: the config file, the bootstrap every site starts from */
+    int more = lowest > 1 || (long)json_array_size(list) >= st->limit;
+    if (!more) {
+        struct cfg *file = cfg_with_policies(req->cfg, 0, NULL, (char[8]){ 0 }, 8);
+        const struct site_cfg *fs = file ? cfg_site(file, st->site->name, NULL) : NULL;
+        if (fs)
+            json_array_append_new(list, json_pack("{s:i,s:s,s:s,s:o}", "version", 0, "by", "config file", "note",
+                                                  file->path, "policy", cfg_policy_json(fs)));
+        cfg_release(file);
+    }
+    json_t *o = json_pack("{s:s,s:I,s:o}", "site", st->site->name, "current_version", (json_int_t)atol(r->v[0]),
+                          "versions", list);
+    if (more)
+        json_object_set_new(o, "next_before", json_integer(lowest));
+    reply_json(resp, 200, o);
+    pol_cleanup(req);
+}
+
+static int arg_long(struct http_request *req, struct http_response *resp, const char *name, long lo, long hi,
+                    long def, long *out)
+{
+    const char *v = http_arg(req, name);
+    *out = def;
+    if (!v || !*v)
+        return 0;
+    if (parse_long(v, lo, hi, out)) {
+        reply_error(resp, 400, "bad_parameter", "%s must be a whole number from %ld to %ld", name, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+/* GET /v1/sites/{site}/policy/versions?before=N&limit=M: newest first,
+ * each with who, when, the note and the whole policy. */
+void policy_versions_handle(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = pol_begin(req, resp);
+    if (!st)
+        return;
+    if (arg_long(req, resp, "before", 0, 1000000000L, 0, &st->before) ||
+        arg_long(req, resp, "limit", 1, LIST_MAX, 20, &st->limit)) {
+        pol_cleanup(req);
+        return;
+    }
+    char pol[100], lg[100], before[24], limit[24];
+    keys_of(st->site->name, pol, lg);
+    snprintf(before, sizeof before, "%ld", st->before);
+    snprintf(limit, sizeof limit, "%ld", st->limit);
+    const char *argv[] = { pol, lg, before, limit };
+    size_t lens[] = { strlen(pol), strlen(lg), strlen(before), strlen(limit) };
+    req->resume = list_done;
+    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, parse_strings, &st->call, pol_done, req);
+}
+
+static void revert_got(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = req->state;
+    struct sync_call *r = &st->call;
+    if (r->rc || r->n < 1 || r->n % 2 == 0) {
+        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; the policy was not changed, try again");
+        pol_cleanup(req);
+        return;
+    }
+    json_t *e = r->n == 3 && atol(r->v[1]) == st->revert ? json_loads(r->v[2], 0, NULL) : NULL;
+    if (!e) {
+        reply_error(resp, 404, "no_such_version", "site %s has no policy version %ld", st->site->name, st->revert);
+        pol_cleanup(req);
+        return;
+    }
+    json_t *p = json_object_get(e, "policy");
+    st->doc = json_is_object(p) ? json_deep_copy(p) : NULL;
+    json_decref(e);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i]);
+    free(r->v);
+    memset(r, 0, sizeof *r);
+    if (st->doc && validate(req, st->site, st->doc, resp)) {
+        pol_cleanup(req);
+        return;
+    }
+    store_put(req, st);
+}
+
+/* POST /v1/sites/{site}/policy/revert {"version":N,"base_version":M,"note":"..."}:
+ * make version N's policy current again, as a new version (0: the file's). */
+void policy_revert_handle(struct http_request *req, struct http_response *resp)
+{
+    struct pol_state *st = pol_begin(req, resp);
+    if (!st)
+        return;
+    static const char *const known[] = { "version", "base_version", "note", NULL };
+    json_t *root = load_body(req, resp, st, known, "version");
+    if (!root) {
+        pol_cleanup(req);
+        return;
+    }
+    json_t *v = json_object_get(root, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000000) {
+        reply_error(resp, 400, "wrong_type", "version must be a whole number >= 0 (0: the config file's policy)");
+        json_decref(root);
+        pol_cleanup(req);
+        return;
+    }
+    st->revert = (long)json_integer_value(v);
+    json_decref(root);
+    if (st->revert == 0) {
+        if (!st->note[0])
+            snprintf(st->note, sizeof st->note, "back to the config file");
+        store_put(req, st);
+        return;
+    }
+    /* the list script from just above version N, one entry: {cur, N, entry} */
+    char pol[100], lg[100], before[24];
+    keys_of(st->site->name, pol, lg);
+    snprintf(before, sizeof before, "%ld", st->revert + 1);
+    const char *argv[] = { pol, lg, before, "1" };
+    size_t lens[] = { strlen(pol), strlen(lg), strlen(before), 1 };
+    req->resume = revert_got;
+    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, parse_strings, &st->call, pol_done, req);
+}

@@ -1,0 +1,524 @@
+/* tuning.c - threshold sweeps and policy dry-runs over labelled comments. */
+#include "tuning.h"
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bayes.h"
+#include "heuristics.h"
+#include "log.h"
+#include "policy.h"
+#include "request.h"
+#include "store.h"
+#include "text.h"
+#include "util.h"
+
+#define MAX_ROWS 200
+#define DEFAULT_LIMIT 2000  /* labelled comments read per state */
+#define MAX_LIMIT 10000
+#define EXCERPT 160
+
+/* ---------- scoring ---------- */
+
+/* Reasons whose filters run again on the text. */
+static int text_filter(const char *f)
+{
+    return !strcmp(f, "links") || !strcmp(f, "words") || !strcmp(f, "style") || !strcmp(f, "honeypot");
+}
+
+void tuning_score(const struct site_cfg *s, const char *body, size_t n, const char *author_url,
+                  const char *honeypot, json_t *reasons, double weight_then, double bayes_p,
+                  struct sweep_item *out)
+{
+    struct verdict v;
+    verdict_init(&v, s->prior);
+    size_t norm_len;
+    char *norm = text_normalize(body, n, &norm_len);
+    struct heur_input hi = { body, n, norm, norm_len, author_url, honeypot };
+    heur_run(&s->heur, &hi, &v, NULL);
+    free(norm);
+    out->solved = 0;
+    if (!reasons && bayes_p >= 0 && s->bayes.enabled)
+        verdict_add(&v, "bayes", "bayes", s->bayes.weight * bayes_logit(bayes_p), DEC_ACCEPT, "%s", "");
+    size_t i;
+    json_t *r;
+    json_array_foreach(reasons, i, r) {
+        const char *f = json_string_value(json_object_get(r, "filter"));
+        const char *c = json_string_value(json_object_get(r, "code"));
+        double was = json_number_value(json_object_get(r, "contribution"));
+        if (!f || !c || text_filter(f))
+            continue;
+        double now = was;
+        enum decision floor = DEC_ACCEPT;
+        if (!strcmp(f, "bayes"))
+            now = !s->bayes.enabled ? 0 : weight_then > 0 ? was * s->bayes.weight / weight_then : was;
+        else if (!strcmp(c, "duplicate"))
+            now = s->heur.w.duplicate;
+        else if (!strcmp(c, "form_token_missing"))
+            now = s->form.required ? s->form.missing : 0;
+        else if (!strcmp(c, "form_token_invalid"))
+            now = s->form.invalid;
+        else if (!strcmp(c, "form_too_fast"))
+            now = s->form.too_fast;
+        else if (!strcmp(c, "form_too_old"))
+            now = s->form.too_old;
+        else if (!strcmp(c, "captcha_solved") || !strcmp(c, "captcha_test_mode")) {
+            now = -s->captcha.credit;
+            out->solved = 1;
+        } else if (!strcmp(c, "rate_limited"))
+            floor = DEC_REJECT;
+        else if (!strcmp(c, "redis_unavailable"))
+            floor = s->redis_down;
+        verdict_add(&v, f, c, now, floor, "%s", "");
+    }
+    out->score = verdict_score(&v);
+    out->floor = v.floor;
+}
+
+void tuning_bands(const struct site_cfg *s, struct sweep_bands *b)
+{
+    *b = (struct sweep_bands){ s->th.hold, s->th.reject, s->captcha.enabled && s->captcha.band_to > s->captcha.band_from,
+                               s->captcha.band_from, s->captcha.band_to };
+}
+
+static json_t *num(double v)
+{
+    return isnan(v) ? json_null() : json_real(round(v * 10000) / 10000);
+}
+
+json_t *tuning_row_json(const struct sweep_row *r)
+{
+    return json_pack("{s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "threshold", num(r->threshold),
+                     "precision", num(r->precision), "recall", num(r->recall), "fpr", num(r->fpr), "tp",
+                     (json_int_t)r->tp, "fp", (json_int_t)r->fp, "fn", (json_int_t)r->fn, "tn", (json_int_t)r->tn,
+                     "accept", (json_int_t)r->decisions[DEC_ACCEPT], "challenge",
+                     (json_int_t)r->decisions[DEC_CHALLENGE], "hold", (json_int_t)r->decisions[DEC_HOLD], "reject",
+                     (json_int_t)r->decisions[DEC_REJECT]);
+}
+
+/* ---------- reading the labelled comments ---------- */
+
+/* ARGV: P, from ms, to ms, limit per state. {state, id, item, since, ...}:
+ * the decided comments of the window, newest first within each state. */
+static struct store_script labelled_script = { .src =
+    "local P = ARGV[1]\n"
+    "local out = {}\n"
+    "for _, st in ipairs({'approved', 'rejected', 'spam'}) do\n"
+    "  local ids = redis.call('ZREVRANGEBYSCORE', P .. 'q:' .. st, ARGV[3], ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    local h = redis.call('HMGET', P .. 'c:' .. id, 'item', 'since', 'state')\n"
+    "    if h[1] and h[3] == st then\n"
+    "      out[#out + 1] = st; out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2] or '0'\n"
+    "    end\n"
+    "  end\n"
+    "  if #ids >= tonumber(ARGV[4]) then out[#out + 1] = 'truncated' end\n"
+    "end\n"
+    "return out\n" };
+
+struct labelled {
+    char *id;
+    int spam;
+    long long since_ms;
+    json_t *item;         /* the stored item (owned) */
+};
+
+struct tune_state {
+    const struct site_cfg *site;   /* borrowed from req->cfg */
+    struct cfg *proposed;          /* dry-run: the config with the proposed policy */
+    json_t *policy;                /* dry-run: the proposed policy, whole */
+    long long from_ms, to_ms;
+    long limit, sample;
+    enum sweep_kind kind;
+    double lo, hi, step;
+    int rc;                        /* 0, -1 Redis unavailable */
+    int truncated;
+    struct labelled *c;
+    size_t n;
+};
+
+static void tune_free(struct tune_state *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        free(st->c[i].id);
+        json_decref(st->c[i].item);
+    }
+    free(st->c);
+    cfg_release(st->proposed);
+    json_decref(st->policy);
+    free(st);
+}
+
+static void tune_cleanup(struct http_request *req)
+{
+    if (req->state)
+        tune_free(req->state);
+    req->state = NULL;
+}
+
+static int by_since_desc(const void *a, const void *b)
+{
+    const struct labelled *x = a, *y = b;
+    return x->since_ms < y->since_ms ? 1 : x->since_ms > y->since_ms ? -1 : strcmp(x->id, y->id);
+}
+
+static void parse_labelled(redisReply *r, const char *err, void *out)
+{
+    struct tune_state *st = out;
+    (void)err;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        st->rc = -1;
+        if (r)
+            LOG_ERROR(NULL, "tuning: the script failed: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        return;
+    }
+    st->c = xcalloc(r->elements / 4 + 1, sizeof *st->c);
+    for (size_t i = 0; i < r->elements;) {
+        redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING && !strcmp(e->str, "truncated")) {
+            st->truncated = 1;
+            i++;
+            continue;
+        }
+        if (i + 3 >= r->elements)
+            break;
+        json_t *item = json_loadb(r->element[i + 2]->str, r->element[i + 2]->len, 0, NULL);
+        if (json_is_object(item)) {
+            struct labelled *l = &st->c[st->n++];
+            l->spam = strcmp(e->str, "approved") != 0;
+            l->id = xstrndup(r->element[i + 1]->str, r->element[i + 1]->len);
+            l->since_ms = atoll(r->element[i + 3]->str ? r->element[i + 3]->str : "0");
+            l->item = item;
+        } else {
+            json_decref(item);
+        }
+        i += 4;
+    }
+    qsort(st->c, st->n, sizeof *st->c, by_since_desc);
+}
+
+static void tune_done(void *arg)
+{
+    http_async_done(arg);
+}
+
+/* The comment's score etc. under site 's' from its stored item. */
+static void score_item(const struct site_cfg *s, double weight_then, const struct labelled *l, struct sweep_item *out)
+{
+    json_t *cm = json_object_get(l->item, "comment");
+    json_t *b = json_object_get(cm, "body");
+    const char *url = json_string_value(json_object_get(json_object_get(l->item, "author"), "url"));
+    const char *hp = json_string_value(json_object_get(l->item, "honeypot"));
+    tuning_score(s, json_is_string(b) ? json_string_value(b) : "", json_is_string(b) ? json_string_length(b) : 0,
+                 url, hp, json_object_get(l->item, "reasons"), weight_then, -1, out);
+    out->spam = l->spam;
+}
+
+/* ---------- parameters ---------- */
+
+/* A window bound: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ", as Unix ms. */
+static int parse_when(const char *s, long long *ms)
+{
+    char t[32];
+    if (strlen(s) == 10)
+        snprintf(t, sizeof t, "%sT00:00:00Z", s);
+    else
+        snprintf(t, sizeof t, "%.31s", s);
+    long long v = parse_utc_s(t);
+    if (v < 0)
+        return -1;
+    *ms = v * 1000;
+    return 0;
+}
+
+/* from / to / days (strings, any NULL) into st's window. -1 with the 400. */
+static int window(struct tune_state *st, const char *from, const char *to, const char *days,
+                  struct http_response *resp)
+{
+    long d = 30;
+    st->to_ms = wall_ms();
+    if (to && *to && parse_when(to, &st->to_ms)) {
+        reply_error(resp, 400, "bad_parameter", "to must be a date (2026-11-30) or UTC time (2026-11-30T12:00:00Z)");
+        return -1;
+    }
+    if (days && *days && parse_long(days, 1, 3650, &d)) {
+        reply_error(resp, 400, "bad_parameter", "days must be a whole number from 1 to 3650");
+        return -1;
+    }
+    st->from_ms = st->to_ms - d * 86400000LL;
+    if (from && *from && parse_when(from, &st->from_ms)) {
+        reply_error(resp, 400, "bad_parameter", "from must be a date (2026-11-01) or UTC time (2026-11-01T00:00:00Z)");
+        return -1;
+    }
+    if (st->from_ms > st->to_ms) {
+        reply_error(resp, 400, "bad_parameter", "from must not be after to");
+        return -1;
+    }
+    return 0;
+}
+
+static int num_arg(const char *v, const char *name, double lo, double hi, double *out, struct http_response *resp)
+{
+    if (!v || !*v)
+        return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || end == v || !(d >= lo && d <= hi)) {
+        reply_error(resp, 400, "bad_parameter", "%s must be a number from %g to %g", name, lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static void fetch(struct http_request *req, struct tune_state *st,
+                  void (*next)(struct http_request *, struct http_response *))
+{
+    char p[80], from[24], to[24], lim[24];
+    snprintf(p, sizeof p, "mg:{%s}:", st->site->name);
+    snprintf(from, sizeof from, "%lld", st->from_ms);
+    snprintf(to, sizeof to, "%lld", st->to_ms);
+    snprintf(lim, sizeof lim, "%ld", st->limit);
+    const char *argv[] = { p, from, to, lim };
+    size_t lens[] = { strlen(p), strlen(from), strlen(to), strlen(lim) };
+    req->resume = next;
+    store_script_async(&labelled_script, st->site->name, 0, 4, argv, lens, parse_labelled, st, tune_done, req);
+}
+
+static json_t *head(const struct tune_state *st)
+{
+    char f[40], t[40];
+    fmt_rfc3339(st->from_ms, f, sizeof f);
+    fmt_rfc3339(st->to_ms, t, sizeof t);
+    size_t spam = 0;
+    for (size_t i = 0; i < st->n; i++)
+        spam += (size_t)st->c[i].spam;
+    return json_pack("{s:s,s:{s:s,s:s},s:{s:I,s:I,s:b}}", "site", st->site->name, "window", "from", f, "to", t,
+                     "labelled", "spam", (json_int_t)spam, "ham", (json_int_t)(st->n - spam), "truncated",
+                     st->truncated);
+}
+
+static json_t *bands_json(const struct site_cfg *s)
+{
+    json_t *o = json_pack("{s:o,s:o}", "hold", num(s->th.hold), "reject", num(s->th.reject));
+    if (s->captcha.enabled && s->captcha.band_to > s->captcha.band_from)
+        json_object_set_new(o, "challenge", json_pack("[o,o]", num(s->captcha.band_from), num(s->captcha.band_to)));
+    return o;
+}
+
+/* ---------- GET tuning ---------- */
+
+static void tuning_done(struct http_request *req, struct http_response *resp)
+{
+    struct tune_state *st = req->state;
+    if (st->rc) {
+        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; try again");
+        tune_cleanup(req);
+        return;
+    }
+    const struct site_cfg *s = st->site;
+    struct sweep_item *it = xcalloc(st->n + 1, sizeof *it);
+    for (size_t i = 0; i < st->n; i++)
+        score_item(s, s->bayes.weight, &st->c[i], &it[i]);
+    struct sweep_bands b;
+    tuning_bands(s, &b);
+    struct sweep_row cur = { .threshold = st->kind == SWEEP_HOLD ? s->th.hold : s->th.reject };
+    sweep_row(it, st->n, &b, st->kind, &cur);
+    struct sweep_row *rows = xcalloc(MAX_ROWS, sizeof *rows);
+    size_t nr = sweep_run(it, st->n, &b, st->kind, st->lo, st->hi, st->step, rows, MAX_ROWS);
+    json_t *o = head(st), *ra = json_array();
+    for (size_t i = 0; i < nr; i++)
+        json_array_append_new(ra, tuning_row_json(&rows[i]));
+    json_t *c = bands_json(s);
+    json_object_set_new(c, "version", json_integer(s->policy_version));
+    json_object_set_new(c, "row", tuning_row_json(&cur));
+    json_object_set_new(o, "sweep", json_string(st->kind == SWEEP_HOLD ? "hold" : "reject"));
+    json_object_set_new(o, "current", c);
+    json_object_set_new(o, "rows", ra);
+    reply_json(resp, 200, o);
+    free(rows);
+    free(it);
+    tune_cleanup(req);
+}
+
+static struct tune_state *tune_begin(struct http_request *req, struct http_response *resp)
+{
+    struct tune_state *st = xcalloc(1, sizeof *st);
+    req->state = st;
+    req->cleanup = tune_cleanup;
+    st->limit = DEFAULT_LIMIT;
+    st->sample = 20;
+    st->lo = 0.05, st->hi = 0.95, st->step = 0.05;
+    if (!(st->site = req_path_site(req, resp))) {
+        tune_cleanup(req);
+        return NULL;
+    }
+    return st;
+}
+
+/* GET /v1/sites/{site}/tuning?from=&to=&days=&sweep=hold|reject&min=&max=&step=&limit= */
+void tuning_handle(struct http_request *req, struct http_response *resp)
+{
+    struct tune_state *st = tune_begin(req, resp);
+    if (!st)
+        return;
+    const char *sw = http_arg(req, "sweep"), *lim = http_arg(req, "limit");
+    if (sw && *sw && strcmp(sw, "hold") && strcmp(sw, "reject")) {
+        reply_error(resp, 400, "bad_parameter", "sweep must be \"hold\" or \"reject\"");
+        tune_cleanup(req);
+        return;
+    }
+    st->kind = sw && !strcmp(sw, "reject") ? SWEEP_REJECT : SWEEP_HOLD;
+    if (window(st, http_arg(req, "from"), http_arg(req, "to"), http_arg(req, "days"), resp) ||
+        num_arg(http_arg(req, "min"), "min", 0.001, 1, &st->lo, resp) ||
+        num_arg(http_arg(req, "max"), "max", 0.001, 1, &st->hi, resp) ||
+        num_arg(http_arg(req, "step"), "step", 0.001, 1, &st->step, resp)) {
+        tune_cleanup(req);
+        return;
+    }
+    if (lim && *lim && parse_long(lim, 1, MAX_LIMIT, &st->limit)) {
+        reply_error(resp, 400, "bad_parameter", "limit must be a whole number from 1 to %d", MAX_LIMIT);
+        tune_cleanup(req);
+        return;
+    }
+    if (st->hi < st->lo || (st->hi - st->lo) / st->step >= MAX_ROWS) {
+        reply_error(resp, 400, "bad_parameter", "min must not be above max, and the sweep has at most %d rows",
+                    MAX_ROWS);
+        tune_cleanup(req);
+        return;
+    }
+    fetch(req, st, tuning_done);
+}
+
+/* ---------- POST dry-run ---------- */
+
+static void excerpt(json_t *o, json_t *item)
+{
+    const char *b = json_string_value(json_object_get(json_object_get(item, "comment"), "body"));
+    if (!b)
+        return;
+    size_t n = strlen(b);
+    if (n > EXCERPT) { /* cut on a UTF-8 boundary */
+        n = EXCERPT;
+        while (n && ((unsigned char)b[n] & 0xC0) == 0x80)
+            n--;
+    }
+    json_object_set_new(o, "excerpt", json_stringn(b, n));
+}
+
+static void dry_done(struct http_request *req, struct http_response *resp)
+{
+    struct tune_state *st = req->state;
+    if (st->rc) {
+        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; try again");
+        tune_cleanup(req);
+        return;
+    }
+    const struct site_cfg *s = st->site, *p = cfg_site(st->proposed, s->name, NULL);
+    struct sweep_item *cur = xcalloc(st->n + 1, sizeof *cur), *pro = xcalloc(st->n + 1, sizeof *pro);
+    struct sweep_bands bc, bp;
+    tuning_bands(s, &bc);
+    tuning_bands(p, &bp);
+    json_t *sample = json_array(), *trans = json_object();
+    size_t changed = 0, changed_cur = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        struct labelled *l = &st->c[i];
+        score_item(s, s->bayes.weight, l, &cur[i]);
+        score_item(p, s->bayes.weight, l, &pro[i]);
+        enum decision dc = sweep_decide(&cur[i], &bc), dp = sweep_decide(&pro[i], &bp), then = dc;
+        const char *tn = json_string_value(json_object_get(l->item, "decision"));
+        if (!tn || decision_parse(tn, &then))
+            then = dc;
+        changed_cur += dc != dp;
+        if (then == dp)
+            continue;
+        changed++;
+        char k[40];
+        snprintf(k, sizeof k, "%s->%s", decision_name(then), decision_name(dp));
+        json_t *n = json_object_get(trans, k);
+        json_object_set_new(trans, k, json_integer(n ? json_integer_value(n) + 1 : 1));
+        if ((long)json_array_size(sample) < st->sample) {
+            char at[40];
+            fmt_rfc3339(l->since_ms, at, sizeof at);
+            json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "id", l->id, "label", l->spam ? "spam" : "ham",
+                                  "then", decision_name(then), "current", decision_name(dc), "proposed",
+                                  decision_name(dp), "score_current", num(cur[i].score), "score_proposed",
+                                  num(pro[i].score), "decided_at", at);
+            excerpt(o, l->item);
+            json_array_append_new(sample, o);
+        }
+    }
+    struct sweep_row rc = { .threshold = s->th.hold }, rp = { .threshold = p->th.hold };
+    sweep_row(cur, st->n, &bc, SWEEP_HOLD, &rc);
+    sweep_row(pro, st->n, &bp, SWEEP_HOLD, &rp);
+    json_t *o = head(st), *c = bands_json(s), *pr = bands_json(p);
+    json_object_set_new(c, "row", tuning_row_json(&rc));
+    json_object_set_new(pr, "row", tuning_row_json(&rp));
+    json_object_set_new(o, "current", c);
+    json_object_set_new(o, "proposed", pr);
+    json_object_set_new(o, "changed", json_integer((json_int_t)changed));
+    json_object_set_new(o, "changed_from_current", json_integer((json_int_t)changed_cur));
+    json_object_set_new(o, "transitions", trans);
+    json_object_set_new(o, "sample", sample);
+    json_object_set(o, "policy", st->policy);
+    reply_json(resp, 200, o);
+    free(cur);
+    free(pro);
+    tune_cleanup(req);
+}
+
+/* POST /v1/sites/{site}/tuning/dry-run {"policy":{...},"from","to","days","sample","limit"} */
+void dry_run_handle(struct http_request *req, struct http_response *resp)
+{
+    struct tune_state *st = tune_begin(req, resp);
+    if (!st)
+        return;
+    json_t *root = NULL;
+    if (req_load(req, &root, resp))
+        goto bad;
+    static const char *const known[] = { "policy", "from", "to", "days", "sample", "limit", NULL };
+    const char *unknown = req_unknown_field(root, known);
+    if (unknown) {
+        reply_error(resp, 400, "unknown_field", "%.64s is not a known field", unknown);
+        goto bad;
+    }
+    json_t *pol = json_object_get(root, "policy");
+    if (!pol) {
+        reply_error(resp, 400, "missing_field", "policy is required (the proposed changes, as for PUT .../policy)");
+        goto bad;
+    }
+    json_t *days = json_object_get(root, "days"), *smp = json_object_get(root, "sample"),
+           *lim = json_object_get(root, "limit");
+    const char *from = json_string_value(json_object_get(root, "from")),
+               *to = json_string_value(json_object_get(root, "to"));
+    if ((json_object_get(root, "from") && !from) || (json_object_get(root, "to") && !to)) {
+        reply_error(resp, 400, "wrong_type", "from and to must be strings (2026-11-01 or 2026-11-01T00:00:00Z)");
+        goto bad;
+    }
+    if ((days && !json_is_integer(days)) || (smp && (!json_is_integer(smp) || json_integer_value(smp) < 0 ||
+                                                     json_integer_value(smp) > 100)) ||
+        (lim && (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > MAX_LIMIT))) {
+        reply_error(resp, 400, "wrong_type", "days, sample (0-100) and limit (1-%d) must be whole numbers", MAX_LIMIT);
+        goto bad;
+    }
+    char dtext[24] = "";
+    if (days)
+        snprintf(dtext, sizeof dtext, "%lld", (long long)json_integer_value(days));
+    if (window(st, from, to, dtext, resp))
+        goto bad;
+    if (smp)
+        st->sample = (long)json_integer_value(smp);
+    if (lim)
+        st->limit = (long)json_integer_value(lim);
+    if (!(st->proposed = policy_try(req, st->site, pol, &st->policy, resp)))
+        goto bad;
+    json_decref(root);
+    fetch(req, st, dry_done);
+    return;
+bad:
+    json_decref(root);
+    tune_cleanup(req);
+}
