@@ -17,7 +17,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {};
 let key = sessionStorage.getItem('mg_key') || '';
 let me = null;
-let view = { site: '', state: 'held', reason: '', thread: '', order: 'oldest' };
+let view = { site: '', state: 'held', reason: '', thread: '', order: 'oldest', page: 'queue' };
 let items = [];          // the comments shown, in order
 let cursor = null;       // next_cursor of the last page
 let current = -1;        // index of the focused comment
@@ -107,7 +107,9 @@ async function signIn(k) {
   for (const s of me.sites) ui.site.append(new Option(s, s));
   view.site = me.site || me.sites[0];
   ui.site.value = view.site;
-  ui.site.parentElement.hidden = me.sites.length < 2;
+  $('site-pick').hidden = me.sites.length < 2;
+  ui.pages.hidden = me.role !== 'admin';
+  showPage('queue');
   await reload();
   startPolling();
 }
@@ -431,7 +433,7 @@ function startPolling() {
 // ---------- keys ----------
 
 function onKey(e) {
-  if (!key || ui.app.hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (!key || ui.app.hidden || view.page !== 'queue' || e.ctrlKey || e.metaKey || e.altKey) return;
   const t = e.target;
   if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) {
     if (e.key === 'Escape') t.blur();
@@ -461,6 +463,12 @@ document.addEventListener('DOMContentLoaded', () => {
   for (const id of ['signin', 'app', 'who', 'signout', 'key', 'states', 'site', 'reason', 'thread', 'order',
     'clear', 'status', 'error', 'loading', 'empty', 'list', 'more', 'toast']) ui[id] = $(id);
   ui.signinError = $('signin-error');
+  for (const [k, id] of [['pages', 'pages'], ['operator', 'operator'], ['pageName', 'page-name'], ['opError', 'op-error'],
+    ['policyVersion', 'policy-version'], ['policyText', 'policy-text'], ['policyCheck', 'policy-check'],
+    ['policyNote', 'policy-note'], ['qHold', 'q-hold'], ['qReject', 'q-reject'], ['save', 'save'],
+    ['dryRun', 'dry-run'], ['tDays', 't-days'], ['tLabelled', 't-labelled'], ['chart', 'chart'],
+    ['dryResult', 'dry-result'], ['versions', 'versions']]) ui[k] = $(id);
+  startOperator();
   $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); signIn(ui.key.value.trim()); });
   ui.signout.addEventListener('click', () => {
     sessionStorage.removeItem('mg_key');
@@ -469,7 +477,11 @@ document.addEventListener('DOMContentLoaded', () => {
     clearInterval(startPolling.t);
     showSignIn();
   });
-  ui.site.addEventListener('change', () => { view.site = ui.site.value; reload(); });
+  ui.site.addEventListener('change', () => {
+    view.site = ui.site.value;
+    reload();
+    if (view.page === 'operator') loadOperator();
+  });
   ui.reason.addEventListener('change', () => { view.reason = ui.reason.value; reload(); });
   ui.order.addEventListener('change', () => { view.order = ui.order.value; reload(); });
   ui.thread.addEventListener('change', () => { view.thread = ui.thread.value.trim(); reload(); });
@@ -482,3 +494,262 @@ document.addEventListener('DOMContentLoaded', () => {
   document.addEventListener('keydown', onKey);
   if (key) signIn(key); else showSignIn();
 });
+
+// ---------- the operator page: policy, tuning, versions (admin keys) ----------
+
+const op = { version: 0, doc: null, rows: [], current: null, checkSeq: 0, valid: false };
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  return e;
+}
+
+function sitePath(rest) { return '/v1/sites/' + encodeURIComponent(view.site) + rest; }
+
+function opFail(e) {
+  ui.opError.textContent = e.message;
+  show(ui.opError, true);
+}
+
+function showPage(page) {
+  view.page = page;
+  for (const b of ui.pages.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.page === page));
+  show($('queue'), page === 'queue');
+  show(ui.operator, page === 'operator');
+  ui.pageName.textContent = page === 'queue' ? 'moderation' : 'policy & tuning';
+  if (page === 'operator') loadOperator();
+}
+
+async function loadOperator() {
+  show(ui.opError, false);
+  try {
+    const [p, v] = await Promise.all([api('GET', sitePath('/policy')), api('GET', sitePath('/policy/versions?limit=20'))]);
+    op.version = p.version;
+    op.doc = p.policy;
+    ui.policyVersion.textContent = 'version ' + p.version + (p.source === 'file' ? ' (the config file\'s)' : ' by ' + p.by);
+    ui.policyText.value = JSON.stringify(p.policy, null, 2);
+    syncQuick(p.policy);
+    setCheck('ok', 'The policy in force.');
+    op.valid = false;
+    ui.save.disabled = true;
+    versions(v);
+    await loadTuning();
+  } catch (e) {
+    opFail(e);
+  }
+}
+
+function syncQuick(doc) {
+  const t = (doc && doc.thresholds) || {};
+  if (document.activeElement !== ui.qHold) ui.qHold.value = t.hold !== undefined ? t.hold : '';
+  if (document.activeElement !== ui.qReject) ui.qReject.value = t.reject !== undefined ? t.reject : '';
+}
+
+function setCheck(cls, text) {
+  ui.policyCheck.className = cls;
+  ui.policyCheck.textContent = text;
+}
+
+// The textarea's policy, or null (with the JSON error shown).
+function edited() {
+  try {
+    const d = JSON.parse(ui.policyText.value);
+    if (!d || typeof d !== 'object' || Array.isArray(d)) throw new Error('the policy must be a JSON object');
+    return d;
+  } catch (e) {
+    setCheck('error', 'JSON: ' + e.message);
+    return null;
+  }
+}
+
+// Validation as you type: JSON first, then modgate's own check of every field.
+function scheduleCheck() {
+  op.valid = false;
+  ui.save.disabled = true;
+  clearTimeout(scheduleCheck.t);
+  scheduleCheck.t = setTimeout(check, 250);
+}
+
+async function check() {
+  const seq = ++op.checkSeq;
+  const d = edited();
+  if (!d) return;
+  syncQuick(d);
+  drawChart(d.thresholds && typeof d.thresholds.hold === 'number' ? d.thresholds.hold : null);
+  try {
+    await api('POST', sitePath('/policy/validate'), { policy: d });
+    if (seq !== op.checkSeq) return;
+    const same = JSON.stringify(d) === JSON.stringify(op.doc);
+    setCheck('ok', same ? 'The policy in force.' : 'Valid: not saved yet.');
+    op.valid = !same;
+    ui.save.disabled = same;
+  } catch (e) {
+    if (seq !== op.checkSeq) return;
+    const f = e.body && e.body.error && e.body.error.field;
+    setCheck('error', e.message + (f && !e.message.startsWith(f) ? ' (' + f + ')' : ''));
+  }
+}
+
+function quickEdit() {
+  const d = edited();
+  if (!d) return;
+  d.thresholds = Object.assign({}, d.thresholds);
+  for (const [k, input] of [['hold', ui.qHold], ['reject', ui.qReject]]) {
+    const v = parseFloat(input.value);
+    if (!Number.isNaN(v)) d.thresholds[k] = v;
+  }
+  ui.policyText.value = JSON.stringify(d, null, 2);
+  scheduleCheck();
+}
+
+async function save() {
+  const d = edited();
+  if (!d || !op.valid) return;
+  ui.save.disabled = true;
+  try {
+    const r = await api('PUT', sitePath('/policy'), { policy: d, base_version: op.version, note: ui.policyNote.value });
+    toast('Saved as version ' + r.version + '; every instance has it within a second');
+    ui.policyNote.value = '';
+    await loadOperator();
+  } catch (e) {
+    if (e.code === 'version_conflict') opFail(new Error('Someone saved another version meanwhile: reload the page to edit it.'));
+    else setCheck('error', e.message);
+    ui.save.disabled = false;
+  }
+}
+
+async function loadTuning() {
+  const t = await api('GET', sitePath('/tuning?days=' + ui.tDays.value));
+  op.rows = t.rows;
+  op.current = t.current;
+  const l = t.labelled;
+  ui.tLabelled.textContent = (l.spam + l.ham) + ' labelled comments: ' + l.spam + ' spam, ' + l.ham + ' ham' +
+    (l.truncated ? ' (the newest only)' : '') + '. Only held comments are labelled.';
+  const d = edited();
+  drawChart(d && d.thresholds && typeof d.thresholds.hold === 'number' ? d.thresholds.hold : null);
+}
+
+// Precision, recall and FPR against the hold threshold, with the
+// thresholds in force and proposed marked.
+function drawChart(proposed) {
+  const W = 520, H = 260, L = 40, R = 10, T = 10, B = 30;
+  const x = (v) => L + v * (W - L - R), y = (v) => T + (1 - v) * (H - T - B);
+  const s = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img',
+    'aria-label': 'precision, recall and false-positive rate against the hold threshold' });
+  for (let i = 0; i <= 10; i += 2) {
+    const v = i / 10;
+    s.append(svg('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
+    const ty = svg('text', { x: L - 6, y: y(v) + 4, class: 'tick', 'text-anchor': 'end' });
+    ty.textContent = v.toFixed(1);
+    const tx = svg('text', { x: x(v), y: H - B + 16, class: 'tick', 'text-anchor': 'middle' });
+    tx.textContent = v.toFixed(1);
+    s.append(ty, tx);
+  }
+  for (const m of ['precision', 'recall', 'fpr']) {
+    const pts = op.rows.filter((r) => r[m] !== null).map((r) => x(r.threshold).toFixed(1) + ',' + y(r[m]).toFixed(1));
+    const line = svg('polyline', { points: pts.join(' '), class: 'series ' + m, 'data-series': m, 'data-points': pts.length });
+    s.append(line);
+    for (const r of op.rows) {
+      if (r[m] === null) continue;
+      const c = svg('circle', { cx: x(r.threshold), cy: y(r[m]), r: 2.5, class: 'dot ' + m });
+      const tt = svg('title');
+      tt.textContent = m + ' ' + r[m] + ' at ' + r.threshold + ' (' + r.accept + ' accepted, ' + r.hold + ' held, ' +
+        r.challenge + ' challenged, ' + r.reject + ' rejected)';
+      c.append(tt);
+      s.append(c);
+    }
+  }
+  const mark = (v, cls) => {
+    if (typeof v !== 'number') return;
+    s.append(svg('line', { x1: x(v), x2: x(v), y1: T, y2: H - B, class: 'marker ' + cls, 'data-value': v }));
+    const t = svg('text', { x: x(v) + 4, y: T + (cls === 'current' ? 12 : 26), class: 'mlabel ' + cls });
+    t.textContent = (cls === 'current' ? 'in force ' : 'proposed ') + v;
+    s.append(t);
+  };
+  if (op.current) mark(op.current.hold, 'current');
+  if (proposed !== null && op.current && proposed !== op.current.hold) mark(proposed, 'proposed');
+  ui.chart.textContent = '';
+  ui.chart.append(s);
+}
+
+async function dryRun() {
+  const d = edited();
+  if (!d) return;
+  ui.dryResult.textContent = '';
+  try {
+    const r = await api('POST', sitePath('/tuning/dry-run'), { policy: d, days: Number(ui.tDays.value), sample: 10 });
+    const n = r.labelled.spam + r.labelled.ham;
+    ui.dryResult.dataset.changed = r.changed;
+    const h = el('p', 'dry-sum');
+    const tr = Object.entries(r.transitions).map(([k, v]) => v + ' ' + k.replace('->', ' → ')).join(', ');
+    h.textContent = 'Of ' + n + ' labelled comments, ' + r.changed + ' would be decided differently than when they arrived' +
+      (tr ? ' (' + tr + ')' : '') + '.';
+    const f = (row) => 'precision ' + row.precision + ', recall ' + row.recall + ', FPR ' + row.fpr;
+    const cmp = el('p', 'muted', 'In force: ' + f(r.current.row) + '. Proposed: ' + f(r.proposed.row) + '.');
+    ui.dryResult.append(h, cmp);
+    if (r.sample.length) {
+      const tb = el('table', 'sample');
+      const hr = el('tr');
+      for (const c of ['label', 'then → proposed', 'score', 'comment']) hr.append(el('th', '', c));
+      tb.append(hr);
+      for (const it of r.sample) {
+        const tr2 = el('tr');
+        tr2.dataset.id = it.id;
+        tr2.append(el('td', it.label, it.label), el('td', '', it.then + ' → ' + it.proposed),
+          el('td', '', it.score_current + ' → ' + it.score_proposed), el('td', 'excerpt', it.excerpt || ''));
+        tb.append(tr2);
+      }
+      ui.dryResult.append(tb);
+    }
+    show(ui.dryResult, true);
+  } catch (e) {
+    ui.dryResult.append(el('p', 'error', e.message));
+    show(ui.dryResult, true);
+  }
+}
+
+function versions(v) {
+  ui.versions.textContent = '';
+  for (const e of v.versions) {
+    const li = el('li');
+    li.dataset.version = e.version;
+    const head = el('div', 'vhead');
+    head.append(el('strong', '', 'v' + e.version), el('span', 'muted', ' · ' + e.by + (e.at ? ' · ' + e.at : '')));
+    li.append(head);
+    const what = e.version === 0 ? 'the config file' + (e.note ? ' (' + e.note + ')' : '')
+      : (e.reverted_from !== undefined ? 'reverted to v' + e.reverted_from + (e.note ? ': ' : '') : '') + (e.note || '');
+    if (what) li.append(el('div', 'vnote', what));
+    if (e.version === v.current_version) {
+      li.append(el('span', 'badge', 'in force'));
+    } else {
+      const b = el('button', '', 'Revert to this');
+      b.type = 'button';
+      b.addEventListener('click', () => revert(e.version));
+      li.append(b);
+    }
+    ui.versions.append(li);
+  }
+}
+
+async function revert(version) {
+  try {
+    const r = await api('POST', sitePath('/policy/revert'), { version, base_version: op.version });
+    toast('Version ' + r.version + ' is version ' + version + '\'s policy again');
+    await loadOperator();
+  } catch (e) {
+    opFail(e);
+  }
+}
+
+function startOperator() {
+  ui.pages.hidden = !(me && me.role === 'admin');
+  for (const b of ui.pages.querySelectorAll('button')) b.addEventListener('click', () => showPage(b.dataset.page));
+  ui.policyText.addEventListener('input', scheduleCheck);
+  ui.qHold.addEventListener('input', quickEdit);
+  ui.qReject.addEventListener('input', quickEdit);
+  ui.save.addEventListener('click', save);
+  ui.dryRun.addEventListener('click', dryRun);
+  ui.tDays.addEventListener('change', () => loadTuning().catch(opFail));
+}
