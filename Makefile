@@ -49,7 +49,7 @@ MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep
 SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
-FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha
+FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha fuzz_policy
 
 FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
 SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/ui_files.o
@@ -108,7 +108,7 @@ $(BUILD)/tests/fuzz_reply: tests/fuzz/fuzz_reply.c tests/fuzz/standalone.c servi
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters -Iservice $(LDFLAGS) -o $@ $(filter-out service/%,$(filter %.c %.o,$^)) $(LDLIBS)
 
-$(BUILD)/tests/fuzz_jfast $(BUILD)/tests/fuzz_captcha: $(BUILD)/tests/%: tests/fuzz/%.c tests/fuzz/standalone.c \
+$(BUILD)/tests/fuzz_jfast $(BUILD)/tests/fuzz_captcha $(BUILD)/tests/fuzz_policy: $(BUILD)/tests/%: tests/fuzz/%.c tests/fuzz/standalone.c \
 		$(SERVICE_OBJS) $(FILTER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters -Iservice $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
@@ -160,7 +160,7 @@ fuzz:
 	    srcs="$(FILTER_SRCS) build/ui_files.c"; [ $$t = fuzz_request ] && srcs="$$srcs $(filter-out service/check.c,$(SERVICE_SRCS))"; \
 	    [ $$t = fuzz_config ] && srcs="$$srcs $(filter-out service/config.c,$(SERVICE_SRCS))"; \
 	    [ $$t = fuzz_reply ] && srcs="$$srcs $(filter-out service/store.c,$(SERVICE_SRCS))"; \
-	    { [ $$t = fuzz_jfast ] || [ $$t = fuzz_captcha ]; } && srcs="$$srcs $(SERVICE_SRCS)"; \
+	    { [ $$t = fuzz_jfast ] || [ $$t = fuzz_captcha ] || [ $$t = fuzz_policy ]; } && srcs="$$srcs $(SERVICE_SRCS)"; \
 	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ifilters -Iservice \
 	        $$(pkg-config --cflags $(PKGS)) -o build-fuzz/$$t tests/fuzz/$$t.c $$srcs \
 	        $$(pkg-config --libs $(PKGS)) -lpthread -lm || exit 1; \

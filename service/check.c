@@ -726,6 +726,9 @@ static char *held_item(struct http_request *req, struct check_state *st, const s
     buf_put_num(&b, a->score, 4);
     buf_puts(&b, ",\"reasons\":");
     render_reasons(&b, a->v);
+    /* what the Bayes contribution was weighed with: tuning.c re-weighs it */
+    buf_puts(&b, ",\"bayes_weight\":");
+    buf_put_num(&b, st->site->bayes.weight, 4);
     buf_puts(&b, ",\"request_id\":");
     json_put_str(&b, req->id);
     buf_puts(&b, ",\"held_at\":");

@@ -308,6 +308,14 @@ static void scraped(struct http_request *req, struct http_response *resp)
             buf_printf(&b, "} %llu\n", (unsigned long long)(k ? in.nham : in.nspam));
         }
     }
+    put_head(&b, "modgate_policy_version", "The policy version this instance applies, by site (0: the config "
+                                           "file's; see GET /v1/sites/{site}/policy).", "gauge");
+    for (size_t i = 0; i < c->nsites; i++) {
+        int first = 1;
+        buf_puts(&b, "modgate_policy_version");
+        put_label(&b, "site", c->sites[i].name, &first);
+        buf_printf(&b, "} %ld\n", c->sites[i].policy_version);
+    }
     put_head(&b, "modgate_http_inflight_requests", "Requests being answered now.", "gauge");
     buf_printf(&b, "modgate_http_inflight_requests %ld\n", http_inflight());
     put_head(&b, "modgate_spool_held_comments", "Held comments waiting in the spool for Redis.", "gauge");

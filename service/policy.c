@@ -162,12 +162,14 @@ void policy_swap_file(struct cfg *file)
 }
 
 /* Record version 'version' of 'site' (doc borrowed; NULL: the file's) and
- * swap in a config that has it, unless this version is there already. */
-static void apply(const char *site, long version, json_t *doc, const char *by, long long at_ms)
+ * swap in a config that has it, unless this version is there already (or,
+ * with 'newer_only', a later one: the poller may have seen another
+ * instance's next version before this instance's PUT answered). */
+static void apply(const char *site, long version, json_t *doc, const char *by, long long at_ms, int newer_only)
 {
     pthread_mutex_lock(&mu);
     struct overlay *o = overlay_of(site);
-    if (o->version != version) {
+    if (o->version != version && (!newer_only || version > o->version)) {
         json_decref(o->doc);
         o->doc = doc ? json_deep_copy(doc) : NULL; /* shares nothing with a request's tree */
         o->version = version;
@@ -303,7 +305,7 @@ static int poll_once(void)
                 LOG_ERROR(NULL, "policy: version %s of site %s is not a JSON object in Redis; ignored",
                           s.v[4 * i], name);
             else
-                apply(name, atol(s.v[4 * i]), doc, s.v[4 * i + 2], atoll(s.v[4 * i + 3]));
+                apply(name, atol(s.v[4 * i]), doc, s.v[4 * i + 2], atoll(s.v[4 * i + 3]), 0);
             json_decref(doc);
         }
         sync_free(&s);
@@ -603,7 +605,7 @@ static void put_done(struct http_request *req, struct http_response *resp)
         reply_json(resp, 409, json_pack("{s:o}", "error", e));
     } else {
         long v = atol(r->v[1]);
-        apply(st->site->name, v, st->doc, st->by, st->at_ms);
+        apply(st->site->name, v, st->doc, st->by, st->at_ms, 1);
         struct cfg *now = cfg_acquire();
         const struct site_cfg *s = cfg_site(now, st->site->name, NULL);
         json_t *o = s ? policy_view(s) : json_pack("{s:s}", "site", st->site->name);

@@ -57,7 +57,7 @@ void tuning_score(const struct site_cfg *s, const char *body, size_t n, const ch
         if (!strcmp(f, "bayes"))
             now = !s->bayes.enabled ? 0 : weight_then > 0 ? was * s->bayes.weight / weight_then : was;
         else if (!strcmp(c, "duplicate"))
-            now = s->heur.w.duplicate;
+            now = s->dup_enabled ? s->heur.w.duplicate : 0;
         else if (!strcmp(c, "form_token_missing"))
             now = s->form.required ? s->form.missing : 0;
         else if (!strcmp(c, "form_token_invalid"))
@@ -108,14 +108,16 @@ static struct store_script labelled_script = { .src =
     "local P = ARGV[1]\n"
     "local out = {}\n"
     "for _, st in ipairs({'approved', 'rejected', 'spam'}) do\n"
-    "  local ids = redis.call('ZREVRANGEBYSCORE', P .. 'q:' .. st, ARGV[3], ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))\n"
-    "  for _, id in ipairs(ids) do\n"
+    "  local lim = tonumber(ARGV[4])\n"
+    "  local ids = redis.call('ZREVRANGEBYSCORE', P .. 'q:' .. st, ARGV[3], ARGV[2], 'LIMIT', 0, lim + 1)\n"
+    "  for i, id in ipairs(ids) do\n"
+    "    if i > lim then break end\n"
     "    local h = redis.call('HMGET', P .. 'c:' .. id, 'item', 'since', 'state')\n"
     "    if h[1] and h[3] == st then\n"
     "      out[#out + 1] = st; out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2] or '0'\n"
     "    end\n"
     "  end\n"
-    "  if #ids >= tonumber(ARGV[4]) then out[#out + 1] = 'truncated' end\n"
+    "  if #ids > lim then out[#out + 1] = 'truncated' end\n"
     "end\n"
     "return out\n" };
 
@@ -178,19 +180,24 @@ static void parse_labelled(redisReply *r, const char *err, void *out)
     st->c = xcalloc(r->elements / 4 + 1, sizeof *st->c);
     for (size_t i = 0; i < r->elements;) {
         redisReply *e = r->element[i];
-        if (e->type == REDIS_REPLY_STRING && !strcmp(e->str, "truncated")) {
+        if (e->type != REDIS_REPLY_STRING) {
+            i++;
+            continue;
+        }
+        if (!strcmp(e->str, "truncated")) {
             st->truncated = 1;
             i++;
             continue;
         }
-        if (i + 3 >= r->elements)
+        if (i + 3 >= r->elements || r->element[i + 1]->type != REDIS_REPLY_STRING ||
+            r->element[i + 2]->type != REDIS_REPLY_STRING || r->element[i + 3]->type != REDIS_REPLY_STRING)
             break;
         json_t *item = json_loadb(r->element[i + 2]->str, r->element[i + 2]->len, 0, NULL);
         if (json_is_object(item)) {
             struct labelled *l = &st->c[st->n++];
             l->spam = strcmp(e->str, "approved") != 0;
             l->id = xstrndup(r->element[i + 1]->str, r->element[i + 1]->len);
-            l->since_ms = atoll(r->element[i + 3]->str ? r->element[i + 3]->str : "0");
+            l->since_ms = atoll(r->element[i + 3]->str);
             l->item = item;
         } else {
             json_decref(item);
@@ -206,8 +213,11 @@ static void tune_done(void *arg)
 }
 
 /* The comment's score etc. under site 's' from its stored item. */
-static void score_item(const struct site_cfg *s, double weight_then, const struct labelled *l, struct sweep_item *out)
+static void score_item(const struct site_cfg *s, double weight_now, const struct labelled *l, struct sweep_item *out)
 {
+    /* the weight its Bayes evidence was recorded with (check.c), else today's */
+    json_t *w = json_object_get(l->item, "bayes_weight");
+    double weight_then = json_is_number(w) ? json_number_value(w) : weight_now;
     json_t *cm = json_object_get(l->item, "comment");
     json_t *b = json_object_get(cm, "body");
     const char *url = json_string_value(json_object_get(json_object_get(l->item, "author"), "url"));
@@ -219,18 +229,20 @@ static void score_item(const struct site_cfg *s, double weight_then, const struc
 
 /* ---------- parameters ---------- */
 
-/* A window bound: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ", as Unix ms. */
-static int parse_when(const char *s, long long *ms)
+/* A window bound: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ", as Unix ms; a
+ * date as the end ('end_of_day') means the end of that day. */
+static int parse_when(const char *s, int end_of_day, long long *ms)
 {
     char t[32];
-    if (strlen(s) == 10)
+    int date = strlen(s) == 10;
+    if (date)
         snprintf(t, sizeof t, "%sT00:00:00Z", s);
     else
         snprintf(t, sizeof t, "%.31s", s);
     long long v = parse_utc_s(t);
     if (v < 0)
         return -1;
-    *ms = v * 1000;
+    *ms = (v + (date && end_of_day ? 86400 : 0)) * 1000;
     return 0;
 }
 
@@ -240,7 +252,7 @@ static int window(struct tune_state *st, const char *from, const char *to, const
 {
     long d = 30;
     st->to_ms = wall_ms();
-    if (to && *to && parse_when(to, &st->to_ms)) {
+    if (to && *to && parse_when(to, 1, &st->to_ms)) {
         reply_error(resp, 400, "bad_parameter", "to must be a date (2026-11-30) or UTC time (2026-11-30T12:00:00Z)");
         return -1;
     }
@@ -249,7 +261,7 @@ static int window(struct tune_state *st, const char *from, const char *to, const
         return -1;
     }
     st->from_ms = st->to_ms - d * 86400000LL;
-    if (from && *from && parse_when(from, &st->from_ms)) {
+    if (from && *from && parse_when(from, 0, &st->from_ms)) {
         reply_error(resp, 400, "bad_parameter", "from must be a date (2026-11-01) or UTC time (2026-11-01T00:00:00Z)");
         return -1;
     }
@@ -384,7 +396,7 @@ void tuning_handle(struct http_request *req, struct http_response *resp)
         tune_cleanup(req);
         return;
     }
-    if (st->hi < st->lo || (st->hi - st->lo) / st->step >= MAX_ROWS) {
+    if (st->hi < st->lo || (long)floor((st->hi - st->lo) / st->step + 1e-9) + 1 > MAX_ROWS) {
         reply_error(resp, 400, "bad_parameter", "min must not be above max, and the sweep has at most %d rows",
                     MAX_ROWS);
         tune_cleanup(req);
@@ -455,6 +467,7 @@ static void dry_done(struct http_request *req, struct http_response *resp)
     sweep_row(cur, st->n, &bc, SWEEP_HOLD, &rc);
     sweep_row(pro, st->n, &bp, SWEEP_HOLD, &rp);
     json_t *o = head(st), *c = bands_json(s), *pr = bands_json(p);
+    json_object_set_new(c, "version", json_integer(s->policy_version));
     json_object_set_new(c, "row", tuning_row_json(&rc));
     json_object_set_new(pr, "row", tuning_row_json(&rp));
     json_object_set_new(o, "current", c);
@@ -498,10 +511,13 @@ void dry_run_handle(struct http_request *req, struct http_response *resp)
         reply_error(resp, 400, "wrong_type", "from and to must be strings (2026-11-01 or 2026-11-01T00:00:00Z)");
         goto bad;
     }
-    if ((days && !json_is_integer(days)) || (smp && (!json_is_integer(smp) || json_integer_value(smp) < 0 ||
-                                                     json_integer_value(smp) > 100)) ||
-        (lim && (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > MAX_LIMIT))) {
-        reply_error(resp, 400, "wrong_type", "days, sample (0-100) and limit (1-%d) must be whole numbers", MAX_LIMIT);
+    if ((days && !json_is_integer(days)) || (smp && !json_is_integer(smp)) || (lim && !json_is_integer(lim))) {
+        reply_error(resp, 400, "wrong_type", "days, sample and limit must be whole numbers");
+        goto bad;
+    }
+    if ((smp && (json_integer_value(smp) < 0 || json_integer_value(smp) > 100)) ||
+        (lim && (json_integer_value(lim) < 1 || json_integer_value(lim) > MAX_LIMIT))) {
+        reply_error(resp, 400, "bad_parameter", "sample must be from 0 to 100 and limit from 1 to %d", MAX_LIMIT);
         goto bad;
     }
     char dtext[24] = "";

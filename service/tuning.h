@@ -24,7 +24,8 @@ struct json_t;
  * bytes, valid UTF-8), its author URL and honeypot (may be NULL), and
  * 'reasons' (the stored reasons array, may be NULL) of which the context
  * ones are kept; their Bayes contribution is scaled by s's weight over
- * 'weight_then' (the weight it was recorded with; 0: kept as is). Without
+ * 'weight_then' (the weight it was recorded with, which check.c stores
+ * with a held comment as "bayes_weight"; 0: kept as is). Without
  * stored reasons, 'bayes_p' (P(spam), or a negative number: none) is the
  * Bayes opinion. out->spam is left alone. */
 void tuning_score(const struct site_cfg *s, const char *body, size_t n, const char *author_url,

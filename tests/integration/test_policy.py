@@ -190,6 +190,10 @@ def test_a_second_instance_sees_the_change_without_a_restart():
         print("  (second instance had the new version %.0f ms after the PUT was sent)" % seen_ms)
         assert get(s=b2)["policy"] == b["policy"]
         assert decision("pol-2b", s=b2) == "hold"
+        # both instances say in /metrics which version they apply: an operator sees them agree
+        for s in (svc(), b2):
+            st, text, _ = s.request("GET", "/metrics", key=GLOBAL_ADMIN, raw=True)
+            assert st == 200 and ('modgate_policy_version{site="news"} %d\n' % b["version"]) in text.decode(), text
         # and back, the other way round: a revert on the second instance reaches the first
         st, r = b2.request("POST", PATH + "/revert", {"version": 0}, key=ADMIN_KEY)[:2]
         assert st == 200, r
@@ -256,6 +260,28 @@ def test_redis_stored_keys_and_redis_down():
     finally:
         r.start()
     assert wait_until(lambda: put({"prior": 0.1})[0] == 200, 10)
+    back_to_file()
+
+
+def test_an_instance_started_while_redis_is_down_gets_the_policy_later():
+    st, b = put({"thresholds": {"hold": 0.05}}, note="while you were away")
+    assert st == 200, b
+    r = ctx["redis"]
+    r.stop()
+    c3 = copy.deepcopy(svc().config)
+    c3["listen"] = "127.0.0.1:%d" % free_port()
+    late = Service(svc().binary, ctx["tmp"], c3, name="late")
+    try:
+        late.start()  # serves with the file's policy meanwhile
+        assert get(s=late)["version"] == 0
+        assert "cannot read the stored policies" in late.logtext(), late.logtext()[-2000:]
+    finally:
+        r.start()
+    try:
+        assert wait_until(lambda: get(s=late)["version"] == b["version"], 15), get(s=late)
+        assert get(s=late)["policy"]["thresholds"]["hold"] == 0.05
+    finally:
+        assert late.stop() == 0, late.logtext()[-2000:]
     back_to_file()
 
 

@@ -133,12 +133,20 @@ def test_reject_sweep_and_window():
     old = tuning("?to=2020-01-01")
     assert old["labelled"]["spam"] == 0 and old["labelled"]["ham"] == 0, old["labelled"]
     assert old["rows"][0]["precision"] is None, old["rows"][0]
-    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
-    assert tuning("?from=%s" % today)["labelled"]["spam"] == 6
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    assert tuning("?from=%s" % yesterday)["labelled"]["spam"] == 6
+    # a date as "to" includes that day
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert tuning("?to=%s" % today)["labelled"] == {"spam": 6, "ham": 6, "truncated": False}
+    # the newest 'limit' of each state, and truncated says that some were left out
+    assert tuning("?limit=6")["labelled"] == {"spam": 6, "ham": 6, "truncated": False}
+    assert tuning("?limit=5")["labelled"] == {"spam": 5, "ham": 5, "truncated": True}
 
 
 def test_bad_parameters_are_refused():
+    assert len(tuning("?min=0.1&max=0.299&step=0.001")["rows"]) == 200
     for q in ("?sweep=sideways", "?min=2", "?step=0", "?from=yesterday", "?days=0", "?min=0.9&max=0.1",
+              "?min=0.1&max=0.3&step=0.001",  # 201 rows
               "?limit=0", "?from=2026-12-01&to=2026-01-01"):
         st, b, _ = svc().request("GET", "/v1/sites/%s/tuning%s" % (SITE, q), key=ADM)
         assert st == 400 and err_code(b) == "bad_parameter", (q, st, b)
@@ -192,6 +200,8 @@ def test_dry_run_refuses_an_invalid_policy():
     st, b = dry({"thresholds": {"hold": 0.3}})
     assert st == 400 and err_code(b) == "unknown_field", b
     st, b = dry({"policy": {}, "sample": 500})
+    assert st == 400 and err_code(b) == "bad_parameter", b
+    st, b = dry({"policy": {}, "sample": "5"})
     assert st == 400 and err_code(b) == "wrong_type", b
     st, b = dry({"policy": {}, "from": 5})
     assert st == 400 and err_code(b) == "wrong_type", b
