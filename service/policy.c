@@ -66,6 +66,12 @@ static struct store_script list_script = { .src =
     "end\n"
     "return out\n" };
 
+/* A number the scripts answered as text (0 for anything else). */
+static long long num(const char *s)
+{
+    return strtoll(s, NULL, 10);
+}
+
 static void keys_of(const char *site, char pol[100], char log_[100])
 {
     snprintf(pol, 100, "mg:{%s}:policy", site);
@@ -290,7 +296,7 @@ static int poll_once(void)
     int rc = s.rc == 0 && s.n == n ? 0 : -1;
     size_t nch = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (atol(s.v[i]) != known_version(c->sites[i].name))
+        if (num(s.v[i]) != known_version(c->sites[i].name))
             argv[nch++] = keys[i];
     sync_free(&s);
     if (rc == 0 && nch) {
@@ -305,7 +311,7 @@ static int poll_once(void)
                 LOG_ERROR(NULL, "policy: version %s of site %s is not a JSON object in Redis; ignored",
                           s.v[4 * i], name);
             else
-                apply(name, atol(s.v[4 * i]), doc, s.v[4 * i + 2], atoll(s.v[4 * i + 3]), 0);
+                apply(name, num(s.v[4 * i]), doc, s.v[4 * i + 2], num(s.v[4 * i + 3]), 0);
             json_decref(doc);
         }
         sync_free(&s);
@@ -598,13 +604,13 @@ static void put_done(struct http_request *req, struct http_response *resp)
     struct sync_call *r = &st->call;
     if (r->rc || r->n != 2) {
         reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; the policy was not changed, try again");
-    } else if (atol(r->v[0]) == 0) {
+    } else if (num(r->v[0]) == 0) {
         json_t *e = json_pack("{s:s,s:s,s:I}", "code", "version_conflict", "message",
                               "the policy changed since the version you edited: load it again", "current_version",
-                              (json_int_t)atol(r->v[1]));
+                              (json_int_t)num(r->v[1]));
         reply_json(resp, 409, json_pack("{s:o}", "error", e));
     } else {
-        long v = atol(r->v[1]);
+        long v = num(r->v[1]);
         apply(st->site->name, v, st->doc, st->by, st->at_ms, 1);
         struct cfg *now = cfg_acquire();
         const struct site_cfg *s = cfg_site(now, st->site->name, NULL);
@@ -696,10 +702,10 @@ static void list_done(struct http_request *req, struct http_response *resp)
         return;
     }
     json_t *list = json_array();
-    long cur = atol(r->v[0]);
+    long cur = num(r->v[0]);
     long lowest = st->before > 0 && st->before <= cur + 1 ? st->before : cur + 1; /* below what was asked */
     for (size_t i = 1; i + 1 < r->n; i += 2) {
-        lowest = atol(r->v[i]);
+        lowest = num(r->v[i]);
         json_t *e = entry_view(lowest, r->v[i + 1]);
         if (e)
             json_array_append_new(list, e);
@@ -714,7 +720,7 @@ static void list_done(struct http_request *req, struct http_response *resp)
                                                   file->path, "policy", cfg_policy_json(fs)));
         cfg_release(file);
     }
-    json_t *o = json_pack("{s:s,s:I,s:o}", "site", st->site->name, "current_version", (json_int_t)atol(r->v[0]),
+    json_t *o = json_pack("{s:s,s:I,s:o}", "site", st->site->name, "current_version", (json_int_t)num(r->v[0]),
                           "versions", list);
     if (more)
         json_object_set_new(o, "next_before", json_integer(lowest));
@@ -767,7 +773,7 @@ static void revert_got(struct http_request *req, struct http_response *resp)
         pol_cleanup(req);
         return;
     }
-    json_t *e = r->n == 3 && atol(r->v[1]) == st->revert ? json_loads(r->v[2], 0, NULL) : NULL;
+    json_t *e = r->n == 3 && num(r->v[1]) == st->revert ? json_loads(r->v[2], 0, NULL) : NULL;
     if (!e) {
         reply_error(resp, 404, "no_such_version", "site %s has no policy version %ld", st->site->name, st->revert);
         pol_cleanup(req);

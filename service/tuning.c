@@ -197,7 +197,7 @@ static void parse_labelled(redisReply *r, const char *err, void *out)
             struct labelled *l = &st->c[st->n++];
             l->spam = strcmp(e->str, "approved") != 0;
             l->id = xstrndup(r->element[i + 1]->str, r->element[i + 1]->len);
-            l->since_ms = atoll(r->element[i + 3]->str);
+            l->since_ms = strtoll(r->element[i + 3]->str, NULL, 10);
             l->item = item;
         } else {
             json_decref(item);
