@@ -29,6 +29,20 @@ struct ctx {
     int failed;
 };
 
+/* Drop a UTF-8 sequence that snprintf cut short at the end of 's'. */
+static void utf8_cut(char *s)
+{
+    size_t len = strlen(s), start = len;
+    while (start > 0 && len - start < 3 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0 || (unsigned char)s[start - 1] < 0xC0)
+        return;
+    unsigned char lead = (unsigned char)s[start - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (len - (start - 1) < need)
+        s[start - 1] = 0;
+}
+
 static int fail(struct ctx *x, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -38,17 +52,22 @@ static int fail(struct ctx *x, const char *path, const char *fmt, ...)
         return -1;
     x->failed = 1;
     int n = snprintf(x->err, x->errlen, "%s: ", path);
-    if (n < 0 || (size_t)n >= x->errlen)
+    if (n < 0 || (size_t)n >= x->errlen) {
+        utf8_cut(x->err);
         return -1;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
     va_end(ap);
     /* Key names and values come from the file: no control characters in
-     * a one-line error that goes to a terminal or a log. */
+     * a one-line error that goes to a terminal or a log, and no UTF-8
+     * sequence cut in half where the message was cut short (the policy API
+     * sends it in JSON). */
     for (char *p = x->err; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
+    utf8_cut(x->err);
     return -1;
 }
 
@@ -58,6 +77,7 @@ static void join(char *out, size_t len, const char *path, const char *key)
     int n = snprintf(out, len, "%s%s", path, *path ? "." : "");
     if (n >= 0 && (size_t)n < len)
         snprintf(out + n, len - (size_t)n, "%.*s", (int)(len - (size_t)n - 1), key);
+    utf8_cut(out);
 }
 
 /* Refuse any key of 'obj' not in the NULL-terminated 'allowed'. */
@@ -1033,6 +1053,10 @@ int cfg_policy_check(json_t *doc, char *err, size_t errlen)
             return fail(&x, k, listed((const char *const[]){ "keys", NULL }, k)
                                    ? "API keys are set in the config file, not by a policy"
                                    : "unknown field");
+        /* null would mean "the built-in defaults", not the file's values:
+         * leave the field out to keep what is in force */
+        if (json_is_null(v) && strcmp(k, "api_rate_limit") != 0)
+            return fail(&x, k, "cannot be null (leave it out to keep what is in force)");
         const char *const *sub = strcmp(k, "captcha") == 0 ? policy_captcha_keys
                                  : strcmp(k, "bayes") == 0 ? policy_bayes_keys
                                                            : NULL;

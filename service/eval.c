@@ -330,7 +330,8 @@ static int usage(void)
                     "  --param sets a classifier constant: s, x, min_dev, max_discriminators, min_tokens\n"
                     "  --sweep adds precision, recall, FPR and decisions for hold thresholds 0.05-0.95;\n"
                     "          with --config and --site each comment is scored as that site's policy\n"
-                    "          scores it (prior, heuristics, word lists, Bayes weight, floors)\n");
+                    "          scores it (prior, heuristics, word lists, Bayes weight and constants,\n"
+                    "          floors; --param and --min-learns do not apply then)\n");
     return 2;
 }
 
@@ -450,6 +451,7 @@ int eval_main(int argc, char **argv)
             cfg_release(cfg);
             return 2;
         }
+        bp = site->bayes.params; /* the site classifies with its own constants */
     }
 
     struct docs train = { 0 }, test = { 0 };

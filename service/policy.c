@@ -86,11 +86,14 @@ struct overlay {
     json_t *doc;          /* owned; NULL: the file's */
     char by[64];
     long long at_ms;
+    int unfit;            /* the file in force does not take doc: the site gets the file's */
+    long older_seen;      /* the poller last saw Redis at this lower version (0: it did not) */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct overlay *ov;
 static size_t nov;
+static char last_err[512];    /* the last swap failure logged, under mu: logged once */
 
 static struct overlay *overlay_of(const char *site)
 {
@@ -105,8 +108,9 @@ static struct overlay *overlay_of(const char *site)
 }
 
 /* 'file''s file with the overlays laid over it (new), or NULL when there
- * is nothing to lay over. An overlay the file no longer takes is dropped,
- * so one bad version cannot keep every other site's change out. */
+ * is nothing to lay over. An overlay the file does not take is marked
+ * unfit (kept: a later file may take it), so one bad version cannot keep
+ * every other site's change out. */
 static struct cfg *compose_locked(const struct cfg *file)
 {
     struct cfg_policy *p = xcalloc(nov + 1, sizeof *p);
@@ -115,7 +119,8 @@ static struct cfg *compose_locked(const struct cfg *file)
         size_t n = 0;
         for (size_t i = 0; i < nov; i++)
             if (ov[i].version > 0 && cfg_site(file, ov[i].site, NULL))
-                p[n++] = (struct cfg_policy){ ov[i].site, ov[i].doc, ov[i].version, ov[i].by, ov[i].at_ms };
+                p[n++] = (struct cfg_policy){ ov[i].site, ov[i].unfit ? NULL : ov[i].doc, ov[i].version, ov[i].by,
+                                              ov[i].at_ms };
         if (n == 0)
             break;
         char err[512];
@@ -125,7 +130,7 @@ static struct cfg *compose_locked(const struct cfg *file)
         for (size_t i = 0; i < nov && !bad; i++) {
             char pre[80];
             int pl = snprintf(pre, sizeof pre, "sites.%s", ov[i].site);
-            if (ov[i].doc && strncmp(err, pre, (size_t)pl) == 0 && (err[pl] == '.' || err[pl] == ':'))
+            if (ov[i].doc && !ov[i].unfit && strncmp(err, pre, (size_t)pl) == 0 && (err[pl] == '.' || err[pl] == ':'))
                 bad = &ov[i];
         }
         if (!bad) {
@@ -133,33 +138,44 @@ static struct cfg *compose_locked(const struct cfg *file)
             break;
         }
         LOG_ERROR(NULL, "policy: version %ld of site %s does not fit the config file, the site gets the "
-                  "file's policy until a new version: %s", bad->version, bad->site, err);
-        json_decref(bad->doc);
-        bad->doc = NULL;
+                  "file's policy until a new version or a config file that takes it: %s", bad->version, bad->site,
+                  err);
+        bad->unfit = 1;
     }
     free(p);
     return c;
 }
 
-/* Lay the overlays over the running config's file and swap it in. */
-static void reswap_locked(void)
+/* Lay the overlays over the running config's file and swap it in.
+ * Returns 0, or -1 when even the file alone does not load now (a secret
+ * file gone, say): nothing was swapped. */
+static int reswap_locked(void)
 {
     struct cfg *cur = cfg_acquire();
-    struct cfg *c = cfg_with_policies(cur, 0, NULL, (char[8]){ 0 }, 8); /* the file alone */
+    char err[512];
+    struct cfg *c = cfg_with_policies(cur, 0, NULL, err, sizeof err); /* the file alone */
     cfg_release(cur);
-    if (!c)
-        return;
+    if (!c) {
+        if (strcmp(err, last_err) != 0)
+            LOG_ERROR(NULL, "policy: cannot apply a new version: the config file does not load now: %s", err);
+        snprintf(last_err, sizeof last_err, "%s", err);
+        return -1;
+    }
+    last_err[0] = 0;
     struct cfg *o = compose_locked(c);
     if (o) {
         cfg_release(c);
         c = o;
     }
     cfg_swap(c);
+    return 0;
 }
 
 void policy_swap_file(struct cfg *file)
 {
     pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nov; i++)
+        ov[i].unfit = 0; /* the new file may take what the old one did not */
     struct cfg *c = compose_locked(file);
     if (c)
         cfg_release(file);
@@ -167,23 +183,42 @@ void policy_swap_file(struct cfg *file)
     pthread_mutex_unlock(&mu);
 }
 
+enum apply_from { FROM_PUT, FROM_POLL };
+
 /* Record version 'version' of 'site' (doc borrowed; NULL: the file's) and
- * swap in a config that has it, unless this version is there already (or,
- * with 'newer_only', a later one: the poller may have seen another
- * instance's next version before this instance's PUT answered). */
-static void apply(const char *site, long version, json_t *doc, const char *by, long long at_ms, int newer_only)
+ * swap in a config that has it, unless this version is there already.
+ * A PUT never goes back to an older version: the poller may have seen
+ * another instance's next one first. The poller goes back only when it
+ * saw Redis at that older version twice in a row (Redis restored or
+ * emptied), not on one poll that raced with a PUT here. When the swap
+ * fails nothing is recorded, so the poller tries again. */
+static void apply(const char *site, long version, json_t *doc, const char *by, long long at_ms, enum apply_from from)
 {
     pthread_mutex_lock(&mu);
     struct overlay *o = overlay_of(site);
-    if (o->version != version && (!newer_only || version > o->version)) {
-        json_decref(o->doc);
+    int go = o->version != version;
+    if (go && version < o->version) {
+        go = from == FROM_POLL && o->older_seen == version;
+        if (from == FROM_POLL && !go)
+            o->older_seen = version;
+    }
+    if (go) {
+        struct overlay old = *o;
         o->doc = doc ? json_deep_copy(doc) : NULL; /* shares nothing with a request's tree */
         o->version = version;
         snprintf(o->by, sizeof o->by, "%s", by ? by : "");
         o->at_ms = at_ms;
-        reswap_locked();
-        if (version > 0)
+        o->unfit = 0;
+        o->older_seen = 0;
+        if (reswap_locked() == 0) {
+            json_decref(old.doc);
             LOG_INFO(NULL, "policy: site %s now has version %ld (%s)", site, version, doc ? "stored" : "the file's");
+        } else {
+            json_decref(o->doc);
+            *o = old;
+        }
+    } else if (o->version == version) {
+        o->older_seen = 0;
     }
     pthread_mutex_unlock(&mu);
 }
@@ -307,11 +342,13 @@ static int poll_once(void)
             char name[65];
             snprintf(name, sizeof name, "%.*s", (int)(strchr(site, '}') - site), site);
             json_t *doc = s.v[4 * i + 1][0] ? json_loads(s.v[4 * i + 1], 0, NULL) : NULL;
-            if (s.v[4 * i + 1][0] && !json_is_object(doc))
-                LOG_ERROR(NULL, "policy: version %s of site %s is not a JSON object in Redis; ignored",
-                          s.v[4 * i], name);
-            else
-                apply(name, num(s.v[4 * i]), doc, s.v[4 * i + 2], num(s.v[4 * i + 3]), 0);
+            if (s.v[4 * i + 1][0] && !json_is_object(doc)) { /* recorded as the file's: logged once */
+                LOG_ERROR(NULL, "policy: version %s of site %s is not a JSON object in Redis; the site gets "
+                          "the config file's policy", s.v[4 * i], name);
+                json_decref(doc);
+                doc = NULL;
+            }
+            apply(name, num(s.v[4 * i]), doc, s.v[4 * i + 2], num(s.v[4 * i + 3]), FROM_POLL);
             json_decref(doc);
         }
         sync_free(&s);
@@ -471,8 +508,12 @@ static struct cfg *with_doc(struct http_request *req, const struct site_cfg *s, 
     }
     struct cfg_policy p = { s->name, doc, 1, "", 0 };
     struct cfg *c = cfg_with_policies(req->cfg, 1, &p, err, sizeof err);
-    if (!c)
+    char pre[80];
+    int pl = snprintf(pre, sizeof pre, "sites.%s", s->name);
+    if (!c && strncmp(err, pre, (size_t)pl) == 0 && (err[pl] == '.' || err[pl] == ':'))
         reply_invalid(resp, s, err);
+    else if (!c) /* another site's or a secret file: nothing this policy can fix */
+        reply_error(resp, 500, "internal", "the config file does not load now, so no policy can be checked: %s", err);
     return c;
 }
 
@@ -578,7 +619,7 @@ void policy_get_handle(struct http_request *req, struct http_response *resp)
 {
     const struct site_cfg *s = req_path_site(req, resp);
     if (s)
-        reply_json(resp, 200, policy_view(s));
+        reply_json_exact(resp, 200, policy_view(s));
 }
 
 /* POST /v1/sites/{site}/policy/validate {"policy":{...}}: would a PUT take it? */
@@ -592,7 +633,7 @@ void policy_validate_handle(struct http_request *req, struct http_response *resp
     json_t *d = NULL;
     struct cfg *c = root ? policy_try(req, st->site, json_object_get(root, "policy"), &d, resp) : NULL;
     if (c)
-        reply_json(resp, 200, json_pack("{s:b,s:o}", "valid", 1, "policy", d));
+        reply_json_exact(resp, 200, json_pack("{s:b,s:o}", "valid", 1, "policy", d));
     cfg_release(c);
     json_decref(root);
     pol_cleanup(req);
@@ -611,7 +652,7 @@ static void put_done(struct http_request *req, struct http_response *resp)
         reply_json(resp, 409, json_pack("{s:o}", "error", e));
     } else {
         long v = num(r->v[1]);
-        apply(st->site->name, v, st->doc, st->by, st->at_ms, 1);
+        apply(st->site->name, v, st->doc, st->by, st->at_ms, FROM_PUT);
         struct cfg *now = cfg_acquire();
         const struct site_cfg *s = cfg_site(now, st->site->name, NULL);
         json_t *o = s ? policy_view(s) : json_pack("{s:s}", "site", st->site->name);
@@ -619,7 +660,7 @@ static void put_done(struct http_request *req, struct http_response *resp)
         json_object_set_new(o, "version", json_integer(v)); /* this one, even if another came since */
         if (st->revert >= 0)
             json_object_set_new(o, "reverted_from", json_integer(st->revert));
-        reply_json(resp, 200, o);
+        reply_json_exact(resp, 200, o);
         LOG_INFO(req->id, "policy: %s stored version %ld of site %s%s", st->by, v, st->site->name,
                  st->revert >= 0 ? " (a revert)" : "");
     }
@@ -672,6 +713,20 @@ void policy_put_handle(struct http_request *req, struct http_response *resp)
         return;
     }
     cfg_release(c);
+    /* The change was laid over the version this instance has: store it only
+     * if that is still Redis's, or another change made meanwhile (here or
+     * on an instance this one has not heard from yet) would be lost. */
+    long src = st->site->policy_version;
+    if (st->base >= 0 && st->base != src) {
+        json_t *e = json_pack("{s:s,s:s,s:I}", "code", "version_conflict", "message",
+                              st->base > src ? "this instance has not seen that version yet: try again in a second"
+                                             : "the policy changed since the version you edited: load it again",
+                              "current_version", (json_int_t)(st->base > src ? st->base : src));
+        reply_json(resp, 409, json_pack("{s:o}", "error", e));
+        pol_cleanup(req);
+        return;
+    }
+    st->base = src;
     store_put(req, st);
 }
 
@@ -724,7 +779,7 @@ static void list_done(struct http_request *req, struct http_response *resp)
                           "versions", list);
     if (more)
         json_object_set_new(o, "next_before", json_integer(lowest));
-    reply_json(resp, 200, o);
+    reply_json_exact(resp, 200, o);
     pol_cleanup(req);
 }
 
@@ -780,6 +835,13 @@ static void revert_got(struct http_request *req, struct http_response *resp)
         return;
     }
     json_t *p = json_object_get(e, "policy");
+    if (!json_is_object(p) && !json_is_null(p)) {
+        json_decref(e);
+        reply_error(resp, 500, "internal", "version %ld of site %s is not a policy in Redis", st->revert,
+                    st->site->name);
+        pol_cleanup(req);
+        return;
+    }
     st->doc = json_is_object(p) ? json_deep_copy(p) : NULL;
     json_decref(e);
     for (size_t i = 0; i < r->n; i++)

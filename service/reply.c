@@ -74,12 +74,12 @@ void json_put_str(struct buf *b, const char *s)
     buf_append(b, "\"", 1);
 }
 
-void reply_json(struct http_response *resp, unsigned status, json_t *obj)
+static void reply_with(struct http_response *resp, unsigned status, json_t *obj, int precision)
 {
     free(resp->body);
     /* JSON_ENSURE_ASCII is off: UTF-8 passes through as it came. */
     int paused = jarena_pause(); /* the text outlives a request's arena (jsonmem.h) */
-    char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(precision)) : NULL;
     jarena_resume(paused);
     json_decref(obj);
     if (!s) {
@@ -96,4 +96,14 @@ void reply_api_limited(struct http_response *resp, long retry_after_ms)
 {
     resp->retry_after_s = (retry_after_ms + 999) / 1000;
     reply_error(resp, 429, "rate_limited", "this API key is over its request rate; retry in %ld ms", retry_after_ms);
+}
+
+void reply_json(struct http_response *resp, unsigned status, json_t *obj)
+{
+    reply_with(resp, status, obj, 6);
+}
+
+void reply_json_exact(struct http_response *resp, unsigned status, json_t *obj)
+{
+    reply_with(resp, status, obj, 15);
 }

@@ -43,4 +43,8 @@ void json_put_str(struct buf *b, const char *s);
  * response body with 'status'. */
 void reply_json(struct http_response *resp, unsigned status, struct json_t *obj);
 
+/* reply_json with 15 significant digits instead of 6: for documents a
+ * client edits and sends back (policies), which must not drift. */
+void reply_json_exact(struct http_response *resp, unsigned status, struct json_t *obj);
+
 #endif

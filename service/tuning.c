@@ -66,8 +66,8 @@ void tuning_score(const struct site_cfg *s, const char *body, size_t n, const ch
             now = s->form.too_fast;
         else if (!strcmp(c, "form_too_old"))
             now = s->form.too_old;
-        else if (!strcmp(c, "captcha_solved") || !strcmp(c, "captcha_test_mode")) {
-            now = -s->captcha.credit;
+        else if (!strcmp(c, "captcha_solved") || (!strcmp(c, "captcha_test_mode") && was < 0)) {
+            now = -s->captcha.credit; /* a test-mode payload refused was credited nothing */
             out->solved = 1;
         } else if (!strcmp(c, "rate_limited"))
             floor = DEC_REJECT;
@@ -102,29 +102,32 @@ json_t *tuning_row_json(const struct sweep_row *r)
 
 /* ---------- reading the labelled comments ---------- */
 
-/* ARGV: P, from ms, to ms, limit per state. {state, id, item, since, ...}:
- * the decided comments of the window, newest first within each state. */
+/* ARGV: P, from ms, to ms, state, offset, count. {ids looked at, id,
+ * item, since, ...}: one page of a state's decided comments in the
+ * window, newest first. Pages keep each script (and so Redis and the
+ * connection the checks share) short. */
 static struct store_script labelled_script = { .src =
-    "local P = ARGV[1]\n"
-    "local out = {}\n"
-    "for _, st in ipairs({'approved', 'rejected', 'spam'}) do\n"
-    "  local lim = tonumber(ARGV[4])\n"
-    "  local ids = redis.call('ZREVRANGEBYSCORE', P .. 'q:' .. st, ARGV[3], ARGV[2], 'LIMIT', 0, lim + 1)\n"
-    "  for i, id in ipairs(ids) do\n"
-    "    if i > lim then break end\n"
-    "    local h = redis.call('HMGET', P .. 'c:' .. id, 'item', 'since', 'state')\n"
-    "    if h[1] and h[3] == st then\n"
-    "      out[#out + 1] = st; out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2] or '0'\n"
-    "    end\n"
+    "local P, st = ARGV[1], ARGV[4]\n"
+    "local ids = redis.call('ZREVRANGEBYSCORE', P .. 'q:' .. st, ARGV[3], ARGV[2], 'LIMIT',\n"
+    "                       tonumber(ARGV[5]), tonumber(ARGV[6]))\n"
+    "local out = {#ids}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local h = redis.call('HMGET', P .. 'c:' .. id, 'item', 'since', 'state')\n"
+    "  if h[1] and h[3] == st then\n"
+    "    out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2] or '0'\n"
     "  end\n"
-    "  if #ids > lim then out[#out + 1] = 'truncated' end\n"
     "end\n"
     "return out\n" };
+
+#define PAGE 200
+static const char *const labelled_states[] = { "approved", "rejected", "spam" };
 
 struct labelled {
     char *id;
     int spam;
     long long since_ms;
+    char *text;           /* the stored item as read (owned), parsed into item at the end */
+    size_t len;
     json_t *item;         /* the stored item (owned) */
 };
 
@@ -139,13 +142,18 @@ struct tune_state {
     int rc;                        /* 0, -1 Redis unavailable */
     int truncated;
     struct labelled *c;
-    size_t n;
+    size_t n, cap;
+    /* paging: the state being read, how far, what the last page held */
+    int state_i;
+    long offset, seen, kept, page_ids, asked;
+    void (*next)(struct http_request *, struct http_response *);
 };
 
 static void tune_free(struct tune_state *st)
 {
     for (size_t i = 0; i < st->n; i++) {
         free(st->c[i].id);
+        free(st->c[i].text);
         json_decref(st->c[i].item);
     }
     free(st->c);
@@ -167,49 +175,122 @@ static int by_since_desc(const void *a, const void *b)
     return x->since_ms < y->since_ms ? 1 : x->since_ms > y->since_ms ? -1 : strcmp(x->id, y->id);
 }
 
-static void parse_labelled(redisReply *r, const char *err, void *out)
+/* One page: copied as it is (parsed later, on the request's thread, not
+ * in the store's callback). */
+static void parse_page(redisReply *r, const char *err, void *out)
 {
     struct tune_state *st = out;
     (void)err;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER) {
         st->rc = -1;
         if (r)
             LOG_ERROR(NULL, "tuning: the script failed: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
         return;
     }
-    st->c = xcalloc(r->elements / 4 + 1, sizeof *st->c);
-    for (size_t i = 0; i < r->elements;) {
-        redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_STRING) {
-            i++;
+    st->page_ids = (long)r->element[0]->integer;
+    for (size_t i = 1; i + 2 < r->elements; i += 3) {
+        redisReply *id = r->element[i], *it = r->element[i + 1], *since = r->element[i + 2];
+        if (id->type != REDIS_REPLY_STRING || it->type != REDIS_REPLY_STRING || since->type != REDIS_REPLY_STRING)
             continue;
-        }
-        if (!strcmp(e->str, "truncated")) {
+        if (st->kept >= st->limit) { /* the one more asked for: some were left out */
             st->truncated = 1;
-            i++;
             continue;
         }
-        if (i + 3 >= r->elements || r->element[i + 1]->type != REDIS_REPLY_STRING ||
-            r->element[i + 2]->type != REDIS_REPLY_STRING || r->element[i + 3]->type != REDIS_REPLY_STRING)
-            break;
-        json_t *item = json_loadb(r->element[i + 2]->str, r->element[i + 2]->len, 0, NULL);
-        if (json_is_object(item)) {
-            struct labelled *l = &st->c[st->n++];
-            l->spam = strcmp(e->str, "approved") != 0;
-            l->id = xstrndup(r->element[i + 1]->str, r->element[i + 1]->len);
-            l->since_ms = strtoll(r->element[i + 3]->str, NULL, 10);
-            l->item = item;
-        } else {
-            json_decref(item);
+        if (st->n == st->cap) {
+            st->cap = st->cap ? 2 * st->cap : 256;
+            st->c = xrealloc(st->c, st->cap * sizeof *st->c);
         }
-        i += 4;
+        struct labelled *l = &st->c[st->n++];
+        memset(l, 0, sizeof *l);
+        l->spam = st->state_i != 0;
+        l->id = xstrndup(id->str, id->len);
+        l->text = xstrndup(it->str, it->len);
+        l->len = it->len;
+        l->since_ms = strtoll(since->str, NULL, 10);
+        st->kept++;
     }
-    qsort(st->c, st->n, sizeof *st->c, by_since_desc);
 }
 
 static void tune_done(void *arg)
 {
     http_async_done(arg);
+}
+
+static void fetch_page(struct http_request *req, struct tune_state *st);
+
+/* After each page: the next one, or the next state, or the answer. */
+static void page_read(struct http_request *req, struct http_response *resp)
+{
+    struct tune_state *st = req->state;
+    if (st->rc) {
+        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; try again");
+        tune_cleanup(req);
+        return;
+    }
+    st->seen += st->page_ids;
+    st->offset += st->page_ids;
+    if (st->page_ids < st->asked || st->seen > st->limit) {
+        st->state_i++;
+        st->offset = st->seen = st->kept = 0;
+    }
+    if (st->state_i < 3) {
+        fetch_page(req, st);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        struct labelled *l = &st->c[i];
+        l->item = json_loadb(l->text, l->len, 0, NULL);
+        free(l->text);
+        l->text = NULL;
+        if (json_is_object(l->item))
+            st->c[k++] = *l;
+        else {
+            json_decref(l->item);
+            free(l->id);
+        }
+    }
+    qsort(st->c, k, sizeof *st->c, by_since_desc);
+    /* a comment decided while the pages were read moves the later ones
+     * down by one: the one read twice is kept once */
+    st->n = 0;
+    for (size_t i = 0; i < k; i++) {
+        struct labelled *l = &st->c[i];
+        if (st->n && !strcmp(st->c[st->n - 1].id, l->id) && st->c[st->n - 1].spam == l->spam) {
+            json_decref(l->item);
+            free(l->id);
+            continue;
+        }
+        st->c[st->n++] = *l;
+    }
+    st->next(req, resp);
+}
+
+static void fetch_page(struct http_request *req, struct tune_state *st)
+{
+    char p[80], from[24], to[24], off[24], cnt[24];
+    st->asked = st->limit + 1 - st->seen < PAGE ? st->limit + 1 - st->seen : PAGE;
+    snprintf(p, sizeof p, "mg:{%s}:", st->site->name);
+    snprintf(from, sizeof from, "%lld", st->from_ms);
+    snprintf(to, sizeof to, "%lld", st->to_ms);
+    snprintf(off, sizeof off, "%ld", st->offset);
+    snprintf(cnt, sizeof cnt, "%ld", st->asked);
+    const char *state = labelled_states[st->state_i];
+    const char *argv[] = { p, from, to, state, off, cnt };
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    st->page_ids = 0;
+    req->resume = page_read;
+    store_script_async(&labelled_script, st->site->name, 0, 6, argv, lens, parse_page, st, tune_done, req);
+}
+
+/* Read the labelled comments of st's window, then run 'next'. */
+static void fetch(struct http_request *req, struct tune_state *st,
+                  void (*next)(struct http_request *, struct http_response *))
+{
+    st->next = next;
+    fetch_page(req, st);
 }
 
 /* The comment's score etc. under site 's' from its stored item. */
@@ -286,20 +367,6 @@ static int num_arg(const char *v, const char *name, double lo, double hi, double
     return 0;
 }
 
-static void fetch(struct http_request *req, struct tune_state *st,
-                  void (*next)(struct http_request *, struct http_response *))
-{
-    char p[80], from[24], to[24], lim[24];
-    snprintf(p, sizeof p, "mg:{%s}:", st->site->name);
-    snprintf(from, sizeof from, "%lld", st->from_ms);
-    snprintf(to, sizeof to, "%lld", st->to_ms);
-    snprintf(lim, sizeof lim, "%ld", st->limit);
-    const char *argv[] = { p, from, to, lim };
-    size_t lens[] = { strlen(p), strlen(from), strlen(to), strlen(lim) };
-    req->resume = next;
-    store_script_async(&labelled_script, st->site->name, 0, 4, argv, lens, parse_labelled, st, tune_done, req);
-}
-
 static json_t *head(const struct tune_state *st)
 {
     char f[40], t[40];
@@ -350,7 +417,7 @@ static void tuning_done(struct http_request *req, struct http_response *resp)
     json_object_set_new(o, "sweep", json_string(st->kind == SWEEP_HOLD ? "hold" : "reject"));
     json_object_set_new(o, "current", c);
     json_object_set_new(o, "rows", ra);
-    reply_json(resp, 200, o);
+    reply_json_exact(resp, 200, o);
     free(rows);
     free(it);
     tune_cleanup(req);
@@ -477,7 +544,7 @@ static void dry_done(struct http_request *req, struct http_response *resp)
     json_object_set_new(o, "transitions", trans);
     json_object_set_new(o, "sample", sample);
     json_object_set(o, "policy", st->policy);
-    reply_json(resp, 200, o);
+    reply_json_exact(resp, 200, o);
     free(cur);
     free(pro);
     tune_cleanup(req);

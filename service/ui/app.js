@@ -497,7 +497,7 @@ document.addEventListener('DOMContentLoaded', () => {
 
 // ---------- the operator page: policy, tuning, versions (admin keys) ----------
 
-const op = { version: 0, doc: null, rows: [], current: null, checkSeq: 0, valid: false };
+const op = { site: '', gen: 0, version: 0, doc: null, rows: [], current: null, checkSeq: 0, valid: false };
 const SVG = 'http://www.w3.org/2000/svg';
 
 function svg(tag, attrs) {
@@ -506,7 +506,9 @@ function svg(tag, attrs) {
   return e;
 }
 
-function sitePath(rest) { return '/v1/sites/' + encodeURIComponent(view.site) + rest; }
+// The operator page acts on the site it loaded (op.site), never on one
+// picked since: a save must not send site A's text to site B.
+function sitePath(rest) { return '/v1/sites/' + encodeURIComponent(op.site || view.site) + rest; }
 
 function opFail(e) {
   ui.opError.textContent = e.message;
@@ -524,8 +526,14 @@ function showPage(page) {
 
 async function loadOperator() {
   show(ui.opError, false);
+  const gen = ++op.gen;
+  op.site = view.site;
+  op.checkSeq++; // a check still running is about the text being replaced
+  clearTimeout(scheduleCheck.t);
+  ui.save.disabled = true;
   try {
     const [p, v] = await Promise.all([api('GET', sitePath('/policy')), api('GET', sitePath('/policy/versions?limit=20'))]);
+    if (gen !== op.gen) return; // another site or reload since
     op.version = p.version;
     op.doc = p.policy;
     ui.policyVersion.textContent = 'version ' + p.version + (p.source === 'file' ? ' (the config file\'s)' : ' by ' + p.by);
@@ -535,9 +543,9 @@ async function loadOperator() {
     op.valid = false;
     ui.save.disabled = true;
     versions(v);
-    await loadTuning();
+    await loadTuning(gen);
   } catch (e) {
-    opFail(e);
+    if (gen === op.gen) opFail(e);
   }
 }
 
@@ -574,6 +582,7 @@ function scheduleCheck() {
 
 async function check() {
   const seq = ++op.checkSeq;
+  if (op.site !== view.site) return;
   const d = edited();
   if (!d) return;
   syncQuick(d);
@@ -606,22 +615,41 @@ function quickEdit() {
 
 async function save() {
   const d = edited();
-  if (!d || !op.valid) return;
+  if (!d || !op.valid || op.site !== view.site) return;
+  const note = ui.policyNote.value;
+  if (new TextEncoder().encode(note).length > 500) {
+    setCheck('error', 'The note is longer than 500 bytes.');
+    return;
+  }
   ui.save.disabled = true;
   try {
-    const r = await api('PUT', sitePath('/policy'), { policy: d, base_version: op.version, note: ui.policyNote.value });
+    const r = await api('PUT', sitePath('/policy'), { policy: d, base_version: op.version, note });
     toast('Saved as version ' + r.version + '; every instance has it within a second');
     ui.policyNote.value = '';
     await loadOperator();
   } catch (e) {
-    if (e.code === 'version_conflict') opFail(new Error('Someone saved another version meanwhile: reload the page to edit it.'));
-    else setCheck('error', e.message);
-    ui.save.disabled = false;
+    if (e.code === 'version_conflict') {
+      // keep the text: show what was saved meanwhile, and let a second
+      // save replace it knowingly
+      const cur = e.body.error.current_version;
+      op.valid = false;
+      try {
+        versions(await api('GET', sitePath('/policy/versions?limit=20')));
+        op.version = cur;
+        op.valid = true;
+      } catch (e2) { /* the message below still holds */ }
+      setCheck('error', 'Version ' + cur + ' was saved meanwhile (see Versions below). Your text is kept: ' +
+        'Save again to replace version ' + cur + ' with it.');
+    } else {
+      setCheck('error', e.message);
+    }
+    ui.save.disabled = !op.valid;
   }
 }
 
-async function loadTuning() {
+async function loadTuning(gen) {
   const t = await api('GET', sitePath('/tuning?days=' + ui.tDays.value));
+  if (gen !== undefined && gen !== op.gen) return;
   op.rows = t.rows;
   op.current = t.current;
   const l = t.labelled;
@@ -734,6 +762,7 @@ function versions(v) {
 }
 
 async function revert(version) {
+  if (op.site !== view.site) return;
   try {
     const r = await api('POST', sitePath('/policy/revert'), { version, base_version: op.version });
     toast('Version ' + r.version + ' is version ' + version + '\'s policy again');
@@ -751,5 +780,5 @@ function startOperator() {
   ui.qReject.addEventListener('input', quickEdit);
   ui.save.addEventListener('click', save);
   ui.dryRun.addEventListener('click', dryRun);
-  ui.tDays.addEventListener('change', () => loadTuning().catch(opFail));
+  ui.tDays.addEventListener('change', () => loadTuning(op.gen).catch(opFail));
 }

@@ -106,6 +106,7 @@ def test_invalid_policies_are_refused_naming_the_field_and_the_old_one_stays():
         ({"redis_down": "challenge"}, "redis_down", "accept"),
         ({"captcha": {"cost": 10}}, "captcha", "no captcha keys"),
         ({"links": {"max": "two"}}, "links.max", "whole number"),
+        ({"rate_limits": None}, "rate_limits", "cannot be null"),
     ]
     for pol, field, words in cases:
         st, b = put(pol)
@@ -125,6 +126,9 @@ def test_invalid_policies_are_refused_naming_the_field_and_the_old_one_stays():
         assert st == 400 and err_code(b) == code, (body, st, b)
     st, b, _ = svc().request("PUT", PATH, "{not json", key=ADMIN_KEY, headers={"Content-Type": "application/json"})
     assert st == 400, (st, b)
+    # a long non-ASCII field name: the message is cut short on a character boundary, still a 400
+    st, b = put({"é" * 300: 1})
+    assert st == 400 and err_code(b) == "invalid_policy" and b["error"]["field"].startswith("éé"), (st, b)
     after = get()
     assert after == before, (before, after)
     assert versions()["current_version"] == nver
@@ -132,8 +136,19 @@ def test_invalid_policies_are_refused_naming_the_field_and_the_old_one_stays():
     back_to_file()
 
 
+def test_values_round_trip_exactly():
+    """What GET shows is what was PUT, to the digit: the page sends it back whole."""
+    st, b = put({"prior": 0.1234567, "rate_limits": {"ip": {"capacity": 1234567, "per_minute": 12.3456789}}})
+    assert st == 200, b
+    p = get()["policy"]
+    assert p["prior"] == 0.1234567 and p["rate_limits"]["ip"] == {"capacity": 1234567, "per_minute": 12.3456789}, p
+    back_to_file()
+
+
 def test_base_version_detects_a_concurrent_edit():
     cur = get()["version"]
+    st, b = put({"prior": 0.2}, base_version=cur + 1)  # a version this instance has not seen
+    assert st == 409 and "not seen" in b["error"]["message"], b
     st, b = put({"prior": 0.2}, base_version=cur)
     assert st == 200 and b["version"] == cur + 1, b
     st, b = put({"prior": 0.3}, base_version=cur)  # edited the old version

@@ -207,6 +207,27 @@ def test_dry_run_refuses_an_invalid_policy():
     assert st == 400 and err_code(b) == "wrong_type", b
 
 
+def test_more_comments_than_a_page():
+    """The comments are read in pages of 200 (short scripts): 250 approved
+    comments of another site are all counted, and a limit cuts exactly."""
+    ids = []
+    for i in range(250):
+        doc = {"site": "bulk", "comment": {"id": "bk-%d" % i, "body": "Plain remark number %d about the article" % i},
+               "client": {"ip": "203.0.113.%d" % (i % 250 + 1)}}
+        st, r, _ = svc().request("POST", "/v1/check", doc, key="bulk-" + CMS)
+        assert st == 200 and r["decision"] == "hold", (st, r)
+        ids.append("bk-%d" % i)
+    st, r, _ = svc().request("POST", "/v1/sites/bulk/actions", {"ids": ids, "action": "approve"}, key="bulk-" + MOD)
+    assert st == 200, (st, r)
+    st, b, _ = svc().request("GET", "/v1/sites/bulk/tuning", key="bulk-" + ADM)
+    assert st == 200 and b["labelled"] == {"spam": 0, "ham": 250, "truncated": False}, b["labelled"]
+    assert b["rows"][0]["fp"] == 250 and b["rows"][0]["precision"] == 0 and b["rows"][0]["recall"] is None, b["rows"][0]
+    st, b, _ = svc().request("GET", "/v1/sites/bulk/tuning?limit=220", key="bulk-" + ADM)
+    assert b["labelled"] == {"spam": 0, "ham": 220, "truncated": True}, b["labelled"]
+    st, b, _ = svc().request("GET", "/v1/sites/bulk/tuning?limit=250", key="bulk-" + ADM)
+    assert b["labelled"] == {"spam": 0, "ham": 250, "truncated": False}, b["labelled"]
+
+
 def test_eval_sweep_offline_matches_its_own_scores():
     """`modgate eval --sweep`: the same table over a JSONL corpus; checked
     against the per-comment scores the same run writes."""
@@ -263,6 +284,8 @@ def main():
         "moderation": {"learn_on_approve": False, "learn_on_reject": False},
         "rate_limits": {"ip": None, "ip_prefix": None, "author": None, "thread": None, "site": None},
     }
+    c["sites"]["bulk"] = dict(c["sites"][SITE], keys=[{"id": "bulk-" + r, "role": r, "sha256": sha256("bulk-" + k)}
+                                                       for r, k in (("cms", CMS), ("moderator", MOD), ("admin", ADM))])
     s = Service(os.path.abspath(a.bin), tmp, c)
     s.start()
     ctx["svc"] = s
