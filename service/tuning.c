@@ -250,7 +250,8 @@ static void page_read(struct http_request *req, struct http_response *resp)
             free(l->id);
         }
     }
-    qsort(st->c, k, sizeof *st->c, by_since_desc);
+    if (k)
+        qsort(st->c, k, sizeof *st->c, by_since_desc);
     /* a comment decided while the pages were read moves the later ones
      * down by one: the one read twice is kept once */
     st->n = 0;
