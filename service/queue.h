@@ -32,8 +32,10 @@
  *
  * The index line is the last field of the stored item, "ix":
  * "SCORE|BODYFP|THREAD|AUTHOR|NET|CODE,CODE,..." (queue_index_line), with
- * characters that need no JSON escape, so the scripts read it with one
- * pattern at the item's end; the hash keeps it without the score and the
+ * characters that need no JSON escape, so the scripts find it in the
+ * item's last 1100 bytes (a plain search: a pattern anchored only at the
+ * end would be tried at every byte of the item) and read it with one
+ * pattern; the hash keeps it without the score and the
  * body's fingerprint (field bfp). */
 #ifndef MODGATE_QUEUE_H
 #define MODGATE_QUEUE_H
@@ -52,6 +54,11 @@ struct json_t;
  * that very comment (the same body: a retry, not an edit); mq_drop(P, id)
  * takes a comment out of the queue (an edit the filters did not hold). */
 #define QUEUE_INDEX_LUA \
+    "local function mq_ix(item)\n" \
+    "  local s = string.find(item, ',\"ix\":\"', math.max(1, #item - 1100), true)\n" \
+    "  if not s then return nil end\n" \
+    "  return string.match(item, '^,\"ix\":\"([^|\"]*)|([^|\"]*)|([^\"\\\\]*)\"}$', s)\n" \
+    "end\n" \
     "local function mq_index(P, st, id, ix, ms, add)\n" \
     "  local q = P .. 'q:' .. st\n" \
     "  local t, a, n, rs = string.match(ix or '', '^([^|]*)|([^|]*)|([^|]*)|(.*)$')\n" \
@@ -71,17 +78,19 @@ struct json_t;
     "  local rec = P .. 'c:' .. id\n" \
     "  local old = redis.call('HMGET', rec, 'state', 'ix', 'ver')\n" \
     "  if old[1] then mq_index(P, old[1], id, old[2], 0, false) end\n" \
-    "  local score, bfp, ix = string.match(item, ',\"ix\":\"([^|\"]*)|([^|\"]*)|([^\"\\\\]*)\"}$')\n" \
+    "  local score, bfp, ix = mq_ix(item)\n" \
     "  if not ix then score, bfp, ix = '0', '', '|||' end\n" \
     "  redis.call('HSET', rec, 'item', item, 'state', 'held', 'score', score, 'at', ms, 'since', ms,\n" \
     "             'ix', ix, 'bfp', bfp, 'ver', (tonumber(old[3]) or 0) + 1)\n" \
-    "  redis.call('HDEL', rec, 'by')\n" \
+    "  if old[1] then redis.call('HDEL', rec, 'by') end\n" \
     "  local rs = mq_index(P, 'held', id, ix, ms, true)\n" \
-    "  for c in string.gmatch(rs, '[^,]+') do redis.call('SADD', P .. 'codes', c) end\n" \
+    "  local cs = {}\n" \
+    "  for c in string.gmatch(rs, '[^,]+') do cs[#cs + 1] = c end\n" \
+    "  if #cs > 0 then redis.call('SADD', P .. 'codes', unpack(cs)) end\n" \
     "end\n" \
     "local function mq_has(rec, item)\n" \
     "  local b = redis.call('HGET', rec, 'bfp')\n" \
-    "  return b ~= false and b == (string.match(item, ',\"ix\":\"[^|\"]*|([^|\"]*)|[^\"\\\\]*\"}$') or '')\n" \
+    "  return b ~= false and b == (select(2, mq_ix(item)) or '')\n" \
     "end\n" \
     "local function mq_drop(P, id)\n" \
     "  local rec = P .. 'c:' .. id\n" \
