@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ROOT, Redis, Service, base_config, err_code, make_tmp, run_tests,  # noqa: E402
-                     sha256)
+                     secret_file, sha256)
 
 CMS = "it-tune-cms-key-0123456789abcdef"
 MOD = "it-tune-mod-key-0123456789abcdef"
@@ -228,6 +228,24 @@ def test_more_comments_than_a_page():
     assert b["labelled"] == {"spam": 0, "ham": 250, "truncated": False}, b["labelled"]
 
 
+def test_a_refused_test_mode_captcha_earns_no_credit_when_scored_again():
+    """A site without test mode refuses the widget's test payload: the
+    reason is recorded with no credit, and tuning must not give it one."""
+    import base64
+    test = base64.b64encode(b'{"challenge":null,"solution":null,"test":true}').decode()
+    doc = {"site": "tcap", "comment": {"id": "tm-1", "body": "A fair point about the budget, thanks for writing."},
+           "client": {"ip": "198.51.100.77"}, "captcha": test}
+    st, r, _ = svc().request("POST", "/v1/check", doc, key="tcap-" + CMS)
+    assert st == 200 and r["decision"] == "hold", (st, r)
+    cap = [x for x in r["reasons"] if x["filter"] == "captcha"]
+    assert [(x["code"], x["contribution"]) for x in cap] == [("captcha_test_mode", 0)], r
+    st, a, _ = svc().request("POST", "/v1/sites/tcap/comments/tm-1/action", {"action": "approve"}, key="tcap-" + MOD)
+    assert st == 200, a
+    st, b, _ = svc().request("POST", "/v1/sites/tcap/tuning/dry-run", {"policy": {}}, key="tcap-" + ADM)
+    assert st == 200 and b["labelled"]["ham"] == 1, b
+    assert b["changed"] == 0 and b["current"]["row"]["hold"] == 1, b  # still held under the same policy
+
+
 def test_eval_sweep_offline_matches_its_own_scores():
     """`modgate eval --sweep`: the same table over a JSONL corpus; checked
     against the per-comment scores the same run writes."""
@@ -286,6 +304,14 @@ def main():
     }
     c["sites"]["bulk"] = dict(c["sites"][SITE], keys=[{"id": "bulk-" + r, "role": r, "sha256": sha256("bulk-" + k)}
                                                        for r, k in (("cms", CMS), ("moderator", MOD), ("admin", ADM))])
+    c["sites"]["tcap"] = {
+        "keys": [{"id": "tcap-" + r, "role": r, "sha256": sha256("tcap-" + k)}
+                 for r, k in (("cms", CMS), ("moderator", MOD), ("admin", ADM))],
+        "thresholds": {"hold": 0.05, "reject": 0.99}, "prior": 0.12,
+        "captcha": {"keys": [{"id": "t1", "secret_file": secret_file(tmp, "cd" * 32, "tcap.key")}]},
+        "moderation": {"learn_on_approve": False},
+        "rate_limits": {"ip": None, "ip_prefix": None, "author": None, "thread": None, "site": None},
+    }
     s = Service(os.path.abspath(a.bin), tmp, c)
     s.start()
     ctx["svc"] = s
