@@ -398,11 +398,8 @@ static void got(struct http_request *req, struct http_response *resp)
         json_error_t je;
         json_t *e = json_loads(json_string_value(json_array_get(st->res.json, i)), 0, &je);
         json_t *at = json_object_get(e, "at");
-        if (json_is_number(at)) {
-            char t[40];
-            fmt_rfc3339((int64_t)json_number_value(at), t, sizeof t);
-            json_object_set_new(e, "at", json_string(t));
-        }
+        if (json_is_number(at))
+            json_object_set_new(e, "at", reply_time((long long)json_number_value(at)));
         if (e)
             json_array_append_new(hist, e);
     }

@@ -107,6 +107,18 @@ static struct overlay *overlay_of(const char *site)
     return o;
 }
 
+/* Where config.c's error 'err' ("sites.S.field: why") points inside site
+ * 'site': just after "sites.S." (or at ": why" for the site itself), or
+ * NULL when it is about something else. */
+static const char *in_site(const char *err, const char *site)
+{
+    size_t n = strlen(site);
+    if (strncmp(err, "sites.", 6) != 0 || strncmp(err + 6, site, n) != 0)
+        return NULL;
+    const char *r = err + 6 + n;
+    return *r == '.' ? r + 1 : *r == ':' ? r : NULL;
+}
+
 /* 'file''s file with the overlays laid over it (new), or NULL when there
  * is nothing to lay over. An overlay the file does not take is marked
  * unfit (kept: a later file may take it), so one bad version cannot keep
@@ -127,12 +139,9 @@ static struct cfg *compose_locked(const struct cfg *file)
         if ((c = cfg_with_policies(file, n, p, err, sizeof err)))
             break;
         struct overlay *bad = NULL;
-        for (size_t i = 0; i < nov && !bad; i++) {
-            char pre[80];
-            int pl = snprintf(pre, sizeof pre, "sites.%s", ov[i].site);
-            if (ov[i].doc && !ov[i].unfit && strncmp(err, pre, (size_t)pl) == 0 && (err[pl] == '.' || err[pl] == ':'))
+        for (size_t i = 0; i < nov && !bad; i++)
+            if (ov[i].doc && !ov[i].unfit && in_site(err, ov[i].site))
                 bad = &ov[i];
-        }
         if (!bad) {
             LOG_ERROR(NULL, "policy: the stored policies do not fit the config file, using the file's: %s", err);
             break;
@@ -457,21 +466,13 @@ static void pol_done(void *arg)
     http_async_done(arg);
 }
 
-static void put_time(json_t *o, const char *key, long long ms)
-{
-    char t[40];
-    fmt_rfc3339(ms, t, sizeof t);
-    json_object_set_new(o, key, json_string(t));
-}
-
 /* 400 invalid_policy naming the field: 'err' is "sites.S.field: why" from
  * the config parser or "field: why" from cfg_policy_check. */
 static void reply_invalid(struct http_response *resp, const struct site_cfg *s, const char *err)
 {
-    char pre[80];
-    int pl = snprintf(pre, sizeof pre, "sites.%s.", s->name);
-    if (strncmp(err, pre, (size_t)pl) == 0)
-        err += pl;
+    const char *inside = in_site(err, s->name);
+    if (inside && *inside != ':')
+        err = inside;
     const char *colon = strstr(err, ": ");
     json_t *e = json_pack("{s:s,s:s,s:s%}", "code", "invalid_policy", "message", err, "field", err,
                           colon ? (size_t)(colon - err) : strlen(err));
@@ -508,9 +509,7 @@ static struct cfg *with_doc(struct http_request *req, const struct site_cfg *s, 
     }
     struct cfg_policy p = { s->name, doc, 1, "", 0 };
     struct cfg *c = cfg_with_policies(req->cfg, 1, &p, err, sizeof err);
-    char pre[80];
-    int pl = snprintf(pre, sizeof pre, "sites.%s", s->name);
-    if (!c && strncmp(err, pre, (size_t)pl) == 0 && (err[pl] == '.' || err[pl] == ':'))
+    if (!c && in_site(err, s->name))
         reply_invalid(resp, s, err);
     else if (!c) /* another site's or a secret file: nothing this policy can fix */
         reply_error(resp, 500, "internal", "the config file does not load now, so no policy can be checked: %s", err);
@@ -609,7 +608,7 @@ static json_t *policy_view(const struct site_cfg *s)
                           cfg_policy_json(s));
     if (s->policy_version > 0) {
         json_object_set_new(o, "by", json_string(s->policy_by));
-        put_time(o, "at", s->policy_at_ms);
+        json_object_set_new(o, "at", reply_time(s->policy_at_ms));
     }
     return o;
 }
@@ -742,7 +741,7 @@ static json_t *entry_view(long version, const char *text)
     }
     json_t *at = json_object_get(e, "at");
     if (json_is_integer(at))
-        put_time(e, "at", json_integer_value(at));
+        json_object_set_new(e, "at", reply_time(json_integer_value(at)));
     json_object_set_new(e, "version", json_integer(version));
     return e;
 }

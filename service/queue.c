@@ -274,13 +274,6 @@ static int failed(struct queue_res *q, redisReply *r, const char *err)
     return 1;
 }
 
-static void put_time(json_t *o, const char *key, long long ms)
-{
-    char t[40];
-    fmt_rfc3339(ms, t, sizeof t);
-    json_object_set_new(o, key, json_string(t));
-}
-
 /* The stored item's text up to its index line: it ends ',"ix":"..."}'
  * (check.c), and what comes before is the item without its last brace.
  * Returns that length, or 0 when the item is not of that shape. */
@@ -534,7 +527,7 @@ static void parse_act(redisReply *r, const char *err, void *out)
         json_object_set_new(o, "from", json_string(str_of(r->element[1])));
         json_object_set_new(o, "state", json_string(str_of(r->element[2])));
         json_object_set_new(o, "version", json_integer(int_of(r->element[3])));
-        put_time(o, "at", int_of(r->element[4]));
+        json_object_set_new(o, "at", reply_time(int_of(r->element[4])));
         json_object_set_new(o, "audit_id", json_string(str_of(r->element[5])));
         json_object_set_new(o, "event_id", json_string(str_of(r->element[6])));
         json_object_set_new(o, "filter", json_string(str_of(r->element[7])));
@@ -604,7 +597,7 @@ static void parse_stream(redisReply *r, const char *err, void *out)
             continue;
         json_t *o = json_pack("{s:s}", "cursor", str_of(e->element[0]));
         long long ms = strtoll(str_of(e->element[0]), NULL, 10);
-        put_time(o, "at", ms);
+        json_object_set_new(o, "at", reply_time(ms));
         for (size_t f = 0; f + 1 < e->element[1]->elements; f += 2)
             json_object_set_new(o, str_of(e->element[1]->element[f]), json_string(str_of(e->element[1]->element[f + 1])));
         json_array_append_new(entries, o);

@@ -107,3 +107,10 @@ void reply_json_exact(struct http_response *resp, unsigned status, json_t *obj)
 {
     reply_with(resp, status, obj, 15);
 }
+
+json_t *reply_time(long long ms)
+{
+    char t[40];
+    fmt_rfc3339(ms, t, sizeof t);
+    return json_string(t);
+}

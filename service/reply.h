@@ -39,6 +39,10 @@ struct buf;
  * tree only to serialise it would cost more than the rest of a check. */
 void json_put_str(struct buf *b, const char *s);
 
+/* Unix time 'ms' as an RFC 3339 UTC string ("2026-11-27T10:00:00.123Z"),
+ * the API's one time format (new reference). */
+struct json_t *reply_time(long long ms);
+
 /* Serialise 'obj' (stolen: this function drops the reference) as the
  * response body with 'status'. */
 void reply_json(struct http_response *resp, unsigned status, struct json_t *obj);

@@ -370,13 +370,11 @@ static int num_arg(const char *v, const char *name, double lo, double hi, double
 
 static json_t *head(const struct tune_state *st)
 {
-    char f[40], t[40];
-    fmt_rfc3339(st->from_ms, f, sizeof f);
-    fmt_rfc3339(st->to_ms, t, sizeof t);
     size_t spam = 0;
     for (size_t i = 0; i < st->n; i++)
         spam += (size_t)st->c[i].spam;
-    return json_pack("{s:s,s:{s:s,s:s},s:{s:I,s:I,s:b}}", "site", st->site->name, "window", "from", f, "to", t,
+    return json_pack("{s:s,s:{s:o,s:o},s:{s:I,s:I,s:b}}", "site", st->site->name, "window", "from",
+                     reply_time(st->from_ms), "to", reply_time(st->to_ms),
                      "labelled", "spam", (json_int_t)spam, "ham", (json_int_t)(st->n - spam), "truncated",
                      st->truncated);
 }
@@ -394,11 +392,6 @@ static json_t *bands_json(const struct site_cfg *s)
 static void tuning_done(struct http_request *req, struct http_response *resp)
 {
     struct tune_state *st = req->state;
-    if (st->rc) {
-        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; try again");
-        tune_cleanup(req);
-        return;
-    }
     const struct site_cfg *s = st->site;
     struct sweep_item *it = xcalloc(st->n + 1, sizeof *it);
     for (size_t i = 0; i < st->n; i++)
@@ -492,11 +485,6 @@ static void excerpt(json_t *o, json_t *item)
 static void dry_done(struct http_request *req, struct http_response *resp)
 {
     struct tune_state *st = req->state;
-    if (st->rc) {
-        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; try again");
-        tune_cleanup(req);
-        return;
-    }
     const struct site_cfg *s = st->site, *p = cfg_site(st->proposed, s->name, NULL);
     struct sweep_item *cur = xcalloc(st->n + 1, sizeof *cur), *pro = xcalloc(st->n + 1, sizeof *pro);
     struct sweep_bands bc, bp;
@@ -521,12 +509,10 @@ static void dry_done(struct http_request *req, struct http_response *resp)
         json_t *n = json_object_get(trans, k);
         json_object_set_new(trans, k, json_integer(n ? json_integer_value(n) + 1 : 1));
         if ((long)json_array_size(sample) < st->sample) {
-            char at[40];
-            fmt_rfc3339(l->since_ms, at, sizeof at);
-            json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "id", l->id, "label", l->spam ? "spam" : "ham",
+            json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "id", l->id, "label", l->spam ? "spam" : "ham",
                                   "then", decision_name(then), "current", decision_name(dc), "proposed",
                                   decision_name(dp), "score_current", num(cur[i].score), "score_proposed",
-                                  num(pro[i].score), "decided_at", at);
+                                  num(pro[i].score), "decided_at", reply_time(l->since_ms));
             excerpt(o, l->item);
             json_array_append_new(sample, o);
         }

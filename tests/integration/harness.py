@@ -353,6 +353,27 @@ def run_tests(globs, svc, redis, only=""):
     return run.summary()
 
 
+INTEROP = os.path.join(ROOT, "tests", "interop")
+
+
+def interop_node(script, *args, stdin="", timeout=180):
+    """Run a node script of tests/interop (in that folder); its stdout,
+    stripped. A failing script fails the test with its stderr."""
+    p = subprocess.run(["node", os.path.join(INTEROP, script)] + list(args), input=stdin, capture_output=True,
+                       text=True, timeout=timeout, cwd=INTEROP)
+    assert p.returncode == 0, (script, p.returncode, p.stderr[-3000:])
+    return p.stdout.strip()
+
+
+def keep_screenshot(shot, name, env):
+    """Copy a browser test's screenshot to build/artifacts/NAME, and to the
+    path in $ENV when it is set (where a person wants the picture)."""
+    os.makedirs(os.path.join(ROOT, "build", "artifacts"), exist_ok=True)
+    shutil.copy(shot, os.path.join(ROOT, "build", "artifacts", name))
+    if os.environ.get(env):
+        shutil.copy(shot, os.environ[env])
+
+
 def interop_missing(package):
     """What the browser and npm tests need and this machine lacks (the
     npm package in tests/interop, Debian's chromium or $CHROMIUM), printed

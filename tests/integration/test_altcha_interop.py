@@ -17,10 +17,9 @@ import sys
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, ROOT, Redis, Service, base_config, comment, free_port,  # noqa: E402
-                     interop_missing, make_tmp, run_tests, secret_file, wait_until)
+from harness import (CMS_KEY, INTEROP, ROOT, Redis, Service, base_config, comment, free_port,  # noqa: E402
+                     interop_missing, interop_node, make_tmp, run_tests, secret_file, wait_until)
 
-INTEROP = os.path.join(ROOT, "tests", "interop")
 # ASCII, so that altcha-lib (which takes the secret as a string) holds the same bytes
 SECRET = "modgate-interop-secret-0123456789abcdef"
 DOUBTFUL = "see http://a.example.com http://b.example.com"  # score 0.8579: in the band
@@ -32,10 +31,7 @@ def svc():
 
 
 def node(script, *args, stdin=""):
-    p = subprocess.run(["node", os.path.join(INTEROP, script)] + list(args), input=stdin, capture_output=True,
-                       text=True, timeout=120, cwd=INTEROP)
-    assert p.returncode == 0, (script, p.returncode, p.stderr[-2000:])
-    return p.stdout.strip()
+    return interop_node(script, *args, stdin=stdin, timeout=120)
 
 
 def challenge():

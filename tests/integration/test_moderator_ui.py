@@ -10,15 +10,12 @@ Prints "N passed, N failed"."""
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing,  # noqa: E402
-                     make_tmp, run_tests)
+from harness import (MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing, interop_node,  # noqa: E402
+                     keep_screenshot, make_tmp, run_tests)
 
-INTEROP = os.path.join(ROOT, "tests", "interop")
 LINKS = "at http://p.example.com and http://q.example.com and http://r.example.com"
 XSS = ('<script>window.__xss = "script"</script><img src=x onerror="window.__xss = \'img\'"> '
        'see http://p.example.com http://q.example.com http://r.example.com')
@@ -30,10 +27,7 @@ def svc():
 
 
 def node(script, *args):
-    p = subprocess.run(["node", os.path.join(INTEROP, script)] + list(args), capture_output=True, text=True,
-                       timeout=180, cwd=INTEROP)
-    assert p.returncode == 0, (script, p.returncode, p.stderr[-3000:])
-    return json.loads(p.stdout.strip())
+    return json.loads(interop_node(script, *args))
 
 
 def hold(cid, body, ip):
@@ -95,11 +89,7 @@ def test_a_moderator_works_the_queue_by_keyboard():
     assert model() == (spam0 + 1, ham0 + 1), "rejecting teaches nothing by default"
     assert out["rejected_empty"] == "No rejected comments." and out["rejected_items"] == 0, out
     assert os.path.getsize(shot) > 20000, shot
-    keep = os.environ.get("MODGATE_UI_SCREENSHOT")  # where to keep the picture, for people
-    os.makedirs(os.path.join(ROOT, "build", "artifacts"), exist_ok=True)
-    shutil.copy(shot, os.path.join(ROOT, "build", "artifacts", "moderator-queue.png"))
-    if keep:
-        shutil.copy(shot, keep)
+    keep_screenshot(shot, "moderator-queue.png", "MODGATE_UI_SCREENSHOT")  # for people: build/artifacts
 
 
 def test_the_page_is_served_with_its_security_headers():

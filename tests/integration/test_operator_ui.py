@@ -10,15 +10,12 @@ failed"."""
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment,  # noqa: E402
-                     interop_missing, make_tmp, run_tests)
+                     interop_missing, interop_node, keep_screenshot, make_tmp, run_tests)
 
-INTEROP = os.path.join(ROOT, "tests", "interop")
 ctx = {}
 
 
@@ -27,10 +24,7 @@ def svc():
 
 
 def node(script, *args):
-    p = subprocess.run(["node", os.path.join(INTEROP, script)] + list(args), capture_output=True, text=True,
-                       timeout=180, cwd=INTEROP)
-    assert p.returncode == 0, (script, p.returncode, p.stderr[-3000:])
-    return json.loads(p.stdout.strip())
+    return json.loads(interop_node(script, *args))
 
 
 def labelled():
@@ -99,11 +93,7 @@ def test_an_operator_tunes_and_changes_the_policy():
     st, p, _ = svc().request("GET", "/v1/sites/news/policy", key=ADMIN_KEY)
     assert p["version"] == 2 and p["source"] == "file" and p["policy"]["thresholds"]["hold"] == 0.5, p
     assert os.path.getsize(shot) > 20000, shot
-    os.makedirs(os.path.join(ROOT, "build", "artifacts"), exist_ok=True)
-    shutil.copy(shot, os.path.join(ROOT, "build", "artifacts", "operator-policy.png"))
-    keep = os.environ.get("MODGATE_OPERATOR_SCREENSHOT")  # where to keep the picture, for people
-    if keep:
-        shutil.copy(shot, keep)
+    keep_screenshot(shot, "operator-policy.png", "MODGATE_OPERATOR_SCREENSHOT")  # for people: build/artifacts
 
 
 def test_a_moderator_key_gets_no_policy_page():
