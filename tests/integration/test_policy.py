@@ -185,6 +185,17 @@ def test_versions_are_listed_and_any_can_be_made_current_again():
     assert decision("pol-v2", body="Best lottery tips in town, read them all") == "accept"
     st, r = svc().request("POST", PATH + "/revert", {"version": 10 ** 6}, key=ADMIN_KEY)[:2]
     assert st == 404 and err_code(r) == "no_such_version", r
+    # malformed reverts and version pages are refused with the problem named
+    before = versions()["current_version"]
+    for body, code in [({}, "missing_field"), ({"version": "1"}, "wrong_type"), ({"version": -1}, "wrong_type"),
+                       ({"version": 1, "extra": True}, "unknown_field"), ({"version": 1, "base_version": "x"},
+                                                                         "wrong_type")]:
+        st, r = svc().request("POST", PATH + "/revert", body, key=ADMIN_KEY)[:2]
+        assert st == 400 and err_code(r) == code, (body, st, r)
+    for q in ("limit=0", "limit=x", "before=-1", "limit=101"):
+        st, r, _ = svc().request("GET", PATH + "/versions?" + q, key=ADMIN_KEY)
+        assert st == 400 and err_code(r) == "bad_parameter", (q, st, r)
+    assert versions()["current_version"] == before  # nothing was stored
     back_to_file()
     g = get()
     assert g["source"] == "file" and g["policy"]["thresholds"]["hold"] == 0.5, g
