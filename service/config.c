@@ -903,12 +903,14 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->redis_retry_ms = (int)retry;
     c->redis_connections = (int)conns;
 
-    long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10, hbuf = 16384;
+    long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10, hbuf = 24576;
+    long perip = 128, rtimeout = 10, maxhead = -1;
     char loop[8] = "poll";
     json_t *h = get_obj(x, "", root, "http");
     if (h) {
         static const char *const hk[] = { "threads", "max_body_bytes", "max_connections",
-            "connection_timeout_s", "shutdown_grace_s", "event_loop", "header_buffer_bytes", NULL };
+            "connection_timeout_s", "shutdown_grace_s", "event_loop", "header_buffer_bytes",
+            "max_connections_per_ip", "request_timeout_s", "max_header_bytes", NULL };
         /* 1 KiB is the smallest body that holds a useful comment request;
          * 1 MiB is far beyond any comment and bounds memory per connection. */
         if (only_keys(x, "http", h, hk) || get_int(x, "http", h, "threads", 1, 256, &threads) ||
@@ -917,10 +919,21 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
             get_int(x, "http", h, "connection_timeout_s", 1, 3600, &ctimeout) ||
             get_int(x, "http", h, "shutdown_grace_s", 0, 600, &grace) ||
             get_int(x, "http", h, "header_buffer_bytes", 4096, 1 << 20, &hbuf) ||
+            get_int(x, "http", h, "max_connections_per_ip", 0, 100000, &perip) ||
+            get_int(x, "http", h, "request_timeout_s", 1, 3600, &rtimeout) ||
+            get_int(x, "http", h, "max_header_bytes", 1024, 1 << 19, &maxhead) ||
             get_str(x, "http", h, "event_loop", loop, sizeof loop))
             return -1;
         if (strcmp(loop, "poll") && strcmp(loop, "epoll"))
             return fail(x, "http.event_loop", "must be \"poll\" or \"epoll\" (got \"%s\")", loop);
+        /* libmicrohttpd reads the head into about half of its
+         * per-connection buffer (the rest holds the parsed headers and the
+         * answer; measured: at 16 KiB a head of 8 KiB no longer fits, at
+         * 24 KiB one of 12 KiB). A limit above that could never be
+         * reached: libmicrohttpd's own HTML 431 would answer instead. */
+        if (maxhead > hbuf / 2 - 1024)
+            return fail(x, "http.max_header_bytes", "must be at most %ld with http.header_buffer_bytes %ld "
+                        "(half of it, less 1024)", hbuf / 2 - 1024, hbuf);
     }
     if (x->failed)
         return -1;
@@ -931,6 +944,11 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->shutdown_grace_s = (int)grace;
     c->use_epoll = strcmp(loop, "epoll") == 0;
     c->header_buffer = (size_t)hbuf;
+    /* A third of the buffer by default (8 KiB of 24): heads between the
+     * limit and what libmicrohttpd can hold get modgate's JSON 431. */
+    c->max_header_bytes = (size_t)(maxhead > 0 ? maxhead : hbuf / 3);
+    c->max_connections_per_ip = (int)perip;
+    c->request_timeout_s = (int)rtimeout;
     long spool = 10000;
     if (get_int(x, "", root, "spool_max", 0, 10000000, &spool))
         return -1;

@@ -135,8 +135,11 @@ struct cfg {
     int threads;
     size_t max_body;
     size_t header_buffer;     /* libmicrohttpd's memory per connection */
+    size_t max_header_bytes;      /* request line + headers; more gets 431 */
     int max_connections;
+    int max_connections_per_ip;   /* 0: no cap */
     int connection_timeout_s;
+    int request_timeout_s;        /* a whole request (head and body) must arrive within this */
     int shutdown_grace_s;
     int use_epoll;                /* http.event_loop: 1 epoll, 0 poll (the default) */
     int log_level;

@@ -9,7 +9,9 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,172 @@
 struct http_server {
     struct MHD_Daemon *d;
 };
+
+/* ---------- connections and the request deadline ----------
+ *
+ * libmicrohttpd's connection timeout is an idle timeout: a client that
+ * sends a header line every few seconds keeps a connection forever, and a
+ * few thousand of them fill every slot. So every connection is tracked
+ * here from accept to close, with the time by which its current request
+ * must have arrived whole (head and body), and a reaper thread shuts down
+ * the ones past it:
+ *
+ *   accepted              the first request must arrive within
+ *                         http.request_timeout_s of the accept
+ *   request line read     (a later request on a kept-alive connection)
+ *                         within request_timeout_s of that
+ *   body complete         no deadline while modgate works and answers
+ *   answered, kept alive  the next request line must come within the idle
+ *                         timeout plus request_timeout_s: libmicrohttpd
+ *                         closes a silent connection at the idle timeout,
+ *                         and this bounds one that trickles its request
+ *                         line a byte at a time (nothing tells us when
+ *                         the first byte of a request arrives)
+ *
+ * shutdown(2) on the socket makes libmicrohttpd's next read see the end,
+ * so it closes the connection on its own thread as if the client had
+ * gone. The socket is shut only under 'conns_mu', and libmicrohttpd calls
+ * on_connection(CLOSED), which takes the connection off the list under
+ * the same lock, before it closes the descriptor: a number the kernel has
+ * already given to another socket is never shut down. */
+struct conn {
+    struct conn *prev, *next;
+    int fd;
+    int requests;                 /* requests begun on it, under conns_mu */
+    _Atomic int64_t deadline_ms;  /* mono_ms(); 0: none (modgate is answering) */
+    char ip[INET6_ADDRSTRLEN];
+};
+
+static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct conn *conns;
+static int64_t request_timeout_ms, idle_timeout_ms;
+static pthread_t reaper_thr;
+static int reaper_running;
+static pthread_mutex_t reaper_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_cv = PTHREAD_COND_INITIALIZER;
+static int reaper_quit;
+
+static struct conn *conn_of(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn *c = xcalloc(1, sizeof *c);
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        c->fd = fi ? fi->connect_fd : -1;
+        const struct sockaddr *sa = ai ? ai->client_addr : NULL;
+        if (sa && sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, c->ip, sizeof c->ip);
+        else if (sa && sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, c->ip, sizeof c->ip);
+        atomic_store(&c->deadline_ms, mono_ms() + request_timeout_ms);
+        pthread_mutex_lock(&conns_mu);
+        c->next = conns;
+        if (conns)
+            conns->prev = c;
+        conns = c;
+        pthread_mutex_unlock(&conns_mu);
+        *socket_context = c;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        struct conn *c = *socket_context;
+        pthread_mutex_lock(&conns_mu);
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        pthread_mutex_unlock(&conns_mu);
+        *socket_context = NULL;
+        free(c);
+    }
+}
+
+/* libmicrohttpd has read a request line: a request has begun. Returns
+ * the request's initial context, which must stay NULL (on_request
+ * allocates it on its first call). */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+    (void)cls;
+    (void)uri;
+    struct conn *c = conn_of(mc);
+    if (c && c->requests++ > 0) /* the first one keeps the deadline set at accept */
+        atomic_store(&c->deadline_ms, mono_ms() + request_timeout_ms);
+    return NULL;
+}
+
+/* The request has arrived whole (or is being refused): no deadline. */
+static void conn_busy(struct MHD_Connection *mc)
+{
+    struct conn *c = conn_of(mc);
+    if (c)
+        atomic_store(&c->deadline_ms, 0);
+}
+
+/* Answered and kept alive: see the table above. */
+static void conn_idle(struct MHD_Connection *mc)
+{
+    struct conn *c = conn_of(mc);
+    if (c)
+        atomic_store(&c->deadline_ms, mono_ms() + idle_timeout_ms + request_timeout_ms);
+}
+
+/* Shut down every connection past its deadline; returns how many. */
+static int reap(int64_t now)
+{
+    int n = 0;
+    pthread_mutex_lock(&conns_mu);
+    for (struct conn *c = conns; c; c = c->next) {
+        int64_t d = atomic_load(&c->deadline_ms);
+        if (d == 0 || now < d || c->fd < 0)
+            continue;
+        atomic_store(&c->deadline_ms, 0);
+        shutdown(c->fd, SHUT_RDWR);
+        LOG_DEBUG(NULL, "closed a connection from %s: its request did not arrive within %lld s", c->ip,
+                  (long long)(request_timeout_ms / 1000));
+        n++;
+    }
+    pthread_mutex_unlock(&conns_mu);
+    return n;
+}
+
+/* Every quarter second, so a deadline is kept to within that. One line a
+ * sweep, not one per connection: a flood of slow clients must not flood
+ * the log too. */
+static void *reaper(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&reaper_mu);
+    while (!reaper_quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&reaper_cv, &reaper_mu, &ts);
+        if (reaper_quit)
+            break;
+        pthread_mutex_unlock(&reaper_mu);
+        int n = reap(mono_ms());
+        if (n > 0) {
+            metrics_http_closed("request_timeout", n);
+            LOG_INFO(NULL, "closed %d connection%s whose request did not arrive within %lld s "
+                     "(http.request_timeout_s)", n, n == 1 ? "" : "s", (long long)(request_timeout_ms / 1000));
+        }
+        pthread_mutex_lock(&reaper_mu);
+    }
+    pthread_mutex_unlock(&reaper_mu);
+    return NULL;
+}
 
 enum { ASYNC_PENDING = 0, ASYNC_SUSPENDED, ASYNC_DONE };
 
@@ -134,7 +302,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct reqctx 
     }
     if (resp->status == 401)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (atomic_load(&stopping))
+    /* An answer before the body is read ends the connection (libmicrohttpd
+     * will not read what follows): say so. */
+    if (x->early || atomic_load(&stopping))
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     x->status = resp->status;
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, mr);
@@ -149,6 +319,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, struct reqctx *x,
     reply_error(&resp, status, code, "%s", msg);
     resp.allow = allow;
     x->early = 1;
+    conn_busy(conn);
     return send_response(conn, x, &resp);
 }
 
@@ -166,6 +337,128 @@ static int is_type(const char *ct, const char *type)
 int http_is_form(const struct http_request *req)
 {
     return is_type(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), "application/x-www-form-urlencoded");
+}
+
+/* ---------- framing ----------
+ *
+ * libmicrohttpd 0.9.75 frames a body by Transfer-Encoding when there is
+ * one, whatever Content-Length says, takes the first of two
+ * Content-Lengths, waits for the end of the connection under a coding it
+ * does not know, and serves HTTP/1.2-1.9 and HTTP/1.1 without Host. A
+ * proxy in front may frame the same bytes differently, and the
+ * difference is a request smuggled past it. So the head is checked here,
+ * before anything else, and any doubt is answered with an error and the
+ * end of the connection (RFC 9112 6.1, 6.3): an answer given before the
+ * body is read makes libmicrohttpd close the connection after it. */
+struct head_scan {
+    int cl, te, host;             /* how many of each header */
+    const char *te_value;
+    const char *bad_name;         /* a header name that is not an RFC 9110 token */
+    size_t bytes;                 /* the head's size: names, values, ": ", CRLF */
+};
+
+/* RFC 9110 5.6.2 tchar, so "Transfer-Encoding :" (a space before the
+ * colon, which libmicrohttpd keeps in the name) is refused, not ignored. */
+static int is_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return 0;
+    return 1;
+}
+
+/* Query arguments count toward the URL's length ("k=v&"). */
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 2;
+    return MHD_YES;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct head_scan *h = cls;
+    h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    if (!h->bad_name && !is_token(key))
+        h->bad_name = key;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        h->cl++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        h->te++;
+        h->te_value = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        h->host++;
+    return MHD_YES;
+}
+
+/* Is the coding exactly "chunked" (any case, surrounding blanks allowed)?
+ * Lists ("gzip, chunked") are codings modgate does not decode. */
+static int is_chunked(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strncasecmp(v, "chunked", 7) != 0)
+        return 0;
+    for (v += 7; *v == ' ' || *v == '\t'; v++)
+        ;
+    return *v == 0;
+}
+
+/* The longest URL (path and query) a request may have: modgate's paths are
+ * short, and a query carries a site name at most. */
+#define MAX_URL 4096
+
+/* Check the request head; on a problem, queue the error (which closes the
+ * connection) and return its result with *refused set. */
+static enum MHD_Result check_head(struct MHD_Connection *conn, struct reqctx *x, const char *url,
+                                  const char *version, int *refused)
+{
+    *refused = 1;
+    int v11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    if (!v11 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+        return send_error(conn, x, 505, "http_version_not_supported", "use HTTP/1.1 or HTTP/1.0", NULL);
+    struct head_scan h = { 0 };
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &h);
+    size_t url_len = strlen(url);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, scan_arg, &url_len);
+    if (url_len > MAX_URL) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the URL is longer than %d bytes", MAX_URL);
+        return send_error(conn, x, 414, "uri_too_long", msg, NULL);
+    }
+    h.bytes += url_len + strlen(x->method) + strlen(version) + 4;
+    if (h.bytes > x->r.cfg->max_header_bytes) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the request line and headers are %zu bytes; the limit is %zu (http.max_header_bytes)",
+                 h.bytes, x->r.cfg->max_header_bytes);
+        return send_error(conn, x, 431, "headers_too_large", msg, NULL);
+    }
+    if (h.bad_name)
+        return send_error(conn, x, 400, "invalid_header",
+                          "a header name holds a character that is not allowed (a space before the colon?)", NULL);
+    if (v11 && h.host == 0)
+        return send_error(conn, x, 400, "missing_host", "an HTTP/1.1 request needs a Host header", NULL);
+    if (h.host > 1)
+        return send_error(conn, x, 400, "invalid_framing", "more than one Host header", NULL);
+    if (h.cl > 1)
+        return send_error(conn, x, 400, "invalid_framing", "more than one Content-Length header", NULL);
+    if (h.te) {
+        if (h.cl)
+            return send_error(conn, x, 400, "invalid_framing",
+                              "Content-Length and Transfer-Encoding together (RFC 9112 6.1)", NULL);
+        if (!v11)
+            return send_error(conn, x, 400, "invalid_framing", "Transfer-Encoding in an HTTP/1.0 request", NULL);
+        if (h.te > 1)
+            return send_error(conn, x, 400, "invalid_framing", "more than one Transfer-Encoding header", NULL);
+        if (!is_chunked(h.te_value))
+            return send_error(conn, x, 501, "unsupported_transfer_coding",
+                              "the only transfer coding accepted is chunked", NULL);
+    }
+    *refused = 0;
+    return MHD_YES;
 }
 
 /* First call for a request: everything that can be refused without the
@@ -225,7 +518,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   void **con_cls)
 {
     (void)cls;
-    (void)version;
     struct reqctx *x = *con_cls;
     if (!x) {
         x = xcalloc(1, sizeof *x);
@@ -243,7 +535,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             snprintf(x->r.id, sizeof x->r.id, "%s", rid);
         else
             make_id(x->r.id, atomic_fetch_add(&next_id, 1));
-        return first_call(conn, x, url);
+        int refused;
+        enum MHD_Result hr = check_head(conn, x, url, version, &refused);
+        return refused ? hr : first_call(conn, x, url);
     }
     if (x->early) { /* already answered: drop whatever body still comes */
         *upload_data_size = 0;
@@ -280,6 +574,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_response resp = { 0 };
     if (x->phase == 0) {
         x->phase = 1;
+        conn_busy(conn);
         x->r.conn = conn;
         x->route->fn(&x->r, &resp);
     } else if (x->suspended) { /* called again after MHD_resume_connection */
@@ -348,8 +643,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     struct reqctx *x = *con_cls;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        conn_idle(conn);
     if (!x)
         return;
     *con_cls = NULL;
@@ -384,6 +680,20 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     (void)addr;
     (void)addrlen;
     return atomic_load(&stopping) ? MHD_NO : MHD_YES;
+}
+
+/* libmicrohttpd's own messages (a malformed request it refused itself,
+ * a failed accept) go through our log, so they take its format and its
+ * escaping instead of a raw line on stderr. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    LOG_INFO(NULL, "libmicrohttpd: %s", msg);
 }
 
 /* libmicrohttpd found its own state broken: log and stop hard. */
@@ -426,17 +736,27 @@ struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
         { c->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)c->threads, NULL },
         { MHD_OPTION_END, 0, NULL },
     };
+    request_timeout_ms = (int64_t)c->request_timeout_s * 1000;
+    idle_timeout_ms = (int64_t)c->connection_timeout_s * 1000;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)c->listen_port, on_accept, NULL, on_request, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        /* Connections beyond this from one address are closed as soon as
+         * they are accepted (0: no cap). */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout_s,
         /* The request line and headers must fit here (the body is
          * buffered by us, capped). libmicrohttpd clears the whole of it
          * after every request: 32 KiB, its default, was 6% of the
-         * service's CPU at full load; 16 KiB still holds 7 KiB of headers,
-         * far above what a CMS sends (api.md, http.header_buffer_bytes). */
+         * service's CPU at full load. 24 KiB holds a 12 KiB head, so
+         * that one over http.max_header_bytes (8 KiB) still reaches
+         * check_head and gets a JSON 431 instead of libmicrohttpd's HTML
+         * (api.md, http.header_buffer_bytes). */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->header_buffer,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_ARRAY, pool,
@@ -447,6 +767,13 @@ struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
                  c->listen_host, c->listen_port);
         return NULL;
     }
+    reaper_quit = 0;
+    if (pthread_create(&reaper_thr, NULL, reaper, NULL) != 0) {
+        MHD_stop_daemon(d);
+        snprintf(err, errlen, "cannot start the connection reaper thread");
+        return NULL;
+    }
+    reaper_running = 1;
     struct http_server *s = xcalloc(1, sizeof *s);
     s->d = d;
     return s;
@@ -492,5 +819,13 @@ void http_stop(struct http_server *s, int grace_s)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(s->d);
+    if (reaper_running) {
+        pthread_mutex_lock(&reaper_mu);
+        reaper_quit = 1;
+        pthread_cond_signal(&reaper_cv);
+        pthread_mutex_unlock(&reaper_mu);
+        pthread_join(reaper_thr, NULL);
+        reaper_running = 0;
+    }
     free(s);
 }

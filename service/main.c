@@ -152,10 +152,13 @@ static int cmd_serve(const char *path)
                 old->threads != n->threads || old->max_connections != n->max_connections ||
                 old->connection_timeout_s != n->connection_timeout_s || old->use_epoll != n->use_epoll ||
                 old->redis_connections != n->redis_connections || old->max_body != n->max_body ||
-                old->header_buffer != n->header_buffer)
-                LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections, http.connection_timeout_s, "
-                         "http.event_loop, http.header_buffer_bytes and redis.connections change only on restart "
-                         "(http.max_body_bytes applies now)");
+                old->header_buffer != n->header_buffer ||
+                old->max_connections_per_ip != n->max_connections_per_ip ||
+                old->request_timeout_s != n->request_timeout_s || old->max_header_bytes != n->max_header_bytes)
+                LOG_WARN(NULL, "reload: listen, http.threads, http.max_connections, http.max_connections_per_ip, "
+                         "http.connection_timeout_s, http.request_timeout_s, http.event_loop, "
+                         "http.header_buffer_bytes and redis.connections change only on restart "
+                         "(http.max_body_bytes and http.max_header_bytes apply now)");
             cfg_release(old);
             announce(n);
             grace = n->shutdown_grace_s;

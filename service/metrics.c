@@ -19,7 +19,7 @@
 #include "store.h"
 #include "util.h"
 
-enum metric { M_REQ, M_DEC, M_REASON, M_DEGRADED, M_REPLAYED, M_REDIS_ERR, M_CAPTCHA, M_COUNT };
+enum metric { M_REQ, M_DEC, M_REASON, M_DEGRADED, M_REPLAYED, M_REDIS_ERR, M_CAPTCHA, M_HTTP_CLOSED, M_COUNT };
 
 static const struct {
     const char *name, *help, *labels[3];
@@ -36,6 +36,8 @@ static const struct {
       { 0, 0, 0 } },
     { "modgate_captcha_events_total", "Captcha challenges issued and solutions checked, by site and outcome.",
       { "site", "event", 0 } },
+    { "modgate_http_connections_closed_total",
+      "Connections modgate closed before a request arrived whole, by reason (request_timeout).", { "reason", 0, 0 } },
 };
 
 #define LABEL_MAX 72
@@ -127,11 +129,22 @@ static void observe(struct histogram *h, int64_t us)
 
 /* ---------- the calls ---------- */
 
+/* The method as a label: any other token a client sends is "other", so
+ * made-up methods cannot fill the series table. */
+static const char *method_label(const char *m)
+{
+    static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", NULL };
+    for (int i = 0; m && known[i]; i++)
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
 void metrics_request(const char *route, const char *method, unsigned status, int64_t us)
 {
     char st[8];
     snprintf(st, sizeof st, "%u", status);
-    add(M_REQ, route ? route : "unmatched", method, st, 1);
+    add(M_REQ, route ? route : "unmatched", method_label(method), st, 1);
     if (route && status == 200 && strcmp(route, "/v1/check") == 0)
         observe(&check_h, us);
 }
@@ -158,6 +171,11 @@ void metrics_redis(int64_t us, int ok)
 void metrics_captcha(const char *site, const char *event)
 {
     add(M_CAPTCHA, site, event, NULL, 1);
+}
+
+void metrics_http_closed(const char *reason, int n)
+{
+    add(M_HTTP_CLOSED, reason, NULL, NULL, (uint64_t)n);
 }
 
 /* ---------- GET /metrics ---------- */

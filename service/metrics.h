@@ -33,6 +33,9 @@ void metrics_redis(int64_t us, int ok);
  * "invalid", ... (pow.h's reason codes without "captcha_"). */
 void metrics_captcha(const char *site, const char *event);
 
+/* 'n' connections closed by modgate for 'reason' (a fixed word). */
+void metrics_http_closed(const char *reason, int n);
+
 /* GET /metrics: the counters, plus gauges read at scrape time (queue
  * depth per site and state from Redis, model sizes, spool depth, requests
  * in flight). Public, like /healthz: it holds counts, no content. */

@@ -768,7 +768,12 @@ void actions_handle(struct http_request *req, struct http_response *resp)
         return;
     }
     json_int_t l = json_is_integer(lim) ? json_integer_value(lim) : BULK_MAX;
-    st->sel.limit = (int)(l < 1 ? 1 : l > BULK_MAX ? BULK_MAX : l);
+    if (l < 1 || l > BULK_MAX) {
+        reply_error(resp, 400, "invalid_field", "limit must be 1-%d (got %lld)", BULK_MAX, (long long)l);
+        mod_cleanup(req);
+        return;
+    }
+    st->sel.limit = (int)l;
     st->sel.state = st->from;
     if (strcmp(which, "ip") == 0) {
         if (net_of(s, st->net, sizeof st->net)) {

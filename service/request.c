@@ -248,7 +248,8 @@ static int validate_fields(json_t *obj, const char *prefix, const struct field *
                         f->maxlen);
             return -1;
         }
-        /* The body may hold NULs; no other string may (see api.md). */
+        /* req_load refuses U+0000 anywhere; control characters are
+         * refused in ids, IPs and times, allowed in text (see api.md). */
         if (strcmp(f->name, "body") != 0 && (strlen(s) != n || (f->type != F_STR && has_control(s)))) {
             reply_error(resp, 400, "invalid_field", "%s contains control characters", full_name(name, prefix, f->name));
             return -1;
@@ -335,8 +336,15 @@ int req_load(const struct http_request *req, json_t **root, struct http_response
     *root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!*root) {
         int dup = json_error_code(&je) == json_error_duplicate_key;
-        reply_error(resp, 400, dup ? "duplicate_key" : "invalid_json", "line %d, column %d: %s",
-                    je.line, je.column, je.text);
+        /* No string may hold U+0000, the body included: C strings would end
+         * there, and no comment form sends one (api.md). Said plainly
+         * rather than in jansson's words. */
+        if (json_error_code(&je) == json_error_null_character)
+            reply_error(resp, 400, "invalid_json", "line %d, column %d: a NUL character (\\u0000) is not allowed "
+                        "in any string", je.line, je.column);
+        else
+            reply_error(resp, 400, dup ? "duplicate_key" : "invalid_json", "line %d, column %d: %s",
+                        je.line, je.column, je.text);
         return -1;
     }
 loaded:

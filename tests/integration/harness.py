@@ -333,23 +333,28 @@ class Runner:
         return 1 if self.failed else 0
 
 
-def run_tests(globs, svc, redis, only=""):
+def run_tests(globs, svc, redis, only="", own=()):
     """Run every test_* function of a test module (whose name holds
     'only') against one running service, then stop it and Redis; a
-    service that does not exit cleanly at SIGTERM fails the run too.
-    Returns the exit status."""
+    service that does not exit cleanly at SIGTERM fails the run too. The
+    tests named in 'own' start services of their own: they run after the
+    shared one has stopped. Returns the exit status."""
     run = Runner()
-    tests = [v for k, v in list(globs.items()) if k.startswith("test_") and callable(v) and only in k]
+    tests = [(k, v) for k, v in list(globs.items()) if k.startswith("test_") and callable(v) and only in k]
     rc = None
     try:
-        for t in tests:
-            run.run(t)
+        for k, t in tests:
+            if k not in own:
+                run.run(t)
     finally:
         rc = svc.stop()
         redis.stop()
     if rc != 0:
         print("FAIL service exit status %s at SIGTERM\n%s" % (rc, svc.logtext()[-4000:]))
         run.failed += 1
+    for k, t in tests:
+        if k in own:
+            run.run(t)
     return run.summary()
 
 
