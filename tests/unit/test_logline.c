@@ -120,8 +120,7 @@ TEST(text_access_line_quotes_what_could_forge)
 {
     struct logline l;
     size_t n = access_line(&l, 0, "/x site=other key=admin\n1970-01-01T00:00:00.000Z info [x] forged", "queue held");
-    CHECK_EQ_INT(n, strlen(l.b));
-    l.b[n] = 0; /* the buffer has room: the reserve */
+    l.b[n] = 0; /* a short line: the buffer has room */
     CHECK_EQ_STR(l.b, "1970-01-01T00:00:00.000Z info [abc-1] GET \"/x site=other key=admin\\n1970-01-01T00:00:00.000Z "
                       "info [x] forged\" 404 ms=1.234 site=- key=t-cms bytes=0 note=\"queue held\" ended_early\n");
     n = access_line(&l, 0, "/v1/check", NULL);
