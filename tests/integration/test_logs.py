@@ -8,7 +8,6 @@ the access line's fields typed). The forged text appears only escaped,
 inside the one access line of its request; no raw control byte or invalid
 UTF-8 reaches the file. Real redis-server, real binary, raw HTTP over real
 sockets. Prints "N passed, N failed"."""
-import argparse
 import json
 import os
 import re
@@ -17,8 +16,8 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment,  # noqa: E402
-                     make_tmp, run_tests, wait_until)
+from harness import (CMS_KEY, MOD_KEY, Service, base_config, comment, run_tests, start,  # noqa: E402
+                     wait_until)
 
 ctx = {}
 FORGED = "2026-01-01T00:00:00.000Z info [forged-rid] GET /v1/admin 200 ms=0.1 site=news key=admin bytes=0"
@@ -362,19 +361,11 @@ class Services:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
-    ap.add_argument("-k", default="", help="run only the tests whose name holds this")
-    a = ap.parse_args()
-    ctx["bin"] = os.path.abspath(a.bin)
-    ctx["tmp"] = tmp = make_tmp()
-    r = Redis(tmp)
-    r.start()
-    ctx["redis"] = r
-    s = Service(ctx["bin"], tmp, base_config(r.port))
+    only = start(ctx)
+    s = Service(ctx["bin"], ctx["tmp"], base_config(ctx["redis"].port))
     s.start()
     ctx["svc"] = s
-    return run_tests(globals(), Services("svc", "json"), r, a.k)
+    return run_tests(globals(), Services("svc", "json"), ctx["redis"], only)
 
 
 if __name__ == "__main__":
