@@ -38,7 +38,7 @@ LDFLAGS  += $(SANFLAGS)
 FILTER_SRCS  := filters/text.c filters/wordlist.c filters/links.c \
                 filters/heuristics.c filters/verdict.c filters/tokenize.c \
                 filters/model.c filters/bayes.c filters/sweep.c
-SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
+SERVICE_SRCS := service/util.c service/log.c service/logline.c service/config.c service/auth.c \
                 service/store.c service/check.c service/reply.c service/http.c \
                 service/routes.c service/spool.c service/eval.c service/bayesdb.c \
                 service/learn.c service/request.c service/jsonmem.c service/jfast.c \
@@ -47,7 +47,7 @@ SERVICE_SRCS := service/util.c service/log.c service/config.c service/auth.c \
                 service/policy.c service/tuning.c
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep
-SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken
+SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken test_logline
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha fuzz_policy
 

@@ -871,17 +871,21 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
 {
     if (!json_is_object(root))
         return fail(x, "(top level)", "must be a JSON object");
-    static const char *const keys[] = { "listen", "log_level", "redis", "http", "spool_max",
+    static const char *const keys[] = { "listen", "log_level", "log_format", "redis", "http", "spool_max",
         "sites", "admin_keys", NULL };
     if (only_keys(x, "", root, keys))
         return -1;
-    char listen[128] = "127.0.0.1:8080", level[16] = "info";
+    char listen[128] = "127.0.0.1:8080", level[16] = "info", format[16] = "text";
     if (get_str(x, "", root, "listen", listen, sizeof listen) || parse_listen(x, "listen", listen, c))
         return -1;
     if (get_str(x, "", root, "log_level", level, sizeof level))
         return -1;
     if (log_parse_level(level, &c->log_level))
         return fail(x, "log_level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
+    if (get_str(x, "", root, "log_format", format, sizeof format))
+        return -1;
+    if (log_parse_format(format, &c->log_format))
+        return fail(x, "log_format", "must be \"text\" or \"json\"");
 
     snprintf(c->redis_url, sizeof c->redis_url, "redis://127.0.0.1:6379/0");
     long cto = 200, cmd = 250, retry = 500, conns = 1;

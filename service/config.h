@@ -143,6 +143,7 @@ struct cfg {
     int shutdown_grace_s;
     int use_epoll;                /* http.event_loop: 1 epoll, 0 poll (the default) */
     int log_level;
+    int log_format;               /* LOG_FMT_TEXT or LOG_FMT_JSON (log.h) */
     size_t spool_max;             /* held comments kept in memory while Redis is down */
     size_t nsites;
     struct site_cfg *sites;

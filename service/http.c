@@ -658,12 +658,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int64_t us = mono_us() - x->r.start_us;
     if (x->status)
         metrics_request(x->route ? x->route->path : NULL, x->r.method, x->status, us);
-    /* No key, no body, no comment text: ids, sizes and outcome only. */
-    LOG_INFO(x->r.id, "%s %s %u %lld.%03lld ms site=%s key=%s bytes=%zu%s%s%s", x->r.method,
-             x->r.path ? x->r.path : "-", x->status, (long long)(us / 1000), (long long)(us % 1000),
-             x->r.site ? x->r.site : "-", x->r.authed ? x->r.ident.key_id : "-", x->body.len,
-             x->r.note[0] ? " " : "", x->r.note,
-             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    /* No key, no body, no comment text: ids, sizes and outcome only, as
+     * fields (log.h), so that a path holding "\n" or " site=x" stays
+     * inside its own quoted value. */
+    if (LOG_ON(LOG_LVL_INFO)) {
+        const struct log_field f[] = {
+            { .key = "method", .bare = 1, .str = x->r.method },
+            { .key = "path", .bare = 1, .str = x->r.path },
+            { .key = "status", .type = LOG_F_INT, .bare = 1, .num = x->status },
+            { .key = "ms", .type = LOG_F_MS, .num = us },
+            { .key = "site", .str = x->r.site },
+            { .key = "key", .str = x->r.authed ? x->r.ident.key_id : NULL },
+            { .key = "bytes", .type = LOG_F_INT, .num = (long long)x->body.len },
+            { .key = "note", .str = x->r.note[0] ? x->r.note : NULL },
+            { .key = "ended_early", .type = LOG_F_FLAG, .num = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK },
+        };
+        log_fields(LOG_LVL_INFO, x->r.id, NULL, f, sizeof f / sizeof f[0]);
+    }
     if (x->have_body)
         buf_free(&x->body);
     if (x->r.state && x->r.cleanup)
@@ -704,6 +715,17 @@ static void on_panic(void *cls, const char *file, unsigned int line, const char 
     abort();
 }
 
+/* libmicrohttpd's own messages (a request too big, a broken connection)
+ * as lines of our log, escaped like any other: it would print them raw to
+ * stderr, outside the log's format and with bytes from the client. */
+__attribute__((format(printf, 2, 0)))
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    if (LOG_ON(LOG_LVL_WARN))
+        log_vwrite(LOG_LVL_WARN, NULL, fmt, ap);
+}
+
 struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
 {
     if (!id_prefix[0]) {
@@ -740,6 +762,7 @@ struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
     idle_timeout_ms = (int64_t)c->connection_timeout_s * 1000;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)c->listen_port, on_accept, NULL, on_request, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, or MHD says so on stderr */
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,

@@ -52,7 +52,7 @@ static void usage(FILE *f)
 
 static void announce(const struct cfg *c)
 {
-    log_level = c->log_level;
+    log_set(c->log_level, c->log_format);
     if (c->test_keys)
         LOG_WARN(NULL, "%d public test key(s) (demo-*-key) are loaded from %s: anyone can use them; "
                  "replace them with `modgate keygen` keys before going live", c->test_keys, c->path);
@@ -101,24 +101,24 @@ static int cmd_serve(const char *path)
     store_configure(c);
     queue_init(); /* its scripts are loaded at connect with the store's */
     if (store_start() != 0) {
-        fprintf(stderr, "modgate: cannot start the store thread\n");
+        LOG_ERROR(NULL, "cannot start the store thread");
         return 1;
     }
     for (size_t i = 0; i < c->nsites; i++)
         queue_migrate(c->sites[i].name);
     const char *spool_dir = getenv("MODGATE_SPOOL_DIR");
     if (spool_start(spool_dir, c->redis_retry_ms) != 0) {
-        fprintf(stderr, "modgate: cannot start the spool thread\n");
+        LOG_ERROR(NULL, "cannot start the spool thread");
         return 1;
     }
     if (bayesdb_start(c) != 0) {
-        fprintf(stderr, "modgate: cannot start the model sync thread\n");
+        LOG_ERROR(NULL, "cannot start the model sync thread");
         spool_stop();
         return 1;
     }
     /* the stored policies before the first request (bounded when Redis is down) */
     if (policy_start() != 0) {
-        fprintf(stderr, "modgate: cannot start the policy thread\n");
+        LOG_ERROR(NULL, "cannot start the policy thread");
         bayesdb_stop();
         spool_stop();
         return 1;
@@ -126,7 +126,7 @@ static int cmd_serve(const char *path)
     c = cfg_acquire(); /* the policy thread may have swapped in another */
     struct http_server *srv = http_start(c, err, sizeof err);
     if (!srv) {
-        fprintf(stderr, "modgate: %s\n", err);
+        LOG_ERROR(NULL, "%s", err);
         cfg_release(c);
         policy_stop();
         bayesdb_stop();
@@ -221,7 +221,7 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
     struct cfg *c = load_config(path);
     if (!c)
         return 2;
-    log_level = c->log_level;
+    log_set(c->log_level, c->log_format);
     const struct site_cfg *s = cfg_site(c, site, NULL);
     int rc;
     if (!s) {
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
         struct cfg *c = load_config(path);
         if (!c)
             return 2;
-        log_level = c->log_level;
+        log_set(c->log_level, c->log_format);
         store_configure(c);
         if (store_start() != 0)
             return 1;

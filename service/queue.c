@@ -655,10 +655,10 @@ static void parse_migrated(redisReply *r, const char *err, void *out)
 {
     struct migration *m = out;
     if (!r || r->type != REDIS_REPLY_INTEGER)
-        LOG_WARN("-", "queue: site %s: the first queue format was not checked: %s", m->site,
+        LOG_WARN(NULL, "queue: site %s: the first queue format was not checked: %s", m->site,
                  r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "unexpected reply");
     else if (r->integer > 0)
-        LOG_INFO("-", "queue: site %s: %lld held comments moved to the moderation queue's format", m->site,
+        LOG_INFO(NULL, "queue: site %s: %lld held comments moved to the moderation queue's format", m->site,
                  (long long)r->integer);
 }
 

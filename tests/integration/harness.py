@@ -5,6 +5,7 @@ dir and the modgate binary under test, both stopped (and the dir removed) at
 exit. HTTP goes over real sockets with http.client; Redis is read with a
 tiny RESP client so the tests need nothing beyond Python's standard library.
 """
+import argparse
 import atexit
 import hashlib
 import http.client
@@ -404,3 +405,19 @@ def make_tmp():
     tmp = tempfile.mkdtemp(prefix="modgate-it-")
     atexit.register(shutil.rmtree, tmp, True)
     return tmp
+
+
+def start(ctx):
+    """The usual start of a test file: --bin (default build/modgate) and -k
+    (run only the tests whose name holds it) from the command line, a temp
+    dir and a running Redis, as ctx["bin"], ctx["tmp"], ctx["redis"].
+    Returns the -k filter."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
+    ap.add_argument("-k", default="", help="run only the tests whose name holds this")
+    a = ap.parse_args()
+    ctx["bin"] = os.path.abspath(a.bin)
+    ctx["tmp"] = make_tmp()
+    ctx["redis"] = Redis(ctx["tmp"])
+    ctx["redis"].start()
+    return a.k

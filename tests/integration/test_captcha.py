@@ -5,7 +5,6 @@ solver and the signature checks here are this file's own, written from
 ALTCHA's protocol with Python's hashlib and hmac: they do not share code
 with modgate. Real redis-server, real binary, real HTTP. Prints
 "N passed, N failed"."""
-import argparse
 import base64
 import hashlib
 import hmac
@@ -17,8 +16,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, MOD_KEY, OTHER_CMS_KEY, ROOT, TIGHT_KEY, Redis, Service,  # noqa: E402
-                     base_config, comment, err_code, make_tmp, run_tests, sha256)
+from harness import (CMS_KEY, MOD_KEY, OTHER_CMS_KEY, TIGHT_KEY, Service, base_config,  # noqa: E402
+                     comment, err_code, run_tests, sha256, start)
 
 ORIGIN = "https://news.example.org"
 SECRET = bytes(range(32))           # the signing key "k2"
@@ -542,20 +541,11 @@ def test_config_refuses_bad_captcha_settings():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
-    ap.add_argument("-k", default="", help="run only the tests whose name holds this")
-    a = ap.parse_args()
-    ctx["bin"] = os.path.abspath(a.bin)
-    tmp = make_tmp()
-    ctx["tmp"] = tmp
-    r = Redis(tmp)
-    r.start()
-    ctx["redis"] = r
-    s = Service(ctx["bin"], tmp, config(r.port, tmp))
+    only = start(ctx)
+    s = Service(ctx["bin"], ctx["tmp"], config(ctx["redis"].port, ctx["tmp"]))
     s.start()
     ctx["svc"] = s
-    return run_tests(globals(), s, r, a.k)
+    return run_tests(globals(), s, ctx["redis"], only)
 
 if __name__ == "__main__":
     sys.exit(main())

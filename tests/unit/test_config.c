@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "log.h"
 #include "test.h"
 
 static char path[64];
@@ -94,6 +95,24 @@ TEST(errors_name_the_field)
     CHECK(refused_with("not json", "modgate-test-config"));
     CHECK(refused_with("{\"redis\":{\"url\":\"redis://x:abc\"},\"sites\":{\"a\":{}}}", "redis.url"));
     CHECK(refused_with("{\"sites\":{\"#\":\"only a comment\"}}", "sites"));
+    CHECK(refused_with("{\"log_format\":\"xml\",\"sites\":{\"a\":{}}}", "log_format: must be \"text\" or \"json\""));
+    CHECK(refused_with("{\"log_format\":1,\"sites\":{\"a\":{}}}", "log_format"));
+}
+
+TEST(log_format_loads)
+{
+    char err[512] = "";
+    struct cfg *c = load_str("{\"log_format\":\"json\",\"sites\":{\"a\":{}}}", err, sizeof err);
+    CHECK(c != NULL);
+    if (c)
+        CHECK_EQ_INT(c->log_format, LOG_FMT_JSON);
+    cfg_swap(c);
+    c = load_str("{\"sites\":{\"a\":{}}}", err, sizeof err);
+    CHECK(c != NULL);
+    if (c)
+        CHECK_EQ_INT(c->log_format, LOG_FMT_TEXT);
+    cfg_swap(c);
+    cfg_swap(NULL);
 }
 
 TEST(same_key_twice_is_refused)
@@ -206,6 +225,7 @@ int main(void)
     snprintf(path, sizeof path, "/tmp/modgate-test-config-%d.json", (int)getpid());
     RUN(example_config_loads);
     RUN(errors_name_the_field);
+    RUN(log_format_loads);
     RUN(same_key_twice_is_refused);
     RUN(env_overrides);
     RUN(comment_keys_are_ignored);
