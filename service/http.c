@@ -693,20 +693,6 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     return atomic_load(&stopping) ? MHD_NO : MHD_YES;
 }
 
-/* libmicrohttpd's own messages (a malformed request it refused itself,
- * a failed accept) go through our log, so they take its format and its
- * escaping instead of a raw line on stderr. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = 0;
-    LOG_INFO(NULL, "libmicrohttpd: %s", msg);
-}
-
 /* libmicrohttpd found its own state broken: log and stop hard. */
 static void on_panic(void *cls, const char *file, unsigned int line, const char *reason)
 {
@@ -715,15 +701,16 @@ static void on_panic(void *cls, const char *file, unsigned int line, const char 
     abort();
 }
 
-/* libmicrohttpd's own messages (a request too big, a broken connection)
- * as lines of our log, escaped like any other: it would print them raw to
- * stderr, outside the log's format and with bytes from the client. */
+/* libmicrohttpd's own messages (a request it refused itself, a broken
+ * connection) as lines of our log, escaped like any other: it would print
+ * them raw to stderr, outside the log's format and with bytes from the
+ * client. Info, not warn: most are about a client's malformed request. */
 __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    if (LOG_ON(LOG_LVL_WARN))
-        log_vwrite(LOG_LVL_WARN, NULL, fmt, ap);
+    if (LOG_ON(LOG_LVL_INFO))
+        log_vwrite(LOG_LVL_INFO, NULL, fmt, ap);
 }
 
 struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
@@ -767,7 +754,6 @@ struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
         /* Connections beyond this from one address are closed as soon as
          * they are accepted (0: no cap). */

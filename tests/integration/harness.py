@@ -58,6 +58,16 @@ def tcp_queues(port):
     return backlog, established
 
 
+def recv_all(sock):
+    """Everything the peer sends until it closes the connection."""
+    got = b""
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return got
+        got += d
+
+
 def wait_until(pred, timeout=10.0, step=0.02):
     """Poll pred() until it is truthy. A bound on waiting, not a timing test."""
     end = time.monotonic() + timeout

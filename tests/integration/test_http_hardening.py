@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment,  # noqa: E402
-                     make_tmp, run_tests, sha256, tcp_queues, wait_until)
+                     make_tmp, recv_all, run_tests, sha256, tcp_queues, wait_until)
 
 BIN = None
 ctx = {}
@@ -352,12 +352,7 @@ def served(port, src, n=20, timeout=10):
             req = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" if path == "/healthz"
                    else head(b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(b)) + b)
             s.sendall(req)
-            got = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                got += d
+            got = recv_all(s)
             s.close()
             resps, _ = parse_responses(got)
             if len(resps) != 1 or resps[0][0] != 200:
