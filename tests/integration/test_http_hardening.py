@@ -374,18 +374,19 @@ def more_files(n):
 
 
 def test_thousands_of_slow_connections_from_one_address_do_not_starve_others():
-    """3,000 connections from 127.0.0.1 trickling header lines, and 300
+    """2,500 connections from 127.0.0.1 trickling header lines, and 300
     more from 100 addresses of 127.0.0.0/8, against a service with room for
-    2,000 connections (without a cap, the slow ones would take every slot):
+    1,000 connections (without a cap, the slow ones take every slot: 0 of
+    10 other requests were answered in 50 s before the cap and deadline):
     the per-address cap turns most away at once, the request deadline
     closes the rest, and a client at another address gets every check and
     health probe answered throughout."""
     more_files(10000)
-    env = Env({"max_connections": 2000, "max_connections_per_ip": 32, "request_timeout_s": 3})
+    env = Env({"max_connections": 1000, "max_connections_per_ip": 32, "request_timeout_s": 3})
     s = env.svc
     slow = many = None
     try:
-        slow = Trickler(s.port, ["127.0.0.1"], 3000, every=1.0)
+        slow = Trickler(s.port, ["127.0.0.1"], 2500, every=1.0)
         many = Trickler(s.port, ["127.0.%d.%d" % (3, i) for i in range(1, 101)], 3, every=1.0)
         slow.start()
         many.start()
