@@ -511,11 +511,19 @@ static void takeover(const char *path, int loud)
     struct buf bad;
     buf_init(&bad);
     size_t nbad = 0, count = read_journal(f, path, &list, &bad, &nbad);
-    int ok = !ferror(f) && (nbad == 0 || keep_bad_lines(&bad, nbad, path) == 0);
+    /* This instance's journal first: without one the file must stay, and
+     * its bad lines must not be kept again at every look. */
+    int ok = !ferror(f);
     if (ok && count > 0) {
         pthread_mutex_lock(&mu);
-        ok = (journal || journal_open() == 0) && write_items(journal, list, SIZE_MAX) == count &&
-             journal_sync() == 0;
+        ok = journal || journal_open() == 0;
+        pthread_mutex_unlock(&mu);
+    }
+    ok = ok && (nbad == 0 || keep_bad_lines(&bad, nbad, path) == 0);
+    if (ok && count > 0) {
+        /* Past spool_max if need be: these were acknowledged already. */
+        pthread_mutex_lock(&mu);
+        ok = write_items(journal, list, SIZE_MAX) == count && journal_sync() == 0;
         if (ok) {
             struct item *last = list;
             while (last->next)

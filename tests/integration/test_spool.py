@@ -272,15 +272,22 @@ def spool_and_kill(env, ids):
 def test_a_restart_after_kill_stores_the_spool_without_import():
     """Redis down, comments acknowledged as pending, modgate killed -9. A
     new modgate on the same spool directory stores them once Redis is
-    back: no `spool import`."""
+    back: no `spool import`. Lines of its journal that are no comment (a
+    torn last line) are kept in the refused file, not dropped."""
     env = Env()
     s, r = env.svc, env.redis
     try:
         ids = ["kill-%d" % i for i in range(5)]
         old = spool_and_kill(env, ids)
+        junk = ["not json\n", '{"site":"news","id":"torn-off","decision_ttl_s":8']
+        with open(old, "a") as f:
+            f.write("".join(junk))
         s.start()
         assert not os.path.exists(old), "the dead instance's journal was not taken over"
         assert "took over 5 held comments from %s" % old in s.logtext(), s.logtext()[-2000:]
+        [refused] = glob.glob(os.path.join(env.tmp, "modgate-refused-*.jsonl"))
+        assert open(refused).read() == junk[0] + junk[1] + "\n"
+        assert stat.S_IMODE(os.stat(refused).st_mode) == 0o600
         r.start()
         assert wait_until(lambda: not not_held(r, ids), 20), (not_held(r, ids), s.logtext()[-2000:])
         assert wait_until(lambda: spooled(s) == 0, 10)
