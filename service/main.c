@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "usage: modgate serve [--config FILE]\n"
             "       modgate config check FILE\n"
             "       modgate keygen --site SITE --role cms|moderator|admin\n"
-            "       modgate spool import [--config FILE] modgate-spool-PID.jsonl\n"
+            "       modgate spool import [--config FILE] FILE.jsonl\n"
             "       modgate eval --train A.jsonl[,B.jsonl] --test C.jsonl [--scores OUT.jsonl]\n"
             "       modgate learn [--config FILE] --site SITE [--label spam|ham] [--rate N] FILE.jsonl\n"
             "       modgate model export [--config FILE] --site SITE > MODEL.jsonl\n"

@@ -1,18 +1,26 @@
 /* spool.h - held comments that Redis could not take yet.
  *
  * While Redis is down a held comment is kept here (bounded by spool_max)
- * and a background thread stores it as soon as Redis answers again. Each
- * is also appended to a journal file (JSONL, synced) before spool_add
- * returns, so that neither a stop nor a crash drops one; the journal is
- * emptied whenever the spool is, and removed at a stop with nothing left. */
+ * and a background thread stores it, in batches, as soon as Redis answers
+ * again. Each is also appended to a journal file (JSONL, synced) before
+ * spool_add returns, so that neither a stop nor a crash drops one; the
+ * journal is emptied whenever the spool is, and removed at a stop with
+ * nothing left. The journal, $MODGATE_SPOOL_DIR/modgate-spool-PID-HEX.jsonl
+ * (HEX: 64 random bits, so that a PID used again names a new file), is
+ * locked (flock) while its instance runs: journals whose lock is free are
+ * taken over (at start and every 10 s), so several instances can share a
+ * spool directory. Every file is created 0600, never through a symlink. */
 #ifndef MODGATE_SPOOL_H
 #define MODGATE_SPOOL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Start the flusher thread. 'spool_dir' is where the journal is kept; spool
- * files an earlier process left there are named in a warning. */
+/* Start the flusher thread. 'spool_dir' is where the journal is kept
+ * ("" or NULL: the working directory). Journals there that no live
+ * instance holds (an earlier run's, a dead sibling's) are taken over
+ * before it returns, and every 10 s after by the thread. Call once, after
+ * sodium_init (the file names' random part). */
 int spool_start(const char *spool_dir, int retry_ms);
 
 /* Copy one held comment into the spool (once: a comment already waiting
@@ -27,7 +35,7 @@ size_t spool_depth(void);
 /* Try a last flush and stop the thread; leftovers stay in the journal. */
 void spool_stop(void);
 
-/* Store every comment of a dump file (modgate-spool-PID.jsonl) in Redis,
+/* Store every comment of a journal or dump file (modgate-spool-*.jsonl) in Redis,
  * as if it had just been held: the store must be configured and started.
  * Comments already stored are left alone, so running it twice is safe.
  * Prints a summary to stdout, problems to stderr. Returns 0 when every

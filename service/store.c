@@ -1330,9 +1330,12 @@ static void parse_hold(redisReply *r, const char *err, void *out)
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 }
 
-void store_hold_async(const char *site, const char *comment_id, const char *response_json,
-                      const char *item_json, long ttl_s, int64_t created_ms, int replace,
-                      struct store_hold_res *res, store_done_fn done, void *arg)
+/* The hold script's call for one comment, queued on its lane but not
+ * sent: 'res' is filled and 'done(arg)' called once a batch carried it.
+ * Returns the lane. */
+static struct lane *push_hold(const char *site, const char *comment_id, const char *response_json,
+                              const char *item_json, long ttl_s, int64_t created_ms, int replace,
+                              struct store_hold_res *res, store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
     struct cmd c;
@@ -1347,7 +1350,43 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
     cmd_num(&c, (long long)created_ms);
     cmd_str(&c, comment_id);
     cmd_str(&c, replace ? "1" : "0");
-    queue_async(lane_of(comment_id), &c, HOLD_LUA, !evalsha, parse_hold, res, done, arg, 1);
+    struct pending *p = new_pending(lane_of(comment_id), &c, parse_hold, res, done, arg);
+    p->src = HOLD_LUA;
+    p->retried = !evalsha;
+    push(p);
+    return p->lane;
+}
+
+void store_hold_async(const char *site, const char *comment_id, const char *response_json,
+                      const char *item_json, long ttl_s, int64_t created_ms, int replace,
+                      struct store_hold_res *res, store_done_fn done, void *arg)
+{
+    struct lane *l = push_hold(site, comment_id, response_json, item_json, ttl_s, created_ms, replace, res,
+                               done, arg);
+    combine(l, 1);
+}
+
+void store_hold_many(const struct store_hold_req *reqs, int n, struct store_hold_res *res)
+{
+    sem_t sem;
+    sem_init(&sem, 0, 0);
+    int used[MAX_LANES] = { 0 };
+    for (int i = 0; i < n; i++) {
+        const struct store_hold_req *q = &reqs[i];
+        struct lane *l = push_hold(q->site, q->comment_id, q->response_json, q->item_json, q->ttl_s,
+                                   q->created_ms, 0, &res[i], sync_done, &sem);
+        used[l - lanes] = 1;
+    }
+    /* Every command is queued before any is sent: each lane's kicker
+     * takes its share in one batch (one write, replies read in order),
+     * together with whatever checks queued meanwhile. */
+    for (int i = 0; i < nlanes; i++)
+        if (used[i])
+            kick(&lanes[i]);
+    for (int i = 0; i < n; i++)
+        while (sem_wait(&sem) != 0)
+            ; /* EINTR */
+    sem_destroy(&sem);
 }
 
 int store_hold(const char *site, const char *comment_id, const char *response_json,

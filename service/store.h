@@ -109,6 +109,22 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
                       const char *item_json, long ttl_s, int64_t created_ms, int replace,
                       struct store_hold_res *res, store_done_fn done, void *arg);
 
+/* One comment for store_hold_many: the arguments of store_hold. */
+struct store_hold_req {
+    const char *site, *comment_id, *response_json, *item_json;
+    long ttl_s;
+    int64_t created_ms;
+};
+
+/* store_hold for 'n' comments at once, and wait for all: res[i] gets what
+ * store_hold would return for reqs[i] (rc and error). Every call is queued
+ * before any is sent, so each lane sends them in one write and Redis
+ * answers them in one round trip, instead of one each. 'reqs' is read
+ * during the call only. Each call is a script of its own, so Redis serves
+ * other clients between them, but checks queued on the same lane wait for
+ * the whole batch: keep 'n' small (the spool sends SPOOL_BATCH). */
+void store_hold_many(const struct store_hold_req *reqs, int n, struct store_hold_res *res);
+
 /* Store a held comment durably: its response for replays, the item for
  * moderators and its place in the site's held queue, atomically. Returns 1
  * when Redis stored it, 0 when an item with this id was already there

@@ -227,7 +227,9 @@ class Service:
         with open(self.path, "w") as f:
             json.dump(config, f)
 
-    def start(self, env=None):
+    def start(self, env=None, preexec_fn=None):
+        """Start it and wait until /healthz answers. 'preexec_fn' runs in
+        the child before exec (a umask, a file named after its PID)."""
         e = dict(os.environ)
         e.pop("MODGATE_REDIS_URL", None)
         e.pop("MODGATE_LISTEN", None)
@@ -236,7 +238,7 @@ class Service:
             e.update(env)
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen([self.binary, "serve", "--config", self.path],
-                                     stdout=self.log, stderr=self.log, env=e)
+                                     stdout=self.log, stderr=self.log, env=e, preexec_fn=preexec_fn)
         ok = wait_until(lambda: self.proc.poll() is not None or self._healthy(), 15)
         if self.proc.poll() is not None or not ok:
             raise RuntimeError("modgate did not start:\n" + self.logtext())
@@ -342,6 +344,17 @@ class Runner:
     def summary(self):
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 1 if self.failed else 0
+
+
+def run_each(globs, only=""):
+    """Run every test_* function of a test module whose name holds
+    'only', each setting up what it needs itself; prints the summary and
+    returns the exit status."""
+    run = Runner()
+    for name, fn in list(globs.items()):
+        if name.startswith("test_") and callable(fn) and only in name:
+            run.run(fn)
+    return run.summary()
 
 
 def run_tests(globs, svc, redis, only="", own=()):

@@ -4,6 +4,7 @@ service; SIGHUP reloads; SIGTERM with a request in flight; the command line
 (config check, keygen); the shipped example config. Each test starts its own
 redis-server and modgate. Prints "N passed, N failed"."""
 import argparse
+import glob
 import json
 import os
 import re
@@ -16,8 +17,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, ROOT, Redis, Runner, Service, base_config, comment, free_port,  # noqa: E402
-                     make_tmp, sha256, tcp_queues, wait_until)
+from harness import (CMS_KEY, ROOT, Redis, Service, base_config, comment, free_port,  # noqa: E402
+                     make_tmp, run_each, sha256, tcp_queues, wait_until)
 
 BIN = None
 
@@ -66,7 +67,8 @@ def test_redis_down_degrades_spools_and_recovers():
         st, _, _ = s.request("GET", "/healthz")
         assert st == 200
         # Written to the journal before the CMS was told "pending": once.
-        journal = os.path.join(env.tmp, "modgate-spool-%d.jsonl" % s.proc.pid)
+        # Named after the PID and a random part (modgate-spool-PID-HEX.jsonl).
+        [journal] = glob.glob(os.path.join(env.tmp, "modgate-spool-%d-*.jsonl" % s.proc.pid))
         assert [json.loads(x)["id"] for x in open(journal)] == ["down-1"]
         # Redis comes back on the same port: the spooled comment is stored by
         # itself and checks are normal again, with no restart of modgate.
@@ -90,7 +92,8 @@ def test_redis_down_degrades_spools_and_recovers():
 def test_a_crash_while_redis_is_down_loses_no_held_comment():
     """Redis down, three comments held and spooled, then modgate is killed
     (SIGKILL: no shutdown code runs). The journal still has all three; the
-    next start points at it, and `spool import` stores them."""
+    next start takes it over and stores them, and `spool import` of a
+    copy finds them stored."""
     env = Env()
     s, r = env.svc, env.redis
     try:
@@ -101,17 +104,21 @@ def test_a_crash_while_redis_is_down_loses_no_held_comment():
         pid = s.proc.pid
         s.proc.send_signal(signal.SIGKILL)
         s.proc.wait(10)
-        journal = os.path.join(env.tmp, "modgate-spool-%d.jsonl" % pid)
+        [journal] = glob.glob(os.path.join(env.tmp, "modgate-spool-%d-*.jsonl" % pid))
         lines = [json.loads(x) for x in open(journal)]
         assert [x["id"] for x in lines] == ["kill-0", "kill-1", "kill-2"], lines
         assert all(x["site"] == "news" and x["response"]["decision"] == "hold" for x in lines)
+        copy = os.path.join(env.tmp, "copy.jsonl")
+        with open(copy, "w") as f:
+            f.write(open(journal).read())
         r.start()
         s.start()
-        assert "modgate-spool-%d.jsonl holds held comments of an earlier run" % pid in s.logtext()
-        rc, out, err = run_cli("spool", "import", "--config", s.path, journal)
-        assert rc == 0 and "3 stored, 0 already stored" in out, (rc, out, err)
-        for n in range(3):
-            assert r.cmd("ZSCORE", "mg:{news}:q:held", "kill-%d" % n) is not None
+        assert "took over 3 held comments from %s" % journal in s.logtext(), s.logtext()[-2000:]
+        assert not os.path.exists(journal)
+        ok = wait_until(lambda: all(r.cmd("ZSCORE", "mg:{news}:q:held", "kill-%d" % n) for n in range(3)), 15)
+        assert ok, s.logtext()[-2000:]
+        rc, out, err = run_cli("spool", "import", "--config", s.path, copy)
+        assert rc == 0 and "0 stored, 3 already stored" in out, (rc, out, err)
     finally:
         rc = env.close()
     assert rc == 0, rc
@@ -734,11 +741,7 @@ def main():
     ap.add_argument("-k", default="", help="run only the tests whose name holds this")
     a = ap.parse_args()
     BIN = os.path.abspath(a.bin)
-    run = Runner()
-    for name, fn in list(globals().items()):
-        if name.startswith("test_") and callable(fn) and a.k in name:
-            run.run(fn)
-    return run.summary()
+    return run_each(globals(), a.k)
 
 
 if __name__ == "__main__":
