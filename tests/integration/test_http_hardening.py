@@ -459,7 +459,8 @@ def test_a_slow_request_line_on_a_kept_alive_connection_is_cut_off():
 
 
 def test_connections_over_the_per_address_cap_are_closed_at_once():
-    env = Env({"max_connections_per_ip": 4})
+    # (a long deadline: the four idle connections must outlive the test)
+    env = Env({"max_connections_per_ip": 4, "request_timeout_s": 120, "connection_timeout_s": 120})
     s = env.svc
     held = []
     try:
