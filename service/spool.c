@@ -14,7 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "store.h"
 #include "util.h"
@@ -159,6 +161,22 @@ static size_t dump(struct item *list, const char *kind, const char *why)
     return n;
 }
 
+/* store_hold under the site's cap as the config in force has it. The
+ * CMS was told this comment is kept, so a full queue evicts even where
+ * the site refuses new ones (store.h); evictions are counted. */
+static int hold(const char *site, const char *id, const char *response, const char *body, long ttl_s,
+                int64_t created_ms, char *err, size_t errlen)
+{
+    struct cfg *c = cfg_acquire(); /* NULL in `modgate spool import` before a config is current */
+    const struct site_cfg *s = c ? cfg_site(c, site, NULL) : NULL;
+    int evicted = 0;
+    int rc = store_hold(site, id, response, body, ttl_s, created_ms, s ? &s->mod : NULL, &evicted, err, errlen);
+    if (evicted > 0)
+        metrics_overflow(site, "evicted", evicted);
+    cfg_release(c);
+    return rc;
+}
+
 /* Store items in order until Redis is unreachable; the rest wait for the
  * next round. An item is unlinked only after Redis confirmed it, so a
  * broken connection never loses it. One that Redis refuses outright (an
@@ -174,8 +192,7 @@ static int flush_some(void)
         if (!it)
             return stored;
         char err[160];
-        int rc = store_hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err,
-                            sizeof err);
+        int rc = hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err, sizeof err);
         if (rc == -1) {
             LOG_DEBUG(NULL, "spool: %zu held comments still waiting: %s", spool_depth(), err);
             return stored;
@@ -327,8 +344,8 @@ int spool_import(const char *path)
         char *rj = json_dumps(resp, JSON_COMPACT | JSON_REAL_PRECISION(6));
         char *ij = json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6));
         char err[160] = "";
-        int rc = rj && ij ? store_hold(site, id, rj, ij, (long)json_integer_value(ttl),
-                                       (int64_t)json_integer_value(ms), err, sizeof err)
+        int rc = rj && ij ? hold(site, id, rj, ij, (long)json_integer_value(ttl), (int64_t)json_integer_value(ms),
+                                 err, sizeof err)
                           : -2;
         if (rc == 1)
             stored++;
