@@ -704,7 +704,7 @@ static void hold_finish(struct http_request *req, struct check_state *st, const 
     struct buf out;
     buf_init(&out);
     render(&out, a);
-    if (st->refused && a->comment_id != st->gen_id) { /* replayed as answered, like any answer not stored */
+    if (st->refused && a->comment_id) { /* replayed as answered, like any answer not stored */
         char *rec = record_of(out.p, st->body_fp);
         store_remember(site->name, a->comment_id, rec, site->decision_ttl_s);
         free(rec);
@@ -721,8 +721,11 @@ static void hold_stored(struct http_request *req, struct http_response *resp)
     struct check_state *st = req->state;
     if (st->hres.evicted > 0)
         metrics_overflow(st->site->name, "evicted", st->hres.evicted);
-    if (st->hres.rc == 2)
+    if (st->hres.rc == 2) {
         queue_full(st);
+        if (st->a.comment_id == st->gen_id)
+            st->a.comment_id = NULL; /* the id modgate made up names nothing stored */
+    }
     hold_finish(req, st, st->hres.rc >= 0 ? NULL : st->hres.error, resp);
 }
 

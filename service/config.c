@@ -250,9 +250,10 @@ static void site_defaults(struct site_cfg *s)
     s->mod.events_days = 7;
     s->mod.learn_on_approve = 1;
     s->mod.learn_on_reject = 0;
-    /* A held comment costs Redis about 1.3 KB (api.md): 100,000 is about
-     * 130 MB, more than any moderation team works through, and a flood of
-     * held spam stops there instead of at Redis's memory. */
+    /* A held comment costs Redis 1-2.5 KB (measured by test_growth.py and
+     * api.md): 100,000 is 100-250 MB, more than any moderation team works
+     * through, and a flood of held spam stops there instead of at Redis's
+     * memory. */
     s->mod.max_held = 100000;
     s->mod.on_full_refuse = 0;
     s->form.min_ms = 3000;
