@@ -234,6 +234,26 @@ def test_refuse_mode_answers_hold_not_stored_and_keeps_nothing():
     assert r["stored"] is True, r
 
 
+def test_a_spooled_comment_evicts_even_where_the_site_refuses():
+    """The CMS was told a spooled comment is kept (pending): when Redis is
+    back it is stored, and the full queue evicts instead of refusing."""
+    site, r = "refusing", redis()
+    assert len(held_ids(site)) == 5
+    spam0 = set(r.cmd("ZRANGE", "mg:{refusing}:q:spam", 0, -1))
+    r.stop()
+    try:
+        a = check(site, "spooled-1")
+        assert a["decision"] == "hold" and a["degraded"] is True and a["stored"] is False and \
+            a["pending"] is True, a
+    finally:
+        r.start()
+    assert wait_until(lambda: "spooled-1" in held_ids(site), 20), svc().logtext()[-2000:]
+    assert len(held_ids(site)) == 5
+    gone = set(r.cmd("ZRANGE", "mg:{refusing}:q:spam", 0, -1)) - spam0
+    assert len(gone) == 1, gone
+    assert_evicted(site, gone.pop())
+
+
 def test_no_cap_and_a_cap_set_by_a_policy():
     site, path = "polled", "/v1/sites/polled/policy"
     st, p, _ = svc().request("GET", path, key=GLOBAL_ADMIN)
