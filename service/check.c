@@ -355,6 +355,7 @@ struct check_state {
     struct store_risk_res risk;
     int64_t held_ms;
     struct store_hold_res hres;
+    int refused;              /* the held queue is at its cap and the site refuses */
 };
 
 static void state_free(struct check_state *st)
@@ -540,6 +541,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     st->cap_credited = 0;
     st->chal = NULL;
     st->risk_asked = 0;
+    st->refused = 0;
     memset(&st->risk, 0, sizeof st->risk);
     struct req_comment *in = &st->in;
     req->state = st;
@@ -615,6 +617,7 @@ static void send_check(struct http_request *req, struct check_state *st)
     q->dup_fp = st->count_dups ? st->fp : NULL;
     q->src_ip = in->ip;
     q->src_author = in->author_key[0] ? in->author_key : NULL;
+    q->mod = &site->mod;
     st->d0 = decide(st);
     if (in->comment_id) {
         /* Tells a retry (same body: replay the decision) from an edit
@@ -660,6 +663,20 @@ static void send_check(struct http_request *req, struct check_state *st)
     store_check_async(q, &st->res, check_redis_done, req);
 }
 
+/* A held comment the site's full queue refused (moderation.on_full
+ * "refuse"): the answer stays hold but says "stored":false,
+ * "pending":false, so the CMS keeps the comment in its own moderation
+ * queue (api.md), with the reason queue_full (no weight: the score and
+ * decision are the filters'). */
+static void queue_full(struct check_state *st)
+{
+    st->refused = 1;
+    verdict_add(&st->v, "queue", "queue_full", 0, DEC_ACCEPT,
+                "the site's moderation queue holds its maximum of %ld comments; modgate did not store this one: "
+                "keep it in the CMS's moderation queue", st->site->mod.max_held);
+    metrics_overflow(st->site->name, "refused", 1);
+}
+
 /* Last stage of a held comment: the answer, once the hold script ran (or
  * could not). A comment Redis did not take goes to the spool, and the
  * answer says which happened. */
@@ -671,6 +688,8 @@ static void hold_finish(struct http_request *req, struct check_state *st, const 
     if (!st->ijson) {
         a->hold = HOLD_LOST;
         LOG_ERROR(req->id, "held comment could not be encoded; the CMS was told");
+    } else if (st->refused) {
+        a->hold = HOLD_LOST; /* the CMS keeps it: see queue_full */
     } else if (!err) {
         a->hold = HOLD_STORED;
     } else {
@@ -685,6 +704,11 @@ static void hold_finish(struct http_request *req, struct check_state *st, const 
     struct buf out;
     buf_init(&out);
     render(&out, a);
+    if (st->refused && a->comment_id) { /* replayed as answered, like any answer not stored */
+        char *rec = record_of(out.p, st->body_fp);
+        store_remember(site->name, a->comment_id, rec, site->decision_ttl_s);
+        free(rec);
+    }
     short_note(req, a->decision, a->score, a->degraded, 0);
     metrics_decision(st->site->name, a->decision, a->v, a->degraded, 0);
     check_cleanup(req);
@@ -695,6 +719,13 @@ static void hold_finish(struct http_request *req, struct check_state *st, const 
 static void hold_stored(struct http_request *req, struct http_response *resp)
 {
     struct check_state *st = req->state;
+    if (st->hres.evicted > 0)
+        metrics_overflow(st->site->name, "evicted", st->hres.evicted);
+    if (st->hres.rc == 2) {
+        queue_full(st);
+        if (st->a.comment_id == st->gen_id)
+            st->a.comment_id = NULL; /* the id modgate made up names nothing stored */
+    }
     hold_finish(req, st, st->hres.rc >= 0 ? NULL : st->hres.error, resp);
 }
 
@@ -774,7 +805,7 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
     }
     req->resume = hold_stored;
     store_hold_async(st->site->name, a->comment_id, st->rec, st->ijson, st->site->decision_ttl_s, st->held_ms,
-                     st->edit, &st->hres, check_redis_done, req);
+                     st->edit, &st->site->mod, 1, &st->hres, check_redis_done, req);
 }
 
 /* Second half of /v1/check: turn the script's answer into a decision. */
@@ -825,6 +856,10 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         if (r->bucket >= 0) /* as the check script writes it into the record */
             rate_limit_json(rl, 0, bucket_name(st->q.kind[r->bucket]), r->remaining);
         d = decide(st);
+        if (r->evicted > 0)
+            metrics_overflow(site->name, "evicted", r->evicted);
+        if (r->refused && d == DEC_HOLD)
+            queue_full(st);
     } else { /* ST_DOWN */
         degraded = 1;
         LOG_WARN(req->id, "check degraded: %s", r->error);
@@ -840,7 +875,9 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     int recorded = r->status == ST_OK && r->recorded && d == st->d0;
     if (recorded && d == DEC_HOLD)
         a->hold = HOLD_STORED;
-    if (d == DEC_HOLD && !recorded) {
+    if (st->refused)
+        a->hold = HOLD_LOST; /* recorded below as answered */
+    if (d == DEC_HOLD && !recorded && !st->refused) {
         /* A held comment must be stored somewhere even without a CMS id;
          * the id is random, never derived from anything the client sent. */
         if (!a->comment_id) {

@@ -250,6 +250,12 @@ static void site_defaults(struct site_cfg *s)
     s->mod.events_days = 7;
     s->mod.learn_on_approve = 1;
     s->mod.learn_on_reject = 0;
+    /* A held comment costs Redis 1-2.5 KB (measured by test_growth.py and
+     * api.md): 100,000 is 100-250 MB, more than any moderation team works
+     * through, and a flood of held spam stops there instead of at Redis's
+     * memory. */
+    s->mod.max_held = 100000;
+    s->mod.on_full_refuse = 0;
     s->form.min_ms = 3000;
     s->form.max_s = 86400;
     s->form.too_fast = 2.0;
@@ -629,14 +635,25 @@ static int parse_moderation(struct ctx *x, const char *path, json_t *site, struc
     if (!o)
         return x->failed ? -1 : 0;
     static const char *const keys[] = { "retention_days", "audit_days", "events_days", "learn_on_approve",
-        "learn_on_reject", NULL };
-    return only_keys(x, p, o, keys) || get_int(x, p, o, "retention_days", 1, 3650, &m->retention_days) ||
-                   get_int(x, p, o, "audit_days", 1, 3650, &m->audit_days) ||
-                   get_int(x, p, o, "events_days", 1, 365, &m->events_days) ||
-                   get_bool(x, p, o, "learn_on_approve", &m->learn_on_approve) ||
-                   get_bool(x, p, o, "learn_on_reject", &m->learn_on_reject)
-               ? -1
-               : 0;
+        "learn_on_reject", "max_held", "on_full", NULL };
+    char full[16] = "";
+    /* max_held: 0 is no cap; 10 million held comments (about 13 GB) is
+     * past any Redis a site would give its queue */
+    if (only_keys(x, p, o, keys) || get_int(x, p, o, "retention_days", 1, 3650, &m->retention_days) ||
+        get_int(x, p, o, "audit_days", 1, 3650, &m->audit_days) ||
+        get_int(x, p, o, "events_days", 1, 365, &m->events_days) ||
+        get_bool(x, p, o, "learn_on_approve", &m->learn_on_approve) ||
+        get_bool(x, p, o, "learn_on_reject", &m->learn_on_reject) ||
+        get_int(x, p, o, "max_held", 0, 10000000, &m->max_held) || get_str(x, p, o, "on_full", full, sizeof full))
+        return -1;
+    if (full[0] && strcmp(full, "evict") && strcmp(full, "refuse")) {
+        char pf[256];
+        join(pf, sizeof pf, p, "on_full");
+        return fail(x, pf, "must be \"evict\" or \"refuse\" (got \"%s\")", full);
+    }
+    if (full[0])
+        m->on_full_refuse = strcmp(full, "refuse") == 0;
+    return 0;
 }
 
 static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
@@ -1188,7 +1205,7 @@ json_t *cfg_policy_json(const struct site_cfg *s)
     json_t *doc = json_pack(
         "{s:{s:f,s:f}, s:f, s:s, s:b, s:I, s:o, s:o, s:{s:i}, s:{s:o,s:o},"
         " s:{s:b,s:I,s:i,s:I}, s:{s:i,s:f,s:i}, s:o,"
-        " s:{s:b,s:I,s:f,s:f,s:f,s:f,s:i,s:i}, s:{s:I,s:I,s:I,s:b,s:b}}",
+        " s:{s:b,s:I,s:f,s:f,s:f,s:f,s:i,s:i}, s:{s:I,s:I,s:I,s:b,s:b,s:I,s:s}}",
         "thresholds", "hold", s->th.hold, "reject", s->th.reject, "prior", s->prior, "redis_down",
         decision_name(s->redis_down), "shadow", s->shadow, "decision_ttl_s", (json_int_t)s->decision_ttl_s,
         "rate_limits", rl, "api_rate_limit", bucket_json(&s->api), "links", "max", s->heur.max_links, "words",
@@ -1200,7 +1217,8 @@ json_t *cfg_policy_json(const struct site_cfg *s)
         bp->x, "min_dev", bp->min_dev, "max_discriminators", bp->max_discriminators, "min_tokens", bp->min_tokens,
         "moderation", "retention_days", (json_int_t)s->mod.retention_days, "audit_days",
         (json_int_t)s->mod.audit_days, "events_days", (json_int_t)s->mod.events_days, "learn_on_approve",
-        s->mod.learn_on_approve, "learn_on_reject", s->mod.learn_on_reject);
+        s->mod.learn_on_approve, "learn_on_reject", s->mod.learn_on_reject, "max_held", (json_int_t)s->mod.max_held,
+        "on_full", s->mod.on_full_refuse ? "refuse" : "evict");
     const struct captcha_cfg *cc = &s->captcha;
     if (cc->enabled) {
         json_object_set_new(doc, "captcha",

@@ -78,6 +78,10 @@ struct moderation_cfg {
     long events_days;             /* the CMS's changes feed keeps this long */
     int learn_on_approve;         /* approve teaches ham (ham always does) */
     int learn_on_reject;          /* reject teaches spam (spam always does) */
+    long max_held;                /* held comments the queue keeps at most (0: no cap) */
+    int on_full_refuse;           /* at max_held: 1 refuse the new comment ("refuse"),
+                                     0 move the held one with the highest score to
+                                     spam ("evict"); see queue.h */
 };
 
 struct site_cfg {

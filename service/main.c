@@ -123,6 +123,12 @@ static int cmd_serve(const char *path)
         spool_stop();
         return 1;
     }
+    /* a Redis that loses what modgate acknowledges is said before serving */
+    struct store_redis_info ri;
+    store_redis_info(&ri);
+    if (ri.rc != 0)
+        LOG_WARN(NULL, "redis: unavailable at start: its persistence and maxmemory-policy are checked once it answers");
+    store_redis_info_log(&ri);
     c = cfg_acquire(); /* the policy thread may have swapped in another */
     struct http_server *srv = http_start(c, err, sizeof err);
     if (!srv) {
@@ -291,11 +297,11 @@ int main(int argc, char **argv)
             return 2;
         log_set(c->log_level, c->log_format);
         store_configure(c);
+        cfg_swap(c); /* current: the import reads each site's held-queue cap */
         if (store_start() != 0)
             return 1;
         int rc = spool_import(file);
         store_stop();
-        cfg_swap(c);
         cfg_swap(NULL);
         return rc == 0 ? 0 : 1;
     }

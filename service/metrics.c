@@ -19,7 +19,8 @@
 #include "store.h"
 #include "util.h"
 
-enum metric { M_REQ, M_DEC, M_REASON, M_DEGRADED, M_REPLAYED, M_REDIS_ERR, M_CAPTCHA, M_HTTP_CLOSED, M_COUNT };
+enum metric { M_REQ, M_DEC, M_REASON, M_DEGRADED, M_REPLAYED, M_REDIS_ERR, M_CAPTCHA, M_HTTP_CLOSED, M_OVERFLOW,
+              M_COUNT };
 
 static const struct {
     const char *name, *help, *labels[3];
@@ -38,6 +39,8 @@ static const struct {
       { "site", "event", 0 } },
     { "modgate_http_connections_closed_total",
       "Connections modgate closed before a request arrived whole, by reason (request_timeout).", { "reason", 0, 0 } },
+    { "modgate_held_overflow_total", "Held comments the full moderation queue (moderation.max_held) moved to spam "
+      "(evicted) or did not store (refused), by site.", { "site", "action", 0 } },
 };
 
 #define LABEL_MAX 72
@@ -178,6 +181,12 @@ void metrics_http_closed(const char *reason, int n)
     add(M_HTTP_CLOSED, reason, NULL, NULL, (uint64_t)n);
 }
 
+void metrics_overflow(const char *site, const char *action, int n)
+{
+    if (n > 0)
+        add(M_OVERFLOW, site, action, NULL, (uint64_t)n);
+}
+
 /* ---------- GET /metrics ---------- */
 
 /* A label value as the text format wants it: \\, \" and \n escaped. */
@@ -248,6 +257,8 @@ struct scrape {
     const struct cfg *cfg;
     int rc;                       /* 0: counts read; -1: Redis unavailable */
     long long *counts;            /* 4 per site: held, approved, rejected, spam */
+    struct store_redis_info info; /* Redis's memory and settings, asked with the counts */
+    _Atomic int left;             /* of the two, still to answer */
 };
 
 static void parse_depth(redisReply *r, const char *err, void *out)
@@ -283,10 +294,47 @@ static void scrape_cleanup(struct http_request *req)
     req->cleanup = NULL;
 }
 
+/* Redis's memory and settings (store_redis_info), and each site's cap. */
+static void put_redis_info(struct buf *b, const struct scrape *sc)
+{
+    const struct store_redis_info *in = &sc->info;
+    const struct cfg *c = sc->cfg;
+    put_head(b, "modgate_held_limit", "The cap on held comments (moderation.max_held), by site; 0: no cap.", "gauge");
+    for (size_t i = 0; i < c->nsites; i++) {
+        int first = 1;
+        buf_puts(b, "modgate_held_limit");
+        put_label(b, "site", c->sites[i].name, &first);
+        buf_printf(b, "} %ld\n", c->sites[i].mod.max_held);
+    }
+    if (in->rc != 0)
+        return;
+    if (in->used_memory >= 0) {
+        put_head(b, "modgate_redis_used_memory_bytes", "Redis's used_memory (INFO memory) at this scrape.", "gauge");
+        buf_printf(b, "modgate_redis_used_memory_bytes %lld\n", in->used_memory);
+        put_head(b, "modgate_redis_maxmemory_bytes", "Redis's maxmemory; 0: no limit.", "gauge");
+        buf_printf(b, "modgate_redis_maxmemory_bytes %lld\n", in->maxmemory);
+    }
+    int first = 1;
+    put_head(b, "modgate_redis_persistence", "1 for how Redis persists its data: aof, rdb, aof+rdb, none or unknown.",
+             "gauge");
+    buf_puts(b, "modgate_redis_persistence");
+    put_label(b, "mode", in->persistence, &first);
+    buf_puts(b, "} 1\n");
+    first = 1;
+    put_head(b, "modgate_redis_maxmemory_policy", "1 for Redis's maxmemory-policy (or unknown).", "gauge");
+    buf_puts(b, "modgate_redis_maxmemory_policy");
+    put_label(b, "policy", in->eviction, &first);
+    buf_puts(b, "} 1\n");
+    put_head(b, "modgate_redis_config_ok", "1: Redis persists its data and never evicts modgate's keys; 0: a "
+             "restart or a full Redis loses acknowledged data; -1: cannot tell.", "gauge");
+    buf_printf(b, "modgate_redis_config_ok %d\n", in->safe);
+}
+
 static void scraped(struct http_request *req, struct http_response *resp)
 {
     struct scrape *sc = req->state;
     const struct cfg *c = sc->cfg;
+    store_redis_info_log(&sc->info); /* a change since start is logged too */
     struct buf b;
     buf_init(&b);
     put_counters(&b);
@@ -306,6 +354,7 @@ static void scraped(struct http_request *req, struct http_response *resp)
                 buf_printf(&b, "} %lld\n", sc->counts[4 * i + (size_t)k]);
             }
     }
+    put_redis_info(&b, sc);
     put_head(&b, "modgate_model_learned_comments", "Comments a Bayes model learned, by model and class (this "
                                                    "instance's copy).", "gauge");
     for (size_t i = 0; i < c->nsites; i++) {
@@ -344,9 +393,13 @@ static void scraped(struct http_request *req, struct http_response *resp)
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The last of the two reads to answer resumes the request. */
 static void depth_done(void *arg)
 {
-    http_async_done(arg);
+    struct http_request *req = arg;
+    struct scrape *s = req->state;
+    if (atomic_fetch_sub(&s->left, 1) == 1)
+        http_async_done(arg);
 }
 
 void metrics_handle(struct http_request *req, struct http_response *resp)
@@ -362,6 +415,7 @@ void metrics_handle(struct http_request *req, struct http_response *resp)
     req->state = s;
     req->cleanup = scrape_cleanup;
     req->resume = scraped;
+    atomic_store(&s->left, 2);
     size_t n = req->cfg->nsites;
     const char **v = xcalloc(n ? n : 1, sizeof *v);
     size_t *len = xcalloc(n ? n : 1, sizeof *len);
@@ -372,6 +426,7 @@ void metrics_handle(struct http_request *req, struct http_response *resp)
         len[i] = strlen(pfx[i]);
     }
     store_script_async(&depth_lua, "metrics", 0, (int)n, v, len, parse_depth, s, depth_done, req);
+    store_redis_info_async(&s->info, depth_done, req);
     free(v);
     free(len);
     free(pfx);

@@ -35,10 +35,14 @@ void metrics_captcha(const char *site, const char *event);
 
 /* 'n' connections closed by modgate for 'reason' (a fixed word). */
 void metrics_http_closed(const char *reason, int n);
+/* 'n' held comments of 'site' the full moderation queue moved to spam
+ * ("evicted") or did not store ("refused"). */
+void metrics_overflow(const char *site, const char *action, int n);
 
 /* GET /metrics: the counters, plus gauges read at scrape time (queue
- * depth per site and state from Redis, model sizes, spool depth, requests
- * in flight). Public, like /healthz: it holds counts, no content. */
+ * depth per site and state from Redis, each site's cap, Redis's memory
+ * and persistence settings, model sizes, spool depth, requests in
+ * flight). Public, like /healthz: it holds counts, no content. */
 void metrics_handle(struct http_request *req, struct http_response *resp);
 
 #endif

@@ -21,6 +21,7 @@
 #include "util.h"
 
 #define POLL_MS 200         /* a change is seen by every instance within this, plus a round trip */
+#define INFO_POLLS 150      /* Redis's persistence settings looked at again every 30 s: they rarely change */
 #define NOTE_MAX 500
 #define LIST_MAX 100
 
@@ -379,8 +380,13 @@ static void *poll_main(void *arg)
 {
     (void)arg;
     int down = 0;
-    while (!atomic_load(&quit)) {
+    for (long polls = 1; !atomic_load(&quit); polls++) {
         int rc = poll_once();
+        if (polls % INFO_POLLS == 0) { /* logs a change (store.h) */
+            struct store_redis_info ri;
+            store_redis_info(&ri);
+            store_redis_info_log(&ri);
+        }
         if (rc && !down)
             LOG_WARN(NULL, "policy: cannot read the stored policies from Redis; keeping the ones in force");
         down = rc != 0;

@@ -174,7 +174,7 @@ static struct store_script fetch_lua = {
  * up to ten decided comments of each decided state past their retention. */
 static struct store_script act_lua = { QUEUE_INDEX_LUA BAYES_CHANGE_LUA
     "local P, id, to, teach, fp = ARGV[1], ARGV[2], ARGV[4], ARGV[10], ARGV[16]\n"
-    "local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp')\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp', 'score')\n"
     "if not cur[1] then return {'missing'} end\n"
     "if cur[1] ~= ARGV[5] or cur[2] ~= ARGV[6] then return {'conflict', cur[1], cur[2]} end\n"
     "local was, lfp = cur[4] or '', cur[5] or ''\n"
@@ -191,7 +191,7 @@ static struct store_script act_lua = { QUEUE_INDEX_LUA BAYES_CHANGE_LUA
     "local ver = tonumber(cur[2]) + 1\n"
     "if cur[1] ~= to then\n"
     "  mq_index(P, cur[1], id, cur[3], 0, false)\n"
-    "  mq_index(P, to, id, cur[3], now, true)\n"
+    "  mq_index(P, to, id, cur[3], now, true, cur[6])\n"
     "  redis.call('HSET', KEYS[1], 'state', to, 'since', now)\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])\n"
@@ -215,19 +215,8 @@ static struct store_script act_lua = { QUEUE_INDEX_LUA BAYES_CHANGE_LUA
     "  redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')\n"
     "end\n"
     "did = #did > 0 and table.concat(did, ', ') or 'nothing'\n"
-    "redis.call('RPUSH', P .. 'h:' .. id, cjson.encode({at = now, action = ARGV[3], from = cur[1], to = to,\n"
-    "  by = ARGV[7], note = ARGV[8], reason = ARGV[9], filter = did}))\n"
-    "local aid = redis.call('XADD', P .. 'audit', 'MINID', '~', now - tonumber(ARGV[15]), '*', 'id', id,\n"
-    "  'action', ARGV[3], 'from', cur[1], 'to', to, 'by', ARGV[7], 'note', ARGV[8], 'reason', ARGV[9], 'filter', did)\n"
-    "local eid = redis.call('XADD', P .. 'events', 'MINID', '~', now - tonumber(ARGV[14]), '*', 'id', id,\n"
-    "  'state', to, 'previous', cur[1], 'action', ARGV[3], 'by', ARGV[7])\n"
-    "for _, s in ipairs({'approved', 'rejected', 'spam'}) do\n"
-    "  local old = redis.call('ZRANGE', P .. 'q:' .. s, '-inf', now - tonumber(ARGV[13]), 'BYSCORE', 'LIMIT', 0, 10)\n"
-    "  for i = 1, #old do\n"
-    "    mq_index(P, s, old[i], redis.call('HGET', P .. 'c:' .. old[i], 'ix'), 0, false)\n"
-    "    redis.call('DEL', P .. 'c:' .. old[i], P .. 'h:' .. old[i])\n"
-    "  end\n"
-    "end\n"
+    "local aid, eid = mq_log(P, id, now, ARGV[3], cur[1], to, ARGV[7], ARGV[8], ARGV[9], did, ARGV[14], ARGV[15])\n"
+    "mq_sweep(P, now, ARGV[13])\n"
     "return {'ok', cur[1], to, ver, now, aid, eid, did}\n", "" };
 
 /* stream: ARGV the stream's key, after ("" from the start), "1" newest
@@ -624,28 +613,39 @@ void queue_stream_async(const char *site, const char *stream, const char *after,
  * hashes of queue.h, once per site (the key P migrated marks it done).
  * Their index line is rebuilt from the item as far as Lua can: score and
  * reason codes (thread, author and network keys need a hash Lua lacks).
- * Returns how many it moved. */
+ * Then, when P q:held:byscore has fewer members than P q:held (comments
+ * held before it existed), adds the missing ones. Returns {moved,
+ * indexed}. */
 static struct store_script migrate_lua = { QUEUE_PUT_LUA
     "local P = ARGV[1]\n"
-    "if redis.call('SET', P .. 'migrated', '1', 'NX') == false then return 0 end\n"
-    "local ids = redis.call('ZRANGE', P .. 'q:held', 0, -1, 'WITHSCORES')\n"
-    "local n = 0\n"
-    "for i = 1, #ids, 2 do\n"
-    "  local id, ms = ids[i], ids[i + 1]\n"
-    "  local item = redis.call('GET', P .. 'held:' .. id)\n"
-    "  if item and redis.call('EXISTS', P .. 'c:' .. id) == 0 and string.sub(item, -1) == '}' then\n"
-    "    local score = string.match(item, ',\"score\":([0-9.]+),\"reasons\":') or '0'\n"
-    "    local codes = {}\n"
-    "    for c in string.gmatch(item, '\"code\":\"([a-z0-9_]+)\"') do codes[#codes + 1] = c end\n"
-    "    item = string.gsub(item, ',\"state\":\"held\",\"decision\":', ',\"decision\":', 1)\n"
-    "    item = string.sub(item, 1, -2) .. ',\"ix\":\"' .. score .. '||||' .. '|' .. table.concat(codes, ',') .. '\"}'\n"
-    "    redis.call('ZREM', P .. 'q:held', id)\n"
-    "    mq_put(P, id, ms, item)\n"
-    "    redis.call('DEL', P .. 'held:' .. id)\n"
-    "    n = n + 1\n"
+    "local n, indexed = 0, 0\n"
+    "if redis.call('SET', P .. 'migrated', '1', 'NX') then\n"
+    "  local ids = redis.call('ZRANGE', P .. 'q:held', 0, -1, 'WITHSCORES')\n"
+    "  for i = 1, #ids, 2 do\n"
+    "    local id, ms = ids[i], ids[i + 1]\n"
+    "    local item = redis.call('GET', P .. 'held:' .. id)\n"
+    "    if item and redis.call('EXISTS', P .. 'c:' .. id) == 0 and string.sub(item, -1) == '}' then\n"
+    "      local score = string.match(item, ',\"score\":([0-9.]+),\"reasons\":') or '0'\n"
+    "      local codes = {}\n"
+    "      for c in string.gmatch(item, '\"code\":\"([a-z0-9_]+)\"') do codes[#codes + 1] = c end\n"
+    "      item = string.gsub(item, ',\"state\":\"held\",\"decision\":', ',\"decision\":', 1)\n"
+    "      item = string.sub(item, 1, -2) .. ',\"ix\":\"' .. score .. '||||' .. '|' .. table.concat(codes, ',') .. '\"}'\n"
+    "      redis.call('ZREM', P .. 'q:held', id)\n"
+    "      mq_put(P, id, ms, item)\n"
+    "      redis.call('DEL', P .. 'held:' .. id)\n"
+    "      n = n + 1\n"
+    "    end\n"
     "  end\n"
     "end\n"
-    "return n\n", "" };
+    "local hk, bk = P .. 'q:held', P .. 'q:held:byscore'\n"
+    "if redis.call('ZCARD', bk) < redis.call('ZCARD', hk) then\n"
+    "  local ids = redis.call('ZRANGE', hk, 0, -1)\n"
+    "  for i = 1, #ids do\n"
+    "    local h = redis.call('HMGET', P .. 'c:' .. ids[i], 'state', 'score', 'since')\n"
+    "    if h[1] == 'held' then indexed = indexed + redis.call('ZADD', bk, 'NX', mq_rank(h[2], h[3]), ids[i]) end\n"
+    "  end\n"
+    "end\n"
+    "return {n, indexed}\n", "" };
 
 struct migration {
     char site[65];
@@ -654,12 +654,17 @@ struct migration {
 static void parse_migrated(redisReply *r, const char *err, void *out)
 {
     struct migration *m = out;
-    if (!r || r->type != REDIS_REPLY_INTEGER)
-        LOG_WARN(NULL, "queue: site %s: the first queue format was not checked: %s", m->site,
+    if (!is_arr(r, 2)) {
+        LOG_WARN(NULL, "queue: site %s: the first queue format and the eviction index were not checked: %s", m->site,
                  r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "unexpected reply");
-    else if (r->integer > 0)
+        return;
+    }
+    if (int_of(r->element[0]) > 0)
         LOG_INFO(NULL, "queue: site %s: %lld held comments moved to the moderation queue's format", m->site,
-                 (long long)r->integer);
+                 int_of(r->element[0]));
+    if (int_of(r->element[1]) > 0)
+        LOG_INFO(NULL, "queue: site %s: %lld held comments added to the eviction index (moderation.max_held)",
+                 m->site, int_of(r->element[1]));
 }
 
 static void migrated(void *arg)

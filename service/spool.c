@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "store.h"
 #include "util.h"
@@ -347,6 +349,29 @@ static struct item *parse_line(const char *line, size_t n, char *why, size_t why
 
 /* ---------- storing ---------- */
 
+/* The site's cap as the config in force has it, for storing a spooled
+ * comment ('c' may be NULL in `modgate spool import` before a config is
+ * current). The CMS was told such a comment is kept, so a full queue
+ * evicts even where the site refuses new ones (store.h). */
+static const struct moderation_cfg *cap_of(const struct cfg *c, const char *site)
+{
+    const struct site_cfg *s = c ? cfg_site(c, site, NULL) : NULL;
+    return s ? &s->mod : NULL;
+}
+
+/* store_hold under the site's cap; evictions are counted. */
+static int hold(const char *site, const char *id, const char *response, const char *body, long ttl_s,
+                int64_t created_ms, char *err, size_t errlen)
+{
+    struct cfg *c = cfg_acquire();
+    int evicted = 0;
+    int rc = store_hold(site, id, response, body, ttl_s, created_ms, cap_of(c, site), &evicted, err, errlen);
+    if (evicted > 0)
+        metrics_overflow(site, "evicted", evicted);
+    cfg_release(c);
+    return rc;
+}
+
 /* Store items in order, SPOOL_BATCH at a time, until the spool is empty
  * or Redis is unreachable; the rest wait for the next round. Items are
  * unlinked only after Redis confirmed them, the answered ones before the
@@ -370,9 +395,10 @@ static int flush_some(void)
         pthread_mutex_unlock(&mu);
         if (n == 0)
             return stored;
+        struct cfg *c = cfg_acquire();
         for (int i = 0; i < n; i++)
             req[i] = (struct store_hold_req){ batch[i]->site, batch[i]->id, batch[i]->response, batch[i]->body,
-                                              batch[i]->ttl_s, batch[i]->created_ms };
+                                              batch[i]->ttl_s, batch[i]->created_ms, cap_of(c, batch[i]->site) };
         store_hold_many(req, n, res);
         int done = 0;
         while (done < n && res[done].rc != -1)
@@ -382,7 +408,10 @@ static int flush_some(void)
                 dump(batch[i], 1, "refused", res[i].error);
             else
                 stored++;
+            if (res[i].rc == 1 && res[i].evicted > 0)
+                metrics_overflow(batch[i]->site, "evicted", res[i].evicted);
         }
+        cfg_release(c);
         if (done > 0) {
             pthread_mutex_lock(&mu);
             head = batch[done - 1]->next;
@@ -694,7 +723,7 @@ int spool_import(const char *path)
             bad++;
             continue;
         }
-        int rc = store_hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err, sizeof err);
+        int rc = hold(it->site, it->id, it->response, it->body, it->ttl_s, it->created_ms, err, sizeof err);
         if (rc == 1)
             stored++;
         else if (rc == 0)

@@ -60,7 +60,10 @@
  * of each bucket slot, 0 the API key's, 1 + kind the others' (ip,
  * ip_prefix, author, thread, site: the same for every check of a site,
  * so they are sent once), ARGV[15] window length s, ARGV[16] w, ARGV[17]
- * the number of checks, then per check (a = its first argument):
+ * the held queue's cap (moderation.max_held, 0: none), ARGV[18] "1" to
+ * refuse a held comment at the cap (else evict: queue.h), ARGV[19..21]
+ * retention, events and audit ms (moderation.*_days), ARGV[22] the
+ * number of checks, then per check (a = its first argument):
  *   a    "1" to replay the decision key     a+6  the record's TTL s
  *   a+1  duplicate window ms ("0": none)     a+7  write the record only while
  *   a+2  IP source                                both duplicate counts are
@@ -74,11 +77,16 @@
  *   then per bucket its hash field.                each ("012345": all six; a
  *                                                  first 0: the API key's)
  * A held comment stored before with the same body is left as it is (as by
- * the hold script); an edit that is not held leaves the queue (queue.h). Returns one reply per check, in order:
+ * the hold script); an edit that is not held leaves the queue (queue.h).
+ * A held comment at the cap either evicts (mq_over, mq_evict: then the
+ * decided comments past retention are swept too, as an action does) or,
+ * refused, is not stored and its record not written. Returns one reply
+ * per check, in order:
  * {"api", retry_ms} | {"replay", json} |
  * {"limited", comment bucket (1-based), retry_ms} |
  * {"ok", tightest comment bucket (1-based, 0 none), tokens left, dup ips,
- * dup authors, 1 if the record was written}.
+ * dup authors, 1 if the record was written, held comments evicted, 1 if
+ * refused at the cap}.
  *
  * Cost matters more than elegance here: the script runs for every check
  * on Redis's single thread. Each redis.call costs Redis about 2 us, and a
@@ -117,7 +125,8 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "local t = call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)\n"
     "local nows = tostring(now)\n"
-    "local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[17])\n"
+    "local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[22])\n"
+    "local maxh, refuse, ret_ms, ev_ms, au_ms = tonumber(ARGV[17]), ARGV[18] == '1', ARGV[19], ARGV[20], ARGV[21]\n"
     "local d = floor(tonumber(t[1]) / len) - e\n"
     "if d < -1 then d = -1 elseif d > 1 then d = 1 end\n"
     "local cur, prev = KEYS[3 + d], KEYS[2 + d]\n"
@@ -131,7 +140,7 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "local sdig = {}\n"
     "local A, K, NB, F0, mk, fps, fpseen = {}, {}, {}, {}, {}, {}, {}\n"
     "local fields, fidx, fslot, FI, SI = {}, {}, {}, {}, {}\n"
-    "local a, k, p, nf = 18, 9, 0, 0\n"
+    "local a, k, p, nf = 23, 9, 0, 0\n"
     "for j = 1, n do\n"
     "  A[j], K[j], F0[j] = a, k, p\n"
     "  mk[j] = KEYS[k]\n"
@@ -268,7 +277,7 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "        dupw[fp] = entry\n"
     "        if not ddirty[fp] then ddirty[fp] = true; dlist[#dlist + 1] = fp end\n"
     "      end\n"
-    "      local rec = 0\n"
+    "      local rec, ev, refused = 0, 0, 0\n"
     "      if ARGV[a + 10] == '1' and ARGV[a + 8] == '' and ARGV[a + 11] ~= '' then\n"
     "        mq_drop(string.match(KEYS[k], '^mg:{[^}]*}:'), ARGV[a + 11])\n"
     "      end\n"
@@ -280,15 +289,25 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "               '\",\"remaining\":' .. string.format('%.0f', floor(left)) .. '}'\n"
     "        end\n"
     "        local held = ARGV[a + 8] ~= ''\n"
-    "        if not held or ARGV[a + 10] == '1' or not mq_has(KEYS[k + 1], ARGV[a + 8]) then\n"
-    "          local r = ARGV[a + 4] .. rl .. ARGV[a + 5]\n"
-    "          call('SET', KEYS[k], r, 'EX', ARGV[a + 6])\n"
-    "          decw[KEYS[k]] = r\n"
-    "          if held then mq_put(string.sub(KEYS[k + 2], 1, -7), ARGV[a + 11], ARGV[a + 9], ARGV[a + 8]) end\n"
-    "        end\n"
     "        rec = 1\n"
+    "        if not held or ARGV[a + 10] == '1' or not mq_has(KEYS[k + 1], ARGV[a + 8]) then\n"
+    "          local P = held and string.sub(KEYS[k + 2], 1, -7)\n"
+    "          local over = held and mq_over(P, ARGV[a + 11], maxh) or 0\n"
+    "          if over > 0 and refuse then\n"
+    "            rec, refused = 0, 1\n"
+    "          else\n"
+    "            local r = ARGV[a + 4] .. rl .. ARGV[a + 5]\n"
+    "            call('SET', KEYS[k], r, 'EX', ARGV[a + 6])\n"
+    "            decw[KEYS[k]] = r\n"
+    "            if held then\n"
+    "              for _ = 1, over do ev = ev + mq_evict(P, now, ev_ms, au_ms) end\n"
+    "              if ev > 0 then mq_sweep(P, now, ret_ms) end\n"
+    "              mq_put(P, ARGV[a + 11], ARGV[a + 9], ARGV[a + 8])\n"
+    "            end\n"
+    "          end\n"
+    "        end\n"
     "      end\n"
-    "      res = {'ok', tight, floor(left), nip, nau, rec}\n"
+    "      res = {'ok', tight, floor(left), nip, nau, rec, ev, refused}\n"
     "    end\n"
     "  end\n"
     "  out[j] = res\n"
@@ -319,20 +338,32 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
 /* hold: KEYS[1] dec key, KEYS[2] held item, KEYS[3] held queue.
  * ARGV[1] response JSON, ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4]
  * queue score (ms held), ARGV[5] comment id, ARGV[6] "1" to replace (an
- * edited comment). Returns 1 when stored, 0 when the item was already there
- * (another instance or an earlier retry) and not replaced. Otherwise the
- * decision record is written only if absent: a spooled comment stored late
- * never overwrites a decision made since. */
+ * edited comment), ARGV[7] the queue's cap (0: none), ARGV[8] "1" to
+ * refuse at the cap (else evict), ARGV[9..11] retention, events and audit
+ * ms. Returns 1 + the number of held comments evicted when stored, 0 when
+ * the item was already there (another instance or an earlier retry) and
+ * not replaced, -1 when refused at the cap (nothing written). Otherwise
+ * the decision record is written only if absent: a spooled comment
+ * stored late never overwrites a decision made since. */
 static const char HOLD_LUA[] = QUEUE_PUT_LUA
+    "local P = string.sub(KEYS[3], 1, -7)\n"
+    "if ARGV[6] ~= '1' and mq_has(KEYS[2], ARGV[3]) then return 0 end\n"
+    "local over = mq_over(P, ARGV[5], tonumber(ARGV[7]))\n"
+    "if over > 0 and ARGV[8] == '1' then return -1 end\n"
     "if ARGV[6] == '1' then\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-    "elseif mq_has(KEYS[2], ARGV[3]) then\n"
-    "  return 0\n"
     "else\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')\n"
     "end\n"
-    "mq_put(string.sub(KEYS[3], 1, -7), ARGV[5], ARGV[4], ARGV[3])\n"
-    "return 1\n";
+    "local ev = 0\n"
+    "if over > 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  for _ = 1, over do ev = ev + mq_evict(P, now, ARGV[10], ARGV[11]) end\n"
+    "  mq_sweep(P, now, ARGV[9])\n"
+    "end\n"
+    "mq_put(P, ARGV[5], ARGV[4], ARGV[3])\n"
+    "return 1 + ev\n";
 
 /* captcha risk: KEYS[1], KEYS[2] the challenge counts of this and the
  * previous minute, KEYS[3], KEYS[4] the spam counts of this and the
@@ -738,8 +769,8 @@ static char *join_checks(struct pending *g, int n, size_t *outlen)
     memcpy(sha, check_sha, sizeof sha);
     pthread_mutex_unlock(&sha_mu);
     /* the bucket and duplicate epochs' keys; the epochs' lengths and
-     * numbers, 6 buckets' parameters, the count of checks */
-    int eval = !sha[0], nkeys = 8, argc = 2 + 12 + 2 + 1;
+     * numbers, 6 buckets' parameters, the cap's 5, the count of checks */
+    int eval = !sha[0], nkeys = 8, argc = 2 + 12 + 2 + 5 + 1;
     size_t size = (size_t)(g->ek + g->ea);
     struct pending *p = g;
     for (int i = 0; i < n; i++, p = p->next) {
@@ -1090,6 +1121,8 @@ static void parse_check(redisReply *r, const char *err, void *out)
         res->dup_ips = (long)elem_int(r, 3);
         res->dup_authors = (long)elem_int(r, 4);
         res->recorded = elem_int(r, 5) == 1;
+        res->evicted = (int)elem_int(r, 6);
+        res->refused = elem_int(r, 7) == 1;
     } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
         res->status = ST_REPLAY;
         res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
@@ -1198,6 +1231,20 @@ static void queue_async(struct lane *l, struct cmd *c, const char *src, int retr
     }
 }
 
+/* The held queue's cap as the scripts take it (see the check script's
+ * ARGV[17..21]): max_held, "1" to refuse at the cap, then retention,
+ * events and audit ms. 'm' NULL: no cap. 'evict' set: evict at the cap
+ * whatever the site says (a comment the CMS was told is kept). */
+static void cap_args(struct cmd *c, const struct moderation_cfg *m, int evict)
+{
+    static const long long day_ms = 86400000LL;
+    cmd_num(c, m ? m->max_held : 0);
+    cmd_str(c, m && m->on_full_refuse && !evict ? "1" : "0");
+    cmd_num(c, m ? m->retention_days * day_ms : 0);
+    cmd_num(c, m ? m->events_days * day_ms : 0);
+    cmd_num(c, m ? m->audit_days * day_ms : 0);
+}
+
 void store_check_async(const struct store_check_req *q, struct store_check_res *res,
                        store_done_fn done, void *arg)
 {
@@ -1239,6 +1286,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     }
     cmd_num(&c, dlen);
     cmd_num(&c, de);
+    cap_args(&c, q->mod, 0);
     int ea = (int)c.b.len - ek;
     cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
     if (held) {
@@ -1292,6 +1340,7 @@ void store_api_token_async(const struct site_cfg *site, const char *key_id, stru
     q.epoch_s = site->bucket_epoch_s;
     q.buckets = site->buckets;
     q.dup_epoch_s = site->dup_window_s;
+    q.mod = &site->mod; /* as a comment check sends it: they join one script call */
     q.src_ip = key_id; /* spreads the keys over the lanes */
     store_check_async(&q, res, done, arg); /* reads 'q' only during the call */
 }
@@ -1324,7 +1373,12 @@ static void parse_hold(redisReply *r, const char *err, void *out)
         snprintf(h->error, sizeof h->error, "%s", err);
         return;
     }
-    h->rc = r->type == REDIS_REPLY_INTEGER ? (r->integer == 1 ? 1 : 0) : -2;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        h->rc = r->integer >= 1 ? 1 : r->integer == -1 ? 2 : 0;
+        h->evicted = r->integer > 1 ? (int)(r->integer - 1) : 0;
+        return;
+    }
+    h->rc = -2;
     if (h->rc < 0)
         snprintf(h->error, sizeof h->error, "redis refused the held comment: %.100s",
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -1335,11 +1389,12 @@ static void parse_hold(redisReply *r, const char *err, void *out)
  * Returns the lane. */
 static struct lane *push_hold(const char *site, const char *comment_id, const char *response_json,
                               const char *item_json, long ttl_s, int64_t created_ms, int replace,
-                              struct store_hold_res *res, store_done_fn done, void *arg)
+                              const struct moderation_cfg *mod, int may_refuse, struct store_hold_res *res,
+                              store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
     struct cmd c;
-    int evalsha = cmd_script(&c, hold_sha, HOLD_LUA, 10);
+    int evalsha = cmd_script(&c, hold_sha, HOLD_LUA, 15);
     cmd_arg(&c, "3", 1);
     cmd_cat(&c, "mg:{", site, "}:dec:", comment_id, NULL);
     cmd_cat(&c, "mg:{", site, "}:c:", comment_id, NULL);
@@ -1350,6 +1405,7 @@ static struct lane *push_hold(const char *site, const char *comment_id, const ch
     cmd_num(&c, (long long)created_ms);
     cmd_str(&c, comment_id);
     cmd_str(&c, replace ? "1" : "0");
+    cap_args(&c, mod, !may_refuse);
     struct pending *p = new_pending(lane_of(comment_id), &c, parse_hold, res, done, arg);
     p->src = HOLD_LUA;
     p->retried = !evalsha;
@@ -1359,10 +1415,11 @@ static struct lane *push_hold(const char *site, const char *comment_id, const ch
 
 void store_hold_async(const char *site, const char *comment_id, const char *response_json,
                       const char *item_json, long ttl_s, int64_t created_ms, int replace,
-                      struct store_hold_res *res, store_done_fn done, void *arg)
+                      const struct moderation_cfg *mod, int may_refuse, struct store_hold_res *res,
+                      store_done_fn done, void *arg)
 {
-    struct lane *l = push_hold(site, comment_id, response_json, item_json, ttl_s, created_ms, replace, res,
-                               done, arg);
+    struct lane *l = push_hold(site, comment_id, response_json, item_json, ttl_s, created_ms, replace, mod,
+                               may_refuse, res, done, arg);
     combine(l, 1);
 }
 
@@ -1374,7 +1431,7 @@ void store_hold_many(const struct store_hold_req *reqs, int n, struct store_hold
     for (int i = 0; i < n; i++) {
         const struct store_hold_req *q = &reqs[i];
         struct lane *l = push_hold(q->site, q->comment_id, q->response_json, q->item_json, q->ttl_s,
-                                   q->created_ms, 0, &res[i], sync_done, &sem);
+                                   q->created_ms, 0, q->mod, 0, &res[i], sync_done, &sem);
         used[l - lanes] = 1;
     }
     /* Every command is queued before any is sent: each lane's kicker
@@ -1390,17 +1447,20 @@ void store_hold_many(const struct store_hold_req *reqs, int n, struct store_hold
 }
 
 int store_hold(const char *site, const char *comment_id, const char *response_json,
-               const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen)
+               const char *item_json, long ttl_s, int64_t created_ms, const struct moderation_cfg *mod,
+               int *evicted, char *err, size_t errlen)
 {
     sem_t sem;
     sem_init(&sem, 0, 0);
     struct store_hold_res res;
-    store_hold_async(site, comment_id, response_json, item_json, ttl_s, created_ms, 0, &res, sync_done, &sem);
+    store_hold_async(site, comment_id, response_json, item_json, ttl_s, created_ms, 0, mod, 0, &res, sync_done,
+                     &sem);
     while (sem_wait(&sem) != 0)
         ; /* EINTR */
     sem_destroy(&sem);
     if (res.rc < 0)
         snprintf(err, errlen, "%s", res.error);
+    *evicted = res.evicted;
     return res.rc;
 }
 
@@ -1597,4 +1657,207 @@ void store_command_async(const char *lane_key, int argc, const char *const *argv
     /* evalsha_to_eval rewrites exactly "EVALSHA <40-digit sha>". */
     int evalsha = script_src && argc >= 2 && lens[0] == 7 && memcmp(argv[0], "EVALSHA", 7) == 0 && lens[1] == 40;
     queue_async(lane_of(lane_key), &c, evalsha ? script_src : NULL, !evalsha, parse, out, done, arg, 1);
+}
+
+/* ---------- Redis's own settings ----------
+ *
+ * Whether a Redis restart keeps what modgate acknowledged, and whether a
+ * full Redis may drop modgate's keys. CONFIG GET says it exactly; managed
+ * Redis often renames or disables CONFIG, so INFO persistence and INFO
+ * memory are asked too, and what neither tells is "unknown", never a
+ * failure. Five commands sent together (one round trip on a lane), each
+ * parsed into its part of 'struct info_call'; the last to finish decides. */
+
+enum { IC_AOF, IC_SAVE, IC_POLICY, IC_PERSIST, IC_MEMORY, IC_N };
+
+struct info_part {
+    struct info_call *call;
+    int kind;
+};
+
+struct info_call {
+    struct store_redis_info *out;
+    store_done_fn done;
+    void *arg;
+    _Atomic int left;
+    struct info_part part[IC_N];
+    int aof, save;           /* CONFIG: 1 on, 0 off, -1 not answered */
+    char policy[32];         /* CONFIG maxmemory-policy, "" not answered */
+    int info_ok;             /* INFO persistence answered */
+    int info_aof, info_rdb;  /* aof_enabled; an RDB snapshot was seen (1) or not (-1: can't tell) */
+    char info_policy[32];
+    int mem_ok;
+    long long used, maxmem;
+};
+
+/* The value of 'key' in INFO text 's' ("key:value\r\n" lines) into
+ * val[n]. Returns 0, or -1 when the field is not there. */
+static int info_field(const char *s, const char *key, char *val, size_t n)
+{
+    size_t kl = strlen(key);
+    for (const char *p = s; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
+            const char *v = p + kl + 1;
+            size_t l = strcspn(v, "\r\n");
+            snprintf(val, n, "%.*s", (int)(l < n ? l : n - 1), v);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static long long info_num(const char *s, const char *key, long long def)
+{
+    char v[32];
+    return info_field(s, key, v, sizeof v) == 0 ? strtoll(v, NULL, 10) : def;
+}
+
+/* CONFIG GET NAME answers [NAME, value]; anything else (an error: CONFIG
+ * renamed or refused) leaves the value unknown. Returns it, or NULL. */
+static const char *config_value(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING)
+        return NULL;
+    return r->element[1]->str;
+}
+
+static void parse_info(redisReply *r, const char *err, void *out)
+{
+    (void)err;
+    struct info_part *pt = out;
+    struct info_call *ic = pt->call;
+    const char *v = pt->kind <= IC_POLICY ? config_value(r) : NULL;
+    const char *text = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+    switch (pt->kind) {
+    case IC_AOF:
+        ic->aof = v ? strcmp(v, "yes") == 0 : -1;
+        break;
+    case IC_SAVE:
+        ic->save = v ? v[0] != '\0' : -1;
+        break;
+    case IC_POLICY:
+        snprintf(ic->policy, sizeof ic->policy, "%s", v ? v : "");
+        break;
+    case IC_PERSIST:
+        if (!text)
+            break;
+        ic->info_ok = 1;
+        ic->info_aof = info_num(text, "aof_enabled", 0) == 1;
+        /* no CONFIG: a snapshot taken (or tried) says RDB is configured;
+         * none yet says nothing (the first may simply not be due) */
+        ic->info_rdb = info_num(text, "rdb_saves", 0) > 0 || info_num(text, "rdb_last_bgsave_time_sec", -1) >= 0 ? 1
+                                                                                                              : -1;
+        break;
+    case IC_MEMORY:
+        if (!text)
+            break;
+        ic->mem_ok = 1;
+        ic->used = info_num(text, "used_memory", -1);
+        ic->maxmem = info_num(text, "maxmemory", 0);
+        if (info_field(text, "maxmemory_policy", ic->info_policy, sizeof ic->info_policy) != 0)
+            ic->info_policy[0] = '\0';
+        break;
+    }
+}
+
+/* The verdict from what the five commands said (see store.h). */
+static void info_decide(const struct info_call *ic, struct store_redis_info *o)
+{
+    int aof = ic->aof >= 0 ? ic->aof : ic->info_ok ? ic->info_aof : -1;
+    int rdb = ic->save >= 0 ? ic->save : ic->info_ok ? ic->info_rdb : -1;
+    o->rc = ic->info_ok || ic->mem_ok || ic->aof >= 0 ? 0 : -1;
+    o->used_memory = ic->mem_ok ? ic->used : -1;
+    o->maxmemory = ic->mem_ok ? ic->maxmem : -1;
+    const char *mode = aof == 1 && rdb == 1 ? "aof+rdb"
+                       : aof == 1           ? "aof"
+                       : rdb == 1           ? "rdb"
+                       : aof == 0 && rdb == 0 ? "none"
+                                              : "unknown";
+    snprintf(o->persistence, sizeof o->persistence, "%s", mode);
+    const char *pol = ic->policy[0] ? ic->policy : ic->info_policy[0] ? ic->info_policy : "unknown";
+    snprintf(o->eviction, sizeof o->eviction, "%s", pol);
+    int known = strcmp(mode, "unknown") != 0 && strcmp(pol, "unknown") != 0;
+    o->safe = strcmp(mode, "none") == 0 || (strcmp(pol, "unknown") != 0 && strcmp(pol, "noeviction") != 0) ? 0
+              : known                                                                                      ? 1
+                                                                                                           : -1;
+}
+
+static void info_done(void *arg)
+{
+    struct info_part *pt = arg;
+    struct info_call *ic = pt->call;
+    if (atomic_fetch_sub(&ic->left, 1) != 1)
+        return;
+    info_decide(ic, ic->out);
+    store_done_fn fn = ic->done;
+    void *a = ic->arg;
+    free(ic);
+    fn(a);
+}
+
+void store_redis_info_async(struct store_redis_info *out, store_done_fn done, void *arg)
+{
+    memset(out, 0, sizeof *out);
+    struct info_call *ic = xcalloc(1, sizeof *ic);
+    ic->out = out;
+    ic->done = done;
+    ic->arg = arg;
+    ic->aof = ic->save = -1;
+    atomic_store(&ic->left, IC_N);
+    static const char *const cmds[IC_N][3] = { { "CONFIG", "GET", "appendonly" }, { "CONFIG", "GET", "save" },
+                                               { "CONFIG", "GET", "maxmemory-policy" }, { "INFO", "persistence", 0 },
+                                               { "INFO", "memory", 0 } };
+    struct lane *l = lane_of("redis-info");
+    for (int i = 0; i < IC_N; i++) {
+        ic->part[i] = (struct info_part){ ic, i };
+        int argc = cmds[i][2] ? 3 : 2;
+        struct cmd c;
+        cmd_begin(&c, argc);
+        for (int k = 0; k < argc; k++)
+            cmd_str(&c, cmds[i][k]);
+        queue_async(l, &c, NULL, 1, parse_info, &ic->part[i], info_done, &ic->part[i], 0);
+    }
+}
+
+void store_redis_info(struct store_redis_info *out)
+{
+    sem_t sem;
+    sem_init(&sem, 0, 0);
+    store_redis_info_async(out, sync_done, &sem);
+    while (sem_wait(&sem) != 0)
+        ; /* EINTR */
+    sem_destroy(&sem);
+}
+
+void store_redis_info_log(const struct store_redis_info *in)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char last[64]; /* what was logged last: logged again only when it changes */
+    if (in->rc != 0)
+        return;
+    char now[64];
+    snprintf(now, sizeof now, "%s %s", in->persistence, in->eviction);
+    pthread_mutex_lock(&mu);
+    int same = strcmp(now, last) == 0;
+    snprintf(last, sizeof last, "%s", now);
+    pthread_mutex_unlock(&mu);
+    if (same)
+        return;
+    if (strcmp(in->persistence, "none") == 0)
+        LOG_WARN(NULL, "redis: no persistence (appendonly no and no save points): a restart of Redis loses every "
+                 "held comment and decision modgate acknowledged; set appendonly yes (README: going live)");
+    else if (strcmp(in->persistence, "unknown") == 0)
+        LOG_WARN(NULL, "redis: persistence unknown (CONFIG is not available, and INFO shows no append-only file "
+                 "and no snapshot yet): make sure Redis persists its data, or a restart loses held comments");
+    else if (strcmp(in->persistence, "rdb") == 0)
+        LOG_INFO(NULL, "redis: persistence by RDB snapshots only: comments acknowledged since the last snapshot are "
+                 "lost if Redis stops; appendonly yes loses at most a second");
+    if (strcmp(in->eviction, "unknown") == 0)
+        LOG_WARN(NULL, "redis: maxmemory-policy unknown (neither CONFIG nor INFO says): it must be noeviction");
+    else if (strcmp(in->eviction, "noeviction") != 0)
+        LOG_WARN(NULL, "redis: maxmemory-policy is %s: a full Redis drops modgate's keys (decision records, "
+                 "rate-limit buckets%s); set noeviction, so that a full Redis refuses writes instead", in->eviction,
+                 strncmp(in->eviction, "allkeys", 7) == 0 ? ", held comments" : "");
+    if (in->safe == 1)
+        LOG_INFO(NULL, "redis: persistence %s, maxmemory-policy %s", in->persistence, in->eviction);
 }

@@ -48,6 +48,11 @@ struct store_check_req {
      * already (replaced when no_replay: an edit). NULL: not held. */
     const char *held_item;
     int64_t held_ms;
+    /* The site's held-queue cap and retention (borrowed; NULL: no cap):
+     * at moderation.max_held the held comment either evicts the held one
+     * with the highest score to spam or, on_full "refuse", is not stored
+     * (queue.h). */
+    const struct moderation_cfg *mod;
 };
 
 enum store_status {
@@ -69,6 +74,10 @@ struct store_check_res {
     long dup_ips, dup_authors; /* ST_OK with duplicates counted */
     int recorded;            /* ST_OK: the script wrote the decision record
                                 (and stored the held comment, if any) */
+    int evicted;             /* ST_OK: held comments moved to spam to make room */
+    int refused;             /* ST_OK: the held comment was not stored: the
+                                queue is at its cap and the site refuses
+                                (recorded is 0) */
     char error[160];         /* ST_DOWN: why, without secrets */
 };
 
@@ -99,21 +108,27 @@ void store_api_token_async(const struct site_cfg *site, const char *key_id, stru
 void store_remember(const char *site, const char *comment_id, const char *json, long ttl_s);
 
 struct store_hold_res {
-    int rc;            /* as store_hold's return value */
+    int rc;            /* as store_hold's return value, or 2: refused at
+                          the cap (nothing written) */
+    int evicted;       /* rc 1: held comments moved to spam to make room */
     char error[160];
 };
 
 /* store_hold without waiting: 'res' is filled, then 'done(arg)' is called
- * (see store_check_async for where and when). */
+ * (see store_check_async for where and when). 'mod' is the site's cap
+ * (NULL: none); with 'may_refuse' set a site whose on_full is "refuse"
+ * gets rc 2 at the cap, else the cap evicts. */
 void store_hold_async(const char *site, const char *comment_id, const char *response_json,
                       const char *item_json, long ttl_s, int64_t created_ms, int replace,
-                      struct store_hold_res *res, store_done_fn done, void *arg);
+                      const struct moderation_cfg *mod, int may_refuse, struct store_hold_res *res,
+                      store_done_fn done, void *arg);
 
 /* One comment for store_hold_many: the arguments of store_hold. */
 struct store_hold_req {
     const char *site, *comment_id, *response_json, *item_json;
     long ttl_s;
     int64_t created_ms;
+    const struct moderation_cfg *mod;  /* the site's cap (NULL: none); never refused */
 };
 
 /* store_hold for 'n' comments at once, and wait for all: res[i] gets what
@@ -126,14 +141,17 @@ struct store_hold_req {
 void store_hold_many(const struct store_hold_req *reqs, int n, struct store_hold_res *res);
 
 /* Store a held comment durably: its response for replays, the item for
- * moderators and its place in the site's held queue, atomically. Returns 1
+ * moderators and its place in the site's held queue, atomically. At the
+ * site's cap ('mod', NULL: none) it evicts whatever on_full says: the
+ * CMS was told this comment is kept; '*evicted' gets how many went. Returns 1
  * when Redis stored it, 0 when an item with this id was already there
  * (stored by an earlier attempt or another instance; nothing was changed;
  * store_hold_async with 'replace' set overwrites it instead: an edit),
  * -1 when Redis could not be asked (try again later), -2 when Redis
  * answered with an error (trying again will not help). 'err' says why. */
 int store_hold(const char *site, const char *comment_id, const char *response_json,
-               const char *item_json, long ttl_s, int64_t created_ms, char *err, size_t errlen);
+               const char *item_json, long ttl_s, int64_t created_ms, const struct moderation_cfg *mod,
+               int *evicted, char *err, size_t errlen);
 
 struct store_get_res {
     int rc;            /* 1: found, 0: no such key, -1: Redis unavailable */
@@ -213,6 +231,36 @@ void store_script_async(struct store_script *s, const char *lane_key, int nkeys,
 /* PING Redis. Returns 0 if it answered, -1 with a reason (at once inside
  * the retry interval after a failure). */
 int store_ping(char *err, size_t errlen);
+
+/* What modgate can tell about Redis's own settings: whether a restart
+ * keeps what modgate acknowledged, and whether a full Redis may drop its
+ * keys. From CONFIG GET (appendonly, save, maxmemory-policy), or where
+ * CONFIG is renamed or refused (managed Redis) from INFO persistence and
+ * INFO memory; what neither tells is "unknown". */
+struct store_redis_info {
+    int rc;                   /* 0: Redis answered; -1: unavailable (nothing below is known) */
+    long long used_memory;    /* INFO memory used_memory, bytes (-1: not known) */
+    long long maxmemory;      /* bytes, 0: no limit (-1: not known) */
+    char persistence[16];     /* "aof", "rdb", "aof+rdb", "none" or "unknown" */
+    char eviction[32];        /* maxmemory-policy, or "unknown" */
+    int safe;                 /* 1: persisted (aof or rdb) and noeviction; 0: no
+                                 persistence, or a policy that evicts (any but
+                                 noeviction: volatile-* drop decision records and
+                                 rate-limit buckets, allkeys-* held comments too);
+                                 -1: cannot tell */
+};
+
+/* Ask Redis without waiting (one round trip); then done(arg). Never
+ * touches /v1/check's path: the commands go on their own lane's batch. */
+void store_redis_info_async(struct store_redis_info *out, store_done_fn done, void *arg);
+
+/* The same, waiting (bounded by the connect and command timeouts). */
+void store_redis_info(struct store_redis_info *out);
+
+/* Log what 'in' says when it differs from what was logged last (the
+ * first answer included): a warning for no persistence, an evicting
+ * policy or "unknown". Nothing while Redis is unavailable. */
+void store_redis_info_log(const struct store_redis_info *in);
 
 /* Start the thread that sends writes nobody waits for. Returns 0 or -1. */
 int store_start(void);

@@ -82,18 +82,20 @@ def wait_until(pred, timeout=10.0, step=0.02):
 class Redis:
     """A throwaway redis-server; RESP client for the few reads tests need."""
 
-    def __init__(self, tmp, aof=True):
-        self.dir = os.path.join(tmp, "redis")
+    def __init__(self, tmp, aof=True, args=(), name="redis"):
+        """args: more redis-server options, e.g. ("--maxmemory-policy", "allkeys-lru")."""
+        self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.aof = aof
+        self.args = list(args)
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.dir,
              "--appendonly", "yes" if self.aof else "no", "--save", "", "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log")] + self.args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_until(lambda: self._ping(), 10):
             raise RuntimeError("redis-server did not start")
@@ -414,6 +416,16 @@ def interop_missing(package):
         print("FAIL missing %s: `make test` installs them (tests/interop/install.sh, Debian's chromium)" % missing)
         print("0 passed, 1 failed")
     return bool(missing)
+
+
+def promtool_missing():
+    """The tests that run promtool (Debian's prometheus package) print one
+    failure with the summary line when it is missing; True then."""
+    if shutil.which("promtool"):
+        return False
+    print("FAIL missing promtool: `make test` installs it (Debian's prometheus package)")
+    print("0 passed, 1 failed")
+    return True
 
 
 def secret_file(tmp, hex_secret, name="captcha.key"):

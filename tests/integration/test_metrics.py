@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment,  # noqa: E402
-                     err_code, make_tmp, run_tests, secret_file, sha256, wait_until)
+                     err_code, make_tmp, promtool_missing, run_tests, secret_file, sha256, wait_until)
 
 GLOBAL_ADMIN = "it-global-admin-key-0123456789abcdef"
 SHADOW_KEY = "it-shadow-cms-key-0123456789abcdef"
@@ -180,9 +180,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "modgate"))
     ap.add_argument("-k", default="", help="run only the tests whose name holds this")
     a = ap.parse_args()
-    if not shutil.which("promtool"):
-        print("FAIL missing promtool: `make test` installs it (Debian's prometheus package)")
-        print("0 passed, 1 failed")
+    if promtool_missing():
         return 1
     tmp = make_tmp()
     ctx["tmp"] = tmp

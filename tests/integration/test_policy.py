@@ -63,6 +63,7 @@ def test_get_shows_the_file_policy_with_defaults():
     assert p["words"]["blocked"] == ["casino", "buy followers", "viagr*"], p["words"]
     assert p["rate_limits"]["ip"] == {"capacity": 1000, "per_minute": 60000}, p["rate_limits"]
     assert p["links"]["max"] == 2 and p["prior"] == 0.1 and p["redis_down"] == "hold"
+    assert p["moderation"]["max_held"] == 100000 and p["moderation"]["on_full"] == "evict", p["moderation"]
     assert "keys" not in p and "model" not in p["bayes"], p
     # the file's policy, unchanged, is a valid PUT body
     st, v = svc().request("POST", PATH + "/validate", {"policy": p}, key=ADMIN_KEY)[:2]
@@ -107,6 +108,8 @@ def test_invalid_policies_are_refused_naming_the_field_and_the_old_one_stays():
         ({"captcha": {"cost": 10}}, "captcha", "no captcha keys"),
         ({"links": {"max": "two"}}, "links.max", "whole number"),
         ({"rate_limits": None}, "rate_limits", "cannot be null"),
+        ({"moderation": {"on_full": "drop"}}, "moderation.on_full", "evict"),
+        ({"moderation": {"max_held": -1}}, "moderation.max_held", "between"),
     ]
     for pol, field, words in cases:
         st, b = put(pol)

@@ -218,6 +218,33 @@ TEST(bayes_settings)
     }
 }
 
+/* moderation.max_held and on_full: defaults, values, and refusals naming the field */
+TEST(held_queue_cap)
+{
+    char err[512];
+    struct cfg *c = load_str("{\"sites\":{\"a\":{},\"b\":{\"moderation\":{\"max_held\":0,\"on_full\":\"refuse\"}},"
+                             "\"c\":{\"moderation\":{\"max_held\":7,\"on_full\":\"evict\"}}}}",
+                             err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        const struct site_cfg *a = cfg_site(c, "a", NULL), *b = cfg_site(c, "b", NULL), *d = cfg_site(c, "c", NULL);
+        CHECK_EQ_INT(a->mod.max_held, 100000);
+        CHECK_EQ_INT(a->mod.on_full_refuse, 0);
+        CHECK_EQ_INT(b->mod.max_held, 0);
+        CHECK_EQ_INT(b->mod.on_full_refuse, 1);
+        CHECK_EQ_INT(d->mod.max_held, 7);
+        CHECK_EQ_INT(d->mod.on_full_refuse, 0);
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+    CHECK(refused_with("{\"sites\":{\"a\":{\"moderation\":{\"max_held\":-1}}}}", "sites.a.moderation.max_held"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"moderation\":{\"max_held\":10000001}}}}",
+                       "sites.a.moderation.max_held"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"moderation\":{\"on_full\":\"drop\"}}}}",
+                       "sites.a.moderation.on_full: must be \"evict\" or \"refuse\""));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"moderation\":{\"on_full\":true}}}}", "sites.a.moderation.on_full"));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -230,6 +257,7 @@ int main(void)
     RUN(env_overrides);
     RUN(comment_keys_are_ignored);
     RUN(bayes_settings);
+    RUN(held_queue_cap);
     unlink(path);
     return TEST_REPORT();
 }
