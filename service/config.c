@@ -252,8 +252,9 @@ static void site_defaults(struct site_cfg *s)
     s->mod.learn_on_reject = 0;
     /* A held comment costs Redis 1-2.5 KB (measured by test_growth.py and
      * api.md): 100,000 is 100-250 MB, more than any moderation team works
-     * through, and a flood of held spam stops there instead of at Redis's
-     * memory. */
+     * through. At the cap a flood of held spam is evicted to spam, which
+     * keeps the queue usable; evicted comments are kept retention_days,
+     * so only on_full "refuse" bounds Redis's memory strictly. */
     s->mod.max_held = 100000;
     s->mod.on_full_refuse = 0;
     s->form.min_ms = 3000;

@@ -43,7 +43,8 @@ struct http_server {
  *                         http.request_timeout_s of the accept
  *   request line read     (a later request on a kept-alive connection)
  *                         within request_timeout_s of that
- *   body complete         no deadline while modgate works and answers
+ *   body complete         no deadline while modgate works (Redis)
+ *   answer queued         sent within request_timeout_s
  *   answered, kept alive  the next request line must come within the idle
  *                         timeout plus request_timeout_s: libmicrohttpd
  *                         closes a silent connection at the idle timeout,
@@ -60,7 +61,7 @@ struct http_server {
 struct conn {
     struct conn *prev, *next;
     int fd;
-    int requests;                 /* requests begun on it, under conns_mu */
+    int requests;                 /* requests begun on it (its own thread only) */
     _Atomic int64_t deadline_ms;  /* mono_ms(); 0: none (modgate is answering) */
     char ip[INET6_ADDRSTRLEN];
 };
@@ -71,7 +72,7 @@ static int64_t request_timeout_ms, idle_timeout_ms;
 static pthread_t reaper_thr;
 static int reaper_running;
 static pthread_mutex_t reaper_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t reaper_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t reaper_cv;  /* on CLOCK_MONOTONIC: see http_start */
 static int reaper_quit;
 
 static struct conn *conn_of(struct MHD_Connection *mc)
@@ -138,6 +139,16 @@ static void conn_busy(struct MHD_Connection *mc)
         atomic_store(&c->deadline_ms, 0);
 }
 
+/* The answer is queued: it must be sent within the request deadline too,
+ * or a client reading a byte now and then would keep the slot forever
+ * (libmicrohttpd's idle timeout counts any progress). */
+static void conn_sending(struct MHD_Connection *mc)
+{
+    struct conn *c = conn_of(mc);
+    if (c)
+        atomic_store(&c->deadline_ms, mono_ms() + request_timeout_ms);
+}
+
 /* Answered and kept alive: see the table above. */
 static void conn_idle(struct MHD_Connection *mc)
 {
@@ -156,6 +167,10 @@ static int reap(int64_t now)
         if (d == 0 || now < d || c->fd < 0)
             continue;
         atomic_store(&c->deadline_ms, 0);
+        /* Reset, not a polite close: what the kernel still buffers for a
+         * slow reader (megabytes) is dropped instead of trickled out. */
+        struct linger lg = { 1, 0 };
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         shutdown(c->fd, SHUT_RDWR);
         LOG_DEBUG(NULL, "closed a connection from %s: its request did not arrive within %lld s", c->ip,
                   (long long)(request_timeout_ms / 1000));
@@ -174,7 +189,7 @@ static void *reaper(void *arg)
     pthread_mutex_lock(&reaper_mu);
     while (!reaper_quit) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* a wall clock set back must not stop the sweeps */
         ts.tv_nsec += 250 * 1000 * 1000;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
@@ -309,6 +324,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct reqctx 
     x->status = resp->status;
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, mr);
     MHD_destroy_response(mr);
+    conn_sending(conn);
     return ret;
 }
 
@@ -777,6 +793,11 @@ struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
         return NULL;
     }
     reaper_quit = 0;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&reaper_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&reaper_thr, NULL, reaper, NULL) != 0) {
         MHD_stop_daemon(d);
         snprintf(err, errlen, "cannot start the connection reaper thread");
@@ -834,6 +855,7 @@ void http_stop(struct http_server *s, int grace_s)
         pthread_cond_signal(&reaper_cv);
         pthread_mutex_unlock(&reaper_mu);
         pthread_join(reaper_thr, NULL);
+        pthread_cond_destroy(&reaper_cv);
         reaper_running = 0;
     }
     free(s);

@@ -614,8 +614,11 @@ void queue_stream_async(const char *site, const char *stream, const char *after,
  * Their index line is rebuilt from the item as far as Lua can: score and
  * reason codes (thread, author and network keys need a hash Lua lacks).
  * Then, when P q:held:byscore has fewer members than P q:held (comments
- * held before it existed), adds the missing ones. Returns {moved,
- * indexed}. */
+ * held before it existed), adds the missing ones, 1000 from ARGV[2] (a
+ * rank in q:held) per call so that no call holds Redis up for long, and
+ * takes out of both sets an id whose comment is not held (left by an
+ * older version), so that the counts meet. Returns {moved, indexed, the
+ * rank to go on from or -1}. */
 static struct store_script migrate_lua = { QUEUE_PUT_LUA
     "local P = ARGV[1]\n"
     "local n, indexed = 0, 0\n"
@@ -638,47 +641,70 @@ static struct store_script migrate_lua = { QUEUE_PUT_LUA
     "  end\n"
     "end\n"
     "local hk, bk = P .. 'q:held', P .. 'q:held:byscore'\n"
-    "if redis.call('ZCARD', bk) < redis.call('ZCARD', hk) then\n"
-    "  local ids = redis.call('ZRANGE', hk, 0, -1)\n"
-    "  for i = 1, #ids do\n"
-    "    local h = redis.call('HMGET', P .. 'c:' .. ids[i], 'state', 'score', 'since')\n"
-    "    if h[1] == 'held' then indexed = indexed + redis.call('ZADD', bk, 'NX', mq_rank(h[2], h[3]), ids[i]) end\n"
-    "  end\n"
+    "local start = tonumber(ARGV[2])\n"
+    "if start == 0 and redis.call('ZCARD', bk) >= redis.call('ZCARD', hk) then return {n, 0, -1} end\n"
+    "local ids, gone = redis.call('ZRANGE', hk, start, start + 999), 0\n"
+    "for i = 1, #ids do\n"
+    "  local h = redis.call('HMGET', P .. 'c:' .. ids[i], 'state', 'score', 'since')\n"
+    "  if h[1] == 'held' then indexed = indexed + redis.call('ZADD', bk, 'NX', mq_rank(h[2], h[3]), ids[i])\n"
+    "  else redis.call('ZREM', hk, ids[i]); redis.call('ZREM', bk, ids[i]); gone = gone + 1 end\n"
     "end\n"
-    "return {n, indexed}\n", "" };
+    "return {n, indexed, #ids == 1000 and start + 1000 - gone or -1}\n", "" };
 
 struct migration {
     char site[65];
+    long long next;          /* the rank to go on from, or -1: done */
+    long long moved, indexed;
 };
+
+static void migrate_from(struct migration *m);
 
 static void parse_migrated(redisReply *r, const char *err, void *out)
 {
     struct migration *m = out;
-    if (!is_arr(r, 2)) {
+    m->next = -1;
+    if (!is_arr(r, 3)) {
         LOG_WARN(NULL, "queue: site %s: the first queue format and the eviction index were not checked: %s", m->site,
                  r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "unexpected reply");
         return;
     }
-    if (int_of(r->element[0]) > 0)
+    m->moved += int_of(r->element[0]);
+    m->indexed += int_of(r->element[1]);
+    m->next = int_of(r->element[2]);
+    if (m->next >= 0)
+        return;
+    if (m->moved > 0)
         LOG_INFO(NULL, "queue: site %s: %lld held comments moved to the moderation queue's format", m->site,
-                 int_of(r->element[0]));
-    if (int_of(r->element[1]) > 0)
+                 m->moved);
+    if (m->indexed > 0)
         LOG_INFO(NULL, "queue: site %s: %lld held comments added to the eviction index (moderation.max_held)",
-                 m->site, int_of(r->element[1]));
+                 m->site, m->indexed);
 }
 
+/* One call done: the next, or the end. */
 static void migrated(void *arg)
 {
-    free(arg);
+    struct migration *m = arg;
+    if (m->next >= 0)
+        migrate_from(m);
+    else
+        free(m);
+}
+
+static void migrate_from(struct migration *m)
+{
+    struct args a = { 0 };
+    arg_prefix(&a, m->site);
+    arg_n(&a, m->next);
+    store_script_async(&migrate_lua, m->site, 0, a.n, a.v, a.len, parse_migrated, m, migrated, m);
 }
 
 void queue_migrate(const char *site)
 {
     struct migration *m = xcalloc(1, sizeof *m);
     snprintf(m->site, sizeof m->site, "%s", site);
-    struct args a = { 0 };
-    arg_prefix(&a, site);
-    store_script_async(&migrate_lua, site, 0, a.n, a.v, a.len, parse_migrated, m, migrated, m);
+    m->next = 0;
+    migrate_from(m);
 }
 
 void queue_init(void)

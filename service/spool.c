@@ -400,16 +400,17 @@ static int flush_some(void)
             req[i] = (struct store_hold_req){ batch[i]->site, batch[i]->id, batch[i]->response, batch[i]->body,
                                               batch[i]->ttl_s, batch[i]->created_ms, cap_of(c, batch[i]->site) };
         store_hold_many(req, n, res);
+        /* The answered ones before the first that Redis could not be
+         * asked for, or that was refused and cannot be kept in the
+         * refused file either (it stays, in the spool and the journal). */
         int done = 0;
-        while (done < n && res[done].rc != -1)
-            done++;
-        for (int i = 0; i < done; i++) {
-            if (res[i].rc == -2)
-                dump(batch[i], 1, "refused", res[i].error);
-            else
+        for (; done < n && res[done].rc != -1; done++) {
+            if (res[done].rc == -2 && dump(batch[done], 1, "refused", res[done].error) != 0)
+                break;
+            if (res[done].rc != -2)
                 stored++;
-            if (res[i].rc == 1 && res[i].evicted > 0)
-                metrics_overflow(batch[i]->site, "evicted", res[i].evicted);
+            if (res[done].rc == 1 && res[done].evicted > 0)
+                metrics_overflow(batch[done]->site, "evicted", res[done].evicted);
         }
         cfg_release(c);
         if (done > 0) {
@@ -432,6 +433,19 @@ static int flush_some(void)
 }
 
 /* ---------- taking over the journals of dead instances ---------- */
+
+/* The most a takeover reads into memory from one journal. */
+#define TAKEOVER_MAX (256L << 20)
+
+/* Is 'path' named modgate-spool-PID.jsonl (the name before journals were
+ * locked, without the random part)? */
+static int old_style_name(const char *path)
+{
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    size_t len = strlen(name);
+    return len > 14 + 6 && strspn(name + 14, "0123456789") == len - 14 - 6;
+}
 
 /* Could file 'name' be a journal of an instance that is gone? Any
  * modgate-spool-*.jsonl but this instance's own. Before journals were
@@ -502,12 +516,13 @@ static int keep_bad_lines(const struct buf *bad, size_t nbad, const char *from)
     FILE *f = open_private(path, 0);
     if (!f)
         f = open_fallback("refused", path, sizeof path);
-    if (f && fwrite(bad->p, 1, bad->len, f) == bad->len && close_synced(f) == 0) {
-        LOG_ERROR(NULL, "spool: %zu unreadable lines of %s kept in %s", nbad, from, path);
-        return 0;
+    if (f) {
+        int written = fwrite(bad->p, 1, bad->len, f) == bad->len;
+        if (close_synced(f) == 0 && written) { /* closes f whatever it returns */
+            LOG_ERROR(NULL, "spool: %zu unreadable lines of %s kept in %s", nbad, from, path);
+            return 0;
+        }
     }
-    if (f)
-        fclose(f);
     LOG_ERROR(NULL, "spool: cannot keep the unreadable lines of %s: %s; it stays", from, strerror(errno));
     return -1;
 }
@@ -529,6 +544,31 @@ static void takeover(const char *path, int loud)
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         stat(path, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
         close(fd); /* a live instance's, not a file, or taken over meanwhile */
+        return;
+    }
+    /* Only what an instance of ours could have written: its file, by this
+     * user, writable by nobody else. Whoever else can put files in the
+     * directory must not be able to inject held comments and decisions
+     * for any site. Nor a file too large to take in memory at once:
+     * `spool import` reads any size, a line at a time. */
+    const char *untrusted = st.st_uid != geteuid() ? "another user owns it"
+                            : (st.st_mode & (S_IWGRP | S_IWOTH)) ? "others may write it"
+                            : st.st_size > TAKEOVER_MAX ? "it is larger than 256 MiB" : NULL;
+    if (untrusted) {
+        if (loud)
+            LOG_WARN(NULL, "spool: not taking over %s: %s; check it, then store it with: modgate spool import %s",
+                     path, untrusted, path);
+        close(fd);
+        return;
+    }
+    /* A name of the days before journals were locked (modgate-spool-PID)
+     * may belong to an older modgate that is still running in another
+     * PID namespace (a container sharing the volume): its PID says
+     * nothing here. Such a file is taken only once nobody wrote it for a
+     * minute; a live instance empties its journal as soon as Redis
+     * answers, so one left full that long is an orphan. */
+    if (old_style_name(path) && st.st_mtime > time(NULL) - 60) {
+        close(fd);
         return;
     }
     FILE *f = fdopen(fd, "r");
@@ -658,6 +698,11 @@ int spool_start(const char *spool_dir, int retry_ms)
     char hex[2 * sizeof rnd + 1];
     sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
     snprintf(tag, sizeof tag, "%ld-%s", (long)getpid(), hex);
+    struct stat ds;
+    if (stat(dir, &ds) == 0 && (ds.st_mode & (S_IWGRP | S_IWOTH)))
+        LOG_WARN(NULL, "spool: others may write to %s (mode %03o); journals there hold comments, and only this "
+                 "user's private files are taken over: give modgate a directory of its own",
+                 dir, (unsigned)(ds.st_mode & 0777));
     takeover_all(1); /* before the first request: an earlier run's comments go first */
     retry = retry_ms > 0 ? retry_ms : 500;
     quit = 0;

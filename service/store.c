@@ -336,21 +336,50 @@ static const char CHECK_LUA[] = QUEUE_PUT_LUA
     "return out\n";
 
 /* hold: KEYS[1] dec key, KEYS[2] held item, KEYS[3] held queue.
- * ARGV[1] response JSON, ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4]
- * queue score (ms held), ARGV[5] comment id, ARGV[6] "1" to replace (an
- * edited comment), ARGV[7] the queue's cap (0: none), ARGV[8] "1" to
- * refuse at the cap (else evict), ARGV[9..11] retention, events and audit
- * ms. Returns 1 + the number of held comments evicted when stored, 0 when
+ * ARGV[1] response JSON (the decision record, ending in its body_fp),
+ * ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4] queue score (ms held),
+ * ARGV[5] comment id, ARGV[6] "1" to replace (an edited comment), ARGV[7]
+ * the queue's cap (0: none), ARGV[8] "1" to refuse at the cap (else
+ * evict), ARGV[9..11] retention, events and audit ms, ARGV[12] "1" for a
+ * comment stored late (the spool, a taken-over journal, spool import).
+ * Returns 1 + the number of held comments evicted when stored, 0 when
  * the item was already there (another instance or an earlier retry) and
  * not replaced, -1 when refused at the cap (nothing written). Otherwise
- * the decision record is written only if absent: a spooled comment
- * stored late never overwrites a decision made since. */
+ * the decision record is written only if absent.
+ * A late comment must not undo what happened while it waited: it is
+ * stored only if it is newer than what Redis has. So nothing is done when
+ * the comment's hash holds the same body or was held at or after this
+ * one's ms (a moderator's decision on it included), or when a decision
+ * record of another body was written after this one was held (its time:
+ * Redis's clock plus the record's PTTL less its full TTL, against
+ * modgate's clock at hold: instances' clocks must agree to the
+ * millisecond-ish, as NTP keeps them). A newer late comment replaces both,
+ * as an edit does. */
 static const char HOLD_LUA[] = QUEUE_PUT_LUA
     "local P = string.sub(KEYS[3], 1, -7)\n"
-    "if ARGV[6] ~= '1' and mq_has(KEYS[2], ARGV[3]) then return 0 end\n"
+    "local replace = ARGV[6] == '1'\n"
+    "if ARGV[12] == '1' then\n"
+    "  local ms = tonumber(ARGV[4])\n"
+    "  local cur = redis.call('HMGET', KEYS[2], 'at', 'bfp')\n"
+    "  if cur[1] then\n"
+    "    if cur[2] == (select(2, mq_ix(ARGV[3])) or '') or (tonumber(cur[1]) or 0) >= ms then return 0 end\n"
+    "    replace = true\n"
+    "  end\n"
+    "  local d = redis.call('GET', KEYS[1])\n"
+    "  local pat = '\"body_fp\":\"(%x*)\"}$'\n"
+    "  if d and string.match(d, pat) ~= string.match(ARGV[1], pat) then\n"
+    "    local t = redis.call('TIME')\n"
+    "    local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) +\n"
+    "               redis.call('PTTL', KEYS[1]) - tonumber(ARGV[2])\n"
+    "    if at >= ms then return 0 end\n"
+    "    replace = true\n"
+    "  end\n"
+    "elseif not replace and mq_has(KEYS[2], ARGV[3]) then\n"
+    "  return 0\n"
+    "end\n"
     "local over = mq_over(P, ARGV[5], tonumber(ARGV[7]))\n"
     "if over > 0 and ARGV[8] == '1' then return -1 end\n"
-    "if ARGV[6] == '1' then\n"
+    "if replace then\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "else\n"
     "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')\n"
@@ -1326,8 +1355,12 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     p->keys_end = keys_end;
     p->nkeys = 1 + 2 * held;
     p->nargs = 14 + ns;
+    /* Once pushed, p belongs to whichever thread combines the lane next
+     * (it may be answered and freed before push returns): read nothing
+     * of it after. */
+    struct lane *l = p->lane;
     push(p);
-    combine(p->lane, 1);
+    combine(l, 1);
 }
 
 void store_api_token_async(const struct site_cfg *site, const char *key_id, struct store_check_res *res,
@@ -1365,6 +1398,22 @@ void store_remember(const char *site, const char *comment_id, const char *json, 
     submit_detached(lane_of(comment_id), c.b.p, (int)c.b.len);
 }
 
+/* Does Redis's error say that it cannot take writes just now (full,
+ * a replica after a failover, a script running long, loading its data,
+ * a cluster reconfiguring)? Those pass by themselves; a comment refused
+ * for one must wait, not be set aside as refused for good. */
+static int transient_error(const char *e)
+{
+    static const char *const kinds[] = { "OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN",
+                                         "CLUSTERDOWN", "NOREPLICAS", NULL };
+    for (int i = 0; kinds[i]; i++) {
+        size_t n = strlen(kinds[i]);
+        if (strncmp(e, kinds[i], n) == 0 && (e[n] == ' ' || e[n] == 0))
+            return 1;
+    }
+    return 0;
+}
+
 static void parse_hold(redisReply *r, const char *err, void *out)
 {
     struct store_hold_res *h = out;
@@ -1379,22 +1428,25 @@ static void parse_hold(redisReply *r, const char *err, void *out)
         return;
     }
     h->rc = -2;
-    if (h->rc < 0)
-        snprintf(h->error, sizeof h->error, "redis refused the held comment: %.100s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    if (r->type == REDIS_REPLY_ERROR && transient_error(r->str))
+        h->rc = -1; /* it passes: try again, as when Redis is down */
+    snprintf(h->error, sizeof h->error, "redis %s the held comment: %.100s", h->rc == -1 ? "could not take" : "refused",
+             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 }
 
 /* The hold script's call for one comment, queued on its lane but not
  * sent: 'res' is filled and 'done(arg)' called once a batch carried it.
  * Returns the lane. */
+enum { HOLD_NEW, HOLD_EDIT, HOLD_LATE };
+
 static struct lane *push_hold(const char *site, const char *comment_id, const char *response_json,
-                              const char *item_json, long ttl_s, int64_t created_ms, int replace,
+                              const char *item_json, long ttl_s, int64_t created_ms, int mode,
                               const struct moderation_cfg *mod, int may_refuse, struct store_hold_res *res,
                               store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
     struct cmd c;
-    int evalsha = cmd_script(&c, hold_sha, HOLD_LUA, 15);
+    int evalsha = cmd_script(&c, hold_sha, HOLD_LUA, 16);
     cmd_arg(&c, "3", 1);
     cmd_cat(&c, "mg:{", site, "}:dec:", comment_id, NULL);
     cmd_cat(&c, "mg:{", site, "}:c:", comment_id, NULL);
@@ -1404,13 +1456,15 @@ static struct lane *push_hold(const char *site, const char *comment_id, const ch
     cmd_str(&c, item_json);
     cmd_num(&c, (long long)created_ms);
     cmd_str(&c, comment_id);
-    cmd_str(&c, replace ? "1" : "0");
+    cmd_str(&c, mode == HOLD_EDIT ? "1" : "0");
     cap_args(&c, mod, !may_refuse);
+    cmd_str(&c, mode == HOLD_LATE ? "1" : "0");
     struct pending *p = new_pending(lane_of(comment_id), &c, parse_hold, res, done, arg);
     p->src = HOLD_LUA;
     p->retried = !evalsha;
+    struct lane *l = p->lane; /* p is not ours once pushed (store_check_async) */
     push(p);
-    return p->lane;
+    return l;
 }
 
 void store_hold_async(const char *site, const char *comment_id, const char *response_json,
@@ -1418,8 +1472,8 @@ void store_hold_async(const char *site, const char *comment_id, const char *resp
                       const struct moderation_cfg *mod, int may_refuse, struct store_hold_res *res,
                       store_done_fn done, void *arg)
 {
-    struct lane *l = push_hold(site, comment_id, response_json, item_json, ttl_s, created_ms, replace, mod,
-                               may_refuse, res, done, arg);
+    struct lane *l = push_hold(site, comment_id, response_json, item_json, ttl_s, created_ms,
+                               replace ? HOLD_EDIT : HOLD_NEW, mod, may_refuse, res, done, arg);
     combine(l, 1);
 }
 
@@ -1431,7 +1485,7 @@ void store_hold_many(const struct store_hold_req *reqs, int n, struct store_hold
     for (int i = 0; i < n; i++) {
         const struct store_hold_req *q = &reqs[i];
         struct lane *l = push_hold(q->site, q->comment_id, q->response_json, q->item_json, q->ttl_s,
-                                   q->created_ms, 0, q->mod, 0, &res[i], sync_done, &sem);
+                                   q->created_ms, HOLD_LATE, q->mod, 0, &res[i], sync_done, &sem);
         used[l - lanes] = 1;
     }
     /* Every command is queued before any is sent: each lane's kicker
@@ -1453,8 +1507,8 @@ int store_hold(const char *site, const char *comment_id, const char *response_js
     sem_t sem;
     sem_init(&sem, 0, 0);
     struct store_hold_res res;
-    store_hold_async(site, comment_id, response_json, item_json, ttl_s, created_ms, 0, mod, 0, &res, sync_done,
-                     &sem);
+    combine(push_hold(site, comment_id, response_json, item_json, ttl_s, created_ms, HOLD_LATE, mod, 0, &res,
+                      sync_done, &sem), 1);
     while (sem_wait(&sem) != 0)
         ; /* EINTR */
     sem_destroy(&sem);

@@ -131,7 +131,7 @@ struct store_hold_req {
     const struct moderation_cfg *mod;  /* the site's cap (NULL: none); never refused */
 };
 
-/* store_hold for 'n' comments at once, and wait for all: res[i] gets what
+/* store_hold (a late comment) for 'n' comments at once, and wait for all: res[i] gets what
  * store_hold would return for reqs[i] (rc and error). Every call is queued
  * before any is sent, so each lane sends them in one write and Redis
  * answers them in one round trip, instead of one each. 'reqs' is read
@@ -140,15 +140,18 @@ struct store_hold_req {
  * the whole batch: keep 'n' small (the spool sends SPOOL_BATCH). */
 void store_hold_many(const struct store_hold_req *reqs, int n, struct store_hold_res *res);
 
-/* Store a held comment durably: its response for replays, the item for
- * moderators and its place in the site's held queue, atomically. At the
- * site's cap ('mod', NULL: none) it evicts whatever on_full says: the
- * CMS was told this comment is kept; '*evicted' gets how many went. Returns 1
- * when Redis stored it, 0 when an item with this id was already there
- * (stored by an earlier attempt or another instance; nothing was changed;
- * store_hold_async with 'replace' set overwrites it instead: an edit),
- * -1 when Redis could not be asked (try again later), -2 when Redis
- * answered with an error (trying again will not help). 'err' says why. */
+/* Store a held comment late (the spool, spool import), durably: its
+ * response for replays, the item for moderators and its place in the
+ * site's held queue, atomically, unless Redis holds a newer state of the
+ * comment (the same body stored, a version held at or after this one's
+ * 'created_ms', or a decision on another body made after it: see
+ * HOLD_LUA in store.c). At the site's cap ('mod', NULL: none) it evicts
+ * whatever on_full says: the CMS was told this comment is kept;
+ * '*evicted' gets how many went. Returns 1 when Redis stored it, 0 when
+ * Redis had it or something newer (nothing was changed), -1 when Redis
+ * could not be asked or could not take writes just now (down, full,
+ * read-only, busy: try again later), -2 when Redis answered with an error
+ * that trying again will not mend. 'err' says why. */
 int store_hold(const char *site, const char *comment_id, const char *response_json,
                const char *item_json, long ttl_s, int64_t created_ms, const struct moderation_cfg *mod,
                int *evicted, char *err, size_t errlen);

@@ -16,6 +16,7 @@ import copy
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -358,6 +359,21 @@ def test_without_config_command_info_decides_or_it_says_unknown():
     assert re.search(r"warn \[-\] redis: persistence unknown", log), log[-2000:]
 
 
+def pipeline(r, cmds):
+    """Send many commands to Redis on one connection; their replies."""
+    data = b""
+    for c in cmds:
+        data += b"*%d\r\n" % len(c)
+        for a in c:
+            a = str(a).encode()
+            data += b"$%d\r\n%s\r\n" % (len(a), a)
+    with socket.create_connection(("127.0.0.1", r.port), timeout=30) as sock:
+        sock.sendall(data)
+        f = sock.makefile("rb")
+        r.raw = False
+        return [r._read(f) for _ in cmds]
+
+
 def test_held_comments_from_before_the_index_are_indexed_at_start():
     """Comments held by the version before the cap have no eviction index
     entry: the next start adds them, so the highest score goes first."""
@@ -376,9 +392,21 @@ def test_held_comments_from_before_the_index_are_indexed_at_start():
             for i in range(CAP - 1):
                 check("capped", "up-%d" % i)
             r.cmd("DEL", "mg:{capped}:q:held:byscore")  # as the version before left it
+            # and a large queue on another site, indexed 1000 at a time, with
+            # ids in q:held whose comment is not held (gone or decided)
+            cmds = []
+            for i in range(2500):
+                cmds.append(("HSET", "mg:{news}:c:big-%d" % i, "state", "held", "score", "0.2", "since", 1000 + i))
+                cmds.append(("ZADD", "mg:{news}:q:held", 1000 + i, "big-%d" % i))
+            cmds.append(("HSET", "mg:{news}:c:big-decided", "state", "approved", "score", "0.2", "since", 5))
+            cmds += [("ZADD", "mg:{news}:q:held", 5, x) for x in ("big-gone", "big-decided")]
+            pipeline(r, cmds)
             assert s.stop() == 0
             s.start()
             assert wait_until(lambda: r.cmd("ZCARD", "mg:{capped}:q:held:byscore") == CAP, 10)
+            assert wait_until(lambda: r.cmd("ZCARD", "mg:{news}:q:held:byscore") == 2500, 20)
+            assert r.cmd("ZCARD", "mg:{news}:q:held") == 2500
+            assert r.cmd("ZSCORE", "mg:{news}:q:held", "big-gone") is None
             assert wait_until(lambda: "added to the eviction index" in s.logtext(), 5), s.logtext()[-2000:]
             check("capped", "up-new")
             assert_evicted("capped", "up-high")

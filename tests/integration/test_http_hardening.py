@@ -458,6 +458,43 @@ def test_a_slow_request_line_on_a_kept_alive_connection_is_cut_off():
     assert rc == 0, rc
 
 
+def test_a_slow_reader_is_cut_off_at_the_deadline():
+    """An answer read a little at a time (a page of the moderation queue,
+    some MB, through a tiny receive window) must be sent within the
+    request deadline too: each read is progress, so the idle timeout alone
+    would keep the slot for as long as the reader likes."""
+    env = Env({"request_timeout_s": 2, "connection_timeout_s": 30})
+    s = env.svc
+    try:
+        big = "crypto " + "x" * 50000  # a suspect word: held, 50 KB each
+        for i in range(100):
+            st, body, _ = s.check(comment(big + str(i), cid="big-%d" % i, ip="192.0.2.%d" % i))
+            assert st == 200 and body["decision"] == "hold", body
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.settimeout(5)
+        c.connect(("127.0.0.1", s.port))
+        c.sendall(b"GET /v1/sites/news/queue?limit=100 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                  MOD_KEY.encode() + b"\r\n\r\n")
+        got, closed = 0, False
+        for _ in range(60):  # 30 s at most, 4 KB every half second: far from the 5 MB
+            try:
+                d = c.recv(4096)
+            except OSError:
+                closed = True
+                break
+            if not d:
+                closed = True
+                break
+            got += len(d)
+            time.sleep(0.5)
+        c.close()
+        assert closed and got < 4000000, (closed, got)
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
 def test_connections_over_the_per_address_cap_are_closed_at_once():
     # (a long deadline: the four idle connections must outlive the test)
     env = Env({"max_connections_per_ip": 4, "request_timeout_s": 120, "connection_timeout_s": 120})
@@ -510,7 +547,8 @@ def main():
         "test_thousands_of_slow_connections_from_one_address_do_not_starve_others",
         "test_a_trickled_body_is_cut_off_at_the_deadline",
         "test_a_slow_request_line_on_a_kept_alive_connection_is_cut_off",
-        "test_connections_over_the_per_address_cap_are_closed_at_once"})
+        "test_connections_over_the_per_address_cap_are_closed_at_once",
+        "test_a_slow_reader_is_cut_off_at_the_deadline"})
 
 
 if __name__ == "__main__":

@@ -18,15 +18,17 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, ROOT, Redis, Service, base_config, comment, make_tmp, run_each,  # noqa: E402
+from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment, make_tmp, run_each,  # noqa: E402
                      wait_until)
 
 BIN = None
@@ -202,6 +204,83 @@ def test_a_backlog_is_stored_under_check_load():
     assert rc == 0, rc
 
 
+def test_a_late_copy_never_undoes_what_happened_since():
+    """Comments that come back from a journal late (a taken-over or
+    imported copy) are stored only if they are newer than what Redis has:
+    an edit accepted since, a moderator's decision and a copy already
+    stored stay as they are, while a comment edited while Redis was down
+    replaces the older decision it was edited after."""
+    env = Env()
+    s, r = env.svc, env.redis
+    copy = os.path.join(env.tmp, "late", "copy.jsonl")
+    try:
+        # 'late-c' was accepted before the outage; its edit comes during it
+        st, body, _ = s.check(comment("A plain remark about the bridge works, nothing more to it", cid="late-c"))
+        assert st == 200 and body["decision"] == "accept", body
+        r.stop()
+        for cid in ("late-a", "late-b", "late-c"):
+            hold(s, cid)
+        os.makedirs(os.path.dirname(copy))
+        shutil.copy(journals(env.tmp)[0], copy)
+        r.start()
+        assert wait_until(lambda: spooled(s) == 0 and not not_held(r, ["late-a", "late-b", "late-c"]), 20)
+        # since: 'late-a' is edited and accepted, 'late-b' approved
+        st, body, _ = s.check(comment("An edited, friendlier version of what I wrote above", cid="late-a"))
+        assert st == 200 and body["decision"] == "accept" and body["degraded"] is False, body
+        ver = r.cmd("HGET", "mg:{news}:c:late-b", "ver")
+        st, body, _ = s.request("POST", "/v1/sites/news/comments/late-b/action",
+                                {"action": "approve", "version": int(ver)}, key=MOD_KEY)
+        assert st == 200, body
+        def fields(k):
+            kv = r.cmd_raw("HGETALL", "mg:{news}:c:" + k)
+            return dict(zip(kv[::2], kv[1::2]))
+        before = {k: fields(k) for k in ("late-a", "late-b", "late-c")}
+        dec_a = r.cmd("GET", "mg:{news}:dec:late-a")
+        p = subprocess.run([BIN, "spool", "import", "--config", s.path, copy], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0 and "0 stored, 3 already stored" in p.stdout, (p.stdout, p.stderr)
+        after = {k: fields(k) for k in ("late-a", "late-b", "late-c")}
+        assert after == before, (before, after)
+        assert r.cmd("HGET", "mg:{news}:c:late-b", "state") == "approved"
+        assert r.cmd("HGET", "mg:{news}:c:late-a", "state") in (None, "approved", "rejected", "spam")
+        assert r.cmd("ZSCORE", "mg:{news}:q:held", "late-a") is None
+        assert r.cmd("GET", "mg:{news}:dec:late-a") == dec_a
+        # the edit of 'late-c' made during the outage is held, over the
+        # older "accept"
+        item = json.loads(r.cmd("HGET", "mg:{news}:c:late-c", "item"))
+        assert item["comment"]["body"].startswith("Nothing special"), item
+        assert json.loads(r.cmd("GET", "mg:{news}:dec:late-c"))["decision"] == "hold"
+    finally:
+        env.close()
+
+
+def test_a_full_redis_makes_the_spool_wait_not_give_up():
+    """Redis back but refusing writes for a while (full under noeviction:
+    OOM) is not a refusal for good: the spooled comments wait, nothing
+    goes to the refused file, and all are stored once Redis has room."""
+    env = Env()
+    s, r = env.svc, env.redis
+    try:
+        r.stop()
+        ids = ["oom-%d" % i for i in range(3)]
+        for cid in ids:
+            hold(s, cid)
+        r.args = ["--maxmemory", "1", "--maxmemory-policy", "noeviction"]
+        r.start()
+        # the flusher meets OOM again and again (Redis counts its refusals)
+        def ooms():
+            m = re.search(r"errorstat_OOM:count=(\d+)", r.cmd("INFO", "errorstats"))
+            return int(m.group(1)) if m else 0
+        assert wait_until(lambda: ooms() >= 3 or spooled(s) < 3, 20), ooms()
+        assert spooled(s) == 3, spooled(s)
+        assert not glob.glob(os.path.join(env.tmp, "modgate-refused-*")), os.listdir(env.tmp)
+        r.cmd("CONFIG", "SET", "maxmemory", "0")
+        assert wait_until(lambda: spooled(s) == 0, 20)
+        assert not not_held(r, ids), not_held(r, ids)
+    finally:
+        env.close()
+
+
 def fill(s, ids, threads=8):
     """Hold every id while Redis is down, from 'threads' clients; a
     dropped connection is answered by sending the same comment again, as
@@ -353,8 +432,12 @@ def test_a_journal_under_a_reused_pid_is_not_lost():
         tmp = env.tmp
 
         def plant():  # in the child, after fork: its PID is the one modgate will have
-            with open(os.path.join(tmp, "modgate-spool-%d.jsonl" % os.getpid()), "w") as f:
+            path = os.path.join(tmp, "modgate-spool-%d.jsonl" % os.getpid())
+            with open(path, "w") as f:
                 f.write(lines)
+            # left by a run that died two minutes ago (an old-style name is
+            # taken only once nobody has written it for a minute)
+            os.utime(path, (time.time() - 120, time.time() - 120))
         s.start(preexec_fn=plant)
         hold(s, "reuse-new")  # the new instance spools one of its own
         r.start()
