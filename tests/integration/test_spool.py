@@ -376,6 +376,42 @@ def test_a_restart_after_kill_stores_the_spool_without_import():
     assert not journals(env.tmp)  # a clean stop with nothing waiting removes the journal
 
 
+FAILING_SYNC = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+/* fdatasync fails as on a failing disk: for the spool's sync calls */
+int fdatasync(int fd) { (void)fd; errno = EIO; return -1; }
+"""
+
+
+def test_a_disk_that_fails_to_sync_costs_no_crash_at_start():
+    """A dead journal with an unreadable line, taken over while the disk
+    fails every sync (fdatasync made to fail by a preloaded shim): the
+    refused file cannot be made durable, so the journal stays for later,
+    and the service starts and serves (it used to close that file twice
+    and abort, at every start)."""
+    env = Env()
+    s, r = env.svc, env.redis
+    try:
+        old = spool_and_kill(env, ["sync-0"])
+        with open(old, "a") as f:
+            f.write("not json\n")
+        shim = os.path.join(env.tmp, "failsync.so")
+        src = shim[:-3] + ".c"
+        with open(src, "w") as f:
+            f.write(FAILING_SYNC)
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src], check=True)
+        s.start(env={"LD_PRELOAD": shim, "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+                     ":verify_asan_link_order=0"})
+        assert s.request("GET", "/healthz")[0] == 200
+        assert os.path.exists(old), "the journal went though its bad line was not kept"
+        assert "cannot keep the unreadable lines" in s.logtext(), s.logtext()[-2000:]
+    finally:
+        rc = env.close()
+    assert rc == 0, rc
+
+
 def test_live_instances_share_a_spool_dir_and_the_survivor_takes_over():
     """Two live instances (and a third started later) on one spool
     directory: none takes another's live journal. One is killed -9: the
