@@ -192,9 +192,13 @@ const char *bucket_name(enum bucket_kind k)
     return (unsigned)k < BK_COUNT ? bucket_names[k] : "?";
 }
 
-/* SHA-256 of the public test keys documented in README.md. Loading one of
- * them is allowed (it is what `make run` does) but always logged. */
-static const char *const test_keys[] = { "demo-cms-key", "demo-moderator-key", "demo-admin-key" };
+/* The public test keys of docker/modgate.example.json, documented in
+ * api.md and used by README.md's tour: the demo site's three and the
+ * top-level admin key "demo-ops-key" (for /metrics). Loading one of them
+ * is allowed (it is what `make run` does) but always logged; they are
+ * hashed here, like any key the config names. */
+static const char *const test_keys[] = { "demo-cms-key", "demo-moderator-key", "demo-admin-key",
+                                         "demo-ops-key" };
 
 /* ---------- defaults ---------- */
 

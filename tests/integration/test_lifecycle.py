@@ -653,47 +653,70 @@ def test_keygen_key_works_and_only_its_hash_is_stored():
     assert key not in s.logtext()
 
 
+class ExampleService:
+    """A fresh redis-server and modgate serving docker/modgate.example.json
+    as `make run` does; only the ports differ. Use it in a with block."""
+
+    def __enter__(self):
+        tmp = make_tmp()
+        self.redis = Redis(tmp)
+        self.redis.start()
+        self.port = free_port()
+        self.svc = Service(BIN, tmp, json.load(open(os.path.join(ROOT, "docker", "modgate.example.json"))))
+        self.svc.config = dict(self.svc.config, listen="127.0.0.1:%d" % self.port)
+        self.svc.start(env={"MODGATE_LISTEN": "127.0.0.1:%d" % self.port,
+                            "MODGATE_REDIS_URL": "redis://127.0.0.1:%d/0" % self.redis.port})
+        return self
+
+    def __exit__(self, *exc):
+        rc = self.svc.stop()
+        self.redis.stop()
+        if exc[0] is None:  # else the test's own failure says more
+            assert rc == 0, (rc, self.svc.logtext()[-3000:])
+
+
 def test_example_config_warns_about_test_keys_and_serves_them():
-    tmp = make_tmp()
-    r = Redis(tmp)
-    r.start()
-    port = free_port()
-    cfg = json.load(open(os.path.join(ROOT, "docker", "modgate.example.json")))
-    s = Service(BIN, tmp, cfg)
-    s.config = dict(cfg, listen="127.0.0.1:%d" % port)
-    s.start(env={"MODGATE_LISTEN": "127.0.0.1:%d" % port,
-                 "MODGATE_REDIS_URL": "redis://127.0.0.1:%d/0" % r.port})
-    try:
-        assert "public test key" in s.logtext()
+    with ExampleService() as e:
+        s = e.svc
+        # the demo site's three keys and the top-level demo-ops-key, each a documented public test key
+        assert "4 public test key(s)" in s.logtext(), s.logtext()
         st, body, _ = s.check({"site": "demo", "comment": {"body": "Nice piece."}, "client": {"ip": "203.0.113.7"}},
                               key="demo-cms-key")
         assert st == 200 and body["decision"] == "accept", body
-        assert r.cmd("KEYS", "mg:{demo}:rl:*")  # it really used our Redis
-    finally:
-        rc = s.stop()
-        r.stop()
-    assert rc == 0
+        assert e.redis.cmd("KEYS", "mg:{demo}:rl:*")  # it really used our Redis
+        st, text, _ = s.request("GET", "/metrics", key="demo-ops-key")
+        assert st == 200 and 'modgate_decisions_total{site="demo",decision="accept"} 1' in text, (st, text)
+        st, body, _ = s.request("GET", "/metrics", key="demo-admin-key")  # a site's admin: not every site's
+        assert st == 403 and body["error"]["code"] == "wrong_site", (st, body)
+        st, body, _ = s.request("GET", "/v1/sites/demo/queue", key="demo-ops-key")
+        assert st == 200 and body["site"] == "demo", (st, body)
 
 
-def doc_examples(path):
+def doc_examples(path, marker=None):
     """(command, expected output) pairs: each ```sh block that starts with
-    curl, and the fenced block right after it."""
+    curl, and the fenced block right after it. With 'marker', only the sh
+    blocks right after the HTML comment <!-- marker --> (README.md's tour)."""
     text = open(path, encoding="utf-8").read()
-    blocks = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
+    blocks = re.findall(r"(?:<!-- ([\w-]+) -->\s*)?```(\w*)\n(.*?)```", text, re.S)
     out = []
-    for i, (lang, body) in enumerate(blocks):
-        if lang == "sh" and body.lstrip().startswith("curl") and i + 1 < len(blocks):
-            out.append((body.strip(), blocks[i + 1][1].strip()))
+    for i, (mark, lang, body) in enumerate(blocks):
+        if (lang == "sh" and body.lstrip().startswith("curl") and i + 1 < len(blocks)
+                and (marker is None or mark == marker)):
+            out.append((body.strip(), blocks[i + 1][2].strip()))
     return out
 
 
 def essentials(text):
     """What an example's output promises: status line and the fields a
-    client acts on (request ids and scores may differ from run to run)."""
+    client acts on (request ids, times and scores may differ from run to
+    run). Output that is not JSON is Prometheus text: its lines, in any
+    order (the tour greps /metrics)."""
     status = None
     if text.startswith("HTTP/"):
         status = text.split("\n", 1)[0].split()[1]
         text = text.split("\n\n", 1)[1] if "\n\n" in text else text.split("\r\n\r\n", 1)[-1]
+    if not text.startswith("{"):
+        return {"status": status, "lines": sorted(text.splitlines())}
     doc = json.loads(text)
     cid = doc.get("comment_id")
     return {
@@ -706,32 +729,44 @@ def essentials(text):
         "stored": doc.get("stored"),
         "bucket": (doc.get("rate_limit") or {}).get("bucket"),
         "ready": doc.get("status"),
+        "state": doc.get("state"),
+        "filter": doc.get("filter"),
+        "items": [item.get("id") for item in doc.get("items", [])],
+        "counts": doc.get("counts"),
+        "events": [(ev.get("id"), ev.get("state"), ev.get("previous")) for ev in doc.get("events", [])],
     }
 
 
+def run_examples(examples, port):
+    """Run each (command, expected) pair in order with bash against 'port'
+    instead of make run's 8080; each must give what its document shows."""
+    for cmd, expected in examples:
+        run = cmd.replace("127.0.0.1:8080", "127.0.0.1:%d" % port).replace("localhost:8080", "127.0.0.1:%d" % port)
+        p = subprocess.run(["bash", "-c", run], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, (cmd, p.stderr)
+        got = p.stdout.replace("\r\n", "\n").strip()
+        assert essentials(got) == essentials(expected), (cmd, got, expected)
+
+
 def test_api_md_curl_examples_run_as_written():
-    """Every curl example in api.md and README.md, run against the example config (only
+    """Every curl example in api.md, run against the example config (only
     the port differs from make run), gives the documented answer."""
-    tmp = make_tmp()
-    r = Redis(tmp)
-    r.start()
-    port = free_port()
-    s = Service(BIN, tmp, json.load(open(os.path.join(ROOT, "docker", "modgate.example.json"))))
-    s.config = dict(s.config, listen="127.0.0.1:%d" % port)
-    s.start(env={"MODGATE_LISTEN": "127.0.0.1:%d" % port, "MODGATE_REDIS_URL": "redis://127.0.0.1:%d/0" % r.port})
-    try:
-        examples = doc_examples(os.path.join(ROOT, "api.md")) + doc_examples(os.path.join(ROOT, "README.md"))
-        assert len(examples) >= 7, examples
-        for cmd, expected in examples:
-            run = cmd.replace("127.0.0.1:8080", "127.0.0.1:%d" % port).replace("localhost:8080", "127.0.0.1:%d" % port)
-            p = subprocess.run(["bash", "-c", run], capture_output=True, text=True, timeout=30)
-            assert p.returncode == 0, (cmd, p.stderr)
-            got = p.stdout.replace("\r\n", "\n").strip()
-            assert essentials(got) == essentials(expected), (cmd, got, expected)
-    finally:
-        rc = s.stop()
-        r.stop()
-    assert rc == 0
+    examples = doc_examples(os.path.join(ROOT, "api.md"))
+    assert len(examples) >= 7, examples
+    with ExampleService() as e:
+        run_examples(examples, e.port)
+
+
+def test_readme_tour_runs_as_written():
+    """README.md's five-minute tour, every <!-- tour --> curl block in
+    order against a fresh make run (check, hold, queue, spam, the CMS feed,
+    /metrics with the public test key demo-ops-key), gives what it shows."""
+    readme = os.path.join(ROOT, "README.md")
+    examples = doc_examples(readme, marker="tour")
+    assert len(examples) >= 6 and len(examples) == open(readme).read().count("<!-- tour -->"), examples
+    assert any("/metrics" in cmd and "demo-ops-key" in cmd for cmd, _ in examples), examples
+    with ExampleService() as e:
+        run_examples(examples, e.port)
 
 
 def main():

@@ -47,7 +47,7 @@ TEST(example_config_loads)
     if (!c)
         return;
     CHECK_EQ_INT(c->nsites, 1);
-    CHECK_EQ_INT(c->test_keys, 3);
+    CHECK_EQ_INT(c->test_keys, 4); /* the demo site's three and the top-level demo-ops-key */
     CHECK_EQ_INT(c->listen_port, 8080);
     const struct site_cfg *s = cfg_site(c, "demo", NULL);
     CHECK(s != NULL);
@@ -61,6 +61,9 @@ TEST(example_config_loads)
     CHECK_EQ_INT(id.role, ROLE_CMS);
     CHECK_EQ_INT(auth_lookup(cur, "Bearer demo-admin-key", &id), 0);
     CHECK_EQ_INT(id.role, ROLE_ADMIN);
+    CHECK_EQ_INT(auth_lookup(cur, "Bearer demo-ops-key", &id), 0);
+    CHECK_EQ_INT(id.role, ROLE_ADMIN);
+    CHECK_EQ_INT(id.site, -1); /* top level: every site, and /metrics */
     CHECK_EQ_INT(auth_lookup(cur, "Bearer demo-cms-ke", &id), -1);
     CHECK_EQ_INT(auth_lookup(cur, "Basic demo-cms-key", &id), -1);
     CHECK_EQ_INT(auth_lookup(cur, NULL, &id), -1);
