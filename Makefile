@@ -226,7 +226,7 @@ lint:
 	@! grep -rn --include='*.c' --include='*.h' 'redis\.call' service filters \
 	    || (echo "Lua in a C string: Redis scripts go in $(LUA_DIR)/" && false)
 	@command -v luacheck >/dev/null 2>&1 || sh docker/install-deps.sh lua-check
-	@luacheck -q $(LUA_DIR)
+	@luacheck -qq --no-color $(LUA_DIR)
 
 clean:
 	rm -rf build build-asan build-fuzz
