@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bayesdb.h"
 #include "log.h"
 #include "luascripts.h"
 #include "reply.h"

@@ -45,7 +45,6 @@
 #include "log.h"
 #include "luascripts.h"
 #include "metrics.h"
-#include "queue.h"
 #include "util.h"
 
 /* ---------- the scripts ---------- */
