@@ -15,7 +15,7 @@ PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc
 # Debian packages: to build, to run, and for tests/bench only.
 DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev
 DEB_RUN   := redis-server
-DEB_TEST  := redis-server redis-tools curl python3 chromium prometheus
+DEB_TEST  := redis-server redis-tools curl python3 chromium prometheus lua-check
 DEB_BENCH := wrk
 
 ifeq ($(SANITIZER),1)
@@ -52,7 +52,7 @@ UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha fuzz_policy
 
 FILTER_OBJS  := $(FILTER_SRCS:%.c=$(BUILD)/%.o)
-SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/ui_files.o
+SERVICE_OBJS := $(SERVICE_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/ui_files.o $(BUILD)/lua_scripts.o
 BIN          := $(BUILD)/modgate
 UNIT_BINS    := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(FUZZ_TARGETS:%=$(BUILD)/tests/%)
 BENCH_BINS   := $(BUILD)/tests/pow_bench
@@ -76,6 +76,36 @@ $(BUILD)/tools/embed: service/tools/embed.c
 $(BUILD)/ui_files.c: $(BUILD)/tools/embed service/ui/index.html service/ui/app.js service/ui/app.css
 	$(BUILD)/tools/embed $@ $(UI_FILES)
 $(BUILD)/ui_files.o: $(BUILD)/ui_files.c
+	$(CC) $(CFLAGS) -Ifilters -Iservice -c -o $@ $<
+
+# The Redis scripts, compiled in (service/tools/lua2c.c, luascripts.h):
+# NAME=FILE[+FILE...] of LUA_DIR, concatenated, the shared helpers of lib/
+# first. tests/integration/harness.py (lua_script) reads this list too.
+LUA_DIR     := service/redis/lua
+LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/queue_put.lua+check.lua \
+               HOLD_LUA=lib/queue_index.lua+lib/queue_put.lua+hold.lua \
+               RISK_LUA=risk.lua \
+               LEARN_LUA=lib/bayes_change.lua+learn.lua \
+               LEARN_SNAPSHOT_LUA=learn_snapshot.lua \
+               QUEUE_LIST_LUA=lib/queue_index.lua+queue_list.lua \
+               QUEUE_GET_LUA=queue_get.lua \
+               QUEUE_FETCH_LUA=queue_fetch.lua \
+               QUEUE_ACT_LUA=lib/queue_index.lua+lib/bayes_change.lua+queue_act.lua \
+               QUEUE_STREAM_LUA=queue_stream.lua \
+               QUEUE_MIGRATE_LUA=lib/queue_index.lua+lib/queue_put.lua+queue_migrate.lua \
+               POLICY_POLL_LUA=policy_poll.lua \
+               POLICY_FETCH_LUA=policy_fetch.lua \
+               POLICY_PUT_LUA=policy_put.lua \
+               POLICY_LIST_LUA=policy_list.lua \
+               TUNING_LABELLED_LUA=tuning_labelled.lua \
+               METRICS_DEPTH_LUA=metrics_depth.lua
+LUA_FILES   := $(wildcard $(LUA_DIR)/*.lua $(LUA_DIR)/lib/*.lua)
+$(BUILD)/tools/lua2c: service/tools/lua2c.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 $(WARN) -o $@ $<
+$(BUILD)/lua_scripts.c: $(BUILD)/tools/lua2c $(LUA_FILES) Makefile
+	$(BUILD)/tools/lua2c $@ $(LUA_DIR) $(LUA_SCRIPTS)
+$(BUILD)/lua_scripts.o: $(BUILD)/lua_scripts.c
 	$(CC) $(CFLAGS) -Ifilters -Iservice -c -o $@ $<
 
 $(BUILD)/%.o: %.c
@@ -154,10 +184,10 @@ asan:
 FUZZ_SECONDS ?= 60
 fuzz:
 	@sh docker/install-deps.sh clang
-	@$(MAKE) --no-print-directory build/ui_files.c
+	@$(MAKE) --no-print-directory build/ui_files.c build/lua_scripts.c
 	@mkdir -p build-fuzz
 	@for t in $(FUZZ_TARGETS); do \
-	    srcs="$(FILTER_SRCS) build/ui_files.c"; [ $$t = fuzz_request ] && srcs="$$srcs $(filter-out service/check.c,$(SERVICE_SRCS))"; \
+	    srcs="$(FILTER_SRCS) build/ui_files.c build/lua_scripts.c"; [ $$t = fuzz_request ] && srcs="$$srcs $(filter-out service/check.c,$(SERVICE_SRCS))"; \
 	    [ $$t = fuzz_config ] && srcs="$$srcs $(filter-out service/config.c,$(SERVICE_SRCS))"; \
 	    [ $$t = fuzz_reply ] && srcs="$$srcs $(filter-out service/store.c,$(SERVICE_SRCS))"; \
 	    { [ $$t = fuzz_jfast ] || [ $$t = fuzz_captcha ] || [ $$t = fuzz_policy ]; } && srcs="$$srcs $(SERVICE_SRCS)"; \
@@ -187,10 +217,16 @@ deps-test:
 	@command -v npm >/dev/null 2>&1 || sh docker/install-deps.sh nodejs npm
 	@sh tests/interop/install.sh
 
-# Functions that are easy to misuse; use the bounded ones instead.
+# Functions that are easy to misuse; use the bounded ones instead. The
+# Redis scripts are .lua files only (no Lua in a C string), checked by
+# luacheck (.luacheckrc).
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)\s*\(' \
 	    service/*.c filters/*.c || (echo "banned function used" && false)
+	@! grep -rn --include='*.c' --include='*.h' 'redis\.call' service filters \
+	    || (echo "Lua in a C string: Redis scripts go in $(LUA_DIR)/" && false)
+	@command -v luacheck >/dev/null 2>&1 || sh docker/install-deps.sh lua-check
+	@luacheck -qq --no-color $(LUA_DIR)
 
 clean:
 	rm -rf build build-asan build-fuzz

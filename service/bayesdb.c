@@ -58,6 +58,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "luascripts.h"
 #include "util.h"
 
 /* About this many events are kept per model. An instance that was away
@@ -88,28 +89,11 @@
 
 /* ---------- the scripts ---------- */
 
-/* learn: KEYS[1] spam hash, KEYS[2] ham hash, KEYS[3] meta, KEYS[4] the
- * comment's doc key, KEYS[5] the event stream.
- * ARGV[1] "learn" | "unlearn" | "raw", ARGV[2] the label ("spam"/"ham";
- * learn only), ARGV[3] the tokenizer version, ARGV[4] the stream's MAXLEN,
- * then learn: the comment's token hashes (16 hex digits, distinct);
- * unlearn: none (the doc says which); raw: ARGV[5], ARGV[6] what to add to
- * nspam and nham, then triples (hash, spam delta, ham delta).
- * Returns {changed, nspam, nham, seq, label} with changed "learned",
- * "moved", "unchanged", "unlearned" or "raw" and label the comment's new
- * label (learn) or the one it had (unlearn; "" if none), or {"version", v}
- * when the model holds tokens of another tokenizer version v (nothing is
- * changed). Per class one HMGET, one HSET and one HDEL for all tokens,
- * not a command per token: Redis pays about 2 us per redis.call. */
-static const char LEARN_LUA[] = BAYES_CHANGE_LUA
-    "return bayes_change(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV, 5)\n";
-
-/* snapshot: KEYS[1] the event stream, KEYS[2] meta. Returns {the stream's
- * last id ("0-0" when empty), the model's seq ("0" when none)}: taken
- * together, so the first event after that id must carry seq + 1. */
-static const char SNAP_LUA[] =
-    "local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
-    "return {e[1] and e[1][1] or '0-0', redis.call('HGET', KEYS[2], 'seq') or '0'}\n";
+/* The learn script (LEARN_LUA, service/redis/lua/learn.lua with
+ * lib/bayes_change.lua in front) learns, unlearns or adds raw counts;
+ * the snapshot (LEARN_SNAPSHOT_LUA, learn_snapshot.lua) reads a model's
+ * last event id and seq together. Their KEYS, ARGV and replies are in
+ * the files' headers. */
 
 /* ---------- small helpers ---------- */
 
@@ -234,7 +218,7 @@ static void lc_begin(struct learn_cmd *lc, const char *mname, const char *fp, co
         lc_arg(lc, lc->sha, strlen(lc->sha));
     } else {
         lc_arg(lc, "EVAL", 4);
-        lc_arg(lc, LEARN_LUA, sizeof LEARN_LUA - 1);
+        lc_arg(lc, LEARN_LUA, strlen(LEARN_LUA));
     }
     lc_arg(lc, "5", 1);
     key_of(lc->keys[0], sizeof lc->keys[0], mname, "spam");
@@ -644,11 +628,11 @@ static int scan_class(redisContext *c, const char *key, model *m, enum model_cla
     return 0;
 }
 
-/* {last id, seq} of a model in one step (SNAP_LUA). Returns 0, or -1
+/* {last id, seq} of a model in one step (LEARN_SNAPSHOT_LUA). Returns 0, or -1
  * when the connection failed. */
 static int snapshot(redisContext *c, const struct entry *e, char *id, size_t idlen, long long *seq)
 {
-    const char *argv[] = { "EVAL", SNAP_LUA, "2", e->events_key, e->meta_key };
+    const char *argv[] = { "EVAL", LEARN_SNAPSHOT_LUA, "2", e->events_key, e->meta_key };
     redisReply *r = rcmd(c, 5, argv);
     if (conn_ok(c, r)) {
         freeReplyObject(r);

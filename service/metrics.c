@@ -14,6 +14,7 @@
 
 #include "bayesdb.h"
 #include "config.h"
+#include "luascripts.h"
 #include "reply.h"
 #include "spool.h"
 #include "store.h"
@@ -273,16 +274,9 @@ static void parse_depth(redisReply *r, const char *err, void *out)
         s->counts[i] = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
 }
 
-/* depth: ARGV the sites' key prefixes. Returns ZCARD of each one's four
- * state sets (queue.h), four per site. */
-static struct store_script depth_lua = {
-    "local out = {}\n"
-    "for i = 1, #ARGV do\n"
-    "  for _, s in ipairs({'held', 'approved', 'rejected', 'spam'}) do\n"
-    "    out[#out + 1] = redis.call('ZCARD', ARGV[i] .. 'q:' .. s)\n"
-    "  end\n"
-    "end\n"
-    "return out\n", "" };
+/* depth (luascripts.h: service/redis/lua/metrics_depth.lua): ZCARD of
+ * each site's four state sets (queue.h), four per site. */
+static struct store_script depth_lua = { METRICS_DEPTH_LUA, "" };
 
 static void scrape_cleanup(struct http_request *req)
 {

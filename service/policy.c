@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "luascripts.h"
 #include "request.h"
 #include "store.h"
 #include "util.h"
@@ -25,47 +26,12 @@
 #define NOTE_MAX 500
 #define LIST_MAX 100
 
-/* KEYS: each site's policy hash. Their versions, 0 when none is stored. */
-static struct store_script poll_script = { .src =
-    "local out = {}\n"
-    "for i, k in ipairs(KEYS) do out[i] = redis.call('HGET', k, 'ver') or '0' end\n"
-    "return out\n" };
-
-/* KEYS: policy hashes. Their {ver, doc, by, at}, flat. */
-static struct store_script fetch_script = { .src =
-    "local out = {}\n"
-    "for _, k in ipairs(KEYS) do\n"
-    "  local h = redis.call('HMGET', k, 'ver', 'doc', 'by', 'at')\n"
-    "  for j = 1, 4 do out[#out + 1] = h[j] or '' end\n"
-    "end\n"
-    "return out\n" };
-
-/* KEYS: policy, log. ARGV: base version ('' = any), doc, by, at, log
- * entry. {1, new version}, or {0, current version} when it is not base. */
-static struct store_script put_script = { .src =
-    "local cur = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')\n"
-    "if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then return {0, cur} end\n"
-    "local v = cur + 1\n"
-    "redis.call('HSET', KEYS[1], 'ver', v, 'doc', ARGV[2], 'by', ARGV[3], 'at', ARGV[4])\n"
-    "redis.call('HSET', KEYS[2], tostring(v), ARGV[5])\n"
-    "return {1, v}\n" };
-
-/* KEYS: policy, log. ARGV: before (0 = from the newest), limit.
- * {current, version, entry, version, entry, ...}, newest first. */
-static struct store_script list_script = { .src =
-    "local cur = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')\n"
-    "local v = cur\n"
-    "local b = tonumber(ARGV[1])\n"
-    "if b > 0 and b - 1 < v then v = b - 1 end\n"
-    "local out = {cur}\n"
-    "local n = tonumber(ARGV[2])\n"
-    "while v >= 1 and n > 0 do\n"
-    "  out[#out + 1] = v\n"
-    "  out[#out + 1] = redis.call('HGET', KEYS[2], tostring(v)) or ''\n"
-    "  v = v - 1\n"
-    "  n = n - 1\n"
-    "end\n"
-    "return out\n" };
+/* The policy scripts (luascripts.h): service/redis/lua/policy_*.lua, whose
+ * headers give their KEYS, ARGV and replies. */
+static struct store_script poll_script = { .src = POLICY_POLL_LUA };
+static struct store_script fetch_script = { .src = POLICY_FETCH_LUA };
+static struct store_script put_script = { .src = POLICY_PUT_LUA };
+static struct store_script list_script = { .src = POLICY_LIST_LUA };
 
 /* A number the scripts answered as text (0 for anything else). */
 static long long num(const char *s)

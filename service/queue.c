@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bayesdb.h"
 #include "log.h"
+#include "luascripts.h"
 #include "reply.h"
 #include "store.h"
 #include "util.h"
@@ -51,186 +51,14 @@ void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *body_fp,
 
 /* ---------- the scripts ---------- */
 
-/* Keyset pages: the cursor is the (since, id) of the last comment a page
- * looked at, and the next page starts strictly after it in the zset's
- * order (equal times are ordered by id, as Redis orders them), so a page
- * is right however many comments were added or removed since.
- *
- * list: ARGV P, state, "1" newest first, limit, cursor ms ("" start),
- * cursor id, score min ("" none), score max, budget (comments looked at
- * at most), "1" with counts, then filter pairs (kind t|a|n|r, value). The
- * filter index with the fewest comments drives; the others are tested
- * per comment (ZSCORE). Returns {items, {next ms, next id, done, looked
- * at, matching}, counts, reason counts}: items are {id, state, score, at,
- * since, ver, item, learned, by}; matching is the driving index's size
- * when that is exact (one filter or none, no score range), else -1. */
-static struct store_script list_lua = { QUEUE_INDEX_LUA
-    /* byte order, as the zsets order equal scores (Lua's < follows the
-     * locale, which Redis sets from its environment) */
-    "local function bytes_lt(a, b)\n"
-    "  for i = 1, math.min(#a, #b) do\n"
-    "    local x, y = string.byte(a, i), string.byte(b, i)\n"
-    "    if x ~= y then return x < y end\n"
-    "  end\n"
-    "  return #a < #b\n"
-    "end\n"
-    "local P, st, rev, limit = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])\n"
-    "local cms, cid = ARGV[5], ARGV[6]\n"
-    "local smin, smax, budget = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])\n"
-    "local q = P .. 'q:' .. st\n"
-    "local drive, dcard, filt = q, nil, {}\n"
-    "for i = 11, #ARGV - 1, 2 do\n"
-    "  local k = q .. ':' .. ARGV[i] .. ':' .. ARGV[i + 1]\n"
-    "  local c = redis.call('ZCARD', k)\n"
-    "  filt[#filt + 1] = k\n"
-    "  if not dcard or c < dcard then drive, dcard = k, c end\n"
-    "end\n"
-    "if not dcard then dcard = redis.call('ZCARD', q) end\n"
-    "local matching = (#filt <= 1 and not smin and not smax) and dcard or -1\n"
-    "local out, looked, done, off = {}, 0, false, 0\n"
-    "local lms, lid = cms, cid\n"
-    "local start = cms ~= '' and cms or (rev and '+inf' or '-inf')\n"
-    "local cnum = tonumber(cms)\n"
-    "while #out < limit and looked < budget do\n"
-    "  local want = math.min(budget - looked, 2 * (limit - #out) + 8)\n"
-    "  local r\n"
-    "  if rev then r = redis.call('ZRANGE', drive, start, '-inf', 'BYSCORE', 'REV', 'LIMIT', off, want, 'WITHSCORES')\n"
-    "  else r = redis.call('ZRANGE', drive, start, '+inf', 'BYSCORE', 'LIMIT', off, want, 'WITHSCORES') end\n"
-    "  off = off + #r / 2\n"
-    "  for i = 1, #r, 2 do\n"
-    "    local id, sc = r[i], r[i + 1]\n"
-    "    local covered = cid ~= '' and tonumber(sc) == cnum and ((rev and not bytes_lt(id, cid)) or (not rev and not bytes_lt(cid, id)))\n"
-    "    if not covered then\n"
-    "      looked = looked + 1\n"
-    "      lms, lid = sc, id\n"
-    "      local ok = true\n"
-    "      for f = 1, #filt do\n"
-    "        if filt[f] ~= drive and not redis.call('ZSCORE', filt[f], id) then ok = false; break end\n"
-    "      end\n"
-    "      if ok then\n"
-    "        local h = redis.call('HMGET', P .. 'c:' .. id, 'state', 'score', 'at', 'since', 'ver', 'item', 'learned', 'by')\n"
-    "        local s = tonumber(h[2]) or 0\n"
-    "        if h[1] and (not smin or s >= smin) and (not smax or s <= smax) then\n"
-    "          out[#out + 1] = {id, h[1], h[2] or '0', h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '{}', h[7] or '', h[8] or ''}\n"
-    "        end\n"
-    "      end\n"
-    "      if #out >= limit or looked >= budget then break end\n"
-    "    end\n"
-    "  end\n"
-    "  if #r < 2 * want then done = #out < limit and looked < budget; if done then break end end\n"
-    "end\n"
-    "local counts, rc = {}, {}\n"
-    "if ARGV[10] == '1' then\n"
-    "  for _, s in ipairs({'held', 'approved', 'rejected', 'spam'}) do counts[#counts + 1] = redis.call('ZCARD', P .. 'q:' .. s) end\n"
-    "  for _, c in ipairs(redis.call('SMEMBERS', P .. 'codes')) do\n"
-    "    local n = redis.call('ZCARD', q .. ':r:' .. c)\n"
-    "    if n > 0 then rc[#rc + 1] = c; rc[#rc + 1] = n end\n"
-    "  end\n"
-    "end\n"
-    "return {out, {lms, lid, done and 1 or 0, looked, matching}, counts, rc}\n", "" };
-
-/* get: ARGV P, id. Returns {the comment's hash as field, value pairs
- * (empty: no such comment), its history (JSON strings)}. */
-static struct store_script get_lua = {
-    "local h = redis.call('HGETALL', ARGV[1] .. 'c:' .. ARGV[2])\n"
-    "if #h == 0 then return {h, {}} end\n"
-    "return {h, redis.call('LRANGE', ARGV[1] .. 'h:' .. ARGV[2], 0, -1)}\n", "" };
-
-/* fetch: what an action needs to know first. ARGV P, then either "ids"
- * and the ids, or "index", state, kind (a|n|t), value, limit: the oldest
- * comments of that index. Returns per comment {id, state, ver, item,
- * learned, lfp}, or {id} when there is no such comment. */
-static struct store_script fetch_lua = {
-    "local P, ids = ARGV[1], {}\n"
-    "if ARGV[2] == 'index' then\n"
-    "  ids = redis.call('ZRANGE', P .. 'q:' .. ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5], 0, tonumber(ARGV[6]) - 1)\n"
-    "else\n"
-    "  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end\n"
-    "end\n"
-    "local out = {}\n"
-    "for i = 1, #ids do\n"
-    "  local h = redis.call('HMGET', P .. 'c:' .. ids[i], 'state', 'ver', 'item', 'learned', 'lfp')\n"
-    "  if h[1] then out[i] = {ids[i], h[1], h[2], h[3], h[4] or '', h[5] or ''}\n"
-    "  else out[i] = {ids[i]} end\n"
-    "end\n"
-    "return out\n", "" };
-
-/* act: one moderator action. KEYS the comment's hash, then the model's
- * spam, ham, meta, doc (of the comment now), events, and the doc it was
- * learned as. ARGV P, id, action, to, from (the state the moderator saw),
- * ver (the version read), by, note, reason, teach ("spam", "ham" or ""),
- * tok_version, model stream length, retention ms, events ms, audit ms, fp
- * (now), then the token hashes. The state must still be 'from' at 'ver':
- * else {"conflict", state, ver}; {"same", state, ver} when already in
- * 'to'; {"missing"}; {"version", v} when the model holds another
- * tokenizer's tokens (nothing changed). An action to the state it is in
- * only teaches (spam or ham of a comment that taught something else).
- * Comments with the same text share one learned document of the model
- * (bayesdb.c counts a text once): mg:{M}:bayes:qref:FP holds the comments
- * ("mg:{S}:ID") that taught it, and undoing one unlearns the document
- * only when no other comment still holds it.
- * On success {"ok", from, to, ver,
- * ms, audit id, event id, what the filter did}. Each action also deletes
- * up to ten decided comments of each decided state past their retention. */
-static struct store_script act_lua = { QUEUE_INDEX_LUA BAYES_CHANGE_LUA
-    "local P, id, to, teach, fp = ARGV[1], ARGV[2], ARGV[4], ARGV[10], ARGV[16]\n"
-    "local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp', 'score')\n"
-    "if not cur[1] then return {'missing'} end\n"
-    "if cur[1] ~= ARGV[5] or cur[2] ~= ARGV[6] then return {'conflict', cur[1], cur[2]} end\n"
-    "local was, lfp = cur[4] or '', cur[5] or ''\n"
-    "local relearn = teach ~= was or (teach ~= '' and lfp ~= fp)\n"
-    "if cur[1] == to and not (relearn and (ARGV[3] == 'spam' or ARGV[3] == 'ham')) then\n"
-    "  return {'same', cur[1], cur[2]}\n"
-    "end\n"
-    "if relearn then\n"
-    "  local mv = redis.call('HGET', KEYS[4], 'tok_version')\n"
-    "  if mv and mv ~= ARGV[11] then return {'version', mv} end\n"
-    "end\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local ver = tonumber(cur[2]) + 1\n"
-    "if cur[1] ~= to then\n"
-    "  mq_index(P, cur[1], id, cur[3], 0, false)\n"
-    "  mq_index(P, to, id, cur[3], now, true, cur[6])\n"
-    "  redis.call('HSET', KEYS[1], 'state', to, 'since', now)\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])\n"
-    "local did = {}\n"
-    "if relearn then\n"
-    "  local me, base = P .. id, string.match(KEYS[5], '^(.*:)doc:')\n"
-    "  if was ~= '' and (teach == '' or lfp ~= fp) then\n"
-    "    redis.call('SREM', base .. 'qref:' .. lfp, me)\n"
-    "    if redis.call('SCARD', base .. 'qref:' .. lfp) == 0 then\n"
-    "      local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]}, 'unlearn', '', ARGV[11], ARGV[12], ARGV, 17)\n"
-    "      did[#did + 1] = r[1] == 'unlearned' and 'unlearned ' .. was or 'nothing to unlearn'\n"
-    "    else\n"
-    "      did[#did + 1] = 'kept ' .. was .. ' (other comments with the same text)'\n"
-    "    end\n"
-    "  end\n"
-    "  if teach ~= '' then\n"
-    "    redis.call('SADD', base .. 'qref:' .. fp, me)\n"
-    "    local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, 'learn', teach, ARGV[11], ARGV[12], ARGV, 17)\n"
-    "    did[#did + 1] = (r[1] == 'moved' and 'moved to ' or r[1] == 'learned' and 'learned ' or 'already ') .. teach\n"
-    "  end\n"
-    "  redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')\n"
-    "end\n"
-    "did = #did > 0 and table.concat(did, ', ') or 'nothing'\n"
-    "local aid, eid = mq_log(P, id, now, ARGV[3], cur[1], to, ARGV[7], ARGV[8], ARGV[9], did, ARGV[14], ARGV[15])\n"
-    "mq_sweep(P, now, ARGV[13])\n"
-    "return {'ok', cur[1], to, ver, now, aid, eid, did}\n", "" };
-
-/* stream: ARGV the stream's key, after ("" from the start), "1" newest
- * first, count. Returns {lost, entries}: lost is 1 when the entry
- * 'after' is gone: it was trimmed, so entries after it may have been too
- * (cursors are only ever ids of entries). */
-static struct store_script stream_lua = {
-    "local k, after, rev, n = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])\n"
-    "local lost = 0\n"
-    "if after ~= '' and #redis.call('XRANGE', k, after, after) == 0 then lost = 1 end\n"
-    "local r\n"
-    "if rev then r = redis.call('XREVRANGE', k, after ~= '' and '(' .. after or '+', '-', 'COUNT', n)\n"
-    "else r = redis.call('XRANGE', k, after ~= '' and '(' .. after or '-', '+', 'COUNT', n) end\n"
-    "return {lost, r}\n", "" };
+/* The queue's scripts (luascripts.h): service/redis/lua/queue_*.lua, whose
+ * headers give their ARGV, KEYS and replies; registered at start
+ * (queue_init) and run with EVALSHA. */
+static struct store_script list_lua = { QUEUE_LIST_LUA, "" };
+static struct store_script get_lua = { QUEUE_GET_LUA, "" };
+static struct store_script fetch_lua = { QUEUE_FETCH_LUA, "" };
+static struct store_script act_lua = { QUEUE_ACT_LUA, "" };
+static struct store_script stream_lua = { QUEUE_STREAM_LUA, "" };
 
 /* ---------- replies ---------- */
 
@@ -608,48 +436,10 @@ void queue_stream_async(const char *site, const char *stream, const char *after,
     store_script_async(&stream_lua, site, 0, a.n, a.v, a.len, parse_stream, res, done, arg);
 }
 
-/* migrate: ARGV P. Moves the comments of modgate's first queue format
- * (a string mg:{S}:held:ID per held comment, its id in q:held) into the
- * hashes of queue.h, once per site (the key P migrated marks it done).
- * Their index line is rebuilt from the item as far as Lua can: score and
- * reason codes (thread, author and network keys need a hash Lua lacks).
- * Then, when P q:held:byscore has fewer members than P q:held (comments
- * held before it existed), adds the missing ones, 1000 from ARGV[2] (a
- * rank in q:held) per call so that no call holds Redis up for long, and
- * takes out of both sets an id whose comment is not held (left by an
- * older version), so that the counts meet. Returns {moved, indexed, the
- * rank to go on from or -1}. */
-static struct store_script migrate_lua = { QUEUE_PUT_LUA
-    "local P = ARGV[1]\n"
-    "local n, indexed = 0, 0\n"
-    "if redis.call('SET', P .. 'migrated', '1', 'NX') then\n"
-    "  local ids = redis.call('ZRANGE', P .. 'q:held', 0, -1, 'WITHSCORES')\n"
-    "  for i = 1, #ids, 2 do\n"
-    "    local id, ms = ids[i], ids[i + 1]\n"
-    "    local item = redis.call('GET', P .. 'held:' .. id)\n"
-    "    if item and redis.call('EXISTS', P .. 'c:' .. id) == 0 and string.sub(item, -1) == '}' then\n"
-    "      local score = string.match(item, ',\"score\":([0-9.]+),\"reasons\":') or '0'\n"
-    "      local codes = {}\n"
-    "      for c in string.gmatch(item, '\"code\":\"([a-z0-9_]+)\"') do codes[#codes + 1] = c end\n"
-    "      item = string.gsub(item, ',\"state\":\"held\",\"decision\":', ',\"decision\":', 1)\n"
-    "      item = string.sub(item, 1, -2) .. ',\"ix\":\"' .. score .. '||||' .. '|' .. table.concat(codes, ',') .. '\"}'\n"
-    "      redis.call('ZREM', P .. 'q:held', id)\n"
-    "      mq_put(P, id, ms, item)\n"
-    "      redis.call('DEL', P .. 'held:' .. id)\n"
-    "      n = n + 1\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "local hk, bk = P .. 'q:held', P .. 'q:held:byscore'\n"
-    "local start = tonumber(ARGV[2])\n"
-    "if start == 0 and redis.call('ZCARD', bk) >= redis.call('ZCARD', hk) then return {n, 0, -1} end\n"
-    "local ids, gone = redis.call('ZRANGE', hk, start, start + 999), 0\n"
-    "for i = 1, #ids do\n"
-    "  local h = redis.call('HMGET', P .. 'c:' .. ids[i], 'state', 'score', 'since')\n"
-    "  if h[1] == 'held' then indexed = indexed + redis.call('ZADD', bk, 'NX', mq_rank(h[2], h[3]), ids[i])\n"
-    "  else redis.call('ZREM', hk, ids[i]); redis.call('ZREM', bk, ids[i]); gone = gone + 1 end\n"
-    "end\n"
-    "return {n, indexed, #ids == 1000 and start + 1000 - gone or -1}\n", "" };
+/* migrate (queue_migrate.lua): moves held comments of the first queue
+ * format into this one once, then adds those missing from the eviction
+ * index 1000 per call (queue_migrate, at start). */
+static struct store_script migrate_lua = { QUEUE_MIGRATE_LUA, "" };
 
 struct migration {
     char site[65];

@@ -11,6 +11,7 @@
 #include "bayes.h"
 #include "heuristics.h"
 #include "log.h"
+#include "luascripts.h"
 #include "policy.h"
 #include "request.h"
 #include "store.h"
@@ -102,22 +103,11 @@ json_t *tuning_row_json(const struct sweep_row *r)
 
 /* ---------- reading the labelled comments ---------- */
 
-/* ARGV: P, from ms, to ms, state, offset, count. {ids looked at, id,
- * item, since, ...}: one page of a state's decided comments in the
- * window, newest first. Pages keep each script (and so Redis and the
- * connection the checks share) short. */
-static struct store_script labelled_script = { .src =
-    "local P, st = ARGV[1], ARGV[4]\n"
-    "local ids = redis.call('ZREVRANGEBYSCORE', P .. 'q:' .. st, ARGV[3], ARGV[2], 'LIMIT',\n"
-    "                       tonumber(ARGV[5]), tonumber(ARGV[6]))\n"
-    "local out = {#ids}\n"
-    "for _, id in ipairs(ids) do\n"
-    "  local h = redis.call('HMGET', P .. 'c:' .. id, 'item', 'since', 'state')\n"
-    "  if h[1] and h[3] == st then\n"
-    "    out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2] or '0'\n"
-    "  end\n"
-    "end\n"
-    "return out\n" };
+/* One page of a state's decided comments in the window, newest first
+ * (luascripts.h: service/redis/lua/tuning_labelled.lua gives its ARGV and
+ * reply). Pages keep each script (and so Redis and the connection the
+ * checks share) short. */
+static struct store_script labelled_script = { .src = TUNING_LABELLED_LUA };
 
 #define PAGE 200
 static const char *const labelled_states[] = { "approved", "rejected", "spam" };

@@ -20,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import Redis, free_port, sha256, wait_until  # noqa: E402
+from harness import Redis, free_port, lua_scripts, sha256, wait_until  # noqa: E402
 import corpus_split  # noqa: E402
 
 KEY = "bench-cms-key-0123456789abcdef"
@@ -213,9 +213,14 @@ static int eval_result(redisReply *r, int *allowed, long long *remaining)
 """
 
 
+def check_lua():
+    """modgate's check script as Redis gets it (service/redis/lua/check.lua
+    with its lib/ helpers in front, as the build assembles it)."""
+    return lua_scripts()["CHECK_LUA"]
+
+
 def same_work_ceiling(src, tmp):
     """(binary, folder) of the ceiling with modgate's check script, or None."""
-    import re as _re
     out = os.path.join(tmp, "ceiling-same-work")
     shutil.copytree(src, out)
     with open(os.path.join(out, "srv.c")) as f:
@@ -230,22 +235,7 @@ def same_work_ceiling(src, tmp):
     c = c.replace("8, e.argv, e.len", "e.argc, e.argv, e.len").replace("8, e->argv, e->len", "e->argc, e->argv, e->len")
     with open(os.path.join(out, "srv.c"), "w") as f:
         f.write(c)
-    def literals(text):
-        """The C string literals of 'text', one per line, joined."""
-        out = []
-        for line in text.splitlines():
-            line = line.strip().rstrip("\\").strip()
-            if line.startswith('"') and line.endswith('"'):
-                out.append(json.loads(line))
-        return "".join(out)
-    with open(os.path.join(ROOT, "service", "store.c")) as f:
-        m = _re.search(r'static const char CHECK_LUA\[\] = QUEUE_PUT_LUA\n(.*?);\n', f.read(), _re.S)
-    with open(os.path.join(ROOT, "service", "queue.h")) as f:
-        qh = f.read()
-    # the queue's Lua functions the check script calls (queue.h's two macros)
-    qa = qh.index("#define QUEUE_INDEX_LUA")
-    qb = qh.index("/* The index line of a held comment")
-    lua = literals(qh[qa:qb]) + literals(m.group(1))
+    lua = check_lua()
     with open(os.path.join(out, "bucket.lua"), "w") as f:
         f.write(lua)
     return build_ceiling(out, out), out

@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,28 @@ EPOCH_KEY = "it-epoch-cms-key-0123456789abcdef"
 
 def sha256(s):
     return hashlib.sha256(s.encode()).hexdigest()
+
+
+def lua_scripts():
+    """The Redis scripts as the build makes them (the Makefile's
+    LUA_SCRIPTS, service/tools/lua2c.c): {NAME: text}, each the files of
+    service/redis/lua/ named there concatenated, without blank lines and
+    whole-line "--" comments."""
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        mk = f.read()
+    lua_dir = re.search(r"^LUA_DIR\s*:=\s*(\S+)", mk, re.M).group(1)
+    spec = re.search(r"^LUA_SCRIPTS\s*:=((?:.*\\\n)*.*)$", mk, re.M).group(1).replace("\\\n", " ")
+    out = {}
+    for item in spec.split():
+        name, files = item.split("=", 1)
+        text = []
+        for f in files.split("+"):
+            with open(os.path.join(ROOT, lua_dir, f), "rb") as fh:
+                for line in fh.read().decode().splitlines():
+                    if line.strip() and not line.lstrip().startswith("--"):
+                        text.append(line + "\n")
+        out[name] = "".join(text)
+    return out
 
 
 def free_port():

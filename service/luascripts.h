@@ -1,0 +1,39 @@
+/* luascripts.h - the Redis scripts, compiled in.
+ *
+ * Each is a file of service/redis/lua/ (its header comment gives its KEYS,
+ * ARGV, replies and invariants), with the shared helpers of lib/ in front
+ * as the Makefile's LUA_SCRIPTS says, written into $(BUILD)/lua_scripts.c
+ * by service/tools/lua2c.c without comment and blank lines. Each is a
+ * NUL-terminated string; store.c loads them with SCRIPT LOAD at connect
+ * and runs them with EVALSHA (the snapshot with EVAL). */
+#ifndef MODGATE_LUASCRIPTS_H
+#define MODGATE_LUASCRIPTS_H
+
+/* store.c */
+extern const char CHECK_LUA[];           /* check.lua: a batch of checks */
+extern const char HOLD_LUA[];            /* hold.lua: store one held comment */
+extern const char RISK_LUA[];            /* risk.lua: a captcha challenge's counts */
+
+/* bayesdb.c */
+extern const char LEARN_LUA[];           /* learn.lua: learn, unlearn or raw counts */
+extern const char LEARN_SNAPSHOT_LUA[];  /* learn_snapshot.lua: a model's stream id and seq */
+
+/* queue.c */
+extern const char QUEUE_LIST_LUA[];      /* queue_list.lua: a page of the queue */
+extern const char QUEUE_GET_LUA[];       /* queue_get.lua: one comment */
+extern const char QUEUE_FETCH_LUA[];     /* queue_fetch.lua: what an action reads first */
+extern const char QUEUE_ACT_LUA[];       /* queue_act.lua: a moderator action */
+extern const char QUEUE_STREAM_LUA[];    /* queue_stream.lua: a page of audit or events */
+extern const char QUEUE_MIGRATE_LUA[];   /* queue_migrate.lua: older queue formats */
+
+/* policy.c */
+extern const char POLICY_POLL_LUA[];     /* policy_poll.lua: the policies' versions */
+extern const char POLICY_FETCH_LUA[];    /* policy_fetch.lua: stored policies */
+extern const char POLICY_PUT_LUA[];      /* policy_put.lua: store a new version */
+extern const char POLICY_LIST_LUA[];     /* policy_list.lua: a page of the log */
+
+/* tuning.c, metrics.c */
+extern const char TUNING_LABELLED_LUA[]; /* tuning_labelled.lua: decided comments */
+extern const char METRICS_DEPTH_LUA[];   /* metrics_depth.lua: the queue's depth */
+
+#endif

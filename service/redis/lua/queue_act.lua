@@ -1,0 +1,68 @@
+-- queue_act.lua - one moderator action on one comment (queue_act_async).
+-- The build puts lib/queue_index.lua and lib/bayes_change.lua in front.
+--
+-- KEYS[1] the comment's hash, then the model's spam, ham, meta, doc (of
+-- the comment now), events, and the doc it was learned as (KEYS[2..7]).
+-- ARGV P, id, action, to, from (the state the moderator saw), ver (the
+-- version read), by, note, reason, teach ("spam", "ham" or ""),
+-- tok_version, model stream length, retention ms, events ms, audit ms, fp
+-- (now), then the token hashes (ARGV[17..]).
+--
+-- The state must still be 'from' at 'ver': else {"conflict", state, ver};
+-- {"same", state, ver} when already in 'to'; {"missing"}; {"version", v}
+-- when the model holds another tokenizer's tokens (nothing changed). An
+-- action to the state it is in only teaches (spam or ham of a comment
+-- that taught something else). On success {"ok", from, to, ver, ms,
+-- audit id, event id, what the filter did}.
+--
+-- Comments with the same text share one learned document of the model
+-- (bayesdb.c counts a text once): mg:{M}:bayes:qref:FP holds the comments
+-- ("mg:{S}:ID") that taught it, and undoing one unlearns the document
+-- only when no other comment still holds it. Each action also deletes up
+-- to ten decided comments of each decided state past their retention.
+
+local P, id, to, teach, fp = ARGV[1], ARGV[2], ARGV[4], ARGV[10], ARGV[16]
+local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp', 'score')
+if not cur[1] then return {'missing'} end
+if cur[1] ~= ARGV[5] or cur[2] ~= ARGV[6] then return {'conflict', cur[1], cur[2]} end
+local was, lfp = cur[4] or '', cur[5] or ''
+local relearn = teach ~= was or (teach ~= '' and lfp ~= fp)
+if cur[1] == to and not (relearn and (ARGV[3] == 'spam' or ARGV[3] == 'ham')) then
+  return {'same', cur[1], cur[2]}
+end
+if relearn then
+  local mv = redis.call('HGET', KEYS[4], 'tok_version')
+  if mv and mv ~= ARGV[11] then return {'version', mv} end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ver = tonumber(cur[2]) + 1
+if cur[1] ~= to then
+  mq_index(P, cur[1], id, cur[3], 0, false)
+  mq_index(P, to, id, cur[3], now, true, cur[6])
+  redis.call('HSET', KEYS[1], 'state', to, 'since', now)
+end
+redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])
+local did = {}
+if relearn then
+  local me, base = P .. id, string.match(KEYS[5], '^(.*:)doc:')
+  if was ~= '' and (teach == '' or lfp ~= fp) then
+    redis.call('SREM', base .. 'qref:' .. lfp, me)
+    if redis.call('SCARD', base .. 'qref:' .. lfp) == 0 then
+      local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]}, 'unlearn', '', ARGV[11], ARGV[12], ARGV, 17)
+      did[#did + 1] = r[1] == 'unlearned' and 'unlearned ' .. was or 'nothing to unlearn'
+    else
+      did[#did + 1] = 'kept ' .. was .. ' (other comments with the same text)'
+    end
+  end
+  if teach ~= '' then
+    redis.call('SADD', base .. 'qref:' .. fp, me)
+    local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, 'learn', teach, ARGV[11], ARGV[12], ARGV, 17)
+    did[#did + 1] = (r[1] == 'moved' and 'moved to ' or r[1] == 'learned' and 'learned ' or 'already ') .. teach
+  end
+  redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')
+end
+did = #did > 0 and table.concat(did, ', ') or 'nothing'
+local aid, eid = mq_log(P, id, now, ARGV[3], cur[1], to, ARGV[7], ARGV[8], ARGV[9], did, ARGV[14], ARGV[15])
+mq_sweep(P, now, ARGV[13])
+return {'ok', cur[1], to, ver, now, aid, eid, did}
