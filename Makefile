@@ -35,7 +35,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP \
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 LDFLAGS  += $(SANFLAGS)
 
-FILTER_SRCS  := filters/text.c filters/wordlist.c filters/links.c \
+FILTER_SRCS  := filters/xalloc.c filters/text.c filters/wordlist.c filters/links.c \
                 filters/heuristics.c filters/verdict.c filters/tokenize.c \
                 filters/model.c filters/bayes.c filters/sweep.c
 # service/ in rooms by concern (docs/architecture.md): each room is a
