@@ -9,6 +9,7 @@
  * is stored as 1 (one collision in 2^64). */
 #include "model.h"
 
+#include "xalloc.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,14 +30,6 @@ struct model {
  * the first resize; a site's model grows to tens of thousands. */
 #define INITIAL_SLOTS 4096
 
-static void *xcalloc_or_abort(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p)
-        abort();
-    return p;
-}
-
 static uint64_t key_of(uint64_t h)
 {
     return h ? h : 1;
@@ -44,8 +37,8 @@ static uint64_t key_of(uint64_t h)
 
 model *model_new(void)
 {
-    model *m = xcalloc_or_abort(1, sizeof *m);
-    m->t = xcalloc_or_abort(INITIAL_SLOTS, sizeof *m->t);
+    model *m = xcalloc(1, sizeof *m);
+    m->t = xcalloc(INITIAL_SLOTS, sizeof *m->t);
     m->mask = INITIAL_SLOTS - 1;
     return m;
 }
@@ -81,7 +74,7 @@ static void grow(model *m)
 {
     size_t old_n = m->mask + 1;
     struct slot *old = m->t;
-    m->t = xcalloc_or_abort(old_n * 2, sizeof *m->t);
+    m->t = xcalloc(old_n * 2, sizeof *m->t);
     m->mask = old_n * 2 - 1;
     for (size_t i = 0; i < old_n; i++)
         if (old[i].h)

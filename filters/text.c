@@ -17,6 +17,7 @@
  * lists are normalised the same way, so the entry "don't" still matches. */
 #include "text.h"
 
+#include "xalloc.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +36,6 @@
  * utf8proc, more than a typical comment has in one go (a run ends at the
  * first ASCII or unchanged character). */
 #define STACK_CPS 256
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q)
-        abort();
-    return q;
-}
 
 int text_utf8_valid(const char *str, size_t n)
 {

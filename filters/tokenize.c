@@ -15,6 +15,7 @@
  * finaliser, so that equal texts give equal hashes on every machine. */
 #include "tokenize.h"
 
+#include "xalloc.h"
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,19 +89,11 @@ struct tok_list {
     int nspans;
 };
 
-static void *xrealloc_or_abort(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q)
-        abort();
-    return q;
-}
-
 tok_list *tok_list_new(void)
 {
-    tok_list *tl = xrealloc_or_abort(NULL, sizeof *tl);
+    tok_list *tl = xrealloc(NULL, sizeof *tl);
     memset(tl, 0, sizeof *tl);
-    tl->text = xrealloc_or_abort(NULL, TEXT_CAP);
+    tl->text = xrealloc(NULL, TEXT_CAP);
     return tl;
 }
 
@@ -1022,8 +1015,8 @@ void tok_run(tok_list *tl, const struct tok_input *in)
     /* Entities decode to at most 4 bytes from at least 4 ("&lt;"), and
      * everything else to at most itself, so n + 1 bytes are enough. */
     if (tl->buf_cap < n + 1) {
-        tl->buf = xrealloc_or_abort(tl->buf, n + 1);
-        tl->plain = xrealloc_or_abort(tl->plain, n + 1);
+        tl->buf = xrealloc(tl->buf, n + 1);
+        tl->plain = xrealloc(tl->plain, n + 1);
         tl->buf_cap = n + 1;
     }
     size_t bad = 0;

@@ -11,6 +11,7 @@
  * for most word starts it costs one word's bytes and one lookup. */
 #include "wordlist.h"
 
+#include "xalloc.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,14 +65,6 @@ struct wordlist {
     unsigned char prefix_at[WL_MAX_WORDS + 1][WL_MAX_BYTES + 1];
     unsigned prefix_words; /* bit k: some prefix phrase has k words */
 };
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (!q)
-        abort();
-    return q;
-}
 
 static uint64_t fnv(uint64_t h, const char *s, size_t n)
 {

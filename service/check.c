@@ -28,11 +28,11 @@
 
 #include "bayesdb.h"
 #include "captcha.h"
+#include "counters.h"
 #include "formtoken.h"
 #include "heuristics.h"
 #include "jsonmem.h"
 #include "log.h"
-#include "metrics.h"
 #include "queue.h"
 #include "request.h"
 #include "spool.h"

@@ -17,6 +17,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "logline.h"
+
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
 
@@ -40,20 +42,7 @@ void log_write(int level, const char *rid, const char *fmt, ...)
 void log_vwrite(int level, const char *rid, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-/* One named value of a structured line. */
-enum log_ftype {
-    LOG_F_STR,  /* 'str'; NULL: none ("-" in text, null in JSON) */
-    LOG_F_INT,  /* 'num' */
-    LOG_F_MS,   /* 'num' microseconds, shown as milliseconds ("1.234") */
-    LOG_F_FLAG  /* 'num' != 0: the bare key in text, true in JSON (else false) */
-};
-struct log_field {
-    const char *key;        /* a fixed name, never outside data */
-    enum log_ftype type;
-    int bare;               /* text: the value alone, in order (the message) */
-    const char *str;
-    long long num;
-};
+/* struct log_field, one named value of a structured line: logline.h. */
 
 /* A line of 'n' fields, each value escaped and, in text, quoted when it
  * is not a plain token: text "msg key=value key=\"a b\"", JSON

@@ -16,8 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log.h"
-
 /* The longest line, '\n' included: a line no longer than PIPE_BUF (4096
  * on Linux) is written by one write(2) even into a pipe to a log shipper,
  * so lines of different threads never interleave. */
@@ -55,11 +53,26 @@ struct logline {
     int cut;                /* something was cut or left out */
 };
 
+/* One named value of a structured line. */
+enum log_ftype {
+    LOG_F_STR,  /* 'str'; NULL: none ("-" in text, null in JSON) */
+    LOG_F_INT,  /* 'num' */
+    LOG_F_MS,   /* 'num' microseconds, shown as milliseconds ("1.234") */
+    LOG_F_FLAG  /* 'num' != 0: the bare key in text, true in JSON (else false) */
+};
+struct log_field {
+    const char *key;        /* a fixed name, never outside data */
+    enum log_ftype type;
+    int bare;               /* text: the value alone, in order (the message) */
+    const char *str;
+    long long num;
+};
+
 /* Start 'l': "TS LEVEL [RID]" in text, {"ts":..,"level":..,"rid":..
  * in JSON. 'rid' may be NULL ("-" in text, null in JSON). */
 void logline_begin(struct logline *l, int json, int64_t wall_ms, const char *level, const char *rid);
 
-/* The message and the fields of one line (log.h: struct log_field). A
+/* The message and the fields of one line. A
  * NULL 'msg' makes the bare fields the message: in text they stand in
  * their place, in JSON "msg" is their values joined by spaces. */
 void logline_fields(struct logline *l, const char *msg, size_t msglen, const struct log_field *f, size_t n);

@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "spool.h"
 #include "queue.h"
+#include "routes.h"
 #include "store.h"
 
 #define MODGATE_VERSION "0.1.0"
@@ -66,6 +67,15 @@ static struct cfg *load_config(const char *path)
     if (!c)
         fprintf(stderr, "modgate: config: %s\n", err);
     return c;
+}
+
+/* http_stop's hook for requests still in flight after the grace: checks
+ * still waiting for Redis are answered now (degraded) rather than waited
+ * for. Fail-fast stays on until exit: a Redis that made us wait past the
+ * grace is not waited for again (the spool is left in its journal). */
+static void redis_overdue(void)
+{
+    store_failfast(1);
 }
 
 static int cmd_serve(const char *path)
@@ -130,7 +140,8 @@ static int cmd_serve(const char *path)
         LOG_WARN(NULL, "redis: unavailable at start: its persistence and maxmemory-policy are checked once it answers");
     store_redis_info_log(&ri);
     c = cfg_acquire(); /* the policy thread may have swapped in another */
-    struct http_server *srv = http_start(c, err, sizeof err);
+    static const struct http_wiring wiring = { routes_match, redis_overdue };
+    struct http_server *srv = http_start(c, &wiring, err, sizeof err);
     if (!srv) {
         LOG_ERROR(NULL, "%s", err);
         cfg_release(c);

@@ -1,4 +1,5 @@
-/* routes.h - the route table: method, path, handler, who may call it.
+/* routes.h - the route table: method, path, handler, who may call it
+ * (struct route: http.h). main.c hands routes_match to http_start.
  *
  * Matching is exact on the path, except that a "{name}" segment of a
  * route's path matches any one non-empty segment ("/v1/sites/{site}/model"
@@ -11,19 +12,6 @@
 #include <stddef.h>
 
 #include "http.h"
-
-typedef void (*route_fn)(struct http_request *req, struct http_response *resp);
-
-#define ROLE_BIT(r) (1u << (r))
-
-struct route {
-    const char *method;
-    const char *path;
-    route_fn fn;
-    unsigned roles;   /* ROLE_BITs allowed; 0 = public, no key needed */
-    int json_body;    /* 1: needs an application/json body; 2: or a form
-                         (application/x-www-form-urlencoded) */
-};
 
 /* The route for 'method' and 'path', or NULL. When NULL and the path
  * exists with other methods, 'allow' receives them ("GET, HEAD"), else "". */

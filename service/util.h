@@ -1,20 +1,16 @@
 /* util.h - allocation that never returns NULL, time, and small parsers.
  *
- * OOM policy: every allocation in modgate goes through these wrappers, which
- * abort() on failure, so there are no untested NULL branches elsewhere. */
+ * OOM policy: every allocation in modgate goes through the wrappers of
+ * filters/xalloc.h (included here), which abort() on failure, so there are
+ * no untested NULL branches elsewhere. */
 #ifndef MODGATE_UTIL_H
 #define MODGATE_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* malloc/calloc/realloc/strdup that abort on out-of-memory. New memory;
- * the caller frees it with free(). */
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
+/* xmalloc, xcalloc, xrealloc, xstrdup, xstrndup: filters/xalloc.h. */
+#include "xalloc.h"
 
 /* Milliseconds on the monotonic clock (for timeouts and durations). */
 int64_t mono_ms(void);

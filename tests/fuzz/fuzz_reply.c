@@ -1,6 +1,6 @@
 /* fuzz_reply.c - fuzz target for what modgate reads back from Redis.
  *
- * Includes service/store.c to reach its static reply parsers. The first
+ * Includes service/redis/store.c to reach its static reply parsers. The first
  * byte is the request's bucket count (0-7); the rest is fed to hiredis's
  * RESP reader, and every complete reply goes through the check, hold and
  * ping parsers. Whatever a broken proxy or a wrong server sends, the
@@ -8,7 +8,7 @@
  * its arrays: a bucket within the request's, waits that are not negative,
  * a replay that is a string. The rest of the input is also taken as a
  * command for the EVALSHA -> EVAL rewrite after NOSCRIPT. */
-#include "../../service/store.c"
+#include "../../service/redis/store.c"
 
 #include <stdint.h>
 

@@ -42,9 +42,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "counters.h"
 #include "log.h"
 #include "luascripts.h"
-#include "metrics.h"
 #include "util.h"
 
 /* ---------- the scripts ---------- */

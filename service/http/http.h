@@ -55,11 +55,41 @@ int http_is_form(const struct http_request *req);
  * out[outlen] (at least 64). Returns 0, or -1 when it is unknown. */
 int http_peer_ip(const struct http_request *req, char *out, size_t outlen);
 
+/* ---------- routes and wiring ---------- */
+
+/* A route's handler: fills 'resp', or starts asynchronous work (above). */
+typedef void (*route_fn)(struct http_request *req, struct http_response *resp);
+
+#define ROLE_BIT(r) (1u << (r))
+
+struct route {
+    const char *method;
+    const char *path;
+    route_fn fn;
+    unsigned roles;   /* ROLE_BITs allowed; 0 = public, no key needed */
+    int json_body;    /* 1: needs an application/json body; 2: or a form
+                         (application/x-www-form-urlencoded) */
+};
+
+/* What main.c wires the server to, so that http/ calls no room above it
+ * (the route table calls every handler; the handlers use http/). */
+struct http_wiring {
+    /* The route for 'method' and 'path', or NULL; when NULL and the path
+     * exists with other methods, 'allow' gets them (routes.h's
+     * routes_match). */
+    const struct route *(*match)(const char *method, const char *path, char *allow, size_t allowlen);
+    /* Called by http_stop when requests are still in flight after the
+     * grace: from then on what they wait for must answer at once (main.c:
+     * Redis fails fast). NULL: nothing to call. */
+    void (*overdue)(void);
+};
+
 struct http_server;
 
-/* Start serving with the settings of 'c' (listen address, threads, limits).
- * Returns NULL with a reason in err. */
-struct http_server *http_start(const struct cfg *c, char *err, size_t errlen);
+/* Start serving with the settings of 'c' (listen address, threads, limits)
+ * and the routes and stop hook of 'w' (copied). Returns NULL with a
+ * reason in err. */
+struct http_server *http_start(const struct cfg *c, const struct http_wiring *w, char *err, size_t errlen);
 
 /* Stop accepting, let requests in flight finish (at most grace_s
  * seconds), then stop. Frees the server. */

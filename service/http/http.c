@@ -20,10 +20,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "counters.h"
 #include "log.h"
-#include "metrics.h"
-#include "routes.h"
-#include "store.h"
 #include "util.h"
 
 struct http_server {
@@ -66,6 +64,7 @@ struct conn {
     char ip[INET6_ADDRSTRLEN];
 };
 
+static struct http_wiring wiring; /* set by http_start, read only after */
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct conn *conns;
 static int64_t request_timeout_ms, idle_timeout_ms;
@@ -482,7 +481,7 @@ static enum MHD_Result check_head(struct MHD_Connection *conn, struct reqctx *x,
 static enum MHD_Result first_call(struct MHD_Connection *conn, struct reqctx *x, const char *url)
 {
     char allow[64];
-    x->route = routes_match(x->r.method, url, allow, sizeof allow);
+    x->route = wiring.match(x->r.method, url, allow, sizeof allow);
     if (!x->route) {
         if (allow[0]) {
             char msg[128];
@@ -729,8 +728,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         log_vwrite(LOG_LVL_INFO, NULL, fmt, ap);
 }
 
-struct http_server *http_start(const struct cfg *c, char *err, size_t errlen)
+struct http_server *http_start(const struct cfg *c, const struct http_wiring *w, char *err, size_t errlen)
 {
+    wiring = *w;
     if (!id_prefix[0]) {
         uint32_t r = randombytes_random();
         snprintf(id_prefix, sizeof id_prefix, "%08x", r);
@@ -825,13 +825,14 @@ void http_stop(struct http_server *s, int grace_s)
         nanosleep(&ts, NULL);
     }
     /* Checks still waiting for Redis are answered now (degraded) rather
-     * than waited for. Fail-fast stays on until exit: a Redis that made
+     * than waited for (wiring.overdue: main.c makes Redis fail fast). Fail-fast stays on until exit: a Redis that made
      * us wait past the grace is not waited for again: the spool is left
      * in its journal file untried. */
     if (atomic_load(&inflight) > 0) {
         LOG_WARN(NULL, "stopping with %ld requests still in flight after %d s; not waiting for Redis any longer",
                  atomic_load(&inflight), grace_s);
-        store_failfast(1);
+        if (wiring.overdue)
+            wiring.overdue();
     }
     /* A request may still sit unread on a connection whose thread was
      * busy sending a batch to a stalled Redis: it is read as soon as that

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "counters.h"
 #include "formtoken.h"
-#include "metrics.h"
 #include "pow.h"
 #include "request.h"
 #include "store.h"

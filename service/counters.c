@@ -1,23 +1,16 @@
-/* metrics.c - counters for GET /metrics; see metrics.h.
+/* counters.c - the lock-free counters and histograms behind GET /metrics;
+ * see counters.h.
  *
  * Series live in one open-addressing table keyed by (metric, labels).
  * A slot is filled once, under the mutex, and then only its value moves,
  * so lookups read it without a lock (the 'ready' flag publishes it). */
-#include "metrics.h"
+#include "counters.h"
 
-#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "bayesdb.h"
-#include "config.h"
-#include "luascripts.h"
-#include "reply.h"
-#include "spool.h"
-#include "store.h"
 #include "util.h"
 
 enum metric { M_REQ, M_DEC, M_REASON, M_DEGRADED, M_REPLAYED, M_REDIS_ERR, M_CAPTCHA, M_HTTP_CLOSED, M_OVERFLOW,
@@ -188,10 +181,8 @@ void metrics_overflow(const char *site, const char *action, int n)
         add(M_OVERFLOW, site, action, NULL, (uint64_t)n);
 }
 
-/* ---------- GET /metrics ---------- */
-
 /* A label value as the text format wants it: \\, \" and \n escaped. */
-static void put_label(struct buf *b, const char *name, const char *v, int *first)
+void counters_label(struct buf *b, const char *name, const char *v, int *first)
 {
     buf_puts(b, *first ? "{" : ",");
     *first = 0;
@@ -208,14 +199,14 @@ static void put_label(struct buf *b, const char *name, const char *v, int *first
     buf_append(b, "\"", 1);
 }
 
-static void put_head(struct buf *b, const char *name, const char *help, const char *type)
+void counters_head(struct buf *b, const char *name, const char *help, const char *type)
 {
     buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void put_histogram(struct buf *b, struct histogram *h)
 {
-    put_head(b, h->name, h->help, "histogram");
+    counters_head(b, h->name, h->help, "histogram");
     uint64_t cum = 0;
     for (size_t i = 0; i <= NB; i++) {
         cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
@@ -228,10 +219,11 @@ static void put_histogram(struct buf *b, struct histogram *h)
                (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6, h->name, (unsigned long long)cum);
 }
 
+/* Every counter series, then modgate_metrics_dropped_series_total. */
 static void put_counters(struct buf *b)
 {
     for (int m = 0; m < M_COUNT; m++) {
-        put_head(b, DEF[m].name, DEF[m].help, "counter");
+        counters_head(b, DEF[m].name, DEF[m].help, "counter");
         int any = 0;
         for (size_t i = 0; i < METRICS_MAX_SERIES; i++) {
             struct series *s = &table[i];
@@ -241,7 +233,7 @@ static void put_counters(struct buf *b)
             buf_puts(b, DEF[m].name);
             int first = 1;
             for (int k = 0; k < 3 && DEF[m].labels[k]; k++)
-                put_label(b, DEF[m].labels[k], s->lab[k], &first);
+                counters_label(b, DEF[m].labels[k], s->lab[k], &first);
             if (!first)
                 buf_append(b, "}", 1);
             buf_printf(b, " %llu\n", (unsigned long long)atomic_load_explicit(&s->v, memory_order_relaxed));
@@ -249,179 +241,14 @@ static void put_counters(struct buf *b)
         if (!any && !DEF[m].labels[0])
             buf_printf(b, "%s 0\n", DEF[m].name);
     }
-    put_head(b, "modgate_metrics_dropped_series_total", "Counts not kept: the series table was full.", "counter");
+    counters_head(b, "modgate_metrics_dropped_series_total", "Counts not kept: the series table was full.", "counter");
     buf_printf(b, "modgate_metrics_dropped_series_total %llu\n",
                (unsigned long long)atomic_load_explicit(&dropped, memory_order_relaxed));
 }
 
-struct scrape {
-    const struct cfg *cfg;
-    int rc;                       /* 0: counts read; -1: Redis unavailable */
-    long long *counts;            /* 4 per site: held, approved, rejected, spam */
-    struct store_redis_info info; /* Redis's memory and settings, asked with the counts */
-    _Atomic int left;             /* of the two, still to answer */
-};
-
-static void parse_depth(redisReply *r, const char *err, void *out)
+void counters_write(struct buf *b)
 {
-    (void)err;
-    struct scrape *s = out;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 * s->cfg->nsites) {
-        s->rc = -1;
-        return;
-    }
-    for (size_t i = 0; i < r->elements; i++)
-        s->counts[i] = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
-}
-
-/* depth (luascripts.h: service/redis/lua/metrics_depth.lua): ZCARD of
- * each site's four state sets (queue.h), four per site. */
-static struct store_script depth_lua = { METRICS_DEPTH_LUA, "" };
-
-static void scrape_cleanup(struct http_request *req)
-{
-    struct scrape *s = req->state;
-    if (s)
-        free(s->counts);
-    free(s);
-    req->state = NULL;
-    req->cleanup = NULL;
-}
-
-/* Redis's memory and settings (store_redis_info), and each site's cap. */
-static void put_redis_info(struct buf *b, const struct scrape *sc)
-{
-    const struct store_redis_info *in = &sc->info;
-    const struct cfg *c = sc->cfg;
-    put_head(b, "modgate_held_limit", "The cap on held comments (moderation.max_held), by site; 0: no cap.", "gauge");
-    for (size_t i = 0; i < c->nsites; i++) {
-        int first = 1;
-        buf_puts(b, "modgate_held_limit");
-        put_label(b, "site", c->sites[i].name, &first);
-        buf_printf(b, "} %ld\n", c->sites[i].mod.max_held);
-    }
-    if (in->rc != 0)
-        return;
-    if (in->used_memory >= 0) {
-        put_head(b, "modgate_redis_used_memory_bytes", "Redis's used_memory (INFO memory) at this scrape.", "gauge");
-        buf_printf(b, "modgate_redis_used_memory_bytes %lld\n", in->used_memory);
-        put_head(b, "modgate_redis_maxmemory_bytes", "Redis's maxmemory; 0: no limit.", "gauge");
-        buf_printf(b, "modgate_redis_maxmemory_bytes %lld\n", in->maxmemory);
-    }
-    int first = 1;
-    put_head(b, "modgate_redis_persistence", "1 for how Redis persists its data: aof, rdb, aof+rdb, none or unknown.",
-             "gauge");
-    buf_puts(b, "modgate_redis_persistence");
-    put_label(b, "mode", in->persistence, &first);
-    buf_puts(b, "} 1\n");
-    first = 1;
-    put_head(b, "modgate_redis_maxmemory_policy", "1 for Redis's maxmemory-policy (or unknown).", "gauge");
-    buf_puts(b, "modgate_redis_maxmemory_policy");
-    put_label(b, "policy", in->eviction, &first);
-    buf_puts(b, "} 1\n");
-    put_head(b, "modgate_redis_config_ok", "1: Redis persists its data and never evicts modgate's keys; 0: a "
-             "restart or a full Redis loses acknowledged data; -1: cannot tell.", "gauge");
-    buf_printf(b, "modgate_redis_config_ok %d\n", in->safe);
-}
-
-static void scraped(struct http_request *req, struct http_response *resp)
-{
-    struct scrape *sc = req->state;
-    const struct cfg *c = sc->cfg;
-    store_redis_info_log(&sc->info); /* a change since start is logged too */
-    struct buf b;
-    buf_init(&b);
-    put_counters(&b);
-    put_histogram(&b, &check_h);
-    put_histogram(&b, &redis_h);
-    put_head(&b, "modgate_redis_up", "1 when Redis answered this scrape's queue read.", "gauge");
-    buf_printf(&b, "modgate_redis_up %d\n", sc->rc == 0);
-    if (sc->rc == 0) {
-        static const char *const states[] = { "held", "approved", "rejected", "spam" };
-        put_head(&b, "modgate_queue_comments", "Comments in the moderation queue, by site and state.", "gauge");
-        for (size_t i = 0; i < c->nsites; i++)
-            for (int k = 0; k < 4; k++) {
-                int first = 1;
-                buf_puts(&b, "modgate_queue_comments");
-                put_label(&b, "site", c->sites[i].name, &first);
-                put_label(&b, "state", states[k], &first);
-                buf_printf(&b, "} %lld\n", sc->counts[4 * i + (size_t)k]);
-            }
-    }
-    put_redis_info(&b, sc);
-    put_head(&b, "modgate_model_learned_comments", "Comments a Bayes model learned, by model and class (this "
-                                                   "instance's copy).", "gauge");
-    for (size_t i = 0; i < c->nsites; i++) {
-        const char *m = c->sites[i].bayes.model;
-        int seen = 0;
-        for (size_t j = 0; j < i; j++)
-            seen |= strcmp(c->sites[j].bayes.model, m) == 0;
-        if (seen)
-            continue;
-        struct bayesdb_info in;
-        bayesdb_info(m, &in);
-        static const char *const cls[] = { "spam", "ham" };
-        for (int k = 0; k < 2; k++) {
-            int first = 1;
-            buf_puts(&b, "modgate_model_learned_comments");
-            put_label(&b, "model", m, &first);
-            put_label(&b, "class", cls[k], &first);
-            buf_printf(&b, "} %llu\n", (unsigned long long)(k ? in.nham : in.nspam));
-        }
-    }
-    put_head(&b, "modgate_policy_version", "The policy version this instance applies, by site (0: the config "
-                                           "file's; see GET /v1/sites/{site}/policy).", "gauge");
-    for (size_t i = 0; i < c->nsites; i++) {
-        int first = 1;
-        buf_puts(&b, "modgate_policy_version");
-        put_label(&b, "site", c->sites[i].name, &first);
-        buf_printf(&b, "} %ld\n", c->sites[i].policy_version);
-    }
-    put_head(&b, "modgate_http_inflight_requests", "Requests being answered now.", "gauge");
-    buf_printf(&b, "modgate_http_inflight_requests %ld\n", http_inflight());
-    put_head(&b, "modgate_spool_held_comments", "Held comments waiting in the spool for Redis.", "gauge");
-    buf_printf(&b, "modgate_spool_held_comments %ld\n", (long)spool_depth());
-    scrape_cleanup(req);
-    resp->status = 200;
-    resp->body = b.p;
-    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-}
-
-/* The last of the two reads to answer resumes the request. */
-static void depth_done(void *arg)
-{
-    struct http_request *req = arg;
-    struct scrape *s = req->state;
-    if (atomic_fetch_sub(&s->left, 1) == 1)
-        http_async_done(arg);
-}
-
-void metrics_handle(struct http_request *req, struct http_response *resp)
-{
-    if (req->ident.site >= 0) {
-        reply_error(resp, 403, "wrong_site", "the metrics cover every site: use an admin key of the top-level "
-                                             "admin_keys");
-        return;
-    }
-    struct scrape *s = xcalloc(1, sizeof *s);
-    s->cfg = req->cfg;
-    s->counts = xcalloc(4 * (req->cfg->nsites ? req->cfg->nsites : 1), sizeof *s->counts);
-    req->state = s;
-    req->cleanup = scrape_cleanup;
-    req->resume = scraped;
-    atomic_store(&s->left, 2);
-    size_t n = req->cfg->nsites;
-    const char **v = xcalloc(n ? n : 1, sizeof *v);
-    size_t *len = xcalloc(n ? n : 1, sizeof *len);
-    char (*pfx)[80] = xcalloc(n ? n : 1, sizeof *pfx);
-    for (size_t i = 0; i < n; i++) {
-        snprintf(pfx[i], sizeof pfx[i], "mg:{%s}:", req->cfg->sites[i].name);
-        v[i] = pfx[i];
-        len[i] = strlen(pfx[i]);
-    }
-    store_script_async(&depth_lua, "metrics", 0, (int)n, v, len, parse_depth, s, depth_done, req);
-    store_redis_info_async(&s->info, depth_done, req);
-    free(v);
-    free(len);
-    free(pfx);
+    put_counters(b);
+    put_histogram(b, &check_h);
+    put_histogram(b, &redis_h);
 }

@@ -1,5 +1,11 @@
-/* metrics.h - counters and histograms for GET /metrics (Prometheus text
- * format 0.0.4).
+/* counters.h - the counters and histograms of GET /metrics (Prometheus
+ * text format 0.0.4), and the writers of that format.
+ *
+ * The counting half of metrics (its calls keep the metrics_ prefix): it
+ * depends on nothing above util.c, so every room may count (store.c its
+ * round trips, http.c its requests, check.c its decisions) without
+ * depending on the /metrics handler, which reads Redis, the spool and the
+ * models (operators/metrics.c).
  *
  * Every count is a process-wide atomic: the calls below cost a hash of
  * their labels and one atomic add, and never take a lock once a series
@@ -8,13 +14,14 @@
  * so the number of series stays bounded; past METRICS_MAX_SERIES new
  * ones are dropped and counted in modgate_metrics_dropped_series_total.
  * Counters start at 0 when the process starts, as Prometheus expects. */
-#ifndef MODGATE_METRICS_H
-#define MODGATE_METRICS_H
+#ifndef MODGATE_COUNTERS_H
+#define MODGATE_COUNTERS_H
 
 #include <stdint.h>
 
-#include "http.h"
 #include "verdict.h"
+
+struct buf;
 
 #define METRICS_MAX_SERIES 4096
 
@@ -39,10 +46,16 @@ void metrics_http_closed(const char *reason, int n);
  * ("evicted") or did not store ("refused"). */
 void metrics_overflow(const char *site, const char *action, int n);
 
-/* GET /metrics: the counters, plus gauges read at scrape time (queue
- * depth per site and state from Redis, each site's cap, Redis's memory
- * and persistence settings, model sizes, spool depth, requests in
- * flight). Public, like /healthz: it holds counts, no content. */
-void metrics_handle(struct http_request *req, struct http_response *resp);
+/* Append every counter, modgate_metrics_dropped_series_total and the two
+ * histograms (check duration, Redis round trip) to 'b', with their HELP
+ * and TYPE lines. */
+void counters_write(struct buf *b);
+
+/* Append the HELP and TYPE lines of metric 'name'. */
+void counters_head(struct buf *b, const char *name, const char *help, const char *type);
+/* Append label 'name'="'v'" ('v' escaped as the text format wants), after
+ * "{" when '*first' is set (then cleared), else after ",". The caller
+ * closes the set with "}". */
+void counters_label(struct buf *b, const char *name, const char *v, int *first);
 
 #endif

@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "counters.h"
 #include "log.h"
-#include "metrics.h"
 #include "reply.h"
 #include "store.h"
 #include "util.h"
