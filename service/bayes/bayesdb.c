@@ -46,7 +46,6 @@
 #include "bayesdb.h"
 
 #include <errno.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -57,6 +56,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "conn.h"
 #include "log.h"
 #include "luascripts.h"
 #include "util.h"
@@ -151,14 +151,14 @@ static int valid_fp(const char *s)
 }
 
 /* A count from Redis (a string or an integer reply), clamped to 0..max. */
-static long long reply_ll(const redisReply *r, long long max)
+static long long reply_ll(const struct store_reply *r, long long max)
 {
     long long v = 0;
     if (!r)
         return 0;
-    if (r->type == REDIS_REPLY_INTEGER)
+    if (r->type == STORE_REPLY_INTEGER)
         v = r->integer;
-    else if (r->type == REDIS_REPLY_STRING)
+    else if (r->type == STORE_REPLY_STRING)
         v = strtoll(r->str, NULL, 10);
     return v < 0 ? 0 : v > max ? max : v;
 }
@@ -182,8 +182,8 @@ static int id_cmp(const char *a, const char *b)
 /* ---------- a learn command ----------
  *
  * Built once for both ways of sending it: the API's (store lanes, RESP
- * written by store.c) and the command line's (its own pipelined hiredis
- * connection). Arguments point into the struct itself. */
+ * written by store.c) and the command line's (its own pipelined
+ * connection, conn.h). Arguments point into the struct itself. */
 
 /* EVALSHA, sha, 5, five keys, op, label, version, maxlen, and for raw
  * the two total deltas: 14, and a spare. */
@@ -269,7 +269,7 @@ static void lc_raw(struct learn_cmd *lc, const char *mname, const uint64_t *h, c
 }
 
 /* The learn script's reply into 'res'. */
-static void parse_learn(redisReply *r, const char *err, void *out)
+static void parse_learn(const struct store_reply *r, const char *err, void *out)
 {
     struct bayesdb_learn_res *res = out;
     if (!r) {
@@ -277,7 +277,7 @@ static void parse_learn(redisReply *r, const char *err, void *out)
         snprintf(res->error, sizeof res->error, "%s", err);
         return;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+    if (r->type == STORE_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == STORE_REPLY_STRING &&
         strcmp(r->element[0]->str, "version") == 0) {
         res->rc = -2;
         res->tok_version = (int)reply_ll(r->element[1], 1000000);
@@ -285,11 +285,11 @@ static void parse_learn(redisReply *r, const char *err, void *out)
                  res->tok_version, TOK_VERSION);
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 || r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[4]->type != REDIS_REPLY_STRING) {
+    if (r->type != STORE_REPLY_ARRAY || r->elements != 5 || r->element[0]->type != STORE_REPLY_STRING ||
+        r->element[4]->type != STORE_REPLY_STRING) {
         res->rc = -1;
         snprintf(res->error, sizeof res->error, "redis: unexpected learn reply: %.100s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
+                 r->type == STORE_REPLY_ERROR ? r->str : "wrong type");
         return;
     }
     res->rc = 0;
@@ -474,116 +474,95 @@ static void apply_wanted(void)
 
 /* ---------- the sync connection ---------- */
 
-static redisReply *rcmd(redisContext *c, int argc, const char **argv)
+static struct store_reply *rcmd(struct conn *c, int argc, const char **argv)
 {
-    size_t lens[16];
-    for (int i = 0; i < argc && i < 16; i++)
-        lens[i] = strlen(argv[i]);
-    return redisCommandArgv(c, argc, argv, lens);
+    return conn_command_argv(c, argc, argv, NULL);
 }
 
-static int load_learn_script(redisContext *c)
+static int load_learn_script(struct conn *c)
 {
     const char *argv[] = { "SCRIPT", "LOAD", LEARN_LUA };
-    redisReply *r = rcmd(c, 3, argv);
-    int ok = r && r->type == REDIS_REPLY_STRING && r->len == 40;
+    struct store_reply *r = rcmd(c, 3, argv);
+    int ok = r && r->type == STORE_REPLY_STRING && r->len == 40;
     if (ok) {
         pthread_mutex_lock(&sha_mu);
         memcpy(learn_sha, r->str, 41);
         pthread_mutex_unlock(&sha_mu);
     }
-    freeReplyObject(r);
+    conn_reply_free(r);
     return ok ? 0 : -1;
 }
 
 /* A blocking connection to 't' (AUTH, SELECT, the learn script loaded),
  * with 'cmd_ms' as the timeout of every command. NULL with a reason. */
-static redisContext *connect_blocking(const struct redis_target *t, int conn_ms, int cmd_ms, int *fd_slot,
-                                      char *err, size_t errlen)
+static struct conn *connect_blocking(const struct redis_target *t, int conn_ms, int cmd_ms, int *fd_slot,
+                                     char *err, size_t errlen)
 {
-    struct timeval ct = { conn_ms / 1000, (conn_ms % 1000) * 1000 };
-    struct timeval mt = { cmd_ms / 1000, (cmd_ms % 1000) * 1000 };
-    redisContext *c = t->sock[0] ? redisConnectUnixWithTimeout(t->sock, ct)
-                                 : redisConnectWithTimeout(t->host, t->port, ct);
-    int ok = c && !c->err && redisSetTimeout(c, mt) == REDIS_OK;
+    char why[160];
+    struct conn *c = conn_open(t, conn_ms, cmd_ms, why, sizeof why);
+    int ok = c != NULL;
     if (ok && fd_slot) { /* published before the first command: a stop can cut it short */
         pthread_mutex_lock(&mu);
-        *fd_slot = c->fd;
+        *fd_slot = conn_fd(c);
         pthread_mutex_unlock(&mu);
         ok = !atomic_load(&quit);
     }
-    if (ok && t->pass[0]) {
-        const char *a3[] = { "AUTH", t->user, t->pass };
-        const char *a2[] = { "AUTH", t->pass };
-        redisReply *r = t->user[0] ? rcmd(c, 3, a3) : rcmd(c, 2, a2);
-        ok = r && r->type != REDIS_REPLY_ERROR;
-        freeReplyObject(r);
-    }
-    if (ok && t->db) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", t->db);
-        const char *a[] = { "SELECT", db };
-        redisReply *r = rcmd(c, 2, a);
-        ok = r && r->type != REDIS_REPLY_ERROR;
-        freeReplyObject(r);
-    }
-    ok = ok && load_learn_script(c) == 0;
+    ok = ok && conn_login(c, t) == 0 && load_learn_script(c) == 0;
     if (!ok) {
         snprintf(err, errlen, "redis connect failed: %s",
-                 c && c->err ? c->errstr : "authentication, SELECT or SCRIPT LOAD refused");
+                 !c ? why : conn_error(c) ? conn_error(c) : "authentication, SELECT or SCRIPT LOAD refused");
         if (fd_slot) {
             pthread_mutex_lock(&mu);
             *fd_slot = -1;
             pthread_mutex_unlock(&mu);
         }
-        redisFree(c);
+        conn_close(c);
         return NULL;
     }
-    redisEnableKeepAlive(c);
     return c;
 }
 
-static void drop_sync_conn(redisContext **c)
+static void drop_sync_conn(struct conn **c)
 {
     pthread_mutex_lock(&mu);
     live_fd = -1;
     pthread_mutex_unlock(&mu);
-    redisFree(*c);
+    conn_close(*c);
     *c = NULL;
     atomic_store(&connected, 0);
 }
 
 /* Take a reply and say whether the connection still works: -1 when the
  * reply is missing (I/O error, timeout: the connection must go). */
-static int conn_ok(redisContext *c, redisReply *r)
+static int conn_ok(struct conn *c, const struct store_reply *r)
 {
-    return r && !c->err ? 0 : -1;
+    return r && !conn_error(c) ? 0 : -1;
 }
 
 /* The seq field of a stream entry [id, [field, value, ...]], -1 if it has
  * none or is malformed. The script writes seq first. */
-static long long event_seq(const redisReply *ent)
+static long long event_seq(const struct store_reply *ent)
 {
-    if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 || ent->element[0]->type != REDIS_REPLY_STRING ||
-        ent->element[1]->type != REDIS_REPLY_ARRAY)
+    if (ent->type != STORE_REPLY_ARRAY || ent->elements != 2 || ent->element[0]->type != STORE_REPLY_STRING ||
+        ent->element[1]->type != STORE_REPLY_ARRAY)
         return -1;
-    const redisReply *f = ent->element[1];
+    const struct store_reply *f = ent->element[1];
     for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, "seq") == 0)
+        if (f->element[i]->type == STORE_REPLY_STRING && strcmp(f->element[i]->str, "seq") == 0)
             return reply_ll(f->element[i + 1], INT64_MAX);
     return -1;
 }
 
 /* Set what one event says in 'm': its totals and every token's new count;
  * the tokenizer version it was made with goes to *ver. */
-static void apply_event(model *m, const redisReply *ent, int *ver)
+static void apply_event(model *m, const struct store_reply *ent, int *ver)
 {
-    const redisReply *f = ent->element[1];
+    const struct store_reply *f = ent->element[1];
     uint64_t ns, nh;
     model_totals(m, &ns, &nh);
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING)
+        const struct store_reply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != STORE_REPLY_STRING)
             continue;
         uint64_t h;
         if (k->len == 17 && (k->str[0] == 's' || k->str[0] == 'h') && parse_hex16(k->str + 1, 16, &h) == 0)
@@ -599,59 +578,59 @@ static void apply_event(model *m, const redisReply *ent, int *ver)
 }
 
 /* HSCAN a class hash into 'm'. Returns 0 or -1 (connection failed). */
-static int scan_class(redisContext *c, const char *key, model *m, enum model_class cls)
+static int scan_class(struct conn *c, const char *key, model *m, enum model_class cls)
 {
     char cursor[32] = "0";
     do {
         const char *argv[] = { "HSCAN", key, cursor, "COUNT", "1000" };
-        redisReply *r = rcmd(c, 5, argv);
+        struct store_reply *r = rcmd(c, 5, argv);
         if (conn_ok(c, r)) {
-            freeReplyObject(r);
+            conn_reply_free(r);
             return -1;
         }
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[1]->type != REDIS_REPLY_ARRAY) {
+        if (r->type != STORE_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != STORE_REPLY_STRING ||
+            r->element[1]->type != STORE_REPLY_ARRAY) {
             LOG_WARN(NULL, "bayes: %s: unexpected HSCAN reply", key);
-            freeReplyObject(r);
+            conn_reply_free(r);
             return 0; /* a key of the wrong type: nothing to load */
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        const redisReply *a = r->element[1];
+        const struct store_reply *a = r->element[1];
         for (size_t i = 0; i + 1 < a->elements; i += 2) {
             uint64_t h;
-            const redisReply *k = a->element[i];
-            if (k->type == REDIS_REPLY_STRING && parse_hex16(k->str, k->len, &h) == 0)
+            const struct store_reply *k = a->element[i];
+            if (k->type == STORE_REPLY_STRING && parse_hex16(k->str, k->len, &h) == 0)
                 model_set(m, h, cls, (uint32_t)reply_ll(a->element[i + 1], UINT32_MAX));
         }
-        freeReplyObject(r);
+        conn_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
     return 0;
 }
 
 /* {last id, seq} of a model in one step (LEARN_SNAPSHOT_LUA). Returns 0, or -1
  * when the connection failed. */
-static int snapshot(redisContext *c, const struct entry *e, char *id, size_t idlen, long long *seq)
+static int snapshot(struct conn *c, const struct entry *e, char *id, size_t idlen, long long *seq)
 {
     const char *argv[] = { "EVAL", LEARN_SNAPSHOT_LUA, "2", e->events_key, e->meta_key };
-    redisReply *r = rcmd(c, 5, argv);
+    struct store_reply *r = rcmd(c, 5, argv);
     if (conn_ok(c, r)) {
-        freeReplyObject(r);
+        conn_reply_free(r);
         return -1;
     }
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING;
+    int ok = r->type == STORE_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == STORE_REPLY_STRING;
     snprintf(id, idlen, "%s", ok ? r->element[0]->str : "0-0");
     *seq = ok ? reply_ll(r->element[1], INT64_MAX) : 0;
     if (!ok)
         LOG_WARN(NULL, "bayes: model %s: unexpected snapshot reply: %.100s", e->name,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "wrong type");
-    freeReplyObject(r);
+                 r->type == STORE_REPLY_ERROR ? r->str : "wrong type");
+    conn_reply_free(r);
     return 0;
 }
 
 /* Load model 'e' from Redis (see the top of this file) and swap it in.
  * Returns 0 (loaded, or to be tried again: need_load stays set), or -1
  * when the connection failed. */
-static int load(redisContext *c, struct entry *e)
+static int load(struct conn *c, struct entry *e)
 {
     int64_t t0 = mono_ms();
     char id[48];
@@ -664,18 +643,18 @@ static int load(redisContext *c, struct entry *e)
         return -1;
     }
     const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "tok_version" };
-    redisReply *r = rcmd(c, 5, argv);
+    struct store_reply *r = rcmd(c, 5, argv);
     if (conn_ok(c, r)) {
-        freeReplyObject(r);
+        conn_reply_free(r);
         model_free(m);
         return -1;
     }
     int ver = 0;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+    if (r->type == STORE_REPLY_ARRAY && r->elements == 3) {
         model_set_totals(m, (uint64_t)reply_ll(r->element[0], INT64_MAX), (uint64_t)reply_ll(r->element[1], INT64_MAX));
         ver = (int)reply_ll(r->element[2], 1000000);
     }
-    freeReplyObject(r);
+    conn_reply_free(r);
     /* Replay what happened since the snapshot. */
     int gap = 0;
     for (;;) {
@@ -684,13 +663,13 @@ static int load(redisContext *c, struct entry *e)
         const char *xa[] = { "XRANGE", e->events_key, from, "+", "COUNT", "200" };
         r = rcmd(c, 6, xa);
         if (conn_ok(c, r)) {
-            freeReplyObject(r);
+            conn_reply_free(r);
             model_free(m);
             return -1;
         }
-        size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        size_t n = r->type == STORE_REPLY_ARRAY ? r->elements : 0;
         for (size_t i = 0; i < n && !gap; i++) {
-            const redisReply *ent = r->element[i];
+            const struct store_reply *ent = r->element[i];
             long long s = event_seq(ent);
             if (s < 0)
                 continue;
@@ -702,7 +681,7 @@ static int load(redisContext *c, struct entry *e)
             seq = s;
             snprintf(id, sizeof id, "%s", ent->element[0]->str);
         }
-        freeReplyObject(r);
+        conn_reply_free(r);
         if (gap || n < READ_COUNT)
             break;
     }
@@ -732,7 +711,7 @@ static int load(redisContext *c, struct entry *e)
 
 /* Compare each model's seq with Redis's: a flush or rollback sends no
  * event, so it is found here. Returns 0 or -1 (connection failed). */
-static int verify(redisContext *c)
+static int verify(struct conn *c)
 {
     for (size_t i = 0; i < ntab; i++) {
         struct entry *e = tab[i];
@@ -756,7 +735,7 @@ static int verify(redisContext *c)
 
 /* One XREAD BLOCK on every loaded model's stream; apply what comes.
  * Returns 0 or -1 (connection failed). */
-static int follow(redisContext *c)
+static int follow(struct conn *c)
 {
     size_t n = 0;
     for (size_t i = 0; i < ntab; i++)
@@ -796,20 +775,20 @@ static int follow(redisContext *c)
     }
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    struct store_reply *r = conn_command_argv(c, argc, argv, lens);
     free(argv);
     free(lens);
     if (conn_ok(c, r)) {
-        freeReplyObject(r);
+        conn_reply_free(r);
         free(who);
         return -1;
     }
     int64_t now = mono_ms();
-    if (r->type == REDIS_REPLY_ARRAY) {
+    if (r->type == STORE_REPLY_ARRAY) {
         for (size_t s = 0; s < r->elements; s++) {
-            const redisReply *st = r->element[s];
-            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[0]->type != REDIS_REPLY_STRING ||
-                st->element[1]->type != REDIS_REPLY_ARRAY)
+            const struct store_reply *st = r->element[s];
+            if (st->type != STORE_REPLY_ARRAY || st->elements != 2 || st->element[0]->type != STORE_REPLY_STRING ||
+                st->element[1]->type != STORE_REPLY_ARRAY)
                 continue;
             struct entry *e = NULL;
             for (size_t i = 0; i < n; i++)
@@ -817,10 +796,10 @@ static int follow(redisContext *c)
                     e = who[i];
             if (!e)
                 continue;
-            const redisReply *ents = st->element[1];
+            const struct store_reply *ents = st->element[1];
             pthread_rwlock_wrlock(&e->lock);
             for (size_t i = 0; i < ents->elements; i++) {
-                const redisReply *ent = ents->element[i];
+                const struct store_reply *ent = ents->element[i];
                 long long sq = event_seq(ent), mine = atomic_load(&e->seq);
                 if (sq < 0)
                     continue;
@@ -841,7 +820,7 @@ static int follow(redisContext *c)
             pthread_rwlock_unlock(&e->lock);
         }
     }
-    freeReplyObject(r);
+    conn_reply_free(r);
     for (size_t i = 0; i < n; i++)
         if (!who[i]->need_load)
             atomic_store(&who[i]->synced_ms, now);
@@ -852,7 +831,7 @@ static int follow(redisContext *c)
 static void *sync_main(void *arg)
 {
     (void)arg;
-    redisContext *c = NULL;
+    struct conn *c = NULL;
     unsigned gen = 0;
     int64_t next_verify = 0;
     int64_t down_logged = 0;
@@ -907,7 +886,7 @@ static void *sync_main(void *arg)
             rc = follow(c);
         if (rc) {
             if (!atomic_load(&quit))
-                LOG_WARN(NULL, "bayes: model sync lost redis: %s", c->errstr[0] ? c->errstr : "bad reply");
+                LOG_WARN(NULL, "bayes: model sync lost redis: %s", conn_error(c) ? conn_error(c) : "bad reply");
             down_logged = 1;
             drop_sync_conn(&c);
             fire_waiters(1);
@@ -1108,7 +1087,7 @@ void bayesdb_learn_async(const char *name, const tok_list *tl, const char *fp, e
 #define CLI_WINDOW 256
 
 struct cli {
-    redisContext *rc;
+    struct conn *rc;
     const char *model;
     char sha[41];
     long learned, moved, unchanged, unlearned, raw, errors;
@@ -1189,24 +1168,24 @@ static void cli_close(struct cli *x)
     free(x->line);
     if (x->f != stdin)
         fclose(x->f);
-    redisFree(x->rc);
+    conn_close(x->rc);
 }
 
 /* Read the oldest reply in flight and count it. Returns 0, or -1 when
  * Redis is gone (the run stops). */
 static int cli_take(struct cli *x)
 {
-    redisReply *r = NULL;
     long line = x->ring[(x->head - x->inflight + CLI_WINDOW) % CLI_WINDOW];
     x->inflight--;
-    if (redisGetReply(x->rc, (void **)&r) != REDIS_OK || !r) {
-        fprintf(stderr, "modgate: redis: %s\n", x->rc->errstr[0] ? x->rc->errstr : "no reply");
+    struct store_reply *r = conn_get_reply(x->rc);
+    if (!r) {
+        fprintf(stderr, "modgate: redis: %s\n", conn_error(x->rc) ? conn_error(x->rc) : "no reply");
         return -1;
     }
     struct bayesdb_learn_res res;
     memset(&res, 0, sizeof res);
     parse_learn(r, "", &res);
-    freeReplyObject(r);
+    conn_reply_free(r);
     if (res.rc) {
         x->errors++;
         fprintf(stderr, "%s:%ld: %s\n", x->path, line, res.error);
@@ -1248,7 +1227,7 @@ static int cli_send(struct cli *x, struct learn_cmd *lc, long line)
     x->sent++;
     if (x->inflight == CLI_WINDOW && cli_take(x))
         return -1;
-    redisAppendCommandArgv(x->rc, lc->argc, lc->argv, lc->lens);
+    conn_append_argv(x->rc, lc->argc, lc->argv, lc->lens);
     x->ring[x->head] = line;
     x->head = (x->head + 1) % CLI_WINDOW;
     x->inflight++;
@@ -1329,7 +1308,7 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
 
 /* SCAN for a model's doc keys and append each learned comment to 'out'.
  * Returns 0 or -1. */
-static int export_docs(redisContext *rc, const char *mname, long *ndocs, struct buf *out)
+static int export_docs(struct conn *rc, const char *mname, long *ndocs, struct buf *out)
 {
     char prefix[160], pattern[sizeof prefix + 1];
     snprintf(prefix, sizeof prefix, "mg:{%s}:bayes:doc:", mname);
@@ -1337,23 +1316,24 @@ static int export_docs(redisContext *rc, const char *mname, long *ndocs, struct 
     char cursor[32] = "0";
     do {
         const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
-        redisReply *r = rcmd(rc, 6, argv);
-        if (conn_ok(rc, r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            freeReplyObject(r);
+        struct store_reply *r = rcmd(rc, 6, argv);
+        if (conn_ok(rc, r) || r->type != STORE_REPLY_ARRAY || r->elements != 2) {
+            conn_reply_free(r);
             return -1;
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str ? r->element[0]->str : "0");
-        const redisReply *keys = r->element[1];
+        const struct store_reply *keys = r->element[1];
         for (size_t i = 0; i < keys->elements; i++)
-            redisAppendCommand(rc, "GET %b", keys->element[i]->str, keys->element[i]->len);
+            conn_append_argv(rc, 2, (const char *[]){ "GET", keys->element[i]->str },
+                             (const size_t[]){ 3, keys->element[i]->len });
         for (size_t i = 0; i < keys->elements; i++) {
-            redisReply *v = NULL;
-            if (redisGetReply(rc, (void **)&v) != REDIS_OK || !v) {
-                freeReplyObject(r);
+            struct store_reply *v = conn_get_reply(rc);
+            if (!v) {
+                conn_reply_free(r);
                 return -1;
             }
             const char *k = keys->element[i]->str + strlen(prefix);
-            const char *colon = v->type == REDIS_REPLY_STRING ? memchr(v->str, ':', v->len) : NULL;
+            const char *colon = v->type == STORE_REPLY_STRING ? memchr(v->str, ':', v->len) : NULL;
             if (colon && valid_fp(k)) {
                 size_t ll = (size_t)(colon - v->str), nt = (v->len - ll - 1) / 16;
                 buf_printf(out, "{\"d\":\"%s\",\"l\":\"%.*s\",\"t\":[", k, (int)(ll < 8 ? ll : 8), v->str);
@@ -1367,22 +1347,22 @@ static int export_docs(redisContext *rc, const char *mname, long *ndocs, struct 
                 buf_puts(out, "]}\n");
                 (*ndocs)++;
             }
-            freeReplyObject(v);
+            conn_reply_free(v);
         }
-        freeReplyObject(r);
+        conn_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
     return 0;
 }
 
 /* The model's seq (0 when it has none), or -1 when Redis failed. */
-static long long model_seq(redisContext *rc, const struct entry *e)
+static long long model_seq(struct conn *rc, const struct entry *e)
 {
     const char *argv[] = { "HGET", e->meta_key, "seq" };
-    redisReply *r = rcmd(rc, 3, argv);
+    struct store_reply *r = rcmd(rc, 3, argv);
     long long seq = -1;
     if (!conn_ok(rc, r))
-        seq = r->type == REDIS_REPLY_NIL ? 0 : reply_ll(r, INT64_MAX);
-    freeReplyObject(r);
+        seq = r->type == STORE_REPLY_NIL ? 0 : reply_ll(r, INT64_MAX);
+    conn_reply_free(r);
     return seq;
 }
 
@@ -1392,9 +1372,9 @@ static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *
     model *m = model_new();
     int rc = -1;
     const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "seq", "tok_version" };
-    redisReply *r = NULL;
+    struct store_reply *r = NULL;
     if (scan_class(x->rc, e->spam_key, m, MODEL_SPAM) || scan_class(x->rc, e->ham_key, m, MODEL_HAM) ||
-        !(r = rcmd(x->rc, 6, argv)) || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        !(r = rcmd(x->rc, 6, argv)) || r->type != STORE_REPLY_ARRAY || r->elements != 4)
         goto out;
     long long ver = reply_ll(r->element[3], 1000000);
     buf_printf(out, "{\"model\":\"%s\",\"tok_version\":%lld,\"nspam\":%lld,\"nham\":%lld,\"seq\":%lld,"
@@ -1411,7 +1391,7 @@ static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *
     *ntokens = model_tokens(m);
     rc = export_docs(x->rc, x->model, ndocs, out);
 out:
-    freeReplyObject(r);
+    conn_reply_free(r);
     model_free(m);
     return rc;
 }
@@ -1437,7 +1417,7 @@ int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site)
         out.len = 0;
         long long before = model_seq(x.rc, e), after = -1;
         if (before < 0 || export_once(&x, e, &out, &ntokens, &ndocs) || (after = model_seq(x.rc, e)) < 0) {
-            fprintf(stderr, "modgate: redis: %s\n", x.rc->errstr[0] ? x.rc->errstr : "unexpected reply");
+            fprintf(stderr, "modgate: redis: %s\n", conn_error(x.rc) ? conn_error(x.rc) : "unexpected reply");
             goto done;
         }
         if (after == before) {
@@ -1456,7 +1436,7 @@ int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site)
 done:
     buf_free(&out);
     entry_free(e);
-    redisFree(x.rc);
+    conn_close(x.rc);
     return rc;
 }
 

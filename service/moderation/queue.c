@@ -1,7 +1,6 @@
 /* queue.c - the moderation queue in Redis; see queue.h. */
 #include "queue.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,29 +61,29 @@ static struct store_script stream_lua = { QUEUE_STREAM_LUA, "" };
 
 /* ---------- replies ---------- */
 
-static int is_arr(const redisReply *r, size_t n)
+static int is_arr(const struct store_reply *r, size_t n)
 {
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= n;
+    return r && r->type == STORE_REPLY_ARRAY && r->elements >= n;
 }
 
-static const char *str_of(const redisReply *r)
+static const char *str_of(const struct store_reply *r)
 {
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : "";
+    return r && (r->type == STORE_REPLY_STRING || r->type == STORE_REPLY_STATUS) ? r->str : "";
 }
 
-static long long int_of(const redisReply *r)
+static long long int_of(const struct store_reply *r)
 {
     if (!r)
         return 0;
-    if (r->type == REDIS_REPLY_INTEGER)
+    if (r->type == STORE_REPLY_INTEGER)
         return r->integer;
-    return r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    return r->type == STORE_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
 }
 
 /* A failed call: rc -1 when Redis could not be asked, -2 when it refused. */
-static int failed(struct queue_res *q, redisReply *r, const char *err)
+static int failed(struct queue_res *q, const struct store_reply *r, const char *err)
 {
-    if (r && r->type != REDIS_REPLY_ERROR)
+    if (r && r->type != STORE_REPLY_ERROR)
         return 0;
     q->rc = r ? -2 : -1;
     snprintf(q->error, sizeof q->error, "%.150s", r ? r->str : err);
@@ -132,15 +131,15 @@ void queue_item_text(struct buf *b, const char *state, const char *ver, const ch
 }
 
 /* Text of the reply string r (valid UTF-8 JSON, as modgate stored it). */
-static void put_item(struct buf *b, redisReply *const *e)
+static void put_item(struct buf *b, struct store_reply *const *e)
 {
-    queue_item_text(b, str_of(e[1]), str_of(e[5]), str_of(e[6]), e[6] && e[6]->type == REDIS_REPLY_STRING ? e[6]->len : 0,
+    queue_item_text(b, str_of(e[1]), str_of(e[5]), str_of(e[6]), e[6] && e[6]->type == STORE_REPLY_STRING ? e[6]->len : 0,
                     str_of(e[4]), str_of(e[7]), str_of(e[8]));
 }
 
 /* Built as text, not as a jansson tree: this runs on a Redis lane's
  * thread, which must get back to its other commands at once. */
-static void parse_list(redisReply *r, const char *err, void *out)
+static void parse_list(const struct store_reply *r, const char *err, void *out)
 {
     struct queue_res *q = out;
     if (failed(q, r, err))
@@ -154,7 +153,7 @@ static void parse_list(redisReply *r, const char *err, void *out)
     buf_init(&b);
     buf_append(&b, "[", 1);
     for (size_t i = 0, k = 0; i < r->element[0]->elements; i++) {
-        redisReply *e = r->element[0]->element[i];
+        struct store_reply *e = r->element[0]->element[i];
         if (!is_arr(e, 9))
             continue;
         if (k++)
@@ -163,7 +162,7 @@ static void parse_list(redisReply *r, const char *err, void *out)
     }
     buf_append(&b, "]", 1);
     q->text = b.p;
-    redisReply *m = r->element[1];
+    struct store_reply *m = r->element[1];
     json_t *o = json_pack("{s:b, s:s, s:s, s:I, s:I}", "done", int_of(m->element[2]) == 1, "last_ms",
                           str_of(m->element[0]), "last_id", str_of(m->element[1]), "looked_at",
                           (json_int_t)int_of(m->element[3]), "matching", (json_int_t)int_of(m->element[4]));
@@ -233,7 +232,7 @@ void queue_list_async(const struct queue_list_req *q, struct queue_res *res, sto
     store_script_async(&list_lua, q->site, 0, a.n, a.v, a.len, parse_list, res, done, arg);
 }
 
-static void parse_get(redisReply *r, const char *err, void *out)
+static void parse_get(const struct store_reply *r, const char *err, void *out)
 {
     struct queue_res *q = out;
     if (failed(q, r, err))
@@ -243,12 +242,12 @@ static void parse_get(redisReply *r, const char *err, void *out)
         snprintf(q->error, sizeof q->error, "unexpected reply to a comment read");
         return;
     }
-    redisReply *h = r->element[0];
+    struct store_reply *h = r->element[0];
     if (h->elements == 0)
         return; /* rc 0, text NULL: no such comment */
     /* the hash's fields in put_item's order: id, state, score, at, since, ver, item, learned, by */
     static const char *const names[] = { "", "state", "score", "at", "since", "ver", "item", "learned", "by" };
-    redisReply *f[9] = { 0 };
+    struct store_reply *f[9] = { 0 };
     for (size_t i = 0; i + 1 < h->elements; i += 2)
         for (int k = 1; k < 9; k++)
             if (strcmp(str_of(h->element[i]), names[k]) == 0)
@@ -272,7 +271,7 @@ void queue_get_async(const char *site, const char *id, struct queue_res *res, st
     store_script_async(&get_lua, site, 0, a.n, a.v, a.len, parse_get, res, done, arg);
 }
 
-static void parse_fetch(redisReply *r, const char *err, void *out)
+static void parse_fetch(const struct store_reply *r, const char *err, void *out)
 {
     struct queue_res *q = out;
     if (failed(q, r, err))
@@ -284,7 +283,7 @@ static void parse_fetch(redisReply *r, const char *err, void *out)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < r->elements; i++) {
-        redisReply *e = r->element[i];
+        struct store_reply *e = r->element[i];
         if (!is_arr(e, 1))
             continue;
         if (e->elements < 6) {
@@ -328,7 +327,7 @@ void queue_fetch_async(const char *site, const char *const *ids, int nids, const
     free(len);
 }
 
-static void parse_act(redisReply *r, const char *err, void *out)
+static void parse_act(const struct store_reply *r, const char *err, void *out)
 {
     struct queue_res *q = out;
     if (failed(q, r, err))
@@ -397,7 +396,7 @@ void queue_act_async(const struct queue_act *x, struct queue_res *res, store_don
     free(len);
 }
 
-static void parse_stream(redisReply *r, const char *err, void *out)
+static void parse_stream(const struct store_reply *r, const char *err, void *out)
 {
     struct queue_res *q = out;
     if (failed(q, r, err))
@@ -409,7 +408,7 @@ static void parse_stream(redisReply *r, const char *err, void *out)
     }
     json_t *entries = json_array();
     for (size_t i = 0; i < r->element[1]->elements; i++) {
-        redisReply *e = r->element[1]->element[i];
+        struct store_reply *e = r->element[1]->element[i];
         if (!is_arr(e, 2) || !is_arr(e->element[1], 0))
             continue;
         json_t *o = json_pack("{s:s}", "cursor", str_of(e->element[0]));
@@ -449,13 +448,13 @@ struct migration {
 
 static void migrate_from(struct migration *m);
 
-static void parse_migrated(redisReply *r, const char *err, void *out)
+static void parse_migrated(const struct store_reply *r, const char *err, void *out)
 {
     struct migration *m = out;
     m->next = -1;
     if (!is_arr(r, 3)) {
         LOG_WARN(NULL, "queue: site %s: the first queue format and the eviction index were not checked: %s", m->site,
-                 r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "unexpected reply");
+                 r && r->type == STORE_REPLY_ERROR ? r->str : err ? err : "unexpected reply");
         return;
     }
     m->moved += int_of(r->element[0]);

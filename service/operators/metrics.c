@@ -5,7 +5,6 @@
  * the models and the HTTP server. */
 #include "metrics.h"
 
-#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,16 +30,16 @@ struct scrape {
     _Atomic int left;             /* of the two, still to answer */
 };
 
-static void parse_depth(redisReply *r, const char *err, void *out)
+static void parse_depth(const struct store_reply *r, const char *err, void *out)
 {
     (void)err;
     struct scrape *s = out;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 * s->cfg->nsites) {
+    if (!r || r->type != STORE_REPLY_ARRAY || r->elements != 4 * s->cfg->nsites) {
         s->rc = -1;
         return;
     }
     for (size_t i = 0; i < r->elements; i++)
-        s->counts[i] = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+        s->counts[i] = r->element[i]->type == STORE_REPLY_INTEGER ? r->element[i]->integer : 0;
 }
 
 /* depth (luascripts.h: service/redis/lua/metrics_depth.lua): ZCARD of

@@ -6,7 +6,6 @@
  * from the running config's file and the overlay table below. */
 #include "policy.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -219,31 +218,31 @@ static void sync_done(void *arg)
     pthread_mutex_unlock(&s->m);
 }
 
-static const char *str_of(const redisReply *r)
+static const char *str_of(const struct store_reply *r)
 {
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : "";
+    return r && (r->type == STORE_REPLY_STRING || r->type == STORE_REPLY_STATUS) ? r->str : "";
 }
 
 /* An array reply of strings or integers into s->v. */
-static void parse_strings(redisReply *r, const char *err, void *out)
+static void parse_strings(const struct store_reply *r, const char *err, void *out)
 {
     struct sync_call *s = out;
     s->rc = -1;
-    if (!r || r->type != REDIS_REPLY_ARRAY) { /* r NULL: unreachable ('err'); else an error reply */
+    if (!r || r->type != STORE_REPLY_ARRAY) { /* r NULL: unreachable ('err'); else an error reply */
         if (r)
-            LOG_ERROR(NULL, "policy: a script failed: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+            LOG_ERROR(NULL, "policy: a script failed: %.200s", r->type == STORE_REPLY_ERROR ? r->str : "bad reply");
         (void)err;
         return;
     }
     s->v = xcalloc(r->elements + 1, sizeof *s->v);
     for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type == REDIS_REPLY_INTEGER) {
+        const struct store_reply *e = r->element[i];
+        if (e->type == STORE_REPLY_INTEGER) {
             char t[24];
             snprintf(t, sizeof t, "%lld", e->integer);
             s->v[i] = xstrdup(t);
         } else {
-            s->v[i] = xstrndup(str_of(e), e->type == REDIS_REPLY_STRING ? e->len : 0);
+            s->v[i] = xstrndup(str_of(e), e->type == STORE_REPLY_STRING ? e->len : 0);
         }
     }
     s->n = r->elements;

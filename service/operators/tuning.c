@@ -1,7 +1,6 @@
 /* tuning.c - threshold sweeps and policy dry-runs over labelled comments. */
 #include "tuning.h"
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -167,20 +166,20 @@ static int by_since_desc(const void *a, const void *b)
 
 /* One page: copied as it is (parsed later, on the request's thread, not
  * in the store's callback). */
-static void parse_page(redisReply *r, const char *err, void *out)
+static void parse_page(const struct store_reply *r, const char *err, void *out)
 {
     struct tune_state *st = out;
     (void)err;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+    if (!r || r->type != STORE_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != STORE_REPLY_INTEGER) {
         st->rc = -1;
         if (r)
-            LOG_ERROR(NULL, "tuning: the script failed: %.200s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+            LOG_ERROR(NULL, "tuning: the script failed: %.200s", r->type == STORE_REPLY_ERROR ? r->str : "bad reply");
         return;
     }
     st->page_ids = (long)r->element[0]->integer;
     for (size_t i = 1; i + 2 < r->elements; i += 3) {
-        redisReply *id = r->element[i], *it = r->element[i + 1], *since = r->element[i + 2];
-        if (id->type != REDIS_REPLY_STRING || it->type != REDIS_REPLY_STRING || since->type != REDIS_REPLY_STRING)
+        struct store_reply *id = r->element[i], *it = r->element[i + 1], *since = r->element[i + 2];
+        if (id->type != STORE_REPLY_STRING || it->type != STORE_REPLY_STRING || since->type != STORE_REPLY_STRING)
             continue;
         if (st->kept >= st->limit) { /* the one more asked for: some were left out */
             st->truncated = 1;

@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "counters.h"
+#include "hireply.h"
 #include "log.h"
 #include "luascripts.h"
 #include "util.h"
@@ -230,6 +231,7 @@ struct pending {
     /* Every command but a detached one: the combiner parses the reply
      * into 'out' and calls 'done'. */
     void (*parse)(redisReply *r, const char *err, void *out); /* fills 'out' */
+    store_parse_fn ext_parse; /* instead of parse: another module's (store_command_async, store_script_async) */
     void *out;
     const char *src;        /* the script, for resending EVALSHA as EVAL */
     store_done_fn done_fn;
@@ -845,7 +847,13 @@ static void finish_async(struct pending *p)
             return;
         }
     }
-    p->parse(r, p->err, p->out);
+    if (p->ext_parse) { /* the module sees a store_reply, borrowing r's strings */
+        struct store_reply *v = hireply_new(r, 0);
+        p->ext_parse(v, p->err, p->out);
+        free(v);
+    } else {
+        p->parse(r, p->err, p->out);
+    }
     if (r)
         freeReplyObject(r);
     free(p->cmd);
@@ -891,16 +899,14 @@ static struct pending *new_pending(struct lane *l, struct cmd *c, void (*parse)(
     return p;
 }
 
-/* Queue a built command (taken over) without waiting; 'parse' and 'done'
- * run when the reply (or a failure) is there. 'src', when not NULL, is the
- * script an EVALSHA is resent as after NOSCRIPT. With 'inline_io' this
- * thread sends the lane's batch itself when the lane is idle; without, the
- * lane's kicker does. */
-static void queue_async(struct lane *l, struct cmd *c, const char *src, int retried,
-                        void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
-                        void *arg, int inline_io)
+/* Queue pending command 'p' (taken over) without waiting; its parse and
+ * done run when the reply (or a failure) is there. 'src', when not NULL,
+ * is the script an EVALSHA is resent as after NOSCRIPT. With 'inline_io'
+ * this thread sends the lane's batch itself when the lane is idle;
+ * without, the lane's kicker does. */
+static void queue_pending(struct pending *p, const char *src, int retried, int inline_io)
 {
-    struct pending *p = new_pending(l, c, parse, out, done, arg);
+    struct lane *l = p->lane;
     p->src = src;
     p->retried = retried || !src;
     push(p);
@@ -909,6 +915,25 @@ static void queue_async(struct lane *l, struct cmd *c, const char *src, int retr
     } else { /* the lane's kicker does the I/O; this thread goes on */
         kick(l);
     }
+}
+
+/* Queue a built command (taken over): queue_pending with 'parse' filling
+ * 'out' from the hiredis reply, then 'done(arg)'. */
+static void queue_async(struct lane *l, struct cmd *c, const char *src, int retried,
+                        void (*parse)(redisReply *, const char *, void *), void *out, store_done_fn done,
+                        void *arg, int inline_io)
+{
+    queue_pending(new_pending(l, c, parse, out, done, arg), src, retried, inline_io);
+}
+
+/* queue_async, inline, for a command of another module: its 'parse' gets
+ * a store_reply (finish_async builds it). */
+static void queue_ext(struct lane *l, struct cmd *c, const char *src, int retried, store_parse_fn parse,
+                      void *out, store_done_fn done, void *arg)
+{
+    struct pending *p = new_pending(l, c, NULL, out, done, arg);
+    p->ext_parse = parse;
+    queue_pending(p, src, retried, 1);
 }
 
 /* The held queue's cap as the scripts take it (see the check script's
@@ -1348,7 +1373,7 @@ void store_script_async(struct store_script *s, const char *lane_key, int nkeys,
     cmd_num(&c, nkeys);
     for (int i = 0; i < argc; i++)
         cmd_arg(&c, argv[i], lens[i]);
-    queue_async(lane_of(lane_key), &c, s->src, !evalsha, parse, out, done, arg, 1);
+    queue_ext(lane_of(lane_key), &c, s->src, !evalsha, parse, out, done, arg);
 }
 
 void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
@@ -1361,7 +1386,7 @@ void store_command_async(const char *lane_key, int argc, const char *const *argv
         cmd_arg(&c, argv[i], lens[i]);
     /* evalsha_to_eval rewrites exactly "EVALSHA <40-digit sha>". */
     int evalsha = script_src && argc >= 2 && lens[0] == 7 && memcmp(argv[0], "EVALSHA", 7) == 0 && lens[1] == 40;
-    queue_async(lane_of(lane_key), &c, evalsha ? script_src : NULL, !evalsha, parse, out, done, arg, 1);
+    queue_ext(lane_of(lane_key), &c, evalsha ? script_src : NULL, !evalsha, parse, out, done, arg);
 }
 
 /* ---------- Redis's own settings ----------

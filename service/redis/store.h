@@ -1,4 +1,4 @@
-/* store.h - everything modgate keeps in Redis, and the only user of hiredis.
+/* store.h - everything modgate keeps in Redis (hiredis stays in this room).
  *
  * A few connections ("lanes"), each pipelined: concurrent requests share
  * Redis round trips (see "the pipeline" in store.c), with separate connect
@@ -194,14 +194,38 @@ void store_captcha_risk_async(const char *site, const char *prefix, long long no
  * store_remember). */
 void store_captcha_spam(const char *site, const char *prefix, long long now_s);
 
-/* For the other modules that keep data in Redis (bayesdb.c): any command
- * on the pipelined lanes. hiredis stays out of this header: the reply
- * type is only forward-declared. */
-struct redisReply;
+/* For the other modules that keep data in Redis (bayesdb.c, queue.c,
+ * metrics.c, policy.c, tuning.c): any command on the pipelined lanes.
+ * hiredis stays out of this header and out of those modules: a reply
+ * reaches them as a store_reply, modgate's copy of hiredis's redisReply
+ * with the same field names and meanings (hireply.c builds it). */
+
+/* store_reply.type: the RESP2 reply types, the values of hiredis's
+ * REDIS_REPLY_* (hireply.c asserts it at compile time). modgate never
+ * asks for RESP3, so no other type arrives. */
+enum {
+    STORE_REPLY_STRING = 1,   /* bulk string: str, len */
+    STORE_REPLY_ARRAY = 2,    /* element[0..elements) */
+    STORE_REPLY_INTEGER = 3,  /* integer */
+    STORE_REPLY_NIL = 4,      /* nothing */
+    STORE_REPLY_STATUS = 5,   /* "+OK": str, len */
+    STORE_REPLY_ERROR = 6,    /* "-ERR ...": str, len */
+};
+
+struct store_reply {
+    int type;                       /* STORE_REPLY_* */
+    long long integer;              /* STORE_REPLY_INTEGER */
+    size_t len;                     /* bytes of str, its NUL not counted */
+    const char *str;                /* STRING, STATUS, ERROR: NUL-terminated (a
+                                       bulk string may hold NULs too); else NULL */
+    size_t elements;                /* STORE_REPLY_ARRAY: how many; else 0 */
+    struct store_reply **element;   /* STORE_REPLY_ARRAY: never NULL entries
+                                       (a nil one is of type NIL) */
+};
 
 /* Fills 'out' from 'r' (borrowed: freed after the call), or from 'err'
  * when 'r' is NULL (Redis unreachable, timed out, stopping). */
-typedef void (*store_parse_fn)(struct redisReply *r, const char *err, void *out);
+typedef void (*store_parse_fn)(const struct store_reply *r, const char *err, void *out);
 
 /* Send the command argv[0..argc) (binary-safe, lens[i] bytes each) on
  * the lane of 'lane_key' without waiting; 'parse(reply, err, out)' then
