@@ -40,15 +40,14 @@ FILTER_SRCS  := filters/xalloc.c filters/text.c filters/wordlist.c filters/links
                 filters/model.c filters/bayes.c filters/sweep.c
 # service/ in rooms by concern (docs/architecture.md): each room is a
 # folder, and each is on the include path so "store.h" names one file.
-SERVICE_ROOMS := http redis bayes captcha moderation operators
+SERVICE_ROOMS := codec http redis bayes captcha moderation operators
 SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.c service/config.c \
                 service/check.c service/routes.c \
-                service/http/http.c service/http/auth.c service/http/reply.c \
-                service/http/request.c service/http/jsonmem.c service/http/jfast.c \
+                service/codec/jsonmem.c service/codec/jfast.c service/codec/hmac.c service/codec/pow.c \
+                service/http/http.c service/http/auth.c service/http/reply.c service/http/request.c \
                 service/redis/store.c service/redis/spool.c service/redis/hireply.c service/redis/conn.c \
                 service/bayes/bayesdb.c service/bayes/learn.c \
-                service/captcha/hmac.c service/captcha/pow.c service/captcha/captcha.c \
-                service/captcha/formtoken.c \
+                service/captcha/captcha.c service/captcha/formtoken.c \
                 service/moderation/queue.c service/moderation/moderate.c service/moderation/ui.c \
                 service/operators/metrics.c service/operators/policy.c service/operators/tuning.c \
                 service/operators/eval.c
@@ -244,6 +243,7 @@ lint:
 	@! grep -rlE --include='*.c' --include='*.h' '#include\s*[<"]([^>"]*/)?microhttpd\.h' service filters \
 	    | grep -v '^service/http/' \
 	    || (echo "microhttpd.h included outside service/http/ (the HTTP room)" && false)
+	@python3 tests/lint/rooms.py
 	@command -v luacheck >/dev/null 2>&1 || sh docker/install-deps.sh lua-check
 	@luacheck -qq --no-color $(LUA_DIR)
 
