@@ -334,8 +334,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, struct reqctx *x,
     reply_error(&resp, status, code, "%s", msg);
     resp.allow = allow;
     x->early = 1;
-    conn_busy(conn);
-    return send_response(conn, x, &resp);
+    return send_response(conn, x, &resp); /* which starts the answer's deadline */
 }
 
 /* Is 'ct' the media type 'type' (parameters such as charset allowed)? */

@@ -142,16 +142,31 @@ class Redis:
         """Like cmd, but bulk strings come back as bytes."""
         return self._cmd(args, True)
 
+    @staticmethod
+    def _encode(args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        return out
+
     def _cmd(self, args, raw):
         self.raw = raw
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a if isinstance(a, bytes) else str(a).encode()
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-            s.sendall(out)
+            s.sendall(self._encode(args))
             f = s.makefile("rb")
             return self._read(f)
+
+    def pipeline(self, cmds, chunk=500):
+        """The replies to many commands, sent 'chunk' at a time on one connection."""
+        out = []
+        self.raw = False
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            f = sock.makefile("rb")
+            for i in range(0, len(cmds), chunk):
+                sock.sendall(b"".join(self._encode(c) for c in cmds[i:i + chunk]))
+                out += [self._read(f) for _ in cmds[i:i + chunk]]
+        return out
 
     def _read(self, f):
         line = f.readline()

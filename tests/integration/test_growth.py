@@ -16,7 +16,6 @@ import copy
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -359,21 +358,6 @@ def test_without_config_command_info_decides_or_it_says_unknown():
     assert re.search(r"warn \[-\] redis: persistence unknown", log), log[-2000:]
 
 
-def pipeline(r, cmds):
-    """Send many commands to Redis on one connection; their replies."""
-    data = b""
-    for c in cmds:
-        data += b"*%d\r\n" % len(c)
-        for a in c:
-            a = str(a).encode()
-            data += b"$%d\r\n%s\r\n" % (len(a), a)
-    with socket.create_connection(("127.0.0.1", r.port), timeout=30) as sock:
-        sock.sendall(data)
-        f = sock.makefile("rb")
-        r.raw = False
-        return [r._read(f) for _ in cmds]
-
-
 def test_held_comments_from_before_the_index_are_indexed_at_start():
     """Comments held by the version before the cap have no eviction index
     entry: the next start adds them, so the highest score goes first."""
@@ -400,7 +384,7 @@ def test_held_comments_from_before_the_index_are_indexed_at_start():
                 cmds.append(("ZADD", "mg:{news}:q:held", 1000 + i, "big-%d" % i))
             cmds.append(("HSET", "mg:{news}:c:big-decided", "state", "approved", "score", "0.2", "since", 5))
             cmds += [("ZADD", "mg:{news}:q:held", 5, x) for x in ("big-gone", "big-decided")]
-            pipeline(r, cmds)
+            r.pipeline(cmds)
             assert s.stop() == 0
             s.start()
             assert wait_until(lambda: r.cmd("ZCARD", "mg:{capped}:q:held:byscore") == CAP, 10)

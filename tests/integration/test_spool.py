@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -77,29 +76,11 @@ def hold(s, cid, text=None):
     return body
 
 
-def pipeline(r, cmds, chunk=500):
-    """Redis replies to many commands, sent 'chunk' at a time on one connection."""
-    out = []
-    r.raw = False
-    with socket.create_connection(("127.0.0.1", r.port), timeout=30) as sock:
-        f = sock.makefile("rb")
-        for i in range(0, len(cmds), chunk):
-            data = b""
-            for c in cmds[i:i + chunk]:
-                data += b"*%d\r\n" % len(c)
-                for a in c:
-                    a = str(a).encode()
-                    data += b"$%d\r\n%s\r\n" % (len(a), a)
-            sock.sendall(data)
-            out += [r._read(f) for _ in cmds[i:i + chunk]]
-    return out
-
-
 def not_held(r, ids, site="news"):
     """The ids whose comment is not in Redis as a held comment (the item
     and its place in the held queue)."""
-    states = pipeline(r, [("HGET", "mg:{%s}:c:%s" % (site, i), "state") for i in ids])
-    scores = pipeline(r, [("ZSCORE", "mg:{%s}:q:held" % site, i) for i in ids])
+    states = r.pipeline([("HGET", "mg:{%s}:c:%s" % (site, i), "state") for i in ids])
+    scores = r.pipeline([("ZSCORE", "mg:{%s}:q:held" % site, i) for i in ids])
     return [i for i, st, sc in zip(ids, states, scores) if st != "held" or sc is None]
 
 
@@ -444,7 +425,7 @@ def test_live_instances_share_a_spool_dir_and_the_survivor_takes_over():
         assert not os.path.exists(bj)
         assert a.svc.logtext().count("took over 4 held comments from %s" % bj) == 1, a.svc.logtext()[-2000:]
         # Stored once each: a second store would be a new version of the item.
-        vers = pipeline(r, [("HGET", "mg:{news}:c:" + i, "ver") for i in a_ids + b_ids])
+        vers = r.pipeline([("HGET", "mg:{news}:c:" + i, "ver") for i in a_ids + b_ids])
         assert vers == ["1"] * 8, vers
         assert wait_until(lambda: spooled(a.svc) == 0, 10)
     finally:
