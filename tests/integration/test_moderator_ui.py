@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing, interop_node,  # noqa: E402
@@ -33,6 +34,10 @@ def node(script, *args):
 def hold(cid, body, ip):
     st, r, _ = svc().check(comment(body, cid=cid, ip=ip, author={"name": "Reader " + cid}))
     assert st == 200 and r["decision"] == "hold" and r["stored"] is True, r
+    # the queue is oldest first, and comments held in the same millisecond
+    # by id (api.md); a pause makes each hold its own millisecond, so the
+    # order below is the order of the holds
+    time.sleep(0.003)
 
 
 def model():
