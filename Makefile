@@ -55,7 +55,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
 SERVICE_INC  := -Iservice $(SERVICE_ROOMS:%=-Iservice/%)
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep
-SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken test_logline
+SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken test_logline test_form
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha fuzz_policy
 
