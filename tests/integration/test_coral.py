@@ -151,6 +151,12 @@ def test_a_premod_site_answers_premod_for_a_hold():
     assert r["outcome"] == "decided" and r["value"]["status"] == "PREMOD", r
 
 
+def test_a_challenge_is_withheld_coral_has_no_captcha_to_show():
+    r = one(case("see http://a.example.com http://b.example.com", site="coralcap"))  # score 0.8579: in the band
+    assert r["outcome"] == "decided" and r["value"] == WITHHELD, r
+    assert raw(r)["modgate"]["decision"] == "challenge", raw(r)
+
+
 def test_unknown_fields_are_ignored():
     r = one(case(extraFields={"futureField": {"x": 1}, "comment_revision": 2}))
     assert r["status"] == 204 and r["outcome"] == "no_opinion", r
@@ -249,7 +255,8 @@ def test_redis_down_the_sites_redis_down_decides():
         assert raw(rs[0])["modgate"]["decision"] == "hold", rs[0]
         assert rs[1]["outcome"] == "no_opinion", rs[1]
     finally:
-        svc.stop()
+        rc = svc.stop()
+    assert rc == 0, svc.logtext()[-3000:]  # a clean exit: no sanitizer report either
 
 
 def config(redis_port):
@@ -264,6 +271,9 @@ def config(redis_port):
     s["other"]["words"] = {"suspect": ["crypto"]}
     s["coraltight"] = {"coral": {"secrets": [{"id": "t", "secret_env": "MG_TEST_CORAL_NEW"}]},
                        "rate_limits": {"author": {"capacity": 3, "per_minute": 0.001}}}
+    s["coralcap"] = {"coral": {"secrets": [{"id": "t", "secret_env": "MG_TEST_CORAL_NEW"}]},
+                     "captcha": {"keys": [{"id": "k", "secret_file": secret_file(tmp, "ab" * 32)}],
+                                 "challenge_from": 0.3, "challenge_to": 0.9}}
     s["apilimit"]["coral"] = {"secrets": [{"id": "t", "secret_env": "MG_TEST_CORAL_NEW"}]}
     s["bench"] = {"coral": {"secrets": [{"id": "t", "secret_env": "MG_TEST_CORAL_NEW"}]},
                   "rate_limits": {b: None for b in ("author", "thread", "site")},
