@@ -42,7 +42,7 @@ FILTER_SRCS  := filters/xalloc.c filters/text.c filters/wordlist.c filters/links
 # folder, and each is on the include path so "store.h" names one file.
 SERVICE_ROOMS := codec http redis bayes captcha moderation operators integrations
 SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.c service/config.c \
-                service/check.c service/routes.c \
+                service/check.c service/routes.c service/integrations/coral.c \
                 service/codec/jsonmem.c service/codec/jfast.c service/codec/hmac.c service/codec/pow.c \
                 service/codec/form.c \
                 service/http/http.c service/http/auth.c service/http/reply.c service/http/request.c \
