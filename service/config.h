@@ -84,6 +84,14 @@ struct moderation_cfg {
                                      spam ("evict"); see queue.h */
 };
 
+/* sites.<name>.akismet: how the Akismet-compatible API (integrations/
+ * akismet.c) words modgate's decisions. */
+struct akismet_cfg {
+    int held_spam;                /* hold and challenge answer "true" (1) or
+                                     "false" with X-akismet-error (0, "pending") */
+    double discard_score;         /* a reject at or above it adds "discard" */
+};
+
 struct site_cfg {
     char name[65];
     struct thresholds th;
@@ -106,6 +114,7 @@ struct site_cfg {
     struct captcha_cfg captcha;
     struct form_cfg form;         /* needs captcha keys: its key is made from them */
     struct moderation_cfg mod;
+    struct akismet_cfg akismet;
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
     /* The policy in force (policy.h): 0 = the config file's, else the
      * version stored in Redis, set by 'policy_by' at 'policy_at_ms'. */
