@@ -18,6 +18,7 @@
  * it made, and req->finish turns their JSON into Akismet's text. */
 #include "akismet.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -165,6 +166,22 @@ static void comment_id(struct ak_state *st, const struct http_request *req)
     sodium_bin2hex(st->id + 3, sizeof st->id - 3, d, 12);
 }
 
+/* Is Host 'h' an address ("127.0.0.1:8080", "[::1]:80"), which holds no
+ * key? Its first label would be a number. */
+static int ip_literal(const char *h)
+{
+    if (h[0] == '[')
+        return 1;
+    char a[64];
+    size_t n = strcspn(h, ":");
+    unsigned char bin[16];
+    if (n >= sizeof a)
+        return 0;
+    memcpy(a, h, n);
+    a[n] = '\0';
+    return inet_pton(AF_INET, a, bin) == 1;
+}
+
 /* The form, the key and its site into a new state (req->xstate). Returns
  * it, or NULL with Akismet's "invalid" answer in 'resp'. 'keyname' is the
  * field the docs name for this call ("key" for verify-key). */
@@ -179,7 +196,7 @@ static struct ak_state *ak_begin(struct http_request *req, struct http_response 
     key = key && *key ? key : field(st, "key");
     size_t n = key ? strlen(key) : 0;
     const char *host = http_header(req, "Host"), *dot = host ? strchr(host, '.') : NULL;
-    if (!n && dot) { /* KEY.host[:port]: the form that needs wildcard DNS */
+    if (!n && dot && !ip_literal(host)) { /* KEY.host[:port]: the form that needs wildcard DNS */
         key = host;
         n = (size_t)(dot - host);
     }
@@ -337,7 +354,7 @@ static void answer_decision(struct http_response *resp, const struct site_cfg *s
     if (id)
         reply_header(resp, "X-akismet-guid", "%s", id);
     if (held && !site->akismet.held_spam)
-        reply_header(resp, "X-akismet-error", "modgate holds this comment for a moderator (%s)", decision);
+        reply_header(resp, "X-akismet-error", "held for a moderator by modgate (%s)", decision);
     if (strcmp(decision, "reject") != 0)
         return;
     int blatant = score >= site->akismet.discard_score;
