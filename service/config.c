@@ -164,6 +164,25 @@ static int get_str(struct ctx *x, const char *path, json_t *obj, const char *key
     return 0;
 }
 
+/* A setting that is one of two words, 'a' or 'b': *is_b set when
+ * present, left as it is when absent. */
+static int get_choice(struct ctx *x, const char *path, json_t *obj, const char *key, const char *a, const char *b,
+                      int *is_b)
+{
+    char v[16] = "";
+    if (get_str(x, path, obj, key, v, sizeof v))
+        return -1;
+    if (!v[0] && !json_object_get(obj, key))
+        return 0;
+    if (strcmp(v, a) && strcmp(v, b)) {
+        char p[256];
+        join(p, sizeof p, path, key);
+        return fail(x, p, "must be \"%s\" or \"%s\" (got \"%s\")", a, b, v);
+    }
+    *is_b = strcmp(v, b) == 0;
+    return 0;
+}
+
 static int get_bool(struct ctx *x, const char *path, json_t *obj, const char *key, int *out)
 {
     json_t *v = json_object_get(obj, key);
@@ -644,7 +663,6 @@ static int parse_moderation(struct ctx *x, const char *path, json_t *site, struc
         return x->failed ? -1 : 0;
     static const char *const keys[] = { "retention_days", "audit_days", "events_days", "learn_on_approve",
         "learn_on_reject", "max_held", "on_full", NULL };
-    char full[16] = "";
     /* max_held: 0 is no cap; 10 million held comments (about 13 GB) is
      * past any Redis a site would give its queue */
     if (only_keys(x, p, o, keys) || get_int(x, p, o, "retention_days", 1, 3650, &m->retention_days) ||
@@ -652,15 +670,9 @@ static int parse_moderation(struct ctx *x, const char *path, json_t *site, struc
         get_int(x, p, o, "events_days", 1, 365, &m->events_days) ||
         get_bool(x, p, o, "learn_on_approve", &m->learn_on_approve) ||
         get_bool(x, p, o, "learn_on_reject", &m->learn_on_reject) ||
-        get_int(x, p, o, "max_held", 0, 10000000, &m->max_held) || get_str(x, p, o, "on_full", full, sizeof full))
+        get_int(x, p, o, "max_held", 0, 10000000, &m->max_held) ||
+        get_choice(x, p, o, "on_full", "evict", "refuse", &m->on_full_refuse))
         return -1;
-    if (full[0] && strcmp(full, "evict") && strcmp(full, "refuse")) {
-        char pf[256];
-        join(pf, sizeof pf, p, "on_full");
-        return fail(x, pf, "must be \"evict\" or \"refuse\" (got \"%s\")", full);
-    }
-    if (full[0])
-        m->on_full_refuse = strcmp(full, "refuse") == 0;
     return 0;
 }
 
@@ -671,17 +683,9 @@ static int parse_akismet(struct ctx *x, const char *path, json_t *site, struct a
     if (!o)
         return x->failed ? -1 : 0;
     static const char *const keys[] = { "held", "discard_score", NULL };
-    char held[16] = "";
-    if (only_keys(x, p, o, keys) || get_str(x, p, o, "held", held, sizeof held) ||
+    if (only_keys(x, p, o, keys) || get_choice(x, p, o, "held", "pending", "spam", &a->held_spam) ||
         get_num(x, p, o, "discard_score", 0, 1, &a->discard_score))
         return -1;
-    if (held[0] && strcmp(held, "pending") && strcmp(held, "spam")) {
-        char ph[256];
-        join(ph, sizeof ph, p, "held");
-        return fail(x, ph, "must be \"pending\" or \"spam\" (got \"%s\")", held);
-    }
-    if (held[0])
-        a->held_spam = strcmp(held, "spam") == 0;
     return 0;
 }
 
