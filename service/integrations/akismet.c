@@ -37,6 +37,8 @@
 
 struct ak_state {
     json_t *form;               /* the request's form (new) */
+    const char *raw;            /* the form as sent (borrowed: req->body is replaced) */
+    size_t raw_len;
     json_t *txt;                /* the text fields read from it, as UTF-8 (new) */
     char *body;                 /* the /v1/check or /v1/learn body made (new) */
     const struct site_cfg *site;
@@ -119,7 +121,7 @@ static char *from_cp1252(const unsigned char *s, size_t n)
  * ISO-8859-1 family (what WordPress sites that are not UTF-8 use) is
  * decoded; any other is taken as UTF-8, and a value that is not UTF-8 is
  * then NULL (form.h's lenient reader). */
-static const char *text(struct ak_state *st, const struct http_request *req, const char *name)
+static const char *text(struct ak_state *st, const char *name)
 {
     json_t *have = json_object_get(st->txt, name);
     if (have)
@@ -127,7 +129,7 @@ static const char *text(struct ak_state *st, const struct http_request *req, con
     if (!st->latin1)
         return field(st, name);
     size_t n;
-    char *raw = form_raw(req->body, req->body_len, name, &n);
+    char *raw = form_raw(st->raw, st->raw_len, name, &n);
     if (!raw)
         return NULL;
     char *u = from_cp1252((const unsigned char *)raw, n);
@@ -144,7 +146,7 @@ static const char *text(struct ak_state *st, const struct http_request *req, con
  * plugin sends back unchanged in submit-* (its akismet_as_submitted, plus
  * the post id of the comment's row), each with its length. "ak-" and 24
  * hex digits (96 bits: no two comments of a site meet by chance). */
-static void comment_id(struct ak_state *st, const struct http_request *req)
+static void comment_id(struct ak_state *st)
 {
     static const char *const same[] = { "comment_post_ID", "user_ip", "user_agent", "comment_author",
                                         "comment_author_email", "comment_content" };
@@ -153,7 +155,7 @@ static void comment_id(struct ak_state *st, const struct http_request *req)
     crypto_generichash_init(&h, NULL, 0, sizeof d);
     crypto_generichash_update(&h, (const unsigned char *)st->site->name, strlen(st->site->name) + 1);
     for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
-        const char *v = text(st, req, same[i]);
+        const char *v = text(st, same[i]);
         unsigned char len[8];
         size_t n = v ? strlen(v) : 0;
         for (int b = 0; b < 8; b++)
@@ -190,6 +192,8 @@ static struct ak_state *ak_begin(struct http_request *req, struct http_response 
     struct ak_state *st = xcalloc(1, sizeof *st);
     req->xstate = st;
     req->xcleanup = ak_free;
+    st->raw = req->body;
+    st->raw_len = req->body_len;
     st->form = form_object(req->body, req->body_len, FORM_LENIENT);
     st->txt = json_object();
     const char *key = field(st, "api_key");
@@ -256,26 +260,32 @@ static void put_id(json_t *o, const char *key, const char *v)
 }
 
 /* comment_date_gmt as RFC 3339: WordPress sends MySQL's "2026-11-27
- * 10:00:00" (UTC), the spec ISO 8601 with a zone; anything else is left
- * out rather than cost the comment its check. */
+ * 10:00:00" (UTC, no zone: "Z" is added), the spec ISO 8601 with a
+ * zone; anything else is left out rather than cost the comment its
+ * check (request.c refuses what is not RFC 3339). */
 static void put_time(json_t *o, const char *v)
 {
-    char t[40];
-    if (!v || strlen(v) < 19 || strlen(v) > 32)
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    if (!v || strlen(v) > 40)
         return;
-    snprintf(t, sizeof t, "%s%s", v, strlen(v) == 19 ? "Z" : "");
-    if (t[10] == ' ')
-        t[10] = 'T';
     for (int i = 0; i < 19; i++)
-        if ((i == 4 || i == 7) ? t[i] != '-' : i == 10 ? t[i] != 'T' : (i == 13 || i == 16) ? t[i] != ':'
-                                                                      : (t[i] < '0' || t[i] > '9'))
+        if (shape[i] == 'd' ? v[i] < '0' || v[i] > '9' : i == 10 ? v[i] != ' ' && v[i] != 'T' : v[i] != shape[i])
             return;
-    if (strncmp(t, "0000", 4) != 0)
-        json_object_set_new(o, "created_at", json_string(t));
+    const char *r = v + 19;
+    if (*r == '.' && r[1] >= '0' && r[1] <= '9')
+        for (r++; *r >= '0' && *r <= '9'; r++)
+            ;
+    int zone = *r == 'Z' || *r == 'z' ? r[1] == '\0' :
+               (*r == '+' || *r == '-') && strlen(r) == 6 && r[3] == ':' && strspn(r + 1, "0123456789:") == 5;
+    if ((*r && !zone) || strncmp(v, "0000", 4) == 0)
+        return;
+    char t[48];
+    snprintf(t, sizeof t, "%.10sT%s%s", v, v + 11, *r ? "" : "Z");
+    json_object_set_new(o, "created_at", json_string(t));
 }
 
 /* The form as a /v1/check body (new), api.md 2.12's mapping. */
-static json_t *check_body(struct ak_state *st, const struct http_request *req, const char *content)
+static json_t *check_body(struct ak_state *st, const char *content)
 {
     json_t *c = json_object(), *a = json_object(), *cl = json_object();
     json_object_set_new(c, "id", json_string(st->id));
@@ -283,26 +293,26 @@ static json_t *check_body(struct ak_state *st, const struct http_request *req, c
     const char *post = field(st, "comment_post_ID");
     put_id(c, "thread_id", post && *post ? post : field(st, "POST_comment_post_ID"));
     put_id(c, "parent_id", field(st, "comment_parent"));
-    put_str(c, "permalink", text(st, req, "permalink"), 2048);
+    put_str(c, "permalink", text(st, "permalink"), 2048);
     put_str(c, "lang", field(st, "blog_lang"), 35);
     put_time(c, field(st, "comment_date_gmt"));
     put_str(c, "type", field(st, "comment_type"), 32);
-    put_str(a, "name", text(st, req, "comment_author"), 256);
-    put_str(a, "email", text(st, req, "comment_author_email"), 320);
-    put_str(a, "url", text(st, req, "comment_author_url"), 2048);
+    put_str(a, "name", text(st, "comment_author"), 256);
+    put_str(a, "email", text(st, "comment_author_email"), 320);
+    put_str(a, "url", text(st, "comment_author_url"), 2048);
     const char *uid = field(st, "user_ID");
     put_id(a, "id", uid && *uid ? uid : field(st, "user_id"));
     json_object_set_new(cl, "ip", json_string(field(st, "user_ip")));
-    put_str(cl, "user_agent", text(st, req, "user_agent"), 1024);
-    put_str(cl, "referrer", text(st, req, "referrer"), 2048);
+    put_str(cl, "user_agent", text(st, "user_agent"), 1024);
+    put_str(cl, "referrer", text(st, "referrer"), 2048);
     json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "site", st->site->name, "comment", c, "author", a, "client", cl);
     /* honeypot_field_name names the field; WordPress forms' fields come as POST_<name> */
     const char *hp = field(st, "honeypot_field_name");
     if (hp && *hp) {
-        const char *v = text(st, req, hp);
+        const char *v = text(st, hp);
         char pk[300];
         snprintf(pk, sizeof pk, "POST_%.250s", hp);
-        json_object_set_new(o, "honeypot", json_string(v ? v : text(st, req, pk) ? text(st, req, pk) : ""));
+        json_object_set_new(o, "honeypot", json_string(v ? v : text(st, pk) ? text(st, pk) : ""));
     }
     return o;
 }
@@ -388,7 +398,7 @@ static void run_check(struct http_request *req, struct ak_state *st, const char 
 {
     const char *test = field(st, "is_test");
     int dry = test && (strcmp(test, "1") == 0 || strcasecmp(test, "true") == 0);
-    hand_over(req, st, check_body(st, req, content), checked);
+    hand_over(req, st, check_body(st, content), checked);
     check_run(req, resp, dry ? CHECK_DRY : 0);
 }
 
@@ -409,7 +419,7 @@ static void rechecked(struct http_request *req, struct http_response *resp)
                         0, NULL, st->id);
         return;
     }
-    run_check(req, st, text(st, req, "comment_content"), resp);
+    run_check(req, st, text(st, "comment_content"), resp);
 }
 
 static void redis_done(void *arg)
@@ -440,7 +450,7 @@ void akismet_check_handle(struct http_request *req, struct http_response *resp)
         ak_text(resp, 200, "false");
         return;
     }
-    const char *ip = field(st, "user_ip"), *content = text(st, req, "comment_content");
+    const char *ip = field(st, "user_ip"), *content = text(st, "comment_content");
     if (!ip || !*ip) {
         ak_text(resp, 200, "Missing required field: user_ip.");
         reply_header(resp, "X-akismet-debug-help", "Empty \"user_ip\" value");
@@ -454,7 +464,7 @@ void akismet_check_handle(struct http_request *req, struct http_response *resp)
         ak_invalid(resp, 200, why);
         return;
     }
-    comment_id(st, req);
+    comment_id(st);
     const char *recheck = field(st, "recheck_reason");
     if (recheck && *recheck) {
         const char *ids[1] = { st->id };
@@ -477,13 +487,13 @@ static int learn_next(struct http_request *req, struct ak_state *st, struct http
     if (st->tried < st->ntries) {
         b = json_pack("{s:s, s:s, s:s}", "site", st->site->name, "comment_id", st->tries[st->tried++], "label",
                       st->label);
-    } else if (st->tried == st->ntries && text(st, req, "comment_content")) {
+    } else if (st->tried == st->ntries && text(st, "comment_content")) {
         st->tried++;
         /* author.url is among the tokens (learn.c): the same lesson as the check's comment */
         json_t *a = json_object();
-        put_str(a, "url", text(st, req, "comment_author_url"), 2048);
+        put_str(a, "url", text(st, "comment_author_url"), 2048);
         b = json_pack("{s:s, s:{s:s}, s:o, s:s}", "site", st->site->name, "comment", "body",
-                      text(st, req, "comment_content"), "author", a, "label", st->label);
+                      text(st, "comment_content"), "author", a, "label", st->label);
     } else {
         return -1;
     }
@@ -519,7 +529,7 @@ static void submit(struct http_request *req, struct http_response *resp, const c
     if (!st)
         return;
     st->label = label;
-    comment_id(st, req);
+    comment_id(st);
     /* ids that cannot be one (empty, too long) are skipped, not refused */
     const char *cand[3] = { field(st, "guid"), st->id, field(st, "comment_ID") };
     for (int i = 0; i < 3; i++) {

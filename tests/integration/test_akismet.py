@@ -423,6 +423,12 @@ def test_malformed_and_odd_requests():
     item = queue_item(h["x-akismet-guid"])
     assert item["comment"]["created_at"] == "2026-12-07T10:11:12Z" and item["author"]["id"] == "81", item
     assert item["comment"]["parent_id"] == "5", item
+    for sent, stored in (("2026-12-07 10:11:12.25", "2026-12-07T10:11:12.25Z"),
+                         ("2026-12-07T10:11:12+02:00", "2026-12-07T10:11:12+02:00"), ("2026-12-07 10:11", None),
+                         ("2026-12-07 10:11:12 UTC", None), ("0000-00-00 00:00:00", None)):
+        st, body, h = post("/1.1/comment-check", held(comment_date_gmt=sent))
+        assert body == "false", (sent, h, body)
+        assert queue_item(h["x-akismet-guid"])["comment"].get("created_at") == stored, sent
     # any content type (the npm client sends "charset=utf-8"), and none
     for ct in ("charset=utf-8", "text/plain", "application/json", None):
         h = {"Content-Type": ct} if ct else {}
