@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct req_comment in;
     memset(&in, 0, sizeof in);
     struct http_response resp = { 0 };
-    if (parse_request(&req, &in, &resp) == 0) {
+    if (parse_request(&req, &in, 1, &resp) == 0) {
         if (resp.body || !in.site || !in.body || !in.ip[0] || !in.prefix[0])
             abort();
         if (!text_utf8_valid(in.body, in.body_len) || in.body_len == 0)
