@@ -465,6 +465,32 @@ def test_the_comment_list_shows_modgate_and_a_screenshot_is_taken():
     keep_screenshot(shot, "wordpress-comments.png", "MODGATE_WP_SCREENSHOT")
 
 
+def test_a_trusted_proxy_header_gives_the_readers_address():
+    pid = post("Proxy")
+    b = wp().session()
+    hdr = {"X-Forwarded-For": "198.51.100.7, 203.0.113.50"}
+    st, _, _, cid = b.post_comment(pid, HELD % n(), headers=hdr)
+    assert modgate_item(wp().comment(cid)["meta"]["modgate_id"])["client"]["ip"] == "127.0.0.1"  # not trusted yet
+    wp().set_settings(ip_header="X-Forwarded-For")
+    try:
+        st, _, _, cid = b.post_comment(pid, HELD % n(), headers=hdr)
+        # the last entry, the one the nearest proxy added
+        assert modgate_item(wp().comment(cid)["meta"]["modgate_id"])["client"]["ip"] == "203.0.113.50"
+    finally:
+        wp().set_settings(ip_header="")
+
+
+def test_uninstall_removes_the_plugins_options_jobs_and_meta():
+    """Second to last: it takes the plugin's settings away."""
+    assert wp().php("return (bool) wp_next_scheduled( 'modgate_cron' );") is True  # scheduled at activation
+    got = wp().php("""uninstall_plugin( 'modgate/modgate.php' );
+        global $wpdb;
+        return array( get_option( 'modgate_settings', 'gone' ), get_option( 'modgate_events_cursor', 'gone' ),
+            (bool) wp_next_scheduled( 'modgate_cron' ),
+            (int) $wpdb->get_var( "SELECT COUNT(*) FROM $wpdb->commentmeta WHERE meta_key LIKE 'modgate\\_%'" ) );""")
+    assert got == ["gone", "gone", False, 0], got
+
+
 def test_the_plugin_wrote_no_php_notice():
     """Runs last: WP_DEBUG_LOG holds no line from the plugin's files."""
     lines = wp().debug_lines("plugins/modgate/")
