@@ -43,10 +43,11 @@ FILTER_SRCS  := filters/xalloc.c filters/text.c filters/wordlist.c filters/links
                 filters/model.c filters/bayes.c filters/sweep.c
 # service/ in rooms by concern (docs/architecture.md): each room is a
 # folder, and each is on the include path so "store.h" names one file.
-SERVICE_ROOMS := codec http redis bayes captcha moderation operators
+SERVICE_ROOMS := codec http redis bayes captcha moderation operators integrations
 SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.c service/config.c \
-                service/check.c service/routes.c \
+                service/check.c service/routes.c service/integrations/coral.c \
                 service/codec/jsonmem.c service/codec/jfast.c service/codec/hmac.c service/codec/pow.c \
+                service/codec/form.c \
                 service/http/http.c service/http/auth.c service/http/reply.c service/http/request.c \
                 service/redis/store.c service/redis/spool.c service/redis/hireply.c service/redis/conn.c \
                 service/bayes/bayesdb.c service/bayes/learn.c \
@@ -57,7 +58,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
 SERVICE_INC  := -Iservice $(SERVICE_ROOMS:%=-Iservice/%)
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep
-SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken test_logline
+SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken test_logline test_form
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha fuzz_policy
 

@@ -47,7 +47,7 @@
 /* The /v1/check body (api.md 2.1) into 'in'; 'in->root' is new and the
  * caller's to free, also after an error. Returns 0, or -1 with the error
  * in 'resp'. */
-static int parse_request(const struct http_request *req, struct req_comment *in,
+static int parse_request(const struct http_request *req, struct req_comment *in, int client_required,
                          struct http_response *resp)
 {
     static const char *const top[] = { "site", "comment", "author", "client", "captcha", "form_token", "honeypot",
@@ -61,7 +61,7 @@ static int parse_request(const struct http_request *req, struct req_comment *in,
     }
     if (req_string(in->root, "site", 1, &in->site, resp))
         return -1;
-    return req_comment(in, 1 /* client required */, resp);
+    return req_comment(in, client_required, resp);
 }
 
 /* ---------- the Bayes filter ---------- */
@@ -327,6 +327,7 @@ static void render(struct buf *b, const struct answer *a)
 /* What a check carries from before its Redis round trip to after it. */
 struct check_state {
     jarena *ja;               /* kept with a recycled state */
+    unsigned flags;           /* CHECK_* (check.h) */
     int in_arena;             /* in.root is in 'ja' (not json_decref'd) */
     struct req_comment in;
     const struct site_cfg *site;
@@ -516,9 +517,14 @@ static int captcha_begin(struct http_request *req, struct check_state *st, const
     return 1;
 }
 
+void check_handle(struct http_request *req, struct http_response *resp)
+{
+    check_run(req, resp, 0);
+}
+
 /* First half of /v1/check: validate, run the filters, send the Redis
  * script. The second half (check_finish) runs when Redis answered. */
-void check_handle(struct http_request *req, struct http_response *resp)
+void check_run(struct http_request *req, struct http_response *resp, unsigned flags)
 {
     /* Not calloc: the verdict's reason array is large and verdict_init
      * sets what is read; the rest is cleared field by field. */
@@ -542,6 +548,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     st->chal = NULL;
     st->risk_asked = 0;
     st->refused = 0;
+    st->flags = flags;
     memset(&st->risk, 0, sizeof st->risk);
     struct req_comment *in = &st->in;
     req->state = st;
@@ -549,7 +556,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     /* The request's tree lives in the state's arena (jsonmem.h): it is
      * made while parsing and dropped whole in check_cleanup. */
     st->in_arena = jarena_enter(st->ja);
-    int bad = parse_request(req, in, resp);
+    int bad = parse_request(req, in, !(flags & CHECK_NO_CLIENT), resp);
     jarena_leave();
     if (bad) {
         check_cleanup(req);
@@ -575,7 +582,7 @@ void check_handle(struct http_request *req, struct http_response *resp)
     free(norm);
     if (site->captcha.enabled) {
         form_reason(site, in->form_token, &st->v);
-        if (in->captcha && captcha_begin(req, st, in->captcha))
+        if (in->captcha && !(flags & CHECK_DRY) && captcha_begin(req, st, in->captcha))
             return; /* redeeming it first: send_check runs when Redis answered */
     }
     send_check(req, st);
@@ -587,6 +594,13 @@ static void send_check(struct http_request *req, struct check_state *st)
 {
     const struct site_cfg *site = st->site;
     struct req_comment *in = &st->in;
+    if (st->flags & CHECK_DRY) { /* as if Redis found nothing to add */
+        st->d0 = decide(st);
+        st->res = (struct store_check_res){ .status = ST_OK, .bucket = -1 };
+        req->resume = check_finish;
+        http_async_done(req);
+        return;
+    }
     /* A challenge's work scales with its network's risk: read (and
      * counted) first, one more round trip for challenged comments only. */
     if (site->captcha.enabled && !st->risk_asked && in->prefix[0] &&
@@ -604,8 +618,9 @@ static void send_check(struct http_request *req, struct check_state *st)
     q->epoch_s = site->bucket_epoch_s;
     q->buckets = site->buckets;
     q->dup_epoch_s = site->dup_window_s;
-    const char *ids[BK_COUNT] = { in->ip, in->prefix, in->author_key[0] ? in->author_key : NULL, in->thread_id,
-                                  "all" };
+    /* an empty ip or prefix: a request without client (CHECK_NO_CLIENT) */
+    const char *ids[BK_COUNT] = { in->ip[0] ? in->ip : NULL, in->prefix[0] ? in->prefix : NULL,
+                                  in->author_key[0] ? in->author_key : NULL, in->thread_id, "all" };
     for (int k = 0; k < BK_COUNT; k++) {
         if (!site->buckets[k].enabled || !ids[k])
             continue;
@@ -877,7 +892,8 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         a->hold = HOLD_STORED;
     if (st->refused)
         a->hold = HOLD_LOST; /* recorded below as answered */
-    if (d == DEC_HOLD && !recorded && !st->refused) {
+    int dry = (st->flags & CHECK_DRY) != 0;
+    if (d == DEC_HOLD && !recorded && !st->refused && !dry) {
         /* A held comment must be stored somewhere even without a CMS id;
          * the id is random, never derived from anything the client sent. */
         if (!a->comment_id) {
@@ -900,15 +916,16 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         buf_init(&out);
         render(&out, a);
     }
-    if (d == DEC_REJECT && site->captcha.enabled && in->prefix[0] && !degraded)
+    if (d == DEC_REJECT && site->captcha.enabled && in->prefix[0] && !degraded && !dry)
         store_captcha_spam(site->name, in->prefix, (long long)time(NULL)); /* raises its captchas' work */
-    if (in->comment_id && r->status == ST_OK && !recorded) {
+    if (in->comment_id && r->status == ST_OK && !recorded && !dry) {
         char *rec = record_of(out.p, st->body_fp);
         store_remember(site->name, in->comment_id, rec, site->decision_ttl_s);
         free(rec);
     }
     short_note(req, d, a->score, degraded, 0);
-    metrics_decision(site->name, d, a->v, degraded, 0);
+    if (!dry)
+        metrics_decision(site->name, d, a->v, degraded, 0);
     check_cleanup(req);
     resp->status = 200;
     resp->body = out.p; /* handed over: http.c frees it */

@@ -177,6 +177,24 @@ static int get_bool(struct ctx *x, const char *path, json_t *obj, const char *ke
     return 0;
 }
 
+/* A string 'key' that must be 'a' or 'b': absent keeps *out, else *out
+ * = 0 for 'a', 1 for 'b'. */
+static int get_pick(struct ctx *x, const char *path, json_t *obj, const char *key, const char *a, const char *b,
+                    int *out)
+{
+    char v[32] = "";
+    char p[256];
+    join(p, sizeof p, path, key);
+    if (get_str(x, path, obj, key, v, sizeof v))
+        return -1;
+    if (!json_object_get(obj, key))
+        return 0;
+    if (strcmp(v, a) && strcmp(v, b))
+        return fail(x, p, "must be \"%s\" or \"%s\" (got \"%s\")", a, b, v);
+    *out = strcmp(v, b) == 0;
+    return 0;
+}
+
 /* ---------- names ---------- */
 
 static const char *const role_names[ROLE_COUNT] = { "cms", "moderator", "admin" };
@@ -490,13 +508,13 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
     return 0;
 }
 
-/* A captcha key's secret: 64-128 hex digits (32-64 bytes) in a file or an
- * environment variable, so that the config file itself holds no secret. */
-static int load_secret(struct ctx *x, const char *p, json_t *k, const char *id, long long until,
-                       struct pow_key *out)
+/* The text of a secret named by object 'k' at 'p': "secret_file" (read,
+ * at most outlen - 1 bytes) or "secret_env", exactly one of them, so that
+ * the config file itself holds no secret; a trailing newline, CR or space
+ * is dropped (editors and `echo` add one). The caller wipes 'out'. */
+static int read_secret(struct ctx *x, const char *p, json_t *k, char *out, size_t outlen)
 {
-    unsigned char secret[64];
-    char file[512] = "", env[128] = "", hex[260] = "";
+    char file[512] = "", env[128] = "";
     if (get_str(x, p, k, "secret_file", file, sizeof file) || get_str(x, p, k, "secret_env", env, sizeof env))
         return -1;
     if (!file[0] == !env[0])
@@ -505,18 +523,76 @@ static int load_secret(struct ctx *x, const char *p, json_t *k, const char *id, 
         FILE *f = fopen(file, "r");
         if (!f)
             return fail(x, p, "cannot read secret_file \"%s\"", file);
-        size_t n = fread(hex, 1, sizeof hex - 1, f);
+        size_t n = fread(out, 1, outlen - 1, f);
         fclose(f);
-        hex[n] = 0;
+        out[n] = 0;
     } else {
         const char *v = getenv(env);
         if (!v)
             return fail(x, p, "the environment variable %s named by secret_env is not set", env);
-        snprintf(hex, sizeof hex, "%s", v);
+        snprintf(out, outlen, "%s", v);
     }
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' '))
+        out[--n] = 0;
+    return 0;
+}
+
+/* Call 'fn' on each item of the array 'field' of section 'o' at 'p',
+ * which must hold 1-'max' objects ('what' says what one is, for the
+ * error) with only the 'allowed' fields; 'pi' is the item's path
+ * ("p.field[i]"). Returns the number of items, or -1 at the first
+ * failure. */
+static int key_each(struct ctx *x, const char *p, json_t *o, const char *field, int max, const char *what,
+                    const char *const *allowed, int (*fn)(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg),
+                    void *arg)
+{
+    json_t *ks = json_object_get(o, field), *k;
+    char pk[300];
+    join(pk, sizeof pk, p, field);
+    if (!json_is_array(ks) || json_array_size(ks) < 1 || json_array_size(ks) > (size_t)max)
+        return fail(x, pk, "must be an array of 1-%d %s", max, what);
+    size_t i;
+    json_array_foreach(ks, i, k) {
+        char pi[320];
+        snprintf(pi, sizeof pi, "%.300s[%d]", pk, (int)i);
+        if (!json_is_object(k))
+            return fail(x, pi, "must be an object");
+        if (only_keys(x, pi, k, allowed) || fn(x, pi, k, i, arg))
+            return -1;
+    }
+    return (int)json_array_size(ks);
+}
+
+/* The "id" of key object 'k' at 'p' into id[idlen]: 1 to idlen - 1
+ * letters, digits, '-' and '_' (captcha key ids go into challenges and
+ * form tokens, whose parts '.' separates), and not one of the 'n' ids
+ * before it in 'seen' (stride 'stride' bytes). */
+static int key_id(struct ctx *x, const char *p, json_t *k, char *id, size_t idlen, const char *seen, size_t stride,
+                  size_t n)
+{
+    if (get_str(x, p, k, "id", id, idlen))
+        return -1;
+    int ok = id[0] != 0;
+    for (const char *c = id; *c; c++)
+        ok &= isalnum((unsigned char)*c) || *c == '-' || *c == '_';
+    if (!ok)
+        return fail(x, p, "needs an \"id\" of 1-%zu letters, digits, '-' and '_'", idlen - 1);
+    for (size_t j = 0; j < n; j++)
+        if (strcmp(seen + j * stride, id) == 0)
+            return fail(x, p, "the id \"%s\" is used twice", id);
+    return 0;
+}
+
+/* A captcha key's secret: 64-128 hex digits (32-64 bytes), read_secret. */
+static int load_secret(struct ctx *x, const char *p, json_t *k, const char *id, long long until,
+                       struct pow_key *out)
+{
+    unsigned char secret[64];
+    char hex[260] = "";
+    if (read_secret(x, p, k, hex, sizeof hex))
+        return -1;
     size_t n = strlen(hex);
-    while (n && (hex[n - 1] == '\n' || hex[n - 1] == '\r' || hex[n - 1] == ' '))
-        hex[--n] = 0;
     size_t got = 0;
     int bad = n < 64 || n > 128 || n % 2 ||
               sodium_hex2bin(secret, sizeof secret, hex, n, NULL, &got, NULL) != 0 || got != n / 2 ||
@@ -527,6 +603,21 @@ static int load_secret(struct ctx *x, const char *p, json_t *k, const char *id, 
         return fail(x, p, "the secret must be 64-128 hex digits: 32-64 random bytes, as "
                           "`openssl rand -hex 32` prints them");
     return 0;
+}
+
+/* Key 'i' of sites.S.captcha.keys (key_each). */
+static int captcha_key(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
+{
+    struct captcha_cfg *cc = arg;
+    char id[POW_KEY_ID_MAX] = "", until[32] = "";
+    long long until_s = 0;
+    if (key_id(x, pi, k, id, sizeof id, cc->keys[0].id, sizeof cc->keys[0], i) ||
+        get_str(x, pi, k, "verify_until", until, sizeof until))
+        return -1;
+    if (until[0] && (i == 0 || (until_s = parse_utc_s(until)) < 0))
+        return fail(x, pi, i == 0 ? "the signing key (the first) cannot have verify_until"
+                                  : "verify_until must be a UTC time like 2026-12-31T00:00:00Z");
+    return load_secret(x, pi, k, id, until_s, &cc->keys[i]);
 }
 
 static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct captcha_cfg *cc)
@@ -555,40 +646,11 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
             return fail(x, p, "client_ip_header must be a header name like \"X-Real-IP\"");
     if (cc->counter_max < cc->counter_min)
         return fail(x, p, "counter_max (%ld) must be at least counter_min (%ld)", cc->counter_max, cc->counter_min);
-    json_t *ks = json_object_get(o, "keys"), *k;
-    char pk[300];
-    join(pk, sizeof pk, p, "keys");
-    if (!json_is_array(ks) || json_array_size(ks) < 1 || json_array_size(ks) > CAPTCHA_MAX_KEYS)
-        return fail(x, pk, "must be an array of 1-%d keys, the signing key first", CAPTCHA_MAX_KEYS);
-    size_t i;
-    json_array_foreach(ks, i, k) {
-        char pi[320];
-        snprintf(pi, sizeof pi, "%.300s[%d]", pk, (int)i);
-        static const char *const kk[] = { "id", "secret_file", "secret_env", "verify_until", NULL };
-        char id[POW_KEY_ID_MAX] = "", until[32] = "";
-        long long until_s = 0;
-        if (!json_is_object(k))
-            return fail(x, pi, "must be an object");
-        if (only_keys(x, pi, k, kk) || get_str(x, pi, k, "id", id, sizeof id) ||
-            get_str(x, pi, k, "verify_until", until, sizeof until))
-            return -1;
-        /* it goes into challenges and form tokens, whose parts '.' separates */
-        int ok = id[0] != 0;
-        for (const char *c = id; *c; c++)
-            ok &= isalnum((unsigned char)*c) || *c == '-' || *c == '_';
-        if (!ok)
-            return fail(x, pi, "needs an \"id\" of 1-31 letters, digits, '-' and '_'");
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(cc->keys[j].id, id) == 0)
-                return fail(x, pi, "the id \"%s\" is used twice", id);
-        if (until[0] && (i == 0 || (until_s = parse_utc_s(until)) < 0))
-            return fail(x, pi, i == 0 ? "the signing key (the first) cannot have verify_until"
-                                      : "verify_until must be a UTC time like 2026-12-31T00:00:00Z");
-        if (load_secret(x, pi, k, id, until_s, &cc->keys[i]))
-            return -1;
-    }
-    cc->nkeys = (int)json_array_size(ks);
+    static const char *const kk[] = { "id", "secret_file", "secret_env", "verify_until", NULL };
+    if ((cc->nkeys = key_each(x, p, o, "keys", CAPTCHA_MAX_KEYS, "keys, the signing key first", kk, captcha_key, cc)) < 0)
+        return -1;
     json_t *os = json_object_get(o, "origins"), *v;
+    size_t i;
     if (os) {
         char po[300];
         join(po, sizeof po, p, "origins");
@@ -606,6 +668,53 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
         }
         cc->norigins = (int)json_array_size(os);
     }
+    cc->enabled = 1;
+    return 0;
+}
+
+/* Secret 'i' of sites.S.coral.secrets (key_each). */
+static int coral_secret(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
+{
+    struct coral_cfg *cc = arg;
+    struct coral_secret *cs = &cc->secrets[i];
+    char secret[260] = "";
+    if (key_id(x, pi, k, cs->id, sizeof cs->id, cc->secrets[0].id, sizeof *cs, i) ||
+        read_secret(x, pi, k, secret, sizeof secret))
+        return -1;
+    size_t n = strlen(secret);
+    int ok = n >= 16 && n <= 128;
+    for (size_t j = 0; j < n; j++)
+        ok &= secret[j] > 0x20 && secret[j] < 0x7f;
+    if (ok)
+        hmac_key_init(&cs->key, (const unsigned char *)secret, n);
+    sodium_memzero(secret, sizeof secret);
+    if (!ok)
+        return fail(x, pi, "the secret must be Coral's signing secret as its admin shows it "
+                           "(\"empsec_\" and hex digits): 16-128 printable characters, no spaces");
+    return 0;
+}
+
+/* sites.S.coral: the signing secrets of Coral's external moderation
+ * phase (Configure > Moderation Phases shows one; during a rotation Coral
+ * signs with the old and the new one), and what a hold answers. Coral
+ * makes its secrets "empsec_" + 64-74 hex digits (generateSigningSecret in
+ * coralproject/talk server/src/core/server/models/settings/signingSecret/
+ * helpers.ts); anything of 16-128 printable characters is taken, so that
+ * a secret pasted from another Coral version still works, but a short
+ * one (a typo, a placeholder) is refused. */
+static int parse_coral(struct ctx *x, const char *path, json_t *site, struct coral_cfg *cc)
+{
+    char p[256];
+    json_t *o = section(x, path, site, "coral", p);
+    if (!o)
+        return x->failed ? -1 : 0;
+    static const char *const keys[] = { "secrets", "held", NULL };
+    if (only_keys(x, p, o, keys) || get_pick(x, p, o, "held", "withheld", "premod", &cc->held_premod))
+        return -1;
+    static const char *const kk[] = { "id", "secret_file", "secret_env", NULL };
+    if ((cc->nsecrets = key_each(x, p, o, "secrets", CORAL_MAX_SECRETS, "{\"id\", \"secret_file\" or \"secret_env\"}",
+                                 kk, coral_secret, cc)) < 0)
+        return -1;
     cc->enabled = 1;
     return 0;
 }
@@ -641,7 +750,6 @@ static int parse_moderation(struct ctx *x, const char *path, json_t *site, struc
         return x->failed ? -1 : 0;
     static const char *const keys[] = { "retention_days", "audit_days", "events_days", "learn_on_approve",
         "learn_on_reject", "max_held", "on_full", NULL };
-    char full[16] = "";
     /* max_held: 0 is no cap; 10 million held comments (about 13 GB) is
      * past any Redis a site would give its queue */
     if (only_keys(x, p, o, keys) || get_int(x, p, o, "retention_days", 1, 3650, &m->retention_days) ||
@@ -649,15 +757,9 @@ static int parse_moderation(struct ctx *x, const char *path, json_t *site, struc
         get_int(x, p, o, "events_days", 1, 365, &m->events_days) ||
         get_bool(x, p, o, "learn_on_approve", &m->learn_on_approve) ||
         get_bool(x, p, o, "learn_on_reject", &m->learn_on_reject) ||
-        get_int(x, p, o, "max_held", 0, 10000000, &m->max_held) || get_str(x, p, o, "on_full", full, sizeof full))
+        get_int(x, p, o, "max_held", 0, 10000000, &m->max_held) ||
+        get_pick(x, p, o, "on_full", "evict", "refuse", &m->on_full_refuse))
         return -1;
-    if (full[0] && strcmp(full, "evict") && strcmp(full, "refuse")) {
-        char pf[256];
-        join(pf, sizeof pf, p, "on_full");
-        return fail(x, pf, "must be \"evict\" or \"refuse\" (got \"%s\")", full);
-    }
-    if (full[0])
-        m->on_full_refuse = strcmp(full, "refuse") == 0;
     return 0;
 }
 
@@ -672,7 +774,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", "bayes", "captcha", "form_token", "moderation", "shadow", NULL };
+        "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -766,7 +868,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     }
     if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes) ||
         parse_captcha(x, path, o, &s->captcha) || parse_form(x, path, o, &s->captcha, &s->form) ||
-        parse_moderation(x, path, o, &s->mod))
+        parse_moderation(x, path, o, &s->mod) || parse_coral(x, path, o, &s->coral))
         return -1;
     if (parse_keys(x, path, o, "keys", idx, c))
         return -1;
@@ -879,6 +981,7 @@ static void cfg_free(struct cfg *c)
         wordlist_free(c->sites[i].blocked);
         wordlist_free(c->sites[i].suspect);
         sodium_memzero(&c->sites[i].captcha, sizeof c->sites[i].captcha);
+        sodium_memzero(&c->sites[i].coral, sizeof c->sites[i].coral);
     }
     free(c->sites);
     sodium_memzero(c->redis_url, sizeof c->redis_url); /* may hold a password */

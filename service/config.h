@@ -84,6 +84,21 @@ struct moderation_cfg {
                                      spam ("evict"); see queue.h */
 };
 
+/* sites.<name>.coral: Coral's external moderation phase (coral.h). A
+ * secret is Coral's whole signing secret ("empsec_<hex>"): Coral keys its
+ * HMAC with the string as it is, not with bytes decoded from the hex. */
+#define CORAL_MAX_SECRETS 4
+struct coral_secret {
+    char id[32];                  /* a name for logs, not secret */
+    struct hmac_key key;          /* the secret, prepared: zeroed on free */
+};
+struct coral_cfg {
+    int enabled;                  /* secrets are configured */
+    int nsecrets;                 /* any of them may sign (rotation) */
+    struct coral_secret secrets[CORAL_MAX_SECRETS];
+    int held_premod;              /* hold answers PREMOD, not SYSTEM_WITHHELD */
+};
+
 struct site_cfg {
     char name[65];
     struct thresholds th;
@@ -106,6 +121,7 @@ struct site_cfg {
     struct captcha_cfg captcha;
     struct form_cfg form;         /* needs captcha keys: its key is made from them */
     struct moderation_cfg mod;
+    struct coral_cfg coral;
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
     /* The policy in force (policy.h): 0 = the config file's, else the
      * version stored in Redis, set by 'policy_by' at 'policy_at_ms'. */

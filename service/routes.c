@@ -7,6 +7,7 @@
 
 #include "captcha.h"
 #include "check.h"
+#include "coral.h"
 #include "learn.h"
 #include "metrics.h"
 #include "moderate.h"
@@ -67,6 +68,7 @@ static const struct route routes[] = {
     { "GET", "/ui/app.js", ui_handle, 0, 0 },
     { "GET", "/ui/app.css", ui_handle, 0, 0 },
     { "GET", "/metrics", metrics_handle, ROLE_BIT(ROLE_ADMIN), 0 },
+    { "POST", "/v1/integrations/coral/{site}", coral_handle, 0, 3 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "HEAD", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "counters.h"
+#include "form.h"
 #include "formtoken.h"
 #include "pow.h"
 #include "request.h"
@@ -122,8 +123,7 @@ static void issue(struct http_request *req, struct http_response *resp)
         reply_error(resp, 500, "internal", "the challenge could not be made");
         return;
     }
-    resp->extra_header = "X-Captcha-Work";
-    resp->extra_value[fmt_int(resp->extra_value, work)] = '\0';
+    reply_header(resp, "X-Captcha-Work", "%ld", work);
     resp->status = 200;
     resp->body = js;
 }
@@ -249,78 +249,13 @@ static void redeem_done(void *arg)
     http_async_done(arg);
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* s[0..n) with %XX and '+' decoded (new; free()), or NULL when a %
- * escape is broken or the result is not UTF-8 without NUL. */
-static char *form_decode(const char *s, size_t n)
-{
-    char *out = xmalloc(n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                free(out);
-                return NULL;
-            }
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    if (memchr(out, 0, o)) { /* a raw NUL would cut the value short */
-        free(out);
-        return NULL;
-    }
-    json_t *probe = json_stringn(out, o); /* jansson checks the UTF-8 */
-    if (!probe) {
-        free(out);
-        return NULL;
-    }
-    json_decref(probe);
-    return out;
-}
-
-/* A form body (k=v&k=v) as a JSON object of strings, as siteverify's
- * plugins post it (new), or NULL when malformed or a key repeats. */
-static json_t *form_object(const char *body, size_t len)
-{
-    json_t *o = json_object();
-    size_t i = 0;
-    while (i < len) {
-        size_t j = i;
-        while (j < len && body[j] != '&')
-            j++;
-        const char *eq = memchr(body + i, '=', j - i);
-        char *k = eq ? form_decode(body + i, (size_t)(eq - (body + i))) : NULL;
-        char *v = eq ? form_decode(eq + 1, (size_t)(body + j - eq - 1)) : NULL;
-        int bad = !k || !v || !*k || json_object_get(o, k) || json_object_set_new(o, k, json_string(v)) != 0;
-        free(k);
-        free(v);
-        if (bad) {
-            json_decref(o);
-            return NULL;
-        }
-        i = j + 1;
-    }
-    return o;
-}
-
 /* The siteverify body, a form or JSON (new), or NULL with the refusal in
  * 'resp': req_load's error, with siteverify's fields added. */
 static json_t *verify_body(struct http_request *req, struct http_response *resp)
 {
     json_t *root = NULL;
     if (http_is_form(req)) {
-        if (!(root = form_object(req->body, req->body_len)))
+        if (!(root = form_object(req->body, req->body_len, FORM_STRICT)))
             verify_refuse(resp, 400, "bad-request", "invalid_form",
                           "the form must be key=value pairs, each key once, %-escaped UTF-8");
         return root;

@@ -304,8 +304,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct reqctx 
     }
     if (resp->allow)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
-    if (resp->extra_header)
-        MHD_add_response_header(mr, resp->extra_header, resp->extra_value);
+    for (int i = 0; i < REPLY_HEADERS && resp->extra_header[i]; i++)
+        MHD_add_response_header(mr, resp->extra_header[i], resp->extra_value[i]);
     if (resp->cors_origin) {
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, resp->cors_origin);
         MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Origin");
@@ -506,7 +506,7 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct reqctx *x,
     }
     if (x->route->json_body) {
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        if (!is_type(ct, "application/json") &&
+        if (x->route->json_body != 3 && !is_type(ct, "application/json") &&
             !(x->route->json_body == 2 && is_type(ct, "application/x-www-form-urlencoded")))
             return send_error(conn, x, 415, "unsupported_media_type",
                               x->route->json_body == 2
@@ -598,7 +598,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* Run each stage whose asynchronous work is done; suspend at the first
      * that is still waiting. A stage that starts more work sets
      * req->resume to the next stage first. */
-    while (!resp.body && x->r.resume) {
+    while (!resp.body ? x->r.resume != NULL : x->r.finish != NULL) {
+        if (resp.body) { /* an adapter's turn (http.h) */
+            void (*fin)(struct http_request *, struct http_response *) = x->r.finish;
+            x->r.finish = NULL;
+            fin(&x->r, &resp);
+            continue;
+        }
         if (atomic_load(&x->r.async) != ASYNC_DONE) {
             /* Suspend first, then publish that we did: the completing
              * thread resumes only a connection it saw suspended. */
@@ -693,6 +699,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         buf_free(&x->body);
     if (x->r.state && x->r.cleanup)
         x->r.cleanup(&x->r);
+    if (x->r.xstate && x->r.xcleanup)
+        x->r.xcleanup(x->r.xstate);
     cfg_release(x->r.cfg);
     free(x);
     atomic_fetch_sub(&inflight, 1);

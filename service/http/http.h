@@ -29,6 +29,15 @@ struct http_request {
     void (*resume)(struct http_request *req, struct http_response *resp);
     void (*cleanup)(struct http_request *req); /* frees 'state' if resume never ran */
     void *state;
+    /* An adapter (integrations/) that hands the request to another
+     * handler, with a body it made: 'finish' then turns that handler's
+     * response into the adapter's own. It runs on the request's thread
+     * once the response is filled, and may itself start asynchronous work
+     * (set resume and return no body). 'xstate' is the adapter's, freed
+     * by 'xcleanup' when the request ends, whatever happened. */
+    void (*finish)(struct http_request *req, struct http_response *resp);
+    void *xstate;
+    void (*xcleanup)(void *xstate);
     _Atomic int async;       /* private to http.c */
     void *conn;              /* private to http.c: the MHD connection */
 };
@@ -68,7 +77,8 @@ struct route {
     route_fn fn;
     unsigned roles;   /* ROLE_BITs allowed; 0 = public, no key needed */
     int json_body;    /* 1: needs an application/json body; 2: or a form
-                         (application/x-www-form-urlencoded) */
+                         (application/x-www-form-urlencoded); 3: a body
+                         of any type, which the handler decodes */
 };
 
 /* What main.c wires the server to, so that http/ calls no room above it

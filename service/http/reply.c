@@ -32,6 +32,20 @@ static void utf8_repair(char *s)
     }
 }
 
+void reply_header(struct http_response *resp, const char *name, const char *fmt, ...)
+{
+    for (int i = 0; i < REPLY_HEADERS; i++) {
+        if (resp->extra_header[i])
+            continue;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(resp->extra_value[i], sizeof resp->extra_value[i], fmt, ap);
+        va_end(ap);
+        resp->extra_header[i] = name;
+        return;
+    }
+}
+
 void reply_error(struct http_response *resp, unsigned status, const char *code,
                  const char *fmt, ...)
 {

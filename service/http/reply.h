@@ -10,6 +10,8 @@
 
 struct json_t;
 
+#define REPLY_HEADERS 4
+
 struct http_response {
     unsigned status;
     char *body;             /* new JSON text (or another text: content_type), freed by http.c */
@@ -17,8 +19,10 @@ struct http_response {
     const char *allow;      /* for 405: the methods allowed (static) */
     const char *cors_origin; /* Access-Control-Allow-Origin (borrowed), or NULL */
     int cors_preflight;     /* 1: an OPTIONS answer, with the allowed methods */
-    const char *extra_header; /* one more header's name (static), or NULL */
-    char extra_value[32];
+    /* up to REPLY_HEADERS more headers: name (static) and value, added
+     * with reply_header */
+    const char *extra_header[REPLY_HEADERS];
+    char extra_value[REPLY_HEADERS][160];
     const char *content_type; /* NULL: application/json (static) */
     int page;               /* 1: a page of the UI, sent with its security headers */
 };
@@ -27,6 +31,12 @@ struct http_response {
  * api.md; the message is for people and must not contain secrets. */
 void reply_error(struct http_response *resp, unsigned status, const char *code,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Add header 'name' (static) with a printf value, cut at 159 bytes, to
+ * 'resp'; a fifth header is dropped (a bug: four is what any handler
+ * needs). */
+void reply_header(struct http_response *resp, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* 429 rate_limited for an API key over its bucket, with Retry-After. */
 void reply_api_limited(struct http_response *resp, long retry_after_ms);

@@ -12,8 +12,7 @@ void ui_handle(struct http_request *req, struct http_response *resp)
         resp->status = 308;
         resp->body = xstrdup("");
         resp->content_type = "text/plain; charset=utf-8";
-        resp->extra_header = "Location";
-        memcpy(resp->extra_value, "/ui/", 5);
+        reply_header(resp, "Location", "/ui/");
         return;
     }
     for (const struct ui_file *f = ui_files; f->path; f++)

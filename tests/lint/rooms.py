@@ -3,8 +3,9 @@
 
 Every .c/.h file of service/ belongs to a layer, from the bottom: the
 shared base (util, log, logline, counters), codec/, config, http/, redis/,
-bayes/, captcha/, moderation/, operators/, then check.c, routes.c and
-main.c. A file may include headers of its own layer and of the layers
+bayes/, captcha/, moderation/, operators/, then check.c, integrations/
+(adapters that speak other systems' protocols through check.c), routes.c
+and main.c. A file may include headers of its own layer and of the layers
 below it, never of one above (docs/architecture.md). Prints each
 offending include and exits 1 when there is one."""
 import glob
@@ -13,7 +14,7 @@ import re
 import sys
 
 ORDER = ["base", "codec", "config", "http", "redis", "bayes", "captcha", "moderation", "operators",
-         "check", "routes", "main"]
+         "check", "integrations", "routes", "main"]
 TOP = {"config", "check", "routes", "main"}
 
 

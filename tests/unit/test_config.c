@@ -8,6 +8,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "hmac.h"
 #include "log.h"
 #include "test.h"
 
@@ -248,6 +249,74 @@ TEST(held_queue_cap)
     CHECK(refused_with("{\"sites\":{\"a\":{\"moderation\":{\"on_full\":true}}}}", "sites.a.moderation.on_full"));
 }
 
+/* sites.S.coral: Coral's signing secrets from a file or the environment,
+ * keyed as Coral keys its HMAC (the whole "empsec_..." string), the held
+ * setting, and refusals naming the field. */
+TEST(coral_secrets)
+{
+    const char *sec_a = "empsec_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const char *sec_b = "empsec_fedcba9876543210fedcba9876543210fedcba9876543210fedcba98765432";
+    char file[80], err[512] = "", json[1024];
+    snprintf(file, sizeof file, "/tmp/modgate-test-coral-%d.key", (int)getpid());
+    FILE *f = fopen(file, "w");
+    fprintf(f, "%s\n", sec_a); /* a newline, as editors leave it */
+    fclose(f);
+    setenv("MG_UNIT_CORAL", sec_b, 1);
+    snprintf(json, sizeof json, "{\"sites\":{\"a\":{},\"b\":{\"coral\":{\"secrets\":[{\"id\":\"old\",\"secret_file\":\"%s\"},"
+             "{\"id\":\"new\",\"secret_env\":\"MG_UNIT_CORAL\"}]}},\"c\":{\"coral\":{\"secrets\":[{\"id\":\"x\","
+             "\"secret_env\":\"MG_UNIT_CORAL\"}],\"held\":\"premod\"}}}}", file);
+    struct cfg *c = load_str(json, err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        const struct site_cfg *a = cfg_site(c, "a", NULL), *b = cfg_site(c, "b", NULL), *d = cfg_site(c, "c", NULL);
+        CHECK_EQ_INT(a->coral.enabled, 0);
+        CHECK_EQ_INT(b->coral.enabled, 1);
+        CHECK_EQ_INT(b->coral.nsecrets, 2);
+        CHECK_EQ_INT(b->coral.held_premod, 0);
+        CHECK_EQ_STR(b->coral.secrets[0].id, "old");
+        CHECK_EQ_INT(d->coral.held_premod, 1);
+        /* the HMAC key is the secret string itself, newline dropped */
+        const char *secs[2] = { sec_a, sec_b };
+        for (int i = 0; i < 2; i++) {
+            unsigned char got[HMAC_LEN], want[crypto_auth_hmacsha256_BYTES];
+            crypto_auth_hmacsha256_state st;
+            crypto_auth_hmacsha256_init(&st, (const unsigned char *)secs[i], strlen(secs[i]));
+            crypto_auth_hmacsha256_update(&st, (const unsigned char *)"{}", 2);
+            crypto_auth_hmacsha256_final(&st, want);
+            hmac_sha256(&b->coral.secrets[i].key, "{}", 2, got);
+            CHECK(memcmp(got, want, HMAC_LEN) == 0);
+        }
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{}}}}", "sites.a.coral.secrets: must be an array of 1-4"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[]}}}}", "sites.a.coral.secrets"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\",\"secret_env\":\"MG_UNIT_CORAL\"},"
+                       "{\"id\":\"k\",\"secret_env\":\"MG_UNIT_CORAL\"}]}}}}",
+                       "sites.a.coral.secrets[1]: the id \"k\" is used twice"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"a b\",\"secret_env\":\"MG_UNIT_CORAL\"}]}}}}",
+                       "sites.a.coral.secrets[0]: needs an \"id\""));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\"}]}}}}",
+                       "sites.a.coral.secrets[0]: needs exactly one of \"secret_file\" and \"secret_env\""));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\",\"secret_env\":\"MG_UNIT_NOT_SET\"}]}}}}",
+                       "MG_UNIT_NOT_SET named by secret_env is not set"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\",\"secret_file\":\"/nonexistent/k\"}]}}}}",
+                       "sites.a.coral.secrets[0]: cannot read secret_file"));
+    setenv("MG_UNIT_CORAL_SHORT", "empsec_abc", 1);
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\",\"secret_env\":\"MG_UNIT_CORAL_SHORT\"}]}}}}",
+                       "sites.a.coral.secrets[0]: the secret must be Coral's signing secret"));
+    setenv("MG_UNIT_CORAL_SHORT", "empsec_0123 456789abcdef0123", 1); /* a space: pasted from two lines */
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\",\"secret_env\":\"MG_UNIT_CORAL_SHORT\"}]}}}}",
+                       "sites.a.coral.secrets[0]: the secret must be"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\",\"secret_env\":\"MG_UNIT_CORAL\"}],"
+                       "\"held\":\"reject\"}}}}", "sites.a.coral.held: must be \"withheld\" or \"premod\""));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[{\"id\":\"k\",\"secret_env\":\"MG_UNIT_CORAL\","
+                       "\"kid\":1}]}}}}", "sites.a.coral.secrets[0].kid: unknown field"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"secrets\":[1,2,3,4,5]}}}}", "sites.a.coral.secrets"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"coral\":{\"url\":\"x\"}}}}", "sites.a.coral.url: unknown field"));
+    unlink(file);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -261,6 +330,7 @@ int main(void)
     RUN(comment_keys_are_ignored);
     RUN(bayes_settings);
     RUN(held_queue_cap);
+    RUN(coral_secrets);
     unlink(path);
     return TEST_REPORT();
 }
