@@ -47,11 +47,12 @@ final class Modgate_Form {
 	/**
 	 * comment_form: the honeypot (a textarea off screen, out of the tab
 	 * order and hidden from screen readers) and, where the site has a
-	 * captcha, a fresh form token.
+	 * captcha, a fresh form token. Not for users whose comments are not
+	 * checked.
 	 */
 	public static function fields(): void {
-		if ( ! Modgate_Settings::configured() ) {
-			return;
+		if ( ! Modgate_Settings::configured() || current_user_can( 'moderate_comments' ) ) {
+			return; // moderators' comments are not checked: no request for a token either
 		}
 		echo '<p class="modgate-hp" aria-hidden="true" style="position:absolute!important;left:-10000px!important;width:1px;height:1px;overflow:hidden">'
 			. '<label>' . esc_html__( 'Leave this field empty', 'modgate' )
