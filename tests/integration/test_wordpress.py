@@ -360,9 +360,10 @@ def test_a_moderator_action_while_modgate_is_down_is_taught_later():
 def test_editors_are_not_checked():
     pid = post("Editors")
     ed = wp().session().login(EDITOR)
-    checks = metric("/v1/check")
+    checks, tokens = metric("/v1/check"), metric("/v1/form-token")
     text = HELD % n()
     st, _, h, cid = ed.post_comment(pid, text)
+    assert metric("/v1/form-token") == tokens  # the editor's form asked for no token
     assert st == 302 and cid, (st, h)
     c = wp().comment(cid)
     assert c["status"] == "approved" and not any(k.startswith("modgate") for k in c["meta"]), c
@@ -370,6 +371,7 @@ def test_editors_are_not_checked():
     # a logged-in reader who cannot moderate is checked
     reader = wp().session().login(wordpress.AUTHOR)
     st, _, _, cid = reader.post_comment(pid, HELD % n())
+    assert metric("/v1/form-token") == tokens + 1
     c = wp().comment(cid)
     assert c["meta"]["modgate_decision"] == "hold", c
     assert metric("/v1/check") == checks + 1
