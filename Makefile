@@ -54,7 +54,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
                 service/captcha/captcha.c service/captcha/formtoken.c \
                 service/moderation/queue.c service/moderation/moderate.c service/moderation/ui.c \
                 service/operators/metrics.c service/operators/policy.c service/operators/tuning.c \
-                service/operators/eval.c
+                service/operators/eval.c service/integrations/akismet.c
 SERVICE_INC  := -Iservice $(SERVICE_ROOMS:%=-Iservice/%)
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep

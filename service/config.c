@@ -285,6 +285,9 @@ static void site_defaults(struct site_cfg *s)
     s->form.too_old = 1.0;
     s->form.invalid = 2.5;
     s->form.missing = 1.0;
+    /* Akismet's "discard" means "never even keep it in the spam folder":
+     * only for a reject the filters are all but certain of. */
+    s->akismet.discard_score = 0.99;
 }
 
 /* ---------- sections ---------- */
@@ -763,6 +766,19 @@ static int parse_moderation(struct ctx *x, const char *path, json_t *site, struc
     return 0;
 }
 
+static int parse_akismet(struct ctx *x, const char *path, json_t *site, struct akismet_cfg *a)
+{
+    char p[256];
+    json_t *o = section(x, path, site, "akismet", p);
+    if (!o)
+        return x->failed ? -1 : 0;
+    static const char *const keys[] = { "held", "discard_score", NULL };
+    if (only_keys(x, p, o, keys) || get_pick(x, p, o, "held", "pending", "spam", &a->held_spam) ||
+        get_num(x, p, o, "discard_score", 0, 1, &a->discard_score))
+        return -1;
+    return 0;
+}
+
 static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
 {
     struct site_cfg *s = &c->sites[idx];
@@ -774,7 +790,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", NULL };
+        "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", "akismet", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -868,7 +884,8 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     }
     if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes) ||
         parse_captcha(x, path, o, &s->captcha) || parse_form(x, path, o, &s->captcha, &s->form) ||
-        parse_moderation(x, path, o, &s->mod) || parse_coral(x, path, o, &s->coral))
+        parse_moderation(x, path, o, &s->mod) || parse_coral(x, path, o, &s->coral) ||
+        parse_akismet(x, path, o, &s->akismet))
         return -1;
     if (parse_keys(x, path, o, "keys", idx, c))
         return -1;

@@ -99,6 +99,14 @@ struct coral_cfg {
     int held_premod;              /* hold answers PREMOD, not SYSTEM_WITHHELD */
 };
 
+/* sites.<name>.akismet: how the Akismet-compatible API (integrations/
+ * akismet.c) words modgate's decisions. */
+struct akismet_cfg {
+    int held_spam;                /* hold and challenge answer "true" (1) or
+                                     "false" with X-akismet-error (0, "pending") */
+    double discard_score;         /* a reject at or above it adds "discard" */
+};
+
 struct site_cfg {
     char name[65];
     struct thresholds th;
@@ -122,6 +130,7 @@ struct site_cfg {
     struct form_cfg form;         /* needs captcha keys: its key is made from them */
     struct moderation_cfg mod;
     struct coral_cfg coral;
+    struct akismet_cfg akismet;
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
     /* The policy in force (policy.h): 0 = the config file's, else the
      * version stored in Redis, set by 'policy_by' at 'policy_at_ms'. */

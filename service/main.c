@@ -24,6 +24,7 @@
 #include "eval.h"
 #include "http.h"
 #include "jsonmem.h"
+#include "learn.h"
 #include "log.h"
 #include "policy.h"
 #include "spool.h"
@@ -110,6 +111,7 @@ static int cmd_serve(const char *path)
 
     store_configure(c);
     queue_init(); /* its scripts are loaded at connect with the store's */
+    learn_wire(queue_learn_move_async); /* /v1/learn moves held comments (learn.h) */
     if (store_start() != 0) {
         LOG_ERROR(NULL, "cannot start the store thread");
         return 1;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "akismet.h"
 #include "captcha.h"
 #include "check.h"
 #include "coral.h"
@@ -69,6 +70,11 @@ static const struct route routes[] = {
     { "GET", "/ui/app.css", ui_handle, 0, 0 },
     { "GET", "/metrics", metrics_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "POST", "/v1/integrations/coral/{site}", coral_handle, 0, 3 },
+    /* the Akismet protocol (api.md 2.12): the handlers take the key from the form or Host */
+    { "POST", "/1.1/verify-key", akismet_verify_handle, 0, 3 },
+    { "POST", "/1.1/comment-check", akismet_check_handle, 0, 3 },
+    { "POST", "/1.1/submit-spam", akismet_spam_handle, 0, 3 },
+    { "POST", "/1.1/submit-ham", akismet_ham_handle, 0, 3 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "HEAD", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },

@@ -1,7 +1,9 @@
 /* learn.c - POST /v1/learn and /v1/unlearn, GET /v1/sites/{site}/model.
  *
- *   learn_begin:  validate -> (a held comment by id: read it from Redis,
- *                 held_read) -> tokenize -> the learn script (bayesdb.c)
+ *   learn_begin:  validate -> (a comment by id: read it from Redis,
+ *                 held_read; still held: the queue's act script learns it
+ *                 and moves it out of the queue, moved) -> tokenize -> the
+ *                 learn script (bayesdb.c)
  *   learned:      the script's answer; wait until this instance's model
  *                 copy has applied the change (read-your-writes), then
  *   learn_reply:  the answer.
@@ -47,7 +49,17 @@ struct learn_state {
     struct store_get_res held;
     struct store_check_res tres; /* the API key's token */
     struct bayesdb_learn_res res;
+    struct learn_move_res mv;   /* a held comment moved out of the queue */
 };
+
+/* The moderation queue's mover (learn.h), set once by main.c before the
+ * server starts, read-only afterwards. */
+static learn_move_fn mover;
+
+void learn_wire(learn_move_fn move)
+{
+    mover = move;
+}
 
 static void learn_cleanup(struct http_request *req)
 {
@@ -122,16 +134,20 @@ static void redis_done(void *arg)
 }
 
 static void learned(struct http_request *req, struct http_response *resp);
+static void moved(struct http_request *req, struct http_response *resp);
 
 /* Tokenize the comment ('body' and 'author_url', borrowed from the request
  * or the held item) and send the learn script. */
-static void send_learn(struct http_request *req, struct learn_state *st, const char *body, size_t body_len,
-                       const char *author_url)
+static void tokenize(struct learn_state *st, const char *body, size_t body_len, const char *author_url)
 {
     st->tl = tok_list_new();
     struct tok_input in = { body, body_len, author_url };
     tok_run(st->tl, &in);
     tok_fingerprint(st->tl, st->fp);
+}
+
+static void send_learn(struct http_request *req, struct learn_state *st)
+{
     req->resume = learned;
     bayesdb_learn_async(st->site->bayes.model, st->tl, st->fp, st->op, st->label, &st->res, redis_done, req);
 }
@@ -161,8 +177,38 @@ static void held_read(struct http_request *req, struct http_response *resp)
         learn_cleanup(req);
         return;
     }
-    send_learn(req, st, json_string_value(b), json_string_length(b),
-               json_string_value(json_object_get(author, "url")));
+    tokenize(st, json_string_value(b), json_string_length(b), json_string_value(json_object_get(author, "url")));
+    if (st->op == BAYESDB_LEARN && mover) { /* held still? the queue decides, atomically */
+        struct learn_move m = { st->site, st->comment_id, st->label == MODEL_SPAM ? "spam" : "ham",
+                                req->ident.key_id, st->fp, tok_hashes(st->tl), tok_count(st->tl) };
+        req->resume = moved;
+        mover(&m, &st->mv, redis_done, req);
+        return;
+    }
+    send_learn(req, st);
+}
+
+/* The queue's answer for a comment learned by id: moved out of the queue
+ * (and learned in the same script), or not held (any more): then it is
+ * learned as any comment is. */
+static void moved(struct http_request *req, struct http_response *resp)
+{
+    struct learn_state *st = req->state;
+    if (!st->mv.moved && st->mv.learn.rc == 0) {
+        send_learn(req, st);
+        return;
+    }
+    st->res = st->mv.learn;
+    if (st->mv.moved && !st->res.changed[0]) { /* nothing new for the model: its counts as they are */
+        struct bayesdb_info info;
+        bayesdb_info(st->site->bayes.model, &info);
+        snprintf(st->res.changed, sizeof st->res.changed, "unchanged");
+        st->res.nspam = (long long)info.nspam;
+        st->res.nham = (long long)info.nham;
+        st->res.seq = (long long)info.seq;
+    }
+    snprintf(st->res.label, sizeof st->res.label, "%s", st->label == MODEL_SPAM ? "spam" : "ham");
+    learned(req, resp);
 }
 
 static void learn_reply(struct http_request *req, struct http_response *resp)
@@ -180,6 +226,8 @@ static void learn_reply(struct http_request *req, struct http_response *resp)
                           "seq", (json_int_t)r->seq, "visible", st->visible);
     if (st->comment_id)
         json_object_set_new(o, "comment_id", json_string(st->comment_id));
+    if (st->mv.moved)
+        json_object_set_new(o, "state", json_string(st->mv.state));
     snprintf(req->note, sizeof req->note, "%s %s%s", st->op == BAYESDB_LEARN ? "learn" : "unlearn", r->changed,
              st->visible ? "" : " not-visible-yet");
     reply_json(resp, 200, o);
@@ -236,7 +284,8 @@ static void token_taken(struct http_request *req, struct http_response *resp)
         store_held_get_async(st->site->name, st->comment_id, &st->held, redis_done, req);
         return;
     }
-    send_learn(req, st, st->in.body, st->in.body_len, st->in.author_url);
+    tokenize(st, st->in.body, st->in.body_len, st->in.author_url);
+    send_learn(req, st);
 }
 
 static void learn_begin(struct http_request *req, struct http_response *resp, enum bayesdb_op op)

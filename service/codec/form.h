@@ -23,4 +23,10 @@ enum form_mode {
  * finds it malformed. FORM_LENIENT never fails. */
 json_t *form_object(const char *body, size_t len, enum form_mode mode);
 
+/* The first value of 'key' as the bytes it encodes, whatever their
+ * charset (new; free(); NUL-terminated, *outlen bytes), or NULL when the
+ * key is absent or its value's % escapes are broken or give NUL. For a
+ * client that says its text is not UTF-8 (Akismet's blog_charset). */
+char *form_raw(const char *body, size_t len, const char *key, size_t *outlen);
+
 #endif

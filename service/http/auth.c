@@ -20,6 +20,11 @@ int auth_lookup(const struct cfg *c, const char *header, struct ident *out)
     size_t n = strlen(key);
     while (n > 0 && (key[n - 1] == ' ' || key[n - 1] == '\t'))
         n--;
+    return auth_lookup_key(c, key, n, out);
+}
+
+int auth_lookup_key(const struct cfg *c, const char *key, size_t n, struct ident *out)
+{
     if (n == 0 || n > AUTH_MAX_KEY)
         return -1;
     unsigned char h[crypto_hash_sha256_BYTES];

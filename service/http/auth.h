@@ -24,6 +24,13 @@ struct ident {
  * malformed or the key unknown. */
 int auth_lookup(const struct cfg *c, const char *header, struct ident *out);
 
+/* The same for a bare key of 'n' bytes (not NUL-terminated), as clients
+ * of other protocols send it (Akismet's "api_key" field or the first
+ * label of Host): the same constant-time comparison over every key.
+ * Returns 0 and fills 'out', or -1 when it is empty, over 256 bytes or
+ * unknown. */
+int auth_lookup_key(const struct cfg *c, const char *key, size_t n, struct ident *out);
+
 /* May a key of 'id' read and change site 'site' (an index into
  * cfg->sites)? Its own site's, or any for an admin key of no site
  * (the config's top-level admin_keys). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "learn.h"
 #include "log.h"
 #include "luascripts.h"
 #include "reply.h"
@@ -356,9 +357,9 @@ static void parse_act(const struct store_reply *r, const char *err, void *out)
     q->json = o;
 }
 
-void queue_act_async(const struct queue_act *x, struct queue_res *res, store_done_fn done, void *arg)
+/* The act script for 'x', its reply read by 'parse' into 'out'. */
+static void act_send(const struct queue_act *x, store_parse_fn parse, void *out, store_done_fn done, void *arg)
 {
-    memset(res, 0, sizeof *res);
     int n = 7 + 16 + (int)x->ntoks;
     const char **v = xcalloc((size_t)n, sizeof *v);
     size_t *len = xcalloc((size_t)n, sizeof *len);
@@ -390,10 +391,58 @@ void queue_act_async(const struct queue_act *x, struct queue_res *res, store_don
     }
     for (int i = 0; i < n; i++)
         len[i] = strlen(v[i]);
-    store_script_async(&act_lua, x->site, 7, n, v, len, parse_act, res, done, arg);
+    store_script_async(&act_lua, x->site, 7, n, v, len, parse, out, done, arg);
     free(hex);
     free(v);
     free(len);
+}
+
+void queue_act_async(const struct queue_act *x, struct queue_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    act_send(x, parse_act, res, done, arg);
+}
+
+/* The act script's answer to a learn (learn.h): "ok" moved it, "conflict"
+ * (not held, or held but learned before) and "missing" moved nothing. */
+static void parse_moved(const struct store_reply *r, const char *err, void *out)
+{
+    struct learn_move_res *m = out;
+    struct bayesdb_learn_res *l = &m->learn;
+    if (!r || r->type == STORE_REPLY_ERROR || !is_arr(r, 1)) {
+        l->rc = -1;
+        snprintf(l->error, sizeof l->error, "%.150s", r && r->type == STORE_REPLY_ERROR ? r->str
+                                                      : r ? "unexpected reply to an action" : err);
+        return;
+    }
+    const char *st = str_of(r->element[0]);
+    if (strcmp(st, "version") == 0 && r->elements >= 2) {
+        l->rc = -2;
+        l->tok_version = (int)int_of(r->element[1]);
+    } else if (strcmp(st, "ok") == 0 && r->elements >= 12) {
+        m->moved = 1;
+        snprintf(m->state, sizeof m->state, "%s", str_of(r->element[2]));
+        snprintf(l->changed, sizeof l->changed, "%s", str_of(r->element[8]));
+        l->nspam = int_of(r->element[9]);
+        l->nham = int_of(r->element[10]);
+        l->seq = int_of(r->element[11]);
+    }
+}
+
+void queue_learn_move_async(const struct learn_move *m, struct learn_move_res *res, store_done_fn done, void *arg)
+{
+    memset(res, 0, sizeof *res);
+    long long day = 86400000LL;
+    const struct moderation_cfg *mod = &m->site->mod;
+    int spam = strcmp(m->label, "spam") == 0;
+    struct queue_act x = {
+        .site = m->site->name, .model = m->site->bayes.model, .id = m->id, .action = m->label,
+        .to = spam ? "spam" : "approved", .from = "held", .ver = "", .by = m->by, .note = "", .reason = "",
+        .teach = m->label, .fp = m->fp, .lfp = "", .toks = m->toks, .ntoks = m->ntoks, .tok_version = TOK_VERSION,
+        .stream_maxlen = BAYESDB_STREAM_MAXLEN, .retention_ms = mod->retention_days * day,
+        .events_ms = mod->events_days * day, .audit_ms = mod->audit_days * day,
+    };
+    act_send(&x, parse_moved, res, done, arg);
 }
 
 static void parse_stream(const struct store_reply *r, const char *err, void *out)

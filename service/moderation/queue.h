@@ -139,6 +139,16 @@ struct queue_act {
  * "missing" or "version" (tok_version)}. */
 void queue_act_async(const struct queue_act *a, struct queue_res *res, store_done_fn done, void *arg);
 
+struct learn_move;
+struct learn_move_res;
+
+/* learn.h's mover: POST /v1/learn of a comment by id moves it out of the
+ * queue when it is held (spam: to spam, ham: to approved), by the key,
+ * teaching its label in the same script (the act script at any version,
+ * from held only). main.c wires it to learn.c. */
+void queue_learn_move_async(const struct learn_move *m, struct learn_move_res *res, store_done_fn done,
+                            void *arg);
+
 /* json: {"lost": entries after 'after' were trimmed, "entries": [{cursor,
  * at, fields...}]} of site's stream ("audit" or "events"), after the
  * cursor 'after' ("" or NULL: from the start, or the end when

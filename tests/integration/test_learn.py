@@ -355,6 +355,36 @@ def test_a_held_comment_is_learned_by_its_id():
     assert st == 404 and err_code(r) == "unknown_comment", r
 
 
+def test_learning_a_held_comment_moves_it_out_of_the_queue():
+    """/v1/learn by comment_id of a comment modgate holds: spam moves it to
+    spam, ham approves it, by the key (audit and events), taught once; a
+    comment no longer held is only learned. Fails on the old code, which
+    left the comment held."""
+    for cid, label, state in (("held-move-s", "spam", "spam"), ("held-move-h", "ham", "approved")):
+        # a suspect word holds it whatever the model says (floor hold)
+        st, r, _ = svc().check(comment(text("ham") + ", and what about crypto?", cid=cid))
+        assert r["decision"] == "hold" and r["stored"] is True, r
+        before = meta()
+        st, r, _ = svc().request("POST", "/v1/learn", {"site": "news", "comment_id": cid, "label": label},
+                                 key=CMS_KEY)
+        assert st == 200 and r["state"] == state and r["changed"] == "learned" and r["visible"] is True, r
+        after = meta()
+        assert after["n" + label] == before.get("n" + label, 0) + 1 and r["n" + label] == after["n" + label], (
+            before, after, r)
+        st, c, _ = svc().request("GET", "/v1/sites/news/comments/" + cid, key=MOD_KEY)
+        assert c["state"] == state and c["learned"] == label and c["decided_by"] == "t-cms", c
+        assert c["history"][-1]["action"] == label and c["history"][-1]["by"] == "t-cms", c["history"]
+        st, ev, _ = svc().request("GET", "/v1/sites/news/events", key=CMS_KEY)
+        assert [e for e in ev["events"] if e["id"] == cid and e["state"] == state], ev
+        # again: no longer held, so only learned (nothing new), and it stays where it is
+        st, r, _ = svc().request("POST", "/v1/learn", {"site": "news", "comment_id": cid, "label": label},
+                                 key=CMS_KEY)
+        assert st == 200 and r["changed"] == "unchanged" and "state" not in r, r
+        assert meta() == after, (meta(), after)
+        st, c, _ = svc().request("GET", "/v1/sites/news/comments/" + cid, key=MOD_KEY)
+        assert c["state"] == state and c["version"] == 2, c
+
+
 def test_a_reload_holds_the_models_of_new_sites():
     c = svc().config
     c["sites"]["later"] = {"keys": [{"id": "l-mod", "role": "moderator", "sha256": sha256("it-later-mod-key-0123")}]}

@@ -317,6 +317,33 @@ TEST(coral_secrets)
     unlink(file);
 }
 
+/* akismet.held and discard_score: defaults, values, and refusals naming the field */
+TEST(akismet_settings)
+{
+    char err[512];
+    struct cfg *c = load_str("{\"sites\":{\"a\":{},\"b\":{\"akismet\":{\"held\":\"spam\",\"discard_score\":0.9}},"
+                             "\"c\":{\"akismet\":{\"held\":\"pending\"}}}}",
+                             err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        const struct site_cfg *a = cfg_site(c, "a", NULL), *b = cfg_site(c, "b", NULL), *d = cfg_site(c, "c", NULL);
+        CHECK_EQ_INT(a->akismet.held_spam, 0);
+        CHECK(a->akismet.discard_score == 0.99);
+        CHECK_EQ_INT(b->akismet.held_spam, 1);
+        CHECK(b->akismet.discard_score == 0.9);
+        CHECK_EQ_INT(d->akismet.held_spam, 0);
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+    CHECK(refused_with("{\"sites\":{\"a\":{\"akismet\":{\"held\":\"trash\"}}}}",
+                       "sites.a.akismet.held: must be \"pending\" or \"spam\""));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"akismet\":{\"held\":false}}}}", "sites.a.akismet.held"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"akismet\":{\"discard_score\":1.5}}}}",
+                       "sites.a.akismet.discard_score"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"akismet\":{\"strictness\":1}}}}", "sites.a.akismet"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"akismet\":\"on\"}}}", "sites.a.akismet"));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -327,6 +354,7 @@ int main(void)
     RUN(log_format_loads);
     RUN(same_key_twice_is_refused);
     RUN(env_overrides);
+    RUN(akismet_settings);
     RUN(comment_keys_are_ignored);
     RUN(bayes_settings);
     RUN(held_queue_cap);

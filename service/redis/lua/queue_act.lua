@@ -8,12 +8,15 @@
 -- tok_version, model stream length, retention ms, events ms, audit ms, fp
 -- (now), then the token hashes (ARGV[17..]).
 --
--- The state must still be 'from' at 'ver': else {"conflict", state, ver};
+-- The state must still be 'from' at 'ver' (ver "": at any version, for
+-- POST /v1/learn moving a held comment, which must then have taught
+-- nothing yet, as held comments have not): else {"conflict", state, ver};
 -- {"same", state, ver} when already in 'to'; {"missing"}; {"version", v}
 -- when the model holds another tokenizer's tokens (nothing changed). An
 -- action to the state it is in only teaches (spam or ham of a comment
 -- that taught something else). On success {"ok", from, to, ver, ms,
--- audit id, event id, what the filter did}.
+-- audit id, event id, what the filter did, then the lesson's changed,
+-- nspam, nham and seq as bayes_change gave them ("", -1, -1, -1: none)}.
 --
 -- Comments with the same text share one learned document of the model
 -- (bayesdb.c counts a text once): mg:{M}:bayes:qref:FP holds the comments
@@ -24,8 +27,10 @@
 local P, id, to, teach, fp = ARGV[1], ARGV[2], ARGV[4], ARGV[10], ARGV[16]
 local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp', 'score')
 if not cur[1] then return {'missing'} end
-if cur[1] ~= ARGV[5] or cur[2] ~= ARGV[6] then return {'conflict', cur[1], cur[2]} end
 local was, lfp = cur[4] or '', cur[5] or ''
+if cur[1] ~= ARGV[5] or (ARGV[6] ~= '' and cur[2] ~= ARGV[6]) or (ARGV[6] == '' and was ~= '') then
+  return {'conflict', cur[1], cur[2]}
+end
 local relearn = teach ~= was or (teach ~= '' and lfp ~= fp)
 if cur[1] == to and not (relearn and (ARGV[3] == 'spam' or ARGV[3] == 'ham')) then
   return {'same', cur[1], cur[2]}
@@ -43,7 +48,7 @@ if cur[1] ~= to then
   redis.call('HSET', KEYS[1], 'state', to, 'since', now)
 end
 redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])
-local did = {}
+local did, lesson = {}, {'', -1, -1, -1}
 if relearn then
   local me, base = P .. id, string.match(KEYS[5], '^(.*:)doc:')
   if was ~= '' and (teach == '' or lfp ~= fp) then
@@ -58,6 +63,7 @@ if relearn then
   if teach ~= '' then
     redis.call('SADD', base .. 'qref:' .. fp, me)
     local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, 'learn', teach, ARGV[11], ARGV[12], ARGV, 17)
+    lesson = r
     did[#did + 1] = (r[1] == 'moved' and 'moved to ' or r[1] == 'learned' and 'learned ' or 'already ') .. teach
   end
   redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')
@@ -65,4 +71,4 @@ end
 did = #did > 0 and table.concat(did, ', ') or 'nothing'
 local aid, eid = mq_log(P, id, now, ARGV[3], cur[1], to, ARGV[7], ARGV[8], ARGV[9], did, ARGV[14], ARGV[15])
 mq_sweep(P, now, ARGV[13])
-return {'ok', cur[1], to, ver, now, aid, eid, did}
+return {'ok', cur[1], to, ver, now, aid, eid, did, lesson[1], lesson[2], lesson[3], lesson[4]}
