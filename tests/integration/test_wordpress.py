@@ -256,6 +256,31 @@ def test_approving_a_comment_modgate_held_teaches_ham_by_its_id():
     assert metric("/v1/learn") == learns + 1
 
 
+def test_spam_or_approve_in_wp_admin_takes_a_held_comment_out_of_modgates_queue():
+    """A comment modgate holds, decided in wp-admin, leaves modgate's held
+    queue (its moderators need not decide it again); the feed's event
+    about it comes back to WordPress and changes nothing, teaching nothing
+    twice."""
+    pid = post("Held decided in WordPress")
+    b = wp().session()
+    cids = [b.post_comment(pid, HELD % n())[3] for _ in range(2)]
+    mids = [wp().comment(c)["meta"]["modgate_id"] for c in cids]
+    assert all(m in held_ids() for m in mids)
+    cron()  # the feed up to now
+    ed = wp().session().login(EDITOR)
+    learns = metric("/v1/learn")
+    click(ed, ed.admin_link(admin_list(ed, "moderated"), "spamcomment", cids[0]))
+    click(ed, ed.admin_link(admin_list(ed, "moderated"), "approvecomment", cids[1]))
+    assert [wp().comment(c)["status"] for c in cids] == ["spam", "approved"]
+    assert metric("/v1/learn") == learns + 2
+    held = held_ids()
+    assert mids[0] not in held and mids[1] not in held, held
+    assert [modgate_item(m)["state"] for m in mids] == ["spam", "approved"]
+    cron()  # modgate's events about them come back: no change, no second lesson
+    assert [wp().comment(c)["status"] for c in cids] == ["spam", "approved"]
+    assert metric("/v1/learn") == learns + 2
+
+
 def test_decisions_in_modgate_reach_wordpress_through_the_feed_without_a_loop():
     pid = post("Feed")
     b = wp().session()
