@@ -16,6 +16,9 @@ PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc
 DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev
 DEB_RUN   := redis-server
 DEB_TEST  := redis-server redis-tools curl python3 chromium prometheus lua-check
+# The WordPress plugin's end-to-end tests (tests/integration/wordpress.py).
+DEB_WP    := wordpress wordpress-theme-twentytwentythree php-cli php-mysql php-curl php-mbstring php-xml \
+             mariadb-server
 DEB_BENCH := wrk
 
 ifeq ($(SANITIZER),1)
@@ -67,7 +70,8 @@ BENCH_BINS   := $(BUILD)/tests/pow_bench
 
 .DELETE_ON_ERROR:
 
-.PHONY: all build run demo test check unit integration asan bench fuzz deps deps-build deps-test clean lint
+.PHONY: all build run demo test check unit integration asan bench fuzz deps deps-build deps-test clean lint \
+        wordpress-plugin
 
 all build: $(BIN)
 
@@ -159,6 +163,26 @@ $(SERVICE_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: tests/unit/%.c $(SERVICE_
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ifilters $(SERVICE_INC) -Itests $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
+# ---- the WordPress plugin ----------------------------------------------
+
+# build/modgate-wordpress.zip: integrations/wordpress/modgate/ plus the
+# ALTCHA widget it serves on its challenge page, the npm package `altcha`
+# pinned in tests/interop/package-lock.json (its MIT licence goes along).
+# Upload the zip in wp-admin (Plugins > Add New > Upload Plugin).
+WP_PLUGIN_FILES := $(shell find integrations/wordpress/modgate -type f)
+ALTCHA_DIST     := tests/interop/node_modules/altcha
+wordpress-plugin: $(BUILD)/modgate-wordpress.zip
+tests/interop/node_modules/.modgate-installed: tests/interop/package-lock.json
+	@sh tests/interop/install.sh
+$(BUILD)/modgate-wordpress.zip: $(WP_PLUGIN_FILES) tests/interop/node_modules/.modgate-installed
+	@rm -rf $(BUILD)/wordpress && mkdir -p $(BUILD)/wordpress
+	@cp -r integrations/wordpress/modgate $(BUILD)/wordpress/
+	@mkdir -p $(BUILD)/wordpress/modgate/assets
+	@cp $(ALTCHA_DIST)/dist/main/altcha.min.js $(BUILD)/wordpress/modgate/assets/altcha.min.js
+	@cp $(ALTCHA_DIST)/LICENSE.txt $(BUILD)/wordpress/modgate/assets/altcha-LICENSE.txt
+	@rm -f $@ && cd $(BUILD)/wordpress && python3 -m zipfile -c ../modgate-wordpress.zip modgate
+	@echo "built $@"
+
 # ---- the two commands -------------------------------------------------
 
 run: deps
@@ -171,13 +195,13 @@ demo: deps deps-test
 	@sh docker/demo/run.sh $(BIN)
 
 test: deps deps-test lint
-	@$(MAKE) --no-print-directory build $(UNIT_BINS) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory build $(UNIT_BINS) $(BENCH_BINS) wordpress-plugin
 	@$(MAKE) --no-print-directory SANITIZER=1 build-asan/modgate $(UNIT_TESTS:%=build-asan/tests/%) \
 	    $(FUZZ_TARGETS:%=build-asan/tests/%)
 	@sh tests/run.sh build build-asan
 
 check: deps deps-test
-	@$(MAKE) --no-print-directory build $(UNIT_BINS)
+	@$(MAKE) --no-print-directory build $(UNIT_BINS) wordpress-plugin
 	@sh tests/run.sh build
 
 unit: $(UNIT_BINS)
@@ -221,7 +245,7 @@ deps-build:
 	@sh docker/install-deps.sh $(DEB_BUILD)
 
 deps-test:
-	@sh docker/install-deps.sh $(DEB_TEST)
+	@sh docker/install-deps.sh $(DEB_TEST) $(DEB_WP)
 	@command -v npm >/dev/null 2>&1 || sh docker/install-deps.sh nodejs npm
 	@sh tests/interop/install.sh
 
@@ -247,6 +271,8 @@ lint:
 	@python3 tests/lint/rooms.py
 	@command -v luacheck >/dev/null 2>&1 || sh docker/install-deps.sh lua-check
 	@luacheck -qq --no-color $(LUA_DIR)
+	@command -v php >/dev/null 2>&1 || sh docker/install-deps.sh php-cli
+	@for f in $$(find integrations -name '*.php'); do php -l "$$f" >/dev/null || exit 1; done
 
 clean:
 	rm -rf build build-asan build-fuzz

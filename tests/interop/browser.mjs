@@ -11,6 +11,7 @@
 // the final reasons, and how long the widget took. CHROMIUM overrides
 // /usr/bin/chromium (Debian's package).
 import { chromium } from 'playwright-core';
+import { tick } from './widget.mjs';
 
 const [url, text, shot] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -28,14 +29,7 @@ try {
   await page.waitForSelector('[data-decision]');
   out.first = await page.getAttribute('[data-decision]', 'data-decision');
   if (out.first === 'challenge') {
-    const t0 = Date.now();
-    // the tick mark covers the checkbox itself
-    await page.click('altcha-widget .altcha-checkbox');
-    await page.waitForFunction(() => {
-      const f = document.querySelector('input[name=altcha]');
-      return f && f.value.length > 0;
-    }, null, { timeout: 60000 });
-    out.widget_ms = Date.now() - t0;
+    out.widget_ms = await tick(page);
     out.payload_bytes = (await page.inputValue('input[name=altcha]')).length;
     if (shot) await page.screenshot({ path: shot.replace(/\.png$/, '-widget.png'), fullPage: true });
     await page.click('#post');
