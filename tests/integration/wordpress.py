@@ -12,6 +12,8 @@ used as installed, and nothing is written outside the test's temp dir:
   (theme symlinked from Debian's package, the plugin installed from
   build/modgate-wordpress.zip by WordPress's own Plugin_Upgrader, as
   "Upload Plugin" does, test scaffolding in wp-content/mu-plugins/).
+  With plugin="akismet", Debian's Akismet 5.0.2 is activated instead
+  (test_wordpress_akismet.py), with must-use plugins the test names.
   Core files compute paths from their real location (PHP resolves
   symlinks in __DIR__), so ABSPATH is defined first, by an
   auto_prepend_file for the web server and by the CLI scripts: then
