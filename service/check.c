@@ -417,6 +417,8 @@ static enum decision decide(struct check_state *st)
     enum decision d = verdict_decide(&st->v, &site->th);
     if (!in_band(st, d))
         return d;
+    if (st->flags & CHECK_NO_CHALLENGE)
+        return DEC_HOLD; /* doubtful, and no captcha to ask: a moderator's */
     /* made once: a retry of the answer gets the same challenge. One that
      * cannot be made (a bug) holds the comment: never a free pass. */
     if (!st->chal)
@@ -594,16 +596,19 @@ static void send_check(struct http_request *req, struct check_state *st)
 {
     const struct site_cfg *site = st->site;
     struct req_comment *in = &st->in;
-    if (st->flags & CHECK_DRY) { /* as if Redis found nothing to add */
+    if (st->flags & CHECK_DRY) { /* as if Redis found nothing to add, but the API token */
         st->d0 = decide(st);
         st->res = (struct store_check_res){ .status = ST_OK, .bucket = -1 };
         req->resume = check_finish;
-        http_async_done(req);
+        if (site->api.enabled)
+            store_api_token_async(site, req->ident.key_id, &st->res, check_redis_done, req);
+        else
+            http_async_done(req);
         return;
     }
     /* A challenge's work scales with its network's risk: read (and
      * counted) first, one more round trip for challenged comments only. */
-    if (site->captcha.enabled && !st->risk_asked && in->prefix[0] &&
+    if (site->captcha.enabled && !st->risk_asked && in->prefix[0] && !(st->flags & CHECK_NO_CHALLENGE) &&
         in_band(st, verdict_decide(&st->v, &site->th))) {
         st->risk_asked = 1;
         req->resume = risk_read;

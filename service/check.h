@@ -12,10 +12,14 @@ void check_handle(struct http_request *req, struct http_response *resp);
 enum {
     CHECK_NO_CLIENT = 1, /* "client" may be left out (Coral sends no IP):
                             the IP and network buckets are then skipped */
-    CHECK_DRY = 2,       /* decide and answer, record nothing: no tokens,
-                            no duplicates, no replay, no held comment, no
-                            captcha redeemed, not counted in /metrics
-                            (Akismet's is_test) */
+    CHECK_DRY = 2,       /* decide and answer, record nothing: no rate-limit
+                            tokens, no duplicates, no replay, no held
+                            comment, no captcha redeemed, not counted in
+                            /metrics (Akismet's is_test). It still costs
+                            the key a token of its API bucket */
+    CHECK_NO_CHALLENGE = 4, /* the caller cannot show a captcha (Akismet,
+                            Coral): a score in the site's challenge band
+                            is held, and no challenge is made */
 };
 
 /* check_handle on req->body, which an adapter has set to a /v1/check

@@ -41,6 +41,11 @@ void reply_header(struct http_response *resp, const char *name, const char *fmt,
         va_start(ap, fmt);
         vsnprintf(resp->extra_value[i], sizeof resp->extra_value[i], fmt, ap);
         va_end(ap);
+        /* a value may quote what a client sent: no control byte ends the
+         * header line (libmicrohttpd would drop the whole header) */
+        for (char *c = resp->extra_value[i]; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
         resp->extra_header[i] = name;
         return;
     }

@@ -32,6 +32,7 @@
 #include "form.h"
 #include "learn.h"
 #include "queue.h"
+#include "request.h"
 #include "util.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
@@ -46,6 +47,7 @@ struct ak_state {
     const struct site_cfg *site;
     int latin1;                 /* blog_charset is ISO-8859-1 or windows-1252 */
     int retry;                  /* recheck_reason "retry": WordPress's cron recheck */
+    char ip[64];                /* the first address of user_ip, or "" */
     char id[28];                /* the comment's id: "ak-" + 24 hex digits */
     const char *label;          /* submit: "spam" or "ham" */
     const char *tries[3];       /* submit: ids to learn by, in turn (borrowed) */
@@ -279,12 +281,35 @@ static void put_time(json_t *o, const char *v)
         for (r++; *r >= '0' && *r <= '9'; r++)
             ;
     int zone = *r == 'Z' || *r == 'z' ? r[1] == '\0' :
-               (*r == '+' || *r == '-') && strlen(r) == 6 && r[3] == ':' && strspn(r + 1, "0123456789:") == 5;
+               (*r == '+' || *r == '-') && strlen(r) == 6 && r[3] == ':' && strspn(r + 1, "0123456789") == 2 &&
+               strspn(r + 4, "0123456789") == 2;
     if ((*r && !zone) || strncmp(v, "0000", 4) == 0)
         return;
     char t[48];
     snprintf(t, sizeof t, "%.10sT%s%s", v, v + 11, *r ? "" : "Z");
     json_object_set_new(o, "created_at", json_string(t));
+}
+
+/* The first address in user_ip into ip[64]: WordPress keeps what
+ * REMOTE_ADDR and its filters gave, which can be a list ("a, b") from a
+ * proxy; Akismet reads it leniently, and a comment it cannot check would
+ * stop WordPress's cron recheck of every comment after it. Returns 0, or
+ * -1 when no entry is an address. */
+static int first_ip(const char *v, char ip[64])
+{
+    char one[64], prefix[64];
+    for (const char *p = v; p && *p;) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n > 0 && n < sizeof one) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            if (canon_ip(one, ip, 64, prefix, sizeof prefix) == 0)
+                return 0;
+        }
+        p += n;
+    }
+    return -1;
 }
 
 /* The form as a /v1/check body (new), api.md 2.12's mapping. */
@@ -305,10 +330,15 @@ static json_t *check_body(struct ak_state *st, const char *content)
     put_str(a, "url", text(st, "comment_author_url"), 2048);
     const char *uid = field(st, "user_ID");
     put_id(a, "id", uid && *uid ? uid : field(st, "user_id"));
-    json_object_set_new(cl, "ip", json_string(field(st, "user_ip")));
     put_str(cl, "user_agent", text(st, "user_agent"), 1024);
     put_str(cl, "referrer", text(st, "referrer"), 2048);
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "site", st->site->name, "comment", c, "author", a, "client", cl);
+    json_t *o = json_pack("{s:s, s:o, s:o}", "site", st->site->name, "comment", c, "author", a);
+    if (first_ip(field(st, "user_ip"), st->ip) == 0) {
+        json_object_set_new(cl, "ip", json_string(st->ip));
+        json_object_set_new(o, "client", cl);
+    } else {
+        json_decref(cl); /* no address: checked without (CHECK_NO_CLIENT) */
+    }
     /* honeypot_field_name names the field; WordPress forms' fields come as
      * POST_<name>. WordPress's Akismet (5.0.2) names none: its own field,
      * ak_hp_textarea, hidden in every comment form, comes as
@@ -408,12 +438,20 @@ static void checked(struct http_request *req, struct http_response *resp)
     json_decref(o);
 }
 
-static void run_check(struct http_request *req, struct ak_state *st, const char *content, struct http_response *resp)
+/* is_test: "1" or "true" (WordPress's AKISMET_TEST_MODE sends "true"):
+ * nothing is recorded, by a check or by a submit. */
+static int is_test(const struct ak_state *st)
 {
     const char *test = field(st, "is_test");
-    int dry = test && (strcmp(test, "1") == 0 || strcasecmp(test, "true") == 0);
-    hand_over(req, st, check_body(st, content), checked);
-    check_run(req, resp, dry ? CHECK_DRY : 0);
+    return test && (strcmp(test, "1") == 0 || strcasecmp(test, "true") == 0);
+}
+
+static void run_check(struct http_request *req, struct ak_state *st, const char *content, struct http_response *resp)
+{
+    json_t *body = check_body(st, content);
+    unsigned flags = CHECK_NO_CHALLENGE | (is_test(st) ? CHECK_DRY : 0) | (st->ip[0] ? 0 : CHECK_NO_CLIENT);
+    hand_over(req, st, body, checked);
+    check_run(req, resp, flags);
 }
 
 /* A recheck found the comment in the queue, or not: a comment modgate
@@ -468,6 +506,13 @@ void akismet_check_handle(struct http_request *req, struct http_response *resp)
     if (!ip || !*ip) {
         ak_text(resp, 200, "Missing required field: user_ip.");
         reply_header(resp, "X-akismet-debug-help", "Empty \"user_ip\" value");
+        return;
+    }
+    if (content && content[strspn(content, " \t\r\n")] == '\0') {
+        /* nothing to judge (WordPress refuses such comments itself): not
+         * spam, rather than an answer that stops WordPress's rechecks */
+        snprintf(req->note, sizeof req->note, "blank");
+        ak_text(resp, 200, "false");
         return;
     }
     if (!content) {
@@ -544,6 +589,11 @@ static void submit(struct http_request *req, struct http_response *resp, const c
     if (!st)
         return;
     st->label = label;
+    if (is_test(st)) { /* records nothing: no lesson, no move */
+        snprintf(req->note, sizeof req->note, "is_test");
+        ak_text(resp, 200, "Thanks for making the web a better place.");
+        return;
+    }
     comment_id(st);
     /* ids that cannot be one (empty, too long) are skipped, not refused */
     const char *cand[3] = { field(st, "guid"), st->id, field(st, "comment_ID") };

@@ -110,7 +110,7 @@ static int verify_signature(const struct http_request *req, const struct coral_c
         return -1;
     }
     int match = 0;
-    for (int k = 0; k < cc->nsecrets; k++) {
+    for (int k = 0; cc && k < cc->nsecrets; k++) {
         unsigned char mac[HMAC_LEN];
         hmac_sha256(&cc->secrets[k].key, req->body, req->body_len, mac);
         for (int i = 0; i < nsig; i++)
@@ -303,17 +303,18 @@ void coral_handle(struct http_request *req, struct http_response *resp)
     const char *name = req->path + strlen("/v1/integrations/coral/");
     int idx;
     const struct site_cfg *site = strlen(name) < sizeof site->name ? cfg_site(req->cfg, name, &idx) : NULL;
-    if (!site) {
-        reply_error(resp, 404, "unknown_site", "no site named \"%.64s\" is configured", name);
+    /* A site that does not exist or has no coral section is answered as
+     * a signature that matches no secret: the endpoint needs no key, and
+     * must not tell strangers which site names exist. The access log's
+     * note tells the operator which it was. */
+    const struct coral_cfg *cc = site && site->coral.enabled ? &site->coral : NULL;
+    if (site)
+        req->site = site->name;
+    if (verify_signature(req, cc, http_header(req, "X-Coral-Signature"), resp)) {
+        if (!cc)
+            snprintf(req->note, sizeof req->note, "%s", site ? "the site has no coral section" : "no such site");
         return;
     }
-    req->site = site->name;
-    if (!site->coral.enabled) {
-        reply_error(resp, 404, "coral_not_configured", "the site has no coral section (sites.%s.coral)", site->name);
-        return;
-    }
-    if (verify_signature(req, &site->coral, http_header(req, "X-Coral-Signature"), resp))
-        return;
     json_t *root;
     if (req_load(req, &root, resp)) {
         json_decref(root);
@@ -344,5 +345,5 @@ void coral_handle(struct http_request *req, struct http_response *resp)
     req->ident = (struct ident){ .site = idx, .role = ROLE_CMS, .key_id = "coral", .key_index = -1 };
     req->authed = 1;
     req->finish = coral_finish;
-    check_run(req, resp, CHECK_NO_CLIENT);
+    check_run(req, resp, CHECK_NO_CLIENT | CHECK_NO_CHALLENGE);
 }

@@ -1023,7 +1023,9 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         cmd_cat(&c, "api:", q->api_key_id, NULL);
     for (int i = 0; i < q->nbuckets; i++)
         cmd_cat(&c, bucket_name(q->kind[i]), ":", q->bucket_id[i], NULL);
-    struct pending *p = new_pending(lane_of(q->comment_id ? q->comment_id : q->src_ip), &c, parse_check, res,
+    /* a check without an id or an IP (Coral's) is spread by its author */
+    const char *spread = q->comment_id ? q->comment_id : q->src_ip && *q->src_ip ? q->src_ip : q->src_author;
+    struct pending *p = new_pending(lane_of(spread), &c, parse_check, res,
                                     done, arg);
     p->check = 1;
     p->ek = ek;

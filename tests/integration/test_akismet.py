@@ -22,12 +22,14 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_KEY, API_KEY, CMS_KEY, MOD_KEY, OTHER_CMS_KEY, TIGHT_KEY, Service,  # noqa: E402
-                     base_config, interop_missing, interop_node, recv_all, run_tests, sha256, start)
+                     base_config, interop_missing, interop_node, recv_all, run_tests, secret_file, sha256,
+                     start)
 
 GLOBAL_ADMIN = "it-global-admin-key-0123456789abcdef"
 SPAMMY_KEY = "it-spammy-cms-key-0123456789abcdef"
 BAR_KEY = "it-bar-cms-key-0123456789abcdef"
 LOWBAR_KEY = "it-lowbar-cms-key-0123456789abcdef"
+BAND_KEY = "it-band-cms-key-0123456789abcdef"
 ctx = {}
 # Debian 12's WordPress and its Akismet, as http_post() names them
 # (class.akismet.php 5.0.2 l.1218: 'WordPress/%s | Akismet/%s').
@@ -53,6 +55,10 @@ def config(redis_port):
     c["sites"]["lowbar"] = dict(low, keys=[{"id": "l-cms", "role": "cms", "sha256": sha256(LOWBAR_KEY)}])
     c["sites"]["bar"] = dict(low, keys=[{"id": "b-cms", "role": "cms", "sha256": sha256(BAR_KEY)}],
                              akismet={"discard_score": 0.3})
+    # a captcha site whose hold band is a challenge band
+    c["sites"]["band"] = {"keys": [{"id": "band-cms", "role": "cms", "sha256": sha256(BAND_KEY)}],
+                          "captcha": {"keys": [{"id": "k", "secret_file": secret_file(ctx["tmp"], "cd" * 32)}],
+                                      "challenge_from": 0.5, "challenge_to": 0.99}}
     return c
 
 
@@ -102,14 +108,28 @@ def model(site="news"):
     return b["nspam"], b["nham"], b["seq"]
 
 
-def snapshot():
-    """Every Redis key with its value, to show a call recorded nothing."""
+def snapshot(api=True):
+    """Every Redis key with its value, to show a call recorded nothing;
+    api=False leaves out the API keys' buckets (fields "api:ID" of the
+    rate-limit hashes), which a dry check still charges."""
     out = {}
     for k in redis().cmd("KEYS", "*") or []:
         t = redis().cmd("TYPE", k)
-        out[k] = (t, redis().cmd("HGETALL", k) if t == "hash" else redis().cmd("GET", k) if t == "string"
-                  else redis().cmd("ZRANGE", k, 0, -1) if t == "zset" else redis().cmd("XLEN", k)
-                  if t == "stream" else t)
+        v = (redis().cmd("HGETALL", k) if t == "hash" else redis().cmd("GET", k) if t == "string"
+             else redis().cmd("ZRANGE", k, 0, -1) if t == "zset" else redis().cmd("XLEN", k)
+             if t == "stream" else t)
+        if t == "hash" and not api and ":rl:" in k:
+            v = [x for i, x in enumerate(v) if i % 2 == 0 and not x.startswith("api:")]
+        out[k] = (t, v)
+    return out
+
+
+def api_buckets():
+    """The API keys' buckets as they are in Redis: {field: value}."""
+    out = {}
+    for k in redis().cmd("KEYS", "*:rl:*") or []:
+        v = redis().cmd("HGETALL", k)
+        out.update({v[i]: v[i + 1] for i in range(0, len(v), 2) if v[i].startswith("api:")})
     return out
 
 
@@ -340,14 +360,25 @@ def test_administrators_are_never_spam_and_not_checked():
 
 def test_is_test_records_nothing():
     f = held(is_test="true")  # WordPress's test mode sends 'true' (l.207-208), the docs 1
-    before, m0 = snapshot(), metrics()
+    before, m0, api0 = snapshot(api=False), metrics(), api_buckets()
     st, body, h = post("/1.1/comment-check", f)
     assert (st, body) == (200, "false") and "held" in h["x-akismet-error"], (h, body)
     st, body, h = post("/1.1/comment-check", fresh(is_test="1", comment_content="casino for you"))
     assert body == "true", body
-    # no API or rate-limit token, no decision record, no held comment, no metric
-    assert snapshot() == before and metrics() == m0
+    # no rate-limit token, no decision record, no held comment, no metric;
+    # the key's API bucket is charged (a test call costs what a call costs)
+    assert snapshot(api=False) == before and metrics() == m0
+    assert api_buckets() != api0
     assert queue_item(h["x-akismet-guid"]) is None
+    # submit-spam / submit-ham in test mode teach nothing and move nothing
+    st, body, h = post("/1.1/comment-check", held())
+    gid = h["x-akismet-guid"]
+    m1, snap = model(), snapshot(api=False)
+    for path in ("/1.1/submit-spam", "/1.1/submit-ham"):
+        st, body, _ = post(path, dict(held(), guid=gid, is_test="true"))
+        assert (st, body) == (200, "Thanks for making the web a better place."), body
+    assert model() == m1 and snapshot(api=False) == snap
+    assert queue_item(gid)["state"] == "held"
 
 
 def test_a_recheck_answers_from_the_queue_or_checks():
@@ -472,10 +503,18 @@ def test_malformed_and_odd_requests():
     st, body, h = post("/1.1/comment-check", fresh(user_ip=""))
     assert (st, body) == (200, "Missing required field: user_ip.") and \
         h["x-akismet-debug-help"] == 'Empty "user_ip" value', (h, body)
-    st, body, h = post("/1.1/comment-check", fresh(user_ip="not-an-address"))
-    assert (st, body) == (200, "invalid") and "client.ip" in h["x-akismet-debug-help"], (h, body)
-    st, body, h = post("/1.1/comment-check", fresh(comment_content="   "))
-    assert body == "invalid" and "comment.body is empty" in h["x-akismet-debug-help"], (h, body)
+    # an answer that is neither true nor false stops WordPress's cron
+    # recheck of every comment after it (Akismet::cron_recheck): what can
+    # be checked is. An address list (a proxy's) gives its first address;
+    # no address at all, a check without one; blank text is not spam.
+    st, body, h = post("/1.1/comment-check", held(user_ip="not-an-ip, 203.0.113.77, 10.0.0.1"))
+    assert (st, body) == (200, "false") and "held" in h["x-akismet-error"], (h, body)
+    assert queue_item(h["x-akismet-guid"])["client"]["ip"] == "203.0.113.77"
+    st, body, h = post("/1.1/comment-check", held(user_ip="not-an-address"))
+    assert (st, body) == (200, "false") and "held" in h["x-akismet-error"], (h, body)
+    assert "client" not in queue_item(h["x-akismet-guid"])
+    st, body, h = post("/1.1/comment-check", fresh(comment_content="  \r\n "))
+    assert (st, body) == (200, "false"), (h, body)
     st, body, h = post("/1.1/comment-check", {k: v for k, v in fresh().items() if k != "comment_content"})
     assert body == "invalid" and h["x-akismet-debug-help"] == 'Empty "comment_content" value', (h, body)
     # values past /v1/check's limits are cut, unknown fields and odd dates ignored: still checked
@@ -489,7 +528,8 @@ def test_malformed_and_odd_requests():
     assert item["comment"]["parent_id"] == "5", item
     for sent, stored in (("2026-12-07 10:11:12.25", "2026-12-07T10:11:12.25Z"),
                          ("2026-12-07T10:11:12+02:00", "2026-12-07T10:11:12+02:00"), ("2026-12-07 10:11", None),
-                         ("2026-12-07 10:11:12 UTC", None), ("0000-00-00 00:00:00", None)):
+                         ("2026-12-07 10:11:12 UTC", None), ("0000-00-00 00:00:00", None),
+                         ("2026-12-07 10:11:12+1::::", None), ("2026-12-07 10:11:12+01:0x", None)):
         st, body, h = post("/1.1/comment-check", held(comment_date_gmt=sent))
         assert body == "false", (sent, h, body)
         assert queue_item(h["x-akismet-guid"])["comment"].get("created_at") == stored, sent
@@ -523,6 +563,29 @@ def test_text_in_the_blog_charset():
     raw = "api_key=%s&blog_charset=UTF-8&user_ip=198.51.100.9&comment_content=Caf%%E9" % CMS_KEY
     st, body, h = post("/1.1/comment-check", None, key=None, raw_body=raw)
     assert (st, body) == (200, "invalid") and "not text" in h["x-akismet-debug-help"], (h, body)
+    # a charset name with a line break is quoted in the debug help, which
+    # stays one header (a control byte would make libmicrohttpd drop it)
+    raw = "api_key=%s&blog_charset=x%%0D%%0ASet-Cookie:+a=1&user_ip=198.51.100.9&comment_content=%%FF" % CMS_KEY
+    st, body, h = post("/1.1/comment-check", None, key=None, raw_body=raw)
+    assert body == "invalid" and "x??Set-Cookie" in h["x-akismet-debug-help"] and "set-cookie" not in h, h
+
+
+def captcha_issued(site):
+    st, text, _ = svc().request("GET", "/metrics", key=GLOBAL_ADMIN, raw=True)
+    m = re.search(r'^modgate_captcha_events_total\{[^}]*site="%s"[^}]*event="issued"[^}]*\} (\S+)$' % site,
+                  text.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_a_score_in_the_challenge_band_is_held_akismet_has_no_captcha():
+    # an Akismet client cannot show a captcha: the doubtful comment is held
+    # (stored for modgate's moderators) and no challenge is made
+    issued = captcha_issued("band")
+    f = fresh(comment_content="see http://a.example.com http://b.example.com")  # score 0.8579: in the band
+    st, body, h = post("/1.1/comment-check", f, key=BAND_KEY)
+    assert body == "false" and h["x-akismet-error"] == "held for a moderator by modgate (hold)", (h, body)
+    assert queue_item(h["x-akismet-guid"], site="band", key=GLOBAL_ADMIN)["state"] == "held"
+    assert captcha_issued("band") == issued
 
 
 def main():

@@ -151,10 +151,22 @@ def test_a_premod_site_answers_premod_for_a_hold():
     assert r["outcome"] == "decided" and r["value"]["status"] == "PREMOD", r
 
 
-def test_a_challenge_is_withheld_coral_has_no_captcha_to_show():
+def captcha_issued(site):
+    st, text, _ = ctx["svc"].request("GET", "/metrics", key=OPS_KEY)
+    m = re.search(r'^modgate_captcha_events_total\{[^}]*site="%s"[^}]*event="issued"[^}]*\} (\S+)$' % site, text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_a_score_in_the_challenge_band_is_held_coral_has_no_captcha_to_show():
+    issued = captcha_issued("coralcap")
     r = one(case("see http://a.example.com http://b.example.com", site="coralcap"))  # score 0.8579: in the band
     assert r["outcome"] == "decided" and r["value"] == WITHHELD, r
-    assert raw(r)["modgate"]["decision"] == "challenge", raw(r)
+    mg = raw(r)["modgate"]
+    # held for modgate's moderators too, and no challenge made that nobody could see
+    assert mg["decision"] == "hold" and mg["comment_id"].startswith("mg-"), mg
+    st, item, _ = ctx["svc"].request("GET", "/v1/sites/coralcap/comments/%s" % mg["comment_id"], key=OPS_KEY)
+    assert st == 200 and item["state"] == "held", item
+    assert captcha_issued("coralcap") == issued
 
 
 def test_unknown_fields_are_ignored():
@@ -188,10 +200,11 @@ def test_a_wrong_secret_a_tampered_body_or_a_missing_header_is_401():
     assert ok["status"] == 204, ok
 
 
-def test_unknown_and_unconfigured_sites_are_404():
-    nosite, nocoral = send(case(site="nope"), case(site="tight"))
-    assert nosite["status"] == 404 and err_code(raw(nosite)) == "unknown_site", nosite
-    assert nocoral["status"] == 404 and err_code(raw(nocoral)) == "coral_not_configured", nocoral
+def test_unknown_and_unconfigured_sites_look_like_a_wrong_secret():
+    # the endpoint needs no key: it must not tell which site names exist
+    nosite, nocoral, wrong = send(case(site="nope"), case(site="tight"), case(secrets=[STRANGER]))
+    for r in (nosite, nocoral):
+        assert r["status"] == 401 and raw(r) == raw(wrong), (r, wrong)
 
 
 # ---------- bad requests ----------
