@@ -319,6 +319,24 @@ def test_trash_and_restore_of_a_held_comment_in_wp_admin_reach_modgates_queue():
     assert modgate_item(mid)["state"] == "held"
 
 
+def test_deleting_a_held_comment_for_good_rejects_it_in_modgate():
+    """Where the trash is off (EMPTY_TRASH_DAYS 0) wp-admin's Trash link is
+    Delete Permanently: the comment modgate holds is rejected there too."""
+    pid = post("Delete held")
+    st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    mid = wp().comment(cid)["meta"]["modgate_id"]
+    with open(wp().extra, "w") as f:
+        f.write("<?php\ndefine( 'EMPTY_TRASH_DAYS', 0 );\n")
+    try:
+        ed = wp().session().login(EDITOR)
+        click(ed, ed.admin_link(admin_list(ed, "moderated"), "deletecomment", cid))
+    finally:
+        os.unlink(wp().extra)
+    assert wp().comment(cid) is None
+    item = modgate_item(mid)
+    assert item["state"] == "rejected" and item["decided_by"] == "t-cms", item
+
+
 def test_spam_then_not_spam_of_a_held_comment_is_not_undone_by_the_feed():
     """Two reports in a row: the feed's event about the first (spam) is
     older than what WordPress shows and must not flip the comment back."""

@@ -62,6 +62,7 @@ final class Modgate_Comments {
 		add_action( 'wp_insert_comment', array( __CLASS__, 'on_inserted' ), 10, 2 );
 		add_filter( 'notify_moderator', array( __CLASS__, 'on_notify_moderator' ), 10, 2 );
 		add_action( 'transition_comment_status', array( __CLASS__, 'on_transition' ), 10, 3 );
+		add_action( 'delete_comment', array( __CLASS__, 'on_delete' ), 10, 2 );
 	}
 
 	/* ---- checking a new comment ------------------------------------ */
@@ -544,6 +545,27 @@ final class Modgate_Comments {
 		}
 		if ( null !== $label ) {
 			self::teach( $id, $label );
+		}
+	}
+
+	/**
+	 * delete_comment: a comment modgate holds that a moderator deletes for
+	 * good (Delete Permanently, or Trash where EMPTY_TRASH_DAYS is 0) is
+	 * reported as trashed (reject), before its meta goes with it. Not
+	 * retried when modgate is down: nothing would be left to retry from.
+	 *
+	 * @param string     $id      The comment's id.
+	 * @param WP_Comment $comment The comment.
+	 */
+	public static function on_delete( $id, $comment ): void {
+		$id = (int) $id;
+		if ( self::$quiet || ( defined( 'WP_IMPORTING' ) && WP_IMPORTING ) || ! current_user_can( 'moderate_comments' )
+			|| ! Modgate_Settings::configured() || ! self::in_queue( $id ) ) {
+			return;
+		}
+		$old = wp_get_comment_status( $comment );
+		if ( isset( self::STATE_OF[ $old ] ) ) {
+			self::report( $id, $old, 'trash' );
 		}
 	}
 
