@@ -10,6 +10,8 @@
  *                   is there (rechecked); else the form as a /v1/check body
  *                   -> check_run (is_test=1: CHECK_DRY) -> checked: the
  *                   answer in Akismet's words
+ *   test, get-subscription, get-stats: what WordPress's Akismet settings
+ *                   page asks before it shows a key as valid
  *   submit-*:       POST /v1/learn by the comment's ids in turn (the guid
  *                   sent, the id comment-check gave it, comment_ID) until
  *                   one names a comment modgate stored, else by its text
@@ -43,6 +45,7 @@ struct ak_state {
     char *body;                 /* the /v1/check or /v1/learn body made (new) */
     const struct site_cfg *site;
     int latin1;                 /* blog_charset is ISO-8859-1 or windows-1252 */
+    int retry;                  /* recheck_reason "retry": WordPress's cron recheck */
     char id[28];                /* the comment's id: "ak-" + 24 hex digits */
     const char *label;          /* submit: "spam" or "ham" */
     const char *tries[3];       /* submit: ids to learn by, in turn (borrowed) */
@@ -306,13 +309,18 @@ static json_t *check_body(struct ak_state *st, const char *content)
     put_str(cl, "user_agent", text(st, "user_agent"), 1024);
     put_str(cl, "referrer", text(st, "referrer"), 2048);
     json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "site", st->site->name, "comment", c, "author", a, "client", cl);
-    /* honeypot_field_name names the field; WordPress forms' fields come as POST_<name> */
+    /* honeypot_field_name names the field; WordPress forms' fields come as
+     * POST_<name>. WordPress's Akismet (5.0.2) names none: its own field,
+     * ak_hp_textarea, hidden in every comment form, comes as
+     * POST_ak_hp_textarea (Contact Form 7's too, renamed so by Akismet). */
     const char *hp = field(st, "honeypot_field_name");
     if (hp && *hp) {
         const char *v = text(st, hp);
         char pk[300];
         snprintf(pk, sizeof pk, "POST_%.250s", hp);
         json_object_set_new(o, "honeypot", json_string(v ? v : text(st, pk) ? text(st, pk) : ""));
+    } else if (text(st, "POST_ak_hp_textarea")) {
+        json_object_set_new(o, "honeypot", json_string(text(st, "POST_ak_hp_textarea")));
     }
     return o;
 }
@@ -354,16 +362,22 @@ void akismet_verify_handle(struct http_request *req, struct http_response *resp)
 
 /* ---------- comment-check ---------- */
 
-/* Akismet's answer for modgate's 'decision' of a comment. */
-static void answer_decision(struct http_response *resp, const struct site_cfg *site, const char *decision,
+/* Akismet's answer for modgate's 'decision' of a comment. A held one is
+ * "true" where the site says so, and always to WordPress's cron recheck
+ * ('retry'): that recheck reads no header and publishes a "false" when
+ * core's own rules allow it (Akismet::cron_recheck), so "false" with
+ * X-akismet-error would publish a comment modgate holds. */
+static void answer_decision(struct http_response *resp, const struct ak_state *st, const char *decision,
                             double score, json_t *reasons, const char *id)
 {
+    const struct site_cfg *site = st->site;
     int held = strcmp(decision, "hold") == 0 || strcmp(decision, "challenge") == 0;
-    int spam = strcmp(decision, "reject") == 0 || (held && site->akismet.held_spam);
+    int held_spam = site->akismet.held_spam || st->retry;
+    int spam = strcmp(decision, "reject") == 0 || (held && held_spam);
     ak_text(resp, 200, spam ? "true" : "false");
     if (id)
         reply_header(resp, "X-akismet-guid", "%s", id);
-    if (held && !site->akismet.held_spam)
+    if (held && !held_spam)
         reply_header(resp, "X-akismet-error", "held for a moderator by modgate (%s)", decision);
     if (strcmp(decision, "reject") != 0)
         return;
@@ -389,7 +403,7 @@ static void checked(struct http_request *req, struct http_response *resp)
     if (resp->status != 200 || !d)
         answer_error(resp, o);
     else
-        answer_decision(resp, st->site, d, json_number_value(json_object_get(o, "score")),
+        answer_decision(resp, st, d, json_number_value(json_object_get(o, "score")),
                         json_object_get(o, "reasons"), json_string_value(json_object_get(o, "comment_id")));
     json_decref(o);
 }
@@ -414,7 +428,7 @@ static void rechecked(struct http_request *req, struct http_response *resp)
     const char *state = json_string_value(json_object_get(e, "state"));
     if (state) {
         snprintf(req->note, sizeof req->note, "recheck %s", state);
-        answer_decision(resp, st->site,
+        answer_decision(resp, st,
                         strcmp(state, "held") == 0 ? "hold" : strcmp(state, "approved") == 0 ? "accept" : "reject",
                         0, NULL, st->id);
         return;
@@ -468,6 +482,7 @@ void akismet_check_handle(struct http_request *req, struct http_response *resp)
     const char *recheck = field(st, "recheck_reason");
     if (recheck && *recheck) {
         const char *ids[1] = { st->id };
+        st->retry = strcmp(recheck, "retry") == 0;
         req->resume = rechecked;
         queue_fetch_async(st->site->name, ids, 1, NULL, &st->q, redis_done, req);
         return;
@@ -554,4 +569,38 @@ void akismet_spam_handle(struct http_request *req, struct http_response *resp)
 void akismet_ham_handle(struct http_request *req, struct http_response *resp)
 {
     submit(req, resp, "ham");
+}
+
+/* ---------- what Akismet's settings page asks ---------- */
+
+/* GET /1.1/test: "connected", the answer WordPress's Akismet settings page
+ * waits for before it shows anything but "can't connect to the Akismet
+ * servers" (Akismet_Admin::check_server_connectivity). No key. */
+void akismet_test_handle(struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    ak_text(resp, 200, "connected");
+}
+
+/* POST /1.1/get-subscription: the account of a valid key, as JSON. The
+ * settings page saves a key that verify-key calls valid only when this
+ * says "active", and shows its account_name; the other fields are the
+ * ones it reads (Akismet_Admin::save_key, views/config.php). */
+void akismet_subscription_handle(struct http_request *req, struct http_response *resp)
+{
+    struct ak_state *st = ak_begin(req, resp, "key");
+    if (!st)
+        return;
+    char name[160];
+    snprintf(name, sizeof name, "modgate, site %s", st->site->name);
+    reply_json(resp, 200, json_pack("{s:s, s:s, s:s, s:n, s:b}", "status", "active", "account_type", "modgate",
+                                    "account_name", name, "next_billing_date", "limit_reached", 0));
+}
+
+/* POST /1.1/get-stats: modgate keeps no Akismet statistics (its figures
+ * are in /metrics), and says so as Akismet says it cannot serve a call. */
+void akismet_stats_handle(struct http_request *req, struct http_response *resp)
+{
+    if (ak_begin(req, resp, "key"))
+        ak_invalid(resp, 200, "modgate keeps no Akismet statistics: see its /metrics");
 }

@@ -5,6 +5,9 @@
  *                            like, with Akismet's X-akismet-* headers
  *   POST /1.1/submit-spam    "Thanks for making the web a better place."
  *   POST /1.1/submit-ham
+ *   GET  /1.1/test           "connected"
+ *   POST /1.1/get-subscription  the key's account, JSON ({"status":"active"})
+ *   POST /1.1/get-stats      "invalid": modgate keeps no Akismet statistics
  *
  * Form bodies of any content type; the key is a modgate cms key, sent as
  * "api_key" or "key" or as the first label of Host; its site is the one
@@ -19,5 +22,8 @@ void akismet_verify_handle(struct http_request *req, struct http_response *resp)
 void akismet_check_handle(struct http_request *req, struct http_response *resp);
 void akismet_spam_handle(struct http_request *req, struct http_response *resp);
 void akismet_ham_handle(struct http_request *req, struct http_response *resp);
+void akismet_test_handle(struct http_request *req, struct http_response *resp);
+void akismet_subscription_handle(struct http_request *req, struct http_response *resp);
+void akismet_stats_handle(struct http_request *req, struct http_response *resp);
 
 #endif

@@ -8,7 +8,9 @@ HTTP. Prints "N passed, N failed".
 
 Every test here fails on the code before the Akismet API: it refuses the
 config (sites.S.akismet), and without those two sites every /1.1 call is
-404 (15 of 15 failed, run that way)."""
+404 (15 of 15 failed, run that way). The three tests of what WordPress's
+Akismet 5.0.2 showed (its own honeypot, its cron recheck, its settings
+page) fail on the Akismet API before them (3 of 18 failed)."""
 import json
 import os
 import statistics
@@ -368,6 +370,55 @@ def test_a_recheck_answers_from_the_queue_or_checks():
     g = fresh(recheck_reason="recheck_queue")
     st, body, h = post("/1.1/comment-check", g)
     assert body == "false" and redis().cmd("EXISTS", "mg:{news}:dec:" + h["x-akismet-guid"]) == 1, (h, body)
+
+
+def test_wordpress_akismets_own_honeypot_is_a_honeypot():
+    """WordPress's Akismet 5.0.2 hides ak_hp_textarea in every comment form
+    and sends it as POST_ak_hp_textarea, naming no honeypot_field_name."""
+    st, body, h = post("/1.1/comment-check", fresh(POST_ak_hp_textarea="I am a bot", POST_ak_js="1765000000000"))
+    assert body == "true" and h["x-akismet-pro-tip"] == "discard", (h, body)
+    dec = json.loads(redis().cmd("GET", "mg:{news}:dec:" + h["x-akismet-guid"]))
+    assert [r["code"] for r in dec["reasons"]] == ["honeypot"], dec
+    st, body, h = post("/1.1/comment-check", fresh(POST_ak_hp_textarea=""))
+    assert body == "false" and "x-akismet-pro-tip" not in h, (h, body)
+    # a field the client names comes first
+    st, body, h = post("/1.1/comment-check", fresh(honeypot_field_name="hp", hp="", POST_ak_hp_textarea="x"))
+    assert body == "false", (h, body)
+
+
+def test_wordpress_cron_recheck_gets_true_for_a_held_comment():
+    """WordPress's cron recheck (recheck_reason "retry") publishes a
+    "false" when core allows it and reads no X-akismet-error: a held
+    comment is "true" there, whether modgate held it before or now."""
+    f = held()
+    st, body, h = post("/1.1/comment-check", f)
+    gid = h["x-akismet-guid"]
+    assert body == "false" and "held" in h["x-akismet-error"], (h, body)
+    st, body, h = post("/1.1/comment-check", dict(f, recheck_reason="retry", comment_ID="301"))
+    assert body == "true" and "x-akismet-error" not in h and "x-akismet-pro-tip" not in h, (h, body)
+    assert h["x-akismet-guid"] == gid and queue_item(gid)["state"] == "held"
+    # a comment modgate never saw (it was down when it was posted)
+    g = held(recheck_reason="retry")
+    st, body, h = post("/1.1/comment-check", g)
+    assert body == "true" and queue_item(h["x-akismet-guid"])["state"] == "held", (h, body)
+    st, body, h = post("/1.1/comment-check", fresh(recheck_reason="retry"))
+    assert body == "false" and "x-akismet-error" not in h, (h, body)
+
+
+def test_what_akismets_settings_page_asks():
+    """WordPress's Akismet settings page shows a key as valid only after
+    GET /1.1/test says "connected" and get-subscription says "active"."""
+    st, text, h = svc().request("GET", "/1.1/test", raw=True)
+    assert (st, text) == (200, b"connected"), (st, text)
+    st, body, h = post("/1.1/get-subscription", {"key": CMS_KEY, "blog": "http://news.example"}, key=None)
+    assert st == 200 and h["content-type"].startswith("application/json"), (st, h)
+    sub = json.loads(body)
+    assert sub["status"] == "active" and sub["account_name"] == "modgate, site news", sub
+    assert sub["next_billing_date"] is None and sub["limit_reached"] is False, sub
+    st, body, h = post("/1.1/get-subscription", {"key": "not-a-key"}, key=None)
+    assert (st, body) == (200, "invalid") and "Invalid key" in h["x-akismet-debug-help"], (h, body)
+    st, body, h = post("/1.1/get-stats", {"key": CMS_KEY, "from": "all"}, key=None)
+    assert (st, body) == (200, "invalid") and "no Akismet statistics" in h["x-akismet-debug-help"], (h, body)
 
 
 def test_an_api_key_over_its_rate_is_neither_true_nor_false():

@@ -12,6 +12,8 @@ used as installed, and nothing is written outside the test's temp dir:
   (theme symlinked from Debian's package, the plugin installed from
   build/modgate-wordpress.zip by WordPress's own Plugin_Upgrader, as
   "Upload Plugin" does, test scaffolding in wp-content/mu-plugins/).
+  With plugin="akismet", Debian's Akismet 5.0.2 is activated instead
+  (test_wordpress_akismet.py), with must-use plugins the test names.
   Core files compute paths from their real location (PHP resolves
   symlinks in __DIR__), so ABSPATH is defined first, by an
   auto_prepend_file for the web server and by the CLI scripts: then
@@ -39,7 +41,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import ROOT, free_port, wait_until
+from harness import ROOT, Service, base_config, free_port, run_tests, start, wait_until
 
 WP_CORE = "/usr/share/wordpress"
 THEME = "twentytwentythree"
@@ -57,6 +59,54 @@ def missing():
     out = [p for p in need if not os.path.exists(p)]
     out += [b for b in ("php", "mariadbd", "mariadb-install-db", "mariadb") if not shutil.which(b)]
     return out
+
+
+# Comments modgate's test config (harness.base_config) decides the same
+# way every time: accept; hold (too_many_links: 3 links, the limit is 2);
+# reject (blocked_word). %d makes each one new (no duplicate detector).
+CLEAN = "Thanks for the piece on the budget vote, the table on page %d was new to me."
+HELD = ("Three sources for the budget figures: http://a.example.com/x, http://b.example.com/y "
+        "and http://c.example.com/z, all worth a read (%d).")
+BLOCKED = "Best casino bonus in town, come and see number %d"
+_count = [0]
+
+
+def unique():
+    """A number not used before in this process, for CLEAN % unique()."""
+    _count[0] += 1
+    return _count[0]
+
+
+# ---- modgate as a test of a WordPress site sees it ------------------------
+
+def metric(svc, route, key):
+    """modgate's answered requests on 'route' (all methods and statuses),
+    from /metrics read with admin 'key'."""
+    st, text, _ = svc.request("GET", "/metrics", key=key, raw=True)
+    assert st == 200, st
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.decode().splitlines()
+               if line.startswith("modgate_http_requests_total{") and 'route="%s"' % route in line)
+
+
+def model(svc, site, key):
+    """The site's model counts (nspam, nham), read with moderator 'key'."""
+    st, m, _ = svc.request("GET", "/v1/sites/%s/model" % site, key=key)
+    assert st == 200, m
+    return m["nspam"], m["nham"]
+
+
+def held_ids(svc, site, key):
+    """The ids in the site's held queue."""
+    st, q, _ = svc.request("GET", "/v1/sites/%s/queue?state=held&limit=100" % site, key=key)
+    assert st == 200, q
+    return [i["id"] for i in q["items"]]
+
+
+def modgate_item(svc, site, mid, key):
+    """modgate's stored comment 'mid' of the site."""
+    st, item, _ = svc.request("GET", "/v1/sites/%s/comments/%s" % (site, mid), key=key)
+    assert st == 200, item
+    return item
 
 
 class MariaDB:
@@ -203,9 +253,13 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 class WordPress:
     """A WordPress site in tmp/wp, on MariaDB, served by php -S."""
 
-    def __init__(self, tmp, settings):
+    def __init__(self, tmp, settings, plugin="modgate", mu_plugins=()):
         """'settings': the plugin's option modgate_settings, set once
-        the plugin is active (url, site, key, ...)."""
+        the plugin is active (url, site, key, ...). 'plugin' "akismet":
+        Debian's Akismet 5.0.2 is activated instead and 'settings' are
+        options to set (wordpress_api_key, ...). 'mu_plugins': files
+        copied into wp-content/mu-plugins/."""
+        self.plugin, self.mu_plugins = plugin, mu_plugins
         self.tmp = tmp
         self.root = os.path.join(tmp, "wp")
         self.content = os.path.join(self.root, "wp-content")
@@ -225,8 +279,9 @@ class WordPress:
 
     def start(self):
         t0 = time.monotonic()
-        subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "wordpress-plugin"], check=True,
-                       stdout=subprocess.DEVNULL, timeout=300)
+        if self.plugin == "modgate":
+            subprocess.run(["make", "-s", "--no-print-directory", "-C", ROOT, "wordpress-plugin"], check=True,
+                           stdout=subprocess.DEVNULL, timeout=300)
         self.db.start()
         t1 = time.monotonic()
         self._docroot()
@@ -245,6 +300,12 @@ class WordPress:
                     'user_email' => $u[0] . '@example.org', 'display_name' => ucfirst( $u[0] ) ) );
                 if ( is_wp_error( $id ) ) { throw new Exception( $id->get_error_message() ); }
             }
+            if ( 'akismet' === %(plugin)s ) {
+                $r = activate_plugin( 'akismet/akismet.php' );
+                if ( is_wp_error( $r ) ) { throw new Exception( $r->get_error_message() ); }
+                foreach ( json_decode( %(settings)s, true ) as $k => $v ) { update_option( $k, $v ); }
+                return true;
+            }
             // Installed as "Plugins > Add New > Upload Plugin" does it
             require_once ABSPATH . 'wp-admin/includes/class-wp-upgrader.php';
             $up = new Plugin_Upgrader( new Automatic_Upgrader_Skin() );
@@ -255,7 +316,7 @@ class WordPress:
             update_option( 'modgate_settings', json_decode( %(settings)s, true ) );
             return true;""" % {"theme": php_str(THEME), "e": php_str(EDITOR[0]), "ep": php_str(EDITOR[1]),
                                "a": php_str(AUTHOR[0]), "ap": php_str(AUTHOR[1]), "zip": php_str(PLUGIN_ZIP),
-                               "settings": php_str(json.dumps(self.settings))})
+                               "settings": php_str(json.dumps(self.settings)), "plugin": php_str(self.plugin)})
         t3 = time.monotonic()
         self._serve()
         t4 = time.monotonic()
@@ -274,6 +335,8 @@ class WordPress:
                    os.path.join(self.content, "plugins", "akismet"))
         with open(os.path.join(self.content, "mu-plugins", "modgate-test-scaffolding.php"), "w") as f:
             f.write(MU_PLUGIN % {"mails": php_str(self.mails_path)})
+        for path in self.mu_plugins:
+            shutil.copy(path, os.path.join(self.content, "mu-plugins"))
         salts = "".join("define( '%s', '%s' );\n" % (k, os.urandom(24).hex()) for k in (
             "AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT", "SECURE_AUTH_SALT",
             "LOGGED_IN_SALT", "NONCE_SALT"))
@@ -453,6 +516,17 @@ class Browser:
         cid = int(m.group(1)) if m else (self.wp.comment_id_by_content(text) or None)
         return st, body, h, cid
 
+    def admin_list(self, status="all"):
+        """wp-admin's comment list (all, moderated, spam, ...)."""
+        st, page, _ = self.get("/wp-admin/edit-comments.php?comment_status=%s" % status)
+        assert st == 200, st
+        return page
+
+    def click(self, href):
+        """Follow a nonce'd wp-admin link, which answers with a redirect."""
+        st, body, _ = self.get(href if href.startswith("http") else "/wp-admin/" + href)
+        assert st == 302, (st, body[-800:])
+
     def admin_link(self, page, action, cid):
         """The href of a comment row's action link (spam, unspam, approve)
         in wp-admin's comment list, nonce included."""
@@ -464,3 +538,34 @@ class Browser:
         raise AssertionError("no %s link for comment %d" % (action, cid))
 
 
+def main(globs, ctx, configure, make_wp, what="plugin"):
+    """A WordPress test file's main: modgate with harness.base_config
+    changed by configure(config, tmp), the WordPress make_wp(service)
+    returns, every test_* of 'globs' against them (ctx["svc"], ctx["wp"]),
+    then everything stopped. Returns the exit status."""
+    lack = missing()
+    if lack:
+        print("FAIL missing %s: `make test` installs them (Debian's %s)" % (lack, " ".join(DEB_PACKAGES)))
+        print("0 passed, 1 failed")
+        return 1
+    t0 = time.monotonic()
+    only = start(ctx)
+    tmp, r = ctx["tmp"], ctx["redis"]
+    c = base_config(r.port)
+    configure(c, tmp)
+    s = Service(ctx["bin"], tmp, c)
+    s.start()
+    ctx["svc"] = s
+    w = ctx["wp"] = make_wp(s)
+    try:
+        w.start()
+        print("     setup: MariaDB %.2f s, WordPress install %.2f s, %s %.2f s, php -S %.2f s; total %.2f s"
+              % (w.timings["mariadb"], w.timings["install"], what, w.timings["plugin"], w.timings["serve"],
+                 time.monotonic() - t0))
+        rc = run_tests(globs, s, r, only)
+    finally:
+        w.stop()
+        s.stop()
+        r.stop()
+    print("     test file total %.1f s" % (time.monotonic() - t0))
+    return rc
