@@ -935,8 +935,6 @@ def test_feed_and_queue_roles_and_bad_after():
     st, body = queue(key=CMS_KEY)
     assert st == 403 and err_code(body) == "wrong_role", body
     cid = held("rl-1", thread="t-roles", ip="10.19.1.1")
-    st, body = act(cid, "approve", key=CMS_KEY)
-    assert st == 403 and err_code(body) == "wrong_role", body
     st, body = show(cid, key=CMS_KEY)
     assert st == 403 and err_code(body) == "wrong_role", body
     st, body = bulk({"action": "approve", "ids": [cid]}, key=CMS_KEY)
@@ -950,6 +948,53 @@ def test_feed_and_queue_roles_and_bad_after():
     # no key at all
     st, body, hdrs = svc().request("GET", "/v1/sites/news/queue")
     assert st == 401 and err_code(body) == "unauthorized", body
+
+
+def test_a_cms_key_reports_its_own_moderators_decisions_on_one_comment():
+    """A CMS whose moderator trashes, spams or restores a comment modgate
+    holds reports it on the single-comment action endpoint with its cms
+    key: recorded by the key's id in the history, the audit log and the
+    feed, as any action. A cms key of another site reaches nothing, and
+    listing, reading and bulk actions stay moderators'."""
+    cid = held("cms-act-1", thread="t-cms-act", ip="10.19.2.1")
+    c0, m0 = feed_end(), meta()
+    r = acted(cid, "reject", key=CMS_KEY)
+    assert r["from"] == "held" and r["state"] == "rejected" and r["filter"] == "nothing", r
+    assert meta() == m0  # learn_on_reject is off: a rejected comment teaches nothing
+    st, body = show(cid)
+    assert st == 200 and body["state"] == "rejected" and body["decided_by"] == "t-cms", body
+    assert (body["history"][-1]["action"], body["history"][-1]["by"]) == ("reject", "t-cms"), body["history"]
+    st, body = get("/v1/sites/news/audit", limit=1)
+    assert st == 200 and body["entries"][0]["cursor"] == r["audit_id"] and body["entries"][0]["by"] == "t-cms", body
+    # restored in the CMS: an undo back to held, then spam, each from the state it is in
+    r2 = acted(cid, "hold", key=CMS_KEY, **{"from": "rejected"})
+    assert r2["state"] == "held" and r2["version"] == r["version"] + 1, r2
+    r3 = acted(cid, "spam", key=CMS_KEY)
+    assert r3["state"] == "spam" and r3["filter"] == "learned spam", r3
+    st, body = events(**({"after": c0} if c0 else {}))
+    assert st == 200 and [(e["id"], e["state"], e["action"], e["by"]) for e in body["events"]] == [
+        (cid, "rejected", "reject", "t-cms"), (cid, "held", "hold", "t-cms"), (cid, "spam", "spam", "t-cms")], body
+    # a stale 'from' is refused with the state the comment is in, and changes nothing
+    st, body = act(cid, "approve", key=CMS_KEY)
+    assert st == 409 and err_code(body) == "state_conflict" and body["state"] == "spam", body
+    assert body["version"] == r3["version"], body
+    # another site's cms key: not through this site's path, nor through its own
+    st, body = act(cid, "ham", key=OTHER_CMS_KEY, **{"from": "spam"})
+    assert st == 403 and err_code(body) == "wrong_site", body
+    st, body = act(cid, "ham", site="other", key=OTHER_CMS_KEY, **{"from": "spam"})
+    assert st == 404 and err_code(body) == "unknown_comment", body
+    assert state_of(cid) == "spam"
+    # listing, reading and bulk actions are still refused to a cms key
+    other = held("cms-act-2", thread="t-cms-act", ip="10.19.2.2")
+    st, body = queue(key=CMS_KEY)
+    assert st == 403 and err_code(body) == "wrong_role", body
+    st, body = show(other, key=CMS_KEY)
+    assert st == 403 and err_code(body) == "wrong_role", body
+    st, body = bulk({"action": "approve", "ids": [other]}, key=CMS_KEY)
+    assert st == 403 and err_code(body) == "wrong_role", body
+    st, body = get("/v1/sites/news/audit", key=CMS_KEY)
+    assert st == 403 and err_code(body) == "wrong_role", body
+    assert state_of(other) == "held"
 
 
 def test_events_cursor_expired_after_trim():

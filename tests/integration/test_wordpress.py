@@ -236,25 +236,31 @@ def test_spam_and_not_spam_in_wp_admin_teach_modgate():
     assert model() == (spam0, ham0 + 1), (model(), spam0, ham0)
 
 
-def test_approving_a_comment_modgate_held_teaches_ham_by_its_id():
+ACTION = "/v1/sites/{site}/comments/{id}/action"
+
+
+def test_approving_a_comment_modgate_held_approves_it_in_modgate_which_teaches_ham():
     pid = post("Approve held")
     st, _, _, cid = wp().session().post_comment(pid, HELD % n())
     c = wp().comment(cid)
     assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "hold", c
-    learns = metric("/v1/learn")
+    learns, acts = metric("/v1/learn"), metric(ACTION)
     spam0, ham0 = model()
     ed = wp().session().login(EDITOR)
     click(ed, ed.admin_link(admin_list(ed, "moderated"), "approvecomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "approved" and c["meta"]["modgate_learned"] == "ham", c
+    assert c["meta"]["modgate_state"] == "approved", c
     assert model() == (spam0, ham0 + 1), model()
-    assert metric("/v1/learn") == learns + 1
+    assert (metric("/v1/learn"), metric(ACTION)) == (learns, acts + 1)
+    item = modgate_item(c["meta"]["modgate_id"])
+    assert item["state"] == "approved" and item["decided_by"] == "t-cms", item
     # approving a pending comment modgate did not hold teaches nothing
     st, _, _, cid2 = wp().session().post_comment(pid, CLEAN % n(), extra={})
     wp().php("wp_set_comment_status( %d, 'hold' ); return true;" % cid2)
     click(ed, ed.admin_link(admin_list(ed, "moderated"), "approvecomment", cid2))
     assert wp().comment(cid2)["status"] == "approved"
-    assert metric("/v1/learn") == learns + 1
+    assert (metric("/v1/learn"), metric(ACTION)) == (learns, acts + 1)
 
 
 def test_spam_or_approve_in_wp_admin_takes_a_held_comment_out_of_modgates_queue():
@@ -269,17 +275,124 @@ def test_spam_or_approve_in_wp_admin_takes_a_held_comment_out_of_modgates_queue(
     assert all(m in held_ids() for m in mids)
     cron()  # the feed up to now
     ed = wp().session().login(EDITOR)
-    learns = metric("/v1/learn")
+    learns, acts = metric("/v1/learn"), metric(ACTION)
     click(ed, ed.admin_link(admin_list(ed, "moderated"), "spamcomment", cids[0]))
     click(ed, ed.admin_link(admin_list(ed, "moderated"), "approvecomment", cids[1]))
     assert [wp().comment(c)["status"] for c in cids] == ["spam", "approved"]
-    assert metric("/v1/learn") == learns + 2
+    assert (metric("/v1/learn"), metric(ACTION)) == (learns, acts + 2)
     held = held_ids()
     assert mids[0] not in held and mids[1] not in held, held
     assert [modgate_item(m)["state"] for m in mids] == ["spam", "approved"]
     cron()  # modgate's events about them come back: no change, no second lesson
     assert [wp().comment(c)["status"] for c in cids] == ["spam", "approved"]
-    assert metric("/v1/learn") == learns + 2
+    assert (metric("/v1/learn"), metric(ACTION)) == (learns, acts + 2)
+
+
+def test_trash_and_restore_of_a_held_comment_in_wp_admin_reach_modgates_queue():
+    """Trash in wp-admin of a comment modgate holds rejects it in modgate's
+    queue (by the cms key; the filter learns nothing: learn_on_reject is
+    off), so modgate's moderators never approve what WordPress threw away;
+    Restore puts it back to held. The feed's events about both come back
+    and change nothing."""
+    pid = post("Trash held")
+    st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    mid = wp().comment(cid)["meta"]["modgate_id"]
+    assert mid in held_ids()
+    cron()  # the feed up to now
+    ed = wp().session().login(EDITOR)
+    learns, acts, m0 = metric("/v1/learn"), metric(ACTION), model()
+    click(ed, ed.admin_link(admin_list(ed, "moderated"), "trashcomment", cid))
+    c = wp().comment(cid)
+    assert c["status"] == "trash" and c["meta"]["modgate_state"] == "rejected", c
+    item = modgate_item(mid)
+    assert item["state"] == "rejected" and item["decided_by"] == "t-cms", item
+    assert (item["history"][-1]["action"], item["history"][-1]["from"]) == ("reject", "held"), item["history"]
+    assert mid not in held_ids() and model() == m0 and "modgate_learned" not in c["meta"], (model(), m0, c)
+    click(ed, ed.admin_link(admin_list(ed, "trash"), "untrashcomment", cid))
+    c = wp().comment(cid)
+    assert c["status"] == "unapproved" and c["meta"]["modgate_state"] == "held", c
+    assert modgate_item(mid)["state"] == "held" and mid in held_ids()
+    assert (metric("/v1/learn"), metric(ACTION), model()) == (learns, acts + 2, m0)
+    cron()  # the events of the reject and the undo come back: nothing moves
+    assert wp().comment(cid)["status"] == "unapproved"
+    assert (metric("/v1/learn"), metric(ACTION), model()) == (learns, acts + 2, m0)
+    assert modgate_item(mid)["state"] == "held"
+
+
+def test_deleting_a_held_comment_for_good_rejects_it_in_modgate():
+    """Where the trash is off (EMPTY_TRASH_DAYS 0) wp-admin's Trash link is
+    Delete Permanently: the comment modgate holds is rejected there too."""
+    pid = post("Delete held")
+    st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    mid = wp().comment(cid)["meta"]["modgate_id"]
+    with open(wp().extra, "w") as f:
+        f.write("<?php\ndefine( 'EMPTY_TRASH_DAYS', 0 );\n")
+    try:
+        ed = wp().session().login(EDITOR)
+        click(ed, ed.admin_link(admin_list(ed, "moderated"), "deletecomment", cid))
+    finally:
+        os.unlink(wp().extra)
+    assert wp().comment(cid) is None
+    item = modgate_item(mid)
+    assert item["state"] == "rejected" and item["decided_by"] == "t-cms", item
+
+
+def test_spam_then_not_spam_of_a_held_comment_is_not_undone_by_the_feed():
+    """Two reports in a row: the feed's event about the first (spam) is
+    older than what WordPress shows and must not flip the comment back."""
+    pid = post("Spam then not spam")
+    st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    mid = wp().comment(cid)["meta"]["modgate_id"]
+    cron()
+    ed = wp().session().login(EDITOR)
+    spam0, ham0 = model()
+    click(ed, ed.admin_link(admin_list(ed, "moderated"), "spamcomment", cid))
+    assert modgate_item(mid)["state"] == "spam" and model() == (spam0 + 1, ham0)
+    click(ed, ed.admin_link(admin_list(ed, "spam"), "unspamcomment", cid))
+    c = wp().comment(cid)
+    assert c["status"] == "unapproved" and c["meta"]["modgate_learned"] == "ham", c  # back where it was
+    assert modgate_item(mid)["state"] == "approved" and model() == (spam0, ham0 + 1)  # Not spam: ham
+    cron()
+    assert wp().comment(cid)["status"] == "unapproved"
+    assert [e["state"] for e in feed_about(mid)] == ["spam", "approved"]
+
+
+def feed_about(mid):
+    """Every event of the feed about modgate's comment 'mid'."""
+    out, after = [], None
+    for _ in range(100):
+        st, body, _ = svc().request("GET", "/v1/sites/news/events?limit=1000" + ("&after=" + after if after else ""),
+                                    key=CMS_KEY)
+        assert st == 200, body
+        out += [e for e in body["events"] if e["id"] == mid]
+        if not body["events"]:
+            return out
+        after = body["next_cursor"]
+    raise AssertionError("the feed never ended")
+
+
+def test_a_report_that_conflicts_with_modgates_moderator_stops_and_the_feed_decides():
+    """modgate's moderator approves a held comment; before the feed brings
+    it, WordPress's moderator trashes it: modgate answers 409 with the
+    state it has, the plugin keeps it and stops (one call, no retry), and
+    the feed then brings the first decision to WordPress."""
+    pid = post("Conflict")
+    st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    mid = wp().comment(cid)["meta"]["modgate_id"]
+    cron()
+    st, body, _ = svc().request("POST", "/v1/sites/news/comments/%s/action" % mid, {"action": "approve"}, key=MOD_KEY)
+    assert st == 200, body
+    ed = wp().session().login(EDITOR)
+    acts = metric(ACTION)
+    click(ed, ed.admin_link(admin_list(ed, "moderated"), "trashcomment", cid))
+    c = wp().comment(cid)
+    assert c["status"] == "trash" and c["meta"]["modgate_state"] == "approved", c
+    assert metric(ACTION) == acts + 1 and modgate_item(mid)["state"] == "approved"
+    cron()
+    c = wp().comment(cid)
+    assert c["status"] == "approved" and "modgate_report_pending" not in c["meta"], c
+    cron()
+    assert wp().comment(cid)["status"] == "approved" and metric(ACTION) == acts + 1
 
 
 def test_decisions_in_modgate_reach_wordpress_through_the_feed_without_a_loop():
@@ -381,6 +494,242 @@ def test_a_moderator_action_while_modgate_is_down_is_taught_later():
     c = wp().comment(cid)
     assert c["meta"]["modgate_learned"] == "spam" and "modgate_learn_pending" not in c["meta"], c
     assert model() == (spam0 + 1, ham0)
+
+
+def test_trashing_a_held_comment_while_modgate_is_down_reaches_its_queue_later():
+    pid = post("Report later")
+    st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    mid = wp().comment(cid)["meta"]["modgate_id"]
+    cron()
+    ed = wp().session().login(EDITOR)
+    href = ed.admin_link(admin_list(ed, "moderated"), "trashcomment", cid)
+    svc().stop()
+    try:
+        click(ed, href)
+    finally:
+        svc().start()
+    c = wp().comment(cid)
+    assert c["status"] == "trash" and c["meta"]["modgate_report_pending"] == "unapproved", c
+    assert modgate_item(mid)["state"] == "held"
+    cron()
+    c = wp().comment(cid)
+    assert c["status"] == "trash" and "modgate_report_pending" not in c["meta"], c
+    assert c["meta"]["modgate_state"] == "rejected" and modgate_item(mid)["state"] == "rejected"
+
+
+# A test mu-plugin (scaffolding, not the plugin): while the option
+# modgate_test_fake_check is set, WordPress's HTTP API answers the plugin's
+# /v1/check with that body as a 200, or throws ('throw'), as a broken proxy
+# in front of modgate or another plugin's faulty HTTP filter would.
+FAKE_CHECK = r"""<?php
+/* Plugin Name: modgate test: broken answers to /v1/check (test_wordpress.py) */
+add_filter( 'pre_http_request', function ( $pre, $args, $url ) {
+	$fake = get_option( 'modgate_test_fake_check' );
+	if ( ! is_string( $fake ) || '' === $fake || false === strpos( $url, '/v1/check' ) ) {
+		return $pre;
+	}
+	if ( 'throw' === $fake ) {
+		throw new RuntimeException( 'a faulty HTTP filter' );
+	}
+	return array( 'headers' => array( 'content-type' => 'application/json' ), 'body' => $fake,
+		'response' => array( 'code' => 200, 'message' => 'OK' ), 'cookies' => array(), 'filename' => null );
+}, 10, 3 );
+"""
+
+BROKEN_ANSWERS = (
+    "<html><body>Service temporarily unavailable</body></html>",
+    '{"decision":"acc',
+    "[]",
+    '"accept"',
+    '{"decision":"ACCEPT","score":0}',
+    '{"decision":"challenge","score":0.6,"reasons":[]}',  # a challenge without its challenge
+    "throw",
+)
+
+
+def fake_check(body):
+    wp().php("update_option( 'modgate_test_fake_check', %s ); return true;" % php_str(body or ""))
+
+
+def test_an_answer_the_plugin_cannot_use_keeps_the_comment_pending_for_the_recheck():
+    """The plugin's failure path: whatever comes back (not JSON, no known
+    decision, a challenge without its challenge, an exception in the HTTP
+    layer), the comment is saved pending with modgate_error, never
+    published, never lost, and without a PHP warning; the recheck, also
+    while the answers are still broken, neither fails nor publishes, and
+    decides them all once modgate's real answers come back."""
+    path = os.path.join(wp().content, "mu-plugins", "modgate-test-fake-check.php")
+    with open(path, "w") as f:
+        f.write(FAKE_CHECK)
+    warnings0 = len(wp().debug_lines("plugins/modgate/"))
+    pid = post("Broken answers")
+    b = wp().session()
+    ids = {}
+    try:
+        for body in BROKEN_ANSWERS:
+            fake_check(body)
+            st, page, h, cid = b.post_comment(pid, CLEAN % n())
+            assert st == 302 and cid, (body, st, page[-500:])
+            ids[body] = cid
+        st, page, _ = b.post("/?rest_route=/wp/v2/comments", {"post": pid, "author_name": "Rest", "author_email":
+                                                               "rest@example.org", "content": CLEAN % n()})
+        assert st == 201, (st, page[-500:])
+        ids["throw (REST)"] = json.loads(page)["id"]
+        for body, cid in ids.items():
+            c = wp().comment(cid)
+            assert c["status"] == "unapproved" and c["meta"].get("modgate_error"), (body, c)
+            assert c["meta"]["modgate_delayed_email"] == "1" and "modgate_decision" not in c["meta"], (body, c)
+            print("     %-40.40s -> %s" % (body, c["meta"]["modgate_error_text"]))
+        cron("modgate_recheck")  # still broken: nothing decided, nothing published, no PHP error
+        assert [wp().comment(c)["status"] for c in ids.values()] == ["unapproved"] * len(ids)
+    finally:
+        fake_check(None)
+        os.unlink(path)
+    cron("modgate_recheck")
+    got = {body: wp().comment(cid) for body, cid in ids.items()}
+    assert all(c["status"] == "approved" and c["meta"]["modgate_decision"] == "accept" and
+               "modgate_error" not in c["meta"] for c in got.values()), got
+    assert len(wp().debug_lines("plugins/modgate/")) == warnings0, wp().debug_lines("plugins/modgate/")[-3:]
+
+
+def test_reasons_of_another_shape_are_dropped_not_shown_or_obeyed():
+    """A decision whose reasons are not all {code: string, ...}: the
+    plugin keeps the well-formed ones only (a code that is an array is not
+    'honeypot' to the discard rule), and wp-admin shows them without a PHP
+    warning."""
+    path = os.path.join(wp().content, "mu-plugins", "modgate-test-fake-check.php")
+    with open(path, "w") as f:
+        f.write(FAKE_CHECK)
+    warnings0 = len(wp().debug_lines("plugins/modgate/"))
+    pid = post("Odd reasons")
+    wp().set_settings(discard=1)
+    try:
+        fake_check(json.dumps({"decision": "reject", "score": "high", "reasons": [
+            {"code": ["honeypot"], "detail": "x"}, "junk", {"code": "links", "contribution": 0.2, "detail": ["y"]}]}))
+        st, _, _, cid = wp().session().post_comment(pid, CLEAN % n())
+    finally:
+        fake_check(None)
+        os.unlink(path)
+        wp().set_settings(discard=0)
+    c = wp().comment(cid)
+    assert c["status"] == "spam" and c["meta"]["modgate_decision"] == "reject", c
+    assert json.loads(c["meta"]["modgate_reasons"]) == [{"code": "links", "contribution": 0.2}], c
+    assert c["meta"]["modgate_score"] == "0", c
+    ed = wp().session().login(EDITOR)
+    assert "— links" in admin_list(ed, "spam")
+    st, page, _ = ed.get("/wp-admin/comment.php?action=editcomment&c=%d" % cid)
+    assert st == 200 and "<code>links</code>" in page
+    assert len(wp().debug_lines("plugins/modgate/")) == warnings0, wp().debug_lines("plugins/modgate/")[-3:]
+
+
+def test_a_comment_modgate_refuses_is_left_to_the_moderator_and_blocks_no_recheck():
+    """A comment WordPress takes (up to 65525 bytes) but modgate refuses
+    (413: over http.max_body_bytes) is not retried for 15 days: it is
+    pending for WordPress's moderator at once, with the e-mail, and the
+    recheck of comments saved while modgate was down goes past it."""
+    pid = post("Refused")
+    b = wp().session()
+
+    def mails_about(text):
+        return [m for m in wp().mails() if "Please moderate" in m["subject"] and text[:60] in m["message"]]
+    svc().stop()
+    try:
+        # 65500 bytes: WordPress's limit is 65525, modgate's whole request 65536
+        long = (("A long letter to the editor, part %d. " % n()) + "The council should publish its minutes. " * 1700)[:65500]
+        st, _, _, refused = b.post_comment(pid, long)
+        st, _, _, clean = b.post_comment(pid, CLEAN % n())
+    finally:
+        svc().start()
+    for cid in (refused, clean):
+        assert wp().comment(cid)["meta"].get("modgate_error"), wp().comment(cid)["meta"]
+    cron("modgate_recheck")
+    r, c = wp().comment(refused), wp().comment(clean)
+    assert c["status"] == "approved" and c["meta"]["modgate_decision"] == "accept", c["meta"]
+    assert r["status"] == "unapproved" and "HTTP 413" in r["meta"]["modgate_refused"], r["meta"]
+    assert "modgate_error" not in r["meta"] and "modgate_delayed_email" not in r["meta"], r["meta"]
+    assert len(mails_about(long)) == 1, len(mails_about(long))
+    # posted while modgate is up: refused at once, the e-mail goes out now
+    long2 = long.replace("part", "section", 1)
+    st, _, _, cid = b.post_comment(pid, long2)
+    m = wp().comment(cid)["meta"]
+    assert wp().comment(cid)["status"] == "unapproved" and "HTTP 413" in m["modgate_refused"], m
+    assert "modgate_error" not in m and len(mails_about(long2)) == 1, m
+    ed = wp().session().login(EDITOR)
+    assert "refused by modgate: left to a moderator" in admin_list(ed, "moderated")
+
+
+DEFAULT_DISCUSSION = {"comment_previously_approved": "1", "comment_moderation": "0", "comment_max_links": "2",
+                      "moderation_keys": "", "disallowed_keys": ""}
+
+
+def discussion(**opts):
+    wp().php("".join("update_option( %s, %s );" % (php_str(k), php_str(v)) for k, v in opts.items()) + "return true;")
+
+
+def test_accept_publishes_a_first_comment_on_a_default_wordpress_unless_modgate_is_set_not_to_decide():
+    """WordPress's default Discussion settings (a commenter needs a
+    previously approved comment, two links hold) would hold every first
+    comment modgate accepts. With "modgate decides which comments are
+    published" (the default) it is published; untick it and the stricter
+    of the two wins. Manual approval and the moderation words still hold,
+    the disallowed keys still trash."""
+    discussion(**DEFAULT_DISCUSSION)
+    pid = post("Default WordPress")
+    b = wp().session()
+
+    def first(text, **kw):
+        who = "first%d" % n()
+        st, _, _, cid = b.post_comment(pid, text, author=who.title(), email=who + "@example.net", **kw)
+        return wp().comment(cid)
+    try:
+        c = first(CLEAN % n())
+        assert c["status"] == "approved" and c["meta"]["modgate_decision"] == "accept", c
+        st, body, _ = b.post("/?rest_route=/wp/v2/comments", {"post": pid, "author_name": "Rest First",
+                                                               "author_email": "rest-first%d@example.net" % n(),
+                                                               "content": CLEAN % n()})
+        assert st == 201 and json.loads(body)["status"] == "approved", (st, body[-300:])
+        wp().set_settings(decides=0)
+        try:
+            c = first(CLEAN % n())
+            assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "accept", c
+        finally:
+            wp().set_settings(decides=1)
+        discussion(comment_moderation="1")
+        c = first(CLEAN % n())
+        assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "accept", c
+        discussion(comment_moderation="0", moderation_keys="council budget")
+        c = first("The council budget again, table %d." % n())
+        assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "accept", c
+        discussion(moderation_keys="", disallowed_keys="pineapple")
+        c = first("Pineapple on pizza, point %d, is a fine topic." % n())
+        assert c["status"] == "trash", c
+        # a hold is still a hold
+        c = first(HELD % n())
+        assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "hold", c
+    finally:
+        discussion(comment_previously_approved="0", moderation_keys="", disallowed_keys="", comment_moderation="0")
+
+
+def test_without_the_widget_file_a_challenge_waits_for_a_moderator():
+    """A plugin folder copied by hand lacks assets/altcha.min.js: wp-admin
+    says so, and a comment modgate challenges is kept pending instead of
+    getting a captcha page nobody could solve."""
+    js = os.path.join(wp().content, "plugins", "modgate", "assets", "altcha.min.js")
+    os.rename(js, js + ".away")
+    try:
+        pid = post("No widget")
+        st, body, _, cid = wp().session().post_comment(pid, DOUBTFUL % n())
+        assert st == 302 and cid, (st, body[-500:])
+        c = wp().comment(cid)
+        assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "challenge", c
+        st, page, _ = wp().session().login(ADMIN).get("/wp-admin/")
+        m = re.search(r'<div id="modgate-no-widget"[^>]*><p>(.*?)</p>', page)
+        assert m and "make wordpress-plugin" in m.group(1) and "Pending" in m.group(1), page[-2000:]
+        print("     notice: " + m.group(1))
+    finally:
+        os.rename(js + ".away", js)
+    st, page, _ = wp().session().login(ADMIN).get("/wp-admin/")
+    assert 'id="modgate-no-widget"' not in page
 
 
 def test_editors_are_not_checked():

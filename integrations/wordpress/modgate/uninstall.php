@@ -27,6 +27,9 @@ foreach ( array(
 	'modgate_learn_pending',
 	'modgate_learn_error',
 	'modgate_state',
+	'modgate_event',
+	'modgate_report_pending',
+	'modgate_refused',
 ) as $modgate_key ) {
 	delete_metadata( 'comment', 0, $modgate_key, '', true );
 }

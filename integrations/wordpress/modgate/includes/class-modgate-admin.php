@@ -65,6 +65,7 @@ final class Modgate_Admin {
 			'key'       => array( __( 'CMS key', 'modgate' ), 'modgate_service' ),
 			'ip_header' => array( __( 'Visitor IP header', 'modgate' ), 'modgate_comments' ),
 			'discard'   => array( __( 'Blatant spam', 'modgate' ), 'modgate_comments' ),
+			'decides'   => array( __( 'Publishing', 'modgate' ), 'modgate_comments' ),
 		);
 		foreach ( $fields as $name => $f ) {
 			add_settings_field(
@@ -106,6 +107,7 @@ final class Modgate_Admin {
 			$out['ip_header'] = preg_replace( '/[^A-Za-z0-9-]/', '', (string) $in['ip_header'] );
 		}
 		$out['discard'] = empty( $in['discard'] ) ? 0 : 1;
+		$out['decides'] = empty( $in['decides'] ) ? 0 : 1;
 		delete_transient( 'modgate_no_captcha' );
 		delete_transient( 'modgate_token_down' );
 		return $out;
@@ -149,6 +151,11 @@ final class Modgate_Admin {
 			case 'discard':
 				echo '<label><input type="checkbox" ' . $attr . ' value="1" ' . checked( (int) $stored['discard'], 1, false ) . ' /> '; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped
 				echo esc_html__( 'Discard rejected comments with a honeypot, blocked word or rate limit reason instead of filing them as spam', 'modgate' ) . '</label>';
+				break;
+			case 'decides':
+				echo '<label><input type="checkbox" ' . $attr . ' value="1" ' . checked( (int) $stored['decides'], 1, false ) . ' /> '; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped
+				echo esc_html__( 'modgate decides which comments are published', 'modgate' ) . '</label>';
+				echo '<p class="description">' . esc_html__( 'A comment modgate accepts is published, also from a first-time commenter or with links. In Settings > Discussion, "Comment must be manually approved" and the Comment Moderation words still hold it, and the Disallowed Comment Keys still trash it. Untick to let the stricter of WordPress and modgate win.', 'modgate' ) . '</p>';
 				break;
 		}
 	}
@@ -231,8 +238,8 @@ final class Modgate_Admin {
 			echo '<div class="notice notice-warning"><p>' . esc_html__( 'modgate checks no comments until its URL, site and key are set:', 'modgate' )
 				. ' <a href="' . esc_url( admin_url( 'options-general.php?page=' . self::PAGE ) ) . '">' . esc_html__( 'Settings > modgate', 'modgate' ) . '</a></p></div>';
 		}
-		if ( ! file_exists( dirname( MODGATE_PLUGIN_FILE ) . '/assets/altcha.min.js' ) ) {
-			echo '<div class="notice notice-error"><p>' . esc_html__( 'modgate: assets/altcha.min.js is missing, so readers cannot solve captcha challenges. Install the plugin from modgate-wordpress.zip (make wordpress-plugin).', 'modgate' ) . '</p></div>';
+		if ( ! Modgate_Form::widget_present() ) {
+			echo '<div id="modgate-no-widget" class="notice notice-error"><p>' . esc_html__( 'modgate: the captcha widget (assets/altcha.min.js) is missing: this copy of the plugin was not installed from its zip. Until it is, comments modgate would challenge wait in Pending for a moderator instead of showing the reader a captcha. Build the zip with "make wordpress-plugin" in modgate\'s source and install build/modgate-wordpress.zip in Plugins > Add New > Upload Plugin (replacing this copy).', 'modgate' ) . '</p></div>';
 		}
 	}
 
@@ -269,6 +276,9 @@ final class Modgate_Admin {
 		if ( get_comment_meta( $id, 'modgate_error', true ) ) {
 			return __( 'unreachable: checked again later', 'modgate' );
 		}
+		if ( get_comment_meta( $id, 'modgate_refused', true ) ) {
+			return __( 'refused by modgate: left to a moderator', 'modgate' );
+		}
 		$decision = (string) get_comment_meta( $id, 'modgate_decision', true );
 		if ( '' === $decision ) {
 			return '';
@@ -281,7 +291,7 @@ final class Modgate_Admin {
 		$state = (string) get_comment_meta( $id, 'modgate_state', true );
 		if ( '' !== $state ) {
 			/* translators: %s: a state in modgate's queue */
-			$text .= '; ' . sprintf( __( 'moderator in modgate: %s', 'modgate' ), $state );
+			$text .= '; ' . sprintf( __( 'in modgate\'s queue: %s', 'modgate' ), $state );
 		}
 		$learned = (string) get_comment_meta( $id, 'modgate_learned', true );
 		if ( '' !== $learned ) {
@@ -316,7 +326,7 @@ final class Modgate_Admin {
 	public static function render_box( $comment ): void {
 		$id = (int) $comment->comment_ID;
 		echo '<p class="modgate-summary">' . esc_html( self::summary( $id ) ) . '</p>';
-		$err = (string) get_comment_meta( $id, 'modgate_error_text', true );
+		$err = (string) get_comment_meta( $id, 'modgate_error_text', true ) . (string) get_comment_meta( $id, 'modgate_refused', true );
 		if ( '' !== $err ) {
 			echo '<p>' . esc_html( $err ) . '</p>';
 		}

@@ -1,8 +1,8 @@
 <?php
 /**
  * Modgate_Client - modgate's HTTP API, through WordPress's HTTP API
- * (wp_remote_request): /v1/check, /v1/learn, the events feed, form
- * tokens and /v1/whoami.
+ * (wp_remote_request): /v1/check, /v1/learn, moderators' actions, the
+ * events feed, form tokens and /v1/whoami.
  *
  * @package modgate
  */
@@ -58,7 +58,12 @@ final class Modgate_Client {
 			$args['headers']['Content-Type'] = 'application/json';
 			$args['body']                    = wp_json_encode( $body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE );
 		}
-		$r = wp_remote_request( $url, $args );
+		try {
+			$r = wp_remote_request( $url, $args );
+		} catch ( Throwable $e ) {
+			// Another plugin's HTTP filter threw: for the comment that is no answer, never a lost request.
+			return new WP_Error( 'modgate_http_exception', 'HTTP layer error: ' . get_class( $e ) );
+		}
 		if ( is_wp_error( $r ) ) {
 			return $r;
 		}
@@ -87,6 +92,19 @@ final class Modgate_Client {
 	 */
 	public static function learn( array $req ) {
 		return self::request( 'POST', '/v1/learn', $req );
+	}
+
+	/**
+	 * POST /v1/sites/{site}/comments/{id}/action: what this site's
+	 * moderators decided about a comment modgate holds (api.md §2.8).
+	 *
+	 * @param string $mid  The comment's id in modgate.
+	 * @param array  $body action and from.
+	 * @return array|WP_Error
+	 */
+	public static function act( string $mid, array $body ) {
+		$path = '/v1/sites/' . rawurlencode( (string) Modgate_Settings::get( 'site' ) ) . '/comments/' . rawurlencode( $mid ) . '/action';
+		return self::request( 'POST', $path, $body );
 	}
 
 	/**

@@ -2,7 +2,8 @@
 /**
  * Modgate_Comments - every new comment checked by modgate before it is
  * saved, its status set from the decision, the decision kept as comment
- * meta, and moderators' Spam / Not spam / Approve taught back to modgate.
+ * meta, and moderators' Spam / Not spam / Approve / Trash reported back
+ * to modgate.
  *
  * @package modgate
  */
@@ -21,9 +22,14 @@ defined( 'ABSPATH' ) || exit;
  * Meta kept on a checked comment: modgate_id, modgate_decision,
  * modgate_score, modgate_reasons (JSON); modgate_error (the time modgate
  * could not be asked) with modgate_request (what to send again) and
- * modgate_delayed_email until the recheck; modgate_learned (the label
- * last taught) or modgate_learn_pending (one still to send); modgate_state
- * (the state modgate's moderators gave it, from the events feed).
+ * modgate_delayed_email until the recheck; modgate_refused (modgate
+ * refused to check it, 400/413: left to WordPress's moderators);
+ * modgate_learned (the label last taught) or modgate_learn_pending (one
+ * still to send); for a comment modgate holds, modgate_state (its state
+ * in modgate's queue, from the events feed or this plugin's own report),
+ * modgate_event (the newest feed event about it that WordPress already
+ * reflects) and modgate_report_pending (the WordPress status before a
+ * moderator's change modgate did not take yet).
  */
 final class Modgate_Comments {
 
@@ -56,6 +62,7 @@ final class Modgate_Comments {
 		add_action( 'wp_insert_comment', array( __CLASS__, 'on_inserted' ), 10, 2 );
 		add_filter( 'notify_moderator', array( __CLASS__, 'on_notify_moderator' ), 10, 2 );
 		add_action( 'transition_comment_status', array( __CLASS__, 'on_transition' ), 10, 3 );
+		add_action( 'delete_comment', array( __CLASS__, 'on_delete' ), 10, 2 );
 	}
 
 	/* ---- checking a new comment ------------------------------------ */
@@ -138,12 +145,15 @@ final class Modgate_Comments {
 
 	/**
 	 * The status of a comment modgate decided 'r' about, given WordPress's
-	 * own 'approved': the stricter of the two, so the site's Discussion
-	 * settings (manual approval, the disallowed list) still apply. accept
-	 * keeps WordPress's; hold and unreachable give pending (0); reject
+	 * own 'approved' (wp_allow_comment()'s: 1, 0, spam or trash). accept
+	 * keeps WordPress's, except that a 0 becomes 1 when modgate decides
+	 * what is published and only the rules modgate replaces held it
+	 * (wp_publishes()); hold and unreachable give pending (0); reject
 	 * gives spam, or a 403 WP_Error that saves nothing when the site
 	 * discards blatant spam; challenge gives a 403 WP_Error whose message is
-	 * the page with the captcha widget (wp-comments-post.php shows it).
+	 * the page with the captcha widget (wp-comments-post.php shows it), or
+	 * pending when the widget file is missing (a reader could not solve it).
+	 * WordPress's spam and trash (its disallowed keys) always stand.
 	 *
 	 * @param array               $r           A result of decide() or failure().
 	 * @param int|string|WP_Error $approved    WordPress's status.
@@ -156,6 +166,12 @@ final class Modgate_Comments {
 		}
 		switch ( $r['decision'] ) {
 			case 'accept':
+				// WordPress held it (0) by the rules modgate replaces only, not by
+				// another plugin's filter: full rules hold it, the others do not
+				if ( in_array( $approved, array( 0, '0' ), true ) && Modgate_Settings::get( 'decides' )
+					&& ! self::rules_publish( $commentdata, false ) && self::rules_publish( $commentdata, true ) ) {
+					return 1;
+				}
 				return $approved;
 			case 'reject':
 				if ( Modgate_Settings::get( 'discard' ) && array_intersect( self::BLATANT, array_column( $r['reasons'], 'code' ) ) ) {
@@ -165,6 +181,9 @@ final class Modgate_Comments {
 			case 'challenge':
 				if ( 'spam' === $approved ) {
 					return $approved;
+				}
+				if ( ! Modgate_Form::widget_present() ) {
+					return 0;
 				}
 				return new WP_Error( 'modgate_challenge', Modgate_Form::challenge_page( $r, $commentdata ), 403 );
 			default: // hold, error
@@ -187,6 +206,10 @@ final class Modgate_Comments {
 		}
 		self::$pending = null;
 		self::put_meta( (int) $id, 'modgate_id', $r['id'] );
+		if ( $r['refused'] ) {
+			self::put_meta( (int) $id, 'modgate_refused', $r['error'] );
+			return; // nothing to check again: the moderator e-mail goes out now
+		}
 		if ( 'error' === $r['decision'] ) {
 			self::put_meta( (int) $id, 'modgate_error', (string) time() );
 			self::put_meta( (int) $id, 'modgate_error_text', $r['error'] );
@@ -209,9 +232,68 @@ final class Modgate_Comments {
 		self::put_meta( $id, 'modgate_decision', $r['decision'] );
 		self::put_meta( $id, 'modgate_score', (string) $r['score'] );
 		self::put_meta( $id, 'modgate_reasons', wp_json_encode( $r['reasons'], JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE ) );
-		foreach ( array( 'modgate_error', 'modgate_error_text', 'modgate_request' ) as $k ) {
+		foreach ( array( 'modgate_error', 'modgate_error_text', 'modgate_request', 'modgate_refused' ) as $k ) {
 			delete_comment_meta( $id, $k );
 		}
+	}
+
+	/**
+	 * Whether WordPress's own Discussion rules publish a comment modgate
+	 * accepted ('c': wp_allow_comment()'s fields). With modgate deciding
+	 * (setting 'decides', the default) this is core's check_comment()
+	 * without the two rules modgate's filters replace: "Comment author must
+	 * have a previously approved comment" (on by default, it would hold
+	 * every first comment) and "Hold a comment if it contains N or more
+	 * links" (modgate has its own link rules). "Comment must be manually
+	 * approved" and the Comment Moderation words, which a site owner sets on
+	 * purpose, still hold it. Without 'decides', check_comment() as is: the
+	 * stricter of WordPress and modgate wins.
+	 *
+	 * @param array $c The comment's fields.
+	 */
+	public static function wp_publishes( array $c ): bool {
+		return self::rules_publish( $c, (bool) Modgate_Settings::get( 'decides' ) );
+	}
+
+	/**
+	 * check_comment() on 'c', without the rules modgate replaces when
+	 * 'relaxed' (see wp_publishes()).
+	 *
+	 * @param array $c       The comment's fields.
+	 * @param bool  $relaxed Turn the replaced rules off.
+	 */
+	private static function rules_publish( array $c, bool $relaxed ): bool {
+		$replaced = array( 'pre_option_comment_previously_approved', 'pre_option_comment_max_links' );
+		if ( $relaxed ) {
+			foreach ( $replaced as $hook ) {
+				add_filter( $hook, array( __CLASS__, 'zero' ), PHP_INT_MAX );
+			}
+		}
+		try {
+			return check_comment(
+				(string) ( $c['comment_author'] ?? '' ),
+				(string) ( $c['comment_author_email'] ?? '' ),
+				(string) ( $c['comment_author_url'] ?? '' ),
+				(string) ( $c['comment_content'] ?? '' ),
+				(string) ( $c['comment_author_IP'] ?? '' ),
+				(string) ( $c['comment_agent'] ?? '' ),
+				(string) ( $c['comment_type'] ?? 'comment' )
+			);
+		} finally {
+			if ( $relaxed ) {
+				foreach ( $replaced as $hook ) {
+					remove_filter( $hook, array( __CLASS__, 'zero' ), PHP_INT_MAX );
+				}
+			}
+		}
+	}
+
+	/**
+	 * 0 as an option's value: a pre_option_ filter that turns a rule off
+	 * (false would mean "not filtered").
+	 */
+	public static function zero(): int {
+		return 0;
 	}
 
 	/**
@@ -312,27 +394,65 @@ final class Modgate_Comments {
 	/**
 	 * Ask modgate about 'req'. The result: id, decision (accept, hold,
 	 * reject, challenge, or 'error' when modgate could not decide), score,
-	 * reasons, challenge, the request (without its captcha, to send again)
-	 * and error (a text for people).
+	 * reasons, challenge, the request (without its captcha, to send again),
+	 * error (a text for people) and refused. An answer the plugin cannot
+	 * use (not JSON, no known decision, a challenge without its challenge)
+	 * is no decision: the comment waits for the recheck. 'refused' is set
+	 * when modgate refused the comment itself (400, 413: sending it again
+	 * gets the same answer), so nobody waits for a recheck of it.
 	 *
 	 * @param array $req A request of request_for().
 	 */
 	public static function decide( array $req ): array {
 		$res = Modgate_Client::check( $req );
 		$b   = Modgate_Client::ok( $res ) ? $res['body'] : null;
-		if ( ! is_array( $b ) || ! in_array( $b['decision'] ?? null, array( 'accept', 'hold', 'reject', 'challenge' ), true ) ) {
-			return self::failure( $req, Modgate_Client::error_text( $res ) );
+		$d   = is_array( $b ) ? ( $b['decision'] ?? null ) : null;
+		if ( ! in_array( $d, array( 'accept', 'hold', 'reject', 'challenge' ), true )
+			|| ( 'challenge' === $d && ! is_array( $b['challenge'] ?? null ) ) ) {
+			$why = is_array( $b ) ? 'HTTP 200 without a decision the plugin knows' : Modgate_Client::error_text( $res );
+			if ( ! is_array( $b ) && ! is_wp_error( $res ) && 200 === $res['status'] ) {
+				$why = 'HTTP 200 that is not a JSON object';
+			}
+			$r            = self::failure( $req, $why );
+			$r['refused'] = ! is_wp_error( $res ) && in_array( $res['status'], array( 400, 413 ), true );
+			return $r;
 		}
 		unset( $req['captcha'] );
 		return array(
 			'id'        => (string) $req['comment']['id'],
-			'decision'  => $b['decision'],
+			'decision'  => $d,
 			'score'     => is_numeric( $b['score'] ?? null ) ? (float) $b['score'] : 0.0,
-			'reasons'   => is_array( $b['reasons'] ?? null ) ? array_values( array_filter( $b['reasons'], 'is_array' ) ) : array(),
-			'challenge' => is_array( $b['challenge'] ?? null ) ? $b['challenge'] : null,
+			'reasons'   => self::reasons_of( $b['reasons'] ?? null ),
+			'challenge' => 'challenge' === $d ? $b['challenge'] : null,
 			'request'   => $req,
 			'error'     => '',
+			'refused'   => false,
 		);
+	}
+
+	/**
+	 * The reasons of an answer as the plugin keeps and shows them: objects
+	 * with a string code, and only string or number fields (an answer of
+	 * another shape must not reach the status rules or wp-admin's pages).
+	 *
+	 * @param mixed $reasons The answer's reasons.
+	 * @return array<int, array<string, string|int|float>>
+	 */
+	private static function reasons_of( $reasons ): array {
+		$out = array();
+		foreach ( is_array( $reasons ) ? $reasons : array() as $r ) {
+			if ( ! is_array( $r ) || ! is_string( $r['code'] ?? null ) ) {
+				continue;
+			}
+			$out[] = array_filter(
+				$r,
+				function ( $v, $k ) {
+					return is_string( $k ) && ( is_string( $v ) || is_int( $v ) || is_float( $v ) );
+				},
+				ARRAY_FILTER_USE_BOTH
+			);
+		}
+		return $out;
 	}
 
 	/**
@@ -354,6 +474,7 @@ final class Modgate_Comments {
 			'challenge' => null,
 			'request'   => $req,
 			'error'     => $why,
+			'refused'   => false,
 		);
 	}
 
@@ -378,15 +499,25 @@ final class Modgate_Comments {
 		return '' !== $remote ? $remote : '0.0.0.0';
 	}
 
-	/* ---- moderators teach modgate ---------------------------------- */
+	/* ---- moderators' decisions reach modgate ------------------------ */
+
+	/** WordPress's comment statuses => the state modgate's queue gives each. */
+	const STATE_OF = array(
+		'approved'   => 'approved',
+		'unapproved' => 'held',
+		'spam'       => 'spam',
+		'trash'      => 'rejected',
+	);
 
 	/**
-	 * transition_comment_status: teach modgate what a moderator decided,
-	 * as Akismet reports to its service: to spam from approved or pending
-	 * is spam; from spam to approved or pending is ham; approving a pending
-	 * comment that modgate held is ham too (modgate's own approve does the
-	 * same). Changes the plugin makes itself, by users who cannot moderate,
-	 * and during imports are not reported.
+	 * transition_comment_status: tell modgate what a moderator decided. A
+	 * comment modgate holds (in_queue()) is reported as a moderator's
+	 * action on it (report()), so it leaves modgate's queue as WordPress's
+	 * moderator left it; any other comment teaches the filter as Akismet
+	 * reports to its service: to spam from approved or pending is spam,
+	 * from spam to approved or pending is ham. Changes the plugin makes
+	 * itself, by users who cannot moderate, and during imports are not
+	 * reported.
 	 *
 	 * @param string     $new     New status.
 	 * @param string     $old     Old status.
@@ -397,13 +528,19 @@ final class Modgate_Comments {
 			|| ! current_user_can( 'moderate_comments' ) || ! Modgate_Settings::configured() ) {
 			return;
 		}
-		$id    = (int) $comment->comment_ID;
+		$id = (int) $comment->comment_ID;
+		if ( self::in_queue( $id ) ) {
+			if ( isset( self::STATE_OF[ $new ], self::STATE_OF[ $old ] ) ) {
+				// a change modgate has not taken yet started from the status then
+				$pending = (string) get_comment_meta( $id, 'modgate_report_pending', true );
+				self::report( $id, isset( self::STATE_OF[ $pending ] ) ? $pending : $old, $new );
+			}
+			return;
+		}
 		$label = null;
 		if ( 'spam' === $new && in_array( $old, array( 'approved', 'unapproved' ), true ) ) {
 			$label = 'spam';
 		} elseif ( 'spam' === $old && in_array( $new, array( 'approved', 'unapproved' ), true ) ) {
-			$label = 'ham';
-		} elseif ( 'unapproved' === $old && 'approved' === $new && 'hold' === get_comment_meta( $id, 'modgate_decision', true ) ) {
 			$label = 'ham';
 		}
 		if ( null !== $label ) {
@@ -412,11 +549,150 @@ final class Modgate_Comments {
 	}
 
 	/**
-	 * Send one lesson. A comment modgate holds is named by its id, so
-	 * modgate learns its text as it has it and takes it out of its own
-	 * queue; any other comment is sent in full. A lesson modgate did not
-	 * take (unreachable, 5xx, 429) is kept as modgate_learn_pending and
-	 * sent again by the cron job. Returns whether modgate took it.
+	 * delete_comment: a comment modgate holds that a moderator deletes for
+	 * good (Delete Permanently, or Trash where EMPTY_TRASH_DAYS is 0) is
+	 * reported as trashed (reject), before its meta goes with it. Not
+	 * retried when modgate is down: nothing would be left to retry from.
+	 *
+	 * @param string     $id      The comment's id.
+	 * @param WP_Comment $comment The comment.
+	 */
+	public static function on_delete( $id, $comment ): void {
+		$id = (int) $id;
+		if ( self::$quiet || ( defined( 'WP_IMPORTING' ) && WP_IMPORTING ) || ! current_user_can( 'moderate_comments' )
+			|| ! Modgate_Settings::configured() || ! self::in_queue( $id ) ) {
+			return;
+		}
+		$old = wp_get_comment_status( $comment );
+		if ( isset( self::STATE_OF[ $old ] ) ) {
+			self::report( $id, $old, 'trash' );
+		}
+	}
+
+	/**
+	 * Whether modgate keeps this comment in its queue: it held it (or its
+	 * feed told of it). Other comments modgate never stored.
+	 *
+	 * @param int $id The comment.
+	 */
+	public static function in_queue( int $id ): bool {
+		return '' !== (string) get_comment_meta( $id, 'modgate_id', true )
+			&& ( 'hold' === get_comment_meta( $id, 'modgate_decision', true ) || '' !== (string) get_comment_meta( $id, 'modgate_state', true ) );
+	}
+
+	/**
+	 * The action that takes a comment from state 'from' in modgate's queue
+	 * to where a WordPress moderator's change from status 'old' to 'new'
+	 * puts it, or null for none: Approve is approve, Not spam ham (also
+	 * back to pending: the lesson is what it says), Spam spam, Trash reject
+	 * (not of spam: trashing spam keeps the lesson), Unapprove or Restore
+	 * to pending hold (modgate's undo).
+	 *
+	 * @param string $from modgate's state.
+	 * @param string $old  WordPress's old status.
+	 * @param string $new  WordPress's new status.
+	 */
+	public static function action_for( string $from, string $old, string $new ): ?string {
+		$to = 'spam' === $old && in_array( $new, array( 'approved', 'unapproved' ), true ) ? 'approved' : ( self::STATE_OF[ $new ] ?? null );
+		if ( null === $to || $to === $from || ( 'rejected' === $to && 'spam' === $from ) ) {
+			return null;
+		}
+		$actions = array(
+			'approved' => 'spam' === $from ? 'ham' : 'approve',
+			'held'     => 'hold',
+			'spam'     => 'spam',
+			'rejected' => 'reject',
+		);
+		return $actions[ $to ];
+	}
+
+	/**
+	 * Report a WordPress moderator's change of a comment modgate holds
+	 * (from status 'old' to 'new') as an action on it in modgate's queue,
+	 * from the state the plugin last knew (modgate_state, else held). The
+	 * answer's state and event id are kept: the feed's event about this
+	 * action then changes nothing in WordPress (Modgate_Cron skips events
+	 * up to modgate_event). A 409 (modgate's moderators decided it
+	 * meanwhile) keeps the state modgate answered and stops: the feed
+	 * brings their decision, the first one wins, nothing loops. A comment
+	 * modgate no longer stores (404, retention) is taught by its text.
+	 * modgate unreachable, 5xx or 429: modgate_report_pending keeps 'old'
+	 * for the cron job. Returns whether it is settled.
+	 *
+	 * @param int    $id  The comment.
+	 * @param string $old WordPress's status before the change.
+	 * @param string $new WordPress's status now.
+	 */
+	public static function report( int $id, string $old, string $new ): bool {
+		$mid    = (string) get_comment_meta( $id, 'modgate_id', true );
+		$from   = (string) get_comment_meta( $id, 'modgate_state', true );
+		$from   = '' !== $from ? $from : 'held';
+		$action = self::action_for( $from, $old, $new );
+		if ( null === $action ) {
+			delete_comment_meta( $id, 'modgate_report_pending' );
+			return true;
+		}
+		$res = Modgate_Client::act(
+			$mid,
+			array(
+				'action' => $action,
+				'from'   => $from,
+			)
+		);
+		$b   = is_wp_error( $res ) ? null : $res['body'];
+		if ( Modgate_Client::ok( $res ) && is_string( $b['state'] ?? null ) ) {
+			self::put_meta( $id, 'modgate_state', $b['state'] );
+			if ( is_string( $b['event_id'] ?? null ) ) {
+				self::put_meta( $id, 'modgate_event', $b['event_id'] );
+			}
+			if ( preg_match( '/^(?:learned|moved to|already) (spam|ham)\b/', (string) ( $b['filter'] ?? '' ), $m ) ) {
+				self::put_meta( $id, 'modgate_learned', $m[1] );
+			} elseif ( 0 === strpos( (string) ( $b['filter'] ?? '' ), 'unlearned' ) ) {
+				delete_comment_meta( $id, 'modgate_learned' );
+			}
+			delete_comment_meta( $id, 'modgate_report_pending' );
+			return true;
+		}
+		if ( ! is_wp_error( $res ) && 409 === $res['status'] && is_string( $b['state'] ?? null ) ) {
+			self::put_meta( $id, 'modgate_state', $b['state'] );
+			delete_comment_meta( $id, 'modgate_report_pending' );
+			return true;
+		}
+		if ( ! is_wp_error( $res ) && 404 === $res['status'] ) { // no longer stored in modgate (retention)
+			delete_comment_meta( $id, 'modgate_report_pending' );
+			delete_comment_meta( $id, 'modgate_state' );
+			delete_comment_meta( $id, 'modgate_decision' );
+			return in_array( $action, array( 'spam', 'ham' ), true ) ? self::teach( $id, $action ) : true;
+		}
+		return self::not_taken( $id, $res, 'modgate_report_pending', $old );
+	}
+
+	/**
+	 * What to do when modgate did not take a report or a lesson: when it
+	 * may take it later (unreachable, 5xx, 429), keep 'value' in meta
+	 * 'key' for the cron job and return false; a 4xx modgate will give
+	 * again (a comment it cannot take) is noted, not retried: true.
+	 *
+	 * @param int            $id    The comment.
+	 * @param array|WP_Error $res   modgate's answer.
+	 * @param string         $key   modgate_report_pending or modgate_learn_pending.
+	 * @param string         $value What to send again.
+	 */
+	private static function not_taken( int $id, $res, string $key, string $value ): bool {
+		if ( is_wp_error( $res ) || $res['status'] >= 500 || 429 === $res['status'] ) {
+			self::put_meta( $id, $key, $value );
+			return false;
+		}
+		self::put_meta( $id, 'modgate_learn_error', Modgate_Client::error_text( $res ) );
+		delete_comment_meta( $id, $key );
+		return true;
+	}
+
+	/**
+	 * Send one lesson about a comment modgate does not hold: its text. A
+	 * lesson modgate did not take (unreachable, 5xx, 429) is kept as
+	 * modgate_learn_pending and sent again by the cron job. Returns
+	 * whether modgate took it.
 	 *
 	 * @param int    $id    The comment.
 	 * @param string $label spam or ham.
@@ -426,47 +702,30 @@ final class Modgate_Comments {
 		if ( ! $c ) {
 			return true;
 		}
-		$site = (string) Modgate_Settings::get( 'site' );
-		$mid  = (string) get_comment_meta( $id, 'modgate_id', true );
-		$res  = null;
-		if ( '' !== $mid && 'hold' === get_comment_meta( $id, 'modgate_decision', true ) ) {
-			$res = Modgate_Client::learn( array( 'site' => $site, 'comment_id' => $mid, 'label' => $label ) );
-			if ( ! is_wp_error( $res ) && 404 === $res['status'] ) {
-				$res = null; // no longer stored in modgate (retention): teach the text
-			}
-		}
-		if ( null === $res ) {
-			$req = array(
-				'site'    => $site,
-				'comment' => array_filter(
-					array(
-						'id'        => '' !== $mid ? $mid : 'wp-' . $id,
-						'body'      => (string) $c->comment_content,
-						'thread_id' => (string) $c->comment_post_ID,
-						'parent_id' => $c->comment_parent ? (string) $c->comment_parent : null,
-					),
-					'is_string'
+		$mid = (string) get_comment_meta( $id, 'modgate_id', true );
+		$req = array(
+			'site'    => (string) Modgate_Settings::get( 'site' ),
+			'comment' => array_filter(
+				array(
+					'id'        => '' !== $mid ? $mid : 'wp-' . $id,
+					'body'      => (string) $c->comment_content,
+					'thread_id' => (string) $c->comment_post_ID,
+					'parent_id' => $c->comment_parent ? (string) $c->comment_parent : null,
 				),
-				'label'   => $label,
-			);
-			if ( '' !== (string) $c->comment_author_url ) {
-				$req['author'] = array( 'url' => self::cut( (string) $c->comment_author_url, 2048 ) );
-			}
-			$res = Modgate_Client::learn( $req );
+				'is_string'
+			),
+			'label'   => $label,
+		);
+		if ( '' !== (string) $c->comment_author_url ) {
+			$req['author'] = array( 'url' => self::cut( (string) $c->comment_author_url, 2048 ) );
 		}
+		$res = Modgate_Client::learn( $req );
 		if ( Modgate_Client::ok( $res ) ) {
 			self::put_meta( $id, 'modgate_learned', $label );
 			delete_comment_meta( $id, 'modgate_learn_pending' );
 			return true;
 		}
-		if ( is_wp_error( $res ) || $res['status'] >= 500 || 429 === $res['status'] ) {
-			self::put_meta( $id, 'modgate_learn_pending', $label );
-			return false;
-		}
-		// A 4xx modgate will refuse again (a comment it cannot take): note it, do not retry.
-		self::put_meta( $id, 'modgate_learn_error', Modgate_Client::error_text( $res ) );
-		delete_comment_meta( $id, 'modgate_learn_pending' );
-		return true;
+		return self::not_taken( $id, $res, 'modgate_learn_pending', $label );
 	}
 
 	/**

@@ -138,7 +138,11 @@ final class Modgate_Cron {
 	/**
 	 * One event of the feed. Events about comments this WordPress does not
 	 * have (another CMS on the same site, a comment since deleted) are
-	 * skipped.
+	 * skipped, and so are events WordPress already reflects: those at or
+	 * before the comment's modgate_event, which is the event of the
+	 * plugin's own last report (a moderator here trashed it, say) or the
+	 * last event applied. So the echo of a report changes nothing, even
+	 * after several reports in a row (Spam, then Not spam).
 	 *
 	 * @param array $e An event: id, state, ...
 	 * @return bool Whether a comment changed.
@@ -167,9 +171,29 @@ final class Modgate_Cron {
 		if ( empty( $ids ) ) {
 			return false;
 		}
-		$id = (int) $ids[0];
+		$id     = (int) $ids[0];
+		$cursor = (string) ( $e['cursor'] ?? '' );
+		if ( ! self::after( $cursor, (string) get_comment_meta( $id, 'modgate_event', true ) ) ) {
+			return false;
+		}
+		Modgate_Comments::put_meta( $id, 'modgate_event', $cursor );
 		Modgate_Comments::put_meta( $id, 'modgate_state', $state );
 		return Modgate_Comments::set_status_quietly( $id, $map[ $state ] );
+	}
+
+	/**
+	 * Whether feed cursor 'a' comes after 'b' (Redis stream ids, "MS-SEQ";
+	 * '' is before everything). An 'a' of another shape counts as after,
+	 * so an event is applied rather than lost.
+	 *
+	 * @param string $a An event's cursor.
+	 * @param string $b The cursor to compare with.
+	 */
+	public static function after( string $a, string $b ): bool {
+		if ( ! preg_match( '/^(\d{1,18})-(\d{1,18})$/', $a, $x ) || ! preg_match( '/^(\d{1,18})-(\d{1,18})$/', $b, $y ) ) {
+			return true;
+		}
+		return (int) $x[1] > (int) $y[1] || ( (int) $x[1] === (int) $y[1] && (int) $x[2] > (int) $y[2] );
 	}
 
 	/* ---- the recheck --------------------------------------------------- */
@@ -177,9 +201,12 @@ final class Modgate_Cron {
 	/**
 	 * Check again the comments saved while modgate was unreachable (meta
 	 * modgate_error), oldest first: accept approves (if WordPress's own
-	 * rules would have), reject files as spam, hold keeps it pending; a
-	 * comment still pending then gets its delayed moderator e-mail. The
-	 * first failure stops the run and schedules another in 20 minutes.
+	 * rules would have, Modgate_Comments::wp_publishes()), reject files as
+	 * spam, hold keeps it pending; a comment still pending then gets its
+	 * delayed moderator e-mail. A comment modgate refuses (400, 413) is
+	 * left to the moderator at once, so it never blocks the ones after it;
+	 * the first other failure stops the run and schedules another in 20
+	 * minutes.
 	 * Comments a moderator decided meanwhile are only unmarked. Returns
 	 * the number of comments decided.
 	 */
@@ -216,6 +243,11 @@ final class Modgate_Cron {
 			}
 			$req['site'] = (string) Modgate_Settings::get( 'site' );
 			$r           = Modgate_Comments::decide( $req );
+			if ( $r['refused'] ) { // modgate will refuse it again: the moderator decides
+				Modgate_Comments::put_meta( $id, 'modgate_refused', $r['error'] );
+				self::unmark( $id, true );
+				continue;
+			}
 			if ( 'error' === $r['decision'] ) {
 				Modgate_Comments::put_meta( $id, 'modgate_error_text', $r['error'] );
 				wp_clear_scheduled_hook( self::RECHECK_HOOK );
@@ -228,15 +260,7 @@ final class Modgate_Cron {
 			if ( 'reject' === $r['decision'] ) {
 				Modgate_Comments::set_status_quietly( $id, 'spam' );
 				$email = false;
-			} elseif ( 'accept' === $r['decision'] && check_comment(
-				$c->comment_author,
-				$c->comment_author_email,
-				$c->comment_author_url,
-				$c->comment_content,
-				$c->comment_author_IP,
-				$c->comment_agent,
-				$c->comment_type
-			) ) {
+			} elseif ( 'accept' === $r['decision'] && Modgate_Comments::wp_publishes( self::commentdata( $c ) ) ) {
 				Modgate_Comments::set_status_quietly( $id, 'approve' );
 				$email = false;
 			}
@@ -278,6 +302,8 @@ final class Modgate_Cron {
 			'comment_author_email' => (string) $c->comment_author_email,
 			'comment_author_url'   => (string) $c->comment_author_url,
 			'comment_agent'        => (string) $c->comment_agent,
+			'comment_author_IP'    => (string) $c->comment_author_IP,
+			'comment_type'         => (string) $c->comment_type,
 			'user_id'              => (int) $c->user_id,
 		);
 	}
@@ -285,25 +311,51 @@ final class Modgate_Cron {
 	/* ---- lessons not yet sent ------------------------------------------ */
 
 	/**
-	 * Send again the lessons modgate did not take when a moderator acted
-	 * (meta modgate_learn_pending); stops at the first failure.
+	 * Send again what modgate did not take when a moderator acted: the
+	 * reports about comments it holds (meta modgate_report_pending: the
+	 * status before, reported against the status now) and the lessons
+	 * (modgate_learn_pending); each list stops at its first failure.
 	 */
 	public static function send_lessons(): void {
+		self::resend(
+			'modgate_report_pending',
+			function ( int $id, string $old ) {
+				$now = (string) wp_get_comment_status( $id );
+				return isset( Modgate_Comments::STATE_OF[ $old ], Modgate_Comments::STATE_OF[ $now ] )
+					? Modgate_Comments::report( $id, $old, $now ) : null;
+			}
+		);
+		self::resend(
+			'modgate_learn_pending',
+			function ( int $id, string $label ) {
+				return in_array( $label, array( 'spam', 'ham' ), true ) ? Modgate_Comments::teach( $id, $label ) : null;
+			}
+		);
+	}
+
+	/**
+	 * Send again, oldest batch first, what the comments with meta 'key'
+	 * still owe modgate: 'send' gets the comment and the meta's value and
+	 * returns whether modgate took it (false stops the run: it is down),
+	 * or null for a value that is no longer any use (the meta is dropped).
+	 *
+	 * @param string   $key  The meta key.
+	 * @param callable $send function ( int $id, string $value ): ?bool.
+	 */
+	private static function resend( string $key, callable $send ): void {
 		$ids = get_comments(
 			array(
-				'meta_key' => 'modgate_learn_pending', // phpcs:ignore WordPress.DB.SlowDBQuery.slow_db_query_meta_key -- only comments with a lesson to send have it
+				'meta_key' => $key, // phpcs:ignore WordPress.DB.SlowDBQuery.slow_db_query_meta_key -- only comments with something to send have it
 				'status'   => 'any',
 				'fields'   => 'ids',
 				'number'   => self::RECHECK_BATCH,
 			)
 		);
 		foreach ( $ids as $id ) {
-			$label = (string) get_comment_meta( (int) $id, 'modgate_learn_pending', true );
-			if ( ! in_array( $label, array( 'spam', 'ham' ), true ) ) {
-				delete_comment_meta( (int) $id, 'modgate_learn_pending' );
-				continue;
-			}
-			if ( ! Modgate_Comments::teach( (int) $id, $label ) ) {
+			$ok = $send( (int) $id, (string) get_comment_meta( (int) $id, $key, true ) );
+			if ( null === $ok ) {
+				delete_comment_meta( (int) $id, $key );
+			} elseif ( ! $ok ) {
 				break;
 			}
 		}

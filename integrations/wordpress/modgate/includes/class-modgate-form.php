@@ -86,6 +86,16 @@ final class Modgate_Form {
 	}
 
 	/**
+	 * Whether the plugin has its ALTCHA widget (assets/altcha.min.js, put
+	 * there by `make wordpress-plugin`; a copy of the source folder lacks
+	 * it). Without it a challenge page could not be solved, so a challenged
+	 * comment is kept pending for a moderator instead.
+	 */
+	public static function widget_present(): bool {
+		return file_exists( dirname( MODGATE_PLUGIN_FILE ) . '/assets/altcha.min.js' );
+	}
+
+	/**
 	 * The signature that lets a re-post from the challenge page reuse the
 	 * first post's comment id: only for the same post and text. Without it
 	 * anyone could send another comment's id and have modgate take their

@@ -29,7 +29,10 @@ final class Modgate_Settings {
 	 * The settings and their defaults: 'url' of the modgate service,
 	 * 'site' name, 'key' (a cms key of that site), 'ip_header' (the
 	 * header a trusted reverse proxy sets to the visitor's address, '' to
-	 * use the connection's), 'discard' (1: blatant spam is not stored).
+	 * use the connection's), 'discard' (1: blatant spam is not stored),
+	 * 'decides' (1: modgate decides which comments are published: an
+	 * accept is not held back by WordPress's "previously approved" or
+	 * link-count rules; Modgate_Comments::wp_publishes()).
 	 *
 	 * @return array<string, string|int>
 	 */
@@ -40,6 +43,7 @@ final class Modgate_Settings {
 			'key'       => '',
 			'ip_header' => '',
 			'discard'   => 0,
+			'decides'   => 1,
 		);
 	}
 
