@@ -54,33 +54,19 @@ def post(title):
 
 
 def metric(route):
-    """modgate's answered requests on 'route' (all methods and statuses),
-    from /metrics."""
-    st, text, _ = svc().request("GET", "/metrics", key=TOP_ADMIN, raw=True)
-    assert st == 200, st
-    total = 0
-    for line in text.decode().splitlines():
-        if line.startswith("modgate_http_requests_total{") and 'route="%s"' % route in line:
-            total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+    return wordpress.metric(svc(), route, TOP_ADMIN)
 
 
 def model():
-    st, m, _ = svc().request("GET", "/v1/sites/news/model", key=MOD_KEY)
-    assert st == 200, m
-    return m["nspam"], m["nham"]
+    return wordpress.model(svc(), "news", MOD_KEY)
 
 
 def held_ids(site="news", key=MOD_KEY):
-    st, q, _ = svc().request("GET", "/v1/sites/%s/queue?state=held&limit=100" % site, key=key)
-    assert st == 200, q
-    return [i["id"] for i in q["items"]]
+    return wordpress.held_ids(svc(), site, key)
 
 
 def modgate_item(mid):
-    st, item, _ = svc().request("GET", "/v1/sites/news/comments/" + mid, key=MOD_KEY)
-    assert st == 200, item
-    return item
+    return wordpress.modgate_item(svc(), "news", mid, MOD_KEY)
 
 
 def cron(hook="modgate_cron", user=None):
@@ -207,17 +193,6 @@ def test_the_widget_file_is_in_the_installed_plugin():
 
 # ---- moderators -----------------------------------------------------------
 
-def admin_list(b, status="all"):
-    st, page, _ = b.get("/wp-admin/edit-comments.php?comment_status=%s" % status)
-    assert st == 200, st
-    return page
-
-
-def click(b, href):
-    st, body, h = b.get(href if href.startswith("http") else "/wp-admin/" + href)
-    assert st == 302, (st, body[-800:])
-
-
 def test_spam_and_not_spam_in_wp_admin_teach_modgate():
     pid = post("Teach")
     reader = wp().session()
@@ -226,11 +201,11 @@ def test_spam_and_not_spam_in_wp_admin_teach_modgate():
     assert wp().comment(cid)["status"] == "approved"
     ed = wp().session().login(EDITOR)
     spam0, ham0 = model()
-    click(ed, ed.admin_link(admin_list(ed), "spamcomment", cid))
+    ed.click(ed.admin_link(ed.admin_list(), "spamcomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "spam" and c["meta"]["modgate_learned"] == "spam", c
     assert model() == (spam0 + 1, ham0), (model(), spam0, ham0)
-    click(ed, ed.admin_link(admin_list(ed, "spam"), "unspamcomment", cid))
+    ed.click(ed.admin_link(ed.admin_list("spam"), "unspamcomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "approved" and c["meta"]["modgate_learned"] == "ham", c
     assert model() == (spam0, ham0 + 1), (model(), spam0, ham0)
@@ -247,7 +222,7 @@ def test_approving_a_comment_modgate_held_approves_it_in_modgate_which_teaches_h
     learns, acts = metric("/v1/learn"), metric(ACTION)
     spam0, ham0 = model()
     ed = wp().session().login(EDITOR)
-    click(ed, ed.admin_link(admin_list(ed, "moderated"), "approvecomment", cid))
+    ed.click(ed.admin_link(ed.admin_list("moderated"), "approvecomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "approved" and c["meta"]["modgate_learned"] == "ham", c
     assert c["meta"]["modgate_state"] == "approved", c
@@ -258,7 +233,7 @@ def test_approving_a_comment_modgate_held_approves_it_in_modgate_which_teaches_h
     # approving a pending comment modgate did not hold teaches nothing
     st, _, _, cid2 = wp().session().post_comment(pid, CLEAN % n(), extra={})
     wp().php("wp_set_comment_status( %d, 'hold' ); return true;" % cid2)
-    click(ed, ed.admin_link(admin_list(ed, "moderated"), "approvecomment", cid2))
+    ed.click(ed.admin_link(ed.admin_list("moderated"), "approvecomment", cid2))
     assert wp().comment(cid2)["status"] == "approved"
     assert (metric("/v1/learn"), metric(ACTION)) == (learns, acts + 1)
 
@@ -276,8 +251,8 @@ def test_spam_or_approve_in_wp_admin_takes_a_held_comment_out_of_modgates_queue(
     cron()  # the feed up to now
     ed = wp().session().login(EDITOR)
     learns, acts = metric("/v1/learn"), metric(ACTION)
-    click(ed, ed.admin_link(admin_list(ed, "moderated"), "spamcomment", cids[0]))
-    click(ed, ed.admin_link(admin_list(ed, "moderated"), "approvecomment", cids[1]))
+    ed.click(ed.admin_link(ed.admin_list("moderated"), "spamcomment", cids[0]))
+    ed.click(ed.admin_link(ed.admin_list("moderated"), "approvecomment", cids[1]))
     assert [wp().comment(c)["status"] for c in cids] == ["spam", "approved"]
     assert (metric("/v1/learn"), metric(ACTION)) == (learns, acts + 2)
     held = held_ids()
@@ -301,14 +276,14 @@ def test_trash_and_restore_of_a_held_comment_in_wp_admin_reach_modgates_queue():
     cron()  # the feed up to now
     ed = wp().session().login(EDITOR)
     learns, acts, m0 = metric("/v1/learn"), metric(ACTION), model()
-    click(ed, ed.admin_link(admin_list(ed, "moderated"), "trashcomment", cid))
+    ed.click(ed.admin_link(ed.admin_list("moderated"), "trashcomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "trash" and c["meta"]["modgate_state"] == "rejected", c
     item = modgate_item(mid)
     assert item["state"] == "rejected" and item["decided_by"] == "t-cms", item
     assert (item["history"][-1]["action"], item["history"][-1]["from"]) == ("reject", "held"), item["history"]
     assert mid not in held_ids() and model() == m0 and "modgate_learned" not in c["meta"], (model(), m0, c)
-    click(ed, ed.admin_link(admin_list(ed, "trash"), "untrashcomment", cid))
+    ed.click(ed.admin_link(ed.admin_list("trash"), "untrashcomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "unapproved" and c["meta"]["modgate_state"] == "held", c
     assert modgate_item(mid)["state"] == "held" and mid in held_ids()
@@ -329,7 +304,7 @@ def test_deleting_a_held_comment_for_good_rejects_it_in_modgate():
         f.write("<?php\ndefine( 'EMPTY_TRASH_DAYS', 0 );\n")
     try:
         ed = wp().session().login(EDITOR)
-        click(ed, ed.admin_link(admin_list(ed, "moderated"), "deletecomment", cid))
+        ed.click(ed.admin_link(ed.admin_list("moderated"), "deletecomment", cid))
     finally:
         os.unlink(wp().extra)
     assert wp().comment(cid) is None
@@ -346,9 +321,9 @@ def test_spam_then_not_spam_of_a_held_comment_is_not_undone_by_the_feed():
     cron()
     ed = wp().session().login(EDITOR)
     spam0, ham0 = model()
-    click(ed, ed.admin_link(admin_list(ed, "moderated"), "spamcomment", cid))
+    ed.click(ed.admin_link(ed.admin_list("moderated"), "spamcomment", cid))
     assert modgate_item(mid)["state"] == "spam" and model() == (spam0 + 1, ham0)
-    click(ed, ed.admin_link(admin_list(ed, "spam"), "unspamcomment", cid))
+    ed.click(ed.admin_link(ed.admin_list("spam"), "unspamcomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "unapproved" and c["meta"]["modgate_learned"] == "ham", c  # back where it was
     assert modgate_item(mid)["state"] == "approved" and model() == (spam0, ham0 + 1)  # Not spam: ham
@@ -384,7 +359,7 @@ def test_a_report_that_conflicts_with_modgates_moderator_stops_and_the_feed_deci
     assert st == 200, body
     ed = wp().session().login(EDITOR)
     acts = metric(ACTION)
-    click(ed, ed.admin_link(admin_list(ed, "moderated"), "trashcomment", cid))
+    ed.click(ed.admin_link(ed.admin_list("moderated"), "trashcomment", cid))
     c = wp().comment(cid)
     assert c["status"] == "trash" and c["meta"]["modgate_state"] == "approved", c
     assert metric(ACTION) == acts + 1 and modgate_item(mid)["state"] == "approved"
@@ -480,11 +455,11 @@ def test_a_moderator_action_while_modgate_is_down_is_taught_later():
     pid = post("Lesson later")
     st, _, _, cid = wp().session().post_comment(pid, CLEAN % n() + " Lesson later.")
     ed = wp().session().login(EDITOR)
-    href = ed.admin_link(admin_list(ed), "spamcomment", cid)
+    href = ed.admin_link(ed.admin_list(), "spamcomment", cid)
     spam0, ham0 = model()
     svc().stop()
     try:
-        click(ed, href)
+        ed.click(href)
     finally:
         svc().start()
     c = wp().comment(cid)
@@ -502,10 +477,10 @@ def test_trashing_a_held_comment_while_modgate_is_down_reaches_its_queue_later()
     mid = wp().comment(cid)["meta"]["modgate_id"]
     cron()
     ed = wp().session().login(EDITOR)
-    href = ed.admin_link(admin_list(ed, "moderated"), "trashcomment", cid)
+    href = ed.admin_link(ed.admin_list("moderated"), "trashcomment", cid)
     svc().stop()
     try:
-        click(ed, href)
+        ed.click(href)
     finally:
         svc().start()
     c = wp().comment(cid)
@@ -616,7 +591,7 @@ def test_reasons_of_another_shape_are_dropped_not_shown_or_obeyed():
     assert json.loads(c["meta"]["modgate_reasons"]) == [{"code": "links", "contribution": 0.2}], c
     assert c["meta"]["modgate_score"] == "0", c
     ed = wp().session().login(EDITOR)
-    assert "— links" in admin_list(ed, "spam")
+    assert "— links" in ed.admin_list("spam")
     st, page, _ = ed.get("/wp-admin/comment.php?action=editcomment&c=%d" % cid)
     assert st == 200 and "<code>links</code>" in page
     assert len(wp().debug_lines("plugins/modgate/")) == warnings0, wp().debug_lines("plugins/modgate/")[-3:]
@@ -655,7 +630,7 @@ def test_a_comment_modgate_refuses_is_left_to_the_moderator_and_blocks_no_rechec
     assert wp().comment(cid)["status"] == "unapproved" and "HTTP 413" in m["modgate_refused"], m
     assert "modgate_error" not in m and len(mails_about(long2)) == 1, m
     ed = wp().session().login(EDITOR)
-    assert "refused by modgate: left to a moderator" in admin_list(ed, "moderated")
+    assert "refused by modgate: left to a moderator" in ed.admin_list("moderated")
 
 
 DEFAULT_DISCUSSION = {"comment_previously_approved": "1", "comment_moderation": "0", "comment_max_links": "2",
@@ -828,7 +803,7 @@ def test_the_comment_list_shows_modgate_and_a_screenshot_is_taken():
                         "http://c.example.com/deals", author="Promo")
     b.post_comment(pid, "Good points. I trade crypto myself and the figures look right.", author="Sam")
     ed = wp().session().login(EDITOR)
-    page = admin_list(ed)
+    page = ed.admin_list()
     assert re.search(r'<span class="modgate-summary">hold 0\.\d+ — [a-z_, ]*too_many_links', page), page[-3000:]
     # the edit screen's box lists every reason with its detail
     st, _, _, cid = b.post_comment(pid, HELD % n())
