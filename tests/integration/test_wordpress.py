@@ -379,10 +379,11 @@ def test_decisions_in_modgate_reach_wordpress_through_the_feed_without_a_loop():
         ids.append(cid)
     mids = [wp().comment(i)["meta"]["modgate_id"] for i in ids]
     cron()  # the feed up to now
-    for mid, action in zip(mids, ("approve", "spam", "reject")):
-        st, body, _ = svc().request("POST", "/v1/sites/news/comments/%s/action" % mid, {"action": action},
-                                    key=MOD_KEY)
-        assert st == 200, body
+    # a moderator decides them in modgate's own page, by keyboard
+    out = json.loads(interop_node("ui-act.mjs", "http://127.0.0.1:%d" % svc().port, MOD_KEY,
+                                  *["%s=%s" % (m, k) for m, k in zip(mids, "asr")]))
+    assert "error" not in out and not out["page_errors"], out
+    assert [modgate_item(m)["state"] for m in mids] == ["approved", "spam", "rejected"], out
     learns, model_after = metric("/v1/learn"), model()
     assert [wp().comment(i)["status"] for i in ids] == ["unapproved"] * 3  # not before the cron job runs
     cron(user=EDITOR[0])  # in a moderator's request: the plugin's own changes are still not taught
