@@ -8,17 +8,21 @@ and wp-admin's links; a reader and an admin in headless Chromium solve a
 challenge and look at the comment list. One WordPress, one MariaDB, one
 modgate and one Redis serve every test of the file; each test uses its own
 post. Prints "N passed, N failed"."""
+import html
+import http.server
 import json
 import os
 import re
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CMS_KEY, MOD_KEY, Service, base_config, interop_missing, interop_node,  # noqa: E402
                      keep_screenshot, run_tests, secret_file, sha256, start)
 import wordpress  # noqa: E402
-from wordpress import ADMIN, EDITOR, WordPress, php_str  # noqa: E402
+from wordpress import ADMIN, AUTHOR, EDITOR, WordPress, php_str  # noqa: E402
+from test_captcha import solved_payload  # noqa: E402
 
 TOP_ADMIN = "it-wp-top-admin-key-0123456789abcdef"
 CONST_KEY = "it-wp-const-cms-key-0123456789abcdef"
@@ -183,6 +187,164 @@ def test_the_challenge_repost_cannot_borrow_another_comments_id():
     assert modgate_item(victim)["comment"]["body"] != text
 
 
+def challenge_form(b, body):
+    """The challenge page in 'body': its form's fields as a browser sends
+    them (without the widget's 'altcha') and the widget's challenge."""
+    fields = b.form_fields(body, "modgate-challenge")
+    m = re.search(r'<altcha-widget name="altcha" challenge="([^"]*)"', body)
+    assert m, body[-1500:]
+    return fields, json.loads(html.unescape(m.group(1)))
+
+
+def replayed_answers():
+    """modgate's checks answered from a stored decision (all sites)."""
+    st, text, _ = svc().request("GET", "/metrics", key=TOP_ADMIN, raw=True)
+    assert st == 200, st
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.decode().splitlines()
+               if line.startswith("modgate_replayed_answers_total"))
+
+
+def comments_of(pid):
+    """Every comment of a post: WordPress id, status, author, modgate id and decision."""
+    return wp().php("""$out = array();
+        foreach ( get_comments( array( 'post_id' => %d, 'status' => 'all', 'orderby' => 'comment_ID', 'order' => 'ASC' ) ) as $c ) {
+            $out[] = array( 'id' => (int) $c->comment_ID, 'status' => wp_get_comment_status( $c ), 'author' => $c->comment_author,
+                'mid' => get_comment_meta( $c->comment_ID, 'modgate_id', true ),
+                'decision' => get_comment_meta( $c->comment_ID, 'modgate_decision', true ) );
+        }
+        return $out;""" % pid)
+
+
+def test_one_solved_challenge_publishes_one_comment_and_copies_of_its_repost_are_checked_anew():
+    """Issue 18's review (a1, a1b): the challenge page's re-post, solved
+    once, sent again with the solution, with another author, e-mail and
+    URL, or with the honeypot filled: each copy is checked as a new
+    comment under a new id (or refused by WordPress as a duplicate), none
+    is approved by modgate replaying the first decision."""
+    pid = post("Replay")
+    b = wp().session()
+    text = DOUBTFUL % n()
+    st, body, _, _ = b.post_comment(pid, text, author="Innocent", email="innocent@example.org")
+    assert st == 403 and 'id="modgate-challenge"' in body, (st, body[-800:])
+    fields, ch = challenge_form(b, body)
+    assert re.fullmatch(r"\d+", fields["modgate_t"]), fields
+    solved = dict(fields, altcha=solved_payload(ch))
+    st, _, h = b.post("/wp-comments-post.php", solved)
+    assert st == 302 and "#comment-" in h["location"], (st, h)
+    first_id = int(re.search(r"#comment-(\d+)", h["location"]).group(1))
+    first = wp().comment(first_id)
+    assert first["status"] == "approved" and "captcha_solved" in reasons(first), first
+    mid = first["meta"]["modgate_id"]
+    replays0 = replayed_answers()
+    spam = {"author": "Casino Bot", "email": "bot@spam.example", "url": "http://casino-bonus.example/"}
+    copies = (("the solved re-post again", solved),
+              ("another author, with the solution", dict(solved, **spam)),
+              ("another author, without it", dict(fields, **spam)),
+              ("honeypot filled, another author", dict(fields, modgate_hp="I am a bot", author="Best casino bonus",
+                                                       email="x@spam.example")))
+    for name, f in copies:
+        st, body, h = wp().session().post("/wp-comments-post.php", f, headers={"User-Agent": "curl/8"})
+        print("     %-36s -> %d %s" % (name, st, "challenge page" if 'id="modgate-challenge"' in body
+                                       else h.get("location", body[-120:].strip())))
+        if 'id="modgate-challenge"' in body:
+            assert challenge_form(b, body)[0]["modgate_id"] != mid, name
+    got = comments_of(pid)
+    assert [c["id"] for c in got if c["status"] == "approved"] == [first_id], got  # exactly one published
+    assert sum(c["mid"] == mid for c in got) == 1, got  # one WordPress comment per modgate id
+    assert all(c["decision"] in ("reject", "hold") for c in got if c["id"] != first_id), got
+    assert replayed_answers() == replays0  # no copy was answered from the first decision
+
+
+def resign(fields, issued):
+    """The challenge form's fields signed again by the plugin itself for
+    another issue time 'issued' (what a page made then would carry)."""
+    req = {"comment": {"thread_id": fields["comment_post_ID"], "body": fields["comment"]},
+           "author": {"name": fields["author"], "email": fields["email"]}}
+    sig = wp().php("""$m = new ReflectionMethod( 'Modgate_Form', 'signature' ); $m->setAccessible( true );
+        return $m->invoke( null, %s, json_decode( %s, true ), %d );""" % (php_str(fields["modgate_id"]),
+                                                                          php_str(json.dumps(req)), issued))
+    return dict(fields, modgate_t=str(issued), modgate_sig=sig)
+
+
+def test_a_challenge_page_older_than_30_minutes_is_no_pass():
+    """The re-post's signature covers the page's time: 31 minutes old, the
+    solved re-post is checked as a new comment (a new id, no captcha:
+    challenged again); 29 minutes old, it is published."""
+    pid = post("Old page")
+    b = wp().session()
+    for age, published in ((31 * 60, False), (29 * 60, True)):
+        st, body, _, _ = b.post_comment(pid, DOUBTFUL % n(), author="Slow", email="slow@example.org")
+        assert st == 403, st
+        fields, ch = challenge_form(b, body)
+        f = resign(fields, int(fields["modgate_t"]) - age)
+        st, body, h = b.post("/wp-comments-post.php", dict(f, altcha=solved_payload(ch)))
+        if published:
+            assert st == 302 and "#comment-" in h["location"], (age, st, body[-500:])
+        else:
+            assert st == 403 and challenge_form(b, body)[0]["modgate_id"] != fields["modgate_id"], (age, st)
+
+
+# quotes, a backslash, & and a link in HTML: what WordPress slashes and kses
+# changes; one link in the challenge band, three sure to be held
+TYPED = 'see "\'" \\ & <a href="http://a.example.com/%d">x</a>'
+TYPED_HELD = ('O\'Neil said "no" & left \\ see <a href="http://a.example.com/x">a</a> http://b.example.com/y '
+              'http://c.example.com/z (%d)')
+
+
+def test_a_comment_reaches_modgate_as_typed_and_a_challenge_with_html_is_published():
+    """Issue 18's review (a2): modgate stores the text and name as the
+    reader typed them (WordPress's slashes removed), and a challenged
+    comment with & and a link, solved in Chromium, is published (the
+    challenge page signs the text in the same form the re-post is checked
+    in, so it does not loop)."""
+    pid = post("Typed")
+    text = TYPED_HELD % n()
+    st, _, _, cid = wp().session().post_comment(pid, text, author="O'Brien \\ \"Bob\"")
+    c = wp().comment(cid)
+    assert c["meta"]["modgate_decision"] == "hold", c
+    item = modgate_item(c["meta"]["modgate_id"])
+    assert item["comment"]["body"] == text and item["author"]["name"] == "O'Brien \\ \"Bob\"", item
+    text = TYPED % n()
+    out = json.loads(interop_node("wordpress.mjs", "challenge", wp().url + "/?p=%d" % pid, text, "O'Brien",
+                                  "obrien@example.org", "", timeout=180))
+    assert out["first_status"] == 403, out
+    assert out["final_status"] == 200 and "#comment-" in out["final_url"], out
+    c = wp().comment(int(re.search(r"#comment-(\d+)", out["final_url"]).group(1)))
+    assert c["status"] == "approved" and "captcha_solved" in reasons(c), c
+
+
+# A test mu-plugin (scaffolding): while the option modgate_test_comment_type
+# is set, comments from the form get that type, as WooCommerce gives its
+# product reviews 'review' (at preprocess_comment).
+COMMENT_TYPE = r"""<?php
+/* Plugin Name: modgate test: a custom comment type (test_wordpress.py) */
+add_filter( 'preprocess_comment', function ( $c ) {
+	$type = get_option( 'modgate_test_comment_type' );
+	if ( is_string( $type ) && '' !== $type ) {
+		$c['comment_type'] = $type;
+	}
+	return $c;
+}, 0 );
+"""
+
+
+def test_a_review_or_other_custom_comment_type_is_checked():
+    path = os.path.join(wp().content, "mu-plugins", "modgate-test-comment-type.php")
+    with open(path, "w") as f:
+        f.write(COMMENT_TYPE)
+    wp().php("update_option( 'modgate_test_comment_type', 'review' ); return true;")
+    try:
+        pid = post("Reviews")
+        st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    finally:
+        wp().php("delete_option( 'modgate_test_comment_type' ); return true;")
+        os.unlink(path)
+    c = wp().comment(cid)
+    assert wp().php("return get_comment( %d )->comment_type;" % cid) == "review"
+    assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "hold", c
+    assert c["meta"]["modgate_id"] in held_ids()
+
+
 def test_the_widget_file_is_in_the_installed_plugin():
     """The plugin as installed from the zip (README's way) serves the
     ALTCHA widget it puts on the challenge page."""
@@ -236,6 +398,23 @@ def test_approving_a_comment_modgate_held_approves_it_in_modgate_which_teaches_h
     ed.click(ed.admin_link(ed.admin_list("moderated"), "approvecomment", cid2))
     assert wp().comment(cid2)["status"] == "approved"
     assert (metric("/v1/learn"), metric(ACTION)) == (learns, acts + 1)
+
+
+def test_an_author_approving_a_held_comment_on_their_own_post_reaches_modgates_queue():
+    """Authors moderate comments on their own posts (edit_comment, not
+    moderate_comments): their Approve is reported like an editor's."""
+    uid = wp().php("return get_user_by( 'login', %s )->ID;" % php_str(AUTHOR[0]))
+    pid = wp().php("""return wp_insert_post( array( 'post_title' => 'Own post', 'post_content' => 'Story.',
+        'post_status' => 'publish', 'post_author' => %d ) );""" % uid)
+    st, _, _, cid = wp().session().post_comment(pid, HELD % n())
+    mid = wp().comment(cid)["meta"]["modgate_id"]
+    assert mid in held_ids()
+    au = wp().session().login(AUTHOR)
+    au.click(au.admin_link(au.admin_list("moderated"), "approvecomment", cid))
+    c = wp().comment(cid)
+    assert c["status"] == "approved" and c["meta"]["modgate_state"] == "approved", c
+    item = modgate_item(mid)
+    assert item["state"] == "approved" and mid not in held_ids(), item
 
 
 def test_spam_or_approve_in_wp_admin_takes_a_held_comment_out_of_modgates_queue():
@@ -776,14 +955,16 @@ def test_settings_page_test_connection_and_a_bad_key():
 
 def test_constants_in_wp_config_override_the_settings_page():
     with open(wp().extra, "w") as f:
-        f.write("<?php\ndefine( 'MODGATE_SITE', 'wpconst' );\ndefine( 'MODGATE_KEY', %s );\n" % php_str(CONST_KEY))
+        f.write("<?php\ndefine( 'MODGATE_URL', %s );\ndefine( 'MODGATE_SITE', 'wpconst' );\n"
+                "define( 'MODGATE_KEY', %s );\n" % (php_str(wp().settings["url"]), php_str(CONST_KEY)))
     try:
         b = wp().session().login(ADMIN)
         page = settings_page(b)
         assert re.search(r'id="modgate_site" value="wpconst" readonly', page), page[-3000:]
         assert "Set by MODGATE_SITE in wp-config.php." in page and "Set by MODGATE_KEY in wp-config.php." in page
         assert CONST_KEY not in page
-        assert 'name="modgate_settings[url]"' in page  # not overridden: editable
+        assert 'name="modgate_settings[ip_header]"' in page  # not overridden: editable
+        assert 'id="modgate-cleartext"' not in page  # http:// to loopback: no warning
         cls, text = run_connection_test(b)
         assert text == "Connected: site wpconst, role cms.", text
         pid = post("Constants")
@@ -792,6 +973,95 @@ def test_constants_in_wp_config_override_the_settings_page():
         assert mid in held_ids("wpconst", CONST_MOD) and mid not in held_ids()
     finally:
         os.unlink(wp().extra)
+
+
+class Recorder:
+    """A listener on a free loopback port that records the path and
+    Authorization header of every request and answers 401 (where an
+    admin might point the URL: another service, someone else's host)."""
+
+    def __init__(self):
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append((self.path, self.headers.get("Authorization")))
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"error":{"code":"unauthorized","message":"who are you"}}')
+            do_POST = do_GET
+
+            def log_message(self, *a):
+                pass
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def save_settings(b, **values):
+    """Settings > modgate as an admin fills it in: the page's own form
+    with 'values' changed (url, key, ...), sent to options.php."""
+    page = settings_page(b)
+    m = re.search(r'<form method="post" action="options.php">.*?</form>', page, re.S)
+    assert m, page[-2000:]
+    fields = {}
+    for tag in re.findall(r"<input\b[^>]*>", m.group(0)):
+        name, value = re.search(r"""\bname=(["'])(.*?)\1""", tag), re.search(r"""\bvalue=(["'])(.*?)\1""", tag)
+        if name and not re.search(r"""type=["']submit""", tag) and ("checkbox" not in tag or "checked" in tag):
+            fields[html.unescape(name.group(2))] = html.unescape(value.group(2)) if value else ""
+    fields.update({"modgate_settings[%s]" % k: v for k, v in values.items()})
+    st, body, h = b.post("/wp-admin/options.php", fields)
+    assert st == 302 and "settings-updated" in h.get("location", ""), (st, body[-800:])
+
+
+def stored_key():
+    return wp().php("return Modgate_Settings::stored()['key'];")
+
+
+def test_a_changed_url_never_receives_the_key():
+    """Issue 18's review (a7): an admin who points the URL at another host
+    or port and presses Test connection sends no key there. A key stored
+    on the page is dropped when the URL's origin changes (kept for the
+    same origin); a key from MODGATE_KEY goes only to MODGATE_URL (the
+    page's URL is ignored). A plain http:// URL to another machine gets a
+    warning."""
+    rec = Recorder()
+    b = wp().session().login(ADMIN)
+    try:
+        save_settings(b, url=wp().settings["url"] + "/")  # the same origin: the key stays
+        assert stored_key() == CMS_KEY
+        save_settings(b, url=rec.url)
+        assert stored_key() == "", stored_key()
+        cls, text = run_connection_test(b)
+        assert cls == "notice-error" and "first" in text, (cls, text)
+        assert 'id="modgate-cleartext"' not in settings_page(b)  # loopback
+        save_settings(b, url="http://192.0.2.10:8080")
+        assert 'id="modgate-cleartext"' in settings_page(b)
+        # the key in wp-config.php, the URL on the page (saved before, or by another admin)
+        wp().set_settings(url=rec.url, key="")
+        with open(wp().extra, "w") as f:
+            f.write("<?php\ndefine( 'MODGATE_KEY', %s );\n" % php_str(CMS_KEY))
+        try:
+            page = settings_page(b)
+            assert 'id="modgate-url-ignored"' in page and 'name="modgate_settings[url]"' not in page, page[-3000:]
+            cls, text = run_connection_test(b)
+            assert cls == "notice-error" and "first" in text, (cls, text)
+            st, _, _, cid = wp().session().post_comment(post("Key to another host"), CLEAN % n())
+            assert st == 302 and "modgate_decision" not in wp().comment(cid)["meta"]  # unchecked: not configured
+        finally:
+            os.unlink(wp().extra)
+    finally:
+        rec.close()
+        wp().set_settings(url="http://127.0.0.1:%d" % svc().port, key=CMS_KEY)
+    print("     requests that reached the listener: %s" % [p for p, _ in rec.seen])
+    assert all(CMS_KEY not in (auth or "") for _, auth in rec.seen), rec.seen
+    cls, text = run_connection_test(b)
+    assert text == "Connected: site news, role cms.", text
 
 
 # ---- what people see --------------------------------------------------------

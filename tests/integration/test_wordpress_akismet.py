@@ -14,6 +14,7 @@ akismet_error: test_without_the_must_use_plugin_akismet_reaches_nothing
 shows it, and every other test asserts what only modgate's answer gives."""
 import hashlib
 import html
+import json
 import os
 import re
 import sys
@@ -296,6 +297,61 @@ def test_the_must_use_plugin_redirects_only_akismets_host():
         with open(wp().extra, "w") as f:
             f.write(extra)
     assert got == "modgate_url_missing", got
+
+
+# Requests for Akismet's host that are not Akismet's own calls: none may
+# reach modgate (or anyone), each gets the must-use plugin's WP_Error.
+NOT_AKISMETS_CALLS = (
+    ("https://rest.akismet.com/../../admin", None),
+    ("https://rest.akismet.com/1.1/../../v1/whoami", None),
+    ("https://rest.akismet.com/1.1/comment-check/../../v1/sites/news/events", None),
+    ("https://rest.akismet.com/v1/sites/news/events?limit=1", None),
+    ("https://rest.akismet.com/1.1/", None),
+    ("https://a.b.rest.akismet.com/1.1/comment-check", None),
+    ("https://attacker.rest.akismet.com/1.1/x?q=1", None),
+    ("https://REST.Akismet.com./1.1/verify-key", None),
+    ("https://rest.akismet.com:8443/1.1/verify-key", None),
+    ("https://evil.example/v1/whoami", "rest.akismet.com"),
+    ("https://evil.example/1.1/verify-key", "rest.akismet.com:443"),
+)
+
+
+def test_the_must_use_plugin_forwards_only_akismets_own_calls():
+    """Issue 18's review (a8): only rest.akismet.com or KEY.rest.akismet.com
+    (one label), and only /1.1/ with one of Akismet's call names, reach
+    MODGATE_URL; '..', other paths, deeper names, a port or a spoofed
+    Host get a WP_Error and reach nobody."""
+    got = wp().php(r"""
+        $out = array();
+        foreach ( json_decode( %s, true ) as $t ) {
+            $seen = array();
+            $rec  = function ( $pre, $args, $url ) use ( &$seen ) { $seen[] = $url; return $pre; };
+            add_filter( 'pre_http_request', $rec, 5, 3 );
+            $args = array( 'body' => 'key=' . get_option( 'wordpress_api_key' ) );
+            if ( $t[1] ) { $args['headers'] = array( 'Host' => $t[1] ); }
+            $r = wp_remote_post( $t[0], $args );
+            remove_filter( 'pre_http_request', $rec, 5 );
+            $out[] = array( $t[0], is_wp_error( $r ) ? $r->get_error_code() : wp_remote_retrieve_body( $r ), $seen );
+        }
+        return $out;""" % php_str(json.dumps(NOT_AKISMETS_CALLS + (("https://rest.akismet.com/1.1/verify-key", None),))))
+    base = "http://127.0.0.1:%d" % svc().port
+    for url, answer, seen in got[:-1]:
+        assert answer == "modgate_refused" and not any(u.startswith(base) for u in seen), (url, answer, seen)
+    url, answer, seen = got[-1]  # Akismet's own call still goes through
+    assert answer == "valid" and seen[-1] == base + "/1.1/verify-key", got[-1]
+
+
+def test_akismets_stats_frames_never_get_the_key():
+    """Akismet's Detailed Stats view is a frame from tools.akismet.com with
+    api_key= in its address, here modgate's key: the must-use plugin sends
+    that view back to the settings page, whose frames may come from this
+    site only (Content-Security-Policy)."""
+    b = wp().session().login(ADMIN)
+    st, page, h = b.get("/wp-admin/options-general.php?page=akismet-key-config&view=stats")
+    assert st == 302 and "view=stats" not in h["location"], (st, h, re.findall(r"<iframe[^>]*>", page))
+    st, page, h = b.get("/wp-admin/options-general.php?page=akismet-key-config")
+    assert st == 200 and "frame-src 'self'" in h.get("content-security-policy", ""), h
+    assert "api_key=" + AK_KEY not in page
 
 
 # ---- the key ----------------------------------------------------------------

@@ -84,7 +84,10 @@ final class Modgate_Admin {
 
 	/**
 	 * The option as the page posts it, made safe. An empty key field keeps
-	 * the stored key (the page never shows it, so it never sends it back).
+	 * the stored key (the page never shows it, so it never sends it back),
+	 * unless the URL now points at another origin (scheme, host, port):
+	 * then the stored key is dropped and must be entered again, so that a
+	 * changed URL never receives a key typed for another service.
 	 *
 	 * @param mixed $in The posted array.
 	 * @return array The option to store.
@@ -102,6 +105,8 @@ final class Modgate_Admin {
 		}
 		if ( isset( $in['key'] ) && '' !== trim( (string) $in['key'] ) ) {
 			$out['key'] = preg_replace( '/[^\x21-\x7e]/', '', (string) $in['key'] );
+		} elseif ( Modgate_Settings::origin( (string) $out['url'] ) !== Modgate_Settings::origin( (string) $old['url'] ) ) {
+			$out['key'] = '';
 		}
 		if ( isset( $in['ip_header'] ) ) {
 			$out['ip_header'] = preg_replace( '/[^A-Za-z0-9-]/', '', (string) $in['ip_header'] );
@@ -130,11 +135,21 @@ final class Modgate_Admin {
 			echo '<input type="text" class="regular-text" id="' . esc_attr( $id ) . '" value="' . esc_attr( $shown ) . '" readonly="readonly" /> ';
 			/* translators: %s: a PHP constant's name */
 			echo '<p class="description modgate-constant">' . esc_html( sprintf( __( 'Set by %s in wp-config.php.', 'modgate' ), Modgate_Settings::CONSTANTS[ $name ] ) ) . '</p>';
+			if ( 'url' === $name ) {
+				self::cleartext_warning( $value );
+			}
 			return;
 		}
 		switch ( $name ) {
 			case 'url':
+				if ( Modgate_Settings::url_ignored() ) {
+					echo '<input type="text" class="regular-text code" id="' . esc_attr( $id ) . '" value="" readonly="readonly" /> ';
+					echo '<p id="modgate-url-ignored" class="description">' . esc_html__( 'MODGATE_KEY is set in wp-config.php: its key is only sent to a URL set there too. Define MODGATE_URL in wp-config.php.', 'modgate' ) . '</p>';
+					break;
+				}
 				echo '<input type="url" class="regular-text code" ' . $attr . ' value="' . esc_attr( (string) $stored['url'] ) . '" placeholder="https://modgate.example.org" />'; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- $attr is escaped above
+				echo '<p class="description">' . esc_html__( 'Changing it to another host or port drops the stored key: enter the key again with it.', 'modgate' ) . '</p>';
+				self::cleartext_warning( (string) $stored['url'] );
 				break;
 			case 'site':
 				echo '<input type="text" class="regular-text code" ' . $attr . ' value="' . esc_attr( (string) $stored['site'] ) . '" />'; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped
@@ -157,6 +172,18 @@ final class Modgate_Admin {
 				echo esc_html__( 'modgate decides which comments are published', 'modgate' ) . '</label>';
 				echo '<p class="description">' . esc_html__( 'A comment modgate accepts is published, also from a first-time commenter or with links. In Settings > Discussion, "Comment must be manually approved" and the Comment Moderation words still hold it, and the Disallowed Comment Keys still trash it. Untick to let the stricter of WordPress and modgate win.', 'modgate' ) . '</p>';
 				break;
+		}
+	}
+
+	/**
+	 * A warning under the URL when it is plain http:// to a host that is
+	 * not loopback: the key and every comment travel in clear.
+	 *
+	 * @param string $url The URL.
+	 */
+	private static function cleartext_warning( string $url ): void {
+		if ( Modgate_Settings::cleartext( $url ) ) {
+			echo '<p id="modgate-cleartext" class="description" style="color:#b32d2e">' . esc_html__( 'Warning: this URL is plain http:// to another machine: the key and every comment travel unencrypted. Use https://.', 'modgate' ) . '</p>';
 		}
 	}
 
@@ -234,7 +261,9 @@ final class Modgate_Admin {
 		if ( ! current_user_can( 'manage_options' ) ) {
 			return;
 		}
-		if ( ! Modgate_Settings::configured() ) {
+		if ( Modgate_Settings::url_ignored() ) {
+			echo '<div class="notice notice-warning"><p>' . esc_html__( 'modgate: MODGATE_KEY is set in wp-config.php but MODGATE_URL is not; the key is only sent to a URL from wp-config.php, so no comment is checked until MODGATE_URL is defined there.', 'modgate' ) . '</p></div>';
+		} elseif ( ! Modgate_Settings::configured() ) {
 			echo '<div class="notice notice-warning"><p>' . esc_html__( 'modgate checks no comments until its URL, site and key are set:', 'modgate' )
 				. ' <a href="' . esc_url( admin_url( 'options-general.php?page=' . self::PAGE ) ) . '">' . esc_html__( 'Settings > modgate', 'modgate' ) . '</a></p></div>';
 		}

@@ -70,11 +70,13 @@ final class Modgate_Comments {
 	/**
 	 * preprocess_comment: check a comment from the web form (or any caller
 	 * of wp_new_comment). Editors and admins (moderate_comments) and
-	 * pingbacks are not checked. A bug of the plugin never blocks the form:
-	 * any exception counts as modgate unreachable (the comment is kept
-	 * pending and rechecked).
+	 * pingbacks are not checked. WordPress hands this filter its data
+	 * slashed (wp_slash, as $_POST comes): modgate gets it unslashed, the
+	 * text as the reader typed it, as REST and teach() send it. A bug of
+	 * the plugin never blocks the form: any exception counts as modgate
+	 * unreachable (the comment is kept pending and rechecked).
 	 *
-	 * @param array $commentdata The comment about to be saved.
+	 * @param array $commentdata The comment about to be saved (slashed).
 	 * @return array It, unchanged.
 	 */
 	public static function on_preprocess( $commentdata ) {
@@ -84,7 +86,7 @@ final class Modgate_Comments {
 		}
 		$req = null;
 		try {
-			$req = self::request_for( $commentdata, self::client_ip( (string) ( $_SERVER['REMOTE_ADDR'] ?? '' ) ), true );
+			$req = self::request_for( wp_unslash( $commentdata ), self::client_ip( (string) ( $_SERVER['REMOTE_ADDR'] ?? '' ) ), true );
 			self::$pending = self::decide( $req );
 		} catch ( Throwable $e ) {
 			self::$pending = self::failure( $req, 'plugin error: ' . get_class( $e ) );
@@ -185,7 +187,7 @@ final class Modgate_Comments {
 				if ( ! Modgate_Form::widget_present() ) {
 					return 0;
 				}
-				return new WP_Error( 'modgate_challenge', Modgate_Form::challenge_page( $r, $commentdata ), 403 );
+				return new WP_Error( 'modgate_challenge', Modgate_Form::challenge_page( $r ), 403 );
 			default: // hold, error
 				return 'spam' === $approved ? 'spam' : 0;
 		}
@@ -313,24 +315,27 @@ final class Modgate_Comments {
 
 	/**
 	 * Whether modgate should see this comment: the plugin is configured,
-	 * the author cannot moderate comments, and it is a comment (not a
-	 * pingback or trackback, which WordPress's own rules handle).
+	 * the author cannot moderate comments, and it is not a pingback or
+	 * trackback (which WordPress's own rules handle). Every other type
+	 * that comes through the form or REST is checked: a shop's 'review'
+	 * is as open to spam as a 'comment'.
 	 *
 	 * @param array $c The comment data.
 	 */
 	private static function wants_check( array $c ): bool {
 		$type = (string) ( $c['comment_type'] ?? '' );
 		return Modgate_Settings::configured() && ! current_user_can( 'moderate_comments' )
-			&& ( '' === $type || 'comment' === $type );
+			&& ! in_array( $type, array( 'pingback', 'trackback' ), true );
 	}
 
 	/**
 	 * The /v1/check request for a comment. From the web form ('form'
 	 * true) it also carries the form's honeypot and form token, and on a
 	 * re-post from the challenge page the widget's solution as captcha and
-	 * the first post's comment id (when its signature holds).
+	 * the first post's comment id (when Modgate_Form::reposted_id() lets it
+	 * be reused; else a new one).
 	 *
-	 * @param array  $c    The comment data (wp_new_comment's or REST's).
+	 * @param array  $c    The comment data (wp_new_comment's or REST's), unslashed.
 	 * @param string $ip   The commenter's address.
 	 * @param bool   $form Whether it came from the comment form.
 	 * @return array The request.
@@ -339,14 +344,13 @@ final class Modgate_Comments {
 		$post_id = (int) ( $c['comment_post_ID'] ?? 0 );
 		$parent  = (int) ( $c['comment_parent'] ?? 0 );
 		$body    = (string) ( $c['comment_content'] ?? '' );
-		$id      = $form ? Modgate_Form::reposted_id( $post_id, $body ) : null;
 		$link    = $post_id ? get_permalink( $post_id ) : false;
 		$user_id = (int) ( $c['user_id'] ?? ( $c['user_ID'] ?? 0 ) );
 		$req     = array(
 			'site'    => (string) Modgate_Settings::get( 'site' ),
 			'comment' => array_filter(
 				array(
-					'id'         => $id ?? wp_generate_uuid4(),
+					'id'         => wp_generate_uuid4(),
 					'body'       => $body,
 					'thread_id'  => $post_id ? (string) $post_id : null,
 					'parent_id'  => $parent ? (string) $parent : null,
@@ -368,8 +372,8 @@ final class Modgate_Comments {
 			'client'  => array_filter(
 				array(
 					'ip'         => $ip,
-					'user_agent' => self::cut( (string) ( $c['comment_agent'] ?? ( $_SERVER['HTTP_USER_AGENT'] ?? '' ) ), 1024 ),
-					'referrer'   => self::cut( (string) ( $_SERVER['HTTP_REFERER'] ?? '' ), 2048 ),
+					'user_agent' => self::cut( (string) ( $c['comment_agent'] ?? wp_unslash( $_SERVER['HTTP_USER_AGENT'] ?? '' ) ), 1024 ),
+					'referrer'   => self::cut( wp_unslash( (string) ( $_SERVER['HTTP_REFERER'] ?? '' ) ), 2048 ),
 				),
 				array( __CLASS__, 'filled' )
 			),
@@ -384,8 +388,10 @@ final class Modgate_Comments {
 		if ( $form && ! empty( $_POST[ Modgate_Form::TOKEN ] ) && is_string( $_POST[ Modgate_Form::TOKEN ] ) ) {
 			$req['form_token'] = self::cut( sanitize_text_field( wp_unslash( $_POST[ Modgate_Form::TOKEN ] ) ), 512 );
 		}
-		if ( null !== $id && ! empty( $_POST['altcha'] ) && is_string( $_POST['altcha'] ) ) {
-			$req['captcha'] = self::cut( sanitize_text_field( wp_unslash( $_POST['altcha'] ) ), 16384 );
+		$id = $form ? Modgate_Form::reposted_id( $req ) : null;
+		if ( null !== $id ) { // reposted_id() holds only with a non-empty altcha
+			$req['comment']['id'] = $id;
+			$req['captcha']       = self::cut( sanitize_text_field( wp_unslash( $_POST['altcha'] ) ), 16384 );
 		}
 		// phpcs:enable
 		return $req;
@@ -515,9 +521,11 @@ final class Modgate_Comments {
 	 * action on it (report()), so it leaves modgate's queue as WordPress's
 	 * moderator left it; any other comment teaches the filter as Akismet
 	 * reports to its service: to spam from approved or pending is spam,
-	 * from spam to approved or pending is ham. Changes the plugin makes
-	 * itself, by users who cannot moderate, and during imports are not
-	 * reported.
+	 * from spam to approved or pending is ham. A change by any user who may
+	 * edit the comment is a moderator's (an author moderates comments on
+	 * their own posts: edit_comment, not moderate_comments). Changes the
+	 * plugin makes itself, by users who may not edit the comment, and
+	 * during imports are not reported.
 	 *
 	 * @param string     $new     New status.
 	 * @param string     $old     Old status.
@@ -525,7 +533,7 @@ final class Modgate_Comments {
 	 */
 	public static function on_transition( $new, $old, $comment ): void {
 		if ( $new === $old || self::$quiet || ( defined( 'WP_IMPORTING' ) && WP_IMPORTING )
-			|| ! current_user_can( 'moderate_comments' ) || ! Modgate_Settings::configured() ) {
+			|| ! current_user_can( 'edit_comment', (int) $comment->comment_ID ) || ! Modgate_Settings::configured() ) {
 			return;
 		}
 		$id = (int) $comment->comment_ID;
@@ -559,7 +567,7 @@ final class Modgate_Comments {
 	 */
 	public static function on_delete( $id, $comment ): void {
 		$id = (int) $id;
-		if ( self::$quiet || ( defined( 'WP_IMPORTING' ) && WP_IMPORTING ) || ! current_user_can( 'moderate_comments' )
+		if ( self::$quiet || ( defined( 'WP_IMPORTING' ) && WP_IMPORTING ) || ! current_user_can( 'edit_comment', $id )
 			|| ! Modgate_Settings::configured() || ! self::in_queue( $id ) ) {
 			return;
 		}

@@ -96,60 +96,94 @@ final class Modgate_Form {
 	}
 
 	/**
-	 * The signature that lets a re-post from the challenge page reuse the
-	 * first post's comment id: only for the same post and text. Without it
-	 * anyone could send another comment's id and have modgate take their
-	 * text as an edit of that comment.
-	 *
-	 * @param string $id      The comment id.
-	 * @param int    $post_id The post.
-	 * @param string $body    The comment text.
+	 * Seconds a challenge page's signature holds: time to solve the widget
+	 * and press the button (seconds, as a person takes), with room for a
+	 * reader who goes away for a while; a copy of the page is no pass for
+	 * longer than that.
 	 */
-	private static function signature( string $id, int $post_id, string $body ): string {
-		return hash_hmac( 'sha256', 'modgate-challenge|' . $id . '|' . $post_id . '|' . hash( 'sha256', $body ), wp_salt( 'nonce' ) );
+	const CHALLENGE_TTL = 30 * MINUTE_IN_SECONDS;
+
+	/**
+	 * The signature that lets a re-post from the challenge page reuse the
+	 * first post's comment id: only for the same post, text, author name,
+	 * e-mail and URL, as request_for() sent them to modgate (unslashed,
+	 * before kses: both ends sign the same form), and only while 'issued'
+	 * (the page's time) is younger than CHALLENGE_TTL. Without it anyone
+	 * could send another comment's id and have modgate take their text as
+	 * an edit of that comment, or replay the page with another author.
+	 *
+	 * @param string $id     The comment id.
+	 * @param array  $req    The /v1/check request (comment, author).
+	 * @param int    $issued Unix time the page was made.
+	 */
+	private static function signature( string $id, array $req, int $issued ): string {
+		$a     = $req['author'] ?? array();
+		$parts = array(
+			'modgate-challenge-v2',
+			$id,
+			(string) ( $req['comment']['thread_id'] ?? '' ),
+			(string) $issued,
+			hash( 'sha256', (string) ( $req['comment']['body'] ?? '' ) ),
+			hash( 'sha256', (string) ( $a['name'] ?? '' ) ),
+			hash( 'sha256', (string) ( $a['email'] ?? '' ) ),
+			hash( 'sha256', (string) ( $a['url'] ?? '' ) ),
+		);
+		return hash_hmac( 'sha256', implode( '|', $parts ), wp_salt( 'nonce' ) );
 	}
 
 	/**
-	 * The comment id of a re-post from the challenge page, when its
-	 * signature holds for this post and text; null otherwise.
+	 * The comment id of a re-post from the challenge page, or null: the
+	 * post must carry the widget's solution (a non-empty 'altcha': modgate
+	 * then judges it again, and redeems a solution only once), a signature
+	 * that holds for this request ('req', as request_for() built it) and is
+	 * younger than CHALLENGE_TTL, and an id no WordPress comment carries
+	 * yet (one solved challenge publishes one comment). Anything else is
+	 * checked as a new comment, under a new id.
 	 *
-	 * @param int    $post_id The post.
-	 * @param string $body    The comment text as WordPress has it.
+	 * @param array $req The /v1/check request for the re-post.
 	 */
-	public static function reposted_id( int $post_id, string $body ): ?string {
+	public static function reposted_id( array $req ): ?string {
 		// phpcs:disable WordPress.Security.NonceVerification.Missing -- the signature is the check
-		$id  = isset( $_POST['modgate_id'] ) && is_string( $_POST['modgate_id'] ) ? sanitize_text_field( wp_unslash( $_POST['modgate_id'] ) ) : '';
-		$sig = isset( $_POST['modgate_sig'] ) && is_string( $_POST['modgate_sig'] ) ? sanitize_text_field( wp_unslash( $_POST['modgate_sig'] ) ) : '';
+		$id     = isset( $_POST['modgate_id'] ) && is_string( $_POST['modgate_id'] ) ? sanitize_text_field( wp_unslash( $_POST['modgate_id'] ) ) : '';
+		$sig    = isset( $_POST['modgate_sig'] ) && is_string( $_POST['modgate_sig'] ) ? sanitize_text_field( wp_unslash( $_POST['modgate_sig'] ) ) : '';
+		$issued = isset( $_POST['modgate_t'] ) && is_string( $_POST['modgate_t'] ) && ctype_digit( $_POST['modgate_t'] ) ? (int) $_POST['modgate_t'] : 0;
+		$solved = isset( $_POST['altcha'] ) && is_string( $_POST['altcha'] ) && '' !== trim( $_POST['altcha'] );
 		// phpcs:enable
-		if ( ! preg_match( '/^[0-9a-f-]{36}$/', $id ) || ! hash_equals( self::signature( $id, $post_id, $body ), $sig ) ) {
+		$age = time() - $issued;
+		// a page from the future (a clock step back) is as suspect as an old one
+		if ( ! $solved || $age < -60 || $age > self::CHALLENGE_TTL || ! preg_match( '/^[0-9a-f-]{36}$/', $id )
+			|| ! hash_equals( self::signature( $id, $req, $issued ), $sig ) ) {
 			return null;
 		}
-		return $id;
+		global $wpdb;
+		// phpcs:ignore WordPress.DB.DirectDatabaseQuery -- one indexed lookup, must not be cached
+		$taken = $wpdb->get_var( $wpdb->prepare( "SELECT comment_id FROM $wpdb->commentmeta WHERE meta_key = 'modgate_id' AND meta_value = %s LIMIT 1", $id ) );
+		return null === $taken ? $id : null;
 	}
 
 	/**
 	 * The challenge page: the ALTCHA widget with the challenge modgate sent
 	 * (no extra fetch), inside a form that posts every field of the first
-	 * post again, with the comment id, its signature and the widget's
-	 * 'altcha' field. Everything posted is escaped back into attributes.
+	 * post again, with the comment id, the page's time, their signature
+	 * and the widget's 'altcha' field. Everything posted is escaped back
+	 * into attributes.
 	 *
-	 * @param array $r           The decision (id, challenge).
-	 * @param array $commentdata The comment.
+	 * @param array $r The decision (id, challenge, request).
 	 * @return string HTML.
 	 */
-	public static function challenge_page( array $r, array $commentdata ): string {
-		$post_id = (int) ( $commentdata['comment_post_ID'] ?? 0 );
-		$hidden  = '';
+	public static function challenge_page( array $r ): string {
+		$hidden = '';
 		// phpcs:ignore WordPress.Security.NonceVerification.Missing -- fields are only echoed back, escaped
 		foreach ( wp_unslash( $_POST ) as $name => $value ) {
-			if ( ! is_string( $value ) || in_array( $name, array( 'altcha', 'modgate_id', 'modgate_sig', 'submit' ), true ) ) {
+			if ( ! is_string( $value ) || in_array( $name, array( 'altcha', 'modgate_id', 'modgate_sig', 'modgate_t', 'submit' ), true ) ) {
 				continue;
 			}
 			$hidden .= '<input type="hidden" name="' . esc_attr( (string) $name ) . '" value="' . esc_attr( $value ) . '" />';
 		}
+		$issued  = time();
 		$hidden .= '<input type="hidden" name="modgate_id" value="' . esc_attr( $r['id'] ) . '" />';
-		$hidden .= '<input type="hidden" name="modgate_sig" value="'
-			. esc_attr( self::signature( $r['id'], $post_id, (string) ( $commentdata['comment_content'] ?? '' ) ) ) . '" />';
+		$hidden .= '<input type="hidden" name="modgate_t" value="' . esc_attr( (string) $issued ) . '" />';
+		$hidden .= '<input type="hidden" name="modgate_sig" value="' . esc_attr( self::signature( $r['id'], $r['request'], $issued ) ) . '" />';
 		$script = plugins_url( 'assets/altcha.min.js', MODGATE_PLUGIN_FILE );
 		$script = add_query_arg( 'ver', self::ALTCHA_VERSION, $script );
 		return '<script type="module" src="' . esc_url( $script ) . '"></script>'

@@ -12,7 +12,9 @@ defined( 'ABSPATH' ) || exit;
  * One option, `modgate_settings`, holds everything the settings page
  * sets. MODGATE_URL, MODGATE_SITE and MODGATE_KEY, when defined in
  * wp-config.php, win over it (as Akismet's WPCOM_API_KEY does), so a site
- * deployed from configuration needs no clicks.
+ * deployed from configuration needs no clicks. A key from MODGATE_KEY
+ * goes only to a URL from MODGATE_URL: the settings page, which shows
+ * that key masked, cannot send it elsewhere (the page's URL is ignored).
  */
 final class Modgate_Settings {
 
@@ -62,7 +64,8 @@ final class Modgate_Settings {
 	}
 
 	/**
-	 * The settings in force: the option, overridden by the constants.
+	 * The settings in force: the option, overridden by the constants; no
+	 * URL when the key is a constant and the URL is not (url_ignored()).
 	 *
 	 * @return array<string, string|int>
 	 */
@@ -73,7 +76,51 @@ final class Modgate_Settings {
 				$s[ $name ] = (string) constant( $constant );
 			}
 		}
+		if ( self::url_ignored() ) {
+			$s['url'] = '';
+		}
 		return $s;
+	}
+
+	/**
+	 * Whether the page's URL is ignored: the key comes from MODGATE_KEY
+	 * and the URL not from MODGATE_URL. An admin of the site (on a
+	 * multisite, of one site) could otherwise point the URL at any host
+	 * and have "Test connection" send it the key of wp-config.php.
+	 */
+	public static function url_ignored(): bool {
+		return self::from_constant( 'key' ) && ! self::from_constant( 'url' );
+	}
+
+	/**
+	 * The origin of a URL (scheme, host and port, lower case), '' for
+	 * none: a stored key belongs to the origin it was entered for.
+	 *
+	 * @param string $url A URL.
+	 */
+	public static function origin( string $url ): string {
+		$p = wp_parse_url( $url );
+		if ( ! is_array( $p ) || empty( $p['host'] ) ) {
+			return '';
+		}
+		$scheme = strtolower( (string) ( $p['scheme'] ?? '' ) );
+		$port   = (int) ( $p['port'] ?? ( 'https' === $scheme ? 443 : 80 ) );
+		return $scheme . '://' . strtolower( (string) $p['host'] ) . ':' . $port;
+	}
+
+	/**
+	 * Whether a URL sends the key in clear over a network: plain http://
+	 * to a host that is not loopback (localhost, 127.0.0.0/8, ::1).
+	 *
+	 * @param string $url A URL.
+	 */
+	public static function cleartext( string $url ): bool {
+		$p = wp_parse_url( $url );
+		if ( ! is_array( $p ) || 'http' !== strtolower( (string) ( $p['scheme'] ?? '' ) ) ) {
+			return false;
+		}
+		$host = strtolower( trim( (string) ( $p['host'] ?? '' ), '[]' ) );
+		return ! ( 'localhost' === $host || '::1' === $host || 1 === preg_match( '/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/', $host ) );
 	}
 
 	/**
