@@ -227,7 +227,6 @@ def test_one_solved_challenge_publishes_one_comment_and_copies_of_its_repost_are
     st, body, _, _ = b.post_comment(pid, text, author="Innocent", email="innocent@example.org")
     assert st == 403 and 'id="modgate-challenge"' in body, (st, body[-800:])
     fields, ch = challenge_form(b, body)
-    assert re.fullmatch(r"\d+", fields["modgate_t"]), fields
     solved = dict(fields, altcha=solved_payload(ch))
     st, _, h = b.post("/wp-comments-post.php", solved)
     assert st == 302 and "#comment-" in h["location"], (st, h)
@@ -237,22 +236,25 @@ def test_one_solved_challenge_publishes_one_comment_and_copies_of_its_repost_are
     mid = first["meta"]["modgate_id"]
     replays0 = replayed_answers()
     spam = {"author": "Casino Bot", "email": "bot@spam.example", "url": "http://casino-bonus.example/"}
-    copies = (("the solved re-post again", solved),
-              ("another author, with the solution", dict(solved, **spam)),
-              ("another author, without it", dict(fields, **spam)),
+    # a1's and a1b's copies first (on the old plugin modgate replayed the stored accept to them)
+    copies = (("another author, without the solution", dict(fields, **spam)),
               ("honeypot filled, another author", dict(fields, modgate_hp="I am a bot", author="Best casino bonus",
-                                                       email="x@spam.example")))
+                                                       email="x@spam.example")),
+              ("another author, with the solution", dict(solved, **spam)),
+              ("the solved re-post again", solved))
+    reused = []  # copies challenged again under the first comment's id
     for name, f in copies:
         st, body, h = wp().session().post("/wp-comments-post.php", f, headers={"User-Agent": "curl/8"})
         print("     %-36s -> %d %s" % (name, st, "challenge page" if 'id="modgate-challenge"' in body
                                        else h.get("location", body[-120:].strip())))
-        if 'id="modgate-challenge"' in body:
-            assert challenge_form(b, body)[0]["modgate_id"] != mid, name
+        if 'id="modgate-challenge"' in body and challenge_form(b, body)[0]["modgate_id"] == mid:
+            reused.append(name)
     got = comments_of(pid)
     assert [c["id"] for c in got if c["status"] == "approved"] == [first_id], got  # exactly one published
     assert sum(c["mid"] == mid for c in got) == 1, got  # one WordPress comment per modgate id
     assert all(c["decision"] in ("reject", "hold") for c in got if c["id"] != first_id), got
     assert replayed_answers() == replays0  # no copy was answered from the first decision
+    assert reused == [], reused
 
 
 def resign(fields, issued):
@@ -291,12 +293,9 @@ TYPED_HELD = ('O\'Neil said "no" & left \\ see <a href="http://a.example.com/x">
               'http://c.example.com/z (%d)')
 
 
-def test_a_comment_reaches_modgate_as_typed_and_a_challenge_with_html_is_published():
+def test_a_comment_reaches_modgate_as_typed():
     """Issue 18's review (a2): modgate stores the text and name as the
-    reader typed them (WordPress's slashes removed), and a challenged
-    comment with & and a link, solved in Chromium, is published (the
-    challenge page signs the text in the same form the re-post is checked
-    in, so it does not loop)."""
+    reader typed them, quotes and backslashes without WordPress's slashes."""
     pid = post("Typed")
     text = TYPED_HELD % n()
     st, _, _, cid = wp().session().post_comment(pid, text, author="O'Brien \\ \"Bob\"")
@@ -304,6 +303,15 @@ def test_a_comment_reaches_modgate_as_typed_and_a_challenge_with_html_is_publish
     assert c["meta"]["modgate_decision"] == "hold", c
     item = modgate_item(c["meta"]["modgate_id"])
     assert item["comment"]["body"] == text and item["author"]["name"] == "O'Brien \\ \"Bob\"", item
+
+
+def test_a_challenged_comment_with_html_is_published_once_solved_in_chromium():
+    """Issue 18's review (a2): a challenged comment with quotes, a
+    backslash, & and a link in HTML, solved in Chromium, is published: the
+    challenge page signs the text in the form the re-post is checked in
+    (not after kses, which turns & into &amp; and adds rel="nofollow ugc"),
+    so the re-post keeps its id and does not get another challenge."""
+    pid = post("Typed challenge")
     text = TYPED % n()
     out = json.loads(interop_node("wordpress.mjs", "challenge", wp().url + "/?p=%d" % pid, text, "O'Brien",
                                   "obrien@example.org", "", timeout=180))
@@ -341,7 +349,8 @@ def test_a_review_or_other_custom_comment_type_is_checked():
         os.unlink(path)
     c = wp().comment(cid)
     assert wp().php("return get_comment( %d )->comment_type;" % cid) == "review"
-    assert c["status"] == "unapproved" and c["meta"]["modgate_decision"] == "hold", c
+    assert c["meta"] and c["meta"].get("modgate_decision") == "hold", c  # [] when unchecked
+    assert c["status"] == "unapproved", c
     assert c["meta"]["modgate_id"] in held_ids()
 
 

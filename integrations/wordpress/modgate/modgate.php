@@ -3,7 +3,7 @@
  * Plugin Name:       modgate
  * Plugin URI:        https://github.com/modgate/modgate
  * Description:       Checks every new comment with your modgate service before WordPress saves it: publish, hold for a moderator, file as spam, or ask for a captcha. Moderator decisions flow both ways.
- * Version:           0.1.0
+ * Version:           0.1.1
  * Requires at least: 6.1
  * Requires PHP:      8.2
  * Author:            modgate
@@ -21,7 +21,7 @@
 
 defined( 'ABSPATH' ) || exit;
 
-define( 'MODGATE_PLUGIN_VERSION', '0.1.0' );
+define( 'MODGATE_PLUGIN_VERSION', '0.1.1' );
 define( 'MODGATE_PLUGIN_FILE', __FILE__ );
 
 require_once __DIR__ . '/includes/class-modgate-settings.php';
