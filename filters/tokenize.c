@@ -8,8 +8,8 @@
  *   3. build the plain text: links blanked, HTML tags dropped (their names
  *      are tokens), entities decoded, e-mail addresses taken out as
  *      tokens; symbols, emoji, phone shapes and capitals noted on the way;
- *   4. normalise that text (text.c), squash letter runs, and emit words,
- *      word pairs and the character 3-grams of the whole text.
+ *   4. normalise that text (text.c) and emit words, word pairs and
+ *      character n-grams.
  * Tokens are deduplicated per comment (the model counts comments, not
  * occurrences) in a small hash set, and hashed with FNV-1a and a 64-bit
  * finaliser, so that equal texts give equal hashes on every machine. */
@@ -32,29 +32,18 @@
  * their first characters give n-grams. */
 #define WORD_MAX 40
 
-/* N-grams start in at most this many characters of one word (CJK text
+/* N-grams come from at most this many characters of one word (CJK text
  * without spaces is one long "word"). */
 #define NGRAM_CHARS 48
 
-/* Character n-grams are 3 characters of the whole normalised text, taken
- * across the single spaces between words ("ee c" spans two words, " fr"
- * starts one). Chosen on cross-validation of the training halves only
- * (docs/benchmarks.md, 2026-12-08, has the table of 44 variants): whole-
- * text 3-grams, each its own clue, instead of the 3-grams of each word
- * grouped with it, kept the in-domain AUC (5-fold, sms / youtube: 0.9958
- * / 0.9884 against 0.9966 / 0.9893, within one fold's noise) and raised
- * the cross-domain AUC from 0.725 / 0.762 to 0.751 / 0.789 (sms -> youtube,
- * youtube -> sms training halves). Longer ranges (2-4, 3-4, 3-5, 2-5)
- * scored lower across domains with this classifier and cost up to three
- * times the tokens; grouped with the word they start in, whole-text
- * n-grams gave no cross-domain gain. */
-#define NGRAM_LEN 3
-
-/* Whole-text n-grams come from at most this many bytes of the normalised
- * text: a comment spends its TOK_MAX tokens within about its first
- * 1,000 characters unless it repeats itself, and then more of it says
- * nothing new. */
-#define JOIN_MAX 8192
+/* Character n-gram lengths: 3 only. On 5-fold cross-validation of the
+ * training splits (AUC sms / youtube) 3 gave 0.9966 / 0.9885, 3 to 4
+ * 0.9964 / 0.9887 and 3 to 5 0.9966 / 0.9899: no range is clearly better
+ * (one fold's ham is 76 comments: 0.002 is noise), and each longer
+ * n-gram adds a third of the tokens, hence time (3 to 4: about 100,000
+ * comments/s classified, 3 alone: about 120,000). */
+#define NGRAM_MIN 3
+#define NGRAM_MAX 3
 
 /* Links turned into tokens; more still count in "m:links". */
 #define MAX_LINKS 16
@@ -73,9 +62,9 @@ struct span {
 #define TOKEN_TEXT_MAX 255
 
 /* Payload arena: room for TOK_MAX payloads of TOKEN_TEXT_MAX bytes,
- * copied, and for the joined text whose n-grams are hashed where they lie
- * (see text_ngrams); + 8 so that a padded hash may read past the end. */
-#define TEXT_CAP ((size_t)TOK_MAX * TOKEN_TEXT_MAX + JOIN_MAX + 8)
+ * copied, and as much again for the words whose n-grams are hashed where
+ * they lie (see ngrams); + 8 so that a padded hash may read past the end. */
+#define TEXT_CAP (2 * (size_t)TOK_MAX * TOKEN_TEXT_MAX + 8)
 
 struct tok_list {
     size_t n;
@@ -288,7 +277,7 @@ static void emit_seeded(tok_list *tl, uint64_t seed, const char *prefix, size_t 
     if (inplace) {
         off = (size_t)(s - tl->text);
     } else {
-        off = tl->text_len; /* TEXT_CAP leaves room: see text_ngrams */
+        off = tl->text_len; /* TEXT_CAP leaves room: see ngrams */
         memcpy(tl->text + off, s, n);
         tl->text_len += n;
     }
@@ -844,33 +833,45 @@ static size_t squash(char *w, size_t n)
     return o;
 }
 
-/* Bytes of the character starting at s (valid UTF-8; a stray byte is 1,
- * so that a walk always moves on). */
-static size_t char_len(const char *s)
+static void ngrams(tok_list *tl, const char *w, size_t n)
 {
-    size_t l = seq_len((unsigned char)*s);
-    return l ? l : 1;
-}
-
-/* The NGRAM_LEN-character n-grams of the joined text j[0..jl) that start
- * at the characters of j[a..e) (at most NGRAM_CHARS + 1 of them: a word
- * and the space before it), each its own clue ("g:" + the 3 characters,
- * spaces included), hashed where they lie. Called per word, so that the
- * token budget is spent in text order. */
-static void text_ngrams(tok_list *tl, const char *j, size_t a, size_t e, size_t jl)
-{
-    tl->cur = GROUP_NONE;
-    for (size_t p = a, nc = 0; p < e && nc <= NGRAM_CHARS && tl->n < TOK_MAX; p += char_len(j + p), nc++) {
-        size_t q = p;
-        int k = 0;
-        while (k < NGRAM_LEN && q < jl) {
-            q += char_len(j + q);
-            k++;
+    /* "_" + word + "_", written once into the payload arena: its n-grams
+     * are hashed and kept there, not copied one by one. The arena keeps
+     * room for every copied payload still to come; past that a word
+     * gives no n-grams (only a comment of hundreds of distinct long words
+     * gets there, long after its token budget). */
+    size_t need = 4 * (NGRAM_CHARS + 2);
+    if (tl->text_len + need + (size_t)TOK_MAX * TOKEN_TEXT_MAX + 8 > TEXT_CAP)
+        return;
+    char *g = tl->text + tl->text_len;
+    size_t pos[NGRAM_CHARS + 3];
+    size_t gl = 0, nc = 0;
+    g[gl] = '_';
+    pos[nc++] = gl++;
+    for (size_t i = 0; i < n && nc < NGRAM_CHARS + 1;) {
+        pos[nc++] = gl;
+        if ((unsigned char)w[i] < 0x80) { /* the common case: one byte */
+            g[gl++] = w[i++];
+            continue;
         }
-        if (k < NGRAM_LEN || q > jl)
-            break; /* the text ends: no later start has an n-gram either */
-        emit4(tl, "g:", 2, j + p, q - p, 1, 1);
+        size_t l = seq_len((unsigned char)w[i]);
+        if (!l || i + l > n)
+            l = 1;
+        memcpy(g + gl, w + i, l);
+        gl += l;
+        i += l;
     }
+    pos[nc++] = gl;
+    g[gl++] = '_';
+    pos[nc] = gl; /* end sentinel */
+    tl->text_len += gl;
+    /* A word of one or two characters has no n-gram that says more than
+     * the word itself ("_u_", "_ur", "ur_"). */
+    if (nc <= 4)
+        return;
+    for (size_t len = NGRAM_MIN; len <= NGRAM_MAX; len++)
+        for (size_t a = 0; a + len <= nc; a++)
+            emit4(tl, "c:", 2, g + pos[a], pos[a + len] - pos[a], 1, 1);
 }
 
 /* A token as a moderator reads it: the word or word pair itself, in
@@ -879,7 +880,7 @@ static void text_ngrams(tok_list *tl, const char *j, size_t a, size_t e, size_t 
 size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
 {
     static const struct { const char *prefix, *before, *after; int payload; } kinds[] = {
-        { "b:", "\"", "\"", 1 },                      { "g:", "\"", "\" (part of the text)", 1 },
+        { "b:", "\"", "\"", 1 },                      { "c:", "\"", "\" (part of a word)", 1 },
         { "u:host:", "a link to ", "", 1 },            { "u:dom:", "a link to ", "", 1 },
         { "u:tld:", "a .", " link", 1 },               { "u:path:", "\"", "\" in a link", 1 },
         { "u:scheme:", "a link (", ")", 1 },             { "u:short", "a link shortener", "", 0 },
@@ -897,13 +898,14 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
     size_t k = 0;
 #define PUT(ch) do { if (k + 1 < outlen) out[k++] = (ch); } while (0)
     const char *before = "\"", *after = "\"", *rest = t;
-    int payload = 1;
+    int payload = 1, ngram = 0;
     for (size_t j = 0; j < sizeof kinds / sizeof *kinds; j++) {
         size_t pl = strlen(kinds[j].prefix);
         if (strncmp(t, kinds[j].prefix, pl) == 0) {
             before = kinds[j].before;
             after = kinds[j].after;
             payload = kinds[j].payload;
+            ngram = kinds[j].prefix[0] == 'c';
             rest = t + pl;
             break;
         }
@@ -911,7 +913,8 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
     for (const char *r = before; *r; r++)
         PUT(*r);
     for (const char *r = rest; payload && *r; r++)
-        PUT(*r);
+        if (!ngram || *r != '_') /* n-grams: "_fre" -> "fre", the marks are word edges */
+            PUT(*r);
     for (const char *r = after; *r; r++)
         PUT(*r);
 #undef PUT
@@ -920,46 +923,9 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
     return k;
 }
 
-/* Squash the letter runs of every word of norm[0..n), in place, keeping
- * one space between words. Returns the new length. */
-static size_t squash_all(char *norm, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t b = i;
-        while (i < n && norm[i] != ' ')
-            i++;
-        size_t l = squash(norm + b, i - b);
-        if (o != b)
-            memmove(norm + o, norm + b, l);
-        o += l;
-        if (i < n)
-            norm[o++] = ' ';
-    }
-    return o;
-}
-
 static void words(tok_list *tl, char *norm, size_t n)
 {
-    n = squash_all(norm, n);
-    /* Metadata first: it must survive the token budget. */
-    emit_bucket(tl, "m:words:", text_word_count(norm, n));
-    /* The joined text " w1 w2 ... wn " in the arena (TEXT_CAP keeps room
-     * for it): its spaces mark where words start and end. Cut at
-     * JOIN_MAX on a character boundary, with no closing space then. */
-    char *j = tl->text + tl->text_len;
-    size_t take = n < JOIN_MAX - 2 ? n : JOIN_MAX - 2;
-    while (take < n && take > 0 && ((unsigned char)norm[take] & 0xC0) == 0x80)
-        take--;
-    size_t jl = 0;
-    j[jl++] = ' ';
-    memcpy(j + jl, norm, take);
-    jl += take;
-    if (take == n)
-        j[jl++] = ' ';
-    tl->text_len += jl;
-
-    size_t i = 0;
+    size_t i = 0, nwords = 0;
     char prev[WORD_MAX + 1];
     size_t prevl = 0;
     char pair[2 * WORD_MAX + 2];
@@ -967,20 +933,20 @@ static void words(tok_list *tl, char *norm, size_t n)
         size_t b = i;
         while (i < n && norm[i] != ' ')
             i++;
-        size_t l = i - b;
+        size_t l = squash(norm + b, i - b);
         const char *w = norm + b;
         i++;
-        /* The word's n-grams start at the space before it (j[b]) and at
-         * each of its characters (j[b + 1 ..]). */
-        size_t ge = b + 1 + l < jl ? b + 1 + l : jl;
+        nwords++;
         if (l > WORD_MAX) {
             emits(tl, "m:", "longword");
-            text_ngrams(tl, j, b, ge, jl);
+            tl->cur = GROUP_OPEN;
+            ngrams(tl, w, l);
+            tl->cur = GROUP_NONE;
             prevl = 0;
             continue;
         }
-        /* The word, its digit count and its pair with the word before are
-         * one evidence group (see bayes.h). */
+        /* The word, its pair with the word before and its n-grams are one
+         * evidence group (see bayes.h). */
         tl->cur = GROUP_OPEN;
         emit(tl, "", w, l);
         int digits = 1;
@@ -997,10 +963,12 @@ static void words(tok_list *tl, char *norm, size_t n)
             memcpy(pair + prevl + 1, w, l);
             emit(tl, "b:", pair, prevl + 1 + l);
         }
-        text_ngrams(tl, j, b, ge, jl);
+        ngrams(tl, w, l);
+        tl->cur = GROUP_NONE;
         memcpy(prev, w, l);
         prevl = l;
     }
+    emit_bucket(tl, "m:words:", nwords);
 }
 
 /* ---------- the whole ---------- */

@@ -35,7 +35,7 @@
 
 /* Bumped whenever the same text would give other tokens: a model learned
  * with another version does not match (see api.md, model export). */
-#define TOK_VERSION 3
+#define TOK_VERSION 2
 
 /* Distinct tokens kept per comment. A long comment reaches it with its
  * first few hundred words, which carry its character; beyond that the

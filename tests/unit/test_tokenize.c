@@ -253,19 +253,6 @@ TEST(test_huge_body_is_bounded)
     CHECK(tok_count(tl) > TOK_MAX / 2);
     CHECK(has(tl, "m:truncated"));
     CHECK(!has(tl, "m:badutf8"));
-    /* The metadata comes first and survives the budget; the text's
-     * n-grams come from its first words. */
-    CHECK_EQ_INT(count_prefix(tl, "m:words:"), 1);
-    CHECK(count_prefix(tl, "g:") > TOK_MAX / 2);
-    invariants(tl);
-
-    /* One word of 1 MiB: n-grams from its first characters only. */
-    for (i = 0; i < n; i++)
-        b[i] = (char)('a' + rng() % 26);
-    run_n(tl, b, n, NULL);
-    CHECK(has(tl, "m:longword"));
-    CHECK(count_prefix(tl, "g:") <= 49); /* NGRAM_CHARS + 1 starts */
-    CHECK(count_prefix(tl, "g:") >= 40);
     invariants(tl);
 
     /* One word over and over: few tokens, still truncated. */
@@ -487,69 +474,28 @@ TEST(test_repeats_pairs_ngrams)
     CHECK(has(tl, "b:call now"));
     CHECK(!has(tl, "b:now call"));
 
-    tok_list_free(tl);
-}
+    /* 3-grams of "_free_" (tokenize.h). */
+    run(tl, "free");
+    CHECK(has(tl, "c:_fr"));
+    CHECK(has(tl, "c:fre"));
+    CHECK(has(tl, "c:ree"));
+    CHECK(has(tl, "c:ee_"));
+    CHECK(!has(tl, "c:_fre")); /* 3-grams only */
+    CHECK(!has(tl, "c:ree_"));
+    CHECK_EQ_INT(count_prefix(tl, "c:"), 4);
 
-/* The "g:" tokens of the last run, in order, joined by '|'. */
-static const char *grams(const tok_list *tl)
-{
-    static char out[4096];
-    char t[TEXT_BUF];
-    size_t i, k = 0;
-    out[0] = 0;
-    for (i = 0; i < tok_count(tl); i++) {
-        size_t n = tok_text(tl, i, t, sizeof t);
-        if (n < 2 || memcmp(t, "g:", 2) != 0 || k + n + 1 >= sizeof out)
-            continue;
-        if (k)
-            out[k++] = '|';
-        memcpy(out + k, t + 2, n - 2);
-        k += n - 2;
-        out[k] = 0;
-    }
-    return out;
-}
-
-/* Character 3-grams of the whole normalised text (tokenize.h): across
- * the one space between words, with a space at each end. */
-TEST(test_text_ngrams)
-{
-    static const struct { const char *body, *grams; } cases[] = {
-        { "free txt", " fr|fre|ree|ee |e t| tx|txt|xt " },
-        /* Punctuation runs are one space; letter runs are squashed
-         * first; case and width fold away (text.h). */
-        { "FREEEEE!!!  -- \xef\xbd\x94xt", " fr|fre|ree|ee |e t| tx|txt|xt " },
-        /* Short words give n-grams too, across their neighbours. */
-        { "ok a no", " ok|ok |k a| a |a n| no|no " },
-        { "a", " a " },
-        { "", "" },
-        { "!!! ???", "" },
-        /* Each distinct n-gram once, in the order first seen. */
-        { "la la la", " la|la |a l" },
-        /* Characters, not bytes: "привет мир". */
-        { "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 \xD0\xBC\xD0\xB8\xD1\x80",
-          " \xD0\xBF\xD1\x80|\xD0\xBF\xD1\x80\xD0\xB8|\xD1\x80\xD0\xB8\xD0\xB2|\xD0\xB8\xD0\xB2\xD0\xB5|"
-          "\xD0\xB2\xD0\xB5\xD1\x82|\xD0\xB5\xD1\x82 |\xD1\x82 \xD0\xBC| \xD0\xBC\xD0\xB8|"
-          "\xD0\xBC\xD0\xB8\xD1\x80|\xD0\xB8\xD1\x80 " },
-        /* Links, tags and e-mail addresses are out of the text: no
-         * n-gram spans them. */
-        { "go <b>http://bit.ly/x</b> now a@b.com ok", " go|go |o n| no|now|ow |w o| ok|ok " },
-    };
-    tok_list *tl = tok_list_new();
-    size_t i;
-    for (i = 0; i < sizeof cases / sizeof *cases; i++) {
-        run(tl, cases[i].body);
-        CHECK_EQ_STR(grams(tl), cases[i].grams);
-    }
-    /* CJK text with no spaces is one "word": 3-character n-grams of it. */
-    run(tl, "\xe5\x85\x8d\xe8\xb4\xb9\xe8\xb5\x9a\xe9\x92\xb1"); /* 免费赚钱 */
-    CHECK_EQ_INT(count_prefix(tl, "g:"), 4);
-    CHECK(has(tl, "g:\xe5\x85\x8d\xe8\xb4\xb9\xe8\xb5\x9a"));
-    CHECK(has(tl, "g:\xe8\xb5\x9a\xe9\x92\xb1 "));
-    /* N-grams cross the space between words, and are 3 characters. */
-    run(tl, "call now");
-    CHECK(has(tl, "g:l n"));
-    CHECK(!has(tl, "g:ll n")); /* 3-grams only */
+    run(tl, "abc");
+    CHECK_EQ_INT(count_prefix(tl, "c:"), 3); /* _ab abc bc_ */
+    /* Words of one or two characters give no n-grams. */
+    run(tl, "ok a no");
+    CHECK(has(tl, "ok"));
+    CHECK(has(tl, "a"));
+    CHECK_EQ_INT(count_prefix(tl, "c:"), 0);
+    /* N-grams count characters, not bytes. */
+    run(tl, "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82"); /* привет */
+    CHECK(has(tl, "c:_\xD0\xBF\xD1\x80"));
+    CHECK(has(tl, "c:\xD0\xB5\xD1\x82_"));
+    CHECK_EQ_INT(count_prefix(tl, "c:"), 6);
     tok_list_free(tl);
 }
 
@@ -642,11 +588,11 @@ TEST(test_distinct_and_hash_matches_text)
         char small[4];
         long k;
         run(tl, "free");
-        k = find(tl, "g:ee ");
+        k = find(tl, "c:ee_");
         CHECK(k >= 0);
         if (k >= 0) {
             CHECK_EQ_INT(tok_text(tl, (size_t)k, small, sizeof small), 5);
-            CHECK_EQ_STR(small, "g:e");
+            CHECK_EQ_STR(small, "c:e");
             CHECK_EQ_INT(tok_text(tl, (size_t)k, NULL, 0), 5);
         }
     }
@@ -659,12 +605,10 @@ TEST(test_groups)
 
     run(tl, "call now free http://bit.ly/abc");
     CHECK(group_of(tl, "free") >= 0);
+    CHECK_EQ_INT(group_of(tl, "c:_fr"), group_of(tl, "free"));
+    CHECK_EQ_INT(group_of(tl, "c:ee_"), group_of(tl, "free"));
     CHECK_EQ_INT(group_of(tl, "b:now free"), group_of(tl, "free"));
-    /* Text n-grams are each their own clue: they span words. */
-    CHECK(group_of(tl, "g: fr") >= 0);
-    CHECK(group_of(tl, "g: fr") != group_of(tl, "free"));
-    CHECK(group_of(tl, "g:fre") != group_of(tl, "g: fr"));
-    CHECK(group_of(tl, "g:w f") != group_of(tl, "now"));
+    CHECK_EQ_INT(group_of(tl, "c:_ca"), group_of(tl, "call"));
     CHECK(group_of(tl, "now") != group_of(tl, "free"));
     CHECK(group_of(tl, "call") != group_of(tl, "free"));
     /* Link tokens are each their own piece of evidence. */
@@ -789,8 +733,8 @@ TEST(test_describe)
             { CHECK_EQ_STR(d, "\"call\""); found++; }
         else if (!strcmp(t, "b:call now"))
             { CHECK_EQ_STR(d, "\"call now\""); found++; }
-        else if (!strcmp(t, "g:l n"))
-            { CHECK_EQ_STR(d, "\"l n\" (part of the text)"); found++; }
+        else if (!strcmp(t, "c:_ca"))
+            { CHECK_EQ_STR(d, "\"ca\" (part of a word)"); found++; }
         else if (!strcmp(t, "u:host:bit.ly"))
             { CHECK_EQ_STR(d, "a link to bit.ly"); found++; }
         else if (!strcmp(t, "u:short"))
@@ -822,7 +766,6 @@ int main(void)
     RUN(test_phone);
     RUN(test_numbers_not_squashed);
     RUN(test_repeats_pairs_ngrams);
-    RUN(test_text_ngrams);
     RUN(test_metadata);
     RUN(test_metadata_buckets);
     RUN(test_distinct_and_hash_matches_text);
