@@ -41,7 +41,10 @@
  * 0.9964 / 0.9887 and 3 to 5 0.9966 / 0.9899: no range is clearly better
  * (one fold's ham is 76 comments: 0.002 is noise), and each longer
  * n-gram adds a third of the tokens, hence time (3 to 4: about 100,000
- * comments/s classified, 3 alone: about 120,000). */
+ * comments/s classified, 3 alone: about 120,000). 3-grams of the whole
+ * normalised text (across the spaces between words) were measured in 44
+ * variants too (docs/benchmarks.md, "whole-text character n-grams"):
+ * none beat these on the training halves with this classifier. */
 #define NGRAM_MIN 3
 #define NGRAM_MAX 3
 
