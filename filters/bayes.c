@@ -63,30 +63,33 @@ void bayes_defaults(struct bayes_params *p)
     p->min_tokens = 1;
 }
 
-double bayes_token_prob(const struct bayes_params *p, uint32_t spam, uint32_t ham, uint64_t nspam,
-                        uint64_t nham)
+double bayes_token_prob(const struct bayes_params *p, double spam, double ham, double nspam,
+                        double nham)
 {
-    double n = (double)spam + (double)ham;
-    if (n == 0 || nspam == 0 || nham == 0)
+    double n = spam + ham;
+    if (!(n > 0) || !(nspam > 0) || !(nham > 0))
         return p->x;
     /* Counts above the class total can only come from a corrupt model;
      * clamp so that a ratio stays a probability. */
-    double bs = spam > nspam ? 1.0 : (double)spam / (double)nspam;
-    double gh = ham > nham ? 1.0 : (double)ham / (double)nham;
+    double bs = spam > nspam ? 1.0 : spam / nspam;
+    double gh = ham > nham ? 1.0 : ham / nham;
     double pw = bs / (bs + gh);
     return (p->s * p->x + n * pw) / (p->s + n);
 }
 
-/* The chi-square survival function Q(x2 | v) for even v, in closed form:
+/* The natural log of the chi-square survival function Q(x2 | v) for even
+ * v, in closed form:
  * exp(-m) * sum_{i < v/2} m^i / i!, m = x2 / 2. The sum is formed without
  * the exp(-m) factor (which underflows to 0 for m > 745, hundreds of
  * strong tokens) and rescaled when it grows large; the factor is applied
- * once, in log space, at the end. One multiply-add per term. */
-static double chi2q(double x2, int v)
+ * in log space, and the log is returned: Q itself rounds to exactly 0 far
+ * sooner than its log stops telling comments apart (the tie-free logit
+ * needs it). One multiply-add per term. */
+static double chi2q_log(double x2, int v)
 {
     double m = x2 / 2.0;
     if (m <= 0)
-        return 1.0;
+        return 0.0;
     double term = 1.0, sum = 1.0, lscale = 0.0;
     for (int i = 1; i < v / 2; i++) {
         term *= m / i;
@@ -97,8 +100,8 @@ static double chi2q(double x2, int v)
             lscale += 575.6462732485115; /* ln(1e250) */
         }
     }
-    double q = exp(log(sum) + lscale - m);
-    return q > 1.0 ? 1.0 : q;
+    double lq = log(sum) + lscale - m;
+    return lq > 0.0 ? 0.0 : lq;
 }
 
 /* Natural log of x > 0 (finite, normal), to within 1e-9 relative: the
@@ -185,14 +188,14 @@ static void keep_top(struct bayes_top *top, int *ntop, size_t index, double f, d
     top[i].f = f;
 }
 
-void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const uint32_t *ham,
-                    const uint16_t *group, size_t ngroups, size_t n, uint64_t nspam, uint64_t nham,
+void bayes_classify(const struct bayes_params *p, const double *spam, const double *ham,
+                    const uint16_t *group, size_t ngroups, size_t n, double nspam, double nham,
                     struct bayes_result *out)
 {
     struct clue clues[BAYES_MAX_TOKENS];
     memset(out, 0, sizeof *out);
     out->p = 0.5;
-    if (nspam < (uint64_t)p->min_learns || nham < (uint64_t)p->min_learns || nspam == 0 || nham == 0)
+    if (nspam < (double)p->min_learns || nham < (double)p->min_learns || !(nspam > 0) || !(nham > 0))
         return;
     if (n > BAYES_MAX_TOKENS)
         n = BAYES_MAX_TOKENS;
@@ -209,7 +212,7 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
      * training splits, 5-fold cross-validation). */
     double sum[BAYES_MAX_TOKENS];
     int cnt[BAYES_MAX_TOKENS];
-    const double inv_ns = 1.0 / (double)nspam, inv_nh = 1.0 / (double)nham;
+    const double inv_ns = 1.0 / nspam, inv_nh = 1.0 / nham;
     const double sx = p->s * p->x, s1x = p->s * (1 - p->x);
     size_t rep[BAYES_MAX_TOKENS];
     size_t ng = group ? ngroups : n;
@@ -225,7 +228,7 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
             cnt[g] = 0;
             rep[g] = i; /* the group's first token (the word) names it */
         }
-        if (!spam[i] && !ham[i])
+        if (!(spam[i] > 0) && !(ham[i] > 0))
             continue; /* never seen: no evidence either way */
         /* log(f / (1 - f)) of bayes_token_prob's f, with its fractions
          * multiplied out: f / (1 - f) = (s x (bs + gh) + n bs) /
@@ -233,7 +236,7 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
          * runs for every token of every check. */
         double bs = spam[i] > nspam ? 1.0 : spam[i] * inv_ns;
         double gh = ham[i] > nham ? 1.0 : ham[i] * inv_nh;
-        double cn = (double)spam[i] + (double)ham[i], sum_bg = bs + gh;
+        double cn = spam[i] + ham[i], sum_bg = bs + gh;
         double num = sx * sum_bg + cn * bs, den = s1x * sum_bg + cn * gh;
         /* Clamped to f in [1e-6, 1 - 1e-6]: s = 0 (or x = 0 or 1) would
          * make a token seen in one class only infinitely telling. */
@@ -289,11 +292,25 @@ void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const ui
         else
             keep_top(out->ham_top, &out->nham_top, clues[i].index, clues[i].f, clues[i].dev);
     }
-    double h = 1.0 - chi2q(-2.0 * lnf, 2 * (int)k);  /* "these look like ham" */
-    double s = 1.0 - chi2q(-2.0 * ln1f, 2 * (int)k); /* "these look like spam" */
+    double lqh = chi2q_log(-2.0 * lnf, 2 * (int)k);  /* small: "these look like ham" */
+    double lqs = chi2q_log(-2.0 * ln1f, 2 * (int)k); /* small: "these look like spam" */
+    double h = 1.0 - exp(lqh), s = 1.0 - exp(lqs);
     out->p = (1.0 + s - h) / 2.0;
+    /* The same two tails compared in log space, where they never round
+     * to 0 or 1. p is tie-free in practice too (Q is computed in log
+     * space, so H and S only round to 1 below 1e-16): on the seed-1337
+     * test halves no p is exactly 0 or 1, and 5-fold cross-validation of
+     * the training halves ranks equally well by either (AUC 0.9966 /
+     * 0.9893 by p, 0.9965 / 0.9897 by the logit, sms / youtube). The
+     * logit is kept for what p cannot give: a raw score to calibrate. */
+    out->logit = lqh - lqs;
     out->opinion = 1;
     out->used = (int)k;
+}
+
+double bayes_rank(double logit)
+{
+    return 0.5 + 0.5 * logit / (1.0 + fabs(logit));
 }
 
 double bayes_logit(double p)

@@ -40,7 +40,15 @@ struct bayes_top {
 
 struct bayes_result {
     int opinion;             /* 1: p is an opinion; 0: too little to go on */
-    double p;                /* P(spam) in [0, 1]; 0.5 without opinion */
+    double p;                /* Robinson's indicator (1 + S - H) / 2 in [0, 1]; 0.5
+                                without opinion. What the service decides with and
+                                reports as P(spam): a ranking score, not yet a
+                                calibrated probability (a later calibration maps
+                                'logit' to one) */
+    double logit;            /* the tie-free score: ln Q(ham side) - ln Q(spam side) of
+                                the two chi-square tails (> 0 leans spam); 0 without
+                                opinion. Finite, never saturates: what eval ranks by
+                                and what a later calibration maps to a probability */
     int used;                /* tokens that took part */
     int nspam_top, nham_top; /* entries valid in the arrays below */
     struct bayes_top spam_top[BAYES_TOP]; /* most spammy first */
@@ -48,21 +56,24 @@ struct bayes_result {
 };
 
 /* Classify a comment whose 'n' tokens were seen spam[i] and ham[i] times
- * among 'nspam' and 'nham' learned comments. 'group' (may be NULL: each
+ * among 'nspam' and 'nham' learned comments. Counts and totals are
+ * doubles: a blend of models (model_get_blend) scales one of them, so a
+ * count may be fractional; whole counts give exactly what integer counts
+ * gave. 'group' (may be NULL: each
  * token is its own) gives each token's evidence group, 0..ngroups-1: the
  * tokens of one group are one piece of evidence (a word, its pair with
  * the word before and its character n-grams) and make one clue, their
  * mean log-odds; a result's top entries name each group by its first
  * token.
  * Fills 'out'. */
-void bayes_classify(const struct bayes_params *p, const uint32_t *spam, const uint32_t *ham,
-                    const uint16_t *group, size_t ngroups, size_t n, uint64_t nspam, uint64_t nham,
+void bayes_classify(const struct bayes_params *p, const double *spam, const double *ham,
+                    const uint16_t *group, size_t ngroups, size_t n, double nspam, double nham,
                     struct bayes_result *out);
 
 /* The smoothed spam probability of one token (exposed for tests and
  * explanations). */
-double bayes_token_prob(const struct bayes_params *p, uint32_t spam, uint32_t ham, uint64_t nspam,
-                        uint64_t nham);
+double bayes_token_prob(const struct bayes_params *p, double spam, double ham, double nspam,
+                        double nham);
 
 /* The most a Bayes opinion adds to (or takes from) a comment's log-odds,
  * times the site's bayes.weight. 4 keeps the filter alone from rejecting:
@@ -74,5 +85,12 @@ double bayes_token_prob(const struct bayes_params *p, uint32_t spam, uint32_t ha
 
 /* The log-odds of P(spam) 'p', within +-BAYES_MAX_LOGIT. */
 double bayes_logit(double p);
+
+/* A result's tie-free 'logit' mapped into (0, 1) as 0.5 + 0.5 z / (1 + |z|):
+ * increasing, never exactly 0 or 1 below |z| = 2^52, and two logits stay
+ * apart unless they differ by less than about 1e-16 (1 + |z|)^2 (1e-10 at
+ * the ~1e3 of 150 clues at the clamp), where a logistic would round to 1
+ * above |z| = 37. A ranking score, not a probability; 0.5 for 0. */
+double bayes_rank(double logit);
 
 #endif

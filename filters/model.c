@@ -133,6 +133,43 @@ void model_get(const model *m, const uint64_t *h, size_t n, uint32_t *spam, uint
     }
 }
 
+void model_get_blend(const model *site, const model *starter, double scale_spam, double scale_ham,
+                     const uint64_t *h, size_t n, double *spam_out, double *ham_out)
+{
+    for (size_t i = 0; i < n; i++)
+        __builtin_prefetch(&site->t[(size_t)key_of(h[i]) & site->mask]);
+    for (size_t i = 0; i < n; i++) {
+        const struct slot *s = find(site, key_of(h[i]));
+        spam_out[i] = s->spam;
+        ham_out[i] = s->ham;
+    }
+    if (!starter || (scale_spam == 0 && scale_ham == 0))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const struct slot *s = find(starter, key_of(h[i]));
+        spam_out[i] += scale_spam * s->spam;
+        ham_out[i] += scale_ham * s->ham;
+    }
+}
+
+void model_totals_blend(const model *site, const model *starter, double scale_spam,
+                        double scale_ham, double *nspam, double *nham)
+{
+    *nspam = (double)site->nspam;
+    *nham = (double)site->nham;
+    if (starter) {
+        *nspam += scale_spam * (double)starter->nspam;
+        *nham += scale_ham * (double)starter->nham;
+    }
+}
+
+double model_blend_scale(uint64_t total, double k)
+{
+    if (!(k > 0) || total == 0)
+        return 0;
+    return k < (double)total ? k / (double)total : 1.0;
+}
+
 static void set_count(model *m, uint64_t k, enum model_class cls, uint32_t v)
 {
     struct slot *s = v ? upsert(m, k) : find(m, k);

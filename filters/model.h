@@ -28,6 +28,25 @@ void model_clear(model *m);
 /* The counts of 'n' tokens: spam[i] and ham[i] for h[i] (0 when unknown). */
 void model_get(const model *m, const uint64_t *h, size_t n, uint32_t *spam, uint32_t *ham);
 
+/* The counts of 'n' tokens as a reader of a blend sees them: 'site''s
+ * counts plus 'starter''s times 'scale_spam' (spam) and 'scale_ham' (ham),
+ * as doubles in spam_out[i] and ham_out[i]. 'starter' may be NULL (or the
+ * scales 0): then the site's counts alone, exactly. A starter model at a
+ * capped strength of K pseudo-comments per class is read with scale
+ * K / its class total when that is below 1 (model_blend_scale). Both
+ * models are only read. */
+void model_get_blend(const model *site, const model *starter, double scale_spam, double scale_ham,
+                     const uint64_t *h, size_t n, double *spam_out, double *ham_out);
+
+/* The class totals of the same blend: site's plus starter's scaled. */
+void model_totals_blend(const model *site, const model *starter, double scale_spam,
+                        double scale_ham, double *nspam, double *nham);
+
+/* The scale that caps a class of 'total' learned comments at 'k'
+ * pseudo-comments: k / total when that is below 1, else 1 (a starter is
+ * never inflated); 0 when k <= 0 or the class is empty. */
+double model_blend_scale(uint64_t total, double k);
+
 /* Add 'delta' (+1 learn, -1 unlearn) to class 'cls' of each of the 'n'
  * tokens and to that class's total. Counts never go below 0; a token
  * whose counts are both 0 is removed. */

@@ -986,7 +986,7 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
     size_t n = tok_count(tl);
     if (n > BAYES_MAX_TOKENS)
         n = BAYES_MAX_TOKENS;
-    uint32_t spam[BAYES_MAX_TOKENS], ham[BAYES_MAX_TOKENS];
+    double spam[BAYES_MAX_TOKENS], ham[BAYES_MAX_TOKENS];
     size_t ngroups = 0;
     const uint16_t *groups = tok_groups(tl, &ngroups);
     const char *names[2] = { site->bayes.model, site->bayes.fallback };
@@ -1002,8 +1002,8 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
         if (e->m)
             model_totals(e->m, &ns, &nh);
         if (ns >= need && nh >= need) {
-            model_get(e->m, tok_hashes(tl), n, spam, ham);
-            bayes_classify(bp, spam, ham, groups, ngroups, n, ns, nh, out);
+            model_get_blend(e->m, NULL, 0, 0, tok_hashes(tl), n, spam, ham);
+            bayes_classify(bp, spam, ham, groups, ngroups, n, (double)ns, (double)nh, out);
             *model_used = names[i];
         }
         pthread_rwlock_unlock(&e->lock);

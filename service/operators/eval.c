@@ -35,7 +35,10 @@ struct doc {
     char *body;
     size_t body_len;
     char *author_url;
-    double score;
+    char *source;  /* the record's "source", or NULL */
+    double score;  /* what the figures rank by: p, or bayes_rank(logit) (--rank logit) */
+    double p;      /* the classifier's p, as the service reports it */
+    double logit;  /* its tie-free logit */
     int opinion;
     char *why;     /* the tokens that moved it most, for --scores (new) */
 };
@@ -51,6 +54,7 @@ static void docs_free(struct docs *ds)
         free(ds->d[i].id);
         free(ds->d[i].body);
         free(ds->d[i].author_url);
+        free(ds->d[i].source);
         free(ds->d[i].why);
     }
     free(ds->d);
@@ -102,7 +106,10 @@ static int load(const char *path, struct docs *ds)
         json_t *au = json_object_get(o, "author");
         const char *url = json_is_object(au) ? json_string_value(json_object_get(au, "url")) : NULL;
         d->author_url = url ? xstrdup(url) : NULL;
-        d->score = 0.5;
+        const char *src = json_string_value(json_object_get(o, "source"));
+        d->source = src ? xstrdup(src) : NULL;
+        d->score = d->p = 0.5;
+        d->logit = 0;
         d->opinion = 0;
         d->why = NULL;
         json_decref(o);
@@ -160,39 +167,62 @@ static void tokenize_doc(tok_list *tl, const struct doc *d)
     tok_run(tl, &in);
 }
 
-/* Learn docs[i] for every i with skip(i) false. */
-static void learn_all(model *m, tok_list *tl, const struct docs *ds, const int *fold, int test_fold)
+/* Learn 'd' into 'm' unless a comment with its token set is in 'seen'
+ * already: the service learns a comment once. */
+static void learn_one(model *m, tok_list *tl, struct fpset *seen, const struct doc *d)
+{
+    tokenize_doc(tl, d);
+    unsigned char fp[16];
+    tok_fingerprint_raw(tl, fp);
+    uint64_t k;
+    memcpy(&k, fp + 8, sizeof k); /* 64 of its bits: a set of a few million is safe */
+    if (!fpset_add(seen, k))
+        return;
+    model_add(m, tok_hashes(tl), tok_count(tl), d->spam ? MODEL_SPAM : MODEL_HAM, 1);
+}
+
+/* Learn docs[i] for every i not in fold 'test_fold' (all when 'fold' is
+ * NULL) and, when 'src' is not NULL, whose source differs from it. */
+static void learn_all(model *m, tok_list *tl, const struct docs *ds, const int *fold, int test_fold,
+                      const char *src)
 {
     struct fpset seen = { NULL, 0, 0 };
     for (size_t i = 0; i < ds->n; i++) {
         if (fold && fold[i] == test_fold)
             continue;
-        tokenize_doc(tl, &ds->d[i]);
-        unsigned char fp[16];
-        tok_fingerprint_raw(tl, fp);
-        uint64_t k;
-        memcpy(&k, fp + 8, sizeof k); /* 64 of its bits: a set of a few million is safe */
-        if (!fpset_add(&seen, k))
+        if (src && ds->d[i].source && !strcmp(ds->d[i].source, src))
             continue;
-        model_add(m, tok_hashes(tl), tok_count(tl), ds->d[i].spam ? MODEL_SPAM : MODEL_HAM, 1);
+        learn_one(m, tl, &seen, &ds->d[i]);
     }
     free(seen.k);
 }
 
-static int explain; /* --scores: keep each comment's strongest tokens */
+static int explain;  /* --scores: keep each comment's strongest tokens */
+static int rank_by_p = 1; /* --rank: the figures rank by p (default; cross-validation
+                              ranks equally well by either, bayes.c) or bayes_rank(logit) */
 
-static void classify(const model *m, tok_list *tl, const struct bayes_params *bp, struct doc *d)
+/* What a classification reads: a model, and optionally a starter model
+ * blended under it at scales per class (model_get_blend). */
+struct reader {
+    const model *m;
+    const model *starter; /* NULL: none */
+    double scale_spam, scale_ham;
+};
+
+static void classify(const struct reader *rd, tok_list *tl, const struct bayes_params *bp, struct doc *d)
 {
-    uint32_t sp[TOK_MAX], hm[TOK_MAX];
-    uint64_t ns, nh;
+    double sp[TOK_MAX], hm[TOK_MAX];
+    double ns, nh;
     tokenize_doc(tl, d);
-    model_get(m, tok_hashes(tl), tok_count(tl), sp, hm);
-    model_totals(m, &ns, &nh);
+    model_get_blend(rd->m, rd->starter, rd->scale_spam, rd->scale_ham, tok_hashes(tl), tok_count(tl), sp, hm);
+    model_totals_blend(rd->m, rd->starter, rd->scale_spam, rd->scale_ham, &ns, &nh);
     struct bayes_result r;
     size_t ng;
     const uint16_t *g = tok_groups(tl, &ng);
     bayes_classify(bp, sp, hm, g, ng, tok_count(tl), ns, nh, &r);
-    d->score = r.p;
+    d->p = r.p;
+    d->logit = r.logit;
+    d->score = rank_by_p ? r.p : bayes_rank(r.logit);
     d->opinion = r.opinion;
     if (explain) {
         /* "+token 0.99 ... -token 0.02": what a check's reasons would name */
@@ -319,14 +349,191 @@ static json_t *sweep_json(const struct site_cfg *s, const struct docs *ds)
     return a;
 }
 
+/* ---------- prequential: what a new site lives through ---------- */
+
+/* splitmix64 (Steele, Lea and Flood 2014): a 64-bit state stepped by a
+ * constant and mixed; all uint64_t arithmetic, so one seed gives the same
+ * stream, and --shuffle the same order, on every machine. */
+static uint64_t splitmix64(uint64_t *st)
+{
+    uint64_t z = (*st += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* Shuffle 'n' pointers by Fisher-Yates over splitmix64(seed): for i from
+ * n - 1 down to 1, swap v[i] with v[next % (i + 1)]. The modulo's bias is
+ * below n / 2^64: nothing for any file eval reads. api.md §7 documents
+ * this, so other tools (tests/bench/peers_prequential.sh) replay it. */
+static void shuffle(struct doc **v, size_t n, uint64_t seed)
+{
+    uint64_t st = seed;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(splitmix64(&st) % (uint64_t)i);
+        struct doc *t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+/* The comments of one prequential window: AUC per window of this many. */
+#define WINDOW 100
+
+struct preq_opts {
+    int shuffled;
+    uint64_t seed;
+    double k;             /* starter strength per class; 0: none; inf: full */
+    const struct bayes_params *bp;
+};
+
+/* Score each of the 'n' comments of 'v' in order, then learn it (a new
+ * site's model that starts empty, read with 'starter' blended under it),
+ * and return the figures: the pooled metrics at 'thr', the AUC of each
+ * window of WINDOW comments (the last one may be shorter; a window with
+ * one class only has none: null) and the first window's on its own.
+ * Returns a new JSON object. 'v' keeps the stream order. */
+static json_t *prequential(struct doc **v, size_t n, const model *starter, const struct preq_opts *o,
+                           tok_list *tl, double thr)
+{
+    model *m = model_new();
+    struct reader rd = { m, NULL, 0, 0 };
+    if (starter && o->k > 0) {
+        uint64_t ss, sh;
+        model_totals(starter, &ss, &sh);
+        rd.starter = starter;
+        rd.scale_spam = model_blend_scale(ss, o->k);
+        rd.scale_ham = model_blend_scale(sh, o->k);
+    }
+    struct fpset seen = { NULL, 0, 0 };
+    for (size_t i = 0; i < n; i++) {
+        classify(&rd, tl, o->bp, v[i]);
+        learn_one(m, tl, &seen, v[i]);
+    }
+    free(seen.k);
+    model_free(m);
+
+    struct doc **w = xmalloc((n ? n : 1) * sizeof *w);
+    json_t *wins = json_array();
+    struct metrics mt;
+    for (size_t i = 0; i < n; i += WINDOW) {
+        size_t len = n - i < WINDOW ? n - i : WINDOW;
+        memcpy(w, v + i, len * sizeof *w);
+        compute(w, len, thr, &mt);
+        json_array_append_new(wins, isnan(mt.auc) ? json_null() : json_real(round(mt.auc * 10000) / 10000));
+    }
+    memcpy(w, v, n * sizeof *w);
+    compute(w, n, thr, &mt);
+    free(w);
+    json_t *out = metrics_json(&mt, thr);
+    json_t *first = json_array_get(wins, 0);
+    json_object_set(out, "first_window_auc", first ? first : json_null());
+    json_object_set_new(out, "window", json_integer(WINDOW));
+    json_object_set_new(out, "window_auc", wins);
+    if (rd.starter) {
+        uint64_t ss, sh;
+        model_totals(starter, &ss, &sh);
+        json_object_set_new(out, "starter", json_pack("{s:I,s:I,s:f,s:f}", "spam", (json_int_t)ss, "ham",
+                                                      (json_int_t)sh, "scale_spam", rd.scale_spam,
+                                                      "scale_ham", rd.scale_ham));
+    }
+    return out;
+}
+
+/* The mean of 'key' over the objects of 'a' that have a number there. */
+static double mean_of(json_t *a, const char *key)
+{
+    double sum = 0;
+    size_t n = 0, i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        json_t *x = json_object_get(o, key);
+        if (json_is_number(x))
+            sum += json_number_value(x), n++;
+    }
+    return n ? sum / (double)n : NAN;
+}
+
+/* --prequential over 'stream' (with --leave-one-source-out: each source of
+ * it in turn, the others joining the starter files). Prints nothing;
+ * returns the object eval prints, new. The stream's comments keep their
+ * scores of the (last) run for --scores, in 'order' (stream order). */
+static json_t *prequential_main(struct docs *stream, const struct docs *starter_docs, int loso,
+                                const struct preq_opts *o, tok_list *tl, double thr, struct doc **order)
+{
+    for (size_t i = 0; i < stream->n; i++)
+        order[i] = &stream->d[i];
+    if (o->shuffled)
+        shuffle(order, stream->n, o->seed);
+    if (!loso) {
+        model *st = NULL;
+        if (o->k > 0 && starter_docs->n) {
+            st = model_new();
+            learn_all(st, tl, starter_docs, NULL, -1, NULL);
+        }
+        json_t *out = prequential(order, stream->n, st, o, tl, thr);
+        model_free(st);
+        return out;
+    }
+    /* The sources, in the order they first appear in the file. */
+    const char **src = xmalloc((stream->n ? stream->n : 1) * sizeof *src);
+    size_t nsrc = 0;
+    for (size_t i = 0; i < stream->n; i++) {
+        const char *s = stream->d[i].source ? stream->d[i].source : "";
+        size_t j = 0;
+        while (j < nsrc && strcmp(src[j], s))
+            j++;
+        if (j == nsrc)
+            src[nsrc++] = s;
+    }
+    json_t *per = json_array();
+    struct doc **sub = xmalloc((stream->n ? stream->n : 1) * sizeof *sub);
+    for (size_t j = 0; j < nsrc; j++) {
+        size_t n = 0;
+        for (size_t i = 0; i < stream->n; i++) {
+            const char *s = order[i]->source ? order[i]->source : "";
+            if (!strcmp(s, src[j]))
+                sub[n++] = order[i];
+        }
+        model *st = NULL;
+        if (o->k > 0) {
+            st = model_new();
+            learn_all(st, tl, starter_docs, NULL, -1, NULL);
+            learn_all(st, tl, stream, NULL, -1, src[j]);
+        }
+        json_t *r = prequential(sub, n, st, o, tl, thr);
+        model_free(st);
+        json_object_set_new(r, "source", json_string(src[j]));
+        json_array_append_new(per, r);
+    }
+    free(sub);
+    free(src);
+    json_t *mean = json_object();
+    put(mean, "auc", mean_of(per, "auc"));
+    put(mean, "recall_at_fpr_0.5pct", mean_of(per, "recall_at_fpr_0.5pct"));
+    put(mean, "recall_at_fpr_1pct", mean_of(per, "recall_at_fpr_1pct"));
+    put(mean, "first_window_auc", mean_of(per, "first_window_auc"));
+    return json_pack("{s:o,s:o}", "sources", per, "mean", mean);
+}
+
 /* ---------- command line ---------- */
 
 static int usage(void)
 {
     fprintf(stderr, "usage: modgate eval --train A.jsonl[,B.jsonl...] (--test C.jsonl | --cv K)\n"
                     "                    [--scores OUT.jsonl] [--threshold T] [--min-learns N]\n"
-                    "                    [--speed] [--param NAME=VALUE]...\n"
+                    "                    [--speed] [--param NAME=VALUE]... [--rank p|logit]\n"
                     "                    [--sweep [--config FILE --site SITE]]\n"
+                    "       modgate eval --prequential FILE.jsonl [--shuffle SEED]\n"
+                    "                    [--starter A.jsonl[,B.jsonl...]] [--starter-weight K|inf]\n"
+                    "                    [--leave-one-source-out] [--scores OUT.jsonl] [--threshold T]\n"
+                    "                    [--min-learns N] [--param NAME=VALUE]... [--rank p|logit]\n"
+                    "  --prequential scores each comment of FILE, then learns it, from an empty model\n"
+                    "          (with --starter, these files' model blended under it at K pseudo-comments\n"
+                    "          per class, default 100; 0 = no starter, inf = full weight)\n"
+                    "  --leave-one-source-out: each \"source\" of FILE in turn is the stream, the\n"
+                    "          other sources join the starter\n"
+                    "  --rank: what the figures rank by: p (default) or the logit mapped to (0,1)\n"
                     "  --param sets a classifier constant: s, x, min_dev, max_discriminators, min_tokens\n"
                     "  --sweep adds precision, recall, FPR and decisions for hold thresholds 0.05-0.95;\n"
                     "          with --config and --site each comment is scored as that site's policy\n"
@@ -372,16 +579,17 @@ static model *train_and_test(const struct docs *train, struct docs *test, tok_li
     do {
         model_free(m);
         m = model_new();
-        learn_all(m, tl, train, NULL, -1);
+        learn_all(m, tl, train, NULL, -1, NULL);
         rounds++;
         t = now_s() - t0;
     } while (speed && t < 0.5);
     *learn_rate = (double)(train->n * rounds) / t;
     rounds = 0;
     t0 = now_s();
+    struct reader rd = { m, NULL, 0, 0 };
     do {
         for (size_t i = 0; i < test->n; i++)
-            classify(m, tl, bp, &test->d[i]);
+            classify(&rd, tl, bp, &test->d[i]);
         rounds++;
         t = now_s() - t0;
     } while (speed && t < 0.5);
@@ -389,11 +597,56 @@ static model *train_and_test(const struct docs *train, struct docs *test, tok_li
     return m;
 }
 
+/* Append the records of each file of the comma-separated 'list' (NULL:
+ * none) to 'ds'. Returns 0 or -1 as load() does. */
+static int load_list(const char *list, struct docs *ds)
+{
+    if (!list)
+        return 0;
+    char *copy = xstrdup(list);
+    int rc = 0;
+    for (char *p = copy, *comma; p && !rc; p = comma ? comma + 1 : NULL) {
+        comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        rc = load(p, ds);
+    }
+    free(copy);
+    return rc;
+}
+
+/* --scores: one line per comment of 'v', in its order: id, label, the
+ * ranked score, p, logit and the tokens that moved it. Returns 0, or 2
+ * (eval's exit code) when the file cannot be written; 'path' NULL: 0. */
+static int write_scores(const char *path, struct doc **v, size_t n)
+{
+    if (!path)
+        return 0;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "modgate eval: cannot write %s\n", path);
+        return 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s,s:s,s:f,s:f,s:f,s:b,s:s}", "id", v[i]->id, "label",
+                              v[i]->spam ? "spam" : "ham", "score", v[i]->score, "p", v[i]->p, "logit",
+                              v[i]->logit, "opinion", v[i]->opinion, "tokens", v[i]->why ? v[i]->why : "");
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        fprintf(f, "%s\n", s);
+        free(s);
+        json_decref(o);
+    }
+    fclose(f);
+    return 0;
+}
+
 int eval_main(int argc, char **argv)
 {
     const char *train_arg = NULL, *test_arg = NULL, *scores_arg = NULL;
+    const char *preq_arg = NULL, *starter_arg = NULL;
     double thr = 0.9;
-    int cv = 0, speed = 0, sweep = 0;
+    int cv = 0, speed = 0, sweep = 0, loso = 0;
+    struct preq_opts po = { 0, 0, 100, NULL };
     const char *config_arg = NULL, *site_arg = NULL;
     struct bayes_params bp;
     bayes_defaults(&bp);
@@ -406,6 +659,10 @@ int eval_main(int argc, char **argv)
         }
         if (!strcmp(a, "--sweep")) {
             sweep = 1;
+            continue;
+        }
+        if (!strcmp(a, "--leave-one-source-out")) {
+            loso = 1;
             continue;
         }
         if (!v)
@@ -427,6 +684,26 @@ int eval_main(int argc, char **argv)
             site_arg = v;
         else if (!strcmp(a, "--cv"))
             cv = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "--prequential"))
+            preq_arg = v;
+        else if (!strcmp(a, "--starter"))
+            starter_arg = v;
+        else if (!strcmp(a, "--shuffle")) {
+            char *end;
+            po.seed = strtoull(v, &end, 10);
+            if (*end || end == v || *v == '-')
+                return usage();
+            po.shuffled = 1;
+        } else if (!strcmp(a, "--starter-weight")) {
+            char *end;
+            po.k = strtod(v, &end);
+            if (*end || end == v || !(po.k >= 0)) /* inf is full weight; NaN and < 0 are not */
+                return usage();
+        } else if (!strcmp(a, "--rank")) {
+            if (strcmp(v, "logit") && strcmp(v, "p"))
+                return usage();
+            rank_by_p = !strcmp(v, "p");
+        }
         else if (!strcmp(a, "--param")) {
             if (set_param(&bp, v)) {
                 fprintf(stderr, "modgate eval: bad --param %s\n", v);
@@ -435,8 +712,10 @@ int eval_main(int argc, char **argv)
         } else
             return usage();
     }
-    if (!train_arg || (!test_arg && cv < 2) || (test_arg && cv) || !(thr > 0 && thr <= 1) ||
-        !config_arg != !site_arg || (config_arg && !sweep))
+    if (preq_arg ? train_arg || test_arg || cv || speed || sweep
+                 : !train_arg || (!test_arg && cv < 2) || (test_arg && cv) || starter_arg || loso)
+        return usage();
+    if (!(thr > 0 && thr <= 1) || !config_arg != !site_arg || (config_arg && !sweep))
         return usage();
     struct cfg *cfg = NULL;
     const struct site_cfg *site = NULL;
@@ -454,18 +733,11 @@ int eval_main(int argc, char **argv)
         bp = site->bayes.params; /* the site classifies with its own constants */
     }
 
+    /* --prequential: 'train' holds the starter files, 'test' the stream. */
     struct docs train = { 0 }, test = { 0 };
-    char *list = xstrdup(train_arg);
-    int rc = 0;
-    for (char *p = list, *comma; p && !rc; p = comma ? comma + 1 : NULL) {
-        comma = strchr(p, ',');
-        if (comma)
-            *comma = 0;
-        rc = load(p, &train);
-    }
-    free(list);
-    if (!rc && test_arg)
-        rc = load(test_arg, &test);
+    int rc = load_list(preq_arg ? starter_arg : train_arg, &train);
+    if (!rc && (test_arg || preq_arg))
+        rc = load(preq_arg ? preq_arg : test_arg, &test);
     if (rc) {
         docs_free(&train);
         docs_free(&test);
@@ -475,6 +747,28 @@ int eval_main(int argc, char **argv)
     tok_list *tl = tok_list_new();
     json_t *out = json_object();
     struct docs *scored = &test;
+    struct doc **v = xmalloc((train.n + test.n + 1) * sizeof *v);
+    if (preq_arg) {
+        po.bp = &bp;
+        json_t *r = prequential_main(&test, &train, loso, &po, tl, thr, v);
+        json_object_set_new(r, "prequential", json_string(preq_arg));
+        if (po.shuffled)
+            json_object_set_new(r, "shuffle", json_integer((json_int_t)po.seed));
+        json_object_set_new(r, "starter_weight", isinf(po.k) ? json_string("inf") : json_real(po.k));
+        json_object_set_new(r, "rank", json_string(rank_by_p ? "p" : "logit"));
+        rc = write_scores(scores_arg, v, test.n);
+        char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        printf("%s\n", s);
+        free(s);
+        json_decref(r);
+        json_decref(out);
+        tok_list_free(tl);
+        cfg_release(cfg);
+        free(v);
+        docs_free(&train);
+        docs_free(&test);
+        return rc;
+    }
     if (cv) {
         /* Stratified folds: the k-th spam and the k-th ham go to fold k % K. */
         int *fold = xmalloc(train.n * sizeof *fold);
@@ -483,10 +777,11 @@ int eval_main(int argc, char **argv)
             fold[i] = (int)(train.d[i].spam ? ks++ % (size_t)cv : kh++ % (size_t)cv);
         for (int f = 0; f < cv; f++) {
             model *m = model_new();
-            learn_all(m, tl, &train, fold, f);
+            learn_all(m, tl, &train, fold, f, NULL);
+            struct reader rd = { m, NULL, 0, 0 };
             for (size_t i = 0; i < train.n; i++)
                 if (fold[i] == f)
-                    classify(m, tl, &bp, &train.d[i]);
+                    classify(&rd, tl, &bp, &train.d[i]);
             model_free(m);
         }
         free(fold);
@@ -506,27 +801,10 @@ int eval_main(int argc, char **argv)
     }
     tok_list_free(tl);
 
-    struct doc **v = xmalloc((scored->n ? scored->n : 1) * sizeof *v);
     for (size_t i = 0; i < scored->n; i++)
         v[i] = &scored->d[i];
-    if (scores_arg) {
-        FILE *f = fopen(scores_arg, "w");
-        if (!f) {
-            fprintf(stderr, "modgate eval: cannot write %s\n", scores_arg);
-            rc = 2;
-        } else {
-            for (size_t i = 0; i < scored->n; i++) {
-                json_t *o = json_pack("{s:s,s:s,s:f,s:s}", "id", v[i]->id, "label",
-                                      v[i]->spam ? "spam" : "ham", "score", v[i]->score, "tokens",
-                                      v[i]->why ? v[i]->why : "");
-                char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
-                fprintf(f, "%s\n", s);
-                free(s);
-                json_decref(o);
-            }
-            fclose(f);
-        }
-    }
+    json_object_set_new(out, "rank", json_string(rank_by_p ? "p" : "logit"));
+    rc = write_scores(scores_arg, v, scored->n);
     if (sweep) /* before compute(), which sorts v */
         json_object_set_new(out, "sweep", sweep_json(site, scored));
     cfg_release(cfg);

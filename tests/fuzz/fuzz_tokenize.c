@@ -82,8 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t other = tok_hash("zz-other-token", 14);
     for (int k = 0; k < 30; k++)
         model_add(m, &other, 1, MODEL_HAM, 1);
-    uint32_t sp[TOK_MAX], hm[TOK_MAX];
-    model_get(m, h, nt, sp, hm);
+    double sp[TOK_MAX], hm[TOK_MAX];
+    model_get_blend(m, NULL, 0, 0, h, nt, sp, hm);
     struct bayes_params bp;
     bayes_defaults(&bp);
     struct bayes_result r;

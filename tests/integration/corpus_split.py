@@ -36,3 +36,19 @@ def write_split(path, train_out, test_out, seed=1337, frac=0.7):
     for out, lines in ((train_out, tr), (test_out, te)):
         with open(out, "w", encoding="utf-8") as f:
             f.writelines(l + "\n" for l in lines)
+
+
+def splitmix_shuffle(items, seed):
+    """The order `modgate eval --prequential --shuffle SEED` uses (api.md §7):
+    Fisher-Yates over a splitmix64 stream (for i from n - 1 down to 1, swap
+    item i with item next % (i + 1)). Tests and the peers' script replay it."""
+    v, st, m64 = list(items), seed, (1 << 64) - 1
+    for i in range(len(v), 1, -1):
+        st = (st + 0x9e3779b97f4a7c15) & m64
+        z = st
+        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & m64
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & m64
+        z ^= z >> 31
+        j = z % i
+        v[i - 1], v[j] = v[j], v[i - 1]
+    return v

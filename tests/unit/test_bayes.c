@@ -11,7 +11,7 @@
 
 #define N 2000 /* more than BAYES_MAX_TOKENS */
 
-static uint32_t spam[N], ham[N];
+static double spam[N], ham[N];
 static uint16_t grp[N];
 
 static struct bayes_params defaults(void)
@@ -21,8 +21,8 @@ static struct bayes_params defaults(void)
     return p;
 }
 
-static struct bayes_result classify(const struct bayes_params *p, size_t n, uint64_t nspam,
-                                    uint64_t nham)
+static struct bayes_result classify(const struct bayes_params *p, size_t n, double nspam,
+                                    double nham)
 {
     struct bayes_result r;
     bayes_classify(p, spam, ham, NULL, 0, n, nspam, nham, &r);
@@ -30,7 +30,7 @@ static struct bayes_result classify(const struct bayes_params *p, size_t n, uint
 }
 
 static struct bayes_result classify_groups(const struct bayes_params *p, size_t ngroups, size_t n,
-                                           uint64_t nspam, uint64_t nham)
+                                           double nspam, double nham)
 {
     struct bayes_result r;
     bayes_classify(p, spam, ham, grp, ngroups, n, nspam, nham, &r);
@@ -266,7 +266,7 @@ TEST(test_monotone)
         spam[i]++;
         b = classify(&p, n, nl, nl);
         if (!(b.p >= a.p - 1e-12)) {
-            fprintf(stderr, "  round %d: token %zu spam %u->%u ham %u: p %.12f -> %.12f\n", round, i,
+            fprintf(stderr, "  round %d: token %zu spam %g->%g ham %g: p %.12f -> %.12f\n", round, i,
                     spam[i] - 1, spam[i], ham[i], a.p, b.p);
             CHECK(b.p >= a.p - 1e-12);
             break;
@@ -300,7 +300,7 @@ TEST(test_monotone)
 TEST(test_order_independent)
 {
     struct bayes_params p = defaults();
-    static uint32_t s2[N], h2[N];
+    static double s2[N], h2[N];
     int round;
     reset();
     for (round = 0; round < 5000; round++) {
@@ -358,7 +358,7 @@ TEST(test_order_independent_at_cap)
 TEST(test_symmetry)
 {
     struct bayes_params p = defaults();
-    static uint32_t s2[N], h2[N];
+    static double s2[N], h2[N];
     int round;
     reset();
     for (round = 0; round < 5000; round++) {
@@ -591,7 +591,7 @@ TEST(test_max_discriminators)
     /* Shuffle the strong ones among the mild ones. */
     for (i = 0; i < 10; i++) {
         size_t t = 10 + (size_t)(rng() % 100);
-        uint32_t s = spam[i], h = ham[i];
+        double s = spam[i], h = ham[i];
         set(i, spam[t], ham[t]);
         set(t, s, h);
     }
@@ -604,7 +604,7 @@ TEST(test_max_discriminators)
     /* Random strengths, all different: the result with a cap of k is the
      * result of the k most extreme tokens alone. */
     {
-        static uint32_t ks[N], kh[N];
+        static double ks[N], kh[N];
         int round;
         for (round = 0; round < 200; round++) {
             size_t n = 20 + (size_t)(rng() % 200), kept = 0;
@@ -640,9 +640,67 @@ TEST(test_max_discriminators)
     }
 }
 
+/* Counts are doubles (a starter blended at a capped strength makes them
+ * fractional): a fraction of a count leans as far as its share says, and
+ * whole-valued doubles give what whole counts always gave. */
+static void test_fractional_counts(void)
+{
+    struct bayes_params p = defaults();
+    double half = bayes_token_prob(&p, 0.5, 0, 100, 100), one = bayes_token_prob(&p, 1, 0, 100, 100);
+    CHECK(half > 0.5 && half < one);
+    CHECK_NEAR(one, 0.75, 1e-12);                                    /* as with integer counts */
+    CHECK_NEAR(half, (1 * 0.5 + 0.5 * 1.0) / (1 + 0.5), 1e-12);       /* (s x + n p) / (s + n) */
+    CHECK_NEAR(bayes_token_prob(&p, 0.3, 0.3, 30, 30), 0.5, 1e-12);
+    /* Scaling every count and total by the same factor keeps p, and
+     * smoothing pulls the scaled-down token harder toward x. */
+    CHECK(bayes_token_prob(&p, 2.5, 0.5, 25, 25) < bayes_token_prob(&p, 25, 5, 250, 250));
+    /* min_learns applies to the (blended, fractional) totals. */
+    reset();
+    set(0, 5, 0);
+    spam[0] = 19.5;
+    CHECK_EQ_INT(classify(&p, 1, 19.5, 100).opinion, 0);
+    CHECK_EQ_INT(classify(&p, 1, 20.0, 100).opinion, 1);
+}
+
+/* The logit is the tie-free score: it has p's sign, it is 0 without an
+ * opinion, and it keeps apart comments whose p are both all but 1. */
+static void test_logit(void)
+{
+    struct bayes_params p = defaults();
+    struct bayes_result a, b, none;
+    reset();
+    none = classify(&p, 0, 100, 100);
+    CHECK_EQ_INT(none.opinion, 0);
+    CHECK_NEAR(none.logit, 0, 0);
+    for (size_t i = 0; i < 40; i++)
+        set(i, 90, 0);
+    a = classify(&p, 20, 100, 100);
+    b = classify(&p, 40, 100, 100);
+    CHECK(a.p > 1 - 1e-9 && b.p > 1 - 1e-9);
+    CHECK(b.logit > a.logit && a.logit > 20);
+    CHECK(isfinite(b.logit));
+    for (size_t i = 0; i < 40; i++)
+        set(i, 0, 90);
+    a = classify(&p, 20, 100, 100);
+    CHECK(a.logit < -20 && a.p < 0.5);
+    /* 1000 clues at the clamp: still finite, still apart from 999 */
+    for (size_t i = 0; i < 1000; i++)
+        set(i, 5000, 0);
+    p.max_discriminators = 0;
+    a = classify(&p, 999, 5000, 5000);
+    b = classify(&p, 1000, 5000, 5000);
+    CHECK(isfinite(b.logit) && b.logit > a.logit);
+    CHECK(bayes_rank(b.logit) > bayes_rank(a.logit) && bayes_rank(b.logit) < 1);
+    CHECK_NEAR(bayes_rank(0), 0.5, 0);
+    CHECK(bayes_rank(-1e12) > 0 && bayes_rank(1e12) < 1);
+    CHECK(bayes_rank(1e4) > bayes_rank(1e4 - 1e-3)); /* the strongest logits eval meets are ~1e3 */
+}
+
 int main(void)
 {
     RUN(test_defaults);
+    RUN(test_fractional_counts);
+    RUN(test_logit);
     RUN(test_token_prob);
     RUN(test_token_prob_extremes);
     RUN(test_basic_verdicts);

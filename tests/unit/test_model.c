@@ -520,9 +520,61 @@ TEST(test_hash_zero)
     model_free(m);
 }
 
+/* A blend reads the site's counts plus the starter's scaled per class;
+ * with no starter, the site's counts exactly; the cap never inflates. */
+static void test_blend(void)
+{
+    model *site = model_new(), *st = model_new();
+    uint64_t a = 11, b = 22, h[3] = { 11, 22, 33 };
+    for (int k = 0; k < 3; k++)
+        model_add(site, &a, 1, MODEL_SPAM, 1);
+    model_add(site, &a, 1, MODEL_HAM, 1);
+    model_set_totals(site, 10, 10);
+    for (int k = 0; k < 100; k++)
+        model_add(st, &a, 1, MODEL_SPAM, 1);
+    for (int k = 0; k < 50; k++)
+        model_add(st, &b, 1, MODEL_HAM, 1);
+    model_set_totals(st, 1000, 500);
+
+    double ss = model_blend_scale(1000, 100), sh = model_blend_scale(500, 100);
+    CHECK_NEAR(ss, 0.1, 1e-15);
+    CHECK_NEAR(sh, 0.2, 1e-15);
+    CHECK_NEAR(model_blend_scale(50, 100), 1.0, 0);   /* below the cap: full weight */
+    CHECK_NEAR(model_blend_scale(0, 100), 0.0, 0);    /* an empty class adds nothing */
+    CHECK_NEAR(model_blend_scale(1000, 0), 0.0, 0);   /* K = 0: no starter */
+
+    double sp[3], hm[3], ns, nh;
+    model_get_blend(site, st, ss, sh, h, 3, sp, hm);
+    CHECK_NEAR(sp[0], 3 + 10, 1e-12);
+    CHECK_NEAR(hm[0], 1 + 0, 1e-12);
+    CHECK_NEAR(sp[1], 0, 0);
+    CHECK_NEAR(hm[1], 0 + 10, 1e-12);
+    CHECK_NEAR(sp[2] + hm[2], 0, 0);
+    model_totals_blend(site, st, ss, sh, &ns, &nh);
+    CHECK_NEAR(ns, 10 + 100, 1e-12);
+    CHECK_NEAR(nh, 10 + 100, 1e-12);
+
+    /* No starter: exactly the site's integer counts. */
+    uint32_t is[3], ih[3];
+    model_get(site, h, 3, is, ih);
+    model_get_blend(site, NULL, 0.5, 0.5, h, 3, sp, hm);
+    for (int i = 0; i < 3; i++) {
+        CHECK_NEAR(sp[i], is[i], 0);
+        CHECK_NEAR(hm[i], ih[i], 0);
+    }
+    model_totals_blend(site, NULL, 0.5, 0.5, &ns, &nh);
+    CHECK_NEAR(ns, 10, 0);
+    CHECK_NEAR(nh, 10, 0);
+    /* The starter is only read. */
+    CHECK_EQ_INT(counts(st, a), C(100, 0));
+    model_free(site);
+    model_free(st);
+}
+
 int main(void)
 {
     RUN(test_unknown_tokens);
+    RUN(test_blend);
     RUN(test_add_round_trip);
     RUN(test_unlearn_never_below_zero);
     RUN(test_set);
