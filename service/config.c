@@ -250,6 +250,8 @@ static void site_defaults(struct site_cfg *s)
     s->bayes.enabled = 1;
     snprintf(s->bayes.model, sizeof s->bayes.model, "%s", s->name);
     s->bayes.fallback[0] = 0;
+    snprintf(s->bayes.starter, sizeof s->bayes.starter, "%s", CFG_BAYES_STARTER);
+    s->bayes.starter_weight = CFG_STARTER_WEIGHT;
     /* Captcha work: cost x counter PBKDF2 iterations for the client, at
      * least 200 x 200 = 40,000 (tens of ms in a desktop browser, a few
      * hundred on a slow phone), at most 100 times that for a flood; the
@@ -483,17 +485,21 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
     json_t *o = section(x, path, site, "bayes", p);
     if (!o)
         return x->failed ? -1 : 0;
-    static const char *const keys[] = { "enabled", "model", "fallback", "min_learns", "weight", "s", "x",
-        "min_dev", "max_discriminators", "min_tokens", NULL };
+    static const char *const keys[] = { "enabled", "model", "fallback", "starter", "starter_weight", "min_learns",
+        "weight", "s", "x", "min_dev", "max_discriminators", "min_tokens", NULL };
     struct bayes_params *bp = &b->params;
     long ml = bp->min_learns, md = bp->max_discriminators, mt = bp->min_tokens;
     /* s is a count of comments (the weight of the background belief): far
      * above a thousand no learned evidence could move a token. x at 0 or 1
      * would make every unseen token certain. min_dev at 0.5 skips every
-     * token. A weight above 10 lets Bayes alone outvote every other rule. */
+     * token. A weight above 10 lets Bayes alone outvote every other rule.
+     * A starter_weight of a million comments per class is far above any
+     * starter's size (the blend never inflates one: model_blend_scale). */
     if (only_keys(x, p, o, keys) || get_bool(x, p, o, "enabled", &b->enabled) ||
         get_model_name(x, p, o, "model", 0, b->model, sizeof b->model) ||
         get_model_name(x, p, o, "fallback", 1, b->fallback, sizeof b->fallback) ||
+        get_model_name(x, p, o, "starter", 1, b->starter, sizeof b->starter) ||
+        get_num(x, p, o, "starter_weight", 0, 1000000, &b->starter_weight) ||
         get_int(x, p, o, "min_learns", 1, 1000000000L, &ml) || get_num(x, p, o, "weight", 0, 10, &b->weight) ||
         get_num(x, p, o, "s", 0.001, 1000, &bp->s) || get_num(x, p, o, "x", 0.01, 0.99, &bp->x) ||
         get_num(x, p, o, "min_dev", 0, 0.49, &bp->min_dev) ||
@@ -507,6 +513,11 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
         char pf[300];
         join(pf, sizeof pf, p, "fallback");
         return fail(x, pf, "must differ from \"model\" (\"%s\")", b->model);
+    }
+    if (b->starter[0] && strcmp(b->starter, b->model) == 0) {
+        char pf[300];
+        join(pf, sizeof pf, p, "starter");
+        return fail(x, pf, "must differ from \"model\" (\"%s\"): learning never goes into a starter", b->model);
     }
     return 0;
 }
@@ -1134,6 +1145,15 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
             snprintf(p, sizeof p, "sites.%s.bayes.model", s->name);
             return fail(x, p, "\"%s\" is another site's name: a site learns only into its own model", o->name);
         }
+        /* The shipped starter is rewritten by `modgate serve`: no site
+         * learns into it. Reading another site's model as a starter (a
+         * site seeded from another's export) is the operator's choice. */
+        if (strcmp(s->bayes.model, CFG_BAYES_STARTER) == 0) {
+            char p[256];
+            snprintf(p, sizeof p, "sites.%s.bayes.model", s->name);
+            return fail(x, p, "\"%s\" is the shipped starter model: learning never goes into it",
+                        CFG_BAYES_STARTER);
+        }
     }
     return 0;
 }
@@ -1195,7 +1215,7 @@ static const char *const policy_keys[] = { "thresholds", "prior", "redis_down", 
 static const char *const policy_captcha_keys[] = { "cost", "counter_min", "counter_max", "ttl_s",
     "challenge_from", "challenge_to", "credit", "max_challenges", NULL };
 static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "s", "x", "min_dev",
-    "max_discriminators", "min_tokens", NULL };
+    "max_discriminators", "min_tokens", "starter_weight", NULL };
 
 static int listed(const char *const *list, const char *k)
 {
@@ -1236,7 +1256,8 @@ int cfg_policy_check(json_t *doc, char *err, size_t errlen)
             char p[256];
             join(p, sizeof p, k, f);
             int file_only = strcmp(f, "keys") == 0 || strcmp(f, "origins") == 0 || strcmp(f, "model") == 0 ||
-                            strcmp(f, "fallback") == 0 || strcmp(f, "client_ip_header") == 0 ||
+                            strcmp(f, "fallback") == 0 || strcmp(f, "starter") == 0 ||
+                            strcmp(f, "client_ip_header") == 0 ||
                             strcmp(f, "test_mode") == 0;
             return fail(&x, p, file_only ? "is set in the config file, not by a policy" : "unknown field");
         }
@@ -1330,7 +1351,7 @@ json_t *cfg_policy_json(const struct site_cfg *s)
     json_t *doc = json_pack(
         "{s:{s:f,s:f}, s:f, s:s, s:b, s:I, s:o, s:o, s:{s:i}, s:{s:o,s:o},"
         " s:{s:b,s:I,s:i,s:I}, s:{s:i,s:f,s:i}, s:o,"
-        " s:{s:b,s:I,s:f,s:f,s:f,s:f,s:i,s:i}, s:{s:I,s:I,s:I,s:b,s:b,s:I,s:s}}",
+        " s:{s:b,s:I,s:f,s:f,s:f,s:f,s:i,s:i,s:f}, s:{s:I,s:I,s:I,s:b,s:b,s:I,s:s}}",
         "thresholds", "hold", s->th.hold, "reject", s->th.reject, "prior", s->prior, "redis_down",
         decision_name(s->redis_down), "shadow", s->shadow, "decision_ttl_s", (json_int_t)s->decision_ttl_s,
         "rate_limits", rl, "api_rate_limit", bucket_json(&s->api), "links", "max", s->heur.max_links, "words",
@@ -1340,6 +1361,7 @@ json_t *cfg_policy_json(const struct site_cfg *s)
         s->heur.shout_ratio, "repeat_min_run", s->heur.repeat_min_run, "weights", w, "bayes", "enabled",
         s->bayes.enabled, "min_learns", (json_int_t)bp->min_learns, "weight", s->bayes.weight, "s", bp->s, "x",
         bp->x, "min_dev", bp->min_dev, "max_discriminators", bp->max_discriminators, "min_tokens", bp->min_tokens,
+        "starter_weight", s->bayes.starter_weight,
         "moderation", "retention_days", (json_int_t)s->mod.retention_days, "audit_days",
         (json_int_t)s->mod.audit_days, "events_days", (json_int_t)s->mod.events_days, "learn_on_approve",
         s->mod.learn_on_approve, "learn_on_reject", s->mod.learn_on_reject, "max_held", (json_int_t)s->mod.max_held,

@@ -43,7 +43,17 @@ struct bayes_site_cfg {
     int enabled;                  /* 0: /v1/check asks no model (learning still works) */
     char model[65];               /* the model the site learns into (default: its name) */
     char fallback[65];            /* read when 'model' has too few learns; "" = none */
+    char starter[65];             /* blended under the model read; "" = none */
+    double starter_weight;        /* the starter's strength: pseudo-comments per class; 0 = none */
 };
+
+/* The shipped starter model's name in Redis (bayesdb.h), the default of
+ * sites.S.bayes.starter. */
+#define CFG_BAYES_STARTER "modgate-starter"
+
+/* The default of sites.S.bayes.starter_weight: chosen by cross-validation
+ * on the training halves (docs/benchmarks.md, 2025 starter diary). */
+#define CFG_STARTER_WEIGHT 50.0
 
 /* sites.<name>.captcha: ALTCHA proof-of-work challenges (see pow.h). */
 #define CAPTCHA_MAX_KEYS 4

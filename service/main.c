@@ -7,6 +7,7 @@
  *   modgate eval --train A --test B    the Bayes filter's accuracy and speed, offline
  *   modgate learn --site S FILE        bulk-learn labelled comments into the site's model
  *   modgate model export|import        a site's Bayes model as JSON lines, and back
+ *   modgate model build --balanced     the shipped starter model from corpora (make does it)
  *
  * Startup order: config -> validate -> Redis settings -> spool -> Bayes
  * model sync -> HTTP; stopping goes the other way round.
@@ -45,6 +46,7 @@ static void usage(FILE *f)
             "       modgate learn [--config FILE] --site SITE [--label spam|ham] [--rate N] FILE.jsonl\n"
             "       modgate model export [--config FILE] --site SITE > MODEL.jsonl\n"
             "       modgate model import [--config FILE] --site SITE [--rate N] MODEL.jsonl\n"
+            "       modgate model build [--balanced] [--name NAME] CORPUS.jsonl... > MODEL.jsonl\n"
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
             "             MODGATE_REDIS_URL (redis://[user:pass@]host:port/db or unix:///path),\n"
@@ -336,6 +338,8 @@ int main(int argc, char **argv)
         return cmd_model(argc, argv, 2, "learn");
     if (strcmp(cmd, "model") == 0 && argc >= 3 && (strcmp(argv[2], "export") == 0 || strcmp(argv[2], "import") == 0))
         return cmd_model(argc, argv, 3, argv[2]);
+    if (strcmp(cmd, "model") == 0 && argc >= 3 && strcmp(argv[2], "build") == 0)
+        return eval_model_build(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0)
         return eval_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -24,7 +24,12 @@
  *                                per token touched a field "s" or "h" +
  *                                its hex hash whose value is the token's
  *                                NEW count in that class (0: deleted).
- * No TTLs: a model lives until someone deletes it.
+ *   mg:{M}:bayes:storing string  the shipped starter only (M = modgate-
+ *                                starter): held (SET NX PX) by the instance
+ *                                storing it, so that one instance does.
+ * meta of the shipped starter also holds starter_id: the BLAKE2b of the
+ * compiled-in file it was stored from (32 hex digits).
+ * No TTLs: a model lives until someone deletes it (the lock: STORE_LOCK_MS).
  *
  * Why absolute counts in the events: applying an event twice, or applying
  * one whose effect a scan already saw, sets the same values again. So an
@@ -368,9 +373,14 @@ static void rwlock_init_writer_first(pthread_rwlock_t *l)
     pthread_rwlockattr_destroy(&a);
 }
 
+/* Read in place of a site's own model not loaded yet, so that the starter
+ * alone can answer meanwhile. Never changes. */
+static model *empty_model;
+
 static void init_locks(void)
 {
     rwlock_init_writer_first(&tab_lock);
+    empty_model = model_new();
 }
 
 /* Under tab_lock (read side), or from the sync thread. */
@@ -642,15 +652,24 @@ static int load(struct conn *c, struct entry *e)
         model_free(m);
         return -1;
     }
-    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "tok_version" };
-    struct store_reply *r = rcmd(c, 5, argv);
+    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "tok_version", "starter_id" };
+    struct store_reply *r = rcmd(c, 6, argv);
     if (conn_ok(c, r)) {
         conn_reply_free(r);
         model_free(m);
         return -1;
     }
+    /* The shipped starter is read only once it is whole: an instance is
+     * storing it until starter_id is set (starter_ensure); meanwhile the
+     * copy held, if any, stays, and the load is tried again. */
+    if (strcmp(e->name, CFG_BAYES_STARTER) == 0 &&
+        (r->type != STORE_REPLY_ARRAY || r->elements != 4 || r->element[3]->type != STORE_REPLY_STRING)) {
+        conn_reply_free(r);
+        model_free(m);
+        return 0;
+    }
     int ver = 0;
-    if (r->type == STORE_REPLY_ARRAY && r->elements == 3) {
+    if (r->type == STORE_REPLY_ARRAY && r->elements == 4) {
         model_set_totals(m, (uint64_t)reply_ll(r->element[0], INT64_MAX), (uint64_t)reply_ll(r->element[1], INT64_MAX));
         ver = (int)reply_ll(r->element[2], 1000000);
     }
@@ -707,6 +726,241 @@ static int load(struct conn *c, struct entry *e)
     LOG_INFO(NULL, "bayes: model %s loaded: %llu spam, %llu ham, %zu tokens, seq %lld, %lld ms", e->name,
              (unsigned long long)ns, (unsigned long long)nh, model_tokens(m), seq, (long long)(mono_ms() - t0));
     return 0;
+}
+
+/* ---------- storing the shipped starter ---------- */
+
+/* The lock an instance holds while it stores the starter: long enough
+ * for a slow Redis (storing takes about a second, see api.md section 7),
+ * short enough that a crash midway is repaired by the next start soon. */
+#define STORE_LOCK_MS 60000
+
+/* Raw calls in flight while storing: each carries TOK_MAX tokens, so a
+ * window of 16 keeps a few MB queued, and each reply within the sync
+ * connection's command timeout. */
+#define STORE_WINDOW 16
+
+/* Parse the compiled-in starter (a header, then {"t","s","h"} lines) into
+ * a new model; NULL, with the reason logged, when it is malformed or of
+ * another tokenizer version (neither happens with the Makefile's build). */
+static model *starter_parse(const char *p, size_t len)
+{
+    model *m = model_new();
+    long long ns = -1, nh = -1;
+    size_t lineno = 0;
+    for (const char *end = p + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        lineno++;
+        json_error_t je;
+        json_t *o = n ? json_loadb(p, n, 0, &je) : NULL;
+        p += n + 1;
+        if (!n)
+            continue;
+        json_t *t = json_object_get(o, "t"), *v = json_object_get(o, "tok_version");
+        uint64_t h;
+        if (lineno == 1 && json_is_integer(v) && json_integer_value(v) == TOK_VERSION) {
+            ns = json_integer_value(json_object_get(o, "nspam"));
+            nh = json_integer_value(json_object_get(o, "nham"));
+        } else if (lineno > 1 && json_is_string(t) &&
+                   parse_hex16(json_string_value(t), json_string_length(t), &h) == 0) {
+            model_set(m, h, MODEL_SPAM, (uint32_t)json_integer_value(json_object_get(o, "s")));
+            model_set(m, h, MODEL_HAM, (uint32_t)json_integer_value(json_object_get(o, "h")));
+        } else {
+            LOG_ERROR(NULL, "bayes: the compiled-in starter model is not usable (line %zu): "
+                      "rebuild modgate", lineno);
+            json_decref(o);
+            model_free(m);
+            return NULL;
+        }
+        json_decref(o);
+    }
+    if (ns < 0 || nh < 0) {
+        model_free(m);
+        return NULL;
+    }
+    model_set_totals(m, (uint64_t)ns, (uint64_t)nh);
+    return m;
+}
+
+/* Read a reply; 0 when it is not an error (nor missing). */
+static int reply_ok(struct conn *c)
+{
+    struct store_reply *r = conn_get_reply(c);
+    int ok = r && !conn_error(c) && r->type != STORE_REPLY_ERROR &&
+             !(r->type == STORE_REPLY_ARRAY && r->elements == 2); /* {"version", v} */
+    if (r && r->type == STORE_REPLY_ERROR)
+        LOG_WARN(NULL, "bayes: storing the starter: %.200s", r->str);
+    conn_reply_free(r);
+    return ok ? 0 : -1;
+}
+
+/* Write model 'm' as model 'name' with the learn script's raw calls
+ * (which also send the events every instance follows), the totals with
+ * the first. Returns 0 or -1. */
+static int store_raw(struct conn *c, const char *name, const model *m)
+{
+    struct learn_cmd *lc = xmalloc(sizeof *lc);
+    char sha[41];
+    pthread_mutex_lock(&sha_mu);
+    memcpy(sha, learn_sha, sizeof sha);
+    pthread_mutex_unlock(&sha_mu);
+    uint64_t ns, nh, h[TOK_MAX];
+    uint32_t sp[TOK_MAX], hm[TOK_MAX];
+    model_totals(m, &ns, &nh);
+    size_t it = 0, k = 0;
+    int more = 1, inflight = 0, rc = 0, first = 1;
+    while (more && rc == 0) {
+        more = model_next(m, &it, &h[k], &sp[k], &hm[k]);
+        k += more;
+        if (k == TOK_MAX || (!more && (k || first))) {
+            lc_raw(lc, name, h, sp, hm, k, first ? (long long)ns : 0, first ? (long long)nh : 0, sha);
+            first = 0;
+            k = 0;
+            if (inflight == STORE_WINDOW) {
+                rc = reply_ok(c);
+                inflight--;
+            }
+            conn_append_argv(c, lc->argc, lc->argv, lc->lens);
+            inflight++;
+        }
+    }
+    while (inflight-- > 0)
+        rc |= reply_ok(c);
+    free(lc);
+    return rc;
+}
+
+/* Make Redis hold the compiled-in starter as model 'e' (its name is
+ * CFG_BAYES_STARTER), unless it holds this very one already (meta's
+ * starter_id): one instance, the one that takes the lock, deletes what is
+ * there (another build's, another tokenizer version's, a half-stored one)
+ * and stores it; the others go on and load what is there, then follow
+ * its events. Called by the starter thread. Returns 0, or -1 when the
+ * connection failed. */
+static int starter_ensure(struct conn *c, const struct entry *e)
+{
+    size_t len = (size_t)(bayesdb_starter_end - bayesdb_starter_begin);
+    if (!len)
+        return 0; /* the build tool that makes the starter */
+    unsigned char dg[16];
+    char id[33];
+    crypto_generichash(dg, sizeof dg, (const unsigned char *)bayesdb_starter_begin, len, NULL, 0);
+    for (size_t i = 0; i < sizeof dg; i++) {
+        id[2 * i] = hexd[dg[i] >> 4];
+        id[2 * i + 1] = hexd[dg[i] & 15];
+    }
+    id[32] = 0;
+    const char *get[] = { "HGET", e->meta_key, "starter_id" };
+    struct store_reply *r = rcmd(c, 3, get);
+    if (conn_ok(c, r)) {
+        conn_reply_free(r);
+        return -1;
+    }
+    int have = r->type == STORE_REPLY_STRING && strcmp(r->str, id) == 0;
+    conn_reply_free(r);
+    if (have)
+        return 0;
+    char lock[160], ms[16];
+    key_of(lock, sizeof lock, e->name, "storing");
+    snprintf(ms, sizeof ms, "%d", STORE_LOCK_MS);
+    const char *set[] = { "SET", lock, id, "NX", "PX", ms };
+    r = rcmd(c, 6, set);
+    if (conn_ok(c, r)) {
+        conn_reply_free(r);
+        return -1;
+    }
+    int mine = r->type == STORE_REPLY_STATUS;
+    conn_reply_free(r);
+    if (!mine) {
+        LOG_INFO(NULL, "bayes: another instance is storing the starter model %s", e->name);
+        return 0;
+    }
+    int64_t t0 = mono_ms();
+    model *m = starter_parse(bayesdb_starter_begin, len);
+    if (!m)
+        return 0;
+    const char *del[] = { "DEL", e->spam_key, e->ham_key, e->meta_key, e->events_key };
+    r = rcmd(c, 5, del);
+    int rc = conn_ok(c, r);
+    conn_reply_free(r);
+    if (rc == 0 && store_raw(c, e->name, m) == 0) {
+        /* The stream's events hold every token once more: kept short, it
+         * costs Redis a few entries, not a second copy of the model. An
+         * instance that was following it loads the model again. */
+        const char *mark[] = { "HSET", e->meta_key, "starter_id", id };
+        const char *trim[] = { "XTRIM", e->events_key, "MAXLEN", "1" };
+        const char *unlock[] = { "DEL", lock };
+        conn_append_argv(c, 4, mark, NULL);
+        conn_append_argv(c, 4, trim, NULL);
+        conn_append_argv(c, 2, unlock, NULL);
+        rc = reply_ok(c) | reply_ok(c) | reply_ok(c);
+        if (rc == 0)
+            LOG_INFO(NULL, "bayes: stored the starter model %s: %zu tokens, %lld ms", e->name, model_tokens(m),
+                     (long long)(mono_ms() - t0));
+    }
+    model_free(m);
+    return rc == 0 || !conn_error(c) ? 0 : -1;
+}
+
+/* The starter thread: while some site reads the shipped starter, make
+ * sure Redis holds it (starter_ensure) at start and every VERIFY_MS after
+ * (one HGET: a flushed Redis gets it back), on a connection of its own,
+ * so that storing it never holds up the sync thread's following of the
+ * sites' own models. */
+static pthread_t starter_thr;
+static int starter_running;
+
+static int starter_wanted(void)
+{
+    int w = 0;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nwanted && !w; i++)
+        w = strcmp(wanted[i], CFG_BAYES_STARTER) == 0;
+    pthread_mutex_unlock(&mu);
+    return w;
+}
+
+static void *starter_main(void *arg)
+{
+    (void)arg;
+    struct entry *e = entry_new(CFG_BAYES_STARTER);
+    struct conn *c = NULL;
+    unsigned gen = 0;
+    while (!atomic_load(&quit)) {
+        pthread_mutex_lock(&mu);
+        struct redis_target t = target;
+        int cms = connect_ms, kms = command_ms, rms = retry_ms;
+        unsigned g = target_gen;
+        pthread_mutex_unlock(&mu);
+        if (c && g != gen) {
+            conn_close(c);
+            c = NULL;
+        }
+        int wait_ms = VERIFY_MS;
+        if (starter_wanted()) {
+            char err[200];
+            if (!c) {
+                /* Storing queues STORE_WINDOW raw calls: a reply may wait
+                 * for the ones before it, so the timeout is generous. */
+                c = connect_blocking(&t, cms, kms > 5000 ? kms : 5000, NULL, err, sizeof err);
+                gen = g;
+            }
+            if (!c || starter_ensure(c, e)) {
+                conn_close(c);
+                c = NULL;
+                wait_ms = rms; /* the sync thread logs why Redis is away */
+            }
+        }
+        sodium_memzero(&t, sizeof t);
+        for (int slept = 0; slept < wait_ms && !atomic_load(&quit); slept += 50) {
+            struct timespec ts = { 0, 50 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+    conn_close(c);
+    entry_free(e);
+    return NULL;
 }
 
 /* Compare each model's seq with Redis's: a flush or rollback sends no
@@ -904,11 +1158,12 @@ static void *sync_main(void *arg)
 void bayesdb_configure(const struct cfg *c)
 {
     pthread_once(&init_once, init_locks);
-    char (*w)[65] = xcalloc(2 * c->nsites + 1, sizeof *w);
+    char (*w)[65] = xcalloc(3 * c->nsites + 1, sizeof *w);
     size_t n = 0;
     for (size_t i = 0; i < c->nsites; i++) {
-        const char *names[2] = { c->sites[i].bayes.model, c->sites[i].bayes.fallback };
-        for (int j = 0; j < 2; j++) {
+        const struct bayes_site_cfg *b = &c->sites[i].bayes;
+        const char *names[3] = { b->model, b->fallback, b->starter_weight > 0 ? b->starter : "" };
+        for (int j = 0; j < 3; j++) {
             if (!names[j][0])
                 continue;
             int seen = 0;
@@ -941,7 +1196,8 @@ int bayesdb_start(const struct cfg *c)
     if (pthread_create(&sync_thr, NULL, sync_main, NULL) != 0)
         return -1;
     running = 1;
-    return 0;
+    starter_running = pthread_create(&starter_thr, NULL, starter_main, NULL) == 0;
+    return starter_running ? 0 : -1;
 }
 
 void bayesdb_stop(void)
@@ -955,6 +1211,11 @@ void bayesdb_stop(void)
         pthread_mutex_unlock(&mu);
         pthread_join(sync_thr, NULL);
         running = 0;
+    }
+    if (starter_running) { /* quit is set: it stops within 50 ms, or after the store under way */
+        atomic_store(&quit, 1);
+        pthread_join(starter_thr, NULL);
+        starter_running = 0;
     }
     fire_waiters(1);
     pthread_once(&init_once, init_locks);
@@ -974,6 +1235,69 @@ void bayesdb_stop(void)
     pthread_mutex_unlock(&mu);
 }
 
+/* The class totals of entry 'e' (0 when not held or not loaded). */
+static void entry_totals(struct entry *e, uint64_t *ns, uint64_t *nh)
+{
+    *ns = *nh = 0;
+    if (!e)
+        return;
+    pthread_rwlock_rdlock(&e->lock);
+    if (e->m)
+        model_totals(e->m, ns, nh);
+    pthread_rwlock_unlock(&e->lock);
+}
+
+/* Which model a check of 'site' reads, under tab_lock (read side): its
+ * own once that has 'need' learned comments per class of its own; before
+ * that its fallback if that has them; else its own anyway (the starter
+ * may make up the difference). *starter: the starter entry, NULL when the
+ * site reads none (starter_weight 0, or not held yet). */
+static const char *pick(const struct site_cfg *site, uint64_t need, struct entry **primary,
+                        struct entry **starter)
+{
+    const struct bayes_site_cfg *b = &site->bayes;
+    uint64_t ns, nh;
+    const char *name = b->model;
+    entry_totals(find(b->model), &ns, &nh);
+    if ((ns < need || nh < need) && b->fallback[0]) {
+        entry_totals(find(b->fallback), &ns, &nh);
+        if (ns >= need && nh >= need)
+            name = b->fallback;
+    }
+    *primary = find(name);
+    *starter = b->starter_weight > 0 ? find(b->starter) : NULL;
+    return name;
+}
+
+/* Lock 'e' for reading and return its model: the empty model when 'e' is
+ * NULL or not loaded. Unlock with read_end(e). */
+static const model *read_begin(struct entry *e)
+{
+    if (!e)
+        return empty_model;
+    pthread_rwlock_rdlock(&e->lock);
+    return e->m ? e->m : empty_model;
+}
+
+static void read_end(struct entry *e)
+{
+    if (e)
+        pthread_rwlock_unlock(&e->lock);
+}
+
+/* The blend a check of 'site' reads (the scales of the starter, the
+ * totals of the blend); 'st' may be NULL (empty_model: no starter). */
+static void blend_of(const struct site_cfg *site, const model *m, const model *st, double *sc_spam,
+                     double *sc_ham, double *ns, double *nh)
+{
+    uint64_t ss = 0, sh = 0;
+    if (st)
+        model_totals(st, &ss, &sh);
+    *sc_spam = model_blend_scale(ss, site->bayes.starter_weight);
+    *sc_ham = model_blend_scale(sh, site->bayes.starter_weight);
+    model_totals_blend(m, st, *sc_spam, *sc_ham, ns, nh);
+}
+
 int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bayes_result *out,
                      const char **model_used)
 {
@@ -989,27 +1313,44 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
     double spam[BAYES_MAX_TOKENS], ham[BAYES_MAX_TOKENS];
     size_t ngroups = 0;
     const uint16_t *groups = tok_groups(tl, &ngroups);
-    const char *names[2] = { site->bayes.model, site->bayes.fallback };
     uint64_t need = bp->min_learns > 0 ? (uint64_t)bp->min_learns : 1;
     pthread_once(&init_once, init_locks);
     pthread_rwlock_rdlock(&tab_lock);
-    for (int i = 0; i < 2 && !*model_used; i++) {
-        struct entry *e = find(names[i]);
-        if (!e)
-            continue;
-        pthread_rwlock_rdlock(&e->lock);
-        uint64_t ns = 0, nh = 0;
-        if (e->m)
-            model_totals(e->m, &ns, &nh);
-        if (ns >= need && nh >= need) {
-            model_get_blend(e->m, NULL, 0, 0, tok_hashes(tl), n, spam, ham);
-            bayes_classify(bp, spam, ham, groups, ngroups, n, (double)ns, (double)nh, out);
-            *model_used = names[i];
-        }
-        pthread_rwlock_unlock(&e->lock);
+    struct entry *pe, *se;
+    const char *name = pick(site, need, &pe, &se);
+    /* Two read locks at once: the sync thread write-locks one entry at a
+     * time, so this cannot deadlock. */
+    const model *m = read_begin(pe), *st = se ? read_begin(se) : NULL;
+    double ss, sh, ns, nh;
+    blend_of(site, m, st, &ss, &sh, &ns, &nh);
+    if (ns >= (double)need && nh >= (double)need) {
+        model_get_blend(m, st, ss, sh, tok_hashes(tl), n, spam, ham);
+        bayes_classify(bp, spam, ham, groups, ngroups, n, ns, nh, out);
+        *model_used = name;
     }
+    if (se)
+        read_end(se);
+    read_end(pe);
     pthread_rwlock_unlock(&tab_lock);
     return 0;
+}
+
+void bayesdb_reading(const struct site_cfg *site, struct bayesdb_reading *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t need = site->bayes.params.min_learns > 0 ? (uint64_t)site->bayes.params.min_learns : 1;
+    pthread_once(&init_once, init_locks);
+    pthread_rwlock_rdlock(&tab_lock);
+    struct entry *pe, *se;
+    out->model = pick(site, need, &pe, &se);
+    const model *m = read_begin(pe), *st = se ? read_begin(se) : NULL;
+    blend_of(site, m, st, &out->scale_spam, &out->scale_ham, &out->nspam, &out->nham);
+    out->opinion = site->bayes.enabled && out->nspam >= (double)need && out->nham >= (double)need;
+    out->starter_read = st && st != empty_model;
+    if (se)
+        read_end(se);
+    read_end(pe);
+    pthread_rwlock_unlock(&tab_lock);
 }
 
 void bayesdb_info(const char *name, struct bayesdb_info *out)

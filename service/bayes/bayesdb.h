@@ -38,14 +38,30 @@ void bayesdb_configure(const struct cfg *c);
  * learn request waiting for its change to arrive is answered first. */
 void bayesdb_stop(void);
 
-/* Classify the tokens 'tl' for 'site': its own model when both classes
- * have at least site->bayes.params.min_learns learned comments, else its
- * fallback model if that has enough, else no opinion (out->opinion 0).
- * *model_used is the model asked (borrowed from 'site') or NULL. No I/O,
+/* Classify the tokens 'tl' for 'site'. The model read is its own once
+ * both classes have site->bayes.params.min_learns learned comments of its
+ * own; before that its fallback if that has enough, else its own anyway.
+ * Its starter (bayes.starter) is blended under the model read at
+ * bayes.starter_weight pseudo-comments per class (model_blend_scale), and
+ * the blend must have min_learns per class, else no opinion
+ * (out->opinion 0). *model_used is the model read (borrowed from 'site')
+ * or NULL when there is no opinion. No I/O,
  * thread-safe, a few microseconds: it runs on every check. Returns 0, or
  * -1 (no opinion) when Bayes is disabled for the site. */
 int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bayes_result *out,
                      const char **model_used);
+
+/* What a check of 'site' reads now (GET /v1/sites/S/model). */
+struct bayesdb_reading {
+    const char *model;       /* the model read (borrowed from the site) */
+    int starter_read;        /* 1: its starter is loaded and blended in */
+    double scale_spam, scale_ham; /* the starter's counts are read times these */
+    double nspam, nham;      /* the blend's class totals */
+    int opinion;             /* 1: a check gets a Bayes opinion */
+};
+
+/* Fill 'out' for 'site' as bayesdb_classify would read. Memory only. */
+void bayesdb_reading(const struct site_cfg *site, struct bayesdb_reading *out);
 
 /* ---------- learning ---------- */
 
@@ -121,6 +137,16 @@ int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site);
  * beyond them as raw counts; 'rate' as for bayesdb_cli_learn. Returns 0
  * or 1. */
 int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate);
+
+/* ---------- the shipped starter model ---------- */
+
+/* Its name in Redis, and what sites.S.bayes.starter names by default. */
+#define BAYESDB_STARTER "modgate-starter"
+
+/* The shipped starter, compiled in by the Makefile: `modgate model build
+ * --balanced` over tests/data/ (export format, api.md section 7), bytes
+ * begin..end (empty in the build tool that makes it). */
+extern const char bayesdb_starter_begin[], bayesdb_starter_end[];
 
 /* Each model's event stream is trimmed to about this many entries. */
 #define BAYESDB_STREAM_MAXLEN 5000

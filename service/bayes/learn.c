@@ -363,19 +363,29 @@ void model_handle(struct http_request *req, struct http_response *resp)
                             "min_learns", (json_int_t)b->params.min_learns);
     json_object_update(top, o);
     json_decref(o);
-    const char *active = NULL;
-    if (json_is_true(json_object_get(top, "opinion")))
-        active = b->model;
     if (b->fallback[0]) {
         bayesdb_info(b->fallback, &fb);
-        json_t *f = model_json(site, b->fallback, &fb);
-        if (!active && json_is_true(json_object_get(f, "opinion")))
-            active = b->fallback;
         json_object_set_new(top, "fallback", json_string(b->fallback));
-        json_object_set_new(top, "fallback_model", f);
+        json_object_set_new(top, "fallback_model", model_json(site, b->fallback, &fb));
     } else {
         json_object_set_new(top, "fallback", json_null());
     }
-    json_object_set_new(top, "classifier", b->enabled && active ? json_string(active) : json_null());
+    /* The starter, and what a check reads now: the model, the starter's
+     * scales and the blend's totals ("opinion" above is the model's own). */
+    struct bayesdb_reading rd;
+    bayesdb_reading(site, &rd);
+    int starter = b->starter[0] && b->starter_weight > 0;
+    json_object_set_new(top, "starter", starter ? json_string(b->starter) : json_null());
+    json_object_set_new(top, "starter_weight", json_real(b->starter_weight));
+    if (starter) {
+        bayesdb_info(b->starter, &fb);
+        json_t *st = model_json(site, b->starter, &fb);
+        json_object_set_new(st, "scale_spam", json_real(rd.scale_spam));
+        json_object_set_new(st, "scale_ham", json_real(rd.scale_ham));
+        json_object_set_new(top, "starter_model", st);
+    }
+    json_object_set_new(top, "blend", json_pack("{s:b,s:f,s:f}", "starter_read", rd.starter_read, "nspam",
+                                                rd.nspam, "nham", rd.nham));
+    json_object_set_new(top, "classifier", rd.opinion ? json_string(rd.model) : json_null());
     reply_json(resp, 200, top);
 }

@@ -197,6 +197,106 @@ static void learn_all(model *m, tok_list *tl, const struct docs *ds, const int *
     free(seen.k);
 }
 
+/* ---------- a source-balanced model ---------- */
+
+/* Learn every comment of the 'nsets' sets (but those whose source is
+ * 'skip_src', when not NULL) into 'out' with each source (a record's
+ * "source"; records without one are a source of their own) carrying equal
+ * weight within each class. Each source's comments are learned into a
+ * model of its own (once per token set, as the service learns) and added
+ * to 'out' times an integer factor per class: the largest source's class
+ * total over this source's, rounded, at least 1. Integer factors keep
+ * 'out' an ordinary model (counts per comment, the same Redis format,
+ * export and import); rounding leaves a source's weight within half a
+ * source of the others'. Returns a new JSON object, source -> {"spam": f,
+ * "ham": f, "nspam": n, "nham": n}. */
+static json_t *learn_balanced(model *out, tok_list *tl, const struct docs *const *sets, size_t nsets,
+                              const char *skip_src)
+{
+    size_t cap = 0, nsrc = 0;
+    for (size_t k = 0; k < nsets; k++)
+        cap += sets[k]->n;
+    const char **src = xmalloc((cap ? cap : 1) * sizeof *src);
+    model **per = xmalloc((cap ? cap : 1) * sizeof *per);
+    struct fpset *seen = xcalloc(cap ? cap : 1, sizeof *seen);
+    for (size_t k = 0; k < nsets; k++)
+        for (size_t i = 0; i < sets[k]->n; i++) {
+            const struct doc *d = &sets[k]->d[i];
+            const char *s = d->source ? d->source : "";
+            if (skip_src && !strcmp(s, skip_src))
+                continue;
+            size_t j = 0;
+            while (j < nsrc && strcmp(src[j], s))
+                j++;
+            if (j == nsrc) {
+                src[nsrc] = s;
+                per[nsrc++] = model_new();
+            }
+            learn_one(per[j], tl, &seen[j], d);
+        }
+    uint64_t top[2] = { 0, 0 }, tot[2];
+    for (size_t j = 0; j < nsrc; j++) {
+        model_totals(per[j], &tot[MODEL_SPAM], &tot[MODEL_HAM]);
+        for (int c = 0; c < 2; c++)
+            top[c] = tot[c] > top[c] ? tot[c] : top[c];
+    }
+    json_t *factors = json_object();
+    uint64_t ns, nh;
+    model_totals(out, &ns, &nh);
+    for (size_t j = 0; j < nsrc; j++) {
+        uint32_t f[2];
+        model_totals(per[j], &tot[MODEL_SPAM], &tot[MODEL_HAM]);
+        for (int c = 0; c < 2; c++) {
+            long r = tot[c] ? lround((double)top[c] / (double)tot[c]) : 1;
+            f[c] = r < 1 ? 1 : (uint32_t)r;
+        }
+        size_t it = 0;
+        uint64_t h;
+        uint32_t s, hm, cs, ch;
+        while (model_next(per[j], &it, &h, &s, &hm)) {
+            model_get(out, &h, 1, &cs, &ch);
+            if (s)
+                model_set(out, h, MODEL_SPAM, cs + s * f[MODEL_SPAM]);
+            if (hm)
+                model_set(out, h, MODEL_HAM, ch + hm * f[MODEL_HAM]);
+        }
+        ns += tot[MODEL_SPAM] * f[MODEL_SPAM];
+        nh += tot[MODEL_HAM] * f[MODEL_HAM];
+        json_object_set_new(factors, src[j], json_pack("{s:I,s:I,s:I,s:I}", "spam", (json_int_t)f[MODEL_SPAM],
+                                                       "ham", (json_int_t)f[MODEL_HAM], "nspam",
+                                                       (json_int_t)tot[MODEL_SPAM], "nham",
+                                                       (json_int_t)tot[MODEL_HAM]));
+        model_free(per[j]);
+        free(seen[j].k);
+    }
+    model_set_totals(out, ns, nh);
+    free(seen);
+    free(per);
+    free(src);
+    return factors;
+}
+
+static int by_hash(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A starter model to be. 'balanced': learn_balanced over 'sets' (skipping
+ * 'skip_src'), else every comment once. New; free with model_free. */
+static model *starter_build(tok_list *tl, const struct docs *const *sets, size_t nsets, const char *skip_src,
+                            int balanced)
+{
+    model *st = model_new();
+    if (balanced) {
+        json_decref(learn_balanced(st, tl, sets, nsets, skip_src));
+        return st;
+    }
+    for (size_t k = 0; k < nsets; k++)
+        learn_all(st, tl, sets[k], NULL, -1, skip_src);
+    return st;
+}
+
 static int explain;  /* --scores: keep each comment's strongest tokens */
 static int rank_by_p = 1; /* --rank: the figures rank by p (default; cross-validation
                               ranks equally well by either, bayes.c) or bayes_rank(logit) */
@@ -384,6 +484,7 @@ struct preq_opts {
     int shuffled;
     uint64_t seed;
     double k;             /* starter strength per class; 0: none; inf: full */
+    int balanced;         /* --starter-balanced: each source of the starter weighs the same */
     const struct bayes_params *bp;
 };
 
@@ -467,10 +568,8 @@ static json_t *prequential_main(struct docs *stream, const struct docs *starter_
         shuffle(order, stream->n, o->seed);
     if (!loso) {
         model *st = NULL;
-        if (o->k > 0 && starter_docs->n) {
-            st = model_new();
-            learn_all(st, tl, starter_docs, NULL, -1, NULL);
-        }
+        if (o->k > 0 && starter_docs->n)
+            st = starter_build(tl, &starter_docs, 1, NULL, o->balanced);
         json_t *out = prequential(order, stream->n, st, o, tl, thr);
         model_free(st);
         return out;
@@ -497,9 +596,8 @@ static json_t *prequential_main(struct docs *stream, const struct docs *starter_
         }
         model *st = NULL;
         if (o->k > 0) {
-            st = model_new();
-            learn_all(st, tl, starter_docs, NULL, -1, NULL);
-            learn_all(st, tl, stream, NULL, -1, src[j]);
+            const struct docs *sets[2] = { starter_docs, stream };
+            st = starter_build(tl, sets, 2, src[j], o->balanced);
         }
         json_t *r = prequential(sub, n, st, o, tl, thr);
         model_free(st);
@@ -526,11 +624,14 @@ static int usage(void)
                     "                    [--sweep [--config FILE --site SITE]]\n"
                     "       modgate eval --prequential FILE.jsonl [--shuffle SEED]\n"
                     "                    [--starter A.jsonl[,B.jsonl...]] [--starter-weight K|inf]\n"
+                    "                    [--starter-balanced]\n"
                     "                    [--leave-one-source-out] [--scores OUT.jsonl] [--threshold T]\n"
                     "                    [--min-learns N] [--param NAME=VALUE]... [--rank p|logit]\n"
                     "  --prequential scores each comment of FILE, then learns it, from an empty model\n"
                     "          (with --starter, these files' model blended under it at K pseudo-comments\n"
                     "          per class, default 100; 0 = no starter, inf = full weight)\n"
+                    "  --starter-balanced: each \"source\" of the starter carries equal weight per\n"
+                    "          class (as `modgate model build --balanced` builds the shipped one)\n"
                     "  --leave-one-source-out: each \"source\" of FILE in turn is the stream, the\n"
                     "          other sources join the starter\n"
                     "  --rank: what the figures rank by: p (default) or the logit mapped to (0,1)\n"
@@ -646,7 +747,7 @@ int eval_main(int argc, char **argv)
     const char *preq_arg = NULL, *starter_arg = NULL;
     double thr = 0.9;
     int cv = 0, speed = 0, sweep = 0, loso = 0;
-    struct preq_opts po = { 0, 0, 100, NULL };
+    struct preq_opts po = { 0, 0, 100, 0, NULL };
     const char *config_arg = NULL, *site_arg = NULL;
     struct bayes_params bp;
     bayes_defaults(&bp);
@@ -663,6 +764,10 @@ int eval_main(int argc, char **argv)
         }
         if (!strcmp(a, "--leave-one-source-out")) {
             loso = 1;
+            continue;
+        }
+        if (!strcmp(a, "--starter-balanced")) {
+            po.balanced = 1;
             continue;
         }
         if (!v)
@@ -755,6 +860,7 @@ int eval_main(int argc, char **argv)
         if (po.shuffled)
             json_object_set_new(r, "shuffle", json_integer((json_int_t)po.seed));
         json_object_set_new(r, "starter_weight", isinf(po.k) ? json_string("inf") : json_real(po.k));
+        json_object_set_new(r, "starter_balanced", json_boolean(po.balanced));
         json_object_set_new(r, "rank", json_string(rank_by_p ? "p" : "logit"));
         rc = write_scores(scores_arg, v, test.n);
         char *s = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(6));
@@ -821,4 +927,65 @@ int eval_main(int argc, char **argv)
     docs_free(&train);
     docs_free(&test);
     return rc;
+}
+
+/* ---------- modgate model build ---------- */
+
+int eval_model_build(int argc, char **argv)
+{
+    const char *name = "modgate-starter";
+    int balanced = 0;
+    struct docs ds = { 0 };
+    int rc = 0, nfiles = 0;
+    for (int i = 1; i < argc && !rc; i++) {
+        if (!strcmp(argv[i], "--balanced"))
+            balanced = 1;
+        else if (!strcmp(argv[i], "--name") && i + 1 < argc)
+            name = argv[++i];
+        else if (argv[i][0] == '-')
+            rc = 2;
+        else
+            rc = load_list(argv[i], &ds) ? 2 : (nfiles++, 0);
+    }
+    if (rc || !nfiles) {
+        if (!rc)
+            fprintf(stderr, "usage: modgate model build [--balanced] [--name NAME] A.jsonl[,B.jsonl...]... "
+                            "> MODEL.jsonl\n");
+        docs_free(&ds);
+        return 2;
+    }
+    tok_list *tl = tok_list_new();
+    model *m = model_new();
+    const struct docs *sets[1] = { &ds };
+    json_t *factors = balanced ? learn_balanced(m, tl, sets, 1, NULL) : json_object();
+    if (!balanced)
+        learn_all(m, tl, &ds, NULL, -1, NULL);
+    tok_list_free(tl);
+    /* The tokens in hash order: the same corpora give the same bytes, so a
+     * deployment can tell whether it holds this very model. */
+    size_t n = model_tokens(m), k = 0, it = 0;
+    uint64_t *h = xmalloc((n ? n : 1) * sizeof *h);
+    uint32_t s, hm;
+    while (k < n && model_next(m, &it, &h[k], &s, &hm))
+        k++;
+    qsort(h, k, sizeof *h, by_hash);
+    uint64_t ns, nh;
+    model_totals(m, &ns, &nh);
+    json_t *head = json_pack("{s:s,s:i,s:I,s:I,s:i,s:I,s:b,s:o}", "model", name, "tok_version", TOK_VERSION,
+                             "nspam", (json_int_t)ns, "nham", (json_int_t)nh, "seq", 0, "tokens", (json_int_t)k,
+                             "balanced", balanced, "sources", factors);
+    char *hs = json_dumps(head, JSON_COMPACT | JSON_SORT_KEYS);
+    printf("%s\n", hs);
+    free(hs);
+    json_decref(head);
+    for (size_t i = 0; i < k; i++) {
+        model_get(m, &h[i], 1, &s, &hm);
+        printf("{\"t\":\"%016llx\",\"s\":%u,\"h\":%u}\n", (unsigned long long)h[i], (unsigned)s, (unsigned)hm);
+    }
+    fprintf(stderr, "model %s: %zu tokens, %llu spam and %llu ham (weighted) from %zu comments\n", name, k,
+            (unsigned long long)ns, (unsigned long long)nh, ds.n);
+    free(h);
+    model_free(m);
+    docs_free(&ds);
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }

@@ -15,4 +15,14 @@
  * or unreadable input, with the reason on stderr). */
 int eval_main(int argc, char **argv);
 
+/* modgate model build [--balanced] [--name NAME] FILES...: learn the
+ * corpus files (comma-separated or several arguments) into a model in
+ * memory and print it to stdout in `modgate model export`'s format (a
+ * header, then one line per token in hash order; no learned comments, so
+ * `model import` adds it as raw counts). --balanced: each "source" of the
+ * files carries equal weight within each class, by an integer factor per
+ * source and class (the header's "sources" lists them). argv[0] is
+ * "build". Returns 0, 1 (stdout failed) or 2 (bad usage or input). */
+int eval_model_build(int argc, char **argv);
+
 #endif

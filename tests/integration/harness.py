@@ -246,6 +246,17 @@ def base_config(redis_port, **site_overrides):
     }
 
 
+def no_starter(config):
+    """Set bayes.starter_weight 0 on every site of 'config' (returned): for
+    the tests whose scores come from the rules alone (links, words, form
+    tokens), written before the shipped starter model gave every site a
+    Bayes opinion from its first comment (tests/integration/test_starter.py
+    tests that)."""
+    for site in config["sites"].values():
+        site.setdefault("bayes", {})["starter_weight"] = 0
+    return config
+
+
 class Service:
     """The modgate binary under test, serving a config written to tmp."""
 

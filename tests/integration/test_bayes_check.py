@@ -147,13 +147,16 @@ def main():
     r = Redis(tmp)
     r.start()
     ctx["redis"] = r
-    cfg = base_config(r.port)
+    # starter_weight 0: these tests are about a site's own model (the
+    # same p as `modgate eval`, which reads no starter) and its fallback;
+    # the shipped starter has tests/integration/test_starter.py.
+    cfg = base_config(r.port, bayes={"starter_weight": 0})
     cfg["sites"]["fb"] = {"keys": [{"id": "fb-cms", "role": "cms", "sha256": sha256(FB_KEY)}],
-                          "bayes": {"fallback": "news"}}
+                          "bayes": {"fallback": "news", "starter_weight": 0}}
     cfg["sites"]["off"] = {"keys": [{"id": "off-cms", "role": "cms", "sha256": sha256(OFF_KEY)}],
-                           "bayes": {"fallback": "news", "enabled": False}}
+                           "bayes": {"fallback": "news", "enabled": False, "starter_weight": 0}}
     cfg["sites"]["half"] = {"keys": [{"id": "half-cms", "role": "cms", "sha256": sha256(HALF_KEY)}],
-                            "bayes": {"fallback": "news", "weight": 0.5}}
+                            "bayes": {"fallback": "news", "weight": 0.5, "starter_weight": 0}}
     s = Service(ctx["bin"], tmp, cfg)
     s.start()
     ctx["svc"] = s

@@ -40,7 +40,10 @@ def config(redis_port, tmp, old_until="2099-01-01T00:00:00Z"):
             f.write(secret.hex() + "\n")
         os.chmod(p, 0o600)
         return p
-    c = base_config(redis_port)
+    # starter_weight 0: the scores these tests place in the challenge band
+    # come from links, words and form tokens alone (the shipped starter
+    # would add a Bayes opinion; tests/integration/test_starter.py)
+    c = base_config(redis_port, bayes={"starter_weight": 0})
     keys = [{"id": "k2", "secret_file": key_file("k2.key", SECRET)},
             {"id": "k1", "secret_file": key_file("k1.key", OLD_SECRET), "verify_until": old_until}]
     c["sites"]["news"]["captcha"] = {"keys": keys, "origins": [ORIGIN, "http://127.0.0.1:8080"],
@@ -61,7 +64,8 @@ def config(redis_port, tmp, old_until="2099-01-01T00:00:00Z"):
                                        "client_ip_header": "X-Real-IP", "cost": 10, "counter_min": 10,
                                        "max_challenges": 30,
                                        "counter_max": 1000, "challenge_from": 0.3, "challenge_to": 0.9},
-                           "form_token": {"required": True, "min_seconds": 2.5}}
+                           "form_token": {"required": True, "min_seconds": 2.5},
+                           "bayes": {"starter_weight": 0}}
     return c
 
 

@@ -37,7 +37,9 @@ def redis():
 
 
 def config(redis_port):
-    c = base_config(redis_port, bayes={"min_learns": 3})
+    # starter_weight 0: these tests count the site's own learns against
+    # min_learns (the shipped starter: test_starter.py)
+    c = base_config(redis_port, bayes={"min_learns": 3, "starter_weight": 0})
     c["sites"]["other"]["keys"].append({"id": "o-mod", "role": "moderator", "sha256": sha256(OTHER_MOD_KEY)})
     mod = [{"id": "b-mod", "role": "moderator", "sha256": sha256(BULK_MOD_KEY)}]
     c["sites"]["bulk"] = {"keys": mod, "bayes": {"fallback": "news", "min_learns": 3}}

@@ -666,7 +666,14 @@ class ExampleService:
         self.svc.config = dict(self.svc.config, listen="127.0.0.1:%d" % self.port)
         self.svc.start(env={"MODGATE_LISTEN": "127.0.0.1:%d" % self.port,
                             "MODGATE_REDIS_URL": "redis://127.0.0.1:%d/0" % self.redis.port})
+        # As a reader of the docs would find it seconds after `make run`:
+        # the shipped starter stored and loaded (under ASan it takes longer).
+        assert wait_until(self._starter_loaded, 60), self.svc.logtext()[-2000:]
         return self
+
+    def _starter_loaded(self):
+        st, m, _ = self.svc.request("GET", "/v1/sites/demo/model", key="demo-moderator-key")
+        return st == 200 and m["blend"]["starter_read"]
 
     def __exit__(self, *exc):
         rc = self.svc.stop()

@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, MOD_KEY, Service, base_config, interop_missing, interop_node,  # noqa: E402
+from harness import (CMS_KEY, MOD_KEY, Service, base_config, interop_missing, no_starter, interop_node,  # noqa: E402
                      keep_screenshot, run_tests, secret_file, sha256, start)
 import wordpress  # noqa: E402
 from wordpress import ADMIN, AUTHOR, EDITOR, WordPress, php_str  # noqa: E402
@@ -1151,6 +1151,7 @@ def main():
     c["sites"]["news"]["form_token"] = {"min_seconds": 0}
     c["sites"]["wpconst"] = {"keys": [{"id": "wc-cms", "role": "cms", "sha256": sha256(CONST_KEY)},
                                       {"id": "wc-mod", "role": "moderator", "sha256": sha256(CONST_MOD)}]}
+    no_starter(c)  # where each comment lands comes from the rules alone
     s = Service(ctx["bin"], tmp, c)
     s.start()
     ctx["svc"] = s

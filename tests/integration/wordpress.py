@@ -41,7 +41,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import ROOT, Service, base_config, free_port, run_tests, start, wait_until
+from harness import ROOT, Service, base_config, free_port, no_starter, run_tests, start, wait_until
 
 WP_CORE = "/usr/share/wordpress"
 THEME = "twentytwentythree"
@@ -553,6 +553,7 @@ def main(globs, ctx, configure, make_wp, what="plugin"):
     tmp, r = ctx["tmp"], ctx["redis"]
     c = base_config(r.port)
     configure(c, tmp)
+    no_starter(c)  # where each comment lands comes from the rules alone
     s = Service(ctx["bin"], tmp, c)
     s.start()
     ctx["svc"] = s

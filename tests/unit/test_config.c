@@ -1,5 +1,6 @@
 /* test_config.c - config validation: every mistake is refused with the
  * field's path, and good configs load with their values. */
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,53 @@ TEST(bayes_settings)
     }
 }
 
+/* bayes.starter and starter_weight: the shipped starter by default at the
+ * cross-validated weight, another model or none, and the refusals */
+TEST(bayes_starter_settings)
+{
+    char err[512];
+    struct cfg *c = load_str("{\"sites\":{\"a\":{},\"b\":{\"bayes\":{\"starter\":\"seed-news\","
+                             "\"starter_weight\":200}},\"c\":{\"bayes\":{\"starter\":null}},"
+                             "\"d\":{\"bayes\":{\"starter_weight\":0}},\"e\":{\"bayes\":{\"model\":\"m-e\","
+                             "\"starter\":\"d\"}}}}", err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        const struct site_cfg *a = cfg_site(c, "a", NULL), *b = cfg_site(c, "b", NULL);
+        CHECK_EQ_STR(a->bayes.starter, "modgate-starter");
+        CHECK_NEAR(a->bayes.starter_weight, 50, 1e-12);
+        CHECK_EQ_STR(b->bayes.starter, "seed-news");
+        CHECK_NEAR(b->bayes.starter_weight, 200, 1e-12);
+        CHECK_EQ_STR(cfg_site(c, "c", NULL)->bayes.starter, "");
+        CHECK_NEAR(cfg_site(c, "d", NULL)->bayes.starter_weight, 0, 1e-12);
+        CHECK_EQ_STR(cfg_site(c, "e", NULL)->bayes.starter, "d"); /* another site's model: read only */
+        cfg_swap(c);
+        cfg_swap(NULL);
+    }
+    /* refused, naming the field; learning never goes into a starter: its
+     * own, or the shipped one */
+    static const char *const bad[][2] = {
+        { "{\"starter_weight\":-1}", "sites.a.bayes.starter_weight" },
+        { "{\"starter_weight\":\"50\"}", "sites.a.bayes.starter_weight" },
+        { "{\"starter_weight\":2000000}", "sites.a.bayes.starter_weight" },
+        { "{\"starter\":\"Bad Name\"}", "sites.a.bayes.starter" },
+        { "{\"model\":\"m\",\"starter\":\"m\"}", "sites.a.bayes.starter" },
+        { "{\"model\":\"modgate-starter\",\"starter\":null}",
+          "sites.a.bayes.model: \"modgate-starter\" is the shipped starter" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char doc[256];
+        snprintf(doc, sizeof doc, "{\"sites\":{\"a\":{\"bayes\":%s}}}", bad[i][0]);
+        CHECK(refused_with(doc, bad[i][1]));
+    }
+    /* a policy may set the weight, not the model read */
+    json_t *pol = json_loads("{\"bayes\":{\"starter_weight\":0}}", 0, NULL);
+    CHECK_EQ_INT(cfg_policy_check(pol, err, sizeof err), 0);
+    json_decref(pol);
+    pol = json_loads("{\"bayes\":{\"starter\":\"x\"}}", 0, NULL);
+    CHECK(cfg_policy_check(pol, err, sizeof err) != 0 && strstr(err, "config file"));
+    json_decref(pol);
+}
+
 /* moderation.max_held and on_full: defaults, values, and refusals naming the field */
 TEST(held_queue_cap)
 {
@@ -357,6 +405,7 @@ int main(void)
     RUN(akismet_settings);
     RUN(comment_keys_are_ignored);
     RUN(bayes_settings);
+    RUN(bayes_starter_settings);
     RUN(held_queue_cap);
     RUN(coral_secrets);
     unlink(path);
