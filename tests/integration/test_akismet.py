@@ -120,6 +120,8 @@ def snapshot(api=True):
              if t == "stream" else t)
         if t == "hash" and not api and ":rl:" in k:
             v = [x for i, x in enumerate(v) if i % 2 == 0 and not x.startswith("api:")]
+            if not v:
+                continue  # an epoch's hash of API buckets alone (a new epoch starts every few seconds)
         out[k] = (t, v)
     return out
 
