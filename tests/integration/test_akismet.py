@@ -127,11 +127,18 @@ def snapshot(api=True):
 
 
 def api_buckets():
-    """The API keys' buckets as they are in Redis: {field: value}."""
-    out = {}
+    """The API keys' buckets as Redis holds them now: {field: value}, from
+    each site's newest epoch hash (a bucket used in a new epoch is written
+    there; the older hash keeps its last value until it expires)."""
+    newest = {}
     for k in redis().cmd("KEYS", "*:rl:*") or []:
+        site, epoch = k.split(":rl:")[0], int(k.rsplit(":", 1)[1])
+        if site not in newest or epoch > newest[site][0]:
+            newest[site] = (epoch, k)
+    out = {}
+    for site, (_, k) in newest.items():
         v = redis().cmd("HGETALL", k)
-        out.update({v[i]: v[i + 1] for i in range(0, len(v), 2) if v[i].startswith("api:")})
+        out.update({site + " " + v[i]: v[i + 1] for i in range(0, len(v), 2) if v[i].startswith("api:")})
     return out
 
 
