@@ -501,13 +501,22 @@ def test_connections_over_the_per_address_cap_are_closed_at_once():
     s = env.svc
     held = []
     try:
-        for _ in range(4):
+        def answered():
             c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
-            held.append(c)
             # answered, so libmicrohttpd has surely accepted and counted it
             # (a connection in the kernel's accept queue is not counted yet)
             c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert c.recv(4096).startswith(b"HTTP/1.1 200")
+            try:
+                if c.recv(4096).startswith(b"HTTP/1.1 200"):
+                    return c
+            except OSError:
+                pass
+            c.close()  # the harness's own start-up connection was still counted: again
+            return None
+        for _ in range(4):
+            c = wait_until(answered, 10, 0.1)
+            assert c, "no connection answered"
+            held.append(c)
         extra = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         try:
