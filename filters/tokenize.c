@@ -5,11 +5,12 @@
  *      replace invalid UTF-8 by spaces (the fact itself is a token);
  *   2. find links with links.c, the same rules the link heuristic uses,
  *      and turn each into host, registered-domain and path tokens;
- *   3. build the plain text: links blanked, HTML tags dropped (their names
- *      are tokens), entities decoded, e-mail addresses taken out as
- *      tokens; symbols, emoji, phone shapes and capitals noted on the way;
- *   4. normalise that text (text.c) and emit words, word pairs and
- *      character n-grams.
+ *   3. build the plain text: HTML tags dropped (their names are tokens),
+ *      entities decoded, e-mail addresses taken out as tokens; symbols,
+ *      emoji, phone shapes and capitals noted on the way (links stay in
+ *      it: their text is words too);
+ *   4. normalise that text (text.c) and emit words, word pairs and the
+ *      character n-grams of the whole text.
  * Tokens are deduplicated per comment (the model counts comments, not
  * occurrences) in a small hash set, and hashed with FNV-1a and a 64-bit
  * finaliser, so that equal texts give equal hashes on every machine. */
@@ -28,25 +29,26 @@
 #define SET_SLOTS 1024
 
 /* Words longer than this (bytes, normalised) are not words people write
- * but run-together junk or base64; they become "m:longword" and only
- * their first characters give n-grams. */
+ * but run-together junk or base64; they become "m:longword" (their
+ * characters still give n-grams). */
 #define WORD_MAX 40
 
-/* N-grams come from at most this many characters of one word (CJK text
- * without spaces is one long "word"). */
-#define NGRAM_CHARS 48
+/* Character n-grams of the whole normalised text, across the spaces
+ * between words ("e_fr" in "free free"): 2 to 5 characters. They carry
+ * what transfers between kinds of text (spellings, digits, fragments of
+ * links) where whole words do not. Chosen by cross-validation on the
+ * training halves of the seed-1337 split (docs/benchmarks.md, "Bernoulli
+ * scoring and whole-text n-grams"): 2-5 against 2-4, 3-4, 3-5, per-word
+ * 3-grams and none, with the classifier of bayes.c; 2-5 was best or
+ * within noise of the best on every measure (5-fold AUC sms / youtube
+ * 0.9959 / 0.9941, youtube -> sms 0.941, the youtube stream from an sms
+ * starter 0.987), while per-word n-grams added nothing beside them. */
+#define NGRAM_MIN 2
+#define NGRAM_MAX 4
 
-/* Character n-gram lengths: 3 only. On 5-fold cross-validation of the
- * training splits (AUC sms / youtube) 3 gave 0.9966 / 0.9885, 3 to 4
- * 0.9964 / 0.9887 and 3 to 5 0.9966 / 0.9899: no range is clearly better
- * (one fold's ham is 76 comments: 0.002 is noise), and each longer
- * n-gram adds a third of the tokens, hence time (3 to 4: about 100,000
- * comments/s classified, 3 alone: about 120,000). 3-grams of the whole
- * normalised text (across the spaces between words) were measured in 44
- * variants too (docs/benchmarks.md, "whole-text character n-grams"):
- * none beat these on the training halves with this classifier. */
-#define NGRAM_MIN 3
-#define NGRAM_MAX 3
+/* N-grams come from at most this many bytes of the normalised text: the
+ * token budget (TOK_MAX) is spent long before, and it bounds the copy. */
+#define NGRAM_TEXT_MAX 2048
 
 /* Links turned into tokens; more still count in "m:links". */
 #define MAX_LINKS 16
@@ -76,15 +78,12 @@ struct tok_list {
     uint8_t plen[TOK_MAX];
     uint32_t off[TOK_MAX];        /* its payload: text[off..off+len) */
     uint16_t len[TOK_MAX];
-    uint16_t grp[TOK_MAX];        /* evidence group (see tok_groups) */
-    uint16_t ngroups;
-    uint16_t cur;                 /* group of the next token, or one of: */
-#define GROUP_NONE 0xffff             /* each token a group of its own */
-#define GROUP_OPEN 0xfffe             /* a group not numbered until it has a token,
-                                         so that groups never outnumber tokens */
-    uint16_t set[SET_SLOTS];      /* index + 1 into h[], 0 = empty */
+    uint32_t set[SET_SLOTS];      /* index + 1 into h[] in the low 16 bits (0 =
+                                     empty), the hash's top 16 in the high ones:
+                                     most probes are settled without reading h[] */
     char *text;                   /* payloads, back to back (TEXT_CAP bytes) */
     size_t text_len;
+    size_t goff, glen;            /* ngram_text's copy: text[goff..goff+glen) */
     char *buf;                    /* the body, cut and made valid UTF-8 */
     char *plain;                  /* plain text for words */
     size_t buf_cap;
@@ -118,12 +117,6 @@ size_t tok_count(const tok_list *tl)
 const uint64_t *tok_hashes(const tok_list *tl)
 {
     return tl->h;
-}
-
-const uint16_t *tok_groups(const tok_list *tl, size_t *ngroups)
-{
-    *ngroups = tl->ngroups;
-    return tl->grp;
 }
 
 size_t tok_text(const tok_list *tl, size_t i, char *buf, size_t buflen)
@@ -227,17 +220,26 @@ void tok_fingerprint(const tok_list *tl, char hex[33])
 
 void tok_fingerprint_raw(const tok_list *tl, unsigned char out[16])
 {
-    /* The hashes in the order the tokenizer found them: the same text
-     * always gives the same sequence, so no sort is needed. */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    crypto_generichash(out, 16, (const unsigned char *)tl->h, 8 * tl->n, NULL, 0);
-#else
+    /* Words, pairs and n-grams are all read from one copy of the
+     * normalised text (ngram_text): that copy stands for them, and is a
+     * tenth of their hashes' bytes (BLAKE2b of every hash took a third of
+     * a learn's time). Every other token by its hash, in the order the
+     * tokenizer found them: the same text always gives the same
+     * sequence. Two comments with the same fingerprint have the same
+     * tokens. */
     unsigned char le[8 * TOK_MAX];
-    for (size_t i = 0; i < tl->n; i++)
+    size_t k = 0;
+    for (size_t i = 0; i < tl->n; i++) {
+        if (tl->off[i] >= tl->goff && tl->off[i] < tl->goff + tl->glen)
+            continue;
         for (int b = 0; b < 8; b++)
-            le[8 * i + (size_t)b] = (unsigned char)(tl->h[i] >> (8 * b));
-    crypto_generichash(out, 16, le, 8 * tl->n, NULL, 0);
-#endif
+            le[k++] = (unsigned char)(tl->h[i] >> (8 * b));
+    }
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 16);
+    crypto_generichash_update(&st, le, k);
+    crypto_generichash_update(&st, (const unsigned char *)tl->text + tl->goff, tl->glen);
+    crypto_generichash_final(&st, out, 16);
 }
 
 /* c is one of the characters of 'set' (never NUL, which strchr would
@@ -271,8 +273,9 @@ static void emit_seeded(tok_list *tl, uint64_t seed, const char *prefix, size_t 
     }
     uint64_t h = hash_words(seed, (const unsigned char *)s, n, padded);
     size_t i = (size_t)h & (SET_SLOTS - 1);
+    uint32_t tag = (uint32_t)(h >> 48) << 16;
     while (tl->set[i]) {
-        if (tl->h[tl->set[i] - 1] == h)
+        if ((tl->set[i] & 0xffff0000u) == tag && tl->h[(tl->set[i] & 0xffff) - 1] == h)
             return; /* seen */
         i = (i + 1) & (SET_SLOTS - 1);
     }
@@ -284,10 +287,7 @@ static void emit_seeded(tok_list *tl, uint64_t seed, const char *prefix, size_t 
         memcpy(tl->text + off, s, n);
         tl->text_len += n;
     }
-    tl->set[i] = (uint16_t)(tl->n + 1);
-    if (tl->cur == GROUP_OPEN)
-        tl->cur = tl->ngroups++; /* the group's first token: number it now */
-    tl->grp[tl->n] = tl->cur == GROUP_NONE ? tl->ngroups++ : tl->cur;
+    tl->set[i] = tag | (uint32_t)(tl->n + 1);
     tl->h[tl->n] = h;
     tl->pre[tl->n] = prefix;
     tl->plen[tl->n] = (uint8_t)plen;
@@ -693,27 +693,25 @@ static size_t phone_at(tok_list *tl, const char *s, size_t n, size_t i)
     return e > i ? e : i + 1;
 }
 
-/* Build tl->plain from tl->buf[0..n): links blanked, tags dropped,
- * entities decoded, e-mail addresses out. Returns its length. */
+/* Build tl->plain from tl->buf[0..n): tags dropped, entities decoded,
+ * e-mail addresses out. Links stay in it: their text ("www", "com",
+ * "watch", a video id's digits) is words and n-grams like any other, on
+ * top of the u: tokens step 2 made. Blanking them cost most of the
+ * filter's transfer between kinds of text: trained on the youtube
+ * training half and tested on the sms one, AUC 0.762 blanked against
+ * 0.867 kept, with 5-fold cross-validation of each training half
+ * unchanged within noise (docs/benchmarks.md, "what separates us from
+ * the study"). Returns its length, at most n (nothing here lengthens
+ * the text). */
 static size_t make_plain(tok_list *tl, size_t n, struct plain_stats *st)
 {
     const char *s = tl->buf;
     char *o = tl->plain;
     size_t len = 0, i = 0;
-    int sp = 0;
     char prev_punct = 0;
     size_t phone_end = 0; /* the phone shape found last ends here */
     memset(st, 0, sizeof *st);
-    size_t next_span = tl->nspans ? tl->spans[0].start : (size_t)-1;
     while (i < n) {
-        if (i >= next_span) {
-            if (i < tl->spans[sp].end)
-                i = tl->spans[sp].end;
-            sp++;
-            next_span = sp < tl->nspans ? tl->spans[sp].start : (size_t)-1;
-            o[len++] = ' ';
-            continue;
-        }
         unsigned char c = (unsigned char)s[i];
         /* Most of a comment is lower-case letters and spaces: copied with
          * no further test. */
@@ -836,45 +834,54 @@ static size_t squash(char *w, size_t n)
     return o;
 }
 
-static void ngrams(tok_list *tl, const char *w, size_t n)
+/* The normalised text as n-grams read it, copied into the payload arena
+ * (their payloads are hashed and kept where they lie, never copied one
+ * by one): "_" + the text with '_' for each space, runs of 3 or more
+ * equal letters squashed to 2 + "_", cut to NGRAM_TEXT_MAX bytes at a
+ * space (or a character start). Words and pairs are read from it too
+ * (words()). pos[] gets the
+ * start of each character and one past the end; returns the number of
+ * characters (0: nothing to do). The arena keeps room for every copied
+ * payload still to come; past that there are no n-grams (only a comment
+ * of hundreds of distinct long words gets there, long after its token
+ * budget). */
+static size_t ngram_text(tok_list *tl, const char *norm, size_t n, uint16_t *pos)
 {
-    /* "_" + word + "_", written once into the payload arena: its n-grams
-     * are hashed and kept there, not copied one by one. The arena keeps
-     * room for every copied payload still to come; past that a word
-     * gives no n-grams (only a comment of hundreds of distinct long words
-     * gets there, long after its token budget). */
-    size_t need = 4 * (NGRAM_CHARS + 2);
-    if (tl->text_len + need + (size_t)TOK_MAX * TOKEN_TEXT_MAX + 8 > TEXT_CAP)
-        return;
-    char *g = tl->text + tl->text_len;
-    size_t pos[NGRAM_CHARS + 3];
-    size_t gl = 0, nc = 0;
-    g[gl] = '_';
-    pos[nc++] = gl++;
-    for (size_t i = 0; i < n && nc < NGRAM_CHARS + 1;) {
-        pos[nc++] = gl;
-        if ((unsigned char)w[i] < 0x80) { /* the common case: one byte */
-            g[gl++] = w[i++];
-            continue;
-        }
-        size_t l = seq_len((unsigned char)w[i]);
-        if (!l || i + l > n)
-            l = 1;
-        memcpy(g + gl, w + i, l);
-        gl += l;
-        i += l;
+    if (n > NGRAM_TEXT_MAX) { /* at the last space before the cap: whole words */
+        size_t k = NGRAM_TEXT_MAX;
+        while (k > 0 && norm[k] != ' ')
+            k--;
+        n = k ? k : NGRAM_TEXT_MAX;
+        while (n > 0 && ((unsigned char)norm[n] & 0xC0) == 0x80)
+            n--;
     }
-    pos[nc++] = gl;
+    size_t need = n + 2 + 8;
+    if (!n || tl->text_len + need + (size_t)TOK_MAX * TOKEN_TEXT_MAX + 8 > TEXT_CAP)
+        return 0;
+    char *g = tl->text + tl->text_len;
+    g[0] = '_';
+    for (size_t i = 0; i < n; i++)
+        g[1 + i] = norm[i] == ' ' ? '_' : norm[i];
+    size_t gl = 1 + squash(g + 1, n);
     g[gl++] = '_';
-    pos[nc] = gl; /* end sentinel */
     tl->text_len += gl;
-    /* A word of one or two characters has no n-gram that says more than
-     * the word itself ("_u_", "_ur", "ur_"). */
-    if (nc <= 4)
-        return;
+    size_t nc = 0;
+    for (size_t i = 0; i < gl;) {
+        pos[nc++] = (uint16_t)i;
+        size_t l = (unsigned char)g[i] < 0x80 ? 1 : seq_len((unsigned char)g[i]);
+        i += l && i + l <= gl ? l : 1;
+    }
+    pos[nc] = (uint16_t)gl; /* end sentinel */
+    return nc;
+}
+
+/* The n-grams of ngram_text's copy, shortest first: when the budget runs
+ * out, the short ones (the most often shared) of the whole text are in. */
+static void ngrams(tok_list *tl, const char *g, const uint16_t *pos, size_t nc)
+{
     for (size_t len = NGRAM_MIN; len <= NGRAM_MAX; len++)
-        for (size_t a = 0; a + len <= nc; a++)
-            emit4(tl, "c:", 2, g + pos[a], pos[a + len] - pos[a], 1, 1);
+        for (size_t a = 0; a + len <= nc && tl->n < TOK_MAX; a++)
+            emit4(tl, "c:", 2, g + pos[a], (size_t)(pos[a + len] - pos[a]), 1, 1);
 }
 
 /* A token as a moderator reads it: the word or word pair itself, in
@@ -883,7 +890,7 @@ static void ngrams(tok_list *tl, const char *w, size_t n)
 size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
 {
     static const struct { const char *prefix, *before, *after; int payload; } kinds[] = {
-        { "b:", "\"", "\"", 1 },                      { "c:", "\"", "\" (part of a word)", 1 },
+        { "b:", "\"", "\"", 1 },                      { "c:", "\"", "\" (part of the text)", 1 },
         { "u:host:", "a link to ", "", 1 },            { "u:dom:", "a link to ", "", 1 },
         { "u:tld:", "a .", " link", 1 },               { "u:path:", "\"", "\" in a link", 1 },
         { "u:scheme:", "a link (", ")", 1 },             { "u:short", "a link shortener", "", 0 },
@@ -901,7 +908,7 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
     size_t k = 0;
 #define PUT(ch) do { if (k + 1 < outlen) out[k++] = (ch); } while (0)
     const char *before = "\"", *after = "\"", *rest = t;
-    int payload = 1, ngram = 0;
+    int payload = 1, ngram = 0, pair = 0;
     for (size_t j = 0; j < sizeof kinds / sizeof *kinds; j++) {
         size_t pl = strlen(kinds[j].prefix);
         if (strncmp(t, kinds[j].prefix, pl) == 0) {
@@ -909,6 +916,7 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
             after = kinds[j].after;
             payload = kinds[j].payload;
             ngram = kinds[j].prefix[0] == 'c';
+            pair = kinds[j].prefix[0] == 'b';
             rest = t + pl;
             break;
         }
@@ -916,8 +924,7 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
     for (const char *r = before; *r; r++)
         PUT(*r);
     for (const char *r = rest; payload && *r; r++)
-        if (!ngram || *r != '_') /* n-grams: "_fre" -> "fre", the marks are word edges */
-            PUT(*r);
+        PUT(*r == '_' && (ngram || pair) ? ' ' : *r); /* "e_fr" -> "e fr" */
     for (const char *r = after; *r; r++)
         PUT(*r);
 #undef PUT
@@ -926,32 +933,28 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
     return k;
 }
 
-static void words(tok_list *tl, char *norm, size_t n)
+/* Words and word pairs, from ngram_text's copy g[0..gl) ("_call_now_"):
+ * each word and each pair ("call_now") is hashed and kept where it lies
+ * in the arena, like the n-grams. 'nwords' is the word count of the
+ * whole text (the copy may be cut). */
+static void words(tok_list *tl, const char *g, size_t gl, size_t nwords)
 {
-    size_t i = 0, nwords = 0;
-    char prev[WORD_MAX + 1];
-    size_t prevl = 0;
-    char pair[2 * WORD_MAX + 2];
-    while (i < n && tl->n < TOK_MAX) {
+    const char *prev = NULL;
+    for (size_t i = 1; i < gl && tl->n < TOK_MAX;) {
         size_t b = i;
-        while (i < n && norm[i] != ' ')
+        while (i < gl && g[i] != '_')
             i++;
-        size_t l = squash(norm + b, i - b);
-        const char *w = norm + b;
+        const char *w = g + b;
+        size_t l = i - b;
         i++;
-        nwords++;
+        if (!l)
+            continue;
         if (l > WORD_MAX) {
             emits(tl, "m:", "longword");
-            tl->cur = GROUP_OPEN;
-            ngrams(tl, w, l);
-            tl->cur = GROUP_NONE;
-            prevl = 0;
+            prev = NULL;
             continue;
         }
-        /* The word, its pair with the word before and its n-grams are one
-         * evidence group (see bayes.h). */
-        tl->cur = GROUP_OPEN;
-        emit(tl, "", w, l);
+        emit4(tl, "", 0, w, l, 1, 1);
         int digits = 1;
         for (size_t k = 0; k < l; k++)
             if (w[k] < '0' || w[k] > '9')
@@ -960,16 +963,9 @@ static void words(tok_list *tl, char *norm, size_t n)
             char d[24];
             emit(tl, "n:", d, count_token(d, l));
         }
-        if (prevl) {
-            memcpy(pair, prev, prevl);
-            pair[prevl] = ' ';
-            memcpy(pair + prevl + 1, w, l);
-            emit(tl, "b:", pair, prevl + 1 + l);
-        }
-        ngrams(tl, w, l);
-        tl->cur = GROUP_NONE;
-        memcpy(prev, w, l);
-        prevl = l;
+        if (prev)
+            emit4(tl, "b:", 2, prev, (size_t)(w + l - prev), 1, 1);
+        prev = w;
     }
     emit_bucket(tl, "m:words:", nwords);
 }
@@ -999,8 +995,6 @@ void tok_run(tok_list *tl, const struct tok_input *in)
     tl->n = 0;
     tl->text_len = 0;
     tl->nspans = 0;
-    tl->ngroups = 0;
-    tl->cur = GROUP_NONE;
     memset(tl->set, 0, sizeof tl->set);
 
     size_t n = in->body_len;
@@ -1060,6 +1054,11 @@ void tok_run(tok_list *tl, const struct tok_input *in)
     }
     size_t norm_len;
     char *norm = text_normalize(tl->plain, plen, &norm_len);
-    words(tl, norm, norm_len);
+    uint16_t pos[NGRAM_TEXT_MAX + 3];
+    size_t goff = tl->text_len, nc = ngram_text(tl, norm, norm_len, pos);
+    tl->goff = goff;
+    tl->glen = nc ? pos[nc] : 0;
+    words(tl, tl->text + goff, nc ? pos[nc] : 0, text_word_count(norm, norm_len));
+    ngrams(tl, tl->text + goff, pos, nc);
     free(norm);
 }

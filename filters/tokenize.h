@@ -7,10 +7,13 @@
  *   words        "free", "txt"        normalised (text.h: NFKC, case fold,
  *                                      marks and invisible characters gone),
  *                                      runs of 3+ equal letters squashed to 2
- *   word pairs   "b:call now"
- *   char n-grams "c:_fr", "c:ee_"     3-grams of each word of 3 or more
- *                                      characters, with its boundaries: they
- *                                      catch obfuscated and misspelt words
+ *   word pairs   "b:call_now"
+ *   char n-grams "c:e_fr", "c:_fre"   2- to 4-grams of the whole normalised
+ *                                      text, '_' for the spaces between words
+ *                                      and at its ends: they catch obfuscated
+ *                                      and misspelt words, digits and link
+ *                                      fragments, and carry across kinds of
+ *                                      text where whole words do not
  *   links        "u:host:bit.ly", "u:dom:bit.ly", "u:path:abc", "u:short",
  *                "u:scheme:https"
  *   e-mail       "e:dom:gmail.com", "e:addr"
@@ -35,7 +38,7 @@
 
 /* Bumped whenever the same text would give other tokens: a model learned
  * with another version does not match (see api.md, model export). */
-#define TOK_VERSION 2
+#define TOK_VERSION 3
 
 /* Distinct tokens kept per comment. A long comment reaches it with its
  * first few hundred words, which carry its character; beyond that the
@@ -70,15 +73,7 @@ size_t tok_count(const tok_list *tl);
  * Borrowed: valid until the next tok_run or tok_list_free. */
 const uint64_t *tok_hashes(const tok_list *tl);
 
-/* Evidence groups: tokens drawn from one word (the word and its
- * character n-grams) share a group, since they are one piece of evidence
- * said several times; every other token is a group of its own. Returns
- * the group of each token (tok_count() of them, numbered 0..*ngroups-1;
- * there are never more groups than tokens).
- * Borrowed like tok_hashes. */
-const uint16_t *tok_groups(const tok_list *tl, size_t *ngroups);
-
-/* Copy the text of token 'i' ("c:_fr", "free") into buf (size 'buflen',
+/* Copy the text of token 'i' ("c:e_fr", "free") into buf (size 'buflen',
  * NUL-terminated, cut to fit, possibly in the middle of a character) and
  * return its full length. Texts are not kept whole for every token, only
  * put together when asked: a check names at most a few. */
@@ -89,7 +84,7 @@ size_t tok_text(const tok_list *tl, size_t i, char *buf, size_t buflen);
 
 /* Token 'i' as a moderator reads it, into out (size 'outlen', at least
  * TOK_DESCRIBE_MAX for it never to be cut): a word or word pair in quotes
- * ("free", "call now"), a 3-gram as "fre" (part of a word), the other
+ * ("free", "call now"), an n-gram as "e fr" (part of the text), the other
  * kinds in words ("a link to bit.ly", "a phone number", "£"). Returns the
  * length written. */
 size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen);

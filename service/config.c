@@ -486,13 +486,12 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
     if (!o)
         return x->failed ? -1 : 0;
     static const char *const keys[] = { "enabled", "model", "fallback", "starter", "starter_weight", "min_learns",
-        "weight", "s", "x", "min_dev", "max_discriminators", "min_tokens", NULL };
+        "weight", "alpha", "min_tokens", NULL };
     struct bayes_params *bp = &b->params;
-    long ml = bp->min_learns, md = bp->max_discriminators, mt = bp->min_tokens;
-    /* s is a count of comments (the weight of the background belief): far
-     * above a thousand no learned evidence could move a token. x at 0 or 1
-     * would make every unseen token certain. min_dev at 0.5 skips every
-     * token. A weight above 10 lets Bayes alone outvote every other rule.
+    long ml = bp->min_learns, mt = bp->min_tokens;
+    /* alpha is a count of comments added to each token's counts: above a
+     * thousand no learned evidence could move a token, near 0 a token seen
+     * once would be near certain. A weight above 10 lets Bayes alone outvote every other rule.
      * A starter_weight of a million comments per class is far above any
      * starter's size (the blend never inflates one: model_blend_scale). */
     if (only_keys(x, p, o, keys) || get_bool(x, p, o, "enabled", &b->enabled) ||
@@ -501,13 +500,10 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
         get_model_name(x, p, o, "starter", 1, b->starter, sizeof b->starter) ||
         get_num(x, p, o, "starter_weight", 0, 1000000, &b->starter_weight) ||
         get_int(x, p, o, "min_learns", 1, 1000000000L, &ml) || get_num(x, p, o, "weight", 0, 10, &b->weight) ||
-        get_num(x, p, o, "s", 0.001, 1000, &bp->s) || get_num(x, p, o, "x", 0.01, 0.99, &bp->x) ||
-        get_num(x, p, o, "min_dev", 0, 0.49, &bp->min_dev) ||
-        get_int(x, p, o, "max_discriminators", 1, BAYES_MAX_TOKENS, &md) ||
+        get_num(x, p, o, "alpha", 0.01, 1000, &bp->alpha) ||
         get_int(x, p, o, "min_tokens", 1, BAYES_MAX_TOKENS, &mt))
         return -1;
     bp->min_learns = ml;
-    bp->max_discriminators = (int)md;
     bp->min_tokens = (int)mt;
     if (b->fallback[0] && strcmp(b->fallback, b->model) == 0) {
         char pf[300];
@@ -1214,8 +1210,8 @@ static const char *const policy_keys[] = { "thresholds", "prior", "redis_down", 
     "form_token", "moderation", NULL };
 static const char *const policy_captcha_keys[] = { "cost", "counter_min", "counter_max", "ttl_s",
     "challenge_from", "challenge_to", "credit", "max_challenges", NULL };
-static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "s", "x", "min_dev",
-    "max_discriminators", "min_tokens", "starter_weight", NULL };
+static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "alpha", "min_tokens",
+    "starter_weight", NULL };
 
 static int listed(const char *const *list, const char *k)
 {
@@ -1351,7 +1347,7 @@ json_t *cfg_policy_json(const struct site_cfg *s)
     json_t *doc = json_pack(
         "{s:{s:f,s:f}, s:f, s:s, s:b, s:I, s:o, s:o, s:{s:i}, s:{s:o,s:o},"
         " s:{s:b,s:I,s:i,s:I}, s:{s:i,s:f,s:i}, s:o,"
-        " s:{s:b,s:I,s:f,s:f,s:f,s:f,s:i,s:i,s:f}, s:{s:I,s:I,s:I,s:b,s:b,s:I,s:s}}",
+        " s:{s:b,s:I,s:f,s:f,s:i,s:f}, s:{s:I,s:I,s:I,s:b,s:b,s:I,s:s}}",
         "thresholds", "hold", s->th.hold, "reject", s->th.reject, "prior", s->prior, "redis_down",
         decision_name(s->redis_down), "shadow", s->shadow, "decision_ttl_s", (json_int_t)s->decision_ttl_s,
         "rate_limits", rl, "api_rate_limit", bucket_json(&s->api), "links", "max", s->heur.max_links, "words",
@@ -1359,8 +1355,8 @@ json_t *cfg_policy_json(const struct site_cfg *s)
         s->dup_enabled, "window_s", (json_int_t)s->dup_window_s, "min_sources", s->dup_min_sources, "min_chars",
         (json_int_t)s->dup_min_chars, "style", "shout_min_letters", s->heur.shout_min_letters, "shout_ratio",
         s->heur.shout_ratio, "repeat_min_run", s->heur.repeat_min_run, "weights", w, "bayes", "enabled",
-        s->bayes.enabled, "min_learns", (json_int_t)bp->min_learns, "weight", s->bayes.weight, "s", bp->s, "x",
-        bp->x, "min_dev", bp->min_dev, "max_discriminators", bp->max_discriminators, "min_tokens", bp->min_tokens,
+        s->bayes.enabled, "min_learns", (json_int_t)bp->min_learns, "weight", s->bayes.weight, "alpha", bp->alpha,
+        "min_tokens", bp->min_tokens,
         "starter_weight", s->bayes.starter_weight,
         "moderation", "retention_days", (json_int_t)s->mod.retention_days, "audit_days",
         (json_int_t)s->mod.audit_days, "events_days", (json_int_t)s->mod.events_days, "learn_on_approve",

@@ -1311,8 +1311,6 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
     if (n > BAYES_MAX_TOKENS)
         n = BAYES_MAX_TOKENS;
     double spam[BAYES_MAX_TOKENS], ham[BAYES_MAX_TOKENS];
-    size_t ngroups = 0;
-    const uint16_t *groups = tok_groups(tl, &ngroups);
     uint64_t need = bp->min_learns > 0 ? (uint64_t)bp->min_learns : 1;
     pthread_once(&init_once, init_locks);
     pthread_rwlock_rdlock(&tab_lock);
@@ -1325,7 +1323,7 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
     blend_of(site, m, st, &ss, &sh, &ns, &nh);
     if (ns >= (double)need && nh >= (double)need) {
         model_get_blend(m, st, ss, sh, tok_hashes(tl), n, spam, ham);
-        bayes_classify(bp, spam, ham, groups, ngroups, n, ns, nh, out);
+        bayes_classify(bp, NULL, spam, ham, n, ns, nh, out);
         *model_used = name;
     }
     if (se)

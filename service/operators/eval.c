@@ -298,8 +298,9 @@ static model *starter_build(tok_list *tl, const struct docs *const *sets, size_t
 }
 
 static int explain;  /* --scores: keep each comment's strongest tokens */
-static int rank_by_p = 1; /* --rank: the figures rank by p (default; cross-validation
-                              ranks equally well by either, bayes.c) or bayes_rank(logit) */
+static int train_balanced; /* --balanced: --train's sources weigh the same per class */
+static int rank_by_p = 0; /* --rank: the figures rank by the raw score (default: tie-free)
+                              or by the calibrated p (which may round to 1 at the top) */
 
 /* What a classification reads: a model, and optionally a starter model
  * blended under it at scales per class (model_get_blend). */
@@ -307,6 +308,7 @@ struct reader {
     const model *m;
     const model *starter; /* NULL: none */
     double scale_spam, scale_ham;
+    const struct bayes_calib *cal; /* NULL: bayes_calib_default */
 };
 
 static void classify(const struct reader *rd, tok_list *tl, const struct bayes_params *bp, struct doc *d)
@@ -317,9 +319,7 @@ static void classify(const struct reader *rd, tok_list *tl, const struct bayes_p
     model_get_blend(rd->m, rd->starter, rd->scale_spam, rd->scale_ham, tok_hashes(tl), tok_count(tl), sp, hm);
     model_totals_blend(rd->m, rd->starter, rd->scale_spam, rd->scale_ham, &ns, &nh);
     struct bayes_result r;
-    size_t ng;
-    const uint16_t *g = tok_groups(tl, &ng);
-    bayes_classify(bp, sp, hm, g, ng, tok_count(tl), ns, nh, &r);
+    bayes_classify(bp, rd->cal, sp, hm, tok_count(tl), ns, nh, &r);
     d->p = r.p;
     d->logit = r.logit;
     d->score = rank_by_p ? r.p : bayes_rank(r.logit);
@@ -340,6 +340,27 @@ static void classify(const struct reader *rd, tok_list *tl, const struct bayes_p
 }
 
 /* ---------- metrics ---------- */
+
+/* The calibration (bayes_fit_calib) of the raw scores of the 'n' comments
+ * of 'v' that had an opinion, each scored by a model that had not learned
+ * it: {"a", "b", "comments"}, or null when a class has none. */
+static json_t *calib_json(struct doc *const *v, size_t n)
+{
+    double *z = xmalloc((n ? n : 1) * sizeof *z);
+    unsigned char *y = xmalloc(n ? n : 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->opinion) {
+            z[k] = v[i]->logit;
+            y[k++] = (unsigned char)v[i]->spam;
+        }
+    struct bayes_calib c;
+    json_t *o = bayes_fit_calib(z, y, NULL, k, &c) ? json_null()
+                                             : json_pack("{s:f,s:f,s:I}", "a", c.a, "b", c.b, "comments", (json_int_t)k);
+    free(z);
+    free(y);
+    return o;
+}
 
 static int by_score_desc(const void *a, const void *b)
 {
@@ -498,7 +519,7 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
                            tok_list *tl, double thr)
 {
     model *m = model_new();
-    struct reader rd = { m, NULL, 0, 0 };
+    struct reader rd = { m, NULL, 0, 0, NULL };
     if (starter && o->k > 0) {
         uint64_t ss, sh;
         model_totals(starter, &ss, &sh);
@@ -527,6 +548,7 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
     compute(w, n, thr, &mt);
     free(w);
     json_t *out = metrics_json(&mt, thr);
+    json_object_set_new(out, "calibration", calib_json(v, n));
     json_t *first = json_array_get(wins, 0);
     json_object_set(out, "first_window_auc", first ? first : json_null());
     json_object_set_new(out, "window", json_integer(WINDOW));
@@ -606,12 +628,13 @@ static json_t *prequential_main(struct docs *stream, const struct docs *starter_
     }
     free(sub);
     free(src);
+    json_t *pooled = calib_json(order, stream->n);
     json_t *mean = json_object();
     put(mean, "auc", mean_of(per, "auc"));
     put(mean, "recall_at_fpr_0.5pct", mean_of(per, "recall_at_fpr_0.5pct"));
     put(mean, "recall_at_fpr_1pct", mean_of(per, "recall_at_fpr_1pct"));
     put(mean, "first_window_auc", mean_of(per, "first_window_auc"));
-    return json_pack("{s:o,s:o}", "sources", per, "mean", mean);
+    return json_pack("{s:o,s:o,s:o}", "sources", per, "mean", mean, "calibration", pooled);
 }
 
 /* ---------- command line ---------- */
@@ -620,7 +643,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: modgate eval --train A.jsonl[,B.jsonl...] (--test C.jsonl | --cv K)\n"
                     "                    [--scores OUT.jsonl] [--threshold T] [--min-learns N]\n"
-                    "                    [--speed] [--param NAME=VALUE]... [--rank p|logit]\n"
+                    "                    [--speed] [--param NAME=VALUE]... [--rank p|logit] [--balanced]\n"
                     "                    [--sweep [--config FILE --site SITE]]\n"
                     "       modgate eval --prequential FILE.jsonl [--shuffle SEED]\n"
                     "                    [--starter A.jsonl[,B.jsonl...]] [--starter-weight K|inf]\n"
@@ -630,12 +653,14 @@ static int usage(void)
                     "  --prequential scores each comment of FILE, then learns it, from an empty model\n"
                     "          (with --starter, these files' model blended under it at K pseudo-comments\n"
                     "          per class, default 100; 0 = no starter, inf = full weight)\n"
+                    "  --balanced (with --test): each \"source\" of the --train files carries equal\n"
+                    "          weight per class (as --starter-balanced)\n"
                     "  --starter-balanced: each \"source\" of the starter carries equal weight per\n"
                     "          class (as `modgate model build --balanced` builds the shipped one)\n"
                     "  --leave-one-source-out: each \"source\" of FILE in turn is the stream, the\n"
                     "          other sources join the starter\n"
                     "  --rank: what the figures rank by: p (default) or the logit mapped to (0,1)\n"
-                    "  --param sets a classifier constant: s, x, min_dev, max_discriminators, min_tokens\n"
+                    "  --param sets a classifier constant: alpha, min_tokens\n"
                     "  --sweep adds precision, recall, FPR and decisions for hold thresholds 0.05-0.95;\n"
                     "          with --config and --site each comment is scored as that site's policy\n"
                     "          scores it (prior, heuristics, word lists, Bayes weight and constants,\n"
@@ -653,14 +678,8 @@ static int set_param(struct bayes_params *bp, const char *kv)
     if (*end || end == eq + 1)
         return -1;
     size_t n = (size_t)(eq - kv);
-    if (n == 1 && kv[0] == 's')
-        bp->s = v;
-    else if (n == 1 && kv[0] == 'x')
-        bp->x = v;
-    else if (n == 7 && !strncmp(kv, "min_dev", n))
-        bp->min_dev = v;
-    else if (n == 18 && !strncmp(kv, "max_discriminators", n))
-        bp->max_discriminators = (int)v;
+    if (n == 5 && !strncmp(kv, "alpha", n) && v > 0)
+        bp->alpha = v;
     else if (n == 10 && !strncmp(kv, "min_tokens", n))
         bp->min_tokens = (int)v;
     else
@@ -680,14 +699,19 @@ static model *train_and_test(const struct docs *train, struct docs *test, tok_li
     do {
         model_free(m);
         m = model_new();
-        learn_all(m, tl, train, NULL, -1, NULL);
+        if (train_balanced) {
+            const struct docs *sets[1] = { train };
+            json_decref(learn_balanced(m, tl, sets, 1, NULL));
+        } else {
+            learn_all(m, tl, train, NULL, -1, NULL);
+        }
         rounds++;
         t = now_s() - t0;
     } while (speed && t < 0.5);
     *learn_rate = (double)(train->n * rounds) / t;
     rounds = 0;
     t0 = now_s();
-    struct reader rd = { m, NULL, 0, 0 };
+    struct reader rd = { m, NULL, 0, 0, NULL };
     do {
         for (size_t i = 0; i < test->n; i++)
             classify(&rd, tl, bp, &test->d[i]);
@@ -770,6 +794,10 @@ int eval_main(int argc, char **argv)
             po.balanced = 1;
             continue;
         }
+        if (!strcmp(a, "--balanced")) {
+            train_balanced = 1;
+            continue;
+        }
         if (!v)
             return usage();
         i++;
@@ -818,7 +846,8 @@ int eval_main(int argc, char **argv)
             return usage();
     }
     if (preq_arg ? train_arg || test_arg || cv || speed || sweep
-                 : !train_arg || (!test_arg && cv < 2) || (test_arg && cv) || starter_arg || loso)
+                 : !train_arg || (!test_arg && cv < 2) || (test_arg && cv) || starter_arg || loso ||
+                   (train_balanced && cv))
         return usage();
     if (!(thr > 0 && thr <= 1) || !config_arg != !site_arg || (config_arg && !sweep))
         return usage();
@@ -884,7 +913,7 @@ int eval_main(int argc, char **argv)
         for (int f = 0; f < cv; f++) {
             model *m = model_new();
             learn_all(m, tl, &train, fold, f, NULL);
-            struct reader rd = { m, NULL, 0, 0 };
+            struct reader rd = { m, NULL, 0, 0, NULL };
             for (size_t i = 0; i < train.n; i++)
                 if (fold[i] == f)
                     classify(&rd, tl, &bp, &train.d[i]);
@@ -910,6 +939,8 @@ int eval_main(int argc, char **argv)
     for (size_t i = 0; i < scored->n; i++)
         v[i] = &scored->d[i];
     json_object_set_new(out, "rank", json_string(rank_by_p ? "p" : "logit"));
+    if (cv)
+        json_object_set_new(out, "calibration", calib_json(v, scored->n));
     rc = write_scores(scores_arg, v, scored->n);
     if (sweep) /* before compute(), which sorts v */
         json_object_set_new(out, "sweep", sweep_json(site, scored));
@@ -930,6 +961,50 @@ int eval_main(int argc, char **argv)
 }
 
 /* ---------- modgate model build ---------- */
+
+/* The calibration a starter built from 'ds' ships (bayes.h): fitted where
+ * a new site reading it lives. Each source of 'ds' in turn is the new
+ * site: its comments, in the order --shuffle 1 gives, are scored and then
+ * learned over the other sources' balanced model at the default
+ * starter_weight (a prequential leave-one-source-out run), and the fit
+ * weighs each source alike. Returns 0 and fills 'out' and '*n' (the
+ * comments it was fitted on), or -1 with fewer than two sources. */
+static int starter_calib(struct docs *ds, tok_list *tl, struct bayes_calib *out, size_t *n)
+{
+    struct bayes_params bp;
+    bayes_defaults(&bp);
+    struct preq_opts po = { 1, 1, CFG_STARTER_WEIGHT, 1, &bp };
+    struct docs none = { 0 };
+    struct doc **order = xmalloc((ds->n ? ds->n : 1) * sizeof *order);
+    json_decref(prequential_main(ds, &none, 1, &po, tl, 0.9, order));
+    free(order);
+    double *z = xmalloc((ds->n ? ds->n : 1) * sizeof *z), *w = xmalloc((ds->n ? ds->n : 1) * sizeof *w);
+    unsigned char *y = xmalloc(ds->n ? ds->n : 1);
+    size_t k = 0, nsrc = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        const char *src = ds->d[i].source ? ds->d[i].source : "";
+        size_t same = 0, first = 1;
+        for (size_t j = 0; j < ds->n; j++) {
+            const char *o = ds->d[j].source ? ds->d[j].source : "";
+            if (!strcmp(o, src)) {
+                first &= j >= i;
+                same++;
+            }
+        }
+        nsrc += first; /* i is its source's first comment */
+        if (!ds->d[i].opinion)
+            continue;
+        z[k] = ds->d[i].logit;
+        y[k] = (unsigned char)ds->d[i].spam;
+        w[k++] = 1.0 / (double)same;
+    }
+    int rc = nsrc >= 2 ? bayes_fit_calib(z, y, w, k, out) : -1;
+    *n = k;
+    free(z);
+    free(w);
+    free(y);
+    return rc;
+}
 
 int eval_model_build(int argc, char **argv)
 {
@@ -960,6 +1035,12 @@ int eval_model_build(int argc, char **argv)
     json_t *factors = balanced ? learn_balanced(m, tl, sets, 1, NULL) : json_object();
     if (!balanced)
         learn_all(m, tl, &ds, NULL, -1, NULL);
+    struct bayes_calib cal;
+    size_t ncal = 0;
+    json_t *calib = starter_calib(&ds, tl, &cal, &ncal)
+                        ? json_null()
+                        : json_pack("{s:f,s:f,s:f,s:I}", "a", cal.a, "b", cal.b, "weight", CFG_STARTER_WEIGHT,
+                                    "comments", (json_int_t)ncal);
     tok_list_free(tl);
     /* The tokens in hash order: the same corpora give the same bytes, so a
      * deployment can tell whether it holds this very model. */
@@ -971,9 +1052,9 @@ int eval_model_build(int argc, char **argv)
     qsort(h, k, sizeof *h, by_hash);
     uint64_t ns, nh;
     model_totals(m, &ns, &nh);
-    json_t *head = json_pack("{s:s,s:i,s:I,s:I,s:i,s:I,s:b,s:o}", "model", name, "tok_version", TOK_VERSION,
+    json_t *head = json_pack("{s:s,s:i,s:I,s:I,s:i,s:I,s:b,s:o,s:o}", "model", name, "tok_version", TOK_VERSION,
                              "nspam", (json_int_t)ns, "nham", (json_int_t)nh, "seq", 0, "tokens", (json_int_t)k,
-                             "balanced", balanced, "sources", factors);
+                             "balanced", balanced, "sources", factors, "calibration", calib);
     char *hs = json_dumps(head, JSON_COMPACT | JSON_SORT_KEYS);
     printf("%s\n", hs);
     free(hs);
