@@ -135,7 +135,8 @@ void bayes_classify(const struct bayes_params *p, const struct bayes_calib *cal,
 {
     memset(out, 0, sizeof *out);
     out->p = 0.5;
-    if (nspam < (double)p->min_learns || nham < (double)p->min_learns || !(nspam > 0) || !(nham > 0))
+    if (nspam < (double)p->min_learns || nham < (double)p->min_learns || !(nspam > 0) || !(nham > 0) ||
+        !isfinite(nspam) || !isfinite(nham))
         return;
     if (n > BAYES_MAX_TOKENS)
         n = BAYES_MAX_TOKENS;

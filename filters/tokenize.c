@@ -923,8 +923,15 @@ size_t tok_describe(const tok_list *tl, size_t i, char *out, size_t outlen)
     }
     for (const char *r = before; *r; r++)
         PUT(*r);
-    for (const char *r = rest; payload && *r; r++)
-        PUT(*r == '_' && (ngram || pair) ? ' ' : *r); /* "e_fr" -> "e fr" */
+    /* "e_fr" -> "e fr"; an n-gram's '_' at its ends marks the text's
+     * start or end: "_ca" -> "ca" */
+    size_t rl = strlen(rest);
+    if (ngram && rl && rest[rl - 1] == '_')
+        rl--;
+    if (ngram && rl && rest[0] == '_')
+        rest++, rl--;
+    for (size_t j = 0; payload && j < rl; j++)
+        PUT(rest[j] == '_' && (ngram || pair) ? ' ' : rest[j]);
     for (const char *r = after; *r; r++)
         PUT(*r);
 #undef PUT

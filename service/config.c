@@ -494,6 +494,16 @@ static int parse_bayes(struct ctx *x, const char *path, json_t *site, struct bay
      * once would be near certain. A weight above 10 lets Bayes alone outvote every other rule.
      * A starter_weight of a million comments per class is far above any
      * starter's size (the blend never inflates one: model_blend_scale). */
+    /* Robinson's constants went with his method (issue 19): a config
+     * written for it is told so, not merely "unknown field". */
+    static const char *const gone[] = { "s", "x", "min_dev", "max_discriminators", NULL };
+    for (const char *const *g = gone; *g; g++)
+        if (json_object_get(o, *g)) {
+            char pg[300];
+            join(pg, sizeof pg, p, *g);
+            return fail(x, pg, "no longer exists: the filter is a calibrated naive Bayes since tokens "
+                               "version 3 (api.md 3.4); remove it (\"alpha\" is its one constant)");
+        }
     if (only_keys(x, p, o, keys) || get_bool(x, p, o, "enabled", &b->enabled) ||
         get_model_name(x, p, o, "model", 0, b->model, sizeof b->model) ||
         get_model_name(x, p, o, "fallback", 1, b->fallback, sizeof b->fallback) ||

@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const struct bayes_site_cfg *bc = &s->bayes;
             if (!bc->model[0] || strpbrk(bc->model, "{}:*? \n") || strpbrk(bc->fallback, "{}:*? \n") ||
                 strcmp(bc->model, bc->fallback) == 0 || bc->params.min_learns < 1 || bc->params.min_tokens < 1 ||
-                bc->params.max_discriminators < 1 || bc->params.max_discriminators > BAYES_MAX_TOKENS ||
-                !(bc->params.x > 0 && bc->params.x < 1) || !(bc->params.s > 0) || !(bc->weight >= 0))
+                bc->params.min_tokens > BAYES_MAX_TOKENS || !(bc->params.alpha >= 0.01 && bc->params.alpha <= 1000) ||
+                !(bc->weight >= 0))
                 abort();
             const struct site_cfg *owner = cfg_site(c, bc->model, NULL);
             if (owner && owner != s)

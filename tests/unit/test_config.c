@@ -169,8 +169,8 @@ TEST(bayes_settings)
 {
     char err[512];
     struct cfg *c = load_str("{\"sites\":{\"a\":{},\"b\":{\"bayes\":{\"enabled\":false,\"model\":\"shared-b\","
-                             "\"fallback\":\"global\",\"min_learns\":5,\"weight\":2.5,\"s\":1,\"x\":0.4,"
-                             "\"min_dev\":0.2,\"max_discriminators\":30,\"min_tokens\":2}}}}",
+                             "\"fallback\":\"global\",\"min_learns\":5,\"weight\":2.5,\"alpha\":0.25,"
+                             "\"min_tokens\":2}}}}",
                              err, sizeof err);
     CHECK(c != NULL);
     if (c) {
@@ -182,16 +182,13 @@ TEST(bayes_settings)
         CHECK_EQ_STR(a->bayes.fallback, "");
         CHECK_NEAR(a->bayes.weight, 1.0, 1e-12);
         CHECK_EQ_INT(a->bayes.params.min_learns, d.min_learns);
-        CHECK_NEAR(a->bayes.params.s, d.s, 1e-12);
-        CHECK_EQ_INT(a->bayes.params.max_discriminators, d.max_discriminators);
+        CHECK_NEAR(a->bayes.params.alpha, d.alpha, 1e-12);
         CHECK_EQ_INT(b->bayes.enabled, 0);
         CHECK_EQ_STR(b->bayes.model, "shared-b");
         CHECK_EQ_STR(b->bayes.fallback, "global");
         CHECK_EQ_INT(b->bayes.params.min_learns, 5);
         CHECK_NEAR(b->bayes.weight, 2.5, 1e-12);
-        CHECK_NEAR(b->bayes.params.x, 0.4, 1e-12);
-        CHECK_NEAR(b->bayes.params.min_dev, 0.2, 1e-12);
-        CHECK_EQ_INT(b->bayes.params.max_discriminators, 30);
+        CHECK_NEAR(b->bayes.params.alpha, 0.25, 1e-12);
         CHECK_EQ_INT(b->bayes.params.min_tokens, 2);
         cfg_swap(c);
         cfg_swap(NULL);
@@ -199,9 +196,11 @@ TEST(bayes_settings)
     CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"min_learns\":0}}}}", "sites.a.bayes.min_learns"));
     CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"weight\":-1}}}}", "sites.a.bayes.weight"));
     CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"x\":1}}}}", "sites.a.bayes.x"));
-    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"min_dev\":0.5}}}}", "sites.a.bayes.min_dev"));
-    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"max_discriminators\":0}}}}",
-                       "sites.a.bayes.max_discriminators"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"alpha\":0}}}}", "sites.a.bayes.alpha"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"alpha\":1001}}}}", "sites.a.bayes.alpha"));
+    /* Robinson's constants are gone, and the error says so. */
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"min_dev\":0.2}}}}", "no longer exists"));
+    CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"s\":1}}}}", "sites.a.bayes.s"));
     CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"min_tokens\":1.5}}}}", "sites.a.bayes.min_tokens"));
     CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"enabled\":1}}}}", "sites.a.bayes.enabled"));
     CHECK(refused_with("{\"sites\":{\"a\":{\"bayes\":{\"model\":\"Bad Name\"}}}}", "sites.a.bayes.model"));

@@ -84,14 +84,6 @@ static size_t count_words(const tok_list *tl)
     return k;
 }
 
-static int group_of(const tok_list *tl, const char *text)
-{
-    size_t ng;
-    const uint16_t *g = tok_groups(tl, &ng);
-    long i = find(tl, text);
-    return i < 0 ? -1 : g[i];
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -99,15 +91,14 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The invariants every list must keep, whatever the body: at most
- * TOK_MAX tokens, no hash twice, tok_hash(tok_text) is the hash, every
- * group below ngroups. Returns 1 when all hold (so a loop can stop). */
+ * TOK_MAX tokens, no hash twice, tok_hash(tok_text) is the hash.
+ * Returns 1 when all hold (so a loop can stop). */
 static int invariants(const tok_list *tl)
 {
     static uint64_t sorted[TOK_MAX];
     char buf[TEXT_BUF];
-    size_t n = tok_count(tl), ng, i;
+    size_t n = tok_count(tl), i;
     const uint64_t *h = tok_hashes(tl);
-    const uint16_t *g = tok_groups(tl, &ng);
     int ok = 1;
 
     CHECK(n <= TOK_MAX);
@@ -121,10 +112,6 @@ static int invariants(const tok_list *tl)
         if (tok_hash(buf, len) != h[i]) {
             fprintf(stderr, "  token %zu \"%s\": tok_hash differs from tok_hashes\n", i, buf);
             CHECK(tok_hash(buf, len) == h[i]);
-            ok = 0;
-        }
-        if (g[i] >= ng) {
-            CHECK(g[i] < ng);
             ok = 0;
         }
     }
@@ -309,7 +296,10 @@ TEST(test_url_only)
     CHECK(has(tl, "u:scheme:https"));
     CHECK(has(tl, "u:path:page"));
     CHECK(!has(tl, "u:short"));
-    CHECK_EQ_INT(count_words(tl), 0); /* the link is not also words */
+    /* The link's text is words too: "https", "www", "example", "com",
+     * "page" (tokenize.c, make_plain). */
+    CHECK_EQ_INT(count_words(tl), 5);
+    CHECK(has(tl, "example"));
 
     run(tl, "http://bit.ly/abc");
     CHECK(has(tl, "u:host:bit.ly"));
@@ -334,7 +324,7 @@ TEST(test_right_to_left)
     run(tl, "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D \xD7\xA2\xD7\x95\xD7\x9C\xD7\x9D"); /* שלום עולם */
     CHECK(has(tl, "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D"));
     CHECK(has(tl, "\xD7\xA2\xD7\x95\xD7\x9C\xD7\x9D"));
-    CHECK(has(tl, "b:\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D \xD7\xA2\xD7\x95\xD7\x9C\xD7\x9D"));
+    CHECK(has(tl, "b:\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D_\xD7\xA2\xD7\x95\xD7\x9C\xD7\x9D"));
     /* With niqqud (vowel marks): the same word. */
     run(tl, "\xD7\xA9\xD6\xB8\xD7\x81\xD7\x9C\xD7\x95\xD6\xB9\xD7\x9D");
     CHECK(has(tl, "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D"));
@@ -471,31 +461,30 @@ TEST(test_repeats_pairs_ngrams)
     run(tl, "soooo good");
     CHECK(has(tl, "soo"));
     run(tl, "call now");
-    CHECK(has(tl, "b:call now"));
-    CHECK(!has(tl, "b:now call"));
+    CHECK(has(tl, "b:call_now"));
+    CHECK(!has(tl, "b:now_call"));
 
-    /* 3-grams of "_free_" (tokenize.h). */
+    /* 2- to 4-grams of "_free_" (tokenize.h): 5 + 4 + 3, all distinct. */
     run(tl, "free");
+    CHECK(has(tl, "c:_f"));
     CHECK(has(tl, "c:_fr"));
-    CHECK(has(tl, "c:fre"));
-    CHECK(has(tl, "c:ree"));
-    CHECK(has(tl, "c:ee_"));
-    CHECK(!has(tl, "c:_fre")); /* 3-grams only */
-    CHECK(!has(tl, "c:ree_"));
-    CHECK_EQ_INT(count_prefix(tl, "c:"), 4);
+    CHECK(has(tl, "c:_fre"));
+    CHECK(has(tl, "c:ree_"));
+    CHECK(!has(tl, "c:_free")); /* 5 characters: beyond the range */
+    CHECK_EQ_INT(count_prefix(tl, "c:"), 12);
 
     run(tl, "abc");
-    CHECK_EQ_INT(count_prefix(tl, "c:"), 3); /* _ab abc bc_ */
-    /* Words of one or two characters give no n-grams. */
+    CHECK_EQ_INT(count_prefix(tl, "c:"), 9); /* 4 + 3 + 2 of "_abc_" */
+    /* Short words have n-grams too, across the spaces. */
     run(tl, "ok a no");
     CHECK(has(tl, "ok"));
     CHECK(has(tl, "a"));
-    CHECK_EQ_INT(count_prefix(tl, "c:"), 0);
-    /* N-grams count characters, not bytes. */
+    CHECK(has(tl, "c:k_a_"));
+    /* N-grams count characters, not bytes: "_привет_" has 7 + 6 + 5. */
     run(tl, "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82"); /* привет */
     CHECK(has(tl, "c:_\xD0\xBF\xD1\x80"));
     CHECK(has(tl, "c:\xD0\xB5\xD1\x82_"));
-    CHECK_EQ_INT(count_prefix(tl, "c:"), 6);
+    CHECK_EQ_INT(count_prefix(tl, "c:"), 18);
     tok_list_free(tl);
 }
 
@@ -599,53 +588,75 @@ TEST(test_distinct_and_hash_matches_text)
     tok_list_free(tl);
 }
 
-TEST(test_groups)
+/* Character n-grams run over the whole normalised text, across the
+ * spaces between words ('_'), 2 to 4 characters, with the text's ends
+ * marked; runs of letters are squashed first, as in words. */
+TEST(test_text_ngrams)
 {
     tok_list *tl = tok_list_new();
+    char d[TOK_DESCRIBE_MAX];
+    long k;
 
-    run(tl, "call now free http://bit.ly/abc");
-    CHECK(group_of(tl, "free") >= 0);
-    CHECK_EQ_INT(group_of(tl, "c:_fr"), group_of(tl, "free"));
-    CHECK_EQ_INT(group_of(tl, "c:ee_"), group_of(tl, "free"));
-    CHECK_EQ_INT(group_of(tl, "b:now free"), group_of(tl, "free"));
-    CHECK_EQ_INT(group_of(tl, "c:_ca"), group_of(tl, "call"));
-    CHECK(group_of(tl, "now") != group_of(tl, "free"));
-    CHECK(group_of(tl, "call") != group_of(tl, "free"));
-    /* Link tokens are each their own piece of evidence. */
-    CHECK(group_of(tl, "u:host:bit.ly") >= 0);
-    CHECK(group_of(tl, "u:host:bit.ly") != group_of(tl, "u:dom:bit.ly"));
-    CHECK(group_of(tl, "u:host:bit.ly") != group_of(tl, "free"));
-    CHECK(group_of(tl, "u:short") != group_of(tl, "u:dom:bit.ly"));
-    CHECK(group_of(tl, "u:path:abc") != group_of(tl, "u:host:bit.ly"));
+    run(tl, "Call NOW!!");
+    CHECK(has(tl, "c:_c"));
+    CHECK(has(tl, "c:ca"));
+    CHECK(has(tl, "c:l_"));
+    CHECK(has(tl, "c:l_n"));   /* across the space */
+    CHECK(has(tl, "c:ll_n"));
+    CHECK(has(tl, "c:_now"));
+    CHECK(has(tl, "c:now_"));
+    CHECK(!has(tl, "c:_call")); /* 5 characters: beyond the range */
+    CHECK(!has(tl, "c:a"));     /* 1 character: below it */
+    CHECK(has(tl, "b:call_now"));
+    k = find(tl, "c:l_n");
+    CHECK(k >= 0);
+    if (k >= 0) {
+        tok_describe(tl, (size_t)k, d, sizeof d);
+        CHECK_EQ_STR(d, "\"l n\" (part of the text)");
+    }
+    k = find(tl, "b:call_now");
+    if (k >= 0) {
+        tok_describe(tl, (size_t)k, d, sizeof d);
+        CHECK_EQ_STR(d, "\"call now\"");
+    }
+    run(tl, "freeeee");
+    CHECK(has(tl, "freee") == 0);
+    CHECK(has(tl, "free"));
+    CHECK(has(tl, "c:ee_"));
+    CHECK(!has(tl, "c:eee"));
     invariants(tl);
     tok_list_free(tl);
 }
 
-/* Groups are numbered 0..ngroups-1 with every number used, whatever the
- * body: bayes_classify ignores groups altogether when ngroups exceeds
- * BAYES_MAX_TOKENS (1024; bayes.c: "cannot come from tok_groups"). A
- * long comment repeating a few words must not number a group per
- * occurrence. */
-TEST(test_groups_dense)
+/* A link's text is words and n-grams too, besides its u: tokens. */
+TEST(test_link_text_kept)
+{
+    tok_list *tl = tok_list_new();
+    run(tl, "see http://bit.ly/abc now");
+    CHECK(has(tl, "u:host:bit.ly"));
+    CHECK(has(tl, "bit"));
+    CHECK(has(tl, "ly"));
+    CHECK(has(tl, "abc"));
+    CHECK(has(tl, "c:_abc"));
+    invariants(tl);
+    tok_list_free(tl);
+}
+
+/* A long body fills the budget with words and pairs first, then the
+ * shortest n-grams: never more than TOK_MAX, and the text's first words
+ * are in. */
+TEST(test_budget_order)
 {
     static char body[TOK_MAX_INPUT];
-    static unsigned char used[65536];
     tok_list *tl = tok_list_new();
-    size_t ng, i, n;
-    const uint16_t *g;
-    for (n = 0; n + 10 <= sizeof body; n += 10)
-        memcpy(body + n, "free cash ", 10);
+    size_t n = 0;
+    for (int w = 0; n + 12 < sizeof body; w++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "w%d ", w);
     run_n(tl, body, n, NULL);
-    g = tok_groups(tl, &ng);
-    CHECK(ng <= tok_count(tl));
-    CHECK(ng <= 1024);
-    memset(used, 0, sizeof used);
-    for (i = 0; i < tok_count(tl); i++)
-        used[g[i]] = 1;
-    for (i = 0; i < ng && i < sizeof used; i++)
-        if (!used[i])
-            break;
-    CHECK_EQ_INT(i, ng); /* the first unused group number */
+    CHECK_EQ_INT(tok_count(tl), TOK_MAX);
+    CHECK(has(tl, "w0"));
+    CHECK(has(tl, "b:w0_w1"));
+    invariants(tl);
     tok_list_free(tl);
 }
 
@@ -690,8 +701,6 @@ TEST(test_reuse_matches_fresh)
         memcpy(big + i, "http://x.ru/aa bbb  ", 20);
     for (i = 0; i < sizeof samples / sizeof *samples; i++) {
         tok_list *fresh = tok_list_new();
-        size_t nga, ngb;
-        const uint16_t *ga, *gb;
         run_n(reused, big, sizeof big, "http://example.org");
         run(reused, samples[i]);
         run(fresh, samples[i]);
@@ -701,10 +710,6 @@ TEST(test_reuse_matches_fresh)
             continue;
         }
         CHECK(memcmp(tok_hashes(reused), tok_hashes(fresh), tok_count(fresh) * sizeof(uint64_t)) == 0);
-        ga = tok_groups(reused, &nga);
-        gb = tok_groups(fresh, &ngb);
-        CHECK_EQ_INT(nga, ngb);
-        CHECK(memcmp(ga, gb, tok_count(fresh) * sizeof(uint16_t)) == 0);
         for (j = 0; j < tok_count(fresh); j++) {
             char ta[TEXT_BUF], tb[TEXT_BUF];
             tok_text(reused, j, ta, sizeof ta);
@@ -731,10 +736,10 @@ TEST(test_describe)
         tok_describe(tl, i, d, sizeof d);
         if (!strcmp(t, "call"))
             { CHECK_EQ_STR(d, "\"call\""); found++; }
-        else if (!strcmp(t, "b:call now"))
+        else if (!strcmp(t, "b:call_now"))
             { CHECK_EQ_STR(d, "\"call now\""); found++; }
         else if (!strcmp(t, "c:_ca"))
-            { CHECK_EQ_STR(d, "\"ca\" (part of a word)"); found++; }
+            { CHECK_EQ_STR(d, "\"ca\" (part of the text)"); found++; }
         else if (!strcmp(t, "u:host:bit.ly"))
             { CHECK_EQ_STR(d, "a link to bit.ly"); found++; }
         else if (!strcmp(t, "u:short"))
@@ -769,9 +774,10 @@ int main(void)
     RUN(test_metadata);
     RUN(test_metadata_buckets);
     RUN(test_distinct_and_hash_matches_text);
-    RUN(test_groups);
+    RUN(test_text_ngrams);
+    RUN(test_link_text_kept);
+    RUN(test_budget_order);
     RUN(test_describe);
-    RUN(test_groups_dense);
     RUN(test_fingerprint);
     RUN(test_reuse_matches_fresh);
     return TEST_REPORT();
