@@ -72,6 +72,16 @@ void bayes_classify(const struct bayes_params *p, const struct bayes_calib *cal,
 /* 'cal' applied to a raw score (NULL: bayes_calib_default). */
 double bayes_calibrated(const struct bayes_calib *cal, double z);
 
+/* How a model's own calibration is kept (service/bayes and eval's
+ * prequential runs alike): fitted once it has BAYES_CALIB_MIN scored
+ * labels of each class, refitted after every BAYES_CALIB_EVERY more,
+ * from the newest BAYES_CALIB_KEEP. Thirty per class make two
+ * parameters stable to about 0.1; two thousand follow a model whose
+ * scores drift as it grows. */
+#define BAYES_CALIB_MIN 30
+#define BAYES_CALIB_EVERY 20
+#define BAYES_CALIB_KEEP 2000
+
 /* Fit a calibration to 'n' raw scores z[i] of comments whose class is
  * is_spam[i], each scored before it was learned (never by a model that
  * had learned it), comment i weighing w[i] (w NULL: 1 each; e.g. 1 / the

@@ -379,7 +379,7 @@ static void compute(struct doc **v, size_t n, double thr, struct metrics *m)
     memset(m, 0, sizeof *m);
     m->n = n;
     for (size_t i = 0; i < n; i++) {
-        int called = v[i]->score >= thr;
+        int called = v[i]->opinion && v[i]->p >= thr; /* a threshold reads the probability */
         if (v[i]->spam)
             m->nspam++, called ? m->tp++ : m->fn++;
         else
@@ -453,9 +453,9 @@ static json_t *sweep_json(const struct site_cfg *s, const struct docs *ds)
     for (size_t i = 0; i < ds->n; i++) {
         const struct doc *d = &ds->d[i];
         if (s)
-            tuning_score(s, d->body, d->body_len, d->author_url, NULL, NULL, 0, d->opinion ? d->score : -1, &it[i]);
+            tuning_score(s, d->body, d->body_len, d->author_url, NULL, NULL, 0, d->opinion ? d->p : -1, &it[i]);
         else
-            it[i] = (struct sweep_item){ d->score, DEC_ACCEPT, 0, 0 };
+            it[i] = (struct sweep_item){ d->opinion ? d->p : 0.5, DEC_ACCEPT, 0, 0 };
         it[i].spam = d->spam;
     }
     struct sweep_bands b = { 0.5, 1.0, 0, 0, 0 };
@@ -507,7 +507,11 @@ struct preq_opts {
     double k;             /* starter strength per class; 0: none; inf: full */
     int balanced;         /* --starter-balanced: each source of the starter weighs the same */
     const struct bayes_params *bp;
+    int calibrate;        /* the starter's calibration first, then the stream's own (as the service) */
 };
+
+static int starter_calib(struct docs *ds, tok_list *tl, struct bayes_calib *out, size_t *n);
+static int fit_docs(struct doc *const *v, size_t n, struct bayes_calib *out);
 
 /* Score each of the 'n' comments of 'v' in order, then learn it (a new
  * site's model that starts empty, read with 'starter' blended under it),
@@ -515,11 +519,12 @@ struct preq_opts {
  * window of WINDOW comments (the last one may be shorter; a window with
  * one class only has none: null) and the first window's on its own.
  * Returns a new JSON object. 'v' keeps the stream order. */
-static json_t *prequential(struct doc **v, size_t n, const model *starter, const struct preq_opts *o,
-                           tok_list *tl, double thr)
+static json_t *prequential(struct doc **v, size_t n, const model *starter, const struct bayes_calib *start_cal,
+                           const struct preq_opts *o, tok_list *tl, double thr)
 {
     model *m = model_new();
-    struct reader rd = { m, NULL, 0, 0, NULL };
+    struct bayes_calib cal = start_cal ? *start_cal : bayes_calib_default;
+    struct reader rd = { m, NULL, 0, 0, &cal };
     if (starter && o->k > 0) {
         uint64_t ss, sh;
         model_totals(starter, &ss, &sh);
@@ -528,9 +533,21 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
         rd.scale_ham = model_blend_scale(sh, o->k);
     }
     struct fpset seen = { NULL, 0, 0 };
+    size_t cls[2] = { 0, 0 }, since = 0, refits = 0;
     for (size_t i = 0; i < n; i++) {
         classify(&rd, tl, o->bp, v[i]);
         learn_one(m, tl, &seen, v[i]);
+        /* The stream's own calibration, as the service keeps a site's
+         * (bayes.h): from the scores its comments had before they were
+         * learned. */
+        if (!o->calibrate || !v[i]->opinion)
+            continue;
+        cls[v[i]->spam]++;
+        if (++since >= BAYES_CALIB_EVERY && cls[0] >= BAYES_CALIB_MIN && cls[1] >= BAYES_CALIB_MIN) {
+            size_t from = i + 1 > BAYES_CALIB_KEEP ? i + 1 - BAYES_CALIB_KEEP : 0;
+            refits += fit_docs(v + from, i + 1 - from, &cal) == 0;
+            since = 0;
+        }
     }
     free(seen.k);
     model_free(m);
@@ -549,6 +566,9 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
     free(w);
     json_t *out = metrics_json(&mt, thr);
     json_object_set_new(out, "calibration", calib_json(v, n));
+    if (o->calibrate)
+        json_object_set_new(out, "calibration_last", json_pack("{s:f,s:f,s:I}", "a", cal.a, "b", cal.b,
+                                                               "refits", (json_int_t)refits));
     json_t *first = json_array_get(wins, 0);
     json_object_set(out, "first_window_auc", first ? first : json_null());
     json_object_set_new(out, "window", json_integer(WINDOW));
@@ -590,9 +610,14 @@ static json_t *prequential_main(struct docs *stream, const struct docs *starter_
         shuffle(order, stream->n, o->seed);
     if (!loso) {
         model *st = NULL;
-        if (o->k > 0 && starter_docs->n)
+        struct bayes_calib sc, *scp = NULL;
+        size_t nc;
+        if (o->k > 0 && starter_docs->n) {
             st = starter_build(tl, &starter_docs, 1, NULL, o->balanced);
-        json_t *out = prequential(order, stream->n, st, o, tl, thr);
+            if (o->calibrate && o->balanced && !starter_calib((struct docs *)starter_docs, tl, &sc, &nc))
+                scp = &sc;
+        }
+        json_t *out = prequential(order, stream->n, st, scp, o, tl, thr);
         model_free(st);
         return out;
     }
@@ -621,7 +646,7 @@ static json_t *prequential_main(struct docs *stream, const struct docs *starter_
             const struct docs *sets[2] = { starter_docs, stream };
             st = starter_build(tl, sets, 2, src[j], o->balanced);
         }
-        json_t *r = prequential(sub, n, st, o, tl, thr);
+        json_t *r = prequential(sub, n, st, NULL, o, tl, thr);
         model_free(st);
         json_object_set_new(r, "source", json_string(src[j]));
         json_array_append_new(per, r);
@@ -687,11 +712,68 @@ static int set_param(struct bayes_params *bp, const char *kv)
     return 0;
 }
 
+/* Score every comment of 'ds' by K-fold cross-validation (stratified:
+ * the k-th spam and the k-th ham go to fold k % K), each by a model
+ * learned from the other folds, with calibration 'cal'. */
+static void cv_scores(struct docs *ds, int k, tok_list *tl, const struct bayes_params *bp,
+                      const struct bayes_calib *cal)
+{
+    int *fold = xmalloc((ds->n ? ds->n : 1) * sizeof *fold);
+    size_t ks = 0, kh = 0;
+    for (size_t i = 0; i < ds->n; i++)
+        fold[i] = (int)(ds->d[i].spam ? ks++ % (size_t)k : kh++ % (size_t)k);
+    for (int f = 0; f < k; f++) {
+        model *m = model_new();
+        learn_all(m, tl, ds, fold, f, NULL);
+        struct reader rd = { m, NULL, 0, 0, cal };
+        for (size_t i = 0; i < ds->n; i++)
+            if (fold[i] == f)
+                classify(&rd, tl, bp, &ds->d[i]);
+        model_free(m);
+    }
+    free(fold);
+}
+
+/* Fit a calibration to the raw scores of the 'n' comments of 'v' that had
+ * an opinion (bayes_fit_calib). Returns 0, or -1 (then 'out' is left). */
+static int fit_docs(struct doc *const *v, size_t n, struct bayes_calib *out)
+{
+    double *z = xmalloc((n ? n : 1) * sizeof *z);
+    unsigned char *y = xmalloc(n ? n : 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->opinion) {
+            z[k] = v[i]->logit;
+            y[k++] = (unsigned char)v[i]->spam;
+        }
+    int rc = bayes_fit_calib(z, y, NULL, k, out);
+    free(z);
+    free(y);
+    return rc;
+}
+
+/* The calibration a model learned from all of 'ds' gets, as the service
+ * would fit it from labels it had scored before learning them: fitted
+ * on 5-fold cross-validated scores of 'ds' (the default when that fails,
+ * e.g. a class with too few comments). The scores of 'ds' are left as
+ * the cross-validation gave them. */
+static struct bayes_calib train_calib(struct docs *ds, tok_list *tl, const struct bayes_params *bp)
+{
+    struct bayes_calib c = bayes_calib_default;
+    cv_scores(ds, 5, tl, bp, NULL);
+    struct doc **v = xmalloc((ds->n ? ds->n : 1) * sizeof *v);
+    for (size_t i = 0; i < ds->n; i++)
+        v[i] = &ds->d[i];
+    fit_docs(v, ds->n, &c);
+    free(v);
+    return c;
+}
+
 /* Learn all of 'train', time it; then classify 'test', time it. With
  * 'speed', each is repeated until it took at least half a second. */
 static model *train_and_test(const struct docs *train, struct docs *test, tok_list *tl,
-                             const struct bayes_params *bp, int speed, double *learn_rate,
-                             double *classify_rate)
+                             const struct bayes_params *bp, const struct bayes_calib *cal, int speed,
+                             double *learn_rate, double *classify_rate)
 {
     model *m = NULL;
     size_t rounds = 0;
@@ -711,7 +793,7 @@ static model *train_and_test(const struct docs *train, struct docs *test, tok_li
     *learn_rate = (double)(train->n * rounds) / t;
     rounds = 0;
     t0 = now_s();
-    struct reader rd = { m, NULL, 0, 0, NULL };
+    struct reader rd = { m, NULL, 0, 0, cal };
     do {
         for (size_t i = 0; i < test->n; i++)
             classify(&rd, tl, bp, &test->d[i]);
@@ -771,7 +853,7 @@ int eval_main(int argc, char **argv)
     const char *preq_arg = NULL, *starter_arg = NULL;
     double thr = 0.9;
     int cv = 0, speed = 0, sweep = 0, loso = 0;
-    struct preq_opts po = { 0, 0, 100, 0, NULL };
+    struct preq_opts po = { 0, 0, 100, 0, NULL, 1 };
     const char *config_arg = NULL, *site_arg = NULL;
     struct bayes_params bp;
     bayes_defaults(&bp);
@@ -904,27 +986,24 @@ int eval_main(int argc, char **argv)
         docs_free(&test);
         return rc;
     }
+    struct bayes_calib cal = bayes_calib_default;
     if (cv) {
-        /* Stratified folds: the k-th spam and the k-th ham go to fold k % K. */
-        int *fold = xmalloc(train.n * sizeof *fold);
-        size_t ks = 0, kh = 0;
+        /* The thresholded figures read p calibrated on these very scores:
+         * two parameters fitted on thousands of scores, near enough to a
+         * calibration fitted apart. */
+        cv_scores(&train, cv, tl, &bp, NULL);
         for (size_t i = 0; i < train.n; i++)
-            fold[i] = (int)(train.d[i].spam ? ks++ % (size_t)cv : kh++ % (size_t)cv);
-        for (int f = 0; f < cv; f++) {
-            model *m = model_new();
-            learn_all(m, tl, &train, fold, f, NULL);
-            struct reader rd = { m, NULL, 0, 0, NULL };
-            for (size_t i = 0; i < train.n; i++)
-                if (fold[i] == f)
-                    classify(&rd, tl, &bp, &train.d[i]);
-            model_free(m);
-        }
-        free(fold);
+            v[i] = &train.d[i];
+        fit_docs(v, train.n, &cal);
+        for (size_t i = 0; i < train.n; i++)
+            if (train.d[i].opinion)
+                train.d[i].p = bayes_calibrated(&cal, train.d[i].logit);
         scored = &train;
         json_object_set_new(out, "cv_folds", json_integer(cv));
     } else {
         double lr, cr;
-        model *m = train_and_test(&train, &test, tl, &bp, speed, &lr, &cr);
+        cal = train_calib(&train, tl, &bp);
+        model *m = train_and_test(&train, &test, tl, &bp, &cal, speed, &lr, &cr);
         uint64_t ns, nh;
         model_totals(m, &ns, &nh);
         json_object_set_new(out, "model", json_pack("{s:I,s:I,s:I,s:I}", "spam", (json_int_t)ns, "ham",
@@ -939,8 +1018,9 @@ int eval_main(int argc, char **argv)
     for (size_t i = 0; i < scored->n; i++)
         v[i] = &scored->d[i];
     json_object_set_new(out, "rank", json_string(rank_by_p ? "p" : "logit"));
-    if (cv)
-        json_object_set_new(out, "calibration", calib_json(v, scored->n));
+    json_object_set_new(out, "calibration", json_pack("{s:f,s:f,s:s}", "a", cal.a, "b", cal.b, "from",
+                                                      cv ? "these cross-validated scores"
+                                                         : "5-fold cross-validation of the training file"));
     rc = write_scores(scores_arg, v, scored->n);
     if (sweep) /* before compute(), which sorts v */
         json_object_set_new(out, "sweep", sweep_json(site, scored));
@@ -973,7 +1053,7 @@ static int starter_calib(struct docs *ds, tok_list *tl, struct bayes_calib *out,
 {
     struct bayes_params bp;
     bayes_defaults(&bp);
-    struct preq_opts po = { 1, 1, CFG_STARTER_WEIGHT, 1, &bp };
+    struct preq_opts po = { 1, 1, CFG_STARTER_WEIGHT, 1, &bp, 0 };
     struct docs none = { 0 };
     struct doc **order = xmalloc((ds->n ? ds->n : 1) * sizeof *order);
     json_decref(prequential_main(ds, &none, 1, &po, tl, 0.9, order));
