@@ -110,28 +110,31 @@ double bayes_calibrated(const struct bayes_calib *cal, double z)
     return 1.0 / (1.0 + exp(-t));
 }
 
-/* Keep the BAYES_TOP tokens with the largest |w| of one direction in
- * top[] (w in tw[]), most telling first. */
-static void keep_top(struct bayes_top *top, double *tw, int *ntop, size_t index, double w)
+/* Keep the BAYES_TOP tokens of one direction with the largest key in
+ * top[] (their w in tw[], keys in tk[]), the largest first. */
+static void keep_top(struct bayes_top *top, double *tw, double *tk, int *ntop, size_t index, double w,
+                     double key)
 {
-    double aw = fabs(w);
     int i = *ntop < BAYES_TOP ? (*ntop)++ : BAYES_TOP;
     if (i == BAYES_TOP) {
-        if (aw <= fabs(tw[BAYES_TOP - 1]))
+        if (key <= tk[BAYES_TOP - 1])
             return;
         i = BAYES_TOP - 1;
     }
-    while (i > 0 && fabs(tw[i - 1]) < aw) {
+    while (i > 0 && tk[i - 1] < key) {
         top[i] = top[i - 1];
         tw[i] = tw[i - 1];
+        tk[i] = tk[i - 1];
         i--;
     }
     top[i].index = index;
     tw[i] = w;
+    tk[i] = key;
 }
 
 void bayes_classify(const struct bayes_params *p, const struct bayes_calib *cal, const double *spam,
-                    const double *ham, size_t n, double nspam, double nham, struct bayes_result *out)
+                    const double *ham, size_t n, size_t lead, double nspam, double nham,
+                    struct bayes_result *out)
 {
     memset(out, 0, sizeof *out);
     out->p = 0.5;
@@ -145,7 +148,7 @@ void bayes_classify(const struct bayes_params *p, const struct bayes_calib *cal,
     const double al = p->alpha > 1e-9 ? p->alpha : 1e-9;
     /* The class-size terms are the same for every token: once. */
     const double c = fast_log((nham + 2 * al) / (nspam + 2 * al));
-    double sum = 0, tws[BAYES_TOP], twh[BAYES_TOP];
+    double sum = 0, tws[BAYES_TOP], twh[BAYES_TOP], tks[BAYES_TOP], tkh[BAYES_TOP];
     float r[BAYES_MAX_TOKENS], lr[BAYES_MAX_TOKENS];
     int m = 0;
     /* Three passes, the middle one (a log per token, the most work of a
@@ -169,12 +172,14 @@ void bayes_classify(const struct bayes_params *p, const struct bayes_calib *cal,
             continue; /* never seen: no evidence either way */
         double w = (double)lr[i] + c;
         sum += w;
+        /* The lead tokens rank above all others: |w| is far below 1e6. */
+        double key = fabs(w) + (i < lead ? 1e6 : 0);
         if (w > 0) {
-            if (out->nspam_top < BAYES_TOP || w > tws[BAYES_TOP - 1])
-                keep_top(out->spam_top, tws, &out->nspam_top, i, w);
+            if (out->nspam_top < BAYES_TOP || key > tks[BAYES_TOP - 1])
+                keep_top(out->spam_top, tws, tks, &out->nspam_top, i, w, key);
         } else if (w < 0) {
-            if (out->nham_top < BAYES_TOP || w < twh[BAYES_TOP - 1])
-                keep_top(out->ham_top, twh, &out->nham_top, i, w);
+            if (out->nham_top < BAYES_TOP || key > tkh[BAYES_TOP - 1])
+                keep_top(out->ham_top, twh, tkh, &out->nham_top, i, w, key);
         }
     }
     if (m < p->min_tokens || m == 0)

@@ -57,17 +57,21 @@ struct bayes_result {
                                 what a calibration maps to p */
     int used;                /* tokens that took part (ever seen) */
     int nspam_top, nham_top; /* entries valid in the arrays below */
-    struct bayes_top spam_top[BAYES_TOP]; /* most spammy first */
-    struct bayes_top ham_top[BAYES_TOP];  /* most hammy first */
+    struct bayes_top spam_top[BAYES_TOP]; /* most spammy first (lead tokens first) */
+    struct bayes_top ham_top[BAYES_TOP];  /* most hammy first (lead tokens first) */
 };
 
 /* Classify a comment whose 'n' tokens were seen spam[i] and ham[i] times
  * among 'nspam' and 'nham' learned comments, with calibration 'cal'
  * (NULL: bayes_calib_default). Counts and totals are doubles: a blend of
  * models (model_get_blend) scales one of them, so a count may be
- * fractional. Fills 'out'. */
+ * fractional. The first 'lead' tokens are the ones a reader understands
+ * best (tok_lead: words, pairs, links, ..., not character n-grams): the
+ * top lists take them first, most telling first, then the others. Only
+ * the explanation depends on it. Fills 'out'. */
 void bayes_classify(const struct bayes_params *p, const struct bayes_calib *cal, const double *spam,
-                    const double *ham, size_t n, double nspam, double nham, struct bayes_result *out);
+                    const double *ham, size_t n, size_t lead, double nspam, double nham,
+                    struct bayes_result *out);
 
 /* 'cal' applied to a raw score (NULL: bayes_calib_default). */
 double bayes_calibrated(const struct bayes_calib *cal, double z);

@@ -84,6 +84,7 @@ struct tok_list {
     char *text;                   /* payloads, back to back (TEXT_CAP bytes) */
     size_t text_len;
     size_t goff, glen;            /* ngram_text's copy: text[goff..goff+glen) */
+    size_t lead;                  /* tokens before the first n-gram (tok_lead) */
     char *buf;                    /* the body, cut and made valid UTF-8 */
     char *plain;                  /* plain text for words */
     size_t buf_cap;
@@ -112,6 +113,11 @@ void tok_list_free(tok_list *tl)
 size_t tok_count(const tok_list *tl)
 {
     return tl->n;
+}
+
+size_t tok_lead(const tok_list *tl)
+{
+    return tl->lead;
 }
 
 const uint64_t *tok_hashes(const tok_list *tl)
@@ -1066,6 +1072,7 @@ void tok_run(tok_list *tl, const struct tok_input *in)
     tl->goff = goff;
     tl->glen = nc ? pos[nc] : 0;
     words(tl, tl->text + goff, nc ? pos[nc] : 0, text_word_count(norm, norm_len));
+    tl->lead = tl->n;
     ngrams(tl, tl->text + goff, pos, nc);
     free(norm);
 }

@@ -69,6 +69,11 @@ void tok_run(tok_list *tl, const struct tok_input *in);
 /* Number of distinct tokens, at most TOK_MAX. */
 size_t tok_count(const tok_list *tl);
 
+/* The number of leading tokens that are not character n-grams: the
+ * tokenizer emits the n-grams last, so tokens [0, tok_lead) are words,
+ * pairs, links and the other kinds a moderator reads easily. */
+size_t tok_lead(const tok_list *tl);
+
 /* The token hashes, tok_count() of them, in the order first seen.
  * Borrowed: valid until the next tok_run or tok_list_free. */
 const uint64_t *tok_hashes(const tok_list *tl);

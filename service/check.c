@@ -108,15 +108,22 @@ static struct thread_cache *thread_cache(void)
     return tc;
 }
 
-/* Append the descriptions of up to 'max' tokens of 'top'. */
+/* Append the descriptions of up to 'max' tokens of 'top', never the same
+ * description twice ("i ll" the pair and the n-gram). */
 static void name_tokens(struct buf *d, const tok_list *tl, const struct bayes_top *top, int n, int max)
 {
-    for (int i = 0; i < n && i < max; i++) {
-        char t[TOK_DESCRIBE_MAX];
-        tok_describe(tl, top[i].index, t, sizeof t);
-        if (i)
+    char seen[BAYES_TOP][TOK_DESCRIBE_MAX];
+    int k = 0;
+    for (int i = 0; i < n && k < max; i++) {
+        tok_describe(tl, top[i].index, seen[k], sizeof seen[k]);
+        int dup = 0;
+        for (int j = 0; j < k && !dup; j++)
+            dup = strcmp(seen[j], seen[k]) == 0;
+        if (dup)
+            continue;
+        if (k)
             buf_puts(d, ", ");
-        buf_puts(d, t);
+        buf_puts(d, seen[k++]);
     }
 }
 

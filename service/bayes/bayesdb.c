@@ -1323,7 +1323,7 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
     blend_of(site, m, st, &ss, &sh, &ns, &nh);
     if (ns >= (double)need && nh >= (double)need) {
         model_get_blend(m, st, ss, sh, tok_hashes(tl), n, spam, ham);
-        bayes_classify(bp, NULL, spam, ham, n, ns, nh, out);
+        bayes_classify(bp, NULL, spam, ham, n, tok_lead(tl), ns, nh, out);
         *model_used = name;
     }
     if (se)

@@ -319,7 +319,7 @@ static void classify(const struct reader *rd, tok_list *tl, const struct bayes_p
     model_get_blend(rd->m, rd->starter, rd->scale_spam, rd->scale_ham, tok_hashes(tl), tok_count(tl), sp, hm);
     model_totals_blend(rd->m, rd->starter, rd->scale_spam, rd->scale_ham, &ns, &nh);
     struct bayes_result r;
-    bayes_classify(bp, rd->cal, sp, hm, tok_count(tl), ns, nh, &r);
+    bayes_classify(bp, rd->cal, sp, hm, tok_count(tl), tok_lead(tl), ns, nh, &r);
     d->p = r.p;
     d->logit = r.logit;
     d->score = rank_by_p ? r.p : bayes_rank(r.logit);

@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct bayes_params bp;
     bayes_defaults(&bp);
     struct bayes_result r;
-    bayes_classify(&bp, NULL, sp, hm, nt, 30, 30, &r);
+    bayes_classify(&bp, NULL, sp, hm, nt, tok_lead(tl), 30, 30, &r);
     if (!(r.p >= 0 && r.p <= 1) || isnan(r.p) || !isfinite(r.logit))
         abort();
     if (nt && (!r.opinion || !(r.logit > 0)))

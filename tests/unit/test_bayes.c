@@ -24,7 +24,7 @@ static struct bayes_params defaults(void)
 static struct bayes_result classify(const struct bayes_params *p, size_t n, double nspam, double nham)
 {
     struct bayes_result r;
-    bayes_classify(p, NULL, spam, ham, n, nspam, nham, &r);
+    bayes_classify(p, NULL, spam, ham, n, 0, nspam, nham, &r);
     return r;
 }
 
@@ -113,7 +113,7 @@ TEST(test_calibration_applied)
     set(0, 10, 1);
     set(1, 0, 3);
     struct bayes_result r;
-    bayes_classify(&p, &c, spam, ham, 2, 50, 50, &r);
+    bayes_classify(&p, &c, spam, ham, 2, 0, 50, 50, &r);
     CHECK_NEAR(r.p, 1 / (1 + exp(-(2.0 * r.logit - 1.0))), 1e-12);
     CHECK_NEAR(bayes_calibrated(&c, 0.5), 0.5, 1e-12);
     struct bayes_calib bad = { NAN, 0 };
@@ -217,7 +217,7 @@ TEST(test_order_independent)
             h2[i] = ham[63 - i];
         }
         struct bayes_result a = classify(&p, 64, 200, 300), b;
-        bayes_classify(&p, NULL, s2, h2, 64, 200, 300, &b);
+        bayes_classify(&p, NULL, s2, h2, 64, 0, 200, 300, &b);
         CHECK_NEAR(a.logit, b.logit, 1e-9);
         CHECK_EQ_INT(a.used, b.used);
     }
@@ -236,7 +236,7 @@ TEST(test_symmetry)
         h2[i] = spam[i];
     }
     struct bayes_result a = classify(&p, 40, 150, 400), b;
-    bayes_classify(&p, NULL, s2, h2, 40, 400, 150, &b);
+    bayes_classify(&p, NULL, s2, h2, 40, 0, 400, 150, &b);
     CHECK_NEAR(a.logit, -b.logit, 1e-6);
 }
 
@@ -295,6 +295,27 @@ TEST(test_top_lists)
         CHECK(r.spam_top[i].f > 0.5);
     for (int i = 0; i < r.nham_top; i++)
         CHECK(r.ham_top[i].f < 0.5);
+}
+
+/* The lead tokens come first in the top lists, however weak; the score
+ * does not depend on them. */
+TEST(test_top_lead_first)
+{
+    struct bayes_params p = defaults();
+    struct bayes_result a, b;
+    reset();
+    set(0, 3, 1);  /* a weak spam token among the lead */
+    set(1, 1, 3);  /* a weak ham one */
+    for (size_t i = 2; i < 20; i++)
+        set(i, 40, 1);
+    bayes_classify(&p, NULL, spam, ham, 20, 2, 100, 100, &a);
+    bayes_classify(&p, NULL, spam, ham, 20, 0, 100, 100, &b);
+    CHECK_EQ_INT(a.spam_top[0].index, 0);
+    CHECK(a.spam_top[1].index >= 2);
+    CHECK_EQ_INT(a.ham_top[0].index, 1);
+    CHECK(b.spam_top[0].index >= 2);
+    CHECK_NEAR(a.logit, b.logit, 0);
+    CHECK_NEAR(a.p, b.p, 0);
 }
 
 /* Platt's fit recovers a known logistic: scores drawn so that the true
@@ -377,6 +398,7 @@ int main(void)
     RUN(test_symmetry);
     RUN(test_extremes);
     RUN(test_top_lists);
+    RUN(test_top_lead_first);
     RUN(test_fit_recovers);
     RUN(test_fit_edges);
     RUN(test_logit_and_rank);
