@@ -1270,13 +1270,15 @@ static const char *pick(const struct site_cfg *site, uint64_t need, struct entry
 }
 
 /* Lock 'e' for reading and return its model: the empty model when 'e' is
- * NULL or not loaded. Unlock with read_end(e). */
+ * NULL, not loaded, or holds tokens of another tokenizer version (its
+ * counts would not mean what these tokens mean: api.md 3.4). Unlock with
+ * read_end(e). */
 static const model *read_begin(struct entry *e)
 {
     if (!e)
         return empty_model;
     pthread_rwlock_rdlock(&e->lock);
-    return e->m ? e->m : empty_model;
+    return e->m && (!e->tok_version || e->tok_version == TOK_VERSION) ? e->m : empty_model;
 }
 
 static void read_end(struct entry *e)
