@@ -299,6 +299,8 @@ static model *starter_build(tok_list *tl, const struct docs *const *sets, size_t
 
 static int explain;  /* --scores: keep each comment's strongest tokens */
 static int train_balanced; /* --balanced: --train's sources weigh the same per class */
+static struct bayes_calib fixed_cal; /* --calibration A,B (with --train): used as given */
+static int have_fixed_cal;
 static int rank_by_p = 0; /* --rank: the figures rank by the raw score (default: tie-free)
                               or by the calibrated p (which may round to 1 at the top) */
 
@@ -669,6 +671,7 @@ static int usage(void)
     fprintf(stderr, "usage: modgate eval --train A.jsonl[,B.jsonl...] (--test C.jsonl | --cv K)\n"
                     "                    [--scores OUT.jsonl] [--threshold T] [--min-learns N]\n"
                     "                    [--speed] [--param NAME=VALUE]... [--rank p|logit] [--balanced]\n"
+                    "                    [--calibration A,B]\n"
                     "                    [--sweep [--config FILE --site SITE]]\n"
                     "       modgate eval --prequential FILE.jsonl [--shuffle SEED]\n"
                     "                    [--starter A.jsonl[,B.jsonl...]] [--starter-weight K|inf]\n"
@@ -678,6 +681,7 @@ static int usage(void)
                     "  --prequential scores each comment of FILE, then learns it, from an empty model\n"
                     "          (with --starter, these files' model blended under it at K pseudo-comments\n"
                     "          per class, default 100; 0 = no starter, inf = full weight)\n"
+                    "  --calibration A,B: P(spam) = 1/(1+exp(-(A z + B))) instead of the fitted one\n"
                     "  --balanced (with --test): each \"source\" of the --train files carries equal\n"
                     "          weight per class (as --starter-balanced)\n"
                     "  --starter-balanced: each \"source\" of the starter carries equal weight per\n"
@@ -891,6 +895,14 @@ int eval_main(int argc, char **argv)
             scores_arg = v, explain = 1;
         else if (!strcmp(a, "--threshold"))
             thr = atof(v);
+        else if (!strcmp(a, "--calibration")) {
+            char *e1, *e2;
+            fixed_cal.a = strtod(v, &e1);
+            fixed_cal.b = *e1 == ',' ? strtod(e1 + 1, &e2) : NAN;
+            if (*e1 != ',' || *e2 || !(fixed_cal.a > 0) || !isfinite(fixed_cal.b))
+                return usage();
+            have_fixed_cal = 1;
+        }
         else if (!strcmp(a, "--min-learns"))
             bp.min_learns = strtol(v, NULL, 10);
         else if (!strcmp(a, "--config"))
@@ -927,7 +939,7 @@ int eval_main(int argc, char **argv)
         } else
             return usage();
     }
-    if (preq_arg ? train_arg || test_arg || cv || speed || sweep
+    if (preq_arg ? train_arg || test_arg || cv || speed || sweep || have_fixed_cal
                  : !train_arg || (!test_arg && cv < 2) || (test_arg && cv) || starter_arg || loso ||
                    (train_balanced && cv))
         return usage();
@@ -994,7 +1006,10 @@ int eval_main(int argc, char **argv)
         cv_scores(&train, cv, tl, &bp, NULL);
         for (size_t i = 0; i < train.n; i++)
             v[i] = &train.d[i];
-        fit_docs(v, train.n, &cal);
+        if (have_fixed_cal)
+            cal = fixed_cal;
+        else
+            fit_docs(v, train.n, &cal);
         for (size_t i = 0; i < train.n; i++)
             if (train.d[i].opinion)
                 train.d[i].p = bayes_calibrated(&cal, train.d[i].logit);
@@ -1002,7 +1017,7 @@ int eval_main(int argc, char **argv)
         json_object_set_new(out, "cv_folds", json_integer(cv));
     } else {
         double lr, cr;
-        cal = train_calib(&train, tl, &bp);
+        cal = have_fixed_cal ? fixed_cal : train_calib(&train, tl, &bp);
         model *m = train_and_test(&train, &test, tl, &bp, &cal, speed, &lr, &cr);
         uint64_t ns, nh;
         model_totals(m, &ns, &nh);
@@ -1019,8 +1034,9 @@ int eval_main(int argc, char **argv)
         v[i] = &scored->d[i];
     json_object_set_new(out, "rank", json_string(rank_by_p ? "p" : "logit"));
     json_object_set_new(out, "calibration", json_pack("{s:f,s:f,s:s}", "a", cal.a, "b", cal.b, "from",
-                                                      cv ? "these cross-validated scores"
-                                                         : "5-fold cross-validation of the training file"));
+                                                      have_fixed_cal ? "--calibration"
+                                                      : cv           ? "these cross-validated scores"
+                                                                     : "5-fold cross-validation of the training file"));
     rc = write_scores(scores_arg, v, scored->n);
     if (sweep) /* before compute(), which sorts v */
         json_object_set_new(out, "sweep", sweep_json(site, scored));
