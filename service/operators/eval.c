@@ -688,7 +688,7 @@ static int usage(void)
                     "          class (as `modgate model build --balanced` builds the shipped one)\n"
                     "  --leave-one-source-out: each \"source\" of FILE in turn is the stream, the\n"
                     "          other sources join the starter\n"
-                    "  --rank: what the figures rank by: p (default) or the logit mapped to (0,1)\n"
+                    "  --rank: what the figures rank by: the raw score z (logit, default) or the calibrated p\n"
                     "  --param sets a classifier constant: alpha, min_tokens\n"
                     "  --sweep adds precision, recall, FPR and decisions for hold thresholds 0.05-0.95;\n"
                     "          with --config and --site each comment is scored as that site's policy\n"
