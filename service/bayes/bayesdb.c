@@ -27,10 +27,13 @@
  *   mg:{M}:bayes:events  stream  every change, trimmed to about
  *                                STREAM_MAXLEN entries (XADD MAXLEN ~):
  *                                seq, nspam, nham (the new values),
- *                                tok_version, then
+ *                                tok_version, calib_spam, calib_ham,
+ *                                calib_n, then
  *                                per token touched a field "s" or "h" +
  *                                its hex hash whose value is the token's
  *                                NEW count in that class (0: deleted).
+ *                                A calibration stored (calib_put.lua) is
+ *                                an event of its meta fields alone, no seq.
  *   mg:{M}:bayes:calib   hash    field: a learned comment's FP; value:
  *                                "Z LABEL", the raw score the site's read
  *                                gave it before it was learned, and its
@@ -132,8 +135,8 @@
 
 /* The sync thread fits again after this many changes to the entries
  * (calib_n): a fit costs one read of up to CALIB_MAX entries (about
- * 60 KB) and a millisecond of arithmetic, and 20 new labels move a fit of
- * a few hundred by a few percent at most. */
+ * 140 KB of reply) and a millisecond of arithmetic, and 20 new labels
+ * move a fit of a few hundred by a few percent at most. */
 #define CALIB_REFIT 20
 
 /* ---------- the scripts ---------- */
@@ -703,6 +706,19 @@ static long long event_seq(const struct store_reply *ent)
     return -1;
 }
 
+/* A calibration event (calib_put.lua: no seq, absolute values, so
+ * applying it again or after a load that saw it sets the same) into
+ * 'cal'. */
+static void apply_calib_event(const struct store_reply *ent, struct calib_state *cal)
+{
+    if (ent->type != STORE_REPLY_ARRAY || ent->elements != 2 || ent->element[1]->type != STORE_REPLY_ARRAY)
+        return;
+    const struct store_reply *f = ent->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (f->element[i]->type == STORE_REPLY_STRING)
+            calib_field(cal, f->element[i]->str, f->element[i + 1]);
+}
+
 /* Set what one event says in 'm': its totals and every token's new count;
  * the tokenizer version it was made with goes to *ver, its calibration
  * fields to 'cal'. */
@@ -839,8 +855,11 @@ static int load(struct conn *c, struct entry *e)
         for (size_t i = 0; i < n && !gap; i++) {
             const struct store_reply *ent = r->element[i];
             long long s = event_seq(ent);
-            if (s < 0)
+            if (s < 0) {
+                apply_calib_event(ent, &cal);
+                snprintf(id, sizeof id, "%s", ent->element[0]->str);
                 continue;
+            }
             if (s != seq + 1) {
                 gap = 1; /* trimmed under our feet: start over */
                 break;
@@ -1371,8 +1390,11 @@ static int follow(struct conn *c)
             for (size_t i = 0; i < ents->elements; i++) {
                 const struct store_reply *ent = ents->element[i];
                 long long sq = event_seq(ent), mine = atomic_load(&e->seq);
-                if (sq < 0)
+                if (sq < 0) { /* a calibration stored */
+                    apply_calib_event(ent, &e->cal);
+                    snprintf(e->last_id, sizeof e->last_id, "%s", ent->element[0]->str);
                     continue;
+                }
                 if (sq != mine + 1) {
                     if (sq > mine + 1 || sq == 1) { /* trimmed past us, or Redis started afresh */
                         LOG_WARN(NULL, "bayes: model %s: event seq %lld after %lld; loading again", e->name, sq,

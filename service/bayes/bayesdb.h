@@ -88,7 +88,8 @@ struct bayesdb_learn_res {
  * kept per model: the newest this many (bayesdb.c, "calibration"). 2,000
  * is weeks of a busy site's moderation, plenty for a fit of two
  * parameters, and recent enough to follow the site's scores as its own
- * counts outgrow the starter's; about 150 KB of Redis per model. */
+ * counts outgrow the starter's. Redis holds about 0.5 MB for them per
+ * model (measured: the hash 225 KB, the order 276 KB at 2,000). */
 #define BAYESDB_CALIB_MAX 2000
 
 /* Room for a raw score as the learn scripts take it ("%.17g" and NUL). */

@@ -21,7 +21,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (CMS_KEY, MOD_KEY, OTHER_CMS_KEY, Runner, Service, base_config,  # noqa: E402
-                     lua_scripts, sha256, start, wait_until)
+                     free_port, lua_scripts, sha256, start, wait_until)
 
 STARTER = "modgate-starter"
 DEFAULT = (0.700, -4.774)          # bayes_calib_default (filters/bayes.c)
@@ -74,8 +74,11 @@ def learn(svc, doc, path="/v1/learn"):
 
 
 def serve(name):
-    svc = Service(ctx["bin"], ctx["tmp"], ctx["cfg"], name=name)
+    """An instance on the shared Redis, on a port of its own."""
+    cfg = dict(ctx["cfg"], listen="127.0.0.1:%d" % free_port())
+    svc = Service(ctx["bin"], ctx["tmp"], cfg, name=name)
     svc.start()
+    assert svc.proc.poll() is None, svc.logtext()[-2000:]
     return svc
 
 
@@ -229,9 +232,10 @@ def test_restart_and_second_instance_read_the_same():
     a = ctx["a"]
     c = calib(a)
     b = ctx["b"] = serve("second")
+    assert b.port != a.port
     assert wait_until(lambda: calib(b)["from"] == "site", 30), calib(b)
     assert calib(b) == c, (calib(b), c)
-    a.stop()
+    assert a.stop() == 0, a.logtext()[-3000:]
     a.start()
     assert wait_until(lambda: calib(a)["from"] == "site", 30), calib(a)
     assert calib(a) == c, (calib(a), c)
@@ -267,6 +271,13 @@ def test_export_carries_it_and_import_stores_it():
                          capture_output=True, text=True, timeout=60)
     assert imp.returncode == 1 and "calibration" in imp.stderr, (imp.returncode, imp.stderr)
     assert calib(a, "tight")["a"] == c["a"]
+
+
+def test_instances_exit_cleanly():
+    """Both instances stop with status 0 (under ASan: no error, no leak)."""
+    for k in ("a", "b"):
+        svc = ctx.pop(k)
+        assert svc.stop() == 0, svc.logtext()[-3000:]
 
 
 def main():

@@ -9,8 +9,10 @@
 -- MAXLEN.
 -- A fit is written only when it is newer than the one stored (another
 -- instance may have fitted the same or later entries first); the change
--- is an event (seq + 1) with fit_a, fit_b, fit_n or calib_a, calib_b.
--- Returns 1 when written, 0 when not.
+-- is an event with fit_a, fit_b, fit_n or calib_a, calib_b and no seq:
+-- it changes no count, so seq (+1 for every change of the counts, what
+-- learn answers and exports compare) stays. Returns 1 when written, 0
+-- when not.
 
 local kind, a, b = ARGV[1], ARGV[2], ARGV[3]
 local fields
@@ -21,7 +23,6 @@ if kind == 'fit' then
 else
   fields = {'calib_a', a, 'calib_b', b}
 end
-local seq = (tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0) + 1
-redis.call('HSET', KEYS[1], 'seq', seq, unpack(fields))
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'seq', seq, unpack(fields))
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', unpack(fields))
 return 1
