@@ -125,6 +125,8 @@ LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/queue_put.lua+check.lua \
                RISK_LUA=risk.lua \
                LEARN_LUA=lib/bayes_change.lua+learn.lua \
                LEARN_SNAPSHOT_LUA=learn_snapshot.lua \
+               CALIB_READ_LUA=calib_read.lua \
+               CALIB_PUT_LUA=calib_put.lua \
                QUEUE_LIST_LUA=lib/queue_index.lua+queue_list.lua \
                QUEUE_GET_LUA=queue_get.lua \
                QUEUE_FETCH_LUA=queue_fetch.lua \

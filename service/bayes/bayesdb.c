@@ -10,7 +10,14 @@
  *                                that reaches 0 is deleted (HDEL).
  *   mg:{M}:bayes:meta    hash    nspam, nham (learned comments per class),
  *                                seq (+1 for every change), tok_version
- *                                (TOK_VERSION of the tokens in the hashes).
+ *                                (TOK_VERSION of the tokens in the hashes);
+ *                                the calibration (see "calibration" below):
+ *                                calib_a, calib_b (shipped with the model:
+ *                                the starter's header, an import), fit_a,
+ *                                fit_b, fit_n (fitted on its entries when
+ *                                calib_n was fit_n; "" a, b: the fit
+ *                                failed), calib_spam, calib_ham (entries
+ *                                per label), calib_n (changes to them).
  *   mg:{M}:bayes:doc:FP  string  one learned comment. FP: tok_fingerprint
  *                                of its tokens (32 hex digits). Value:
  *                                "spam:" or "ham:" and its token hashes,
@@ -20,10 +27,19 @@
  *   mg:{M}:bayes:events  stream  every change, trimmed to about
  *                                STREAM_MAXLEN entries (XADD MAXLEN ~):
  *                                seq, nspam, nham (the new values),
- *                                tok_version, then
+ *                                tok_version, calib_spam, calib_ham,
+ *                                calib_n, then
  *                                per token touched a field "s" or "h" +
  *                                its hex hash whose value is the token's
  *                                NEW count in that class (0: deleted).
+ *                                A calibration stored (calib_put.lua) is
+ *                                an event of its meta fields alone, no seq.
+ *   mg:{M}:bayes:calib   hash    field: a learned comment's FP; value:
+ *                                "Z LABEL", the raw score the site's read
+ *                                gave it before it was learned, and its
+ *                                label now. At most CALIB_MAX fields.
+ *   mg:{M}:bayes:calib:order zset  the same FPs, scored by the seq that
+ *                                recorded them: the oldest go first.
  *   mg:{M}:bayes:storing string  the shipped starter only (M = modgate-
  *                                starter): held (SET NX PX) by the instance
  *                                storing it, so that one instance does.
@@ -42,6 +58,21 @@
  * that sees seq jump (the stream was trimmed past it, Redis was flushed)
  * loads the model again.
  *
+ * Calibration. A comment's raw score z (bayes.h) becomes a probability
+ * through a calibration {a, b}. Every learn of a new comment with a
+ * score records the z the site's read gave it just before, in the same
+ * script as the learn: honest held-out scores of the site's own traffic,
+ * labelled by its moderators. Once a model has CALIB_MIN_LABELS entries
+ * of each label, the sync thread fits a calibration to them (and again
+ * after every CALIB_REFIT changes) and writes it to meta with an event
+ * (calib_put.lua). One instance's fit is everyone's: instances that
+ * fitted for themselves would fit at different moments (at their load,
+ * after their events), on different entries, and disagree on a score;
+ * the fit_n guard lets the first of two racing instances win, and both
+ * fitted the same entries anyway. A check reads, in this order: the read
+ * model's own fit, the calibration stored with it (an import), its
+ * starter's (fit or stored), bayes_calib_default.
+ *
  * Threads: one sync thread with its own blocking connection loads the
  * models in use and then waits in XREAD BLOCK on all their streams at
  * once; it reconnects by itself. Learns run on the store's pipelined
@@ -52,6 +83,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -91,6 +123,25 @@
 /* A model copy counts as synced while the sync thread confirmed it within
  * this long (a few of its XREAD rounds). */
 #define SYNCED_MS 2000
+
+/* Calibration entries kept per model (bayes.h, BAYES_CALIB_KEEP): weeks
+ * of a busy site's moderation, plenty for a fit of two parameters, and
+ * recent enough to follow the site's scores as its own counts outgrow
+ * the starter's. Redis holds about 0.5 MB for them per model (measured:
+ * the hash 225 KB, the order 276 KB at 2,000). */
+#define CALIB_MAX BAYESDB_CALIB_MAX
+
+/* A model's own fit is used once its entries hold this many of each
+ * label: with fewer, the two parameters of a Platt fit swing by tens of
+ * percent from one comment to the next (about 1/sqrt(n)), and the
+ * starter's calibration, fitted on thousands, is the better guess. */
+#define CALIB_MIN_LABELS BAYES_CALIB_MIN
+
+/* The sync thread fits again after this many changes to the entries
+ * (calib_n): a fit costs one read of up to CALIB_MAX entries (about
+ * 140 KB of reply) and a millisecond of arithmetic, and 20 new labels
+ * move a fit of a few hundred by a few percent at most. */
+#define CALIB_REFIT BAYES_CALIB_EVERY
 
 /* ---------- the scripts ---------- */
 
@@ -190,17 +241,17 @@ static int id_cmp(const char *a, const char *b)
  * written by store.c) and the command line's (its own pipelined
  * connection, conn.h). Arguments point into the struct itself. */
 
-/* EVALSHA, sha, 5, five keys, op, label, version, maxlen, and for raw
- * the two total deltas: 14, and a spare. */
-#define CMD_FIXED 16
+/* EVALSHA, sha, 7, seven keys, op, label, version, maxlen, z, the
+ * calibration bound, and for raw the two total deltas: 20, and a spare. */
+#define CMD_FIXED 22
 
 struct learn_cmd {
     int argc;
     const char *argv[CMD_FIXED + 3 * TOK_MAX];
     size_t lens[CMD_FIXED + 3 * TOK_MAX];
-    char keys[5][160];
+    char keys[7][160];
     char sha[41];
-    char ver[16], maxlen[16], dspam[24], dham[24];
+    char ver[16], maxlen[16], cmax[16], z[BAYESDB_Z_LEN], dspam[24], dham[24];
     char hex[TOK_MAX][17];
     char num[2 * TOK_MAX][24];
 };
@@ -212,9 +263,10 @@ static void lc_arg(struct learn_cmd *lc, const char *s, size_t n)
 }
 
 /* The part every learn, unlearn and raw call shares. 'sha' "" sends the
- * script itself (EVAL). */
+ * script itself (EVAL). 'z': the comment's raw score before the learn
+ * (bayesdb_learn_z), "" or NULL for none. */
 static void lc_begin(struct learn_cmd *lc, const char *mname, const char *fp, const char *op,
-                     const char *label, const char *sha)
+                     const char *label, const char *z, const char *sha)
 {
     lc->argc = 0;
     snprintf(lc->sha, sizeof lc->sha, "%s", sha);
@@ -225,27 +277,35 @@ static void lc_begin(struct learn_cmd *lc, const char *mname, const char *fp, co
         lc_arg(lc, "EVAL", 4);
         lc_arg(lc, LEARN_LUA, strlen(LEARN_LUA));
     }
-    lc_arg(lc, "5", 1);
+    lc_arg(lc, "7", 1);
     key_of(lc->keys[0], sizeof lc->keys[0], mname, "spam");
     key_of(lc->keys[1], sizeof lc->keys[1], mname, "ham");
     key_of(lc->keys[2], sizeof lc->keys[2], mname, "meta");
     snprintf(lc->keys[3], sizeof lc->keys[3], "mg:{%s}:bayes:doc:%s", mname, fp);
     key_of(lc->keys[4], sizeof lc->keys[4], mname, "events");
-    for (int i = 0; i < 5; i++)
+    key_of(lc->keys[5], sizeof lc->keys[5], mname, "calib");
+    key_of(lc->keys[6], sizeof lc->keys[6], mname, "calib:order");
+    for (int i = 0; i < 7; i++)
         lc_arg(lc, lc->keys[i], strlen(lc->keys[i]));
     snprintf(lc->ver, sizeof lc->ver, "%d", TOK_VERSION);
     snprintf(lc->maxlen, sizeof lc->maxlen, "%d", STREAM_MAXLEN);
+    snprintf(lc->cmax, sizeof lc->cmax, "%d", CALIB_MAX);
+    snprintf(lc->z, sizeof lc->z, "%s", z ? z : "");
     lc_arg(lc, op, strlen(op));
     lc_arg(lc, label, strlen(label));
     lc_arg(lc, lc->ver, strlen(lc->ver));
     lc_arg(lc, lc->maxlen, strlen(lc->maxlen));
+    lc_arg(lc, lc->z, strlen(lc->z));
+    lc_arg(lc, lc->cmax, strlen(lc->cmax));
 }
 
-/* A learn or unlearn of 'n' distinct token hashes 'h' (n <= TOK_MAX). */
+/* A learn or unlearn of 'n' distinct token hashes 'h' (n <= TOK_MAX);
+ * 'z' as for lc_begin. */
 static void lc_learn(struct learn_cmd *lc, const char *mname, const uint64_t *h, size_t n, const char *fp,
-                     enum bayesdb_op op, enum model_class label, const char *sha)
+                     enum bayesdb_op op, enum model_class label, const char *z, const char *sha)
 {
-    lc_begin(lc, mname, fp, op == BAYESDB_LEARN ? "learn" : "unlearn", label == MODEL_SPAM ? "spam" : "ham", sha);
+    lc_begin(lc, mname, fp, op == BAYESDB_LEARN ? "learn" : "unlearn", label == MODEL_SPAM ? "spam" : "ham",
+             op == BAYESDB_LEARN ? z : NULL, sha);
     if (op != BAYESDB_LEARN)
         return;
     for (size_t i = 0; i < n && i < TOK_MAX; i++) {
@@ -258,7 +318,7 @@ static void lc_learn(struct learn_cmd *lc, const char *mname, const uint64_t *h,
 static void lc_raw(struct learn_cmd *lc, const char *mname, const uint64_t *h, const uint32_t *s,
                    const uint32_t *hm, size_t n, long long dspam, long long dham, const char *sha)
 {
-    lc_begin(lc, mname, "raw", "raw", "", sha);
+    lc_begin(lc, mname, "raw", "raw", "", NULL, sha);
     snprintf(lc->dspam, sizeof lc->dspam, "%lld", dspam);
     snprintf(lc->dham, sizeof lc->dham, "%lld", dham);
     lc_arg(lc, lc->dspam, strlen(lc->dspam));
@@ -305,19 +365,105 @@ static void parse_learn(const struct store_reply *r, const char *err, void *out)
     res->seq = reply_ll(r->element[3], INT64_MAX);
 }
 
+/* ---------- calibration ---------- */
+
+/* What a model copy knows of its calibration: meta's fields, kept
+ * current by the events (the top of this file). Guarded by its entry's
+ * lock. Parameters are NAN when absent. */
+struct calib_state {
+    double stored_a, stored_b;   /* calib_a, calib_b: shipped with the model */
+    double fit_a, fit_b;         /* fit_a, fit_b: fitted on its own entries */
+    long long fit_n;             /* calib_n when they were fitted (0: never) */
+    long long n;                 /* calib_n: changes to the entries so far */
+    long long nspam, nham;       /* entries per label */
+};
+
+static void calib_clear(struct calib_state *c)
+{
+    memset(c, 0, sizeof *c);
+    c->stored_a = c->stored_b = c->fit_a = c->fit_b = NAN;
+}
+
+/* A usable calibration: finite, and a slope > 0 (a higher score means
+ * spam more likely); anything else came from a hand-edited file or meta. */
+static int calib_ok(double a, double b)
+{
+    return isfinite(a) && a > 0 && isfinite(b);
+}
+
+/* A reply's text: a string's, an integer's in 'tmp', "" otherwise. */
+static const char *reply_text(const struct store_reply *r, char *tmp, size_t len)
+{
+    if (r && r->type == STORE_REPLY_STRING)
+        return r->str;
+    if (r && r->type == STORE_REPLY_INTEGER) {
+        snprintf(tmp, len, "%lld", r->integer);
+        return tmp;
+    }
+    return "";
+}
+
+/* A number of meta or an event: NAN when "" or not a number. */
+static double parse_num(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    return end == s || *end ? NAN : v;
+}
+
+/* Take meta's or an event's field 'k' = 'v' into 'c' when it is one of
+ * the calibration's. Returns 1 when it was. */
+static int calib_field(struct calib_state *c, const char *k, const struct store_reply *v)
+{
+    static const char *const names[] = { "calib_a", "calib_b", "fit_a", "fit_b", "fit_n", "calib_n",
+                                         "calib_spam", "calib_ham" };
+    size_t i = 0;
+    while (i < sizeof names / sizeof *names && strcmp(k, names[i]) != 0)
+        i++;
+    if (i == sizeof names / sizeof *names)
+        return 0;
+    char tmp[32];
+    const char *t = reply_text(v, tmp, sizeof tmp);
+    double *d[] = { &c->stored_a, &c->stored_b, &c->fit_a, &c->fit_b };
+    long long *n[] = { &c->fit_n, &c->n, &c->nspam, &c->nham };
+    if (i < 4)
+        *d[i] = parse_num(t);
+    else
+        *n[i - 4] = reply_ll(v, INT64_MAX);
+    return 1;
+}
+
+/* The calibration model 'c' has of its own: its fit while its entries
+ * hold CALIB_MIN_LABELS of each label ("site"), else the one stored with
+ * it ("import"). NULL when it has neither. */
+static const char *calib_own(const struct calib_state *c, struct bayes_calib *out)
+{
+    if (calib_ok(c->fit_a, c->fit_b) && c->nspam >= CALIB_MIN_LABELS && c->nham >= CALIB_MIN_LABELS) {
+        *out = (struct bayes_calib){ c->fit_a, c->fit_b };
+        return "site";
+    }
+    if (calib_ok(c->stored_a, c->stored_b)) {
+        *out = (struct bayes_calib){ c->stored_a, c->stored_b };
+        return "import";
+    }
+    return NULL;
+}
+
 /* ---------- the models this instance holds ---------- */
 
 struct entry {
     char name[65];
     char events_key[160], meta_key[160], spam_key[160], ham_key[160];
-    pthread_rwlock_t lock;       /* guards m and tok_version */
+    pthread_rwlock_t lock;       /* guards m, tok_version and cal */
     model *m;                    /* NULL until loaded */
     int tok_version;
+    struct calib_state cal;
     _Atomic long long seq;       /* the change applied last */
     _Atomic int64_t synced_ms;   /* mono ms the sync thread last knew it current; 0 never */
     /* The sync thread's own: */
     char last_id[48];            /* the stream entry applied last */
     int need_load;
+    long long fit_tried_n;       /* calib_n of the entries fitted last here (refit) */
 };
 
 /* The table of entries. Only the sync thread adds or removes entries (under
@@ -403,6 +549,7 @@ static struct entry *entry_new(const char *name)
     key_of(e->spam_key, sizeof e->spam_key, name, "spam");
     key_of(e->ham_key, sizeof e->ham_key, name, "ham");
     rwlock_init_writer_first(&e->lock);
+    calib_clear(&e->cal);
     snprintf(e->last_id, sizeof e->last_id, "0-0");
     e->need_load = 1;
     return e;
@@ -563,9 +710,23 @@ static long long event_seq(const struct store_reply *ent)
     return -1;
 }
 
+/* A calibration event (calib_put.lua: no seq, absolute values, so
+ * applying it again or after a load that saw it sets the same) into
+ * 'cal'. */
+static void apply_calib_event(const struct store_reply *ent, struct calib_state *cal)
+{
+    if (ent->type != STORE_REPLY_ARRAY || ent->elements != 2 || ent->element[1]->type != STORE_REPLY_ARRAY)
+        return;
+    const struct store_reply *f = ent->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (f->element[i]->type == STORE_REPLY_STRING)
+            calib_field(cal, f->element[i]->str, f->element[i + 1]);
+}
+
 /* Set what one event says in 'm': its totals and every token's new count;
- * the tokenizer version it was made with goes to *ver. */
-static void apply_event(model *m, const struct store_reply *ent, int *ver)
+ * the tokenizer version it was made with goes to *ver, its calibration
+ * fields to 'cal'. */
+static void apply_event(model *m, const struct store_reply *ent, int *ver, struct calib_state *cal)
 {
     const struct store_reply *f = ent->element[1];
     uint64_t ns, nh;
@@ -583,6 +744,8 @@ static void apply_event(model *m, const struct store_reply *ent, int *ver)
             nh = (uint64_t)reply_ll(v, INT64_MAX);
         else if (strcmp(k->str, "tok_version") == 0)
             *ver = (int)reply_ll(v, 1000000);
+        else
+            calib_field(cal, k->str, v);
     }
     model_set_totals(m, ns, nh);
 }
@@ -652,8 +815,10 @@ static int load(struct conn *c, struct entry *e)
         model_free(m);
         return -1;
     }
-    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "tok_version", "starter_id" };
-    struct store_reply *r = rcmd(c, 6, argv);
+    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "tok_version", "starter_id",
+                           "calib_a", "calib_b", "fit_a", "fit_b", "fit_n", "calib_n", "calib_spam", "calib_ham" };
+    size_t nf = sizeof argv / sizeof *argv - 2;
+    struct store_reply *r = rcmd(c, (int)(nf + 2), argv);
     if (conn_ok(c, r)) {
         conn_reply_free(r);
         model_free(m);
@@ -663,15 +828,19 @@ static int load(struct conn *c, struct entry *e)
      * storing it until starter_id is set (starter_ensure); meanwhile the
      * copy held, if any, stays, and the load is tried again. */
     if (strcmp(e->name, CFG_BAYES_STARTER) == 0 &&
-        (r->type != STORE_REPLY_ARRAY || r->elements != 4 || r->element[3]->type != STORE_REPLY_STRING)) {
+        (r->type != STORE_REPLY_ARRAY || r->elements != nf || r->element[3]->type != STORE_REPLY_STRING)) {
         conn_reply_free(r);
         model_free(m);
         return 0;
     }
     int ver = 0;
-    if (r->type == STORE_REPLY_ARRAY && r->elements == 4) {
+    struct calib_state cal;
+    calib_clear(&cal);
+    if (r->type == STORE_REPLY_ARRAY && r->elements == nf) {
         model_set_totals(m, (uint64_t)reply_ll(r->element[0], INT64_MAX), (uint64_t)reply_ll(r->element[1], INT64_MAX));
         ver = (int)reply_ll(r->element[2], 1000000);
+        for (size_t i = 4; i < nf; i++)
+            calib_field(&cal, argv[i + 2], r->element[i]);
     }
     conn_reply_free(r);
     /* Replay what happened since the snapshot. */
@@ -690,13 +859,16 @@ static int load(struct conn *c, struct entry *e)
         for (size_t i = 0; i < n && !gap; i++) {
             const struct store_reply *ent = r->element[i];
             long long s = event_seq(ent);
-            if (s < 0)
+            if (s < 0) {
+                apply_calib_event(ent, &cal);
+                snprintf(id, sizeof id, "%s", ent->element[0]->str);
                 continue;
+            }
             if (s != seq + 1) {
                 gap = 1; /* trimmed under our feet: start over */
                 break;
             }
-            apply_event(m, ent, &ver);
+            apply_event(m, ent, &ver, &cal);
             seq = s;
             snprintf(id, sizeof id, "%s", ent->element[0]->str);
         }
@@ -715,6 +887,7 @@ static int load(struct conn *c, struct entry *e)
     model *old = e->m;
     e->m = m;
     e->tok_version = ver;
+    e->cal = cal;
     pthread_rwlock_unlock(&e->lock);
     model_free(old);
     snprintf(e->last_id, sizeof e->last_id, "%s", id);
@@ -725,6 +898,129 @@ static int load(struct conn *c, struct entry *e)
     model_totals(m, &ns, &nh);
     LOG_INFO(NULL, "bayes: model %s loaded: %llu spam, %llu ham, %zu tokens, seq %lld, %lld ms", e->name,
              (unsigned long long)ns, (unsigned long long)nh, model_tokens(m), seq, (long long)(mono_ms() - t0));
+    return 0;
+}
+
+/* ---------- storing and fitting a calibration ---------- */
+
+/* Store a calibration of model 'e' (calib_put.lua): 'kind' "fit", with
+ * 'n' the calib_n its entries were read at ('cal' NULL: the fit failed,
+ * so that it is not tried again before CALIB_REFIT more changes), or
+ * "stored" (shipped with a model file). Returns 1 written, 0 not (a
+ * fit of the same or newer entries is there), -1 when Redis failed or
+ * refused (conn_error says whether the connection is gone). */
+static int calib_put(struct conn *c, const struct entry *e, const char *kind, const struct bayes_calib *cal,
+                     long long n)
+{
+    char a[32] = "", b[32] = "", ns[24], maxlen[16];
+    if (cal) {
+        snprintf(a, sizeof a, "%.17g", cal->a);
+        snprintf(b, sizeof b, "%.17g", cal->b);
+    }
+    snprintf(ns, sizeof ns, "%lld", n);
+    snprintf(maxlen, sizeof maxlen, "%d", STREAM_MAXLEN);
+    const char *argv[] = { "EVAL", CALIB_PUT_LUA, "2", e->meta_key, e->events_key, kind, a, b, ns, maxlen };
+    struct store_reply *r = rcmd(c, 10, argv);
+    int rc = -1;
+    if (!conn_ok(c, r) && r->type == STORE_REPLY_INTEGER)
+        rc = r->integer == 1;
+    else if (r && r->type == STORE_REPLY_ERROR)
+        LOG_WARN(NULL, "bayes: model %s: storing its calibration: %.200s", e->name, r->str);
+    conn_reply_free(r);
+    return rc;
+}
+
+/* A calibration entry read for fitting. */
+struct fit_row {
+    const char *fp;              /* borrowed from the reply */
+    double z;
+    unsigned char spam;
+};
+
+static int by_fp(const void *a, const void *b)
+{
+    return strcmp(((const struct fit_row *)a)->fp, ((const struct fit_row *)b)->fp);
+}
+
+/* Fit model 'e''s calibration to its entries (calib_read.lua) and store
+ * it (calib_put). The entries are sorted by fingerprint first, so that
+ * the same entries give the same bits whoever fits them. An entry that
+ * does not parse (hand-edited) is left out. Returns 0, or -1 when the
+ * connection failed. */
+static int fit_one(struct conn *c, struct entry *e)
+{
+    char key[160];
+    key_of(key, sizeof key, e->name, "calib");
+    const char *argv[] = { "EVAL", CALIB_READ_LUA, "2", e->meta_key, key };
+    struct store_reply *r = rcmd(c, 5, argv);
+    if (conn_ok(c, r)) {
+        conn_reply_free(r);
+        return -1;
+    }
+    if (r->type != STORE_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != STORE_REPLY_ARRAY) {
+        LOG_WARN(NULL, "bayes: model %s: unexpected calibration entries reply", e->name);
+        conn_reply_free(r);
+        return 0;
+    }
+    long long n = reply_ll(r->element[0], INT64_MAX);
+    const struct store_reply *h = r->element[1];
+    size_t cap = h->elements / 2, k = 0, nspam = 0;
+    struct fit_row *rows = xmalloc((cap ? cap : 1) * sizeof *rows);
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const struct store_reply *f = h->element[i], *v = h->element[i + 1];
+        if (f->type != STORE_REPLY_STRING || v->type != STORE_REPLY_STRING)
+            continue;
+        char *end;
+        double z = strtod(v->str, &end);
+        if (end == v->str || *end != ' ' || !isfinite(z) || (strcmp(end + 1, "spam") && strcmp(end + 1, "ham")))
+            continue;
+        rows[k] = (struct fit_row){ f->str, z, (unsigned char)(strcmp(end + 1, "spam") == 0) };
+        nspam += rows[k++].spam;
+    }
+    qsort(rows, k, sizeof *rows, by_fp);
+    double *z = xmalloc((k ? k : 1) * sizeof *z);
+    unsigned char *y = xmalloc(k ? k : 1);
+    for (size_t i = 0; i < k; i++) {
+        z[i] = rows[i].z;
+        y[i] = rows[i].spam;
+    }
+    struct bayes_calib cal;
+    int fitted = bayes_fit_calib(z, y, NULL, k, &cal) == 0;
+    free(z);
+    free(y);
+    free(rows);
+    conn_reply_free(r);
+    e->fit_tried_n = n;
+    int put = calib_put(c, e, "fit", fitted ? &cal : NULL, n);
+    if (put < 0 && conn_error(c))
+        return -1;
+    if (put == 1 && fitted)
+        LOG_INFO(NULL, "bayes: model %s: calibration fitted on %zu spam and %zu ham scores: a %.4f, b %.4f",
+                 e->name, nspam, k - nspam, cal.a, cal.b);
+    else if (put == 1)
+        LOG_INFO(NULL, "bayes: model %s: its %zu scores do not rank spam higher: no calibration of its own",
+                 e->name, k);
+    return 0;
+}
+
+/* Fit every loaded model whose calibration entries hold CALIB_MIN_LABELS
+ * of each label and changed CALIB_REFIT times or more since its fit (at
+ * its load too, when the fit stored is older). The fit comes back here as
+ * every instance gets it, by its event. Returns 0, or -1 when the
+ * connection failed. */
+static int refit(struct conn *c)
+{
+    for (size_t i = 0; i < ntab; i++) {
+        struct entry *e = tab[i];
+        if (e->need_load)
+            continue;
+        pthread_rwlock_rdlock(&e->lock);
+        struct calib_state cs = e->cal;
+        pthread_rwlock_unlock(&e->lock);
+        if (cs.n - cs.fit_n >= CALIB_REFIT && cs.n != e->fit_tried_n && cs.nspam >= CALIB_MIN_LABELS &&
+            cs.nham >= CALIB_MIN_LABELS && fit_one(c, e))
+            return -1;
+    }
     return 0;
 }
 
@@ -739,6 +1035,36 @@ static int load(struct conn *c, struct entry *e)
  * window of 16 keeps a few MB queued, and each reply within the sync
  * connection's command timeout. */
 #define STORE_WINDOW 16
+
+/* The "calibration" {"a","b",...} of a model file's header 'head' into
+ * 'out'. Returns 1, 0 when it has none (absent or null), or -1 when it
+ * is not a usable calibration. */
+static int header_calib(json_t *head, struct bayes_calib *out)
+{
+    json_t *c = json_object_get(head, "calibration");
+    if (!c || json_is_null(c))
+        return 0;
+    json_t *a = json_object_get(c, "a"), *b = json_object_get(c, "b");
+    if (!json_is_number(a) || !json_is_number(b) || !calib_ok(json_number_value(a), json_number_value(b)))
+        return -1;
+    *out = (struct bayes_calib){ json_number_value(a), json_number_value(b) };
+    return 1;
+}
+
+/* The compiled-in starter's calibration (its header's, the first line)
+ * into 'cal': NAN both when it has none. */
+static void starter_calib(const char *p, size_t len, struct bayes_calib *cal)
+{
+    const char *nl = memchr(p, '\n', len);
+    json_error_t je;
+    json_t *o = json_loadb(p, nl ? (size_t)(nl - p) : len, 0, &je);
+    *cal = (struct bayes_calib){ NAN, NAN };
+    if (header_calib(o, cal) < 0) {
+        LOG_WARN(NULL, "bayes: the compiled-in starter's calibration is not usable; checks use the default");
+        *cal = (struct bayes_calib){ NAN, NAN };
+    }
+    json_decref(o);
+}
 
 /* Parse the compiled-in starter (a header, then {"t","s","h"} lines) into
  * a new model; NULL, with the reason logged, when it is malformed or of
@@ -851,14 +1177,22 @@ static int starter_ensure(struct conn *c, const struct entry *e)
         id[2 * i + 1] = hexd[dg[i] & 15];
     }
     id[32] = 0;
-    const char *get[] = { "HGET", e->meta_key, "starter_id" };
-    struct store_reply *r = rcmd(c, 3, get);
+    struct bayes_calib cal;
+    starter_calib(bayesdb_starter_begin, len, &cal);
+    const char *get[] = { "HMGET", e->meta_key, "starter_id", "calib_a" };
+    struct store_reply *r = rcmd(c, 4, get);
     if (conn_ok(c, r)) {
         conn_reply_free(r);
         return -1;
     }
-    int have = r->type == STORE_REPLY_STRING && strcmp(r->str, id) == 0;
+    int ok = r->type == STORE_REPLY_ARRAY && r->elements == 2;
+    int have = ok && r->element[0]->type == STORE_REPLY_STRING && strcmp(r->element[0]->str, id) == 0;
+    int have_cal = ok && r->element[1]->type == STORE_REPLY_STRING;
     conn_reply_free(r);
+    /* Stored by a build before the calibration was kept: added, with an
+     * event for the instances that hold it already. */
+    if (have && !have_cal && calib_ok(cal.a, cal.b))
+        return calib_put(c, e, "stored", &cal, 0) < 0 && conn_error(c) ? -1 : 0;
     if (have)
         return 0;
     char lock[160], ms[16];
@@ -888,10 +1222,15 @@ static int starter_ensure(struct conn *c, const struct entry *e)
         /* The stream's events hold every token once more: kept short, it
          * costs Redis a few entries, not a second copy of the model. An
          * instance that was following it loads the model again. */
-        const char *mark[] = { "HSET", e->meta_key, "starter_id", id };
+        /* Its calibration with the mark: whoever loads it (only once
+         * marked, load) reads both. */
+        char ca[32], cb[32];
+        snprintf(ca, sizeof ca, "%.17g", cal.a);
+        snprintf(cb, sizeof cb, "%.17g", cal.b);
+        const char *mark[] = { "HSET", e->meta_key, "starter_id", id, "calib_a", ca, "calib_b", cb };
         const char *trim[] = { "XTRIM", e->events_key, "MAXLEN", "1" };
         const char *unlock[] = { "DEL", lock };
-        conn_append_argv(c, 4, mark, NULL);
+        conn_append_argv(c, calib_ok(cal.a, cal.b) ? 8 : 4, mark, NULL);
         conn_append_argv(c, 4, trim, NULL);
         conn_append_argv(c, 2, unlock, NULL);
         rc = reply_ok(c) | reply_ok(c) | reply_ok(c);
@@ -1055,8 +1394,11 @@ static int follow(struct conn *c)
             for (size_t i = 0; i < ents->elements; i++) {
                 const struct store_reply *ent = ents->element[i];
                 long long sq = event_seq(ent), mine = atomic_load(&e->seq);
-                if (sq < 0)
+                if (sq < 0) { /* a calibration stored */
+                    apply_calib_event(ent, &e->cal);
+                    snprintf(e->last_id, sizeof e->last_id, "%s", ent->element[0]->str);
                     continue;
+                }
                 if (sq != mine + 1) {
                     if (sq > mine + 1 || sq == 1) { /* trimmed past us, or Redis started afresh */
                         LOG_WARN(NULL, "bayes: model %s: event seq %lld after %lld; loading again", e->name, sq,
@@ -1066,7 +1408,7 @@ static int follow(struct conn *c)
                     }
                     /* seq <= mine: already applied */
                 } else {
-                    apply_event(e->m, ent, &e->tok_version);
+                    apply_event(e->m, ent, &e->tok_version, &e->cal);
                     atomic_store(&e->seq, sq);
                 }
                 snprintf(e->last_id, sizeof e->last_id, "%s", ent->element[0]->str);
@@ -1138,6 +1480,8 @@ static void *sync_main(void *arg)
         }
         if (rc == 0 && !atomic_load(&quit))
             rc = follow(c);
+        if (rc == 0 && !atomic_load(&quit))
+            rc = refit(c);
         if (rc) {
             if (!atomic_load(&quit))
                 LOG_WARN(NULL, "bayes: model sync lost redis: %s", conn_error(c) ? conn_error(c) : "bad reply");
@@ -1269,6 +1613,21 @@ static const char *pick(const struct site_cfg *site, uint64_t need, struct entry
     return name;
 }
 
+/* The calibration a check reads with model entry 'pe' and starter entry
+ * 'se' (either may be NULL; both read-locked): the read model's own, else
+ * its starter's, else bayes_calib_default. Returns where it came from:
+ * "site", "import", "starter" or "default". */
+static const char *calib_pick(const struct entry *pe, const struct entry *se, struct bayes_calib *out)
+{
+    const char *from = pe ? calib_own(&pe->cal, out) : NULL;
+    if (from)
+        return from;
+    if (se && calib_own(&se->cal, out))
+        return "starter";
+    *out = bayes_calib_default;
+    return "default";
+}
+
 /* Lock 'e' for reading and return its model: the empty model when 'e' is
  * NULL, not loaded, or holds tokens of another tokenizer version (its
  * counts would not mean what these tokens mean: api.md 3.4). Unlock with
@@ -1324,8 +1683,10 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
     double ss, sh, ns, nh;
     blend_of(site, m, st, &ss, &sh, &ns, &nh);
     if (ns >= (double)need && nh >= (double)need) {
+        struct bayes_calib cal;
+        calib_pick(pe, se, &cal);
         model_get_blend(m, st, ss, sh, tok_hashes(tl), n, spam, ham);
-        bayes_classify(bp, NULL, spam, ham, n, tok_lead(tl), ns, nh, out);
+        bayes_classify(bp, &cal, spam, ham, n, tok_lead(tl), ns, nh, out);
         *model_used = name;
     }
     if (se)
@@ -1347,6 +1708,9 @@ void bayesdb_reading(const struct site_cfg *site, struct bayesdb_reading *out)
     blend_of(site, m, st, &out->scale_spam, &out->scale_ham, &out->nspam, &out->nham);
     out->opinion = site->bayes.enabled && out->nspam >= (double)need && out->nham >= (double)need;
     out->starter_read = st && st != empty_model;
+    out->calib_from = calib_pick(pe, se, &out->calib);
+    out->labels_spam = pe ? pe->cal.nspam : 0;
+    out->labels_ham = pe ? pe->cal.nham : 0;
     if (se)
         read_end(se);
     read_end(pe);
@@ -1407,8 +1771,18 @@ int bayesdb_wait_async(const char *name, long long seq, int timeout_ms, store_do
     return now;
 }
 
+void bayesdb_learn_z(const struct site_cfg *site, const tok_list *tl, char *z)
+{
+    struct bayes_result r;
+    const char *used;
+    z[0] = 0;
+    if (bayesdb_classify(site, tl, &r, &used) == 0 && r.opinion)
+        snprintf(z, BAYESDB_Z_LEN, "%.17g", r.logit);
+}
+
 void bayesdb_learn_async(const char *name, const tok_list *tl, const char *fp, enum bayesdb_op op,
-                         enum model_class label, struct bayesdb_learn_res *res, store_done_fn done, void *arg)
+                         enum model_class label, const char *z, struct bayesdb_learn_res *res,
+                         store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
     char sha[41];
@@ -1416,7 +1790,7 @@ void bayesdb_learn_async(const char *name, const tok_list *tl, const char *fp, e
     memcpy(sha, learn_sha, sizeof sha);
     pthread_mutex_unlock(&sha_mu);
     struct learn_cmd *lc = xmalloc(sizeof *lc);
-    lc_learn(lc, name, tok_hashes(tl), tok_count(tl), fp, op, label, sha);
+    lc_learn(lc, name, tok_hashes(tl), tok_count(tl), fp, op, label, z, sha);
     store_command_async(name, lc->argc, lc->argv, lc->lens, LEARN_LUA, parse_learn, res, done, arg);
     free(lc);
 }
@@ -1630,7 +2004,7 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
         tok_run(tl, &in);
         char fp[33];
         tok_fingerprint(tl, fp);
-        lc_learn(lc, x.model, tok_hashes(tl), tok_count(tl), fp, BAYESDB_LEARN, cls, x.sha);
+        lc_learn(lc, x.model, tok_hashes(tl), tok_count(tl), fp, BAYESDB_LEARN, cls, NULL, x.sha);
         json_decref(o);
         failed = cli_send(&x, lc, x.lineno) != 0;
     }
@@ -1712,15 +2086,30 @@ static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *
 {
     model *m = model_new();
     int rc = -1;
-    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "seq", "tok_version" };
+    const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "seq", "tok_version",
+                           "calib_a", "calib_b", "fit_a", "fit_b", "calib_spam", "calib_ham" };
+    const size_t nf = sizeof argv / sizeof *argv - 2;
     struct store_reply *r = NULL;
     if (scan_class(x->rc, e->spam_key, m, MODEL_SPAM) || scan_class(x->rc, e->ham_key, m, MODEL_HAM) ||
-        !(r = rcmd(x->rc, 6, argv)) || r->type != STORE_REPLY_ARRAY || r->elements != 4)
+        !(r = rcmd(x->rc, (int)nf + 2, argv)) || r->type != STORE_REPLY_ARRAY || r->elements != nf)
         goto out;
     long long ver = reply_ll(r->element[3], 1000000);
     buf_printf(out, "{\"model\":\"%s\",\"tok_version\":%lld,\"nspam\":%lld,\"nham\":%lld,\"seq\":%lld,"
-               "\"tokens\":%zu}\n", x->model, ver ? ver : TOK_VERSION, reply_ll(r->element[0], INT64_MAX),
+               "\"tokens\":%zu", x->model, ver ? ver : TOK_VERSION, reply_ll(r->element[0], INT64_MAX),
                reply_ll(r->element[1], INT64_MAX), reply_ll(r->element[2], INT64_MAX), model_tokens(m));
+    /* Its calibration, as a check reading it would use it (calib_own): an
+     * import stores it with the model it seeds. */
+    struct calib_state cs;
+    struct bayes_calib cal;
+    calib_clear(&cs);
+    for (size_t i = 4; i < nf; i++)
+        calib_field(&cs, argv[i + 2], r->element[i]);
+    const char *from = calib_own(&cs, &cal);
+    if (from)
+        buf_printf(out, ",\"calibration\":{\"a\":%.17g,\"b\":%.17g,\"from\":\"%s\"", cal.a, cal.b, from);
+    if (from && strcmp(from, "site") == 0)
+        buf_printf(out, ",\"comments\":%lld", cs.nspam + cs.nham);
+    buf_puts(out, from ? "}}\n" : "}\n");
     size_t it = 0;
     uint64_t h;
     uint32_t s, hm;
@@ -1804,7 +2193,7 @@ static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, mo
         if (!json_is_string(v) || parse_hex16(json_string_value(v), json_string_length(v), &h[i]))
             return "\"t\" must hold 16-hex-digit token hashes";
     }
-    lc_learn(lc, x->model, h, n, fp, BAYESDB_LEARN, cls, x->sha);
+    lc_learn(lc, x->model, h, n, fp, BAYESDB_LEARN, cls, NULL, x->sha);
     model_add(rest, h, n, cls, -1);
     *label = cls;
     return NULL;
@@ -1821,7 +2210,8 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
      * goes in as raw counts. */
     model *rest = model_new();
     long long head_ns = 0, head_nh = 0, doc_ns = 0, doc_nh = 0;
-    int have_header = 0;
+    int have_header = 0, have_cal = 0;
+    struct bayes_calib cal;
     struct learn_cmd *lc = xmalloc(sizeof *lc);
     json_t *o;
     const char *why;
@@ -1860,6 +2250,9 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
                 head_ns = json_is_integer(ns) && json_integer_value(ns) > 0 ? (long long)json_integer_value(ns) : 0;
                 head_nh = json_is_integer(nh) && json_integer_value(nh) > 0 ? (long long)json_integer_value(nh) : 0;
                 have_header = 1;
+                have_cal = header_calib(o, &cal);
+                if (have_cal < 0)
+                    why = "\"calibration\" must be {\"a\": a number > 0, \"b\": a number}; it is left out";
             }
         } else if (!why) {
             why = "neither a header, a token nor a learned comment";
@@ -1893,6 +2286,17 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
         }
     }
     failed = failed || cli_drain(&x) != 0;
+    /* The file's calibration, stored with the model once its counts are
+     * (a check reads it with them: calib_pick). */
+    if (!failed && have_cal > 0) {
+        struct entry *e = entry_new(x.model);
+        if (calib_put(x.rc, e, "stored", &cal, 0) < 0) {
+            fprintf(stderr, "modgate: redis: storing the calibration: %s\n",
+                    conn_error(x.rc) ? conn_error(x.rc) : "refused");
+            failed = 1;
+        }
+        entry_free(e);
+    }
     free(lc);
     model_free(rest);
     cli_close(&x);

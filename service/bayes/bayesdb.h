@@ -58,6 +58,10 @@ struct bayesdb_reading {
     double scale_spam, scale_ham; /* the starter's counts are read times these */
     double nspam, nham;      /* the blend's class totals */
     int opinion;             /* 1: a check gets a Bayes opinion */
+    struct bayes_calib calib; /* the calibration a check uses */
+    const char *calib_from;  /* whose: "site" (the read model's fit), "import"
+                                (stored with it), "starter", "default" (static) */
+    long long labels_spam, labels_ham; /* the read model's calibration entries */
 };
 
 /* Fill 'out' for 'site' as bayesdb_classify would read. Memory only. */
@@ -80,16 +84,32 @@ struct bayesdb_learn_res {
     char error[160];
 };
 
+/* Calibration entries (fingerprint -> raw score before the learn, label)
+ * kept per model: the newest this many (bayes.h; bayesdb.c,
+ * "calibration"). */
+#define BAYESDB_CALIB_MAX BAYES_CALIB_KEEP
+
+/* Room for a raw score as the learn scripts take it ("%.17g" and NUL). */
+#define BAYESDB_Z_LEN 32
+
+/* The raw score z the read of 'site' gives the comment 'tl' now, as text
+ * for a learn script, into 'z' (BAYESDB_Z_LEN bytes): "" when it has no
+ * opinion (then no calibration entry is recorded). Call it before the
+ * learn is sent: a score of a comment the model has not learned. */
+void bayesdb_learn_z(const struct site_cfg *site, const tok_list *tl, char *z);
+
 /* Learn the comment whose tokens are 'tl' as 'label' into model 'model'
  * (op BAYESDB_LEARN), or take it back out (BAYESDB_UNLEARN; 'label' is
  * ignored), without waiting: 'res' is filled, then 'done(arg)' is called
  * (see store_check_async for where and when). One script on the store's
  * pipelined lanes, bounded by redis.command_timeout_ms. Learning the same
  * token set twice counts once; with the other label it moves. 'fp' is
- * tok_fingerprint(tl). 'tl' is only read during the call. */
+ * tok_fingerprint(tl). 'z' (bayesdb_learn_z, "" or NULL: none): a new
+ * comment's calibration entry, recorded in the same script. 'tl' is only
+ * read during the call. */
 void bayesdb_learn_async(const char *model, const tok_list *tl, const char *fp, enum bayesdb_op op,
-                         enum model_class label, struct bayesdb_learn_res *res, store_done_fn done,
-                         void *arg);
+                         enum model_class label, const char *z, struct bayesdb_learn_res *res,
+                         store_done_fn done, void *arg);
 
 /* Read-your-writes: wait until this instance's copy of 'model' has applied
  * change 'seq'. Returns 1 when it has (or will not: the model is not held

@@ -45,6 +45,7 @@ struct learn_state {
     const char *comment_id;     /* learning a held comment: its id; else NULL */
     tok_list *tl;
     char fp[33];
+    char z[BAYESDB_Z_LEN];      /* its raw score before the learn ("" none) */
     int visible;                /* this instance's copy shows the change */
     struct store_get_res held;
     struct store_check_res tres; /* the API key's token */
@@ -144,12 +145,17 @@ static void tokenize(struct learn_state *st, const char *body, size_t body_len, 
     struct tok_input in = { body, body_len, author_url };
     tok_run(st->tl, &in);
     tok_fingerprint(st->tl, st->fp);
+    /* Scored before it is learned: the calibration entry the learn
+     * script records with it (bayesdb.h). */
+    if (st->op == BAYESDB_LEARN)
+        bayesdb_learn_z(st->site, st->tl, st->z);
 }
 
 static void send_learn(struct http_request *req, struct learn_state *st)
 {
     req->resume = learned;
-    bayesdb_learn_async(st->site->bayes.model, st->tl, st->fp, st->op, st->label, &st->res, redis_done, req);
+    bayesdb_learn_async(st->site->bayes.model, st->tl, st->fp, st->op, st->label, st->z, &st->res, redis_done,
+                        req);
 }
 
 /* A held comment by id: its stored item (check.c's held_item) is read. */
@@ -180,7 +186,7 @@ static void held_read(struct http_request *req, struct http_response *resp)
     tokenize(st, json_string_value(b), json_string_length(b), json_string_value(json_object_get(author, "url")));
     if (st->op == BAYESDB_LEARN && mover) { /* held still? the queue decides, atomically */
         struct learn_move m = { st->site, st->comment_id, st->label == MODEL_SPAM ? "spam" : "ham",
-                                req->ident.key_id, st->fp, tok_hashes(st->tl), tok_count(st->tl) };
+                                req->ident.key_id, st->fp, st->z, tok_hashes(st->tl), tok_count(st->tl) };
         req->resume = moved;
         mover(&m, &st->mv, redis_done, req);
         return;
@@ -387,5 +393,9 @@ void model_handle(struct http_request *req, struct http_response *resp)
     json_object_set_new(top, "blend", json_pack("{s:b,s:f,s:f}", "starter_read", rd.starter_read, "nspam",
                                                 rd.nspam, "nham", rd.nham));
     json_object_set_new(top, "classifier", rd.opinion ? json_string(rd.model) : json_null());
+    json_object_set_new(top, "calibration",
+                        json_pack("{s:s,s:f,s:f,s:{s:I,s:I}}", "from", rd.calib_from, "a", rd.calib.a, "b",
+                                  rd.calib.b, "labels", "spam", (json_int_t)rd.labels_spam, "ham",
+                                  (json_int_t)rd.labels_ham));
     reply_json(resp, 200, top);
 }

@@ -31,7 +31,8 @@ void learn_handle(struct http_request *req, struct http_response *resp);
 struct learn_move {
     const struct site_cfg *site;
     const char *id, *label, *by;  /* label "spam" or "ham"; by: the key's id */
-    const char *fp;               /* the comment's fingerprint and tokens */
+    const char *fp;               /* the comment's fingerprint, */
+    const char *z;                /* its raw score before the lesson (bayesdb_learn_z), */
     const uint64_t *toks;
     size_t ntoks;
 };

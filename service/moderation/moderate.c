@@ -581,14 +581,16 @@ static void fetched(struct http_request *req, struct http_response *resp)
                                 json_string_value(json_object_get(json_object_get(item, "author"), "url")) };
         tok_run(tl, &in);
         json_decref(item);
-        char fp[33];
+        char fp[33], z[BAYESDB_Z_LEN] = "";
         tok_fingerprint(tl, fp);
+        if (st->teach[0]) /* scored before the lesson: its calibration entry (bayesdb.h) */
+            bayesdb_learn_z(st->site, tl, z);
         struct queue_act x = {
             .site = st->site->name, .model = st->site->bayes.model,
             .id = json_string_value(json_object_get(a->fetched, "id")), .action = st->action, .to = st->to,
             .from = st->from, .ver = json_string_value(json_object_get(a->fetched, "ver")),
             .by = req->ident.key_id, .note = st->note, .reason = st->reason, .teach = st->teach, .fp = fp,
-            .lfp = json_string_value(json_object_get(a->fetched, "lfp")), .toks = tok_hashes(tl),
+            .lfp = json_string_value(json_object_get(a->fetched, "lfp")), .z = z, .toks = tok_hashes(tl),
             .ntoks = tok_count(tl), .tok_version = TOK_VERSION, .stream_maxlen = BAYESDB_STREAM_MAXLEN,
             .retention_ms = st->site->mod.retention_days * day, .events_ms = st->site->mod.events_days * day,
             .audit_ms = st->site->mod.audit_days * day,

@@ -360,10 +360,10 @@ static void parse_act(const struct store_reply *r, const char *err, void *out)
 /* The act script for 'x', its reply read by 'parse' into 'out'. */
 static void act_send(const struct queue_act *x, store_parse_fn parse, void *out, store_done_fn done, void *arg)
 {
-    int n = 7 + 16 + (int)x->ntoks;
+    int n = 9 + 18 + (int)x->ntoks;
     const char **v = xcalloc((size_t)n, sizeof *v);
     size_t *len = xcalloc((size_t)n, sizeof *len);
-    char keys[7][360], p[96], nums[6][24], *hex = xcalloc(x->ntoks + 1, 17);
+    char keys[9][360], p[96], nums[6][24], *hex = xcalloc(x->ntoks + 1, 17);
     const char *mn = x->model;
     snprintf(keys[0], sizeof keys[0], "mg:{%s}:c:%s", x->site, x->id);
     snprintf(keys[1], sizeof keys[1], "mg:{%s}:bayes:spam", mn);
@@ -372,17 +372,21 @@ static void act_send(const struct queue_act *x, store_parse_fn parse, void *out,
     snprintf(keys[4], sizeof keys[4], "mg:{%s}:bayes:doc:%s", mn, x->fp);
     snprintf(keys[5], sizeof keys[5], "mg:{%s}:bayes:events", mn);
     snprintf(keys[6], sizeof keys[6], "mg:{%s}:bayes:doc:%s", mn, x->lfp && *x->lfp ? x->lfp : x->fp);
+    snprintf(keys[7], sizeof keys[7], "mg:{%s}:bayes:calib", mn);
+    snprintf(keys[8], sizeof keys[8], "mg:{%s}:bayes:calib:order", mn);
     snprintf(p, sizeof p, "mg:{%s}:", x->site);
     snprintf(nums[0], sizeof nums[0], "%d", x->tok_version);
     snprintf(nums[1], sizeof nums[1], "%d", x->stream_maxlen);
     snprintf(nums[2], sizeof nums[2], "%lld", x->retention_ms);
     snprintf(nums[3], sizeof nums[3], "%lld", x->events_ms);
     snprintf(nums[4], sizeof nums[4], "%lld", x->audit_ms);
+    snprintf(nums[5], sizeof nums[5], "%d", BAYESDB_CALIB_MAX);
     int k = 0;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 9; i++)
         v[k++] = keys[i];
     const char *argv[] = { p, x->id, x->action, x->to, x->from, x->ver, x->by, x->note ? x->note : "",
-                           x->reason ? x->reason : "", x->teach, nums[0], nums[1], nums[2], nums[3], nums[4], x->fp };
+                           x->reason ? x->reason : "", x->teach, nums[0], nums[1], nums[2], nums[3], nums[4], x->fp,
+                           x->z ? x->z : "", nums[5] };
     for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
         v[k++] = argv[i];
     for (size_t i = 0; i < x->ntoks; i++) {
@@ -391,7 +395,7 @@ static void act_send(const struct queue_act *x, store_parse_fn parse, void *out,
     }
     for (int i = 0; i < n; i++)
         len[i] = strlen(v[i]);
-    store_script_async(&act_lua, x->site, 7, n, v, len, parse, out, done, arg);
+    store_script_async(&act_lua, x->site, 9, n, v, len, parse, out, done, arg);
     free(hex);
     free(v);
     free(len);
@@ -438,7 +442,7 @@ void queue_learn_move_async(const struct learn_move *m, struct learn_move_res *r
     struct queue_act x = {
         .site = m->site->name, .model = m->site->bayes.model, .id = m->id, .action = m->label,
         .to = spam ? "spam" : "approved", .from = "held", .ver = "", .by = m->by, .note = "", .reason = "",
-        .teach = m->label, .fp = m->fp, .lfp = "", .toks = m->toks, .ntoks = m->ntoks, .tok_version = TOK_VERSION,
+        .teach = m->label, .fp = m->fp, .lfp = "", .z = m->z, .toks = m->toks, .ntoks = m->ntoks, .tok_version = TOK_VERSION,
         .stream_maxlen = BAYESDB_STREAM_MAXLEN, .retention_ms = mod->retention_days * day,
         .events_ms = mod->events_days * day, .audit_ms = mod->audit_days * day,
     };

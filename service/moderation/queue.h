@@ -128,6 +128,7 @@ void queue_fetch_async(const char *site, const char *const *ids, int nids, const
 struct queue_act {
     const char *site, *model, *id, *action, *to, *from, *ver, *by, *note, *reason, *teach;
     const char *fp, *lfp;            /* the comment's fingerprint now, and the one it was learned under */
+    const char *z;                   /* its raw score before the lesson (bayesdb_learn_z; "" or NULL: none) */
     const uint64_t *toks;            /* its token hashes */
     size_t ntoks;
     int tok_version, stream_maxlen;

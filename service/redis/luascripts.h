@@ -17,6 +17,8 @@ extern const char RISK_LUA[];            /* risk.lua: a captcha challenge's coun
 /* bayesdb.c */
 extern const char LEARN_LUA[];           /* learn.lua: learn, unlearn or raw counts */
 extern const char LEARN_SNAPSHOT_LUA[];  /* learn_snapshot.lua: a model's stream id and seq */
+extern const char CALIB_READ_LUA[];      /* calib_read.lua: a model's calibration entries */
+extern const char CALIB_PUT_LUA[];       /* calib_put.lua: store a calibration, with an event */
 
 /* queue.c */
 extern const char QUEUE_LIST_LUA[];      /* queue_list.lua: a page of the queue */

@@ -86,7 +86,9 @@ def model(site="news", key=MOD_KEY, s=None):
 
 def meta(m="news"):
     raw = redis().cmd("HGETALL", "mg:{%s}:bayes:meta" % m) or []
-    return {raw[i]: int(raw[i + 1]) for i in range(0, len(raw), 2) if raw[i] != "tok_version"}
+    # the calibration's fields are test_calibration.py's
+    return {raw[i]: int(raw[i + 1]) for i in range(0, len(raw), 2)
+            if raw[i] != "tok_version" and not raw[i].startswith(("calib_", "fit_"))}
 
 
 def hashes(m="news"):

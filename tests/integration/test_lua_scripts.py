@@ -158,19 +158,54 @@ def test_learn_and_snapshot():
     event written; the same again is unchanged, as ham it moves; the
     snapshot gives the stream's last id and the model's seq."""
     m = "mg:{lm}:bayes:"
-    keys = [m + "spam", m + "ham", m + "meta", m + "doc:fp1", m + "events"]
+    keys = [m + "spam", m + "ham", m + "meta", m + "doc:fp1", m + "events", m + "calib", m + "calib:order"]
     toks = ["%016x" % (0x1111 * i) for i in range(1, 4)]
-    assert run("LEARN_LUA", keys, ["learn", "spam", 3, 5000] + toks) == ["learned", 1, 0, 1, "spam"]
+    assert run("LEARN_LUA", keys, ["learn", "spam", 3, 5000, "", 2000] + toks) == ["learned", 1, 0, 1, "spam"]
     assert r("HGETALL", m + "spam") == sum(([t, "1"] for t in toks), [])
     assert r("GET", m + "doc:fp1") == "spam:" + "".join(toks)
     assert r("HMGET", m + "meta", "nspam", "nham", "seq", "tok_version") == ["1", "0", "1", "3"]
-    assert run("LEARN_LUA", keys, ["learn", "spam", 3, 5000] + toks) == ["unchanged", 1, 0, 1, "spam"]
-    assert run("LEARN_LUA", keys, ["learn", "ham", 3, 5000] + toks) == ["moved", 0, 1, 2, "ham"]
+    assert run("LEARN_LUA", keys, ["learn", "spam", 3, 5000, "", 2000] + toks) == ["unchanged", 1, 0, 1, "spam"]
+    assert run("LEARN_LUA", keys, ["learn", "ham", 3, 5000, "", 2000] + toks) == ["moved", 0, 1, 2, "ham"]
     assert r("EXISTS", m + "spam") == 0 and r("HLEN", m + "ham") == 3
-    assert run("LEARN_LUA", keys, ["learn", "ham", 4, 5000] + toks) == ["version", 3]
+    assert run("LEARN_LUA", keys, ["learn", "ham", 4, 5000, "", 2000] + toks) == ["version", 3]
+    assert r("EXISTS", m + "calib") == 0  # no score given: no calibration entry
     last = r("XREVRANGE", m + "events", "+", "-", "COUNT", 1)[0][0]
     assert run("LEARN_SNAPSHOT_LUA", [m + "events", m + "meta"]) == [last, "2"]
     assert run("LEARN_SNAPSHOT_LUA", ["mg:{none}:bayes:events", "mg:{none}:bayes:meta"]) == ["0-0", "0"]
+
+
+def test_learn_records_calibration_entries_bounded():
+    """learn with a score records fingerprint -> "z label" and counts it
+    in meta (and the event); a class move relabels the entry keeping its
+    z, an unlearn removes it; past the bound the oldest entries go first,
+    their labels' counts with them."""
+    m = "mg:{cm}:bayes:"
+
+    def keys(fp):
+        return [m + "spam", m + "ham", m + "meta", m + "doc:" + fp, m + "events", m + "calib", m + "calib:order"]
+
+    def learn(fp, label, z, op="learn", cmax=3):
+        return run("LEARN_LUA", keys(fp), [op, label, 3, 5000, z, cmax] + ["%016x" % (len(fp) + 1), fp.rjust(16, "0")])
+
+    def counts():
+        return r("HMGET", m + "meta", "calib_spam", "calib_ham", "calib_n")
+    assert learn("f1", "spam", "2.5")[0] == "learned"
+    assert learn("f2", "ham", "-1.5")[0] == "learned"
+    assert r("HGETALL", m + "calib") == ["f1", "2.5 spam", "f2", "-1.5 ham"]
+    assert counts() == ["1", "1", "2"]
+    ev = r("XREVRANGE", m + "events", "+", "-", "COUNT", 1)[0][1]
+    assert dict(zip(ev[::2], ev[1::2]))["calib_ham"] == "1", ev
+    assert learn("f2", "spam", "9")[0] == "moved"          # relabelled; the z before any learn stays
+    assert r("HGET", m + "calib", "f2") == "-1.5 spam" and counts() == ["2", "0", "3"]
+    assert learn("f2", "", "", op="unlearn")[0] == "unlearned"
+    assert r("HEXISTS", m + "calib", "f2") == 0 and counts() == ["1", "0", "4"]
+    for i, fp in enumerate(["f3", "f4", "f5"]):              # bound 3: f1 (the oldest) goes
+        assert learn(fp, "ham", str(-i))[0] == "learned"
+    assert sorted(r("HKEYS", m + "calib")) == ["f3", "f4", "f5"], r("HGETALL", m + "calib")
+    assert r("ZRANGE", m + "calib:order", 0, -1) == ["f3", "f4", "f5"]
+    assert counts() == ["0", "3", "8"]
+    assert learn("f6", "spam", "")[0] == "learned"          # no score: nothing recorded
+    assert r("HEXISTS", m + "calib", "f6") == 0 and counts() == ["0", "3", "8"]
 
 
 # ---------- queue.c ----------
@@ -186,11 +221,12 @@ def test_queue_action_moves_a_held_comment():
     assert run("QUEUE_FETCH_LUA", [], [p, "ids", "nope"]) == [["nope"]]
     assert run("QUEUE_FETCH_LUA", [], [p, "index", "held", "a", "au1", 10])[0][:2] == ["a1", "held"]
     m = "mg:{am}:bayes:"
-    keys = [p + "c:a1", m + "spam", m + "ham", m + "meta", m + "doc:fpa", m + "events", m + "doc:fpa"]
+    keys = [p + "c:a1", m + "spam", m + "ham", m + "meta", m + "doc:fpa", m + "events", m + "doc:fpa",
+            m + "calib", m + "calib:order"]
 
     def act(action, to, frm, ver, teach, toks=()):
         return run("QUEUE_ACT_LUA", keys, [p, "a1", action, to, frm, ver, "t-mod", "looks fine", "", teach, 3, 5000,
-                                           DAY_MS, DAY_MS, DAY_MS, "fpa"] + list(toks))
+                                           DAY_MS, DAY_MS, DAY_MS, "fpa", "1.25", 2000] + list(toks))
     out = act("approve", "approved", "held", "1", "")
     assert out[:5] == ["ok", "held", "approved", 2, out[4]] and out[7] == "nothing", out
     assert not any(held_in(site, "a1").values())
@@ -208,6 +244,8 @@ def test_queue_action_moves_a_held_comment():
     assert out[:4] == ["ok", "approved", "spam", 3] and out[7] == "learned spam", out
     assert r("HMGET", m + "meta", "nspam", "seq") == ["1", "1"] and r("HLEN", m + "spam") == 2
     assert r("SMEMBERS", m + "qref:fpa") == [p + "a1"]
+    assert r("HGET", m + "calib", "fpa") == "1.25 spam"  # its score before the lesson, recorded with it
+    assert r("HMGET", m + "meta", "calib_spam", "calib_ham", "calib_n") == ["1", "0", "1"]
     assert r("HMGET", p + "c:a1", "learned", "lfp") == ["spam", "fpa"]
     # get and list see it; the events stream has both changes
     h, hist = run("QUEUE_GET_LUA", [], [p, "a1"])

@@ -2,11 +2,13 @@
 -- The build puts lib/queue_index.lua and lib/bayes_change.lua in front.
 --
 -- KEYS[1] the comment's hash, then the model's spam, ham, meta, doc (of
--- the comment now), events, and the doc it was learned as (KEYS[2..7]).
+-- the comment now), events, the doc it was learned as (KEYS[2..7]), and
+-- its calibration entries and their order (KEYS[8], KEYS[9]).
 -- ARGV P, id, action, to, from (the state the moderator saw), ver (the
 -- version read), by, note, reason, teach ("spam", "ham" or ""),
 -- tok_version, model stream length, retention ms, events ms, audit ms, fp
--- (now), then the token hashes (ARGV[17..]).
+-- (now), the comment's raw score before the lesson ("": none), the most
+-- calibration entries kept, then the token hashes (ARGV[19..]).
 --
 -- The state must still be 'from' at 'ver' (ver "": at any version, for
 -- POST /v1/learn moving a held comment, which must then have taught
@@ -54,7 +56,8 @@ if relearn then
   if was ~= '' and (teach == '' or lfp ~= fp) then
     redis.call('SREM', base .. 'qref:' .. lfp, me)
     if redis.call('SCARD', base .. 'qref:' .. lfp) == 0 then
-      local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6]}, 'unlearn', '', ARGV[11], ARGV[12], ARGV, 17)
+      local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6], KEYS[8], KEYS[9]}, 'unlearn', '',
+                             ARGV[11], ARGV[12], ARGV, 19, '', ARGV[18])
       did[#did + 1] = r[1] == 'unlearned' and 'unlearned ' .. was or 'nothing to unlearn'
     else
       did[#did + 1] = 'kept ' .. was .. ' (other comments with the same text)'
@@ -62,7 +65,8 @@ if relearn then
   end
   if teach ~= '' then
     redis.call('SADD', base .. 'qref:' .. fp, me)
-    local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, 'learn', teach, ARGV[11], ARGV[12], ARGV, 17)
+    local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8], KEYS[9]}, 'learn', teach,
+                           ARGV[11], ARGV[12], ARGV, 19, ARGV[17], ARGV[18])
     lesson = r
     did[#did + 1] = (r[1] == 'moved' and 'moved to ' or r[1] == 'learned' and 'learned ' or 'already ') .. teach
   end
