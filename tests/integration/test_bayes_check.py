@@ -95,13 +95,18 @@ def test_ham_lowers_the_score():
 
 def test_service_scores_equal_eval_scores():
     """The service's P(spam) for each test comment is the one `modgate
-    eval` computes offline with the same training data: one tokenizer and
-    one classifier, learned through Redis or in memory."""
+    eval` computes offline with the same training data and the calibration
+    the site's model endpoint shows: one tokenizer and one classifier,
+    learned through Redis or in memory."""
+    st, m, _ = ctx["svc"].request("GET", "/v1/sites/news/model", key=MOD_KEY)
+    assert st == 200, m
+    cal = m["calibration"]
     scores = os.path.join(ctx["tmp"], "scores.jsonl")
-    p = subprocess.run([ctx["bin"], "eval", "--train", ctx["train"], "--test", ctx["test"], "--scores", scores],
+    p = subprocess.run([ctx["bin"], "eval", "--train", ctx["train"], "--test", ctx["test"], "--scores", scores,
+                        "--calibration", "%.17g,%.17g" % (cal["a"], cal["b"])],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    want = {json.loads(l)["id"]: json.loads(l)["score"] for l in open(scores, encoding="utf-8")}
+    want = {json.loads(l)["id"]: json.loads(l)["p"] for l in open(scores, encoding="utf-8")}
     rows = [json.loads(l) for l in open(ctx["test"], encoding="utf-8")]
     compared = 0
     for i, row in enumerate(rows[::5]):  # every fifth: 311 checks
