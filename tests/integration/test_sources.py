@@ -28,26 +28,19 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Runner, Service, base_config, err_code,  # noqa: E402
-                     make_tmp, sha256, wait_until)
+from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, err_code, make_tmp,  # noqa: E402
+                     run_tests, sha256, wait_until)
 from corpus_split import write_split  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
-ctx = {}
 SITES = ("news", "scale", "moves", "plain", "twin", "many", "imp", "imp2", "bal", "mix")
-
-
-def svc():
-    return ctx["svc"]
-
-
-def redis():
-    return ctx["redis"]
+ctx = {}
+svc, redis = (lambda: ctx["svc"]), (lambda: ctx["redis"])
 
 
 def config(redis_port):
-    # starter_weight 0: the sources alone make the model (the starter is
-    # blended under it as before: test_starter.py)
+    """Every site reads no starter: the sources alone make the model (the
+    starter is blended under them as before: test_starter.py)."""
     c = base_config(redis_port, bayes={"min_learns": 3, "starter_weight": 0})
     for s in SITES[1:]:
         keys = [{"id": "%s-%s" % (s, role), "role": role, "sha256": sha256(key(s, role))}
@@ -500,18 +493,7 @@ def main():
     s = Service(os.path.abspath(a.bin), tmp, config(r.port))
     s.start()
     ctx["svc"] = s
-    run = Runner()
-    try:
-        for k, t in list(globals().items()):
-            if k.startswith("test_") and callable(t) and a.k in k:
-                run.run(t)
-    finally:
-        rc = s.stop()
-        r.stop()
-    if rc != 0:
-        print("FAIL exit status %s at SIGTERM\n%s" % (rc, s.logtext()[-4000:]))
-        run.failed += 1
-    return run.summary()
+    return run_tests(globals(), s, r, only=a.k)
 
 
 if __name__ == "__main__":
