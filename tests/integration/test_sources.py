@@ -24,6 +24,7 @@ import argparse
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -33,7 +34,10 @@ from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, err_co
 from corpus_split import write_split  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
-SITES = ("news", "scale", "moves", "plain", "twin", "many", "imp", "imp2", "bal", "mix")
+# The tokenizer version this build writes into models (filters/tokenize.h).
+TOK_VERSION = int(re.search(r"#define TOK_VERSION (\d+)",
+                            open(os.path.join(ROOT, "filters", "tokenize.h")).read()).group(1))
+SITES = ("news", "scale", "wsum", "wref", "moves", "plain", "twin", "many", "imp", "imp2", "bal", "mix")
 ctx = {}
 svc, redis = (lambda: ctx["svc"]), (lambda: ctx["redis"])
 
@@ -234,12 +238,50 @@ def test_a_big_source_is_scaled_to_the_small_ones_total():
     assert abs(src["big"]["factor_spam"] - 3 / 12) < 1e-12 and abs(src["big"]["factor_ham"] - 3 / 6) < 1e-12, src
     assert src["site"]["factor_spam"] == 1 and src["site"]["factor_ham"] == 1, src
     assert abs(b["blend"]["nspam"] - 6) < 1e-9 and abs(b["blend"]["nham"] - 6) < 1e-9, b["blend"]
-    # the big source's clues now count a quarter: a comment like its spam
-    # moves less than before the site had its own three
-    probe = text("spam")
     print("     big source spam factor %.3f, ham factor %.3f; blend %s" %
           (src["big"]["factor_spam"], src["big"]["factor_ham"], b["blend"]))
-    assert bayes_score(check(probe, "scale")) is not None
+
+
+def raw_file(name, counts, nspam, nham):
+    """An export file of raw token counts ({hash: (spam, ham)}), no comments."""
+    path = os.path.join(svc().tmp, name)
+    with open(path, "w") as f:
+        f.write(json.dumps({"model": "x", "tok_version": TOK_VERSION, "nspam": nspam, "nham": nham}) + "\n")
+        for h, (sp, hm) in sorted(counts.items()):
+            f.write(json.dumps({"t": h, "s": sp, "h": hm}) + "\n")
+    return path
+
+
+def test_a_check_reads_the_weighted_sum_exactly():
+    """Site "wsum": three spam and three ham of its own, plus source "big"
+    with raw counts 4a (spam) and 2b (ham) over 12 spam and 6 ham comments,
+    so read at 1/4 and 1/2. Site "wref": the same three and three plus a
+    and b as its own raw counts over 3 and 3. Every probe scores the same
+    on both: a check reads each source's counts times its factor, totals
+    included, and nothing else."""
+    bodies = [(text("spam"), "spam") for _ in range(3)] + [(text("ham"), "ham") for _ in range(3)]
+    for b, label in bodies:
+        learn(b, label, "wsum")
+        learn(b, label, "wref")
+    # a and b on real tokens: those of the comments just learned (their
+    # character n-grams are in every probe too)
+    tokvals = [v.split(":", 1)[1] for v in docs("wsum").values()]
+    hs = sorted({t[i:i + 16] for t in tokvals for i in range(0, len(t), 16)})[:400]
+    a = {h: (i % 5 + 1 if i % 3 else 0, i % 4 + 1 if i % 2 else 0) for i, h in enumerate(hs)}
+    big = raw_file("big.jsonl", {h: (4 * sp, 2 * hm) for h, (sp, hm) in a.items()}, 12, 6)
+    ref = raw_file("ref.jsonl", a, 3, 3)
+    for site, path, extra in (("wsum", big, ["--source", "big"]), ("wref", ref, [])):
+        rc, out, err = run_cli("model", "import", "--config", svc().path, "--site", site, *extra, path)
+        assert rc == 0, (out, err)
+    src = sources_of(synced("wsum"))
+    assert (src["big"]["factor_spam"], src["big"]["factor_ham"]) == (0.25, 0.5), src
+    assert [x["name"] for x in synced("wref")["sources"]] == ["site"]
+    assert model("wsum")["blend"]["nspam"] == model("wref")["blend"]["nspam"] == 6
+    probes = [r["body"] for r in train_and_probe()[1]]
+    ws = [bayes_score(check(p, "wsum")) for p in probes]
+    wr = [bayes_score(check(p, "wref")) for p in probes]
+    assert None not in ws and ws == wr, list(zip(ws, wr))
+    assert len(set(ws)) > 10, ws  # the probes do differ
 
 
 # ---------------------------------------------------------------- exact undo and moves
