@@ -158,6 +158,20 @@ void model_get(const model *m, const uint64_t *h, size_t n, uint32_t *spam, uint
     }
 }
 
+/* Add 'f_spam' times and 'f_ham' times m's counts of the 'n' tokens to
+ * spam_out[i] and ham_out[i]. */
+static void add_scaled(const model *m, double f_spam, double f_ham, const uint64_t *h, size_t n,
+                       double *spam_out, double *ham_out)
+{
+    start(m, h, n, 0);
+    for (size_t i = 0; i < n; i++) {
+        ahead(m, h, i, n, 0);
+        const struct slot *s = find(m, key_of(h[i]));
+        spam_out[i] += f_spam * s->spam;
+        ham_out[i] += f_ham * s->ham;
+    }
+}
+
 void model_get_blend(const model *site, const model *starter, double scale_spam, double scale_ham,
                      const uint64_t *h, size_t n, double *spam_out, double *ham_out)
 {
@@ -170,13 +184,27 @@ void model_get_blend(const model *site, const model *starter, double scale_spam,
     }
     if (!starter || (scale_spam == 0 && scale_ham == 0))
         return;
-    start(starter, h, n, 0);
-    for (size_t i = 0; i < n; i++) {
-        ahead(starter, h, i, n, 0);
-        const struct slot *s = find(starter, key_of(h[i]));
-        spam_out[i] += scale_spam * s->spam;
-        ham_out[i] += scale_ham * s->ham;
-    }
+    add_scaled(starter, scale_spam, scale_ham, h, n, spam_out, ham_out);
+}
+
+void model_get_sum(const model *const *ms, const double *f_spam, const double *f_ham, size_t nm,
+                   const uint64_t *h, size_t n, double *spam_out, double *ham_out)
+{
+    for (size_t i = 0; i < n; i++)
+        spam_out[i] = ham_out[i] = 0;
+    for (size_t j = 0; j < nm; j++)
+        if (ms[j] && ms[j]->used && (f_spam[j] != 0 || f_ham[j] != 0))
+            add_scaled(ms[j], f_spam[j], f_ham[j], h, n, spam_out, ham_out);
+}
+
+void model_balance(const uint64_t *total, size_t n, uint64_t need, double *factor)
+{
+    uint64_t least = 0;
+    for (size_t j = 0; j < n; j++)
+        if (total[j] >= need && total[j] > 0 && (!least || total[j] < least))
+            least = total[j];
+    for (size_t j = 0; j < n; j++)
+        factor[j] = least && total[j] >= need && total[j] > 0 ? (double)least / (double)total[j] : 1.0;
 }
 
 void model_totals_blend(const model *site, const model *starter, double scale_spam,

@@ -38,6 +38,22 @@ void model_get(const model *m, const uint64_t *h, size_t n, uint32_t *spam, uint
 void model_get_blend(const model *site, const model *starter, double scale_spam, double scale_ham,
                      const uint64_t *h, size_t n, double *spam_out, double *ham_out);
 
+/* The counts of 'n' tokens summed over 'nm' models (the sources of one
+ * model, and a starter), model j's times f_spam[j] (spam) and f_ham[j]
+ * (ham), as doubles in spam_out[i] and ham_out[i]. A model that is NULL,
+ * empty or read at factors 0 costs nothing: one table lookup per token
+ * per model actually read. All models are only read. */
+void model_get_sum(const model *const *ms, const double *f_spam, const double *f_ham, size_t nm,
+                   const uint64_t *h, size_t n, double *spam_out, double *ham_out);
+
+/* Source balancing within one class (api.md 3.4): 'total' holds the
+ * class's learned comments of each of 'n' sources. A source with at least
+ * 'need' of them is read at factor T / its total, T the smallest such
+ * total, so that those sources weigh T each; a source with fewer weighs
+ * its own counts (factor 1). So a factor is never above 1, and it is 1 for
+ * every source when at most one has 'need'. Writes factor[0..n-1]. */
+void model_balance(const uint64_t *total, size_t n, uint64_t need, double *factor);
+
 /* The class totals of the same blend: site's plus starter's scaled. */
 void model_totals_blend(const model *site, const model *starter, double scale_spam,
                         double scale_ham, double *nspam, double *nham);

@@ -43,9 +43,9 @@ static void usage(FILE *f)
             "       modgate keygen --site SITE --role cms|moderator|admin\n"
             "       modgate spool import [--config FILE] FILE.jsonl\n"
             "       modgate eval --train A.jsonl[,B.jsonl] --test C.jsonl [--scores OUT.jsonl]\n"
-            "       modgate learn [--config FILE] --site SITE [--label spam|ham] [--rate N] FILE.jsonl\n"
+            "       modgate learn [--config FILE] --site SITE [--label spam|ham] [--rate N] [--source NAME] FILE.jsonl\n"
             "       modgate model export [--config FILE] --site SITE > MODEL.jsonl\n"
-            "       modgate model import [--config FILE] --site SITE [--rate N] MODEL.jsonl\n"
+            "       modgate model import [--config FILE] --site SITE [--rate N] [--source NAME] MODEL.jsonl\n"
             "       modgate model build [--balanced] [--name NAME] CORPUS.jsonl... > MODEL.jsonl\n"
             "       modgate version\n"
             "environment: MODGATE_CONFIG (config file), MODGATE_LISTEN (HOST:PORT),\n"
@@ -206,7 +206,7 @@ static int cmd_serve(const char *path)
  * [--config FILE] --site S [--label L] [FILE]. */
 static int cmd_model(int argc, char **argv, int first, const char *what)
 {
-    const char *path = getenv("MODGATE_CONFIG"), *site = NULL, *label = NULL, *file = NULL;
+    const char *path = getenv("MODGATE_CONFIG"), *site = NULL, *label = NULL, *file = NULL, *source = NULL;
     int is_learn = strcmp(what, "learn") == 0, is_import = strcmp(what, "import") == 0;
     double rate = 0;
     for (int i = first; i < argc; i++) {
@@ -216,6 +216,8 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
             site = argv[++i];
         else if (is_learn && strcmp(argv[i], "--label") == 0 && i + 1 < argc)
             label = argv[++i];
+        else if ((is_learn || is_import) && strcmp(argv[i], "--source") == 0 && i + 1 < argc)
+            source = argv[++i];
         else if ((is_learn || is_import) && strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
             char *end;
             rate = strtod(argv[++i], &end);
@@ -239,6 +241,10 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
         fprintf(stderr, "modgate: --label must be spam or ham\n");
         return 2;
     }
+    if (source && !bayesdb_source_valid(source)) {
+        fprintf(stderr, "modgate: --source must be 1-%d characters of a-z 0-9 - _\n", BAYESDB_SOURCE_MAX);
+        return 2;
+    }
     struct cfg *c = load_config(path);
     if (!c)
         return 2;
@@ -249,9 +255,9 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
         fprintf(stderr, "modgate: no site named \"%s\" in %s\n", site, path);
         rc = 2;
     } else if (is_learn) {
-        rc = bayesdb_cli_learn(c, s, label, file, rate);
+        rc = bayesdb_cli_learn(c, s, label, file, rate, source);
     } else if (is_import) {
-        rc = bayesdb_cli_import(c, s, file, rate);
+        rc = bayesdb_cli_import(c, s, file, rate, source);
     } else {
         rc = bayesdb_cli_export(c, s);
     }

@@ -45,6 +45,17 @@
  *                                storing it, so that one instance does.
  * meta of the shipped starter also holds starter_id: the BLAKE2b of the
  * compiled-in file it was stored from (32 hex digits).
+ *
+ * Sources (api.md 3.4). The fields above are source "site"'s. Source X
+ * (bayesdb_source_valid) keeps its counts in the same two hashes under
+ * the fields "X:" + token hash, its class totals in meta's nspam:X and
+ * nham:X (these two fields record that the model has the source), and a
+ * learned comment of it reads "spam@X:..." or "ham@X:..." in its doc key;
+ * its event fields are "s"/"h" + "X:" + hash and nspam:X, nham:X. So a
+ * model's keys stay the five above whatever its sources: the learn script
+ * finds the source a comment was learned under in its doc key and moves it
+ * with no key its caller could not name in KEYS. An older modgate reads
+ * the site's fields alone (it skips the others).
  * No TTLs: a model lives until someone deletes it (the lock: STORE_LOCK_MS).
  *
  * Why absolute counts in the events: applying an event twice, or applying
@@ -252,6 +263,7 @@ struct learn_cmd {
     char keys[7][160];
     char sha[41];
     char ver[16], maxlen[16], cmax[16], z[BAYESDB_Z_LEN], dspam[24], dham[24];
+    char label[8 + BAYESDB_SOURCE_MAX]; /* "spam@X" */
     char hex[TOK_MAX][17];
     char num[2 * TOK_MAX][24];
 };
@@ -263,10 +275,11 @@ static void lc_arg(struct learn_cmd *lc, const char *s, size_t n)
 }
 
 /* The part every learn, unlearn and raw call shares. 'sha' "" sends the
- * script itself (EVAL). 'z': the comment's raw score before the learn
- * (bayesdb_learn_z), "" or NULL for none. */
+ * script itself (EVAL). 'src' NULL or "site": the site's own counts. 'z':
+ * the comment's raw score before the learn (bayesdb_learn_z), "" or NULL
+ * for none. */
 static void lc_begin(struct learn_cmd *lc, const char *mname, const char *fp, const char *op,
-                     const char *label, const char *z, const char *sha)
+                     const char *label, const char *src, const char *z, const char *sha)
 {
     lc->argc = 0;
     snprintf(lc->sha, sizeof lc->sha, "%s", sha);
@@ -292,20 +305,23 @@ static void lc_begin(struct learn_cmd *lc, const char *mname, const char *fp, co
     snprintf(lc->cmax, sizeof lc->cmax, "%d", CALIB_MAX);
     snprintf(lc->z, sizeof lc->z, "%s", z ? z : "");
     lc_arg(lc, op, strlen(op));
-    lc_arg(lc, label, strlen(label));
+    int site = !src || strcmp(src, BAYESDB_SITE_SOURCE) == 0;
+    snprintf(lc->label, sizeof lc->label, "%s%s%s", label, site ? "" : "@", site ? "" : src);
+    lc_arg(lc, lc->label, strlen(lc->label));
     lc_arg(lc, lc->ver, strlen(lc->ver));
     lc_arg(lc, lc->maxlen, strlen(lc->maxlen));
     lc_arg(lc, lc->z, strlen(lc->z));
     lc_arg(lc, lc->cmax, strlen(lc->cmax));
 }
 
-/* A learn or unlearn of 'n' distinct token hashes 'h' (n <= TOK_MAX);
+/* A learn or unlearn of 'n' distinct token hashes 'h' (n <= TOK_MAX) as
+ * source 'src' (NULL: "site"; an unlearn finds the source in the doc);
  * 'z' as for lc_begin. */
 static void lc_learn(struct learn_cmd *lc, const char *mname, const uint64_t *h, size_t n, const char *fp,
-                     enum bayesdb_op op, enum model_class label, const char *z, const char *sha)
+                     enum bayesdb_op op, enum model_class label, const char *src, const char *z, const char *sha)
 {
     lc_begin(lc, mname, fp, op == BAYESDB_LEARN ? "learn" : "unlearn", label == MODEL_SPAM ? "spam" : "ham",
-             op == BAYESDB_LEARN ? z : NULL, sha);
+             op == BAYESDB_LEARN ? src : NULL, op == BAYESDB_LEARN ? z : NULL, sha);
     if (op != BAYESDB_LEARN)
         return;
     for (size_t i = 0; i < n && i < TOK_MAX; i++) {
@@ -314,11 +330,12 @@ static void lc_learn(struct learn_cmd *lc, const char *mname, const uint64_t *h,
     }
 }
 
-/* Raw counts: 'n' (<= TOK_MAX) tokens with what to add to each class. */
+/* Raw counts: 'n' (<= TOK_MAX) tokens with what to add to each class of
+ * source 'src' (NULL: "site"). */
 static void lc_raw(struct learn_cmd *lc, const char *mname, const uint64_t *h, const uint32_t *s,
-                   const uint32_t *hm, size_t n, long long dspam, long long dham, const char *sha)
+                   const uint32_t *hm, size_t n, long long dspam, long long dham, const char *src, const char *sha)
 {
-    lc_begin(lc, mname, "raw", "raw", "", NULL, sha);
+    lc_begin(lc, mname, "raw", "raw", "", src, NULL, sha);
     snprintf(lc->dspam, sizeof lc->dspam, "%lld", dspam);
     snprintf(lc->dham, sizeof lc->dham, "%lld", dham);
     lc_arg(lc, lc->dspam, strlen(lc->dspam));
@@ -350,6 +367,13 @@ static void parse_learn(const struct store_reply *r, const char *err, void *out)
                  res->tok_version, TOK_VERSION);
         return;
     }
+    if (r->type == STORE_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == STORE_REPLY_STRING &&
+        strcmp(r->element[0]->str, "sources") == 0) {
+        res->rc = -3;
+        snprintf(res->error, sizeof res->error, "the model has %d sources already, the most it may have",
+                 BAYESDB_MAX_SOURCES);
+        return;
+    }
     if (r->type != STORE_REPLY_ARRAY || r->elements != 5 || r->element[0]->type != STORE_REPLY_STRING ||
         r->element[4]->type != STORE_REPLY_STRING) {
         res->rc = -1;
@@ -359,7 +383,10 @@ static void parse_learn(const struct store_reply *r, const char *err, void *out)
     }
     res->rc = 0;
     snprintf(res->changed, sizeof res->changed, "%s", r->element[0]->str);
-    snprintf(res->label, sizeof res->label, "%s", r->element[4]->str);
+    /* "spam" or "spam@X": the label, and the source it is of */
+    const char *lab = r->element[4]->str, *at = strchr(lab, '@');
+    snprintf(res->label, sizeof res->label, "%.*s", at ? (int)(at - lab) : 7, lab);
+    snprintf(res->source, sizeof res->source, "%s", at ? at + 1 : lab[0] ? BAYESDB_SITE_SOURCE : "");
     res->nspam = reply_ll(r->element[1], INT64_MAX);
     res->nham = reply_ll(r->element[2], INT64_MAX);
     res->seq = reply_ll(r->element[3], INT64_MAX);
@@ -449,13 +476,91 @@ static const char *calib_own(const struct calib_state *c, struct bayes_calib *ou
     return NULL;
 }
 
+/* ---------- the sources of a model ----------
+ *
+ * Source "site" is a model's plain table (entry.m); every other source has
+ * a table of its own here, filled from its "X:"-prefixed fields and meta's
+ * nspam:X, nham:X, so that a check reads each source at its own factor
+ * (model_balance) with one lookup per token per source table. */
+
+struct msource {
+    char name[BAYESDB_SOURCE_MAX + 1];
+    model *m;                    /* its counts and class totals */
+};
+
+struct srcset {
+    struct msource v[BAYESDB_MAX_SOURCES - 1]; /* "site" is not in here */
+    size_t n;
+};
+
+int bayesdb_source_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > BAYESDB_SOURCE_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* The table of source 'name' ('len' bytes) in 'ss', made empty when it is
+ * new; NULL when 'ss' is full (the learn script never lets a model have
+ * more sources; a hand-written key might: it is left out). */
+static model *srcset_get(struct srcset *ss, const char *name, size_t len)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        if (strlen(ss->v[i].name) == len && memcmp(ss->v[i].name, name, len) == 0)
+            return ss->v[i].m;
+    if (ss->n == sizeof ss->v / sizeof ss->v[0] || len < 1 || len > BAYESDB_SOURCE_MAX)
+        return NULL;
+    struct msource *x = &ss->v[ss->n++];
+    snprintf(x->name, sizeof x->name, "%.*s", (int)len, name);
+    x->m = model_new();
+    return x->m;
+}
+
+static void srcset_free(struct srcset *ss)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        model_free(ss->v[i].m);
+    ss->n = 0;
+}
+
+/* A field "X:" + 16 hex digits ('s', 'len' bytes) of source X: X's table
+ * in 'ss' and the token's hash. Returns NULL when it is not one. */
+static model *source_field(struct srcset *ss, const char *s, size_t len, uint64_t *h)
+{
+    if (len < 18 || s[len - 17] != ':' || parse_hex16(s + len - 16, 16, h))
+        return NULL;
+    return srcset_get(ss, s, len - 17);
+}
+
+/* A meta or event field "nspam:X" / "nham:X" ('k'), value 'v': X's class
+ * total set in 'ss'. Returns 0, or -1 when 'k' is not one. */
+static int source_total(struct srcset *ss, const char *k, long long v)
+{
+    int spam = strncmp(k, "nspam:", 6) == 0;
+    if (!spam && strncmp(k, "nham:", 5) != 0)
+        return -1;
+    const char *name = k + (spam ? 6 : 5);
+    model *m = srcset_get(ss, name, strlen(name));
+    if (m) {
+        uint64_t ns, nh;
+        model_totals(m, &ns, &nh);
+        model_set_totals(m, spam ? (uint64_t)v : ns, spam ? nh : (uint64_t)v);
+    }
+    return 0;
+}
+
 /* ---------- the models this instance holds ---------- */
 
 struct entry {
     char name[65];
     char events_key[160], meta_key[160], spam_key[160], ham_key[160];
-    pthread_rwlock_t lock;       /* guards m, tok_version and cal */
-    model *m;                    /* NULL until loaded */
+    pthread_rwlock_t lock;       /* guards m, src, tok_version and cal */
+    model *m;                    /* NULL until loaded; source "site" */
+    struct srcset src;           /* its other sources (loaded with m) */
     int tok_version;
     struct calib_state cal;
     _Atomic long long seq;       /* the change applied last */
@@ -560,6 +665,7 @@ static void entry_free(struct entry *e)
     if (!e)
         return;
     model_free(e->m);
+    srcset_free(&e->src);
     pthread_rwlock_destroy(&e->lock);
     free(e);
 }
@@ -723,10 +829,24 @@ static void apply_calib_event(const struct store_reply *ent, struct calib_state 
             calib_field(cal, f->element[i]->str, f->element[i + 1]);
 }
 
-/* Set what one event says in 'm': its totals and every token's new count;
- * the tokenizer version it was made with goes to *ver, its calibration
- * fields to 'cal'. */
-static void apply_event(model *m, const struct store_reply *ent, int *ver, struct calib_state *cal)
+/* An event field of a source other than "site" ('k', value 'v') into
+ * 'ss'; other fields are skipped. */
+static void apply_source_field(struct srcset *ss, const struct store_reply *k, const struct store_reply *v)
+{
+    uint64_t h;
+    model *sm;
+    if (k->len > 17 && (k->str[0] == 's' || k->str[0] == 'h') &&
+        (sm = source_field(ss, k->str + 1, k->len - 1, &h)))
+        model_set(sm, h, k->str[0] == 's' ? MODEL_SPAM : MODEL_HAM, (uint32_t)reply_ll(v, UINT32_MAX));
+    else
+        source_total(ss, k->str, reply_ll(v, INT64_MAX));
+}
+
+/* Set what one event says in 'm' (source "site") and 'ss' (the others):
+ * their totals and every token's new count; the tokenizer version it was
+ * made with goes to *ver, its calibration fields to 'cal'. */
+static void apply_event(model *m, struct srcset *ss, const struct store_reply *ent, int *ver,
+                        struct calib_state *cal)
 {
     const struct store_reply *f = ent->element[1];
     uint64_t ns, nh;
@@ -744,14 +864,15 @@ static void apply_event(model *m, const struct store_reply *ent, int *ver, struc
             nh = (uint64_t)reply_ll(v, INT64_MAX);
         else if (strcmp(k->str, "tok_version") == 0)
             *ver = (int)reply_ll(v, 1000000);
-        else
-            calib_field(cal, k->str, v);
+        else if (!calib_field(cal, k->str, v))
+            apply_source_field(ss, k, v);
     }
     model_set_totals(m, ns, nh);
 }
 
-/* HSCAN a class hash into 'm'. Returns 0 or -1 (connection failed). */
-static int scan_class(struct conn *c, const char *key, model *m, enum model_class cls)
+/* HSCAN a class hash into 'm' (source "site") and 'ss' (the others; NULL:
+ * they are skipped). Returns 0 or -1 (connection failed). */
+static int scan_class(struct conn *c, const char *key, model *m, struct srcset *ss, enum model_class cls)
 {
     char cursor[32] = "0";
     do {
@@ -772,8 +893,13 @@ static int scan_class(struct conn *c, const char *key, model *m, enum model_clas
         for (size_t i = 0; i + 1 < a->elements; i += 2) {
             uint64_t h;
             const struct store_reply *k = a->element[i];
-            if (k->type == STORE_REPLY_STRING && parse_hex16(k->str, k->len, &h) == 0)
+            model *sm;
+            if (k->type != STORE_REPLY_STRING)
+                continue;
+            if (parse_hex16(k->str, k->len, &h) == 0)
                 model_set(m, h, cls, (uint32_t)reply_ll(a->element[i + 1], UINT32_MAX));
+            else if (ss && (sm = source_field(ss, k->str, k->len, &h)))
+                model_set(sm, h, cls, (uint32_t)reply_ll(a->element[i + 1], UINT32_MAX));
         }
         conn_reply_free(r);
     } while (strcmp(cursor, "0") != 0);
@@ -800,6 +926,23 @@ static int snapshot(struct conn *c, const struct entry *e, char *id, size_t idle
     return 0;
 }
 
+/* The class totals of the model's sources other than "site" (meta's
+ * nspam:X, nham:X) into 'ss'. Returns 0 or -1 (connection failed). */
+static int load_source_totals(struct conn *c, const struct entry *e, struct srcset *ss)
+{
+    const char *argv[] = { "HGETALL", e->meta_key };
+    struct store_reply *r = rcmd(c, 2, argv);
+    if (conn_ok(c, r)) {
+        conn_reply_free(r);
+        return -1;
+    }
+    for (size_t i = 0; r->type == STORE_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == STORE_REPLY_STRING)
+            source_total(ss, r->element[i]->str, reply_ll(r->element[i + 1], INT64_MAX));
+    conn_reply_free(r);
+    return 0;
+}
+
 /* Load model 'e' from Redis (see the top of this file) and swap it in.
  * Returns 0 (loaded, or to be tried again: need_load stays set), or -1
  * when the connection failed. */
@@ -811,8 +954,11 @@ static int load(struct conn *c, struct entry *e)
     if (snapshot(c, e, id, sizeof id, &seq))
         return -1;
     model *m = model_new();
-    if (scan_class(c, e->spam_key, m, MODEL_SPAM) || scan_class(c, e->ham_key, m, MODEL_HAM)) {
+    struct srcset ss = { .n = 0 };
+    if (scan_class(c, e->spam_key, m, &ss, MODEL_SPAM) || scan_class(c, e->ham_key, m, &ss, MODEL_HAM) ||
+        load_source_totals(c, e, &ss)) {
         model_free(m);
+        srcset_free(&ss);
         return -1;
     }
     const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "tok_version", "starter_id",
@@ -822,6 +968,7 @@ static int load(struct conn *c, struct entry *e)
     if (conn_ok(c, r)) {
         conn_reply_free(r);
         model_free(m);
+        srcset_free(&ss);
         return -1;
     }
     /* The shipped starter is read only once it is whole: an instance is
@@ -831,6 +978,7 @@ static int load(struct conn *c, struct entry *e)
         (r->type != STORE_REPLY_ARRAY || r->elements != nf || r->element[3]->type != STORE_REPLY_STRING)) {
         conn_reply_free(r);
         model_free(m);
+        srcset_free(&ss);
         return 0;
     }
     int ver = 0;
@@ -853,6 +1001,7 @@ static int load(struct conn *c, struct entry *e)
         if (conn_ok(c, r)) {
             conn_reply_free(r);
             model_free(m);
+            srcset_free(&ss);
             return -1;
         }
         size_t n = r->type == STORE_REPLY_ARRAY ? r->elements : 0;
@@ -868,7 +1017,7 @@ static int load(struct conn *c, struct entry *e)
                 gap = 1; /* trimmed under our feet: start over */
                 break;
             }
-            apply_event(m, ent, &ver, &cal);
+            apply_event(m, &ss, ent, &ver, &cal);
             seq = s;
             snprintf(id, sizeof id, "%s", ent->element[0]->str);
         }
@@ -878,6 +1027,7 @@ static int load(struct conn *c, struct entry *e)
     }
     if (gap) {
         model_free(m);
+        srcset_free(&ss);
         LOG_WARN(NULL, "bayes: model %s changed faster than it loaded; loading again", e->name);
         return 0;
     }
@@ -885,19 +1035,23 @@ static int load(struct conn *c, struct entry *e)
         ver = model_tokens(m) ? TOK_VERSION : 0;
     pthread_rwlock_wrlock(&e->lock);
     model *old = e->m;
+    struct srcset olds = e->src;
     e->m = m;
+    e->src = ss;
     e->tok_version = ver;
     e->cal = cal;
     pthread_rwlock_unlock(&e->lock);
     model_free(old);
+    srcset_free(&olds);
     snprintf(e->last_id, sizeof e->last_id, "%s", id);
     atomic_store(&e->seq, seq);
     atomic_store(&e->synced_ms, mono_ms());
     e->need_load = 0;
     uint64_t ns, nh;
     model_totals(m, &ns, &nh);
-    LOG_INFO(NULL, "bayes: model %s loaded: %llu spam, %llu ham, %zu tokens, seq %lld, %lld ms", e->name,
-             (unsigned long long)ns, (unsigned long long)nh, model_tokens(m), seq, (long long)(mono_ms() - t0));
+    LOG_INFO(NULL, "bayes: model %s loaded: %llu spam, %llu ham, %zu tokens, %zu other sources, seq %lld, %lld ms",
+             e->name, (unsigned long long)ns, (unsigned long long)nh, model_tokens(m), ss.n, seq,
+             (long long)(mono_ms() - t0));
     return 0;
 }
 
@@ -1140,7 +1294,7 @@ static int store_raw(struct conn *c, const char *name, const model *m)
         more = model_next(m, &it, &h[k], &sp[k], &hm[k]);
         k += more;
         if (k == TOK_MAX || (!more && (k || first))) {
-            lc_raw(lc, name, h, sp, hm, k, first ? (long long)ns : 0, first ? (long long)nh : 0, sha);
+            lc_raw(lc, name, h, sp, hm, k, first ? (long long)ns : 0, first ? (long long)nh : 0, NULL, sha);
             first = 0;
             k = 0;
             if (inflight == STORE_WINDOW) {
@@ -1408,7 +1562,7 @@ static int follow(struct conn *c)
                     }
                     /* seq <= mine: already applied */
                 } else {
-                    apply_event(e->m, ent, &e->tok_version, &e->cal);
+                    apply_event(e->m, &e->src, ent, &e->tok_version, &e->cal);
                     atomic_store(&e->seq, sq);
                 }
                 snprintf(e->last_id, sizeof e->last_id, "%s", ent->element[0]->str);
@@ -1579,7 +1733,19 @@ void bayesdb_stop(void)
     pthread_mutex_unlock(&mu);
 }
 
-/* The class totals of entry 'e' (0 when not held or not loaded). */
+/* Add the class totals of the sources in 'ss' to *ns and *nh. */
+static void srcset_totals(const struct srcset *ss, uint64_t *ns, uint64_t *nh)
+{
+    for (size_t i = 0; i < ss->n; i++) {
+        uint64_t s, h;
+        model_totals(ss->v[i].m, &s, &h);
+        *ns += s;
+        *nh += h;
+    }
+}
+
+/* The class totals of entry 'e' (0 when not held or not loaded), every
+ * source's. */
 static void entry_totals(struct entry *e, uint64_t *ns, uint64_t *nh)
 {
     *ns = *nh = 0;
@@ -1588,6 +1754,7 @@ static void entry_totals(struct entry *e, uint64_t *ns, uint64_t *nh)
     pthread_rwlock_rdlock(&e->lock);
     if (e->m)
         model_totals(e->m, ns, nh);
+    srcset_totals(&e->src, ns, nh);
     pthread_rwlock_unlock(&e->lock);
 }
 
@@ -1659,6 +1826,71 @@ static void blend_of(const struct site_cfg *site, const model *m, const model *s
     model_totals_blend(m, st, *sc_spam, *sc_ham, ns, nh);
 }
 
+/* What a check reads of a model with sources besides "site" (api.md
+ * 3.4): the sources' tables, "site" first, at their factors per class
+ * (model_balance over their class totals with 'need' the site's
+ * min_learns), then the starter, if any, at its scales; and the totals of
+ * that blend. A model with "site" alone is read by blend_of and
+ * model_get_blend, exactly as before sources existed. */
+struct srcread {
+    const model *ms[BAYESDB_MAX_SOURCES + 1];
+    double fs[BAYESDB_MAX_SOURCES + 1], fh[BAYESDB_MAX_SOURCES + 1];
+    uint64_t ts[BAYESDB_MAX_SOURCES + 1], th[BAYESDB_MAX_SOURCES + 1]; /* class totals */
+    size_t n;                    /* models read, the starter included */
+    size_t nsrc;                 /* of which sources */
+    double ns, nh;               /* the blend's class totals */
+};
+
+static void srcread_of(double starter_weight, uint64_t need, const model *m, const struct srcset *ss,
+                       const model *st, struct srcread *rd, double *sc_spam, double *sc_ham)
+{
+    rd->ms[0] = m;
+    model_totals(m, &rd->ts[0], &rd->th[0]);
+    for (size_t i = 0; i < ss->n; i++) {
+        rd->ms[i + 1] = ss->v[i].m;
+        model_totals(ss->v[i].m, &rd->ts[i + 1], &rd->th[i + 1]);
+    }
+    size_t k = rd->nsrc = ss->n + 1;
+    model_balance(rd->ts, k, need, rd->fs);
+    model_balance(rd->th, k, need, rd->fh);
+    rd->ns = rd->nh = 0;
+    for (size_t j = 0; j < k; j++) {
+        rd->ns += rd->fs[j] * (double)rd->ts[j];
+        rd->nh += rd->fh[j] * (double)rd->th[j];
+    }
+    uint64_t ss_n = 0, sh_n = 0;
+    if (st)
+        model_totals(st, &ss_n, &sh_n);
+    *sc_spam = model_blend_scale(ss_n, starter_weight);
+    *sc_ham = model_blend_scale(sh_n, starter_weight);
+    rd->n = k;
+    if (st) {
+        rd->ms[k] = st;
+        rd->fs[k] = *sc_spam;
+        rd->fh[k] = *sc_ham;
+        rd->n = k + 1;
+        rd->ns += *sc_spam * (double)ss_n;
+        rd->nh += *sc_ham * (double)sh_n;
+    }
+}
+
+/* The blend of 'site' as blend_of computes it, through srcread_of into
+ * 'rd' when entry 'pe' (whose model 'm' is) has other sources than
+ * "site". Returns 1 when it did, else 0. Under pe's read lock. */
+static int read_blend(const struct site_cfg *site, uint64_t need, const struct entry *pe, const model *m,
+                      const model *st, struct srcread *rd, double *sc_spam, double *sc_ham, double *ns,
+                      double *nh)
+{
+    if (!pe || m == empty_model || !pe->src.n) {
+        blend_of(site, m, st, sc_spam, sc_ham, ns, nh);
+        return 0;
+    }
+    srcread_of(site->bayes.starter_weight, need, m, &pe->src, st, rd, sc_spam, sc_ham);
+    *ns = rd->ns;
+    *nh = rd->nh;
+    return 1;
+}
+
 int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bayes_result *out,
                      const char **model_used)
 {
@@ -1681,11 +1913,15 @@ int bayesdb_classify(const struct site_cfg *site, const tok_list *tl, struct bay
      * time, so this cannot deadlock. */
     const model *m = read_begin(pe), *st = se ? read_begin(se) : NULL;
     double ss, sh, ns, nh;
-    blend_of(site, m, st, &ss, &sh, &ns, &nh);
+    struct srcread sr;
+    int sources = read_blend(site, need, pe, m, st, &sr, &ss, &sh, &ns, &nh);
     if (ns >= (double)need && nh >= (double)need) {
         struct bayes_calib cal;
         calib_pick(pe, se, &cal);
-        model_get_blend(m, st, ss, sh, tok_hashes(tl), n, spam, ham);
+        if (sources)
+            model_get_sum(sr.ms, sr.fs, sr.fh, sr.n, tok_hashes(tl), n, spam, ham);
+        else
+            model_get_blend(m, st, ss, sh, tok_hashes(tl), n, spam, ham);
         bayes_classify(bp, &cal, spam, ham, n, tok_lead(tl), ns, nh, out);
         *model_used = name;
     }
@@ -1705,7 +1941,8 @@ void bayesdb_reading(const struct site_cfg *site, struct bayesdb_reading *out)
     struct entry *pe, *se;
     out->model = pick(site, need, &pe, &se);
     const model *m = read_begin(pe), *st = se ? read_begin(se) : NULL;
-    blend_of(site, m, st, &out->scale_spam, &out->scale_ham, &out->nspam, &out->nham);
+    struct srcread sr;
+    read_blend(site, need, pe, m, st, &sr, &out->scale_spam, &out->scale_ham, &out->nspam, &out->nham);
     out->opinion = site->bayes.enabled && out->nspam >= (double)need && out->nham >= (double)need;
     out->starter_read = st && st != empty_model;
     out->calib_from = calib_pick(pe, se, &out->calib);
@@ -1733,6 +1970,11 @@ void bayesdb_info(const char *name, struct bayesdb_info *out)
             out->tokens = model_tokens(e->m);
             out->bytes = model_bytes(e->m);
             out->tok_version = e->tok_version;
+            srcset_totals(&e->src, &out->nspam, &out->nham);
+            for (size_t i = 0; i < e->src.n; i++) {
+                out->tokens += model_tokens(e->src.v[i].m);
+                out->bytes += model_bytes(e->src.v[i].m);
+            }
         }
         pthread_rwlock_unlock(&e->lock);
         out->seq = atomic_load(&e->seq);
@@ -1743,6 +1985,34 @@ void bayesdb_info(const char *name, struct bayesdb_info *out)
         }
     }
     pthread_rwlock_unlock(&tab_lock);
+}
+
+size_t bayesdb_sources(const char *name, long min_learns, struct bayesdb_source *out, size_t max)
+{
+    uint64_t need = min_learns > 0 ? (uint64_t)min_learns : 1;
+    size_t k = 0;
+    pthread_once(&init_once, init_locks);
+    pthread_rwlock_rdlock(&tab_lock);
+    struct entry *e = find(name);
+    if (e) {
+        pthread_rwlock_rdlock(&e->lock);
+        if (e->m) {
+            struct srcread rd;
+            double sc_spam, sc_ham;
+            srcread_of(0, need, e->m, &e->src, NULL, &rd, &sc_spam, &sc_ham);
+            for (size_t j = 0; j < rd.nsrc && k < max; j++, k++) {
+                snprintf(out[k].name, sizeof out[k].name, "%s", j ? e->src.v[j - 1].name : BAYESDB_SITE_SOURCE);
+                out[k].nspam = rd.ts[j];
+                out[k].nham = rd.th[j];
+                out[k].tokens = model_tokens(rd.ms[j]);
+                out[k].factor_spam = rd.fs[j];
+                out[k].factor_ham = rd.fh[j];
+            }
+        }
+        pthread_rwlock_unlock(&e->lock);
+    }
+    pthread_rwlock_unlock(&tab_lock);
+    return k;
 }
 
 int bayesdb_wait_async(const char *name, long long seq, int timeout_ms, store_done_fn done, void *arg)
@@ -1780,9 +2050,9 @@ void bayesdb_learn_z(const struct site_cfg *site, const tok_list *tl, char *z)
         snprintf(z, BAYESDB_Z_LEN, "%.17g", r.logit);
 }
 
-void bayesdb_learn_async(const char *name, const tok_list *tl, const char *fp, enum bayesdb_op op,
-                         enum model_class label, const char *z, struct bayesdb_learn_res *res,
-                         store_done_fn done, void *arg)
+void bayesdb_learn_async(const char *name, const char *source, const tok_list *tl, const char *fp,
+                         enum bayesdb_op op, enum model_class label, const char *z,
+                         struct bayesdb_learn_res *res, store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
     char sha[41];
@@ -1790,7 +2060,7 @@ void bayesdb_learn_async(const char *name, const tok_list *tl, const char *fp, e
     memcpy(sha, learn_sha, sizeof sha);
     pthread_mutex_unlock(&sha_mu);
     struct learn_cmd *lc = xmalloc(sizeof *lc);
-    lc_learn(lc, name, tok_hashes(tl), tok_count(tl), fp, op, label, z, sha);
+    lc_learn(lc, name, tok_hashes(tl), tok_count(tl), fp, op, label, source, z, sha);
     store_command_async(name, lc->argc, lc->argv, lc->lens, LEARN_LUA, parse_learn, res, done, arg);
     free(lc);
 }
@@ -1816,6 +2086,7 @@ struct cli {
     json_error_t je;         /* why 'line' is not JSON */
     int64_t t0;              /* mono_us() at the start */
     double rate;             /* --rate: calls per second at most; 0: as fast as Redis answers */
+    const char *source;      /* --source: every comment's source; NULL: "site" (import: the lines' own) */
     long sent;               /* calls sent so far */
 };
 
@@ -1969,7 +2240,7 @@ static int parse_label(const char *s, enum model_class *out)
 }
 
 int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path,
-                      double rate)
+                      double rate, const char *source)
 {
     enum model_class fixed = MODEL_HAM;
     if (label && parse_label(label, &fixed)) {
@@ -1980,6 +2251,7 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
     if (cli_open(&x, c, site, path))
         return 1;
     x.rate = rate;
+    x.source = source;
     tok_list *tl = tok_list_new();
     struct learn_cmd *lc = xmalloc(sizeof *lc);
     json_t *o;
@@ -2004,7 +2276,7 @@ int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const ch
         tok_run(tl, &in);
         char fp[33];
         tok_fingerprint(tl, fp);
-        lc_learn(lc, x.model, tok_hashes(tl), tok_count(tl), fp, BAYESDB_LEARN, cls, NULL, x.sha);
+        lc_learn(lc, x.model, tok_hashes(tl), tok_count(tl), fp, BAYESDB_LEARN, cls, x.source, NULL, x.sha);
         json_decref(o);
         failed = cli_send(&x, lc, x.lineno) != 0;
     }
@@ -2051,7 +2323,14 @@ static int export_docs(struct conn *rc, const char *mname, long *ndocs, struct b
             const char *colon = v->type == STORE_REPLY_STRING ? memchr(v->str, ':', v->len) : NULL;
             if (colon && valid_fp(k)) {
                 size_t ll = (size_t)(colon - v->str), nt = (v->len - ll - 1) / 16;
-                buf_printf(out, "{\"d\":\"%s\",\"l\":\"%.*s\",\"t\":[", k, (int)(ll < 8 ? ll : 8), v->str);
+                /* "spam@X": label spam, source X (bayesdb_source_valid: no JSON escaping needed) */
+                const char *at = memchr(v->str, '@', ll);
+                size_t lab = at ? (size_t)(at - v->str) : ll;
+                buf_printf(out, "{\"d\":\"%s\",\"l\":\"%.*s\",", k, (int)(lab < 8 ? lab : 8), v->str);
+                if (at)
+                    buf_printf(out, "\"src\":\"%.*s\",", (int)(ll - lab - 1 < BAYESDB_SOURCE_MAX ? ll - lab - 1
+                               : BAYESDB_SOURCE_MAX), at + 1);
+                buf_puts(out, "\"t\":[");
                 for (size_t t = 0; t < nt; t++) {
                     if (t)
                         buf_append(out, ",", 1);
@@ -2090,7 +2369,7 @@ static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *
                            "calib_a", "calib_b", "fit_a", "fit_b", "calib_spam", "calib_ham" };
     const size_t nf = sizeof argv / sizeof *argv - 2;
     struct store_reply *r = NULL;
-    if (scan_class(x->rc, e->spam_key, m, MODEL_SPAM) || scan_class(x->rc, e->ham_key, m, MODEL_HAM) ||
+    if (scan_class(x->rc, e->spam_key, m, NULL, MODEL_SPAM) || scan_class(x->rc, e->ham_key, m, NULL, MODEL_HAM) ||
         !(r = rcmd(x->rc, (int)nf + 2, argv)) || r->type != STORE_REPLY_ARRAY || r->elements != nf)
         goto out;
     long long ver = reply_ll(r->element[3], 1000000);
@@ -2171,12 +2450,18 @@ done:
 }
 
 /* One learned comment of an export file into 'lc' (its label in
- * *label); its hashes are also taken off 'rest' (what the token lines say
- * beyond the comments; its totals are not used).
- * Returns NULL, or why the line is refused. */
+ * *label), as x->source, else its "src", else "site"; when that is the
+ * source of the token lines (x->source, else "site"), its hashes are also
+ * taken off 'rest' (what the token lines say beyond the comments; its
+ * totals are not used). Returns NULL, or why the line is refused. */
 static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, model *rest,
-                              enum model_class *label)
+                              enum model_class *label, int *of_rest)
 {
+    json_t *js = json_object_get(o, "src");
+    const char *src = x->source ? x->source : js ? json_string_value(js) : NULL;
+    if (js && !x->source && (!src || !bayesdb_source_valid(src)))
+        return "\"src\" must be 1-32 characters of a-z 0-9 - _";
+    *of_rest = x->source || !src || strcmp(src, BAYESDB_SITE_SOURCE) == 0;
     const char *fp = json_string_value(json_object_get(o, "d"));
     enum model_class cls;
     json_t *t = json_object_get(o, "t");
@@ -2193,18 +2478,21 @@ static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, mo
         if (!json_is_string(v) || parse_hex16(json_string_value(v), json_string_length(v), &h[i]))
             return "\"t\" must hold 16-hex-digit token hashes";
     }
-    lc_learn(lc, x->model, h, n, fp, BAYESDB_LEARN, cls, NULL, x->sha);
-    model_add(rest, h, n, cls, -1);
+    lc_learn(lc, x->model, h, n, fp, BAYESDB_LEARN, cls, src, NULL, x->sha);
+    if (*of_rest)
+        model_add(rest, h, n, cls, -1);
     *label = cls;
     return NULL;
 }
 
-int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate)
+int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate,
+                       const char *source)
 {
     struct cli x;
     if (cli_open(&x, c, site, path))
         return 1;
     x.rate = rate;
+    x.source = source;
     /* What the token lines say, less every learned comment of the file:
      * what is left was never a comment here (a model from elsewhere) and
      * goes in as raw counts. */
@@ -2222,9 +2510,11 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
             failed = 1;
         } else if (!why && json_object_get(o, "d")) {
             enum model_class cls = MODEL_HAM;
-            why = import_doc(o, &x, lc, rest, &cls);
+            int of_rest = 0;
+            why = import_doc(o, &x, lc, rest, &cls, &of_rest);
             if (!why) {
-                *(cls == MODEL_SPAM ? &doc_ns : &doc_nh) += 1;
+                if (of_rest)
+                    *(cls == MODEL_SPAM ? &doc_ns : &doc_nh) += 1;
                 failed = cli_send(&x, lc, x.lineno) != 0;
             }
         } else if (!why && json_object_get(o, "t")) {
@@ -2275,7 +2565,7 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
         if (more && (s[k] || hm[k]))
             k++;
         if (k == TOK_MAX || (!more && (k || rs || rh))) {
-            lc_raw(lc, x.model, h, s, hm, k, rs, rh, x.sha);
+            lc_raw(lc, x.model, h, s, hm, k, rs, rh, x.source, x.sha);
             raw_tokens += k;
             rs = rh = 0;
             k = 0;

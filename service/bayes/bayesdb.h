@@ -67,6 +67,37 @@ struct bayesdb_reading {
 /* Fill 'out' for 'site' as bayesdb_classify would read. Memory only. */
 void bayesdb_reading(const struct site_cfg *site, struct bayesdb_reading *out);
 
+/* ---------- sources (api.md 3.4) ---------- */
+
+/* Every learned comment has a source: "site" (the site's own moderators,
+ * the queue, Akismet, Coral) or a name given to a learn or an import,
+ * 1 to BAYESDB_SOURCE_MAX characters of a-z 0-9 - _. Within each class
+ * each source with bayes.min_learns comments weighs as much as the
+ * smallest of them (model_balance). A model has at most
+ * BAYESDB_MAX_SOURCES sources, "site" included: each costs every check one
+ * table lookup per token (the learn script refuses one more; its
+ * MAX_SOURCES is the same number). */
+#define BAYESDB_SOURCE_MAX 32
+#define BAYESDB_MAX_SOURCES 16
+#define BAYESDB_SITE_SOURCE "site"
+
+/* 1 when 's' is a valid source name, else 0. */
+int bayesdb_source_valid(const char *s);
+
+/* One source of a model, as a check reads it. */
+struct bayesdb_source {
+    char name[BAYESDB_SOURCE_MAX + 1];
+    uint64_t nspam, nham;    /* its learned comments per class */
+    size_t tokens;           /* tokens with a count in its table */
+    double factor_spam, factor_ham; /* its counts are read times these */
+};
+
+/* The sources this instance holds of 'model' ("site" first, then the
+ * others in the order they were loaded), with the factors a reader with
+ * 'min_learns' applies, into out[0..max-1]. Returns how many there are (0
+ * when the model is not held or not loaded). Memory only. */
+size_t bayesdb_sources(const char *model, long min_learns, struct bayesdb_source *out, size_t max);
+
 /* ---------- learning ---------- */
 
 enum bayesdb_op { BAYESDB_LEARN = 0, BAYESDB_UNLEARN };
@@ -74,10 +105,13 @@ enum bayesdb_op { BAYESDB_LEARN = 0, BAYESDB_UNLEARN };
 struct bayesdb_learn_res {
     int rc;                  /* 0 done; -1 Redis unavailable or failing (error says
                                 why; nothing may be assumed learned); -2 the model
-                                was learned with another tokenizer (tok_version) */
+                                was learned with another tokenizer (tok_version);
+                                -3 a new source would be one more than
+                                BAYESDB_MAX_SOURCES (nothing changed) */
     char changed[12];        /* "learned", "moved", "unchanged", "unlearned" */
     char label[8];           /* learn: the label now; unlearn: the label it had
                                 ("" when it was not learned) */
+    char source[BAYESDB_SOURCE_MAX + 1]; /* the source of that label ("" with no label) */
     long long nspam, nham;   /* the model's totals after the change */
     long long seq;           /* the model's change counter after it */
     int tok_version;         /* rc -2: the model's tokenizer version */
@@ -103,13 +137,16 @@ void bayesdb_learn_z(const struct site_cfg *site, const tok_list *tl, char *z);
  * ignored), without waiting: 'res' is filled, then 'done(arg)' is called
  * (see store_check_async for where and when). One script on the store's
  * pipelined lanes, bounded by redis.command_timeout_ms. Learning the same
- * token set twice counts once; with the other label it moves. 'fp' is
- * tok_fingerprint(tl). 'z' (bayesdb_learn_z, "" or NULL: none): a new
- * comment's calibration entry, recorded in the same script. 'tl' is only
- * read during the call. */
-void bayesdb_learn_async(const char *model, const tok_list *tl, const char *fp, enum bayesdb_op op,
-                         enum model_class label, const char *z, struct bayesdb_learn_res *res,
-                         store_done_fn done, void *arg);
+ * token set twice counts once; with the other label it moves. 'source'
+ * (NULL or "site": the site's own) is the source it is learned as:
+ * learning it under another source than it was learned under moves it
+ * there exactly; an unlearn takes it out of the source it is in, whatever
+ * 'source' says. 'fp' is tok_fingerprint(tl). 'z' (bayesdb_learn_z, "" or
+ * NULL: none): a new comment's calibration entry, recorded in the same
+ * script. 'tl' is only read during the call. */
+void bayesdb_learn_async(const char *model, const char *source, const tok_list *tl, const char *fp,
+                         enum bayesdb_op op, enum model_class label, const char *z,
+                         struct bayesdb_learn_res *res, store_done_fn done, void *arg);
 
 /* Read-your-writes: wait until this instance's copy of 'model' has applied
  * change 'seq'. Returns 1 when it has (or will not: the model is not held
@@ -143,20 +180,25 @@ void bayesdb_info(const char *model, struct bayesdb_info *out);
  * with the same script as the API, many calls in flight at once. 'label'
  * "spam"/"ham" overrides the lines' own; NULL uses them. 'rate' > 0: at
  * most that many comments per second (0: as fast as Redis answers).
- * Prints one JSON summary line to stdout, problems to stderr. Returns 0
+ * 'source' (--source) is the comments' source; NULL: "site". Prints one JSON summary line to stdout, problems to stderr. Returns 0
  * when every line was learned or unchanged, 1 otherwise, 2 on bad usage. */
 int bayesdb_cli_learn(const struct cfg *c, const struct site_cfg *site, const char *label, const char *path,
-                      double rate);
+                      double rate, const char *source);
 
 /* modgate model export: the site's model as JSON lines to stdout (header,
- * tokens, learned comments; api.md section 7). Returns 0 or 1. */
+ * tokens, learned comments; api.md section 7). The token lines and the
+ * header's totals are the source "site"'s; learned comments of another
+ * source carry it in "src". Returns 0 or 1. */
 int bayesdb_cli_export(const struct cfg *c, const struct site_cfg *site);
 
 /* modgate model import: replay an export's learned comments through the
  * learn script (exact and idempotent), and add token counts the file has
- * beyond them as raw counts; 'rate' as for bayesdb_cli_learn. Returns 0
+ * beyond them as raw counts; 'rate' as for bayesdb_cli_learn. 'source'
+ * (--source) imports the whole file as that source; NULL: each comment
+ * as its "src" ("site" without one), the token lines as "site". Returns 0
  * or 1. */
-int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate);
+int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate,
+                       const char *source);
 
 /* ---------- the shipped starter model ---------- */
 

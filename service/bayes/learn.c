@@ -12,8 +12,8 @@
  * model sync.
  *
  * The body is validated like /v1/check's (request.c: the same fields,
- * limits and error codes), plus "label" and the alternative
- * {"site","comment_id","label"}. */
+ * limits and error codes), plus "label", "source" and the alternative
+ * {"site","comment_id","label"} (a held comment is the site's own). */
 #include "learn.h"
 
 #include <jansson.h>
@@ -43,6 +43,7 @@ struct learn_state {
     enum bayesdb_op op;
     enum model_class label;
     const char *comment_id;     /* learning a held comment: its id; else NULL */
+    const char *source;         /* the comment's source (api.md 3.4); NULL: "site" */
     tok_list *tl;
     char fp[33];
     char z[BAYESDB_Z_LEN];      /* its raw score before the learn ("" none) */
@@ -94,6 +95,19 @@ static int parse_label(json_t *root, enum model_class *out, struct http_response
     return 0;
 }
 
+/* The optional source of a learn: 1-32 characters of a-z 0-9 - _. */
+static int parse_source(json_t *root, const char **out, struct http_response *resp)
+{
+    if (req_string(root, "source", 0, out, resp))
+        return -1;
+    if (*out && !bayesdb_source_valid(*out)) {
+        reply_error(resp, 400, "invalid_field", "source must be 1-%d characters of a-z 0-9 - _",
+                    BAYESDB_SOURCE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* Either form of the body (api.md 2.4) into 'st': st->in for a comment
  * sent in full, st->comment_id for a held one. Returns 0, or -1 with the
  * error in 'resp'. */
@@ -107,7 +121,7 @@ static int parse_request(const struct http_request *req, struct learn_state *st,
     /* With comment_id the comment is the stored one: nothing else about it
      * may come with the request. */
     static const char *const full[] = { "site", "comment", "author", "client", "captcha", "form_token", "honeypot",
-                                        "label", "comment_id", NULL };
+                                        "label", "comment_id", "source", NULL };
     static const char *const short_form[] = { "site", "comment_id", "label", NULL };
     const char *k = req_unknown_field(root, by_id ? short_form : full);
     if (k) {
@@ -121,6 +135,8 @@ static int parse_request(const struct http_request *req, struct learn_state *st,
     if (req_string(root, "site", 1, &st->in.site, resp))
         return -1;
     if (st->op == BAYESDB_LEARN && parse_label(root, &st->label, resp))
+        return -1;
+    if (parse_source(root, &st->source, resp))
         return -1;
     if (by_id)
         return req_id(root, "comment_id", &st->comment_id, resp);
@@ -154,8 +170,8 @@ static void tokenize(struct learn_state *st, const char *body, size_t body_len, 
 static void send_learn(struct http_request *req, struct learn_state *st)
 {
     req->resume = learned;
-    bayesdb_learn_async(st->site->bayes.model, st->tl, st->fp, st->op, st->label, st->z, &st->res, redis_done,
-                        req);
+    bayesdb_learn_async(st->site->bayes.model, st->source, st->tl, st->fp, st->op, st->label, st->z, &st->res,
+                        redis_done, req);
 }
 
 /* A held comment by id: its stored item (check.c's held_item) is read. */
@@ -214,6 +230,7 @@ static void moved(struct http_request *req, struct http_response *resp)
         st->res.seq = (long long)info.seq;
     }
     snprintf(st->res.label, sizeof st->res.label, "%s", st->label == MODEL_SPAM ? "spam" : "ham");
+    snprintf(st->res.source, sizeof st->res.source, "%s", BAYESDB_SITE_SOURCE); /* the queue's lessons */
     learned(req, resp);
 }
 
@@ -230,6 +247,7 @@ static void learn_reply(struct http_request *req, struct http_response *resp)
                           st->site->bayes.model, "label", r->label[0] ? r->label : NULL, "fingerprint", st->fp,
                           "changed", r->changed, "nspam", (json_int_t)r->nspam, "nham", (json_int_t)r->nham,
                           "seq", (json_int_t)r->seq, "visible", st->visible);
+    json_object_set_new(o, "source", r->source[0] ? json_string(r->source) : json_null());
     if (st->comment_id)
         json_object_set_new(o, "comment_id", json_string(st->comment_id));
     if (st->mv.moved)
@@ -259,6 +277,13 @@ static void learned(struct http_request *req, struct http_response *resp)
                     "model \"%s\" holds tokens of tokenizer version %d, this service makes version %d: "
                     "delete it or give the site another model",
                     st->site->bayes.model, r->tok_version, TOK_VERSION);
+        learn_cleanup(req);
+        return;
+    }
+    if (r->rc == -3) {
+        reply_error(resp, 409, "too_many_sources",
+                    "model \"%s\" has %d sources already, the most a model may have: learn this comment as "
+                    "one of them", st->site->bayes.model, BAYESDB_MAX_SOURCES);
         learn_cleanup(req);
         return;
     }
@@ -329,6 +354,21 @@ void unlearn_handle(struct http_request *req, struct http_response *resp)
 
 /* ---------- GET /v1/sites/{site}/model ---------- */
 
+/* The sources of model 'name' with their class totals and the factors a
+ * check with min_learns 'need' reads them at (api.md 3.4). */
+static json_t *sources_json(const char *name, long need)
+{
+    struct bayesdb_source v[BAYESDB_MAX_SOURCES];
+    size_t n = bayesdb_sources(name, need, v, BAYESDB_MAX_SOURCES);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:f,s:f}", "name", v[i].name, "nspam",
+                                           (json_int_t)v[i].nspam, "nham", (json_int_t)v[i].nham, "tokens",
+                                           (json_int_t)v[i].tokens, "factor_spam", v[i].factor_spam,
+                                           "factor_ham", v[i].factor_ham));
+    return a;
+}
+
 static json_t *model_json(const struct site_cfg *site, const char *name, const struct bayesdb_info *in)
 {
     long need = site->bayes.params.min_learns;
@@ -339,6 +379,7 @@ static json_t *model_json(const struct site_cfg *site, const char *name, const s
                           "synced", in->synced);
     json_object_set_new(o, "tok_version", in->tok_version ? json_integer(in->tok_version) : json_null());
     json_object_set_new(o, "sync_age_ms", in->sync_age_ms >= 0 ? json_integer(in->sync_age_ms) : json_null());
+    json_object_set_new(o, "sources", sources_json(name, need));
     return o;
 }
 

@@ -571,10 +571,67 @@ static void test_blend(void)
     model_free(st);
 }
 
+/* Source balancing: within a class, the sources with 'need' comments are
+ * scaled down to the smallest of their totals, the others weigh their own
+ * counts; never above 1, all 1 with one source. */
+static void test_balance(void)
+{
+    double f[3];
+    uint64_t one[1] = { 3000 };
+    model_balance(one, 1, 20, f);
+    CHECK_NEAR(f[0], 1.0, 0);                      /* one source: the identity */
+    uint64_t t[3] = { 100, 3000, 5 };
+    model_balance(t, 3, 20, f);
+    CHECK_NEAR(f[0], 1.0, 0);                      /* the smallest eligible total */
+    CHECK_NEAR(f[1], 100.0 / 3000, 1e-15);         /* scaled down to it */
+    CHECK_NEAR(f[2], 1.0, 0);                      /* below need: its own counts */
+    uint64_t few[2] = { 19, 3000 };
+    model_balance(few, 2, 20, f);
+    CHECK_NEAR(f[0], 1.0, 0);                      /* the site below need ... */
+    CHECK_NEAR(f[1], 1.0, 0);                      /* ... does not scale the big one */
+    uint64_t none[2] = { 0, 0 };
+    model_balance(none, 2, 0, f);
+    CHECK_NEAR(f[0] + f[1], 2.0, 0);               /* empty classes: factor 1, nothing read */
+}
+
+/* A sum over sources reads each model's counts times its factor; an empty
+ * model or a NULL one adds nothing; factors 1 give the counts exactly. */
+static void test_sum(void)
+{
+    model *a = model_new(), *b = model_new(), *e = model_new();
+    uint64_t x = 11, y = 22, h[3] = { 11, 22, 33 };
+    for (int k = 0; k < 3; k++)
+        model_add(a, &x, 1, MODEL_SPAM, 1);
+    model_add(a, &y, 1, MODEL_HAM, 1);
+    for (int k = 0; k < 40; k++)
+        model_add(b, &x, 1, MODEL_SPAM, 1);
+    for (int k = 0; k < 8; k++)
+        model_add(b, &y, 1, MODEL_HAM, 1);
+    const model *ms[4] = { a, b, e, NULL };
+    double fs[4] = { 1, 0.25, 1, 1 }, fh[4] = { 1, 0.5, 1, 1 }, sp[3], hm[3];
+    model_get_sum(ms, fs, fh, 4, h, 3, sp, hm);
+    CHECK_NEAR(sp[0], 3 + 10, 0);
+    CHECK_NEAR(hm[1], 1 + 4, 0);
+    CHECK_NEAR(sp[1] + hm[0] + sp[2] + hm[2], 0, 0);
+    /* One model at factor 1: what model_get_blend reads without a starter. */
+    double bs[3], bh[3];
+    model_get_sum(ms, (double[]){ 1 }, (double[]){ 1 }, 1, h, 3, sp, hm);
+    model_get_blend(a, NULL, 0, 0, h, 3, bs, bh);
+    for (int i = 0; i < 3; i++) {
+        CHECK_NEAR(sp[i], bs[i], 0);
+        CHECK_NEAR(hm[i], bh[i], 0);
+    }
+    model_free(a);
+    model_free(b);
+    model_free(e);
+}
+
 int main(void)
 {
     RUN(test_unknown_tokens);
     RUN(test_blend);
+    RUN(test_balance);
+    RUN(test_sum);
     RUN(test_add_round_trip);
     RUN(test_unlearn_never_below_zero);
     RUN(test_set);
