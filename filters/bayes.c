@@ -199,16 +199,26 @@ void bayes_classify(const struct bayes_params *p, const struct bayes_calib *cal,
  * minimise the weighted cross-entropy of 1 / (1 + exp(-(a z + b))) against
  * the targets (n1 + 1) / (n1 + 2) for spam and 1 / (n0 + 2) for ham, each
  * class weighing 1/2 in all, written so that no exp overflows. */
+/* A score the fit can use: finite (with |z| below 1e6: a raw score of a
+ * few hundred tokens is tens at most, so anything near 1e300 is corrupt
+ * input whose squares would overflow), of a finite weight above 0. */
+#define USABLE(i_) (isfinite(z[i_]) && fabs(z[i_]) < 1e6 && (!wt || (isfinite(wt[i_]) && wt[i_] > 0)))
+
 int bayes_fit_calib(const double *z, const unsigned char *is_spam, const double *wt, size_t n,
                     struct bayes_calib *out)
 {
-    double n1 = 0, n0 = 0, s1 = 0, s0 = 0;
+    double n1 = 0, n0 = 0, s1 = 0, s0 = 0, m1 = 0, m0 = 0;
     for (size_t i = 0; i < n; i++)
-        if (z[i] == z[i] && (!wt || wt[i] > 0)) { /* NaN scores, weights of 0 are skipped */
+        if (USABLE(i)) {
+            double w = wt ? wt[i] : 1;
             *(is_spam[i] ? &n1 : &n0) += 1;
-            *(is_spam[i] ? &s1 : &s0) += wt ? wt[i] : 1;
+            *(is_spam[i] ? &s1 : &s0) += w;
+            *(is_spam[i] ? &m1 : &m0) += w * z[i];
         }
-    if (n1 < 1 || n0 < 1)
+    /* Nothing to fit without both classes, or when spam does not score
+     * higher on average (all scores equal, or a model gone wrong): a
+     * slope fitted there would be noise or negative. */
+    if (n1 < 1 || n0 < 1 || !(m1 / s1 > m0 / s0))
         return -1;
     const double t1 = (n1 + 1) / (n1 + 2), t0 = 1 / (n0 + 2);
     const double w1 = 0.5 / s1, w0 = 0.5 / s0; /* per unit of weight */
@@ -219,7 +229,7 @@ int bayes_fit_calib(const double *z, const unsigned char *is_spam, const double 
     do {                                                                                 \
         f_ = 0;                                                                          \
         for (size_t i_ = 0; i_ < n; i_++) {                                              \
-            if (!(z[i_] == z[i_]) || (wt && !(wt[i_] > 0)))                              \
+            if (!USABLE(i_))                                                             \
                 continue;                                                                \
             double t_ = is_spam[i_] ? t1 : t0, w_ = W(i_);                               \
             double fa_ = z[i_] * (A_) + (B_);                                            \
@@ -232,7 +242,7 @@ int bayes_fit_calib(const double *z, const unsigned char *is_spam, const double 
     for (int it = 0; it < 100; it++) {
         double h11 = 1e-12, h22 = 1e-12, h21 = 0, g1 = 0, g2 = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!(z[i] == z[i]) || (wt && !(wt[i] > 0)))
+            if (!USABLE(i))
                 continue;
             double t = is_spam[i] ? t1 : t0, w = W(i);
             double fa = z[i] * A + B, pp, qq;
@@ -269,9 +279,10 @@ int bayes_fit_calib(const double *z, const unsigned char *is_spam, const double 
     }
 #undef OBJ
 #undef W
+#undef USABLE
     a = -A;
     b = -B;
-    if (!(a > 0) || !(b == b))
+    if (!(a > 0) || !isfinite(a) || !isfinite(b) || !isfinite(fval))
         return -1; /* scores that do not rank spam higher: no calibration */
     out->a = a;
     out->b = b;

@@ -227,24 +227,35 @@ void tok_fingerprint(const tok_list *tl, char hex[33])
 void tok_fingerprint_raw(const tok_list *tl, unsigned char out[16])
 {
     /* Words, pairs and n-grams are all read from one copy of the
-     * normalised text (ngram_text): that copy stands for them, and is a
-     * tenth of their hashes' bytes (BLAKE2b of every hash took a third of
-     * a learn's time). Every other token by its hash, in the order the
-     * tokenizer found them: the same text always gives the same
-     * sequence. Two comments with the same fingerprint have the same
-     * tokens. */
-    unsigned char le[8 * TOK_MAX];
-    size_t k = 0;
+     * normalised text (ngram_text): the part of that copy they cover
+     * stands for them, and is a tenth of their hashes' bytes (BLAKE2b of
+     * every hash took a third of a learn's time). Only the covered part:
+     * a long comment spends its token budget before the copy ends, and
+     * what lies beyond changes no token. Every other token by its hash,
+     * in the order the tokenizer found them (the same text always gives
+     * the same sequence), their count first so that the two parts cannot
+     * run into each other. So the same tokens give the same fingerprint;
+     * two texts whose tokens agree though the texts differ where tokens
+     * reach (a rare repetition) may fingerprint apart. */
+    unsigned char le[8 * TOK_MAX + 8];
+    size_t k = 8, end = tl->goff;
     for (size_t i = 0; i < tl->n; i++) {
-        if (tl->off[i] >= tl->goff && tl->off[i] < tl->goff + tl->glen)
+        size_t o = tl->off[i];
+        if (tl->glen && o >= tl->goff && o < tl->goff + tl->glen) {
+            if (o + tl->len[i] > end)
+                end = o + tl->len[i];
             continue;
+        }
         for (int b = 0; b < 8; b++)
             le[k++] = (unsigned char)(tl->h[i] >> (8 * b));
     }
+    uint64_t nh = (k - 8) / 8;
+    for (int b = 0; b < 8; b++)
+        le[b] = (unsigned char)(nh >> (8 * b));
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 16);
     crypto_generichash_update(&st, le, k);
-    crypto_generichash_update(&st, (const unsigned char *)tl->text + tl->goff, tl->glen);
+    crypto_generichash_update(&st, (const unsigned char *)tl->text + tl->goff, end - tl->goff);
     crypto_generichash_final(&st, out, 16);
 }
 

@@ -162,8 +162,11 @@ static void tokenize(struct learn_state *st, const char *body, size_t body_len, 
     tok_run(st->tl, &in);
     tok_fingerprint(st->tl, st->fp);
     /* Scored before it is learned: the calibration entry the learn
-     * script records with it (bayesdb.h). */
-    if (st->op == BAYESDB_LEARN)
+     * script records with it (bayesdb.h). Only for the site's own
+     * comments: the site's calibration is fitted to its own traffic as
+     * its moderators label it, and a corpus pushed in as another source
+     * would crowd it out of the newest entries kept. */
+    if (st->op == BAYESDB_LEARN && (!st->source || !strcmp(st->source, BAYESDB_SITE_SOURCE)))
         bayesdb_learn_z(st->site, st->tl, st->z);
 }
 

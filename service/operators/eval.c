@@ -726,15 +726,26 @@ static void cv_scores(struct docs *ds, int k, tok_list *tl, const struct bayes_p
     size_t ks = 0, kh = 0;
     for (size_t i = 0; i < ds->n; i++)
         fold[i] = (int)(ds->d[i].spam ? ks++ % (size_t)k : kh++ % (size_t)k);
+    struct docs rest = { xmalloc((ds->n ? ds->n : 1) * sizeof *rest.d), 0, 0 };
     for (int f = 0; f < k; f++) {
         model *m = model_new();
-        learn_all(m, tl, ds, fold, f, NULL);
+        if (train_balanced) { /* the folds learned as the model under test is */
+            rest.n = 0;
+            for (size_t i = 0; i < ds->n; i++)
+                if (fold[i] != f)
+                    rest.d[rest.n++] = ds->d[i]; /* a shallow copy: only read */
+            const struct docs *sets[1] = { &rest };
+            json_decref(learn_balanced(m, tl, sets, 1, NULL));
+        } else {
+            learn_all(m, tl, ds, fold, f, NULL);
+        }
         struct reader rd = { m, NULL, 0, 0, cal };
         for (size_t i = 0; i < ds->n; i++)
             if (fold[i] == f)
                 classify(&rd, tl, bp, &ds->d[i]);
         model_free(m);
     }
+    free(rest.d);
     free(fold);
 }
 

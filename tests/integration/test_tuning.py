@@ -269,10 +269,12 @@ def test_eval_sweep_offline_matches_its_own_scores():
     with open(scores) as f:
         sc = [json.loads(line) for line in f]
     assert len(rows) == 19 and sc, out
+    def p(s):  # what a threshold reads: the calibrated P(spam), 0.5 without an opinion
+        return s["p"] if s["opinion"] else 0.5
     for row in rows:
         t = row["threshold"]
-        tp = sum(1 for s in sc if s["label"] == "spam" and s["score"] >= t)
-        fp = sum(1 for s in sc if s["label"] == "ham" and s["score"] >= t)
+        tp = sum(1 for s in sc if s["label"] == "spam" and p(s) >= t)
+        fp = sum(1 for s in sc if s["label"] == "ham" and p(s) >= t)
         nspam = sum(1 for s in sc if s["label"] == "spam")
         assert (row["tp"], row["fp"], row["fn"]) == (tp, fp, nspam - tp), (t, row, tp, fp)
         assert row["recall"] == round(tp / nspam, 4) and row["hold"] + row["reject"] == tp + fp, row

@@ -373,6 +373,22 @@ TEST(test_fit_edges)
     CHECK_EQ_INT(bayes_fit_calib(nan6, y, NULL, 6, &c), -1);
     double zero[6] = { 0, 0, 0, 0, 0, 0 };
     CHECK_EQ_INT(bayes_fit_calib(z, y, zero, 6, &c), -1);
+    /* All scores equal: nothing ranks spam higher. */
+    CHECK_EQ_INT(bayes_fit_calib(zero, y, NULL, 6, &c), -1);
+    double three[6] = { 3, 3, 3, 3, 3, 3 };
+    CHECK_EQ_INT(bayes_fit_calib(three, y, NULL, 6, &c), -1);
+    /* Non-finite or absurd scores and weights are skipped, never a fit
+     * of the starting point reported as done. */
+    double bad[8] = { -3, -2, -1, 1, 2, 3, INFINITY, 1e300 };
+    unsigned char yb[8] = { 0, 0, 0, 1, 1, 1, 1, 0 };
+    struct bayes_calib c2;
+    CHECK_EQ_INT(bayes_fit_calib(bad, yb, NULL, 8, &c2), 0);
+    CHECK_EQ_INT(bayes_fit_calib(z, y, NULL, 6, &c), 0);
+    CHECK_NEAR(c2.a, c.a, 1e-9);
+    CHECK_NEAR(c2.b, c.b, 1e-9);
+    double winf[6] = { 1, 1, 1, 1, 1, INFINITY };
+    CHECK_EQ_INT(bayes_fit_calib(z, y, winf, 6, &c2), 0);
+    CHECK(isfinite(c2.a) && c2.a > 0);
 }
 
 TEST(test_logit_and_rank)

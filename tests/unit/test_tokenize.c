@@ -690,6 +690,38 @@ TEST(test_fingerprint)
     tok_list_free(b);
 }
 
+/* Two long comments whose token budget runs out before they differ have
+ * the same tokens, hence the same fingerprint (the text beyond the
+ * tokens' reach is not part of it); shorter ones differing anywhere do
+ * not. */
+TEST(test_fingerprint_past_the_budget)
+{
+    static char a[4096], b[4096];
+    tok_list *ta = tok_list_new(), *tb = tok_list_new();
+    size_t n = 0;
+    for (int w = 0; w < 262; w++)
+        n += (size_t)snprintf(a + n, sizeof a - n, "word%d ", w);
+    memcpy(b, a, n);
+    memcpy(a + n, "tail one", 8);
+    memcpy(b + n, "tail two", 8);
+    run_n(ta, a, n + 8, NULL);
+    run_n(tb, b, n + 8, NULL);
+    CHECK_EQ_INT(tok_count(ta), TOK_MAX);
+    CHECK_EQ_INT(tok_count(tb), TOK_MAX);
+    CHECK(memcmp(tok_hashes(ta), tok_hashes(tb), TOK_MAX * sizeof(uint64_t)) == 0);
+    char fa[33], fb[33];
+    tok_fingerprint(ta, fa);
+    tok_fingerprint(tb, fb);
+    CHECK_EQ_STR(fa, fb);
+    run(ta, "word0 word1 tail one");
+    run(tb, "word0 word1 tail two");
+    tok_fingerprint(ta, fa);
+    tok_fingerprint(tb, fb);
+    CHECK(strcmp(fa, fb) != 0);
+    tok_list_free(ta);
+    tok_list_free(tb);
+}
+
 /* A list used for a long, link-heavy body and then reused gives exactly
  * what a fresh list gives. */
 TEST(test_reuse_matches_fresh)
@@ -779,6 +811,7 @@ int main(void)
     RUN(test_budget_order);
     RUN(test_describe);
     RUN(test_fingerprint);
+    RUN(test_fingerprint_past_the_budget);
     RUN(test_reuse_matches_fresh);
     return TEST_REPORT();
 }
