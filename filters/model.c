@@ -199,12 +199,15 @@ void model_get_sum(const model *const *ms, const double *f_spam, const double *f
 
 void model_balance(const uint64_t *total, size_t n, uint64_t need, double *factor)
 {
-    uint64_t least = 0;
+    uint64_t ref = 0;
+    if (n && total[0] >= need && total[0] > 0)
+        ref = total[0]; /* the site's own total, once it has 'need' */
+    else
+        for (size_t j = 1; j < n; j++)
+            if (total[j] >= need && total[j] > 0 && (!ref || total[j] < ref))
+                ref = total[j];
     for (size_t j = 0; j < n; j++)
-        if (total[j] >= need && total[j] > 0 && (!least || total[j] < least))
-            least = total[j];
-    for (size_t j = 0; j < n; j++)
-        factor[j] = least && total[j] >= need && total[j] > 0 ? (double)least / (double)total[j] : 1.0;
+        factor[j] = ref && total[j] > ref ? (double)ref / (double)total[j] : 1.0;
 }
 
 void model_totals_blend(const model *site, const model *starter, double scale_spam,

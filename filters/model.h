@@ -47,11 +47,14 @@ void model_get_sum(const model *const *ms, const double *f_spam, const double *f
                    const uint64_t *h, size_t n, double *spam_out, double *ham_out);
 
 /* Source balancing within one class (api.md 3.4): 'total' holds the
- * class's learned comments of each of 'n' sources. A source with at least
- * 'need' of them is read at factor T / its total, T the smallest such
- * total, so that those sources weigh T each; a source with fewer weighs
- * its own counts (factor 1). So a factor is never above 1, and it is 1 for
- * every source when at most one has 'need'. Writes factor[0..n-1]. */
+ * class's learned comments of each of 'n' sources, the site's own first.
+ * The reference T is the site's total once it has 'need' of them, else
+ * the smallest total of another source with 'need'. A source with more
+ * than T is read at factor T / its total, so it weighs T; every other
+ * source weighs its own counts (factor 1). So a factor is never above 1,
+ * nothing is inflated, a small import never scales the site down, and
+ * every factor is 1 with one source or with none at 'need'. Writes
+ * factor[0..n-1]. */
 void model_balance(const uint64_t *total, size_t n, uint64_t need, double *factor);
 
 /* The class totals of the same blend: site's plus starter's scaled. */

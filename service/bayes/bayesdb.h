@@ -72,8 +72,8 @@ void bayesdb_reading(const struct site_cfg *site, struct bayesdb_reading *out);
 /* Every learned comment has a source: "site" (the site's own moderators,
  * the queue, Akismet, Coral) or a name given to a learn or an import,
  * 1 to BAYESDB_SOURCE_MAX characters of a-z 0-9 - _. Within each class
- * each source with bayes.min_learns comments weighs as much as the
- * smallest of them (model_balance). A model has at most
+ * no source weighs more than the site's own labels once the site has
+ * bayes.min_learns of them (model_balance). A model has at most
  * BAYESDB_MAX_SOURCES sources, "site" included: each costs every check one
  * table lookup per token (the learn script refuses one more; its
  * MAX_SOURCES is the same number). */

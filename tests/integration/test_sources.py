@@ -6,9 +6,10 @@ import). The counts of each source are exact in Redis (source X's are the
 fields "X:" + token hash of the model's two hashes, its totals meta's
 nspam:X and nham:X); unlearning takes a comment out of its own source byte
 for byte, and learning it again under another source or class moves it
-exactly. A check reads each source at a factor per class: once two sources
-have min_learns comments of a class, the bigger is scaled down to the
-smaller's total. GET /v1/sites/S/model shows the sources and their factors.
+exactly. A check reads each source at a factor per class: once the site has
+min_learns comments of a class, a bigger source is scaled down to the
+site's total and a smaller one weighs its own counts; before that, the
+smallest other source with min_learns sets the scale. GET /v1/sites/S/model shows the sources and their factors.
 A site with the site source alone reads what it read before sources existed.
 At the end, one measured figure: the YouTube test half scored by a model of
 the YouTube training half plus the SMS training half imported as another
@@ -37,7 +38,7 @@ DATA = os.path.join(ROOT, "tests", "data")
 # The tokenizer version this build writes into models (filters/tokenize.h).
 TOK_VERSION = int(re.search(r"#define TOK_VERSION (\d+)",
                             open(os.path.join(ROOT, "filters", "tokenize.h")).read()).group(1))
-SITES = ("news", "scale", "wsum", "wref", "moves", "plain", "twin", "many", "imp", "imp2", "bal", "mix")
+SITES = ("news", "scale", "wsum", "wref", "moves", "plain", "twin", "many", "imp", "imp2", "bal", "mix", "small")
 ctx = {}
 svc, redis = (lambda: ctx["svc"]), (lambda: ctx["redis"])
 
@@ -240,6 +241,31 @@ def test_a_big_source_is_scaled_to_the_small_ones_total():
     assert abs(b["blend"]["nspam"] - 6) < 1e-9 and abs(b["blend"]["nham"] - 6) < 1e-9, b["blend"]
     print("     big source spam factor %.3f, ham factor %.3f; blend %s" %
           (src["big"]["factor_spam"], src["big"]["factor_ham"], b["blend"]))
+
+
+def test_a_small_import_never_scales_the_site_down():
+    """Site "small": 8 spam and 8 ham of its own, then an import "few" of
+    4 and 4 (at min_learns 3, both have enough). The site keeps factor 1 and
+    so does the smaller import (nothing is inflated); the blend's totals are
+    plain sums. Then an import "bulk" of 12 and 12 is scaled to the site's 8."""
+    for _ in range(8):
+        learn(text("spam"), "spam", "small")
+        learn(text("ham"), "ham", "small")
+    for _ in range(4):
+        learn(text("spam"), "spam", "small", "few")
+        learn(text("ham"), "ham", "small", "few")
+    b = synced("small")
+    src = sources_of(b)
+    assert all(src[n][f] == 1 for n in ("site", "few") for f in ("factor_spam", "factor_ham")), src
+    assert abs(b["blend"]["nspam"] - 12) < 1e-9 and abs(b["blend"]["nham"] - 12) < 1e-9, b["blend"]
+    for _ in range(12):
+        learn(text("spam"), "spam", "small", "bulk")
+        learn(text("ham"), "ham", "small", "bulk")
+    b = synced("small")
+    src = sources_of(b)
+    assert src["site"]["factor_spam"] == 1 and src["few"]["factor_spam"] == 1, src
+    assert abs(src["bulk"]["factor_spam"] - 8 / 12) < 1e-6 and abs(src["bulk"]["factor_ham"] - 8 / 12) < 1e-6, src  # shown to 6 digits
+    assert abs(b["blend"]["nspam"] - 20) < 1e-9 and abs(b["blend"]["nham"] - 20) < 1e-9, b["blend"]
 
 
 def raw_file(name, counts, nspam, nham):

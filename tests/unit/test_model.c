@@ -571,8 +571,9 @@ static void test_blend(void)
     model_free(st);
 }
 
-/* Source balancing: within a class, the sources with 'need' comments are
- * scaled down to the smallest of their totals, the others weigh their own
+/* Source balancing: within a class, the reference is the site's own total
+ * (the first) once it has 'need', else the smallest other total with
+ * 'need'; bigger sources are scaled down to it, the others weigh their own
  * counts; never above 1, all 1 with one source. */
 static void test_balance(void)
 {
@@ -582,13 +583,28 @@ static void test_balance(void)
     CHECK_NEAR(f[0], 1.0, 0);                      /* one source: the identity */
     uint64_t t[3] = { 100, 3000, 5 };
     model_balance(t, 3, 20, f);
-    CHECK_NEAR(f[0], 1.0, 0);                      /* the smallest eligible total */
+    CHECK_NEAR(f[0], 1.0, 0);                      /* the site is the reference */
     CHECK_NEAR(f[1], 100.0 / 3000, 1e-15);         /* scaled down to it */
     CHECK_NEAR(f[2], 1.0, 0);                      /* below need: its own counts */
+    uint64_t small[3] = { 3000, 40, 500 };
+    model_balance(small, 3, 20, f);
+    CHECK_NEAR(f[0], 1.0, 0);                      /* a small import never scales the site down */
+    CHECK_NEAR(f[1], 1.0, 0);                      /* nor is it inflated */
+    CHECK_NEAR(f[2], 1.0, 0);
+    uint64_t mid[3] = { 200, 40, 800 };
+    model_balance(mid, 3, 20, f);
+    CHECK_NEAR(f[0], 1.0, 0);
+    CHECK_NEAR(f[1], 1.0, 0);                      /* smaller than the site: as is */
+    CHECK_NEAR(f[2], 200.0 / 800, 1e-15);          /* bigger: weighs what the site weighs */
+    uint64_t young[3] = { 19, 3000, 60 };
+    model_balance(young, 3, 20, f);
+    CHECK_NEAR(f[0], 1.0, 0);                      /* the site below need ... */
+    CHECK_NEAR(f[1], 60.0 / 3000, 1e-15);          /* ... the smallest sizable source sets the scale */
+    CHECK_NEAR(f[2], 1.0, 0);
     uint64_t few[2] = { 19, 3000 };
     model_balance(few, 2, 20, f);
     CHECK_NEAR(f[0], 1.0, 0);                      /* the site below need ... */
-    CHECK_NEAR(f[1], 1.0, 0);                      /* ... does not scale the big one */
+    CHECK_NEAR(f[1], 1.0, 0);                      /* ... does not scale the only big one */
     uint64_t none[2] = { 0, 0 };
     model_balance(none, 2, 0, f);
     CHECK_NEAR(f[0] + f[1], 2.0, 0);               /* empty classes: factor 1, nothing read */
