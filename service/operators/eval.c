@@ -680,7 +680,7 @@ static int usage(void)
                     "                    [--min-learns N] [--param NAME=VALUE]... [--rank p|logit]\n"
                     "  --prequential scores each comment of FILE, then learns it, from an empty model\n"
                     "          (with --starter, these files' model blended under it at K pseudo-comments\n"
-                    "          per class, default 100; 0 = no starter, inf = full weight)\n"
+                    "          per class, default 50, as bayes.starter_weight; 0 = no starter, inf = full weight)\n"
                     "  --calibration A,B: P(spam) = 1/(1+exp(-(A z + B))) instead of the fitted one\n"
                     "  --balanced (with --test): each \"source\" of the --train files carries equal\n"
                     "          weight per class (as --starter-balanced)\n"
@@ -868,7 +868,7 @@ int eval_main(int argc, char **argv)
     const char *preq_arg = NULL, *starter_arg = NULL;
     double thr = 0.9;
     int cv = 0, speed = 0, sweep = 0, loso = 0;
-    struct preq_opts po = { 0, 0, 100, 0, NULL, 1 };
+    struct preq_opts po = { 0, 0, CFG_STARTER_WEIGHT, 0, NULL, 1 };
     const char *config_arg = NULL, *site_arg = NULL;
     struct bayes_params bp;
     bayes_defaults(&bp);
