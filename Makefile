@@ -13,7 +13,7 @@
 CC       ?= cc
 PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc
 # Debian packages: to build, to run, and for tests/bench only.
-DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev
+DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev liblinear-dev
 DEB_RUN   := redis-server
 DEB_TEST  := redis-server redis-tools curl python3 chromium prometheus lua-check
 # The WordPress plugin's end-to-end tests (tests/integration/wordpress.py).
@@ -35,12 +35,12 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
             -Wwrite-strings -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wcast-align
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -MMD -MP \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llinear -lpthread -lm
 LDFLAGS  += $(SANFLAGS)
 
 FILTER_SRCS  := filters/xalloc.c filters/text.c filters/wordlist.c filters/links.c \
                 filters/heuristics.c filters/verdict.c filters/tokenize.c \
-                filters/model.c filters/bayes.c filters/sweep.c
+                filters/model.c filters/bayes.c filters/sweep.c filters/linsvm.c
 # service/ in rooms by concern (docs/architecture.md): each room is a
 # folder, and each is on the include path so "store.h" names one file.
 SERVICE_ROOMS := codec http redis bayes captcha moderation operators integrations
@@ -57,7 +57,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
                 service/operators/eval.c service/integrations/akismet.c
 SERVICE_INC  := -Iservice $(SERVICE_ROOMS:%=-Iservice/%)
 MAIN_SRC     := service/main.c
-FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep
+FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep test_linsvm
 SERVICE_TESTS:= test_config test_jfast test_hmac test_pow test_formtoken test_logline test_form
 UNIT_TESTS   := $(FILTER_TESTS) $(SERVICE_TESTS)
 FUZZ_TARGETS := fuzz_filters fuzz_tokenize fuzz_request fuzz_config fuzz_reply fuzz_jfast fuzz_captcha fuzz_policy
@@ -253,7 +253,7 @@ fuzz:
 	    { [ $$t = fuzz_jfast ] || [ $$t = fuzz_captcha ] || [ $$t = fuzz_policy ]; } && srcs="$$srcs $(SERVICE_SRCS)"; \
 	    clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ifilters $(SERVICE_INC) \
 	        $$(pkg-config --cflags $(PKGS)) -o build-fuzz/$$t tests/fuzz/$$t.c $$srcs \
-	        $$(pkg-config --libs $(PKGS)) -lpthread -lm || exit 1; \
+	        $$(pkg-config --libs $(PKGS)) -llinear -lpthread -lm || exit 1; \
 	    c=$${t#fuzz_}; mkdir -p build-fuzz/corpus/$$c; \
 	    build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$c tests/fuzz/corpus/$$c || exit 1; \
 	done

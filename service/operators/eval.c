@@ -23,6 +23,7 @@
 
 #include "bayes.h"
 #include "config.h"
+#include "linsvm.h"
 #include "model.h"
 #include "sweep.h"
 #include "tokenize.h"
@@ -41,6 +42,10 @@ struct doc {
     double logit;  /* its tie-free logit */
     int opinion;
     char *why;     /* the tokens that moved it most, for --scores (new) */
+    double s;      /* --linear: the linear model's score (has_s: there was one) */
+    int has_s;
+    uint64_t *h;   /* --linear: its token hashes, kept once tokenized */
+    size_t nh;
 };
 
 struct docs {
@@ -56,6 +61,7 @@ static void docs_free(struct docs *ds)
         free(ds->d[i].author_url);
         free(ds->d[i].source);
         free(ds->d[i].why);
+        free(ds->d[i].h);
     }
     free(ds->d);
     ds->d = NULL;
@@ -301,6 +307,8 @@ static int explain;  /* --scores: keep each comment's strongest tokens */
 static int train_balanced; /* --balanced: --train's sources weigh the same per class */
 static struct bayes_calib fixed_cal; /* --calibration A,B (with --train): used as given */
 static int have_fixed_cal;
+static int use_linear;                /* --linear: a linear SVM beside the counts (linsvm.h) */
+static double linear_cost = LINEAR_COST; /* --param svm_cost=C */
 static int rank_by_p = 0; /* --rank: the figures rank by the raw score (default: tie-free)
                               or by the calibrated p (which may round to 1 at the top) */
 
@@ -339,6 +347,77 @@ static void classify(const struct reader *rd, tok_list *tl, const struct bayes_p
         free(d->why);
         d->why = b.p ? b.p : xstrdup("");
     }
+}
+
+/* ---------- --linear: the SVM beside the counts (linsvm.h) ---------- */
+
+/* d's token hashes, tokenized once and kept. */
+static const uint64_t *doc_hashes(tok_list *tl, struct doc *d, size_t *n)
+{
+    if (!d->h) {
+        tokenize_doc(tl, d);
+        d->nh = tok_count(tl);
+        d->h = xmalloc((d->nh ? d->nh : 1) * sizeof *d->h);
+        memcpy(d->h, tok_hashes(tl), d->nh * sizeof *d->h);
+    }
+    *n = d->nh;
+    return d->h;
+}
+
+/* A linear model trained on the 'n' comments of 'v' (NULL: a class has none). */
+static linear *linear_of(tok_list *tl, struct doc *const *v, size_t n)
+{
+    struct linear_example *ex = xmalloc((n ? n : 1) * sizeof *ex);
+    for (size_t i = 0; i < n; i++) {
+        ex[i].h = doc_hashes(tl, v[i], &ex[i].n);
+        ex[i].spam = v[i]->spam;
+    }
+    linear *m = linear_train(ex, n, linear_cost);
+    free(ex);
+    return m;
+}
+
+/* d's linear score by 'm' (none when m is NULL). */
+static void linear_set(const linear *m, tok_list *tl, struct doc *d)
+{
+    size_t n;
+    const uint64_t *h = doc_hashes(tl, d, &n);
+    d->s = linear_score(m, h, n);
+    d->has_s = m != NULL;
+}
+
+/* d's p and rank from the combination u z + v s + c. */
+static void stack_apply(const struct linear_stack *st, struct doc *d)
+{
+    if (!d->opinion || !d->has_s)
+        return;
+    double l = linear_stack_logit(st, d->logit, d->s);
+    d->p = 1 / (1 + exp(-l));
+    d->score = rank_by_p ? d->p : bayes_rank(l);
+}
+
+/* Fit the combination to the comments of 'v' that have both scores. */
+static int stack_fit(struct doc *const *v, size_t n, size_t need, struct linear_stack *st)
+{
+    double *z = xmalloc((n ? n : 1) * sizeof *z), *s = xmalloc((n ? n : 1) * sizeof *s);
+    unsigned char *y = xmalloc(n ? n : 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->opinion && v[i]->has_s) {
+            z[k] = v[i]->logit;
+            s[k] = v[i]->s;
+            y[k++] = (unsigned char)v[i]->spam;
+        }
+    int rc = linear_fit_stack(z, s, y, k, need, st);
+    free(z);
+    free(s);
+    free(y);
+    return rc;
+}
+
+static json_t *stack_json(int ok, const struct linear_stack *st)
+{
+    return ok ? json_pack("{s:f,s:f,s:f}", "u", st->u, "v", st->v, "c", st->c) : json_null();
 }
 
 /* ---------- metrics ---------- */
@@ -536,9 +615,39 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
     }
     struct fpset seen = { NULL, 0, 0 };
     size_t cls[2] = { 0, 0 }, since = 0, refits = 0;
+    /* --linear: the SVM rebuilt and the combination refitted as the
+     * service keeps a site's (linsvm.h), from the stream's own labels */
+    linear *lm = NULL;
+    struct linear_stack st;
+    int have_st = 0;
+    size_t lcls[2] = { 0, 0 }, built_at = 0, st_since = 0, builds = 0, st_fits = 0;
     for (size_t i = 0; i < n; i++) {
         classify(&rd, tl, o->bp, v[i]);
+        if (use_linear) {
+            linear_set(lm, tl, v[i]);
+            if (have_st && v[i]->has_s)
+                stack_apply(&st, v[i]);
+            else if (v[i]->opinion) /* the calibrated Bayes logit: one scale with the combination's */
+                v[i]->score = rank_by_p ? v[i]->p : bayes_rank(cal.a * v[i]->logit + cal.b);
+            lcls[v[i]->spam]++;
+        }
         learn_one(m, tl, &seen, v[i]);
+        if (use_linear) {
+            size_t from = i + 1 > BAYES_CALIB_KEEP ? i + 1 - BAYES_CALIB_KEEP : 0;
+            if (v[i]->has_s && v[i]->opinion && ++st_since >= BAYES_CALIB_EVERY) {
+                if (!stack_fit(v + from, i + 1 - from, BAYES_CALIB_MIN, &st))
+                    have_st = 1, st_fits++;
+                st_since = 0;
+            }
+            size_t got = i + 1;
+            if (lcls[0] >= LINEAR_MIN && lcls[1] >= LINEAR_MIN &&
+                got - built_at >= (got < LINEAR_EVERY ? LINEAR_FIRST_EVERY : LINEAR_EVERY)) {
+                linear_free(lm);
+                lm = linear_of(tl, v + from, got - from);
+                built_at = got;
+                builds++;
+            }
+        }
         /* The stream's own calibration, as the service keeps a site's
          * (bayes.h): from the scores its comments had before they were
          * learned. */
@@ -553,6 +662,7 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
     }
     free(seen.k);
     model_free(m);
+    linear_free(lm);
 
     struct doc **w = xmalloc((n ? n : 1) * sizeof *w);
     json_t *wins = json_array();
@@ -571,6 +681,10 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
     if (o->calibrate)
         json_object_set_new(out, "calibration_last", json_pack("{s:f,s:f,s:I}", "a", cal.a, "b", cal.b,
                                                                "refits", (json_int_t)refits));
+    if (use_linear)
+        json_object_set_new(out, "linear", json_pack("{s:f,s:I,s:I,s:o}", "cost", linear_cost, "builds",
+                                                     (json_int_t)builds, "stack_fits", (json_int_t)st_fits,
+                                                     "stack_last", stack_json(have_st, &st)));
     json_t *first = json_array_get(wins, 0);
     json_object_set(out, "first_window_auc", first ? first : json_null());
     json_object_set_new(out, "window", json_integer(WINDOW));
@@ -671,13 +785,13 @@ static int usage(void)
     fprintf(stderr, "usage: modgate eval --train A.jsonl[,B.jsonl...] (--test C.jsonl | --cv K)\n"
                     "                    [--scores OUT.jsonl] [--threshold T] [--min-learns N]\n"
                     "                    [--speed] [--param NAME=VALUE]... [--rank p|logit] [--balanced]\n"
-                    "                    [--calibration A,B]\n"
+                    "                    [--calibration A,B] [--linear]\n"
                     "                    [--sweep [--config FILE --site SITE]]\n"
                     "       modgate eval --prequential FILE.jsonl [--shuffle SEED]\n"
                     "                    [--starter A.jsonl[,B.jsonl...]] [--starter-weight K|inf]\n"
                     "                    [--starter-balanced]\n"
                     "                    [--leave-one-source-out] [--scores OUT.jsonl] [--threshold T]\n"
-                    "                    [--min-learns N] [--param NAME=VALUE]... [--rank p|logit]\n"
+                    "                    [--min-learns N] [--param NAME=VALUE]... [--rank p|logit] [--linear]\n"
                     "  --prequential scores each comment of FILE, then learns it, from an empty model\n"
                     "          (with --starter, these files' model blended under it at K pseudo-comments\n"
                     "          per class, default 50, as bayes.starter_weight; 0 = no starter, inf = full weight)\n"
@@ -688,6 +802,9 @@ static int usage(void)
                     "          class (as `modgate model build --balanced` builds the shipped one)\n"
                     "  --leave-one-source-out: each \"source\" of FILE in turn is the stream, the\n"
                     "          other sources join the starter\n"
+                    "  --linear: a linear SVM beside the counts (api.md 3.4), combined with the\n"
+                    "          Bayes score by a fit on scores of comments not yet learned\n"
+                    "          (--param svm_cost=C sets its cost)\n"
                     "  --rank: what the figures rank by: the raw score z (logit, default) or the calibrated p\n"
                     "  --param sets a classifier constant: alpha, min_tokens\n"
                     "  --sweep adds precision, recall, FPR and decisions for hold thresholds 0.05-0.95;\n"
@@ -711,6 +828,8 @@ static int set_param(struct bayes_params *bp, const char *kv)
         bp->alpha = v;
     else if (n == 10 && !strncmp(kv, "min_tokens", n))
         bp->min_tokens = (int)v;
+    else if (n == 8 && !strncmp(kv, "svm_cost", n) && v > 0)
+        linear_cost = v;
     else
         return -1;
     return 0;
@@ -719,14 +838,21 @@ static int set_param(struct bayes_params *bp, const char *kv)
 /* Score every comment of 'ds' by K-fold cross-validation (stratified:
  * the k-th spam and the k-th ham go to fold k % K), each by a model
  * learned from the other folds, with calibration 'cal'. */
-static void cv_scores(struct docs *ds, int k, tok_list *tl, const struct bayes_params *bp,
-                      const struct bayes_calib *cal)
+static int *folds_of(const struct docs *ds, int k)
 {
     int *fold = xmalloc((ds->n ? ds->n : 1) * sizeof *fold);
     size_t ks = 0, kh = 0;
     for (size_t i = 0; i < ds->n; i++)
         fold[i] = (int)(ds->d[i].spam ? ks++ % (size_t)k : kh++ % (size_t)k);
+    return fold;
+}
+
+static void cv_scores(struct docs *ds, int k, tok_list *tl, const struct bayes_params *bp,
+                      const struct bayes_calib *cal)
+{
+    int *fold = folds_of(ds, k);
     struct docs rest = { xmalloc((ds->n ? ds->n : 1) * sizeof *rest.d), 0, 0 };
+    struct doc **lv = xmalloc((ds->n ? ds->n : 1) * sizeof *lv);
     for (int f = 0; f < k; f++) {
         model *m = model_new();
         if (train_balanced) { /* the folds learned as the model under test is */
@@ -744,7 +870,19 @@ static void cv_scores(struct docs *ds, int k, tok_list *tl, const struct bayes_p
             if (fold[i] == f)
                 classify(&rd, tl, bp, &ds->d[i]);
         model_free(m);
+        if (use_linear) { /* the SVM of the same folds */
+            size_t nl = 0;
+            for (size_t i = 0; i < ds->n; i++)
+                if (fold[i] != f)
+                    lv[nl++] = &ds->d[i];
+            linear *lm = linear_of(tl, lv, nl);
+            for (size_t i = 0; i < ds->n; i++)
+                if (fold[i] == f)
+                    linear_set(lm, tl, &ds->d[i]);
+            linear_free(lm);
+        }
     }
+    free(lv);
     free(rest.d);
     free(fold);
 }
@@ -895,6 +1033,10 @@ int eval_main(int argc, char **argv)
             train_balanced = 1;
             continue;
         }
+        if (!strcmp(a, "--linear")) {
+            use_linear = 1;
+            continue;
+        }
         if (!v)
             return usage();
         i++;
@@ -955,6 +1097,8 @@ int eval_main(int argc, char **argv)
                    (train_balanced && cv))
         return usage();
     if (!(thr > 0 && thr <= 1) || !config_arg != !site_arg || (config_arg && !sweep))
+        return usage();
+    if (use_linear && (have_fixed_cal || sweep)) /* the combination is fitted, not given */
         return usage();
     struct cfg *cfg = NULL;
     const struct site_cfg *site = NULL;
@@ -1026,6 +1170,31 @@ int eval_main(int argc, char **argv)
                 train.d[i].p = bayes_calibrated(&cal, train.d[i].logit);
         scored = &train;
         json_object_set_new(out, "cv_folds", json_integer(cv));
+        if (use_linear) {
+            /* Cross-validated stacking: fold f's scores are combined as
+             * fitted on the other folds' (each of those scored by models
+             * that had not learned it). */
+            int *fold = folds_of(&train, cv);
+            struct doc **o = xmalloc((train.n ? train.n : 1) * sizeof *o);
+            size_t fits = 0;
+            for (int f = 0; f < cv; f++) {
+                size_t no = 0;
+                for (size_t i = 0; i < train.n; i++)
+                    if (fold[i] != f)
+                        o[no++] = &train.d[i];
+                struct linear_stack st;
+                if (stack_fit(o, no, 1, &st))
+                    continue;
+                fits++;
+                for (size_t i = 0; i < train.n; i++)
+                    if (fold[i] == f)
+                        stack_apply(&st, &train.d[i]);
+            }
+            json_object_set_new(out, "linear", json_pack("{s:f,s:I}", "cost", linear_cost, "stack_fits",
+                                                         (json_int_t)fits));
+            free(o);
+            free(fold);
+        }
     } else {
         double lr, cr;
         cal = have_fixed_cal ? fixed_cal : train_calib(&train, tl, &bp);
@@ -1038,6 +1207,24 @@ int eval_main(int argc, char **argv)
         json_object_set_new(out, "learn_per_s", json_integer((json_int_t)lr));
         json_object_set_new(out, "classify_per_s", json_integer((json_int_t)cr));
         model_free(m);
+        if (use_linear) {
+            /* The SVM of all of 'train'; the combination fitted on the
+             * training file's cross-validated scores (train_calib's). */
+            for (size_t i = 0; i < train.n; i++)
+                v[i] = &train.d[i];
+            struct linear_stack st;
+            int ok = stack_fit(v, train.n, 1, &st) == 0;
+            linear *lm = linear_of(tl, v, train.n);
+            for (size_t i = 0; i < test.n; i++) {
+                linear_set(lm, tl, &test.d[i]);
+                if (ok)
+                    stack_apply(&st, &test.d[i]);
+            }
+            json_object_set_new(out, "linear", json_pack("{s:f,s:I,s:o}", "cost", linear_cost, "tokens",
+                                                         (json_int_t)linear_tokens(lm), "stack",
+                                                         stack_json(ok, &st)));
+            linear_free(lm);
+        }
     }
     tok_list_free(tl);
 

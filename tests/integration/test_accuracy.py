@@ -283,6 +283,35 @@ def test_prequential_floors():
     goal("yt stream, capped sms starter, first 100", capped["first_window_auc"], 0.94)
 
 
+def test_a_linear_svm_beside_the_counts_trades_transfer_for_the_tail():
+    """eval --linear: a linear SVM (liblinear) on the same tokens, combined
+    with the Bayes score by a logistic fit on scores of comments not yet
+    learned (issue 19 point 8). It lifts the youtube test half's recall at
+    FPR <= 1% to the goal but carries youtube to sms worse, which is why
+    the service does not use it (README, docs/benchmarks.md); this test
+    keeps both halves of that claim true."""
+    tr, te = split_files("youtube-dev")
+    lin = eval_run("--train", tr, "--test", te, "--linear")
+    st = lin["linear"]["stack"]
+    assert lin["linear"]["tokens"] > 1000 and st["u"] > 0 and st["v"] > 0, lin["linear"]
+    # measured: AUC 0.9963, recall at FPR <= 1% 0.939 (Bayes alone 0.9954 / 0.872)
+    assert lin["auc"] >= 0.99 and lin["recall_at_fpr_1pct"] >= 0.92, lin
+    sms = os.path.join(DATA, "sms.jsonl")
+    yt = os.path.join(DATA, "youtube-dev.jsonl")
+    plain = eval_run("--train", yt, "--test", sms)
+    stacked = eval_run("--train", yt, "--test", sms, "--linear")
+    # measured: 0.9546 Bayes alone, 0.9326 with the SVM (the goal is 0.94)
+    print("    youtube -> sms: AUC %.4f Bayes alone, %.4f with the SVM" % (plain["auc"], stacked["auc"]))
+    assert stacked["auc"] < plain["auc"], (plain["auc"], stacked["auc"])
+    cv = eval_run("--train", tr, "--cv", "5", "--linear")
+    assert cv["linear"]["stack_fits"] == 5, cv["linear"]
+    pq = eval_run("--prequential", tr, "--shuffle", "1", "--linear")
+    lp = pq["linear"]
+    assert lp["builds"] >= 10 and lp["stack_fits"] >= 1 and lp["stack_last"]["v"] > 0, lp
+    p = eval_run("--train", tr, "--test", te, "--linear", "--calibration", "1,0", ok=False)
+    assert p.returncode == 2 and "usage" in p.stderr, p.stderr
+
+
 def test_prequential_bad_usage_is_refused():
     yt = os.path.join(DATA, "youtube-dev.jsonl")
     for args in (["--starter-weight", "-1"], ["--shuffle", "x"], ["--train", yt], ["--cv", "5"],
