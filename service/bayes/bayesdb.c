@@ -2364,13 +2364,15 @@ static long long model_seq(struct conn *rc, const struct entry *e)
 static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *ntokens, long *ndocs)
 {
     model *m = model_new();
+    struct srcset ss = { .n = 0 };
     int rc = -1;
     const char *argv[] = { "HMGET", e->meta_key, "nspam", "nham", "seq", "tok_version",
                            "calib_a", "calib_b", "fit_a", "fit_b", "calib_spam", "calib_ham" };
     const size_t nf = sizeof argv / sizeof *argv - 2;
     struct store_reply *r = NULL;
-    if (scan_class(x->rc, e->spam_key, m, NULL, MODEL_SPAM) || scan_class(x->rc, e->ham_key, m, NULL, MODEL_HAM) ||
-        !(r = rcmd(x->rc, (int)nf + 2, argv)) || r->type != STORE_REPLY_ARRAY || r->elements != nf)
+    if (scan_class(x->rc, e->spam_key, m, &ss, MODEL_SPAM) || scan_class(x->rc, e->ham_key, m, &ss, MODEL_HAM) ||
+        load_source_totals(x->rc, e, &ss) || !(r = rcmd(x->rc, (int)nf + 2, argv)) ||
+        r->type != STORE_REPLY_ARRAY || r->elements != nf)
         goto out;
     long long ver = reply_ll(r->element[3], 1000000);
     buf_printf(out, "{\"model\":\"%s\",\"tok_version\":%lld,\"nspam\":%lld,\"nham\":%lld,\"seq\":%lld,"
@@ -2388,20 +2390,39 @@ static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *
         buf_printf(out, ",\"calibration\":{\"a\":%.17g,\"b\":%.17g,\"from\":\"%s\"", cal.a, cal.b, from);
     if (from && strcmp(from, "site") == 0)
         buf_printf(out, ",\"comments\":%lld", cs.nspam + cs.nham);
-    buf_puts(out, from ? "}}\n" : "}\n");
-    size_t it = 0;
-    uint64_t h;
-    uint32_t s, hm;
-    while (model_next(m, &it, &h, &s, &hm)) {
-        char hx[17];
-        hex16(h, hx);
-        buf_printf(out, "{\"t\":\"%s\",\"s\":%u,\"h\":%u}\n", hx, (unsigned)s, (unsigned)hm);
+    if (from)
+        buf_puts(out, "}");
+    /* The other sources' class totals; their token lines follow the
+     * site's, each with its "src" (a source's raw counts go along). */
+    for (size_t i = 0; i < ss.n; i++) {
+        uint64_t ns, nh;
+        model_totals(ss.v[i].m, &ns, &nh);
+        buf_printf(out, "%s\"%s\":{\"nspam\":%llu,\"nham\":%llu,\"tokens\":%zu}",
+                   i ? "," : ",\"source_totals\":{", ss.v[i].name, (unsigned long long)ns,
+                   (unsigned long long)nh, model_tokens(ss.v[i].m));
     }
-    *ntokens = model_tokens(m);
+    buf_puts(out, ss.n ? "}}\n" : "}\n");
+    *ntokens = 0;
+    for (size_t j = 0; j <= ss.n; j++) {
+        const model *sm = j ? ss.v[j - 1].m : m;
+        size_t it = 0;
+        uint64_t h;
+        uint32_t s, hm;
+        while (model_next(sm, &it, &h, &s, &hm)) {
+            char hx[17];
+            hex16(h, hx);
+            buf_printf(out, "{\"t\":\"%s\",\"s\":%u,\"h\":%u", hx, (unsigned)s, (unsigned)hm);
+            if (j)
+                buf_printf(out, ",\"src\":\"%s\"", ss.v[j - 1].name);
+            buf_puts(out, "}\n");
+        }
+        *ntokens += model_tokens(sm);
+    }
     rc = export_docs(x->rc, x->model, ndocs, out);
 out:
     conn_reply_free(r);
     model_free(m);
+    srcset_free(&ss);
     return rc;
 }
 
@@ -2449,19 +2470,62 @@ done:
     return rc;
 }
 
-/* One learned comment of an export file into 'lc' (its label in
- * *label), as x->source, else its "src", else "site"; when that is the
- * source of the token lines (x->source, else "site"), its hashes are also
- * taken off 'rest' (what the token lines say beyond the comments; its
- * totals are not used). Returns NULL, or why the line is refused. */
-static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, model *rest,
-                              enum model_class *label, int *of_rest)
+/* What an import file's token lines of one of its sources say beyond its
+ * learned comments of that source: what is left was never a comment here
+ * (a model from elsewhere, a corpus imported as raw counts) and goes in as
+ * raw counts. */
+struct import_rest {
+    char name[BAYESDB_SOURCE_MAX + 1]; /* the source in the file */
+    model *m;                          /* its token lines, less its comments */
+    long long head_ns, head_nh;        /* its class totals in the header */
+    long long doc_ns, doc_nh;          /* its learned comments in the file */
+};
+
+struct import_rests {
+    struct import_rest v[BAYESDB_MAX_SOURCES];
+    size_t n;
+};
+
+/* The rest of source 'name' (NULL: "site"), new when it is not there;
+ * NULL when the file has more sources than a model may. */
+static struct import_rest *rest_of(struct import_rests *rs, const char *name)
+{
+    if (!name)
+        name = BAYESDB_SITE_SOURCE;
+    for (size_t i = 0; i < rs->n; i++)
+        if (strcmp(rs->v[i].name, name) == 0)
+            return &rs->v[i];
+    if (rs->n == BAYESDB_MAX_SOURCES)
+        return NULL;
+    struct import_rest *r = &rs->v[rs->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->m = model_new();
+    return r;
+}
+
+/* A "src" of an import line: NULL ("site") when absent, else valid. */
+static int line_source(json_t *o, const char **src)
 {
     json_t *js = json_object_get(o, "src");
-    const char *src = x->source ? x->source : js ? json_string_value(js) : NULL;
-    if (js && !x->source && (!src || !bayesdb_source_valid(src)))
+    *src = js ? json_string_value(js) : NULL;
+    return js && (!*src || !bayesdb_source_valid(*src)) ? -1 : 0;
+}
+
+/* One learned comment of an export file into 'lc' (its label in
+ * *label), as x->source, else its "src", else "site"; its hashes are also
+ * taken off the rest of its source in the file (its "src"), whose
+ * comments are counted there. Returns NULL, or why the line is refused. */
+static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, struct import_rests *rs,
+                              enum model_class *label)
+{
+    const char *file_src;
+    if (line_source(o, &file_src))
         return "\"src\" must be 1-32 characters of a-z 0-9 - _";
-    *of_rest = x->source || !src || strcmp(src, BAYESDB_SITE_SOURCE) == 0;
+    const char *src = x->source ? x->source : file_src;
+    struct import_rest *rest = rest_of(rs, file_src);
+    if (!rest)
+        return "the file has more sources than a model may have (16)";
     const char *fp = json_string_value(json_object_get(o, "d"));
     enum model_class cls;
     json_t *t = json_object_get(o, "t");
@@ -2479,10 +2543,19 @@ static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, mo
             return "\"t\" must hold 16-hex-digit token hashes";
     }
     lc_learn(lc, x->model, h, n, fp, BAYESDB_LEARN, cls, src, NULL, x->sha);
-    if (*of_rest)
-        model_add(rest, h, n, cls, -1);
+    model_add(rest->m, h, n, cls, -1);
+    *(cls == MODEL_SPAM ? &rest->doc_ns : &rest->doc_nh) += 1;
     *label = cls;
     return NULL;
+}
+
+/* The class totals "nspam", "nham" of JSON object 'o' into 'r' (a
+ * missing or negative one is 0). */
+static void header_totals(json_t *o, struct import_rest *r)
+{
+    json_t *ns = json_object_get(o, "nspam"), *nh = json_object_get(o, "nham");
+    r->head_ns = json_is_integer(ns) && json_integer_value(ns) > 0 ? (long long)json_integer_value(ns) : 0;
+    r->head_nh = json_is_integer(nh) && json_integer_value(nh) > 0 ? (long long)json_integer_value(nh) : 0;
 }
 
 int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate,
@@ -2493,11 +2566,9 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
         return 1;
     x.rate = rate;
     x.source = source;
-    /* What the token lines say, less every learned comment of the file:
-     * what is left was never a comment here (a model from elsewhere) and
-     * goes in as raw counts. */
-    model *rest = model_new();
-    long long head_ns = 0, head_nh = 0, doc_ns = 0, doc_nh = 0;
+    /* What each source's token lines say, less its learned comments in
+     * the file (struct import_rest). */
+    struct import_rests *rs = xcalloc(1, sizeof *rs);
     int have_header = 0, have_cal = 0;
     struct bayes_calib cal;
     struct learn_cmd *lc = xmalloc(sizeof *lc);
@@ -2510,23 +2581,24 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
             failed = 1;
         } else if (!why && json_object_get(o, "d")) {
             enum model_class cls = MODEL_HAM;
-            int of_rest = 0;
-            why = import_doc(o, &x, lc, rest, &cls, &of_rest);
-            if (!why) {
-                if (of_rest)
-                    *(cls == MODEL_SPAM ? &doc_ns : &doc_nh) += 1;
+            why = import_doc(o, &x, lc, rs, &cls);
+            if (!why)
                 failed = cli_send(&x, lc, x.lineno) != 0;
-            }
         } else if (!why && json_object_get(o, "t")) {
             uint64_t h;
+            const char *src;
+            struct import_rest *rest = NULL;
             json_t *t = json_object_get(o, "t"), *s = json_object_get(o, "s"), *hm = json_object_get(o, "h");
             if (!json_is_string(t) || parse_hex16(json_string_value(t), json_string_length(t), &h) ||
                 (s && (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > UINT32_MAX)) ||
-                (hm && (!json_is_integer(hm) || json_integer_value(hm) < 0 || json_integer_value(hm) > UINT32_MAX)))
-                why = "a token line is {\"t\":16 hex digits,\"s\":count,\"h\":count}";
+                (hm && (!json_is_integer(hm) || json_integer_value(hm) < 0 || json_integer_value(hm) > UINT32_MAX)) ||
+                line_source(o, &src))
+                why = "a token line is {\"t\":16 hex digits,\"s\":count,\"h\":count} (and \"src\": a source name)";
+            else if (!(rest = rest_of(rs, src)))
+                why = "the file has more sources than a model may have (16)";
             else {
-                model_set(rest, h, MODEL_SPAM, (uint32_t)json_integer_value(s));
-                model_set(rest, h, MODEL_HAM, (uint32_t)json_integer_value(hm));
+                model_set(rest->m, h, MODEL_SPAM, (uint32_t)json_integer_value(s));
+                model_set(rest->m, h, MODEL_HAM, (uint32_t)json_integer_value(hm));
             }
         } else if (!why && json_object_get(o, "tok_version")) {
             json_t *v = json_object_get(o, "tok_version");
@@ -2536,9 +2608,19 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
                         json_is_integer(v) ? (long long)json_integer_value(v) : -1LL, TOK_VERSION);
                 failed = 1;
             } else {
-                json_t *ns = json_object_get(o, "nspam"), *nh = json_object_get(o, "nham");
-                head_ns = json_is_integer(ns) && json_integer_value(ns) > 0 ? (long long)json_integer_value(ns) : 0;
-                head_nh = json_is_integer(nh) && json_integer_value(nh) > 0 ? (long long)json_integer_value(nh) : 0;
+                header_totals(o, rest_of(rs, NULL));
+                json_t *st = json_object_get(o, "source_totals"), *sv;
+                const char *sn;
+                if (st && !json_is_object(st))
+                    why = "\"source_totals\" must be {SOURCE: {\"nspam\": n, \"nham\": n}}";
+                json_object_foreach(st, sn, sv) {
+                    struct import_rest *r = bayesdb_source_valid(sn) ? rest_of(rs, sn) : NULL;
+                    if (r)
+                        header_totals(sv, r);
+                    else
+                        why = "\"source_totals\" names a source that is not 1-32 characters of a-z 0-9 - _, "
+                              "or more than a model may have (16)";
+                }
                 have_header = 1;
                 have_cal = header_calib(o, &cal);
                 if (have_cal < 0)
@@ -2554,24 +2636,31 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
         json_decref(o);
     }
     failed = failed || cli_drain(&x) != 0;
-    /* The raw rest, a call per TOK_MAX tokens; the totals with the first. */
-    long long rs = head_ns > doc_ns ? head_ns - doc_ns : 0, rh = head_nh > doc_nh ? head_nh - doc_nh : 0;
-    size_t it = 0, k = 0, raw_tokens = 0;
+    /* Each source's raw rest into that source (all into --source NAME
+     * when given), a call per TOK_MAX tokens; its totals with the first. */
+    size_t raw_tokens = 0;
     uint64_t h[TOK_MAX];
     uint32_t s[TOK_MAX], hm[TOK_MAX];
-    int more = !failed;
-    while (more) {
-        more = model_next(rest, &it, &h[k], &s[k], &hm[k]);
-        if (more && (s[k] || hm[k]))
-            k++;
-        if (k == TOK_MAX || (!more && (k || rs || rh))) {
-            lc_raw(lc, x.model, h, s, hm, k, rs, rh, x.source, x.sha);
-            raw_tokens += k;
-            rs = rh = 0;
-            k = 0;
-            if (cli_send(&x, lc, x.lineno)) {
-                failed = 1;
-                break;
+    for (size_t j = 0; j < rs->n && !failed; j++) {
+        const struct import_rest *r = &rs->v[j];
+        const char *into = x.source ? x.source : strcmp(r->name, BAYESDB_SITE_SOURCE) ? r->name : NULL;
+        long long ts = r->head_ns > r->doc_ns ? r->head_ns - r->doc_ns : 0;
+        long long th = r->head_nh > r->doc_nh ? r->head_nh - r->doc_nh : 0;
+        size_t it = 0, k = 0;
+        int more = 1;
+        while (more) {
+            more = model_next(r->m, &it, &h[k], &s[k], &hm[k]);
+            if (more && (s[k] || hm[k]))
+                k++;
+            if (k == TOK_MAX || (!more && (k || ts || th))) {
+                lc_raw(lc, x.model, h, s, hm, k, ts, th, into, x.sha);
+                raw_tokens += k;
+                ts = th = 0;
+                k = 0;
+                if (cli_send(&x, lc, x.lineno)) {
+                    failed = 1;
+                    break;
+                }
             }
         }
     }
@@ -2588,7 +2677,9 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
         entry_free(e);
     }
     free(lc);
-    model_free(rest);
+    for (size_t j = 0; j < rs->n; j++)
+        model_free(rs->v[j].m);
+    free(rs);
     cli_close(&x);
     if (failed)
         return 1;

@@ -101,6 +101,7 @@ static int load(const char *path, struct docs *ds)
             ds->d = xrealloc(ds->d, ds->cap * sizeof *ds->d);
         }
         struct doc *d = &ds->d[ds->n++];
+        memset(d, 0, sizeof *d);
         const char *id = json_string_value(json_object_get(o, "id"));
         char num[32];
         snprintf(num, sizeof num, "%s:%zu", path, lineno);

@@ -38,7 +38,7 @@ DATA = os.path.join(ROOT, "tests", "data")
 # The tokenizer version this build writes into models (filters/tokenize.h).
 TOK_VERSION = int(re.search(r"#define TOK_VERSION (\d+)",
                             open(os.path.join(ROOT, "filters", "tokenize.h")).read()).group(1))
-SITES = ("news", "scale", "wsum", "wref", "moves", "plain", "twin", "many", "imp", "imp2", "bal", "mix", "small")
+SITES = ("news", "scale", "wsum", "wref", "moves", "plain", "twin", "many", "imp", "imp2", "bal", "mix", "small", "exp", "exp2", "exp3")
 ctx = {}
 svc, redis = (lambda: ctx["svc"]), (lambda: ctx["redis"])
 
@@ -432,6 +432,53 @@ def test_model_import_source_imports_a_corpus_as_one_source():
     for bad in ("Corpus", "", "x" * 33):
         rc, o, err = run_cli("model", "import", "--config", svc().path, "--site", "imp2", "--source", bad, path)
         assert rc == 2 and "--source" in err, (bad, rc, err)
+
+
+def source_meta(m):
+    """meta's class totals of every source: {"nspam": .., "nham": .., "nspam:X": ..}."""
+    return {k: v for k, v in meta(m).items() if k.split(":")[0] in ("nspam", "nham")}
+
+
+def test_export_and_import_keep_every_source_with_its_raw_counts():
+    """Site "exp" has its own comments, comments of source "forum", and raw
+    counts imported as source "raw" (no comments). Its export carries every
+    source: the header's source_totals and token lines with "src". Imported
+    into a fresh site, every source's counts and totals are the same,
+    exactly; imported with --source, all of it lands in that one source
+    (the sum over the sources)."""
+    for _ in range(3):
+        learn(text("spam"), "spam", "exp")
+        learn(text("ham"), "ham", "exp")
+    for _ in range(2):
+        learn(text("spam"), "spam", "exp", "forum")
+        learn(text("ham"), "ham", "exp", "forum")
+    tokvals = [v.split(":", 1)[1] for v in docs("exp").values()]
+    hs = sorted({t[i:i + 16] for t in tokvals for i in range(0, len(t), 16)})[:50] + ["00000000000000a1"]
+    raw = raw_file("exp-raw.jsonl", {h: (i % 3, (i + 1) % 4) for i, h in enumerate(hs)}, 7, 9)
+    rc, out, err = run_cli("model", "import", "--config", svc().path, "--site", "exp", "--source", "raw", raw)
+    assert rc == 0, (out, err)
+    rc, out, err = run_cli("model", "export", "--config", svc().path, "--site", "exp")
+    assert rc == 0, err
+    rows = [json.loads(x) for x in out.splitlines()]
+    head = rows[0]
+    assert head["source_totals"]["forum"]["nspam"] == 2 and head["source_totals"]["raw"] == {
+        "nspam": 7, "nham": 9, "tokens": len([h for i, h in enumerate(hs) if i % 3 or (i + 1) % 4])}, head
+    assert {r.get("src") for r in rows if "s" in r} == {None, "forum", "raw"}
+    path = os.path.join(svc().tmp, "exp.jsonl")
+    with open(path, "w") as f:
+        f.write(out)
+    rc, o, err = run_cli("model", "import", "--config", svc().path, "--site", "exp2", path)
+    assert rc == 0, (o, err)
+    assert json.loads(o)["learned"] == 10, o
+    assert counts("exp2") == counts("exp"), "every source's counts, exactly"
+    assert source_meta("exp2") == source_meta("exp"), (source_meta("exp2"), source_meta("exp"))
+    rc, o, err = run_cli("model", "import", "--config", svc().path, "--site", "exp3", "--source", "all", path)
+    assert rc == 0, (o, err)
+    src = counts("exp")
+    want = {c: dict(sum((collections.Counter(src[x][c]) for x in src), collections.Counter())) for c in ("spam", "ham")}
+    assert counts("exp3") == {"all": want}, "every source of the file, as one"
+    mt = meta("exp3")
+    assert (mt["nspam:all"], mt["nham:all"]) == ("12", "14"), mt
 
 
 # ---------------------------------------------------------------- one source reads as before
