@@ -88,6 +88,13 @@ def learn(body, label="spam", site="news", source=None, s=None, path="/v1/learn"
     return b
 
 
+def learn_pairs(site, n, source=None):
+    """Learn n fresh spam and n fresh ham into 'site' (as 'source')."""
+    for _ in range(n):
+        learn(text("spam"), "spam", site, source)
+        learn(text("ham"), "ham", site, source)
+
+
 def unlearn(body, site="news", source=None, s=None):
     return learn(body, None, site, source, s, "/v1/unlearn")
 
@@ -248,19 +255,13 @@ def test_a_small_import_never_scales_the_site_down():
     4 and 4 (at min_learns 3, both have enough). The site keeps factor 1 and
     so does the smaller import (nothing is inflated); the blend's totals are
     plain sums. Then an import "bulk" of 12 and 12 is scaled to the site's 8."""
-    for _ in range(8):
-        learn(text("spam"), "spam", "small")
-        learn(text("ham"), "ham", "small")
-    for _ in range(4):
-        learn(text("spam"), "spam", "small", "few")
-        learn(text("ham"), "ham", "small", "few")
+    learn_pairs("small", 8)
+    learn_pairs("small", 4, "few")
     b = synced("small")
     src = sources_of(b)
     assert all(src[n][f] == 1 for n in ("site", "few") for f in ("factor_spam", "factor_ham")), src
     assert abs(b["blend"]["nspam"] - 12) < 1e-9 and abs(b["blend"]["nham"] - 12) < 1e-9, b["blend"]
-    for _ in range(12):
-        learn(text("spam"), "spam", "small", "bulk")
-        learn(text("ham"), "ham", "small", "bulk")
+    learn_pairs("small", 12, "bulk")
     b = synced("small")
     src = sources_of(b)
     assert src["site"]["factor_spam"] == 1 and src["few"]["factor_spam"] == 1, src
@@ -446,12 +447,8 @@ def test_export_and_import_keep_every_source_with_its_raw_counts():
     into a fresh site, every source's counts and totals are the same,
     exactly; imported with --source, all of it lands in that one source
     (the sum over the sources)."""
-    for _ in range(3):
-        learn(text("spam"), "spam", "exp")
-        learn(text("ham"), "ham", "exp")
-    for _ in range(2):
-        learn(text("spam"), "spam", "exp", "forum")
-        learn(text("ham"), "ham", "exp", "forum")
+    learn_pairs("exp", 3)
+    learn_pairs("exp", 2, "forum")
     tokvals = [v.split(":", 1)[1] for v in docs("exp").values()]
     hs = sorted({t[i:i + 16] for t in tokvals for i in range(0, len(t), 16)})[:50] + ["00000000000000a1"]
     raw = raw_file("exp-raw.jsonl", {h: (i % 3, (i + 1) % 4) for i, h in enumerate(hs)}, 7, 9)
