@@ -103,6 +103,17 @@ static void quiet(const char *s)
     (void)s;
 }
 
+/* liblinear 2.40 added regularize_bias, and a zeroed parameter means "do
+ * not", which its dual solvers refuse: ask for what 2.3 always did. */
+static void set_bias_rule(struct parameter *par)
+{
+#if defined(LIBLINEAR_VERSION) && LIBLINEAR_VERSION >= 240
+    par->regularize_bias = 1;
+#else
+    (void)par;
+#endif
+}
+
 linear *linear_train(const struct linear_example *ex, size_t n, double cost)
 {
     size_t nspam = 0, total = 0;
@@ -166,6 +177,7 @@ linear *linear_train(const struct linear_example *ex, size_t n, double cost)
     par.solver_type = L2R_L2LOSS_SVC_DUAL;
     par.C = cost;
     par.eps = 0.1;
+    set_bias_rule(&par);
     set_print_string_function(quiet);
     linear *m = NULL;
     if (!check_parameter(&prob, &par)) {
@@ -303,6 +315,7 @@ int linear_fit_stack(const double *z, const double *s, const unsigned char *is_s
     par.solver_type = L2R_LR;
     par.C = 10;
     par.eps = 0.001;
+    set_bias_rule(&par);
     par.nr_weight = 2;
     par.weight_label = labels;
     par.weight = weights;

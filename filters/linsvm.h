@@ -1,11 +1,12 @@
-/* A linear classifier over token hashes, beside the counts (api.md 3.4).
+/* A linear classifier over token hashes, beside the counts: what
+ * `modgate eval --linear` measures (api.md 7). The service does not use
+ * it (README: it lifts the in-domain tail and costs transfer across kinds
+ * of text, docs/benchmarks.md).
  *
- * The naive Bayes counts are the shared, exactly undoable truth; this is a
- * model derived from them: a linear SVM trained on a site's newest labelled
- * comments (their token hashes, kept for exact unlearning anyway) and
- * rebuilt from them, never updated in place. Its score s is combined with
- * the Bayes score z by a logistic fit on scores that comments had before
- * they were learned: P(spam) = 1 / (1 + exp(-(u z + v s + c))).
+ * A linear SVM trained on labelled comments' token hashes, rebuilt from
+ * them, never updated in place. Its score s is combined with the Bayes
+ * score z by a logistic fit on scores that comments had before they were
+ * learned: P(spam) = 1 / (1 + exp(-(u z + v s + c))).
  *
  * Pure computation: liblinear does the training. */
 #ifndef MODGATE_LINSVM_H
@@ -27,8 +28,8 @@ struct linear_example {
  * training halves (docs/benchmarks.md). */
 #define LINEAR_COST 1.0
 
-/* When a model rebuilds its linear part (service/bayes and eval's
- * prequential runs alike): once it has LINEAR_MIN labelled comments of
+/* When eval's prequential runs rebuild the linear model, as a service
+ * would keep a site's: once it has LINEAR_MIN labelled comments of
  * each class, after every LINEAR_FIRST_EVERY more below LINEAR_EVERY
  * labels and every LINEAR_EVERY more after, from the newest
  * BAYES_CALIB_KEEP (the comments whose scores before learning are kept).
@@ -40,7 +41,9 @@ struct linear_example {
 
 /* Train on 'n' examples: L2-regularised L2-loss linear SVM (liblinear's
  * dual solver, tolerance 0.1), each comment a binary row scaled to length
- * 1, plus a bias feature of 1. Returns NULL when a class has no example.
+ * 1, plus a bias feature of 1. Returns NULL when a class has no example,
+ * when liblinear refuses the parameters (a cost not > 0), or past its
+ * sizes (2^24 tokens in all, 2^29 examples).
  * Aborts on OOM. liblinear's solver draws from rand(): the same examples
  * may give slightly different weights from run to run. */
 linear *linear_train(const struct linear_example *ex, size_t n, double cost);
@@ -54,7 +57,7 @@ size_t linear_tokens(const linear *m);
 
 void linear_free(linear *m);
 
-/* The wire form (what Redis stores): "MGL1", the count (u32), the bias
+/* The wire form (to keep or send a model): "MGL1", the count (u32), the bias
  * (f64), then count x (hash u64, weight f32), little-endian. Returns the
  * size written to *out (malloc'd; the caller frees). */
 size_t linear_encode(const linear *m, unsigned char **out);

@@ -193,7 +193,13 @@ static int cmd_serve(const char *path)
         break;
     }
     http_stop(srv, grace);
-    policy_stop();
+    /* The policy poller asks Redis every few hundred ms: a call that a
+     * hung Redis holds past a second is cut short, not waited out for the
+     * command timeout (bayesdb_stop cuts its own threads' calls). */
+    if (policy_stop_within(1000)) {
+        store_failfast(1);
+        policy_stop();
+    }
     bayesdb_stop(); /* after HTTP: a learn waiting for the model sync is answered first */
     spool_stop();
     store_stop();

@@ -589,6 +589,7 @@ static struct redis_target target;
 static int connect_ms = 200, command_ms = 250, retry_ms = 500;
 static unsigned target_gen;
 static int live_fd = -1;         /* the sync connection's socket, under mu (see bayesdb_stop) */
+static int starter_fd = -1;      /* the starter thread's, the same way */
 
 static pthread_t sync_thr;
 static int running;
@@ -785,13 +786,20 @@ static struct conn *connect_blocking(const struct redis_target *t, int conn_ms, 
     return c;
 }
 
-static void drop_sync_conn(struct conn **c)
+/* Close a connection whose socket a stop may shut down ('*slot'): the
+ * slot is cleared first, so that a stop never shuts a reused number. */
+static void drop_published(struct conn **c, int *slot)
 {
     pthread_mutex_lock(&mu);
-    live_fd = -1;
+    *slot = -1;
     pthread_mutex_unlock(&mu);
     conn_close(*c);
     *c = NULL;
+}
+
+static void drop_sync_conn(struct conn **c)
+{
+    drop_published(c, &live_fd);
     atomic_store(&connected, 0);
 }
 
@@ -1426,24 +1434,23 @@ static void *starter_main(void *arg)
         int cms = connect_ms, kms = command_ms, rms = retry_ms;
         unsigned g = target_gen;
         pthread_mutex_unlock(&mu);
-        if (c && g != gen) {
-            conn_close(c);
-            c = NULL;
-        }
+        if (c && g != gen)
+            drop_published(&c, &starter_fd);
         int wait_ms = VERIFY_MS;
         if (starter_wanted()) {
             char err[200];
             if (!c) {
                 /* Storing queues STORE_WINDOW raw calls: a reply may wait
-                 * for the ones before it, so the timeout is generous. */
-                c = connect_blocking(&t, cms, kms > 5000 ? kms : 5000, NULL, err, sizeof err);
+                 * for the ones before it, so the timeout is generous. A
+                 * stop shuts its socket down: a Redis that hangs does not
+                 * hold the stop for that long. */
+                c = connect_blocking(&t, cms, kms > 5000 ? kms : 5000, &starter_fd, err, sizeof err);
                 gen = g;
             }
-            if (!c || starter_ensure(c, e)) {
-                conn_close(c);
-                c = NULL;
+            if (c && starter_ensure(c, e))
+                drop_published(&c, &starter_fd);
+            if (!c)
                 wait_ms = rms; /* the sync thread logs why Redis is away */
-            }
         }
         sodium_memzero(&t, sizeof t);
         for (int slept = 0; slept < wait_ms && !atomic_load(&quit); slept += 50) {
@@ -1451,7 +1458,8 @@ static void *starter_main(void *arg)
             nanosleep(&ts, NULL);
         }
     }
-    conn_close(c);
+    if (c)
+        drop_published(&c, &starter_fd);
     entry_free(e);
     return NULL;
 }
@@ -1710,8 +1718,12 @@ void bayesdb_stop(void)
         pthread_join(sync_thr, NULL);
         running = 0;
     }
-    if (starter_running) { /* quit is set: it stops within 50 ms, or after the store under way */
+    if (starter_running) { /* quit is set: it stops within 50 ms, its Redis call cut short */
         atomic_store(&quit, 1);
+        pthread_mutex_lock(&mu);
+        if (starter_fd >= 0)
+            shutdown(starter_fd, SHUT_RDWR);
+        pthread_mutex_unlock(&mu);
         pthread_join(starter_thr, NULL);
         starter_running = 0;
     }
@@ -2393,7 +2405,8 @@ static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *
     if (from)
         buf_puts(out, "}");
     /* The other sources' class totals; their token lines follow the
-     * site's, each with its "src" (a source's raw counts go along). */
+     * site's, each with "ts" and its "src" (a source's raw counts go
+     * along). */
     for (size_t i = 0; i < ss.n; i++) {
         uint64_t ns, nh;
         model_totals(ss.v[i].m, &ns, &nh);
@@ -2411,10 +2424,13 @@ static int export_once(struct cli *x, struct entry *e, struct buf *out, size_t *
         while (model_next(sm, &it, &h, &s, &hm)) {
             char hx[17];
             hex16(h, hx);
-            buf_printf(out, "{\"t\":\"%s\",\"s\":%u,\"h\":%u", hx, (unsigned)s, (unsigned)hm);
+            /* another source's line under "ts", which an older modgate
+             * refuses rather than reads as the site's */
             if (j)
-                buf_printf(out, ",\"src\":\"%s\"", ss.v[j - 1].name);
-            buf_puts(out, "}\n");
+                buf_printf(out, "{\"ts\":\"%s\",\"src\":\"%s\",\"s\":%u,\"h\":%u}\n", hx, ss.v[j - 1].name,
+                           (unsigned)s, (unsigned)hm);
+            else
+                buf_printf(out, "{\"t\":\"%s\",\"s\":%u,\"h\":%u}\n", hx, (unsigned)s, (unsigned)hm);
         }
         *ntokens += model_tokens(sm);
     }
@@ -2484,13 +2500,17 @@ struct import_rest {
 struct import_rests {
     struct import_rest v[BAYESDB_MAX_SOURCES];
     size_t n;
+    int merge; /* --source: the file's sources are one, whatever their names */
 };
 
-/* The rest of source 'name' (NULL: "site"), new when it is not there;
- * NULL when the file has more sources than a model may. */
+/* The rest of source 'name' (NULL: "site"; merging: the one rest), new
+ * when it is not there; NULL when the file has more sources than a model
+ * may. */
 static struct import_rest *rest_of(struct import_rests *rs, const char *name)
 {
-    if (!name)
+    if (rs->merge && rs->n)
+        return &rs->v[0];
+    if (!name || rs->merge)
         name = BAYESDB_SITE_SOURCE;
     for (size_t i = 0; i < rs->n; i++)
         if (strcmp(rs->v[i].name, name) == 0)
@@ -2504,12 +2524,27 @@ static struct import_rest *rest_of(struct import_rests *rs, const char *name)
     return r;
 }
 
-/* A "src" of an import line: NULL ("site") when absent, else valid. */
-static int line_source(json_t *o, const char **src)
+/* A "src" of an import line: NULL ("site") when absent, else valid
+ * (when merging, anything: it is not used). */
+static int line_source(const struct import_rests *rs, json_t *o, const char **src)
 {
     json_t *js = json_object_get(o, "src");
     *src = js ? json_string_value(js) : NULL;
-    return js && (!*src || !bayesdb_source_valid(*src)) ? -1 : 0;
+    return !rs->merge && js && (!*src || !bayesdb_source_valid(*src)) ? -1 : 0;
+}
+
+/* A token line's counts of one class: set (a hash listed twice keeps the
+ * last), or added when merging (the sources' lines of a hash add up). */
+static void rest_put(const struct import_rests *rs, struct import_rest *r, uint64_t h, enum model_class cls,
+                     uint32_t v)
+{
+    if (rs->merge) {
+        uint32_t sp, hm;
+        model_get(r->m, &h, 1, &sp, &hm);
+        uint64_t sum = (uint64_t)(cls == MODEL_SPAM ? sp : hm) + v;
+        v = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+    }
+    model_set(r->m, h, cls, v);
 }
 
 /* One learned comment of an export file into 'lc' (its label in
@@ -2520,7 +2555,7 @@ static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, st
                               enum model_class *label)
 {
     const char *file_src;
-    if (line_source(o, &file_src))
+    if (line_source(rs, o, &file_src))
         return "\"src\" must be 1-32 characters of a-z 0-9 - _";
     const char *src = x->source ? x->source : file_src;
     struct import_rest *rest = rest_of(rs, file_src);
@@ -2549,13 +2584,48 @@ static const char *import_doc(json_t *o, struct cli *x, struct learn_cmd *lc, st
     return NULL;
 }
 
-/* The class totals "nspam", "nham" of JSON object 'o' into 'r' (a
- * missing or negative one is 0). */
-static void header_totals(json_t *o, struct import_rest *r)
+/* The class totals "nspam", "nham" of JSON object 'o' into 'r' (added
+ * when merging). Returns 0, or -1 when one is not an integer >= 0 (the
+ * header's own may be missing: 0). */
+static int header_totals(const struct import_rests *rs, json_t *o, struct import_rest *r, int need)
 {
     json_t *ns = json_object_get(o, "nspam"), *nh = json_object_get(o, "nham");
-    r->head_ns = json_is_integer(ns) && json_integer_value(ns) > 0 ? (long long)json_integer_value(ns) : 0;
-    r->head_nh = json_is_integer(nh) && json_integer_value(nh) > 0 ? (long long)json_integer_value(nh) : 0;
+    if ((need || ns) && (!json_is_integer(ns) || json_integer_value(ns) < 0))
+        return -1;
+    if ((need || nh) && (!json_is_integer(nh) || json_integer_value(nh) < 0))
+        return -1;
+    long long a = ns ? (long long)json_integer_value(ns) : 0, b = nh ? (long long)json_integer_value(nh) : 0;
+    r->head_ns = rs->merge ? r->head_ns + a : a;
+    r->head_nh = rs->merge ? r->head_nh + b : b;
+    return 0;
+}
+
+/* A token line: {"t":HASH,"s":N,"h":N} of source "site", or
+ * {"ts":HASH,"src":X,"s":N,"h":N} of source X (a key older modgates
+ * refuse, so that they never read another source's counts as the site's).
+ * Returns NULL, or why the line is refused. */
+static const char *import_token(json_t *o, struct import_rests *rs)
+{
+    json_t *t = json_object_get(o, "t"), *ts = json_object_get(o, "ts");
+    json_t *s = json_object_get(o, "s"), *hm = json_object_get(o, "h");
+    json_t *k = t ? t : ts;
+    const char *src = NULL;
+    uint64_t h;
+    if (!json_is_string(k) || parse_hex16(json_string_value(k), json_string_length(k), &h) ||
+        (s && (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > UINT32_MAX)) ||
+        (hm && (!json_is_integer(hm) || json_integer_value(hm) < 0 || json_integer_value(hm) > UINT32_MAX)))
+        return "a token line is {\"t\":16 hex digits,\"s\":count,\"h\":count}, or \"ts\" and \"src\" for "
+               "another source";
+    if (t && json_object_get(o, "src") && !rs->merge)
+        return "a token line of another source is {\"ts\":HASH,\"src\":SOURCE,...}";
+    if (ts && (!json_object_get(o, "src") || line_source(rs, o, &src)))
+        return "\"ts\" needs \"src\": 1-32 characters of a-z 0-9 - _";
+    struct import_rest *r = rest_of(rs, src);
+    if (!r)
+        return "the file has more sources than a model may have (16)";
+    rest_put(rs, r, h, MODEL_SPAM, (uint32_t)json_integer_value(s));
+    rest_put(rs, r, h, MODEL_HAM, (uint32_t)json_integer_value(hm));
+    return NULL;
 }
 
 int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const char *path, double rate,
@@ -2569,6 +2639,7 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
     /* What each source's token lines say, less its learned comments in
      * the file (struct import_rest). */
     struct import_rests *rs = xcalloc(1, sizeof *rs);
+    rs->merge = source != NULL;
     int have_header = 0, have_cal = 0;
     struct bayes_calib cal;
     struct learn_cmd *lc = xmalloc(sizeof *lc);
@@ -2584,22 +2655,8 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
             why = import_doc(o, &x, lc, rs, &cls);
             if (!why)
                 failed = cli_send(&x, lc, x.lineno) != 0;
-        } else if (!why && json_object_get(o, "t")) {
-            uint64_t h;
-            const char *src;
-            struct import_rest *rest = NULL;
-            json_t *t = json_object_get(o, "t"), *s = json_object_get(o, "s"), *hm = json_object_get(o, "h");
-            if (!json_is_string(t) || parse_hex16(json_string_value(t), json_string_length(t), &h) ||
-                (s && (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > UINT32_MAX)) ||
-                (hm && (!json_is_integer(hm) || json_integer_value(hm) < 0 || json_integer_value(hm) > UINT32_MAX)) ||
-                line_source(o, &src))
-                why = "a token line is {\"t\":16 hex digits,\"s\":count,\"h\":count} (and \"src\": a source name)";
-            else if (!(rest = rest_of(rs, src)))
-                why = "the file has more sources than a model may have (16)";
-            else {
-                model_set(rest->m, h, MODEL_SPAM, (uint32_t)json_integer_value(s));
-                model_set(rest->m, h, MODEL_HAM, (uint32_t)json_integer_value(hm));
-            }
+        } else if (!why && (json_object_get(o, "t") || json_object_get(o, "ts"))) {
+            why = import_token(o, rs);
         } else if (!why && json_object_get(o, "tok_version")) {
             json_t *v = json_object_get(o, "tok_version");
             if (!json_is_integer(v) || json_integer_value(v) != TOK_VERSION) {
@@ -2608,18 +2665,21 @@ int bayesdb_cli_import(const struct cfg *c, const struct site_cfg *site, const c
                         json_is_integer(v) ? (long long)json_integer_value(v) : -1LL, TOK_VERSION);
                 failed = 1;
             } else {
-                header_totals(o, rest_of(rs, NULL));
+                if (header_totals(rs, o, rest_of(rs, NULL), 0))
+                    why = "\"nspam\" and \"nham\" must be counts";
                 json_t *st = json_object_get(o, "source_totals"), *sv;
                 const char *sn;
                 if (st && !json_is_object(st))
                     why = "\"source_totals\" must be {SOURCE: {\"nspam\": n, \"nham\": n}}";
                 json_object_foreach(st, sn, sv) {
-                    struct import_rest *r = bayesdb_source_valid(sn) ? rest_of(rs, sn) : NULL;
-                    if (r)
-                        header_totals(sv, r);
-                    else
-                        why = "\"source_totals\" names a source that is not 1-32 characters of a-z 0-9 - _, "
-                              "or more than a model may have (16)";
+                    /* "site"'s totals are the header's own */
+                    int ok = (rs->merge || bayesdb_source_valid(sn)) && strcmp(sn, BAYESDB_SITE_SOURCE) != 0;
+                    struct import_rest *r = ok ? rest_of(rs, sn) : NULL;
+                    if (!r)
+                        why = "\"source_totals\" names \"site\", a source that is not 1-32 characters of "
+                              "a-z 0-9 - _, or more sources than a model may have (16)";
+                    else if (!json_is_object(sv) || header_totals(rs, sv, r, 1))
+                        why = "\"source_totals\" must be {SOURCE: {\"nspam\": n, \"nham\": n}}";
                 }
                 have_header = 1;
                 have_cal = header_calib(o, &cal);

@@ -350,7 +350,7 @@ static void classify(const struct reader *rd, tok_list *tl, const struct bayes_p
     }
 }
 
-/* ---------- --linear: the SVM beside the counts (linsvm.h) ---------- */
+/* ---------- --linear: the SVM beside the counts (linsvm.h; not in the service) ---------- */
 
 /* d's token hashes, tokenized once and kept. */
 static const uint64_t *doc_hashes(tok_list *tl, struct doc *d, size_t *n)
@@ -387,10 +387,11 @@ static void linear_set(const linear *m, tok_list *tl, struct doc *d)
     d->has_s = m != NULL;
 }
 
-/* d's p and rank from the combination u z + v s + c. */
+/* d's p and rank from the combination u z + v s + c (z = 0 when the
+ * counts have no opinion: every score on the combination's scale). */
 static void stack_apply(const struct linear_stack *st, struct doc *d)
 {
-    if (!d->opinion || !d->has_s)
+    if (!d->has_s)
         return;
     double l = linear_stack_logit(st, d->logit, d->s);
     d->p = 1 / (1 + exp(-l));
@@ -628,7 +629,7 @@ static json_t *prequential(struct doc **v, size_t n, const model *starter, const
             linear_set(lm, tl, v[i]);
             if (have_st && v[i]->has_s)
                 stack_apply(&st, v[i]);
-            else if (v[i]->opinion) /* the calibrated Bayes logit: one scale with the combination's */
+            else /* the calibrated Bayes logit (no opinion: z = 0), one scale with the combination's */
                 v[i]->score = rank_by_p ? v[i]->p : bayes_rank(cal.a * v[i]->logit + cal.b);
             lcls[v[i]->spam]++;
         }
@@ -803,11 +804,11 @@ static int usage(void)
                     "          class (as `modgate model build --balanced` builds the shipped one)\n"
                     "  --leave-one-source-out: each \"source\" of FILE in turn is the stream, the\n"
                     "          other sources join the starter\n"
-                    "  --linear: a linear SVM beside the counts (api.md 3.4), combined with the\n"
-                    "          Bayes score by a fit on scores of comments not yet learned\n"
-                    "          (--param svm_cost=C sets its cost)\n"
+                    "  --linear: a linear SVM beside the counts (api.md 7; the service does not\n"
+                    "          use it), combined with the Bayes score by a fit on scores of\n"
+                    "          comments not yet learned (--param svm_cost=C sets its cost)\n"
                     "  --rank: what the figures rank by: the raw score z (logit, default) or the calibrated p\n"
-                    "  --param sets a classifier constant: alpha, min_tokens\n"
+                    "  --param sets a classifier constant: alpha, min_tokens (svm_cost with --linear)\n"
                     "  --sweep adds precision, recall, FPR and decisions for hold thresholds 0.05-0.95;\n"
                     "          with --config and --site each comment is scored as that site's policy\n"
                     "          scores it (prior, heuristics, word lists, Bayes weight and constants,\n"
@@ -829,7 +830,7 @@ static int set_param(struct bayes_params *bp, const char *kv)
         bp->alpha = v;
     else if (n == 10 && !strncmp(kv, "min_tokens", n))
         bp->min_tokens = (int)v;
-    else if (n == 8 && !strncmp(kv, "svm_cost", n) && v > 0)
+    else if (n == 8 && !strncmp(kv, "svm_cost", n) && v > 0 && isfinite(v))
         linear_cost = v;
     else
         return -1;

@@ -386,16 +386,37 @@ int policy_start(void)
     return 0;
 }
 
-void policy_stop(void)
+int policy_stop_within(int ms)
 {
     if (!started)
-        return;
+        return 0;
     atomic_store(&quit, 1);
     pthread_mutex_lock(&wake_mu);
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&wake_mu);
-    pthread_join(thr, NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    if (pthread_timedjoin_np(thr, NULL, &ts) != 0)
+        return -1;
     started = 0;
+    policy_stop();
+    return 0;
+}
+
+void policy_stop(void)
+{
+    if (started) {
+        atomic_store(&quit, 1);
+        pthread_mutex_lock(&wake_mu);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&wake_mu);
+        pthread_join(thr, NULL);
+        started = 0;
+    }
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nov; i++)
         json_decref(ov[i].doc);

@@ -26,6 +26,11 @@
 int policy_start(void);
 void policy_stop(void);
 
+/* Stop the poller if it ends within 'ms' (its Redis call answered):
+ * 0, stopped and freed as policy_stop does; -1, still waiting (then
+ * cut Redis short, e.g. store_failfast, and call policy_stop). */
+int policy_stop_within(int ms);
+
 /* Make 'file' (a config just loaded from the file, reference stolen)
  * current with the stored policies this instance knows laid over it. A
  * policy the new file no longer allows is dropped (logged) and the site

@@ -45,6 +45,26 @@ class Env:
         return rc
 
 
+def restart_with(s, redis=None, http=None):
+    """Restart service 's' with these redis.* and http.* settings changed."""
+    cfg = json.loads(json.dumps(s.config))
+    cfg["redis"].update(redis or {})
+    cfg["http"].update(http or {})
+    s.stop()
+    s.write_config(cfg)
+    s.start()
+
+
+def frozen(redis=None, http=None):
+    """A fresh Env restarted with these settings, connected, then its
+    Redis frozen (SIGSTOP; the caller sends SIGCONT in its finally)."""
+    env = Env()
+    restart_with(env.svc, redis, http)
+    assert env.svc.check(comment())[1]["degraded"] is False  # connected
+    env.redis.proc.send_signal(signal.SIGSTOP)
+    return env, env.svc, env.redis
+
+
 def test_redis_down_degrades_spools_and_recovers():
     env = Env()
     s, r = env.svc, env.redis
@@ -297,18 +317,10 @@ def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments()
     those whose request sat unread behind a thread busy with Redis), the
     process exits 0, and the held comments it could not store are in the
     spool file, which `spool import` then stores."""
-    env = Env()
-    s, r = env.svc, env.redis
-    cfg = json.loads(json.dumps(s.config))
-    cfg["http"]["shutdown_grace_s"] = 1   # far shorter than Redis's timeout: the hard case
-    cfg["redis"]["command_timeout_ms"] = 60000
-    s.stop()
-    s.write_config(cfg)
-    s.start()
+    # a grace far shorter than Redis's timeout: the hard case
+    env, s, r = frozen(redis={"command_timeout_ms": 60000}, http={"shutdown_grace_s": 1})
     answers = []
     try:
-        assert s.check(comment())[1]["degraded"] is False  # connected
-        r.proc.send_signal(signal.SIGSTOP)
 
         def client(n):
             text = "See http://a.example.com http://b.example.com and http://c.example.com now %d" % n
@@ -362,6 +374,30 @@ def test_sigterm_while_redis_hangs_still_exits_cleanly_and_keeps_held_comments()
             f.write("not json\n")
         rc, out, err = run_cli("spool", "import", "--config", s.path, dumpfile)
         assert rc == 1 and "1 unreadable" in out and ":%d:" % (len(spooled) + 1) in err, (rc, out, err)
+    finally:
+        r.proc.send_signal(signal.SIGCONT)
+        env.close()
+
+
+def test_sigterm_while_redis_hangs_does_not_wait_out_the_command_timeout():
+    """Redis frozen (SIGSTOP) for longer than the starter keeper's period
+    (it checks every 5 s that Redis still holds the shipped starter), with
+    a 60 s command timeout and no request in flight: modgate's background
+    threads (the model sync, the starter's keeper, the policy poller) then
+    wait in a command. SIGTERM cuts those waits short: the process exits 0
+    well before the timeout (before the fix it waited out the keeper's and
+    the poller's whole minute)."""
+    env, s, r = frozen(redis={"command_timeout_ms": 60000})
+    try:
+        time.sleep(6)  # the keeper's next check has started, and waits
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        try:
+            s.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("still running 20 s after SIGTERM: a Redis wait was not cut short")
+        print("     exited %.1f s after SIGTERM" % (time.monotonic() - t0))
+        assert s.proc.returncode == 0, s.logtext()[-3000:]
     finally:
         r.proc.send_signal(signal.SIGCONT)
         env.close()
@@ -512,16 +548,8 @@ def test_clients_hanging_up_while_redis_is_slow_do_not_block_a_stop():
     """CMS clients give up (close the connection) while their checks wait
     for a frozen Redis. Once Redis answers, those requests end quietly; the
     service keeps serving and a later SIGTERM stops it at once, exit 0."""
-    env = Env()
-    s, r = env.svc, env.redis
-    cfg = json.loads(json.dumps(s.config))
-    cfg["redis"]["command_timeout_ms"] = 20000
-    s.stop()
-    s.write_config(cfg)
-    s.start()
+    env, s, r = frozen(redis={"command_timeout_ms": 20000})
     try:
-        assert s.check(comment())[1]["degraded"] is False  # connected
-        r.proc.send_signal(signal.SIGSTOP)
         socks = []
         for n in range(6):
             body = json.dumps(comment(ip="198.18.0.%d" % n)).encode()
