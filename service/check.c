@@ -127,6 +127,21 @@ static void name_tokens(struct buf *d, const tok_list *tl, const struct bayes_to
     }
 }
 
+/* The site's editorial settings (api.md 3.1): closed rejects every new
+ * comment; premod holds every one, or those with links. Floors, no
+ * score: a moderator reads them first whatever the filters say. */
+static void editorial_reason(const struct site_cfg *site, int nlinks, struct verdict *v)
+{
+    if (site->closed)
+        verdict_add(v, "editorial", "thread_closed", 0, DEC_REJECT, "comments are closed");
+    else if (site->premod == PREMOD_ALL)
+        verdict_add(v, "editorial", "premod", 0, DEC_HOLD, "every comment is moderated before it is published");
+    else if (site->premod == PREMOD_LINKS && nlinks > 0)
+        verdict_add(v, "editorial", "premod_links", 0, DEC_HOLD,
+                    "comments with links are moderated before they are published (%d link%s)", nlinks,
+                    nlinks == 1 ? "" : "s");
+}
+
 /* Score the comment with the site's Bayes model (in memory, no I/O) and
  * add its reason to 'v': "bayes_spam" or "bayes_ham", with the tokens
  * that moved it most. Nothing when the model has no opinion. */
@@ -583,8 +598,10 @@ void check_run(struct http_request *req, struct http_response *resp, unsigned fl
     char *norm = text_normalize(in->body, in->body_len, &norm_len);
     verdict_init(&st->v, site->prior);
     struct heur_input hi = { in->body, in->body_len, norm, norm_len, in->author_url, in->honeypot };
-    heur_run(&site->heur, &hi, &st->v, NULL);
+    int nlinks = 0;
+    heur_run(&site->heur, &hi, &st->v, &nlinks);
     bayes_reason(site, in, &st->v);
+    editorial_reason(site, nlinks, &st->v);
     st->count_dups = site->dup_enabled && norm_len >= site->dup_min_chars;
     if (st->count_dups)
         heur_fingerprint(norm, norm_len, st->fp);

@@ -231,6 +231,33 @@ static const struct bucket_cfg bucket_defaults[BK_COUNT] = {
     [BK_SITE] = { 1, 3000, 50, "", "" },
 };
 
+const char *premod_name(enum premod p)
+{
+    return p == PREMOD_ALL ? "all" : p == PREMOD_LINKS ? "links" : "none";
+}
+
+int premod_parse(const char *s, enum premod *out)
+{
+    for (int p = PREMOD_NONE; p <= PREMOD_ALL; p++)
+        if (strcmp(s, premod_name((enum premod)p)) == 0) {
+            *out = (enum premod)p;
+            return 0;
+        }
+    return -1;
+}
+
+/* The premod of JSON value 'v' at 'path' into *out (a config error names
+ * it). Returns 0 or -1. */
+static int get_premod(struct ctx *x, const char *path, json_t *v, enum premod *out)
+{
+    if (json_is_string(v) && premod_parse(json_string_value(v), out) == 0)
+        return 0;
+    if (json_is_string(v) && strcmp(json_string_value(v), "new") == 0)
+        return fail(x, path, "\"new\" (hold new commenters) is not built yet: it comes with commenter "
+                    "reputation; use \"none\", \"links\" or \"all\"");
+    return fail(x, path, "must be \"none\", \"links\" or \"all\"");
+}
+
 static void site_defaults(struct site_cfg *s)
 {
     s->th.hold = 0.5;
@@ -807,7 +834,8 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return fail(x, path, "must be an object");
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
-        "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", "akismet", NULL };
+        "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", "akismet",
+        "premod", "closed", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -839,8 +867,14 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
             s->redis_down == DEC_CHALLENGE)
             return fail(x, p, "must be \"accept\", \"hold\" or \"reject\"");
     }
-    if (get_bool(x, path, o, "shadow", &s->shadow))
+    if (get_bool(x, path, o, "shadow", &s->shadow) || get_bool(x, path, o, "closed", &s->closed))
         return -1;
+    json_t *pm = json_object_get(o, "premod");
+    if (pm) {
+        join(p, sizeof p, path, "premod");
+        if (get_premod(x, p, pm, &s->premod))
+            return -1;
+    }
     if (get_int(x, path, o, "decision_ttl_s", 60, 365L * 86400, &s->decision_ttl_s))
         return -1;
 
@@ -1217,7 +1251,7 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
  * into another's model) the ones it may. */
 static const char *const policy_keys[] = { "thresholds", "prior", "redis_down", "shadow", "decision_ttl_s",
     "rate_limits", "api_rate_limit", "links", "words", "duplicates", "style", "weights", "bayes", "captcha",
-    "form_token", "moderation", NULL };
+    "form_token", "moderation", "premod", "closed", NULL };
 static const char *const policy_captcha_keys[] = { "cost", "counter_min", "counter_max", "ttl_s",
     "challenge_from", "challenge_to", "credit", "max_challenges", NULL };
 static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "alpha", "min_tokens",
@@ -1372,6 +1406,8 @@ json_t *cfg_policy_json(const struct site_cfg *s)
         (json_int_t)s->mod.audit_days, "events_days", (json_int_t)s->mod.events_days, "learn_on_approve",
         s->mod.learn_on_approve, "learn_on_reject", s->mod.learn_on_reject, "max_held", (json_int_t)s->mod.max_held,
         "on_full", s->mod.on_full_refuse ? "refuse" : "evict");
+    json_object_set_new(doc, "premod", json_string(premod_name(s->premod)));
+    json_object_set_new(doc, "closed", json_boolean(s->closed));
     const struct captcha_cfg *cc = &s->captcha;
     if (cc->enabled) {
         json_object_set_new(doc, "captcha",

@@ -117,6 +117,15 @@ struct akismet_cfg {
     double discard_score;         /* a reject at or above it adds "discard" */
 };
 
+/* Pre-moderation (api.md 3.1): none, comments with links, every comment. */
+enum premod { PREMOD_NONE = 0, PREMOD_LINKS, PREMOD_ALL };
+
+/* "none", "links", "all". Never NULL. */
+const char *premod_name(enum premod p);
+
+/* Parse a premod name. Returns 0 and sets *out, or -1 if unknown. */
+int premod_parse(const char *s, enum premod *out);
+
 struct site_cfg {
     char name[65];
     struct thresholds th;
@@ -142,6 +151,8 @@ struct site_cfg {
     struct coral_cfg coral;
     struct akismet_cfg akismet;
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
+    enum premod premod;           /* hold these before anyone reads them */
+    int closed;                   /* reject every new comment (reason thread_closed) */
     /* The policy in force (policy.h): 0 = the config file's, else the
      * version stored in Redis, set by 'policy_by' at 'policy_at_ms'. */
     long policy_version;

@@ -139,6 +139,42 @@ def test_invalid_policies_are_refused_naming_the_field_and_the_old_one_stays():
     back_to_file()
 
 
+def checked(cid, body=None):
+    st, r, _ = svc().check(comment(body, cid=cid, ip="192.0.2.%d" % (hash(cid) % 200 + 1)))
+    assert st == 200, (st, r)
+    return r["decision"], {x["code"]: x for x in r["reasons"]}
+
+
+def test_premod_and_closed_hold_or_reject_whatever_the_score():
+    """premod "all" holds a plain comment (reason premod, filter editorial),
+    "links" holds only a comment with a link (premod_links), closed rejects
+    (thread_closed, over premod); a blocked word still rejects under
+    premod. Bad values are refused naming the field ("new" says why)."""
+    assert checked("ed-0")[0] == "accept"
+    st, b = put({"premod": "all"})
+    assert st == 200 and b["policy"]["premod"] == "all" and b["policy"]["closed"] is False, (st, b)
+    d, rs = checked("ed-1")
+    assert d == "hold" and rs["premod"]["filter"] == "editorial", rs
+    d, rs = checked("ed-2", "A casino offer for everyone reading this")
+    assert d == "reject" and "blocked_word" in rs and "premod" in rs, rs
+    st, b = put({"premod": "links"})
+    assert st == 200, b
+    d, rs = checked("ed-3")
+    assert d == "accept" and "premod" not in rs and "premod_links" not in rs, rs
+    d, rs = checked("ed-4", "The council minutes are at https://example.org/minutes if anyone wants them")
+    assert d == "hold" and "1 link" in rs["premod_links"]["detail"], rs
+    st, b = put({"closed": True})
+    assert st == 200, b
+    d, rs = checked("ed-5")
+    assert d == "reject" and rs["thread_closed"]["filter"] == "editorial", rs
+    for pol, words in (({"premod": "new"}, "not built yet"), ({"premod": "some"}, "\"links\""),
+                       ({"premod": 1}, "\"all\""), ({"closed": "yes"}, "")):
+        st, b = put(pol)
+        assert st == 400 and b["error"]["field"] == list(pol)[0] and words in b["error"]["message"], (pol, b)
+    back_to_file()
+    assert checked("ed-6")[0] == "accept"
+
+
 def test_values_round_trip_exactly():
     """What GET shows is what was PUT, to the digit: the page sends it back whole."""
     st, b = put({"prior": 0.1234567, "rate_limits": {"ip": {"capacity": 1234567, "per_minute": 12.3456789}}})
