@@ -54,7 +54,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
                 service/captcha/captcha.c service/captcha/formtoken.c \
                 service/moderation/queue.c service/moderation/moderate.c service/moderation/ui.c \
                 service/operators/metrics.c service/operators/policy.c service/operators/tuning.c \
-                service/operators/eval.c service/integrations/akismet.c
+                service/operators/eval.c service/operators/scall.c service/operators/threads.c service/integrations/akismet.c
 SERVICE_INC  := -Iservice $(SERVICE_ROOMS:%=-Iservice/%)
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep test_linsvm
@@ -133,6 +133,9 @@ LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/queue_put.lua+check.lua \
                QUEUE_ACT_LUA=lib/queue_index.lua+lib/bayes_change.lua+queue_act.lua \
                QUEUE_STREAM_LUA=queue_stream.lua \
                QUEUE_MIGRATE_LUA=lib/queue_index.lua+lib/queue_put.lua+queue_migrate.lua \
+               THREADS_PUT_LUA=threads_put.lua \
+               THREADS_POLL_LUA=threads_poll.lua \
+               THREADS_FETCH_LUA=threads_fetch.lua \
                POLICY_POLL_LUA=policy_poll.lua \
                POLICY_FETCH_LUA=policy_fetch.lua \
                POLICY_PUT_LUA=policy_put.lua \

@@ -38,6 +38,7 @@
 #include "spool.h"
 #include "store.h"
 #include "text.h"
+#include "threads.h"
 #include "tokenize.h"
 #include "util.h"
 #include "verdict.h"
@@ -127,19 +128,31 @@ static void name_tokens(struct buf *d, const tok_list *tl, const struct bayes_to
     }
 }
 
-/* The site's editorial settings (api.md 3.1): closed rejects every new
- * comment; premod holds every one, or those with links. Floors, no
- * score: a moderator reads them first whatever the filters say. */
-static void editorial_reason(const struct site_cfg *site, int nlinks, struct verdict *v)
+/* The editorial settings (api.md 3.1): the thread's own where it has
+ * them (threads.h), else the site's. Closed rejects every new comment;
+ * premod holds every one, or those with links. Floors, no score: a
+ * moderator reads them first whatever the filters say. */
+static void editorial_reason(const struct site_cfg *site, const char *thread_id, int nlinks, struct verdict *v)
 {
-    if (site->closed)
-        verdict_add(v, "editorial", "thread_closed", 0, DEC_REJECT, "comments are closed");
-    else if (site->premod == PREMOD_ALL)
-        verdict_add(v, "editorial", "premod", 0, DEC_HOLD, "every comment is moderated before it is published");
-    else if (site->premod == PREMOD_LINKS && nlinks > 0)
+    enum premod pm = site->premod;
+    int closed = site->closed;
+    const char *pm_of = "site", *closed_of = "site";
+    struct thread_setting ts;
+    if (thread_id && threads_lookup(site->name, thread_id, wall_ms(), &ts)) {
+        if (ts.has_premod)
+            pm = ts.premod, pm_of = "thread";
+        if (ts.has_closed)
+            closed = ts.closed, closed_of = "thread";
+    }
+    if (closed)
+        verdict_add(v, "editorial", "thread_closed", 0, DEC_REJECT, "comments are closed on this %s", closed_of);
+    else if (pm == PREMOD_ALL)
+        verdict_add(v, "editorial", "premod", 0, DEC_HOLD,
+                    "every comment on this %s is moderated before it is published", pm_of);
+    else if (pm == PREMOD_LINKS && nlinks > 0)
         verdict_add(v, "editorial", "premod_links", 0, DEC_HOLD,
-                    "comments with links are moderated before they are published (%d link%s)", nlinks,
-                    nlinks == 1 ? "" : "s");
+                    "comments with links on this %s are moderated before they are published (%d link%s)", pm_of,
+                    nlinks, nlinks == 1 ? "" : "s");
 }
 
 /* Score the comment with the site's Bayes model (in memory, no I/O) and
@@ -601,7 +614,7 @@ void check_run(struct http_request *req, struct http_response *resp, unsigned fl
     int nlinks = 0;
     heur_run(&site->heur, &hi, &st->v, &nlinks);
     bayes_reason(site, in, &st->v);
-    editorial_reason(site, nlinks, &st->v);
+    editorial_reason(site, in->thread_id, nlinks, &st->v);
     st->count_dups = site->dup_enabled && norm_len >= site->dup_min_chars;
     if (st->count_dups)
         heur_fingerprint(norm, norm_len, st->fp);

@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "moderate.h"
 #include "policy.h"
+#include "threads.h"
 #include "spool.h"
 #include "store.h"
 #include "tuning.h"
@@ -58,6 +59,15 @@ static const struct route routes[] = {
     { "POST", "/v1/sites/{site}/policy/validate", policy_validate_handle, ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/sites/{site}/policy/versions", policy_versions_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "POST", "/v1/sites/{site}/policy/revert", policy_revert_handle, ROLE_BIT(ROLE_ADMIN), 1 },
+    /* a thread's pre-moderation and closing: the CMS sets them as it
+     * publishes or closes a story, an admin by hand (api.md 2.15) */
+    { "PUT", "/v1/sites/{site}/threads/{thread_id}", threads_put_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_ADMIN), 1 },
+    { "DELETE", "/v1/sites/{site}/threads/{thread_id}", threads_delete_handle,
+      ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/sites/{site}/threads/{thread_id}", threads_get_handle,
+      ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/sites/{site}/threads", threads_list_handle,
+      ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/sites/{site}/tuning", tuning_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "POST", "/v1/sites/{site}/tuning/dry-run", dry_run_handle, ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/whoami", whoami_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },

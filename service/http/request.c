@@ -471,3 +471,13 @@ const struct site_cfg *req_path_site(struct http_request *req, struct http_respo
     snprintf(sname, sizeof sname, "%.*s", (int)(n < sizeof sname - 1 ? n : sizeof sname - 1), name);
     return req_site(req, sname, resp);
 }
+
+int req_id_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 128 || !text_utf8_valid(s, n))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}

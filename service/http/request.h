@@ -78,6 +78,10 @@ int req_comment(struct req_comment *rc, int client_required, struct http_respons
  * wrong_site in 'resp'. Comes after all of the validation above. */
 const struct site_cfg *req_site(struct http_request *req, const char *name, struct http_response *resp);
 
+/* An id as the API takes it (comment.id, comment.thread_id, and the
+ * same in a path): 1-128 bytes, valid UTF-8, no control characters. */
+int req_id_ok(const char *s, size_t n);
+
 /* req_site for the site the path names: /v1/sites/{site}/... (routes.c
  * matched that shape). */
 const struct site_cfg *req_path_site(struct http_request *req, struct http_response *resp);

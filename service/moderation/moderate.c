@@ -16,7 +16,6 @@
 #include "log.h"
 #include "queue.h"
 #include "request.h"
-#include "text.h"
 #include "tokenize.h"
 #include "util.h"
 
@@ -51,18 +50,6 @@ static const struct site_cfg *path_site(struct http_request *req, struct http_re
     const char *name = req->path + strlen("/v1/sites/"), *end = strchr(name, '/');
     *rest = end ? end : name + strlen(name);
     return req_path_site(req, resp);
-}
-
-/* A comment id as the API takes it: 1-128 bytes, valid UTF-8, no control
- * characters (request.c's rule for comment.id). */
-static int id_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 128 || !text_utf8_valid(s, n))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
 }
 
 /* A whole number in [lo, hi] from query argument 'name' (def when absent);
@@ -119,7 +106,7 @@ static int cursor_read(const char *c, char *ms, size_t mslen, char *id, size_t i
     raw[n] = '\0';
     char *sp = memchr(raw, ' ', n);
     if (!sp || sp == (char *)raw || (size_t)(sp - (char *)raw) >= mslen || strlen(sp + 1) >= idlen ||
-        !id_ok(sp + 1, strlen(sp + 1)))
+        !req_id_ok(sp + 1, strlen(sp + 1)))
         return -1;
     for (char *p = (char *)raw; p < sp; p++)
         if (!isdigit((unsigned char)*p))
@@ -319,7 +306,7 @@ void queue_handle(struct http_request *req, struct http_response *resp)
         return;
     }
     if (thread && *thread) {
-        if (!id_ok(thread, strlen(thread))) {
+        if (!req_id_ok(thread, strlen(thread))) {
             reply_error(resp, 400, "bad_parameter", "thread must be a thread id of 1-128 characters");
             mod_cleanup(req);
             return;
@@ -369,7 +356,7 @@ static int path_id(const char *rest, const char *tail, char out[129], struct htt
     static const char seg[] = "/comments/";
     const char *id = rest + sizeof seg - 1;
     size_t idn = strlen(id) - strlen(tail);
-    if (!id_ok(id, idn)) {
+    if (!req_id_ok(id, idn)) {
         reply_error(resp, 400, "bad_parameter", "the comment id must be 1-128 characters without control "
                                                 "characters");
         return -1;
@@ -745,7 +732,7 @@ void actions_handle(struct http_request *req, struct http_response *resp)
                     mod_cleanup(req);
                     return;
                 }
-            if (!json_is_string(x) || !id_ok(json_string_value(x), json_string_length(x)) ||
+            if (!json_is_string(x) || !req_id_ok(json_string_value(x), json_string_length(x)) ||
                 strlen(json_string_value(x)) != json_string_length(x)) {
                 reply_error(resp, 400, json_is_string(x) ? "invalid_field" : "wrong_type",
                             "ids[%zu] must be a comment id: a string of 1-128 characters, no control characters", i);
@@ -786,7 +773,7 @@ void actions_handle(struct http_request *req, struct http_response *resp)
         st->sel.kind = "n";
         st->sel.value = st->net;
     } else if (strcmp(which, "thread") == 0) {
-        if (!id_ok(s, json_string_length(v))) {
+        if (!req_id_ok(s, json_string_length(v))) {
             reply_error(resp, 400, "invalid_field", "thread must be a thread id of 1-128 characters");
             mod_cleanup(req);
             return;
@@ -893,7 +880,7 @@ void audit_handle(struct http_request *req, struct http_response *resp)
         mod_cleanup(req);
         return;
     }
-    if (!id_ok(c, strlen(c))) {
+    if (!req_id_ok(c, strlen(c))) {
         reply_error(resp, 400, "bad_parameter", "comment must be a comment id of 1-128 characters");
         mod_cleanup(req);
         return;

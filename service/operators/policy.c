@@ -17,6 +17,8 @@
 #include "log.h"
 #include "luascripts.h"
 #include "request.h"
+#include "scall.h"
+#include "threads.h"
 #include "store.h"
 #include "util.h"
 
@@ -200,83 +202,6 @@ static void apply(const char *site, long version, json_t *doc, const char *by, l
 
 /* ---------- the poller ---------- */
 
-struct sync_call {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int done;
-    int rc;              /* 0, or -1: Redis failed */
-    size_t n;
-    char **v;            /* n strings (new) */
-};
-
-static void sync_done(void *arg)
-{
-    struct sync_call *s = arg;
-    pthread_mutex_lock(&s->m);
-    s->done = 1;
-    pthread_cond_signal(&s->c);
-    pthread_mutex_unlock(&s->m);
-}
-
-static const char *str_of(const struct store_reply *r)
-{
-    return r && (r->type == STORE_REPLY_STRING || r->type == STORE_REPLY_STATUS) ? r->str : "";
-}
-
-/* An array reply of strings or integers into s->v. */
-static void parse_strings(const struct store_reply *r, const char *err, void *out)
-{
-    struct sync_call *s = out;
-    s->rc = -1;
-    if (!r || r->type != STORE_REPLY_ARRAY) { /* r NULL: unreachable ('err'); else an error reply */
-        if (r)
-            LOG_ERROR(NULL, "policy: a script failed: %.200s", r->type == STORE_REPLY_ERROR ? r->str : "bad reply");
-        (void)err;
-        return;
-    }
-    s->v = xcalloc(r->elements + 1, sizeof *s->v);
-    for (size_t i = 0; i < r->elements; i++) {
-        const struct store_reply *e = r->element[i];
-        if (e->type == STORE_REPLY_INTEGER) {
-            char t[24];
-            snprintf(t, sizeof t, "%lld", e->integer);
-            s->v[i] = xstrdup(t);
-        } else {
-            s->v[i] = xstrndup(str_of(e), e->type == STORE_REPLY_STRING ? e->len : 0);
-        }
-    }
-    s->n = r->elements;
-    s->rc = 0;
-}
-
-static void sync_free(struct sync_call *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    pthread_mutex_destroy(&s->m);
-    pthread_cond_destroy(&s->c);
-}
-
-/* Run 'script' with 'nkeys' KEYS and wait for it (bounded by the store's
- * timeouts). */
-static void run_sync(struct store_script *script, const char *lane, int nkeys, const char *const *argv,
-                     struct sync_call *s)
-{
-    memset(s, 0, sizeof *s);
-    pthread_mutex_init(&s->m, NULL);
-    pthread_cond_init(&s->c, NULL);
-    size_t *lens = xcalloc((size_t)nkeys + 1, sizeof *lens);
-    for (int i = 0; i < nkeys; i++)
-        lens[i] = strlen(argv[i]);
-    store_script_async(script, lane, nkeys, nkeys, argv, lens, parse_strings, s, sync_done, s);
-    free(lens);
-    pthread_mutex_lock(&s->m);
-    while (!s->done)
-        pthread_cond_wait(&s->c, &s->m);
-    pthread_mutex_unlock(&s->m);
-}
-
 static long known_version(const char *site)
 {
     pthread_mutex_lock(&mu);
@@ -301,16 +226,16 @@ static int poll_once(void)
         keys_of(c->sites[i].name, keys[i], lg);
         argv[i] = keys[i];
     }
-    struct sync_call s;
-    run_sync(&poll_script, c->sites[0].name, (int)n, argv, &s);
+    struct scall s;
+    scall_run(&poll_script, c->sites[0].name, (int)n, (int)n, argv, &s);
     int rc = s.rc == 0 && s.n == n ? 0 : -1;
     size_t nch = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (num(s.v[i]) != known_version(c->sites[i].name))
             argv[nch++] = keys[i];
-    sync_free(&s);
+    scall_free(&s);
     if (rc == 0 && nch) {
-        run_sync(&fetch_script, c->sites[0].name, (int)nch, argv, &s);
+        scall_run(&fetch_script, c->sites[0].name, (int)nch, (int)nch, argv, &s);
         rc = s.rc == 0 && s.n == 4 * nch ? 0 : -1;
         for (size_t i = 0; rc == 0 && i < nch; i++) {
             const char *site = argv[i] + 4; /* "mg:{" */
@@ -326,7 +251,7 @@ static int poll_once(void)
             apply(name, num(s.v[4 * i]), doc, s.v[4 * i + 2], num(s.v[4 * i + 3]), FROM_POLL);
             json_decref(doc);
         }
-        sync_free(&s);
+        scall_free(&s);
     }
     free(argv);
     free(keys);
@@ -347,6 +272,11 @@ static void *poll_main(void *arg)
     int down = 0;
     for (long polls = 1; !atomic_load(&quit); polls++) {
         int rc = poll_once();
+        if (rc == 0) { /* the threads' settings ride on the same poll (threads.h) */
+            struct cfg *c = cfg_acquire();
+            rc = threads_poll(c);
+            cfg_release(c);
+        }
         if (polls % INFO_POLLS == 0) { /* logs a change (store.h) */
             struct store_redis_info ri;
             store_redis_info(&ri);
@@ -376,6 +306,7 @@ int policy_start(void)
     store_script_register(&fetch_script);
     store_script_register(&put_script);
     store_script_register(&list_script);
+    threads_init();
     if (pthread_create(&thr, NULL, poll_main, NULL) != 0)
         return -1;
     started = 1;
@@ -417,6 +348,7 @@ void policy_stop(void)
         pthread_join(thr, NULL);
         started = 0;
     }
+    threads_free();
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nov; i++)
         json_decref(ov[i].doc);
@@ -437,7 +369,7 @@ struct pol_state {
     char note[NOTE_MAX + 1];
     char by[64];
     long long at_ms;
-    struct sync_call call;        /* the script's answer (waited for asynchronously) */
+    struct scall call;        /* the script's answer (waited for asynchronously) */
 };
 
 static void pol_cleanup(struct http_request *req)
@@ -446,9 +378,7 @@ static void pol_cleanup(struct http_request *req)
     if (!st)
         return;
     json_decref(st->doc);
-    for (size_t i = 0; i < st->call.n; i++)
-        free(st->call.v[i]);
-    free(st->call.v);
+    scall_free(&st->call);
     free(st);
     req->state = NULL;
 }
@@ -633,7 +563,7 @@ void policy_validate_handle(struct http_request *req, struct http_response *resp
 static void put_done(struct http_request *req, struct http_response *resp)
 {
     struct pol_state *st = req->state;
-    struct sync_call *r = &st->call;
+    struct scall *r = &st->call;
     if (r->rc || r->n != 2) {
         reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; the policy was not changed, try again");
     } else if (num(r->v[0]) == 0) {
@@ -679,7 +609,7 @@ static void store_put(struct http_request *req, struct pol_state *st)
     for (int i = 0; i < 7; i++)
         lens[i] = strlen(argv[i]);
     req->resume = put_done;
-    store_script_async(&put_script, st->site->name, 2, 7, argv, lens, parse_strings, &st->call, pol_done, req);
+    store_script_async(&put_script, st->site->name, 2, 7, argv, lens, scall_parse, &st->call, pol_done, req);
     free(doc);
     free(entry);
 }
@@ -741,7 +671,7 @@ static json_t *entry_view(long version, const char *text)
 static void list_done(struct http_request *req, struct http_response *resp)
 {
     struct pol_state *st = req->state;
-    struct sync_call *r = &st->call;
+    struct scall *r = &st->call;
     if (r->rc || r->n < 1 || r->n % 2 == 0) {
         reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; try again");
         pol_cleanup(req);
@@ -807,13 +737,13 @@ void policy_versions_handle(struct http_request *req, struct http_response *resp
     const char *argv[] = { pol, lg, before, limit };
     size_t lens[] = { strlen(pol), strlen(lg), strlen(before), strlen(limit) };
     req->resume = list_done;
-    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, parse_strings, &st->call, pol_done, req);
+    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, scall_parse, &st->call, pol_done, req);
 }
 
 static void revert_got(struct http_request *req, struct http_response *resp)
 {
     struct pol_state *st = req->state;
-    struct sync_call *r = &st->call;
+    struct scall *r = &st->call;
     if (r->rc || r->n < 1 || r->n % 2 == 0) {
         reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; the policy was not changed, try again");
         pol_cleanup(req);
@@ -881,5 +811,5 @@ void policy_revert_handle(struct http_request *req, struct http_response *resp)
     const char *argv[] = { pol, lg, before, "1" };
     size_t lens[] = { strlen(pol), strlen(lg), strlen(before), 1 };
     req->resume = revert_got;
-    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, parse_strings, &st->call, pol_done, req);
+    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, scall_parse, &st->call, pol_done, req);
 }

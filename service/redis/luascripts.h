@@ -34,6 +34,11 @@ extern const char POLICY_FETCH_LUA[];    /* policy_fetch.lua: stored policies */
 extern const char POLICY_PUT_LUA[];      /* policy_put.lua: store a new version */
 extern const char POLICY_LIST_LUA[];     /* policy_list.lua: a page of the log */
 
+/* threads.c */
+extern const char THREADS_PUT_LUA[];     /* threads_put.lua: set or clear a thread's settings */
+extern const char THREADS_POLL_LUA[];    /* threads_poll.lua: the sites' threads versions */
+extern const char THREADS_FETCH_LUA[];   /* threads_fetch.lua: a site's thread settings */
+
 /* tuning.c, metrics.c */
 extern const char TUNING_LABELLED_LUA[]; /* tuning_labelled.lua: decided comments */
 extern const char METRICS_DEPTH_LUA[];   /* metrics_depth.lua: the queue's depth */

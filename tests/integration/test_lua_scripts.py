@@ -292,6 +292,25 @@ def test_policy_scripts():
     assert run("POLICY_LIST_LUA", keys, [2, 10]) == [2, 1, '{"n":1}']
 
 
+def test_threads_scripts():
+    """put (a new thread refused at the cap, a known one replaced; an ended
+    one pruned first; delete), poll and fetch."""
+    keys = ["mg:{th}:threads", "mg:{th}:threads:ends", "mg:{th}:threads:ver"]
+    later = now_ms() + 3600000
+    assert run("THREADS_PUT_LUA", keys, ["s1", '{"premod":"all"}', later, 2]) == [1, 1, 0]
+    assert run("THREADS_PUT_LUA", keys, ["s2", '{"closed":true}', 0, 2]) == [1, 2, 0]
+    assert run("THREADS_PUT_LUA", keys, ["s3", '{"closed":true}', 0, 2]) == [0, 2]  # the cap: nothing written
+    assert run("THREADS_PUT_LUA", keys, ["s1", '{"premod":"links"}', 0, 2]) == [1, 3, 1]  # known: replaced
+    assert r("ZCARD", keys[1]) == 0  # no end any more
+    r("HSET", keys[0], "old", '{"closed":true}')
+    r("ZADD", keys[1], 1000, "old")  # ended long ago
+    assert run("THREADS_PUT_LUA", keys, ["s2", "", 0, 2]) == [1, 4, 1]  # deleted, "old" pruned first: one change
+    assert r("HKEYS", keys[0]) == ["s1"] and r("ZCARD", keys[1]) == 0
+    assert run("THREADS_POLL_LUA", [keys[2], "mg:{none}:threads:ver"]) == ["4", "0"]
+    assert run("THREADS_FETCH_LUA", keys[0:1] + keys[2:3]) == ["4", "s1", '{"premod":"links"}']
+    assert run("THREADS_FETCH_LUA", ["mg:{none}:threads", "mg:{none}:threads:ver"]) == ["0"]
+
+
 def test_tuning_labelled_and_metrics_depth():
     """labelled: a state's decided comments in a window, newest first,
     skipping one no longer in that state; depth: four counts per site."""
@@ -321,7 +340,7 @@ def test_binary_loads_these_scripts():
         # API's, tuning's and /metrics' scripts are loaded once first used
         at_start = ["CHECK_LUA", "HOLD_LUA", "RISK_LUA", "LEARN_LUA", "LEARN_SNAPSHOT_LUA", "QUEUE_LIST_LUA",
                     "QUEUE_GET_LUA", "QUEUE_FETCH_LUA", "QUEUE_ACT_LUA", "QUEUE_STREAM_LUA", "QUEUE_MIGRATE_LUA",
-                    "POLICY_POLL_LUA"]
+                    "POLICY_POLL_LUA", "THREADS_POLL_LUA"]
         shas = [hashlib.sha1(CTX["scripts"][n].encode()).hexdigest() for n in at_start]
         ok = wait_until(lambda: all(redis.cmd("SCRIPT", "EXISTS", *shas)), 15)
         assert ok, dict(zip(at_start, redis.cmd("SCRIPT", "EXISTS", *shas)))
