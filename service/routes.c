@@ -60,7 +60,7 @@ static const struct route routes[] = {
     { "GET", "/v1/sites/{site}/policy/versions", policy_versions_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "POST", "/v1/sites/{site}/policy/revert", policy_revert_handle, ROLE_BIT(ROLE_ADMIN), 1 },
     /* a thread's pre-moderation and closing: the CMS sets them as it
-     * publishes or closes a story, an admin by hand (api.md 2.15) */
+     * publishes or closes a story, an admin by hand (api.md 2.14) */
     { "PUT", "/v1/sites/{site}/threads/{thread_id}", threads_put_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_ADMIN), 1 },
     { "DELETE", "/v1/sites/{site}/threads/{thread_id}", threads_delete_handle,
       ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_ADMIN), 0 },

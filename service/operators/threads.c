@@ -1,6 +1,7 @@
 /* threads.c - editorial settings per thread (threads.h). */
 #include "threads.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ struct tentry {
 struct tsite {
     char name[65];
     long long ver;            /* the version these came from; -1: fetch again */
+    long long floor;          /* the newest version this instance wrote: an older fetch is stale */
     struct tentry *v;         /* sorted by id */
     size_t n;
 };
@@ -131,14 +133,26 @@ static int entry_parse(const char *id, const char *text, struct tentry *e)
     return ok ? 0 : -1;
 }
 
-/* Put 'e' (owned; NULL: remove 'id') into site 'name''s copy, and have
- * the poller fetch the site again (another change may have come first). */
-static void apply_local(const char *name, const char *id, struct tentry *e)
+/* Put 'e' (owned, or NULL: remove 'id'), which this instance wrote as
+ * version 'v', into site 'name''s copy, unless the copy is newer already
+ * (a fetch at 'v' or later has it, or a later change of this instance
+ * came first); then have the poller fetch the site again, keeping any
+ * fetch older than 'v' out (it may have been read before the write). */
+static void apply_local(const char *name, const char *id, struct tentry *e, long long v)
 {
     struct tentry old = { 0 };
     pthread_rwlock_wrlock(&lock);
     struct tsite *t = site_of(name, 1);
+    if (t->ver >= v || t->floor > v) {
+        pthread_rwlock_unlock(&lock);
+        if (e) {
+            free(e->id);
+            free(e->note);
+        }
+        return;
+    }
     t->ver = -1;
+    t->floor = v;
     size_t lo = 0, hi = t->n;
     while (lo < hi) { /* the first entry not before 'id' */
         size_t mid = (lo + hi) / 2;
@@ -189,11 +203,15 @@ static int fetch(const char *name)
     scall_free(&s);
     pthread_rwlock_wrlock(&lock);
     struct tsite *t = site_of(name, 1);
-    struct tentry *old = t->v;
-    size_t oldn = t->n;
-    t->v = v;
-    t->n = n;
-    t->ver = got;
+    struct tentry *old = v;
+    size_t oldn = n;
+    if (got >= t->floor) { /* else read before a write of this instance: fetched again next poll */
+        old = t->v;
+        oldn = t->n;
+        t->v = v;
+        t->n = n;
+        t->ver = got;
+    }
     pthread_rwlock_unlock(&lock);
     entries_free(old, oldn);
     return 0;
@@ -330,6 +348,23 @@ static struct th_state *th_begin(struct http_request *req, struct http_response 
     return st;
 }
 
+/* "2026-12-08T18:00:00Z", or with milliseconds as GET gives it back
+ * ("...:00.250Z"), in ms; -1 when it is neither. */
+static long long until_ms_of(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 24 && t[19] == '.' && t[23] == 'Z' && isdigit((unsigned char)t[20]) &&
+        isdigit((unsigned char)t[21]) && isdigit((unsigned char)t[22])) {
+        char whole[21];
+        memcpy(whole, t, 19);
+        memcpy(whole + 19, "Z", 2);
+        long long s = parse_utc_s(whole);
+        return s < 0 ? -1 : s * 1000 + (t[20] - '0') * 100 + (t[21] - '0') * 10 + (t[22] - '0');
+    }
+    long long s = parse_utc_s(t);
+    return s < 0 ? -1 : s * 1000;
+}
+
 /* The PUT body into st->e. Returns 0, or -1 with a 400 in 'resp'. */
 static int parse_put(struct http_request *req, struct http_response *resp, struct th_state *st)
 {
@@ -370,10 +405,10 @@ static int parse_put(struct http_request *req, struct http_response *resp, struc
         why = "set premod, closed or both", code = "missing_field";
     else if (until && for_s)
         why = "give until or for_s, not both";
-    else if (until && (!json_is_string(until) || parse_utc_s(json_string_value(until)) < 0))
-        why = "until must be a UTC time like 2026-12-31T18:00:00Z";
-    else if (until && (parse_utc_s(json_string_value(until)) * 1000 <= now ||
-                       parse_utc_s(json_string_value(until)) * 1000 > now + LONGEST_S * 1000))
+    else if (until && (!json_is_string(until) || until_ms_of(json_string_value(until)) < 0))
+        why = "until must be a UTC time like 2026-12-31T18:00:00Z (or 2026-12-31T18:00:00.000Z)";
+    else if (until && (until_ms_of(json_string_value(until)) <= now ||
+                       until_ms_of(json_string_value(until)) > now + LONGEST_S * 1000))
         why = "until must be in the future, at most ten years away";
     else if (for_s && (!json_is_integer(for_s) || json_integer_value(for_s) < 1 ||
                        json_integer_value(for_s) > LONGEST_S))
@@ -388,7 +423,7 @@ static int parse_put(struct http_request *req, struct http_response *resp, struc
     e->s.has_premod = pm != NULL;
     e->s.has_closed = cl != NULL;
     e->s.closed = json_is_true(cl);
-    e->s.until_ms = until ? parse_utc_s(json_string_value(until)) * 1000
+    e->s.until_ms = until ? until_ms_of(json_string_value(until))
                   : for_s ? now + (long long)json_integer_value(for_s) * 1000 : 0;
     e->at_ms = now;
     snprintf(e->by, sizeof e->by, "%s", req->ident.key_id);
@@ -403,12 +438,13 @@ static void put_done(struct http_request *req, struct http_response *resp)
     struct th_state *st = req->state;
     struct scall *r = &st->call;
     if (r->rc || r->n < 2) {
-        reply_error(resp, 503, "redis_unavailable", "Redis is unavailable; nothing was changed, try again");
+        reply_error(resp, 503, "redis_unavailable", "Redis did not answer in time: the change may or may not "
+                    "have been stored; send it again (the same PUT or DELETE twice does the same)");
     } else if (scall_num(r, 0) == 0) {
         reply_error(resp, 409, "too_many_threads", "site \"%s\" has settings for %lld threads, the most it may "
                     "have (%d): delete some first", st->site->name, scall_num(r, 1), THREADS_MAX);
     } else if (st->del) {
-        apply_local(st->site->name, st->id, NULL);
+        apply_local(st->site->name, st->id, NULL, scall_num(r, 1));
         reply_json(resp, 200, json_pack("{s:s,s:s,s:b}", "site", st->site->name, "thread_id", st->id, "deleted",
                                         scall_num(r, 2) == 1));
         LOG_INFO(req->id, "threads: %s cleared the settings of a thread of site %s", req->ident.key_id,
@@ -419,7 +455,7 @@ static void put_done(struct http_request *req, struct http_response *resp)
         struct tentry *e = xmalloc(sizeof *e);
         *e = st->e; /* moved into the copy */
         memset(&st->e, 0, sizeof st->e);
-        apply_local(st->site->name, st->id, e);
+        apply_local(st->site->name, st->id, e, scall_num(r, 1));
         free(e);
         reply_json(resp, 200, o);
         LOG_INFO(req->id, "threads: %s set a thread of site %s", req->ident.key_id, st->site->name);

@@ -1,6 +1,6 @@
 /* threads.h - editorial settings per thread (a story, an article):
  * pre-moderation and closing, set by the CMS or an admin for a while or
- * for good (api.md 2.15).
+ * for good (api.md 2.14).
  *
  * Redis holds them (threads_put.lua); every instance keeps a copy in
  * memory, fetched again when the site's threads version moves (polled
