@@ -425,6 +425,29 @@ static int is_chunked(const char *v)
  * short, and a query carries a site name at most. */
 #define MAX_URL 4096
 
+/* libmicrohttpd's decoding of %HH in the path and the query arguments,
+ * except "%00", which stays as it is: decoded, the NUL would end the
+ * string, and /comments/a%00b would name comment "a". check_head refuses
+ * a path that holds it. */
+static size_t unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    (void)cls;
+    (void)mc;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2]) &&
+            !(r[1] == '0' && r[2] == '0')) {
+            char hex[3] = { r[1], r[2], 0 };
+            *w++ = (char)strtol(hex, NULL, 16);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
 /* Check the request head; on a problem, queue the error (which closes the
  * connection) and return its result with *refused set. */
 static enum MHD_Result check_head(struct MHD_Connection *conn, struct reqctx *x, const char *url,
@@ -434,6 +457,8 @@ static enum MHD_Result check_head(struct MHD_Connection *conn, struct reqctx *x,
     int v11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
     if (!v11 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
         return send_error(conn, x, 505, "http_version_not_supported", "use HTTP/1.1 or HTTP/1.0", NULL);
+    if (strstr(url, "%00"))
+        return send_error(conn, x, 400, "invalid_path", "the path holds %00 (a NUL byte)", NULL);
     struct head_scan h = { 0 };
     MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &h);
     size_t url_len = strlen(url);
@@ -777,6 +802,7 @@ struct http_server *http_start(const struct cfg *c, const struct http_wiring *w,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
         /* Connections beyond this from one address are closed as soon as
          * they are accepted (0: no cap). */

@@ -18,7 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment,  # noqa: E402
+from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment, err_code,  # noqa: E402
                      make_tmp, recv_all, run_tests, sha256, wait_until)
 
 BIN = None
@@ -222,6 +222,20 @@ def test_a_nul_character_is_refused_in_every_string_the_body_included():
                                     key=CMS_KEY)
         assert st == 400 and body["error"]["code"] == "invalid_json", body
         assert "NUL character" in body["error"]["message"], body
+
+
+def test_a_nul_byte_in_the_path_is_refused():
+    """%00 in the path would end the id it is in (/threads/a%00b would name
+    thread "a"): 400 invalid_path before any handler runs; other escapes
+    decode as before (a%20b is "a b")."""
+    for path in (b"/v1/sites/news/threads/a%00b", b"/v1/sites/news/comments/x%00y", b"/healthz%00"):
+        resps, _, closed = raw(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                               MOD_KEY.encode() + b"\r\n\r\n")
+        assert resps and json_error(resps[0]) == (400, "invalid_path") and closed, (path, resps)
+    st, b, _ = svc().request("GET", "/v1/sites/news/threads/a%20b", key=MOD_KEY)
+    assert st == 404 and err_code(b) == "unknown_thread" and '"a b"' in b["error"]["message"], (st, b)
+    st, b, _ = svc().request("GET", "/healthz?x=a%00b")  # the query is not the path: left as it is
+    assert st == 200, (st, b)
 
 
 def test_bulk_action_limit_outside_1_to_500_is_refused():
