@@ -471,6 +471,9 @@ def main():
     ap.add_argument("--secs", type=int, default=5, help="seconds per measurement")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are printed")
     ap.add_argument("--ceiling", default=os.path.join(ROOT, "..", "shared", "bench", "ceiling"))
+    ap.add_argument("--thread-settings", type=int, default=0, metavar="N",
+                    help="store N thread settings for the bench site first (api.md 2.14; none of them "
+                         "the checks' threads), so every check searches N of them")
     ap.add_argument("--only", choices=("moderation", "latency"),
                     help="run only this part (latency: one connection, modgate against the ceiling's rl mode)")
     a = ap.parse_args()
@@ -482,6 +485,13 @@ def main():
     try:
         redis.start()
         a.redis_port = redis.port
+        if a.thread_settings:
+            doc = '{"premod":"links","by":"bench","at_ms":1}'
+            items = [x for i in range(a.thread_settings) for x in ("story-%06d" % i, doc)]
+            for i in range(0, len(items), 2000):
+                redis.cmd("HSET", "mg:{bench}:threads", *items[i:i + 2000])
+            redis.cmd("INCR", "mg:{bench}:threads:ver")
+            print("%d thread settings stored for the bench site" % a.thread_settings)
         script = os.path.join(tmp, "check.lua")
         lua_script(script)
         port = free_port()
