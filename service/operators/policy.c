@@ -605,11 +605,8 @@ static void store_put(struct http_request *req, struct pol_state *st)
     snprintf(base, sizeof base, "%ld", st->base);
     snprintf(at, sizeof at, "%lld", st->at_ms);
     const char *argv[] = { pol, lg, st->base < 0 ? "" : base, doc, st->by, at, entry };
-    size_t lens[7];
-    for (int i = 0; i < 7; i++)
-        lens[i] = strlen(argv[i]);
     req->resume = put_done;
-    store_script_async(&put_script, st->site->name, 2, 7, argv, lens, scall_parse, &st->call, pol_done, req);
+    scall_async(&put_script, st->site->name, 2, 7, argv, &st->call, pol_done, req);
     free(doc);
     free(entry);
 }
@@ -735,9 +732,8 @@ void policy_versions_handle(struct http_request *req, struct http_response *resp
     snprintf(before, sizeof before, "%ld", st->before);
     snprintf(limit, sizeof limit, "%ld", st->limit);
     const char *argv[] = { pol, lg, before, limit };
-    size_t lens[] = { strlen(pol), strlen(lg), strlen(before), strlen(limit) };
     req->resume = list_done;
-    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, scall_parse, &st->call, pol_done, req);
+    scall_async(&list_script, st->site->name, 2, 4, argv, &st->call, pol_done, req);
 }
 
 static void revert_got(struct http_request *req, struct http_response *resp)
@@ -809,7 +805,6 @@ void policy_revert_handle(struct http_request *req, struct http_response *resp)
     keys_of(st->site->name, pol, lg);
     snprintf(before, sizeof before, "%ld", st->revert + 1);
     const char *argv[] = { pol, lg, before, "1" };
-    size_t lens[] = { strlen(pol), strlen(lg), strlen(before), 1 };
     req->resume = revert_got;
-    store_script_async(&list_script, st->site->name, 2, 4, argv, lens, scall_parse, &st->call, pol_done, req);
+    scall_async(&list_script, st->site->name, 2, 4, argv, &st->call, pol_done, req);
 }

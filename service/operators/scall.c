@@ -47,6 +47,16 @@ static void run_done(void *arg)
     pthread_mutex_unlock(&s->m);
 }
 
+void scall_async(struct store_script *script, const char *lane, int nkeys, int argc, const char *const *argv,
+                 struct scall *s, store_done_fn done, void *arg)
+{
+    size_t *lens = xcalloc((size_t)argc + 1, sizeof *lens);
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    store_script_async(script, lane, nkeys, argc, argv, lens, scall_parse, s, done, arg);
+    free(lens);
+}
+
 void scall_run(struct store_script *script, const char *lane, int nkeys, int argc, const char *const *argv,
                struct scall *s)
 {
@@ -54,11 +64,7 @@ void scall_run(struct store_script *script, const char *lane, int nkeys, int arg
     s->waited = 1;
     pthread_mutex_init(&s->m, NULL);
     pthread_cond_init(&s->c, NULL);
-    size_t *lens = xcalloc((size_t)argc + 1, sizeof *lens);
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    store_script_async(script, lane, nkeys, argc, argv, lens, scall_parse, s, run_done, s);
-    free(lens);
+    scall_async(script, lane, nkeys, argc, argv, s, run_done, s);
     pthread_mutex_lock(&s->m);
     while (!s->done)
         pthread_cond_wait(&s->c, &s->m);

@@ -25,6 +25,12 @@ struct scall {
  * struct scall); anything else is rc -1 (a script's error is logged). */
 void scall_parse(const struct store_reply *r, const char *err, void *out);
 
+/* Ask for 'script' with 'argc' NUL-terminated arguments of which the
+ * first 'nkeys' are KEYS (lane: the store lane's key), 's' filled as
+ * scall_parse fills it, then done(arg) on a store thread. */
+void scall_async(struct store_script *script, const char *lane, int nkeys, int argc, const char *const *argv,
+                 struct scall *s, store_done_fn done, void *arg);
+
 /* Run 'script' with 'argc' arguments of which the first 'nkeys' are KEYS
  * (lane: the store lane's key) and wait for it, bounded by the store's
  * timeouts. 's' is filled as scall_parse fills it. */

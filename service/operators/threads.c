@@ -89,10 +89,24 @@ static struct tsite *site_of(const char *name, int create)
     return t;
 }
 
+/* The index of the first entry of 't' not before 'id' (t->n: none). */
+static size_t lower_bound(const struct tsite *t, const char *id)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(t->v[mid].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static const struct tentry *find(const struct tsite *t, const char *id)
 {
-    struct tentry key = { .id = (char *)id };
-    return t ? bsearch(&key, t->v, t->n, sizeof *t->v, by_id) : NULL;
+    size_t i = t ? lower_bound(t, id) : 0;
+    return t && i < t->n && strcmp(t->v[i].id, id) == 0 ? &t->v[i] : NULL;
 }
 
 int threads_lookup(const char *site, const char *thread_id, long long now_ms, struct thread_setting *out)
@@ -153,14 +167,7 @@ static void apply_local(const char *name, const char *id, struct tentry *e, long
     }
     t->ver = -1;
     t->floor = v;
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) { /* the first entry not before 'id' */
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(t->v[mid].id, id) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lower_bound(t, id);
     int there = lo < t->n && strcmp(t->v[lo].id, id) == 0;
     if (there)
         old = t->v[lo];
@@ -472,11 +479,8 @@ static void store_change(struct http_request *req, struct th_state *st)
     snprintf(until, sizeof until, "%lld", st->del ? 0LL : st->e.s.until_ms);
     snprintf(max, sizeof max, "%d", THREADS_MAX);
     const char *argv[] = { hash, ends, ver, st->id, doc, until, max };
-    size_t lens[7];
-    for (int i = 0; i < 7; i++)
-        lens[i] = strlen(argv[i]);
     req->resume = put_done;
-    store_script_async(&put_script, st->site->name, 3, 7, argv, lens, scall_parse, &st->call, th_done, req);
+    scall_async(&put_script, st->site->name, 3, 7, argv, &st->call, th_done, req);
     free(doc);
 }
 
