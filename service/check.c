@@ -130,9 +130,12 @@ static void name_tokens(struct buf *d, const tok_list *tl, const struct bayes_to
 
 /* The editorial settings (api.md 3.1): the thread's own where it has
  * them (threads.h), else the site's. Closed rejects every new comment;
- * premod holds every one, or those with links. Floors, no score: a
- * moderator reads them first whatever the filters say. */
-static void editorial_reason(const struct site_cfg *site, const char *thread_id, int nlinks, struct verdict *v)
+ * premod holds every one, or those with links, or (returned: the check
+ * script knows who is new) those of new commenters, and then also any
+ * without an author. Floors, no score: a moderator reads them first
+ * whatever the filters say. */
+static enum premod editorial_reason(const struct site_cfg *site, const char *thread_id, int nlinks,
+                                    int has_author, struct verdict *v)
 {
     enum premod pm = site->premod;
     int closed = site->closed;
@@ -153,6 +156,10 @@ static void editorial_reason(const struct site_cfg *site, const char *thread_id,
         verdict_add(v, "editorial", "premod_links", 0, DEC_HOLD,
                     "comments with links on this %s are moderated before they are published (%d link%s)", pm_of,
                     nlinks, nlinks == 1 ? "" : "s");
+    else if (pm == PREMOD_NEW && !has_author)
+        verdict_add(v, "editorial", "premod_new", 0, DEC_HOLD,
+                    "this %s moderates new commenters, and the comment names no author id or e-mail", pm_of);
+    return closed ? PREMOD_NONE : pm;
 }
 
 /* Score the comment with the site's Bayes model (in memory, no I/O) and
@@ -392,6 +399,8 @@ struct check_state {
     int64_t held_ms;
     struct store_hold_res hres;
     int refused;              /* the held queue is at its cap and the site refuses */
+    enum premod premod;       /* the editorial premod in force (PREMOD_NEW: see rep_reason) */
+    int trusted;              /* the author's reputation publishes it (decide) */
 };
 
 static void state_free(struct check_state *st)
@@ -446,9 +455,24 @@ static int in_band(const struct check_state *st, enum decision d)
     return s >= cc->band_from && s < cc->band_to;
 }
 
+/* Would the author's trust publish this comment? Only one that the score
+ * alone sends to a moderator or a captcha, at most trusted_max_score:
+ * never one a floor holds (a suspect word, a pre-moderated story, a
+ * honeypot, a blocked word). */
+static int trust_lifts(const struct check_state *st)
+{
+    const struct site_cfg *site = st->site;
+    if (st->v.floor != DEC_ACCEPT || verdict_score(&st->v) > site->trust.trusted_max_score)
+        return 0;
+    enum decision d = verdict_decide(&st->v, &site->th);
+    return d == DEC_HOLD || in_band(st, d);
+}
+
 static enum decision decide(struct check_state *st)
 {
     const struct site_cfg *site = st->site;
+    if (st->trusted && trust_lifts(st))
+        return DEC_ACCEPT;
     enum decision d = verdict_decide(&st->v, &site->th);
     if (!in_band(st, d))
         return d;
@@ -585,6 +609,7 @@ void check_run(struct http_request *req, struct http_response *resp, unsigned fl
     st->chal = NULL;
     st->risk_asked = 0;
     st->refused = 0;
+    st->trusted = 0;
     st->flags = flags;
     memset(&st->risk, 0, sizeof st->risk);
     struct req_comment *in = &st->in;
@@ -614,7 +639,7 @@ void check_run(struct http_request *req, struct http_response *resp, unsigned fl
     int nlinks = 0;
     heur_run(&site->heur, &hi, &st->v, &nlinks);
     bayes_reason(site, in, &st->v);
-    editorial_reason(site, in->thread_id, nlinks, &st->v);
+    st->premod = editorial_reason(site, in->thread_id, nlinks, in->author_key[0] != 0, &st->v);
     st->count_dups = site->dup_enabled && norm_len >= site->dup_min_chars;
     if (st->count_dups)
         heur_fingerprint(norm, norm_len, st->fp);
@@ -676,6 +701,17 @@ static void send_check(struct http_request *req, struct check_state *st)
     q->src_author = in->author_key[0] ? in->author_key : NULL;
     q->mod = &site->mod;
     st->d0 = decide(st);
+    const struct trust_cfg *tc = &site->trust;
+    q->trust = tc;
+    q->net = in->prefix;
+    q->new_hold = tc->new_commenter_hold;
+    if (st->premod == PREMOD_NEW && q->new_hold < 1)
+        q->new_hold = 1;
+    q->trust_publishes = trust_lifts(st);
+    if (tc->count_automatic)
+        q->count_as = st->d0 == DEC_REJECT                                                           ? 'r'
+                      : st->d0 == DEC_ACCEPT && verdict_score(&st->v) <= tc->automatic_max_score ? 'a'
+                                                                                                    : 0;
     if (in->comment_id) {
         /* Tells a retry (same body: replay the decision) from an edit
          * (another body under the same id: judge it again). */
@@ -865,6 +901,58 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
                      st->edit, &st->site->mod, 1, &st->hres, check_redis_done, req);
 }
 
+/* The reason of the reputation rule the check script found (api.md 3.1),
+ * with the counts it read: a hold or reject floor, or trust, which
+ * decide() turns into a publication when trust_lifts. */
+static void rep_reason(struct check_state *st, const struct store_check_res *r)
+{
+    const struct trust_cfg *t = &st->site->trust;
+    const long *n = r->rep_n;
+    char c[96];
+    snprintf(c, sizeof c, "%ld approved, %ld rejected, %ld spam; in %ld days %ld, %ld, %ld", n[0], n[1], n[2],
+             t->window_days, n[3], n[4], n[5]);
+    struct verdict *v = &st->v;
+    switch (r->rep) {
+    case REP_NONE:
+        break;
+    case REP_TRUSTED:
+    case REP_TRUSTED_SET:
+        if (!trust_lifts(st))
+            break;
+        st->trusted = 1;
+        if (r->rep == REP_TRUSTED_SET)
+            verdict_add(v, "reputation", "trusted_author", 0, DEC_ACCEPT,
+                        "published: a moderator trusts this author (%s)", c);
+        else
+            verdict_add(v, "reputation", "trusted_author", 0, DEC_ACCEPT,
+                        "published: %ld approved comments (trusted at %ld) and no spam in %ld days (%s)", n[0],
+                        t->approved_to_trust, t->window_days, c);
+        break;
+    case REP_NEW:
+        verdict_add(v, "reputation", "new_commenter", 0, DEC_HOLD, "new commenter: %ld of %ld comments approved%s (%s)",
+                    n[0], st->q.new_hold, st->premod == PREMOD_NEW ? ", and new commenters are pre-moderated here" : "",
+                    c);
+        break;
+    case REP_RECENT:
+        verdict_add(v, "reputation", "recent_history", 0, DEC_HOLD,
+                    "the author's last %ld days: %ld of %ld decided comments rejected or spam (more than %.0f%%; %s)",
+                    t->window_days, n[4] + n[5], n[3] + n[4] + n[5], t->max_rejection_rate * 100, c);
+        break;
+    case REP_RECENT_NET:
+        verdict_add(v, "reputation", "recent_history", 0, DEC_HOLD,
+                    "the network %s's last %ld days: %ld of %ld decided comments rejected or spam (more than %.0f%%)",
+                    st->in.prefix, t->window_days, n[7] + n[8], n[6] + n[7] + n[8], t->max_rejection_rate * 100);
+        break;
+    case REP_PREMOD:
+        verdict_add(v, "reputation", "author_premod", 0, DEC_HOLD,
+                    "a moderator set this author to pre-moderation (%s)", c);
+        break;
+    case REP_BANNED:
+        verdict_add(v, "reputation", "author_banned", 0, DEC_REJECT, "a moderator banned this author (%s)", c);
+        break;
+    }
+}
+
 /* Second half of /v1/check: turn the script's answer into a decision. */
 static void check_finish(struct http_request *req, struct http_response *resp)
 {
@@ -912,6 +1000,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
                         r->dup_ips, r->dup_authors, site->dup_window_s);
         if (r->bucket >= 0) /* as the check script writes it into the record */
             rate_limit_json(rl, 0, bucket_name(st->q.kind[r->bucket]), r->remaining);
+        rep_reason(st, r);
         d = decide(st);
         if (r->evicted > 0)
             metrics_overflow(site->name, "evicted", r->evicted);

@@ -233,7 +233,7 @@ static const struct bucket_cfg bucket_defaults[BK_COUNT] = {
 
 const char *premod_name(enum premod p)
 {
-    return p == PREMOD_ALL ? "all" : p == PREMOD_LINKS ? "links" : "none";
+    return p == PREMOD_ALL ? "all" : p == PREMOD_LINKS ? "links" : p == PREMOD_NEW ? "new" : "none";
 }
 
 int premod_parse(const char *s, enum premod *out)
@@ -252,10 +252,7 @@ static int get_premod(struct ctx *x, const char *path, json_t *v, enum premod *o
 {
     if (json_is_string(v) && premod_parse(json_string_value(v), out) == 0)
         return 0;
-    if (json_is_string(v) && strcmp(json_string_value(v), "new") == 0)
-        return fail(x, path, "\"new\" (hold new commenters) is not built yet: it comes with commenter "
-                    "reputation; use \"none\", \"links\" or \"all\"");
-    return fail(x, path, "must be \"none\", \"links\" or \"all\"");
+    return fail(x, path, "must be \"none\", \"new\", \"links\" or \"all\"");
 }
 
 static void site_defaults(struct site_cfg *s)
@@ -264,6 +261,13 @@ static void site_defaults(struct site_cfg *s)
     s->th.reject = 0.95;
     s->prior = 0.1; /* most comments on a news site are fine */
     s->redis_down = DEC_HOLD;
+    /* Reputation: what moderators decided publishes the borderline
+     * comments of an author they approved three times (WordPress's
+     * "previously approved", bounded); holding new commenters and a high
+     * rejection rate are Coral's rules, off as in Coral until a site
+     * turns them on (with Coral's 0.3 over 7 days when it does). */
+    s->trust = (struct trust_cfg){ .approved_to_trust = 3, .trusted_max_score = 0.8, .window_days = 7,
+                                   .min_decisions = 3, .automatic_max_score = 0.1 };
     s->decision_ttl_s = 7 * 86400; /* a CMS retrying a week later still gets the same answer */
     memcpy(s->buckets, bucket_defaults, sizeof s->buckets);
     s->api = (struct bucket_cfg){ 1, 2000, 1000, "", "" };
@@ -823,6 +827,25 @@ static int parse_akismet(struct ctx *x, const char *path, json_t *site, struct a
     return 0;
 }
 
+/* sites.S.trust (api.md 3.1). */
+static int parse_trust(struct ctx *x, const char *path, json_t *o, struct trust_cfg *t)
+{
+    char p[256];
+    join(p, sizeof p, path, "trust");
+    static const char *const keys[] = { "approved_to_trust", "trusted_max_score", "new_commenter_hold",
+        "max_rejection_rate", "window_days", "min_decisions", "count_automatic", "automatic_max_score", NULL };
+    if (only_keys(x, p, o, keys) || get_int(x, p, o, "approved_to_trust", 0, 1000000, &t->approved_to_trust) ||
+        get_num(x, p, o, "trusted_max_score", 0, 1, &t->trusted_max_score) ||
+        get_int(x, p, o, "new_commenter_hold", 0, 1000, &t->new_commenter_hold) ||
+        get_num(x, p, o, "max_rejection_rate", 0, 1, &t->max_rejection_rate) ||
+        get_int(x, p, o, "window_days", 1, 90, &t->window_days) ||
+        get_int(x, p, o, "min_decisions", 1, 1000, &t->min_decisions) ||
+        get_bool(x, p, o, "count_automatic", &t->count_automatic) ||
+        get_num(x, p, o, "automatic_max_score", 0, 1, &t->automatic_max_score))
+        return -1;
+    return 0;
+}
+
 static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struct cfg *c)
 {
     struct site_cfg *s = &c->sites[idx];
@@ -835,7 +858,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
         "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", "akismet",
-        "premod", "closed", NULL };
+        "premod", "closed", "trust", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -876,6 +899,9 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
             return -1;
     }
     if (get_int(x, path, o, "decision_ttl_s", 60, 365L * 86400, &s->decision_ttl_s))
+        return -1;
+    json_t *tr = get_obj(x, path, o, "trust");
+    if (tr && parse_trust(x, path, tr, &s->trust))
         return -1;
 
     json_t *rl = get_obj(x, path, o, "rate_limits");
@@ -1251,7 +1277,7 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
  * into another's model) the ones it may. */
 static const char *const policy_keys[] = { "thresholds", "prior", "redis_down", "shadow", "decision_ttl_s",
     "rate_limits", "api_rate_limit", "links", "words", "duplicates", "style", "weights", "bayes", "captcha",
-    "form_token", "moderation", "premod", "closed", NULL };
+    "form_token", "moderation", "premod", "closed", "trust", NULL };
 static const char *const policy_captcha_keys[] = { "cost", "counter_min", "counter_max", "ttl_s",
     "challenge_from", "challenge_to", "credit", "max_challenges", NULL };
 static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "alpha", "min_tokens",
@@ -1408,6 +1434,14 @@ json_t *cfg_policy_json(const struct site_cfg *s)
         "on_full", s->mod.on_full_refuse ? "refuse" : "evict");
     json_object_set_new(doc, "premod", json_string(premod_name(s->premod)));
     json_object_set_new(doc, "closed", json_boolean(s->closed));
+    const struct trust_cfg *t = &s->trust;
+    json_object_set_new(doc, "trust",
+                        json_pack("{s:I,s:f,s:I,s:f,s:I,s:I,s:b,s:f}", "approved_to_trust",
+                                  (json_int_t)t->approved_to_trust, "trusted_max_score", t->trusted_max_score,
+                                  "new_commenter_hold", (json_int_t)t->new_commenter_hold, "max_rejection_rate",
+                                  t->max_rejection_rate, "window_days", (json_int_t)t->window_days,
+                                  "min_decisions", (json_int_t)t->min_decisions, "count_automatic",
+                                  t->count_automatic, "automatic_max_score", t->automatic_max_score));
     const struct captcha_cfg *cc = &s->captcha;
     if (cc->enabled) {
         json_object_set_new(doc, "captcha",

@@ -117,10 +117,24 @@ struct akismet_cfg {
     double discard_score;         /* a reject at or above it adds "discard" */
 };
 
-/* Pre-moderation (api.md 3.1): none, comments with links, every comment. */
-enum premod { PREMOD_NONE = 0, PREMOD_LINKS, PREMOD_ALL };
+/* sites.<name>.trust: commenter reputation (api.md 3.1, "Reputation").
+ * 0 turns a rule off. */
+struct trust_cfg {
+    long approved_to_trust;       /* approved comments that make an author trusted */
+    double trusted_max_score;     /* trust publishes a hold or challenge up to this score */
+    long new_commenter_hold;      /* hold an author's comments until this many were approved */
+    double max_rejection_rate;    /* hold an author or network rejected more than this ... */
+    long window_days;             /* ... over this many days (also: "recent" spam) */
+    long min_decisions;           /* ... once it has this many decisions in the window */
+    int count_automatic;          /* modgate's own accepts and rejects count too */
+    double automatic_max_score;   /* an accept counts as approved at or below this score */
+};
 
-/* "none", "links", "all". Never NULL. */
+/* Pre-moderation (api.md 3.1): none, new commenters, comments with links,
+ * every comment. */
+enum premod { PREMOD_NONE = 0, PREMOD_NEW, PREMOD_LINKS, PREMOD_ALL };
+
+/* "none", "new", "links", "all". Never NULL. */
 const char *premod_name(enum premod p);
 
 /* Parse a premod name. Returns 0 and sets *out, or -1 if unknown. */
@@ -152,6 +166,7 @@ struct site_cfg {
     struct akismet_cfg akismet;
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
     enum premod premod;           /* hold these before anyone reads them */
+    struct trust_cfg trust;
     int closed;                   /* reject every new comment (reason thread_closed) */
     /* The policy in force (policy.h): 0 = the config file's, else the
      * version stored in Redis, set by 'policy_by' at 'policy_at_ms'. */

@@ -14,6 +14,7 @@
 #include "moderate.h"
 #include "policy.h"
 #include "threads.h"
+#include "authors.h"
 #include "spool.h"
 #include "store.h"
 #include "tuning.h"
@@ -68,6 +69,9 @@ static const struct route routes[] = {
       ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/sites/{site}/threads", threads_list_handle,
       ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "GET", "/v1/sites/{site}/authors/{author}", authors_get_handle,
+      ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
+    { "PUT", "/v1/sites/{site}/authors/{author}", authors_put_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/sites/{site}/tuning", tuning_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "POST", "/v1/sites/{site}/tuning/dry-run", dry_run_handle, ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/whoami", whoami_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },

@@ -180,6 +180,7 @@ static void mod_cleanup(struct http_request *req)
     if (!st)
         return;
     json_decref(st->res.json);
+    json_decref(st->res.author);
     free(st->res.text);
     json_decref(st->root);
     for (int i = 0; i < st->nacts; i++)
@@ -398,6 +399,11 @@ static void got(struct http_request *req, struct http_response *resp)
     buf_append(&b, st->res.text, n - 1); /* the item without its closing brace */
     buf_puts(&b, ",\"history\":");
     buf_puts(&b, h ? h : "[]");
+    free(h);
+    /* who its author and network have been (authors.h) */
+    h = st->res.author ? json_dumps(st->res.author, JSON_COMPACT) : NULL;
+    buf_puts(&b, ",\"author_history\":");
+    buf_puts(&b, h ? h : "null");
     buf_append(&b, "}", 1);
     free(h);
     resp->status = 200;
@@ -414,7 +420,7 @@ void comment_handle(struct http_request *req, struct http_response *resp)
         return;
     }
     req->resume = got;
-    queue_get_async(st->site->name, st->id, &st->res, redis_done, req);
+    queue_get_async(st->site->name, st->id, st->site->trust.window_days, &st->res, redis_done, req);
 }
 
 /* ---------- actions ---------- */
@@ -887,7 +893,7 @@ void audit_handle(struct http_request *req, struct http_response *resp)
     }
     snprintf(st->id, sizeof st->id, "%s", c);
     req->resume = got;
-    queue_get_async(st->site->name, st->id, &st->res, redis_done, req);
+    queue_get_async(st->site->name, st->id, st->site->trust.window_days, &st->res, redis_done, req);
 }
 
 /* GET /v1/sites/{site}/events?after=CURSOR: decision changes, oldest first. */

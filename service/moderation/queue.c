@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authors.h"
 #include "learn.h"
 #include "log.h"
 #include "luascripts.h"
@@ -238,7 +239,7 @@ static void parse_get(const struct store_reply *r, const char *err, void *out)
     struct queue_res *q = out;
     if (failed(q, r, err))
         return;
-    if (!is_arr(r, 2) || !is_arr(r->element[0], 0) || !is_arr(r->element[1], 0)) {
+    if (!is_arr(r, 3) || !is_arr(r->element[0], 0) || !is_arr(r->element[1], 0)) {
         q->rc = -2;
         snprintf(q->error, sizeof q->error, "unexpected reply to a comment read");
         return;
@@ -249,10 +250,25 @@ static void parse_get(const struct store_reply *r, const char *err, void *out)
     /* the hash's fields in put_item's order: id, state, score, at, since, ver, item, learned, by */
     static const char *const names[] = { "", "state", "score", "at", "since", "ver", "item", "learned", "by" };
     struct store_reply *f[9] = { 0 };
-    for (size_t i = 0; i + 1 < h->elements; i += 2)
+    const char *ix = "";
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
         for (int k = 1; k < 9; k++)
             if (strcmp(str_of(h->element[i]), names[k]) == 0)
                 f[k] = h->element[i + 1];
+        if (strcmp(str_of(h->element[i]), "ix") == 0)
+            ix = str_of(h->element[i + 1]);
+    }
+    /* the author and network of its index line "THREAD|AUTHOR|NET|CODES" */
+    char au[17] = "", net[64] = "";
+    const char *p1 = strchr(ix, '|'), *p2 = p1 ? strchr(p1 + 1, '|') : NULL, *p3 = p2 ? strchr(p2 + 1, '|') : NULL;
+    if (p3 && (size_t)(p2 - p1 - 1) < sizeof au && (size_t)(p3 - p2 - 1) < sizeof net) {
+        memcpy(au, p1 + 1, (size_t)(p2 - p1 - 1));
+        au[p2 - p1 - 1] = 0;
+        memcpy(net, p2 + 1, (size_t)(p3 - p2 - 1));
+        net[p3 - p2 - 1] = 0;
+    }
+    if (au[0] || net[0])
+        q->author = authors_view(r->element[2], 0, au, net, q->days);
     struct buf b;
     buf_init(&b);
     put_item(&b, f);
@@ -263,12 +279,15 @@ static void parse_get(const struct store_reply *r, const char *err, void *out)
     q->json = hist;
 }
 
-void queue_get_async(const char *site, const char *id, struct queue_res *res, store_done_fn done, void *arg)
+void queue_get_async(const char *site, const char *id, long window_days, struct queue_res *res, store_done_fn done,
+                     void *arg)
 {
     memset(res, 0, sizeof *res);
+    res->days = window_days;
     struct args a = { 0 };
     arg_prefix(&a, site);
     arg_s(&a, id);
+    arg_n(&a, window_days);
     store_script_async(&get_lua, site, 0, a.n, a.v, a.len, parse_get, res, done, arg);
 }
 

@@ -75,6 +75,9 @@ struct queue_res {
     int rc;               /* 0: Redis answered; -1: unavailable; -2: refused */
     struct json_t *json;  /* rc 0: the answer (new; the caller decrefs) */
     char *text;           /* rc 0, list and get: JSON text (new; free()) */
+    struct json_t *author; /* rc 0, get: its author's and network's reputation
+                              (authors.h; new, the caller decrefs), or NULL */
+    long days;            /* get: trust.window_days */
     char error[160];
 };
 
@@ -106,7 +109,8 @@ void queue_item_text(struct buf *b, const char *state, const char *ver, const ch
 /* text: the comment (as queue_item_text), json: its history entries as
  * stored (an array of JSON texts, oldest first); both NULL (rc 0) when
  * there is no such comment. */
-void queue_get_async(const char *site, const char *id, struct queue_res *res, store_done_fn done, void *arg);
+void queue_get_async(const char *site, const char *id, long window_days, struct queue_res *res, store_done_fn done,
+                     void *arg);
 
 /* Comments to act on, by index instead of ids: the oldest 'limit' of
  * state's index 'kind' ("a" author, "n" network, "t" thread) = value. */

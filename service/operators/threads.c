@@ -401,11 +401,9 @@ static int parse_put(struct http_request *req, struct http_response *resp, struc
     const char *why = NULL, *code = "invalid_field";
     long long now = wall_ms();
     if (pm && !json_is_string(pm))
-        why = "premod must be \"none\", \"links\" or \"all\"", code = "wrong_type";
-    else if (pm && !strcmp(json_string_value(pm), "new"))
-        why = "premod \"new\" (hold new commenters) is not built yet: it comes with commenter reputation";
+        why = "premod must be \"none\", \"new\", \"links\" or \"all\"", code = "wrong_type";
     else if (pm && premod_parse(json_string_value(pm), &e->s.premod))
-        why = "premod must be \"none\", \"links\" or \"all\"";
+        why = "premod must be \"none\", \"new\", \"links\" or \"all\"";
     else if (cl && !json_is_boolean(cl))
         why = "closed must be true or false", code = "wrong_type";
     else if (!pm && !cl)

@@ -302,7 +302,7 @@ static void drop_rc(struct lane *l)
 }
 
 /* The other modules' scripts (store_script_register). */
-#define MAX_SCRIPTS 16
+#define MAX_SCRIPTS 32
 static struct store_script *scripts[MAX_SCRIPTS];
 static int nscripts;
 
@@ -451,7 +451,7 @@ static char *join_checks(struct pending *g, int n, size_t *outlen)
     pthread_mutex_unlock(&sha_mu);
     /* the bucket and duplicate epochs' keys; the epochs' lengths and
      * numbers, 6 buckets' parameters, the cap's 5, the count of checks */
-    int eval = !sha[0], nkeys = 8, argc = 2 + 12 + 2 + 5 + 1;
+    int eval = !sha[0], nkeys = 9, argc = 2 + 12 + 2 + 5 + 4 + 1;
     size_t size = (size_t)(g->ek + g->ea);
     struct pending *p = g;
     for (int i = 0; i < n; i++, p = p->next) {
@@ -805,6 +805,10 @@ static void parse_check(redisReply *r, const char *err, void *out)
         res->recorded = elem_int(r, 5) == 1;
         res->evicted = (int)elem_int(r, 6);
         res->refused = elem_int(r, 7) == 1;
+        long long cls = elem_int(r, 8);
+        res->rep = cls >= REP_NONE && cls <= REP_BANNED && r->elements >= 18 ? (enum rep_class)cls : REP_NONE;
+        for (int i = 0; i < 9 && res->rep != REP_NONE; i++)
+            res->rep_n[i] = (long)elem_int(r, 9 + (size_t)i);
     } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
         res->status = ST_REPLAY;
         res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
@@ -978,6 +982,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         char e_s[24];
         cmd_cat(&c, "mg:{", q->site, "}:dups:", dlen_d, ":", digits(de - 2 + i, e_s), NULL);
     }
+    cmd_cat(&c, "mg:{", q->site, "}:rep", NULL);
     int ek = (int)c.b.len;
     cmd_num(&c, len);
     cmd_num(&c, e);
@@ -992,6 +997,13 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_num(&c, dlen);
     cmd_num(&c, de);
     cap_args(&c, q->mod, 0);
+    const struct trust_cfg *t = q->trust;
+    char rate[32];
+    snprintf(rate, sizeof rate, "%.6g", t ? t->max_rejection_rate : 0.0);
+    cmd_num(&c, t ? t->approved_to_trust : 0);
+    cmd_str(&c, rate);
+    cmd_num(&c, t ? t->window_days : 1);
+    cmd_num(&c, t ? t->min_decisions : 1);
     int ea = (int)c.b.len - ek;
     cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
     if (held) {
@@ -1019,6 +1031,10 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     for (int i = 0; i < q->nbuckets; i++)
         slots[ns++] = (char)('1' + q->kind[i]);
     cmd_arg(&c, slots, (size_t)ns);
+    cmd_str(&c, q->trust && q->net ? q->net : "");
+    char flags[3] = { q->trust_publishes ? '1' : '0', q->count_as ? q->count_as : '-', 0 };
+    cmd_str(&c, flags);
+    cmd_num(&c, q->trust ? q->new_hold : 0);
     if (api)
         cmd_cat(&c, "api:", q->api_key_id, NULL);
     for (int i = 0; i < q->nbuckets; i++)
@@ -1032,7 +1048,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     p->ea = ea;
     p->keys_end = keys_end;
     p->nkeys = 1 + 2 * held;
-    p->nargs = 14 + ns;
+    p->nargs = 17 + ns;
     /* Once pushed, p belongs to whichever thread combines the lane next
      * (it may be answered and freed before push returns): read nothing
      * of it after. */

@@ -53,6 +53,21 @@ struct store_check_req {
      * with the highest score to spam or, on_full "refuse", is not stored
      * (queue.h). */
     const struct moderation_cfg *mod;
+    /* Reputation (check.lua, lib/rep.lua): the site's rules (NULL: none
+     * apply), the comment's network ("" or NULL: none; its author is
+     * src_author), trust_publishes 1 when trust would publish it,
+     * count_as 'a' or 'r' when the record written counts as an automatic
+     * decision (0: not), and new_hold the new-commenter hold for it. */
+    const struct trust_cfg *trust;
+    const char *net;
+    int trust_publishes;
+    char count_as;
+    long new_hold;
+};
+
+/* The reputation rule the check script found for a comment (check.lua). */
+enum rep_class {
+    REP_NONE = 0, REP_TRUSTED, REP_TRUSTED_SET, REP_NEW, REP_RECENT, REP_RECENT_NET, REP_PREMOD, REP_BANNED
 };
 
 enum store_status {
@@ -78,6 +93,9 @@ struct store_check_res {
     int refused;             /* ST_OK: the held comment was not stored: the
                                 queue is at its cap and the site refuses
                                 (recorded is 0) */
+    enum rep_class rep;      /* ST_OK: the rule that applies (recorded is 0 unless REP_NONE) */
+    long rep_n[9];           /* ST_OK: the author's approved, rejected, spam in all,
+                                the same in the window, the network's in the window */
     char error[160];         /* ST_DOWN: why, without secrets */
 };
 
@@ -245,7 +263,7 @@ struct store_script {
     char sha[41];
 };
 
-/* Load 's' at every connect from now on (idempotent; at most 16). */
+/* Load 's' at every connect from now on (idempotent; at most 32). */
 void store_script_register(struct store_script *s);
 
 /* Run 's' with argv[0..nkeys) as KEYS and argv[nkeys..argc) as ARGV on the

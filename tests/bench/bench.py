@@ -153,7 +153,7 @@ struct evargs {
     const char *argv[64];
     size_t len[64];
     int argc;
-    char k[10][96], ip[40], pre[48], au[32], th[32], f[6][96], id[32];
+    char k[11][96], ip[40], pre[48], au[32], th[32], f[6][96], id[32];
 };
 static _Atomic unsigned long long g_id;
 static void build_eval(struct evargs *e, const char *ipin)
@@ -171,6 +171,7 @@ static void build_eval(struct evargs *e, const char *ipin)
         snprintf(e->k[2 + i], 96, "mg:{benchw}:rl:60000000000:%d", i - 2);
     for (int i = 0; i < 4; i++)
         snprintf(e->k[6 + i], 96, "mg:{benchw}:dups:3600:%d", i - 2);
+    snprintf(e->k[10], 96, "mg:{benchw}:rep");
     snprintf(e->f[0], 96, "api:bench-cms");
     snprintf(e->f[1], 96, "ip:%s", e->ip);
     snprintf(e->f[2], 96, "ip_prefix:%s", e->pre);
@@ -182,16 +183,17 @@ static void build_eval(struct evargs *e, const char *ipin)
     static const char tail[] = ",\"degraded\":false,\"replayed\":false,\"body_fp\":\"0123456789abcdef0123456789abcdef\"}";
     int a = 0;
 #define A(x) (e->argv[a] = (x), e->len[a] = strlen(e->argv[a]), a++)
-    A("EVALSHA"); A(g_sha); A("9");
-    for (int i = 2; i < 10; i++) A(e->k[i]); /* bucket and duplicate epochs */
+    A("EVALSHA"); A(g_sha); A("10");
+    for (int i = 2; i < 11; i++) A(e->k[i]); /* bucket and duplicate epochs, reputation */
     A(e->k[0]);
     A("60000000000"); A("0");
     for (int i = 0; i < 6; i++) { A("1000000000"); A("0.016666666666667"); } /* bucket slots 0-5 */
     A("3600"); A("0");
     A("0"); A("0"); A("0"); A("0"); A("0"); /* no held-queue cap (nothing is held here) */
+    A("3"); A("0"); A("7"); A("3"); /* trust: the defaults */
     A("1"); /* a batch of one check */
     A("1"); A("3600000"); A(e->ip); A(e->au); A(head); A(tail);
-    A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A(e->k[1]); A("012345");
+    A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A(e->k[1]); A("012345"); A(e->pre); A("0-"); A("0");
     for (int i = 0; i < 6; i++) A(e->f[i]);
 #undef A
     e->argc = a;

@@ -83,13 +83,14 @@ def test_check_takes_a_token_from_each_bucket_and_holds():
     t = now_ms() // 1000
     e, w = t // 3600, t // 600
     keys = [p + "rl:3600:%d" % (e - 2 + i) for i in range(4)] + [p + "dups:600:%d" % (w - 2 + i) for i in range(4)]
-    keys += [p + "dec:" + cid, p + "c:" + cid, p + "q:held"]
+    keys += [p + "rep", p + "dec:" + cid, p + "c:" + cid, p + "q:held"]
     fields = ["api:t-cms", "ip:203.0.113.7", "ip_prefix:203.0.113.0/24", "author:au1", "thread:th1", "site:chk"]
     item = item_json("00ff", "th1", "au1", "203.0.113.0/24", ["link_many", "caps"])
     head, tail = '{"decision":"hold","rate_limit":', ',"id":"c1","body_fp":"00ff"}'
-    args = [3600, e] + [10, 1] * 6 + [600, w, 0, "0", DAY_MS, DAY_MS, DAY_MS, 1]
-    args += ["1", 600000, "203.0.113.7", "au1", head, tail, 3600, 0, item, ms, "0", cid, "fp1", "012345"] + fields
-    assert run("CHECK_LUA", keys, args) == [["ok", 1, 9, 1, 1, 1, 0, 0]]
+    args = [3600, e] + [10, 1] * 6 + [600, w, 0, "0", DAY_MS, DAY_MS, DAY_MS, 3, "0", 7, 3, 1]
+    args += ["1", 600000, "203.0.113.7", "au1", head, tail, 3600, 0, item, ms, "0", cid, "fp1", "012345",
+             "203.0.113.0/24", "0-", 0] + fields
+    assert run("CHECK_LUA", keys, args) == [["ok", 1, 9, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
     cur = next(k for k in keys[2:4] if r("EXISTS", k))  # epoch e, or e+1 if one began meanwhile
     for f in fields:
         tok, at = struct.unpack("<dd", CTX["redis"].cmd_raw("HGET", cur, f))
@@ -98,6 +99,7 @@ def test_check_takes_a_token_from_each_bucket_and_holds():
     assert r("GET", p + "dec:" + cid) == rec
     assert 0 < r("TTL", p + "dec:" + cid) <= 3600
     dcur = next(k for k in keys[6:8] if r("EXISTS", k))
+    assert not r("EXISTS", p + "rep")  # no reputation rule, nothing counted
     assert re.fullmatch(r"i203\.0\.113\.7 \d+;aau1 \d+;", r("HGET", dcur, "fp1")), r("HGET", dcur, "fp1")
     h = dict(zip(*[iter(r("HGETALL", p + "c:" + cid))] * 2))
     assert (h["state"], h["score"], h["at"], h["since"], h["ver"], h["bfp"], h["item"]) == \
@@ -248,9 +250,15 @@ def test_queue_action_moves_a_held_comment():
     assert r("HMGET", m + "meta", "calib_spam", "calib_ham", "calib_n") == ["1", "0", "1"]
     assert r("HMGET", p + "c:a1", "learned", "lfp") == ["spam", "fpa"]
     # get and list see it; the events stream has both changes
-    h, hist = run("QUEUE_GET_LUA", [], [p, "a1"])
+    h, hist, rep = run("QUEUE_GET_LUA", [], [p, "a1", 7])
     assert dict(zip(h[::2], h[1::2]))["state"] == "spam" and len(hist) == 2
-    assert run("QUEUE_GET_LUA", [], [p, "none"]) == [[], []]
+    # its author's and network's reputation: approved, then moved to spam
+    day = now_ms() // 86400000
+    assert r("HGET", p + "rep", "a:au1") == "n 0 0 1 %d:0:0:1" % day, r("HGETALL", p + "rep")
+    assert r("HGET", p + "rep", "n:203.0.113.0/24") == "n 0 0 1 %d:0:0:1" % day
+    assert rep[:14] == ["n", "0", "0", "1", "0", "0", "1", "", "0", "0", "1", "0", "0", "1"], rep
+    assert rep[14:16] == ["a1", "spam"], rep
+    assert run("QUEUE_GET_LUA", [], [p, "none", 7]) == [[], [], []]
     items, page, counts, rc = run("QUEUE_LIST_LUA", [], [p, "spam", "0", 10, "", "", "", "", 100, "1", "a", "au1"])
     assert [i[:2] for i in items] == [["a1", "spam"]] and page[2:] == [1, 1, 1], (items, page)
     assert counts == [0, 0, 0, 1] and dict(zip(rc[::2], rc[1::2])) == {"caps": 1, "link_many": 1}, (counts, rc)

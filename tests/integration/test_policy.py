@@ -149,7 +149,7 @@ def test_premod_and_closed_hold_or_reject_whatever_the_score():
     """premod "all" holds a plain comment (reason premod, filter editorial),
     "links" holds only a comment with a link (premod_links), closed rejects
     (thread_closed, over premod); a blocked word still rejects under
-    premod. Bad values are refused naming the field ("new" says why)."""
+    premod. Bad values are refused naming the field and the values."""
     assert checked("ed-0")[0] == "accept"
     st, b = put({"premod": "all"})
     assert st == 200 and b["policy"]["premod"] == "all" and b["policy"]["closed"] is False, (st, b)
@@ -167,7 +167,7 @@ def test_premod_and_closed_hold_or_reject_whatever_the_score():
     assert st == 200, b
     d, rs = checked("ed-5")
     assert d == "reject" and rs["thread_closed"]["filter"] == "editorial", rs
-    for pol, words in (({"premod": "new"}, "not built yet"), ({"premod": "some"}, "\"links\""),
+    for pol, words in (({"premod": "newcomers"}, "\"new\""), ({"premod": "some"}, "\"links\""),
                        ({"premod": 1}, "\"all\""), ({"closed": "yes"}, "")):
         st, b = put(pol)
         assert st == 400 and b["error"]["field"] == list(pol)[0] and words in b["error"]["message"], (pol, b)

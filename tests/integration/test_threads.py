@@ -207,7 +207,7 @@ def test_settings_survive_a_restart():
 def test_bad_input_gets_its_own_400():
     cases = [
         ({"premod": "sometimes"}, "invalid_field", "premod"),
-        ({"premod": "new"}, "invalid_field", "not built yet"),
+        ({"premod": "newcomers"}, "invalid_field", "\"new\""),
         ({"premod": 3}, "wrong_type", "premod"),
         ({"closed": "yes"}, "wrong_type", "closed"),
         ({}, "missing_field", "premod, closed"),

@@ -1,14 +1,15 @@
 -- check.lua - a batch of checks of one site, run in order, each as if it
--- ran alone (a later check sees the tokens, duplicates and records of an
--- earlier one). The build puts lib/queue_index.lua and lib/queue_put.lua
--- in front. store.c builds the call (store_check_async, join_checks) and reads
+-- ran alone (a later check sees the tokens, duplicates, records and
+-- reputation of an earlier one). The build puts lib/queue_index.lua,
+-- lib/queue_put.lua and lib/rep.lua in front. store.c builds the call (store_check_async, join_checks) and reads
 -- its replies (parse_check).
 --
 -- KEYS[1..4] the site's bucket hashes of epochs e-2 .. e+1 (e: the
 -- caller's guess of the current epoch; the script picks by Redis's
 -- clock), KEYS[5..8] its duplicate hashes of windows w-2 .. w+1 (the same
--- way), then per check: its decision key, and when it brings a held
--- comment, the held item and the held queue.
+-- way), KEYS[9] the site's reputation hash (lib/rep.lua), then per
+-- check: its decision key, and when it brings a held comment, the held
+-- item and the held queue.
 -- ARGV[1] epoch length s, ARGV[2] e, ARGV[3..14] capacity and refill/s
 -- of each bucket slot, 0 the API key's, 1 + kind the others' (ip,
 -- ip_prefix, author, thread, site: the same for every check of a site,
@@ -16,7 +17,9 @@
 -- the held queue's cap (moderation.max_held, 0: none), ARGV[18] "1" to
 -- refuse a held comment at the cap (else evict: lib/queue_put.lua),
 -- ARGV[19..21] retention, events and audit ms (moderation.*_days),
--- ARGV[22] the number of checks, then per check (a = its first argument):
+-- ARGV[22..25] trust.approved_to_trust, max_rejection_rate, window_days
+-- and min_decisions, ARGV[26] the number of checks, then per check (a =
+-- its first argument):
 --   a    "1" to replay the decision key     a+6  the record's TTL s
 --   a+1  duplicate window ms ("0": none)     a+7  write the record only while
 --   a+2  IP source                                both duplicate counts are
@@ -27,8 +30,12 @@
 --   a+11 the comment id (held, or an edit)   a+10 "1" to replace one stored
 --   a+12 its duplicate fingerprint                before (an edit)
 --        ("": none)                          a+13 its buckets' slots, a digit
---   then per bucket its hash field.                each ("012345": all six; a
---                                                  first 0: the API key's)
+--   a+14 its network ("": none)                    each ("012345": all six; a
+--   a+15 two flags: "1" when trust would           first 0: the API key's)
+--        publish it, then the kind an            a+16 trust.new_commenter_hold
+--        automatic decision counts as                 for it (0: none)
+--        ("a", "r"; "-": none)
+--   then per bucket its hash field.
 -- A held comment stored before with the same body is left as it is (as by
 -- hold.lua); an edit that is not held leaves the queue (queue.h). A held
 -- comment at the cap either evicts (mq_over, mq_evict: then the decided
@@ -40,7 +47,16 @@
 -- {"limited", comment bucket (1-based), retry_ms} |
 -- {"ok", tightest comment bucket (1-based, 0 none), tokens left, dup ips,
 -- dup authors, 1 if the record was written, held comments evicted, 1 if
--- refused at the cap}.
+-- refused at the cap, the reputation rule that applies (0 none, 1
+-- trusted by its approvals, 2 trusted by a moderator, 3 new commenter, 4
+-- the author's recent history, 5 the network's, 6 premod by a moderator,
+-- 7 banned; 1 and 2 only when the flag says trust would publish it), the
+-- author's approved, rejected and spam in all and in the window, the
+-- network's in the window}.
+-- A check to which a reputation rule applies writes no record and holds
+-- nothing: check.c adds the rule's reason and records the outcome. With
+-- the flag's kind, a record written counts as the author's and the
+-- network's automatic decision (trust.count_automatic).
 --
 -- Cost matters more than elegance here: the script runs for every check
 -- on Redis's single thread. Each redis.call costs Redis about 2 us, and a
@@ -79,8 +95,10 @@ local ARGV, KEYS, call, byte, tonumber, floor = ARGV, KEYS, redis.call, string.b
 local t = call('TIME')
 local now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 local nows = tostring(now)
-local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[22])
+local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[26])
 local maxh, refuse, ret_ms, ev_ms, au_ms = tonumber(ARGV[17]), ARGV[18] == '1', ARGV[19], ARGV[20], ARGV[21]
+local today = floor(now / 86400000)
+local ntrust, maxrate, wdays, mindec = tonumber(ARGV[22]), tonumber(ARGV[23]), tonumber(ARGV[24]), tonumber(ARGV[25])
 local d = floor(tonumber(t[1]) / len) - e
 if d < -1 then d = -1 elseif d > 1 then d = 1 end
 local cur, prev = KEYS[3 + d], KEYS[2 + d]
@@ -94,12 +112,22 @@ for s = 0, 5 do pcap[s], prate[s] = tonumber(ARGV[3 + 2 * s]), tonumber(ARGV[4 +
 local sdig = {}
 local A, K, NB, F0, mk, fps, fpseen = {}, {}, {}, {}, {}, {}, {}
 local fields, fidx, fslot, FI, SI = {}, {}, {}, {}, {}
-local a, k, p, nf = 23, 9, 0, 0
+local rf, rseen = {}, {}
+local a, k, p, nf = 27, 10, 0, 0
 for j = 1, n do
   A[j], K[j], F0[j] = a, k, p
   mk[j] = KEYS[k]
   local fp = ARGV[a + 12]
   if fp ~= '' and not fpseen[fp] then fpseen[fp] = true; fps[#fps + 1] = fp end
+  local au, net = ARGV[a + 3], ARGV[a + 14]
+  if au ~= '' then
+    au = 'a:' .. au
+    if not rseen[au] then rseen[au] = true; rf[#rf + 1] = au end
+  end
+  if net ~= '' then
+    net = 'n:' .. net
+    if not rseen[net] then rseen[net] = true; rf[#rf + 1] = net end
+  end
   local slots = ARGV[a + 13]
   local dig = sdig[slots]
   if not dig then
@@ -110,7 +138,7 @@ for j = 1, n do
   local nb = #dig
   NB[j] = nb
   for b = 1, nb do
-    local f = ARGV[a + 13 + b]
+    local f = ARGV[a + 16 + b]
     local i = fidx[f]
     if not i then
       nf = nf + 1
@@ -121,7 +149,7 @@ for j = 1, n do
     FI[p], SI[p] = i, dig[b]
   end
   k = k + (ARGV[a + 8] ~= '' and 3 or 1)
-  a = a + 14 + nb
+  a = a + 17 + nb
 end
 local tok, tsm, fresh = {}, {}, true
 if nf > 0 then
@@ -144,6 +172,11 @@ if nf > 0 then
   end
 end
 local vals = call('MGET', unpack(mk))
+local repv, rdirty, rlist = {}, {}, {}
+if #rf > 0 then
+  local rv = call('HMGET', KEYS[9], unpack(rf))
+  for i = 1, #rf do repv[rf[i]] = rv[i] or false end
+end
 local dupw, dfresh, dlist, ddirty = {}, true, {}, {}
 if #fps > 0 then
   local dv, need = call('HMGET', dcur, unpack(fps)), {}
@@ -231,15 +264,29 @@ for j = 1, n do
         dupw[fp] = entry
         if not ddirty[fp] then ddirty[fp] = true; dlist[#dlist + 1] = fp end
       end
+      local au, net, flags = ARGV[a + 3], ARGV[a + 14], ARGV[a + 15]
+      local fa, fn = au ~= '' and 'a:' .. au, net ~= '' and 'n:' .. net
+      local rs, ra, rr, rx, wa, wr, wx = rep_read(fa and repv[fa], today, wdays)
+      local _, na, nr, nx
+      if fn then _, _, _, _, na, nr, nx = rep_read(repv[fn], today, wdays) else na, nr, nx = 0, 0, 0 end
+      local newh, cls = tonumber(ARGV[a + 16]), 0
+      if fa and rs == 'b' then cls = 7
+      elseif fa and rs == 'p' then cls = 6
+      elseif fa and rs == 't' then cls = 2
+      elseif maxrate > 0 and wa + wr + wx >= mindec and wr + wx > maxrate * (wa + wr + wx) then cls = 4
+      elseif maxrate > 0 and na + nr + nx >= mindec and nr + nx > maxrate * (na + nr + nx) then cls = 5
+      elseif fa and newh > 0 and ra < newh then cls = 3
+      elseif fa and ntrust > 0 and ra >= ntrust and wx == 0 then cls = 1 end
+      if cls <= 2 and byte(flags, 1) ~= 49 then cls = 0 end
       local rec, ev, refused = 0, 0, 0
       if ARGV[a + 10] == '1' and ARGV[a + 8] == '' and ARGV[a + 11] ~= '' then
         mq_drop(string.match(KEYS[k], '^mg:{[^}]*}:'), ARGV[a + 11])
       end
       local most = tonumber(ARGV[a + 7])
-      if ARGV[a + 4] ~= '' and (most == 0 or (nip < most and nau < most)) then
+      if cls == 0 and ARGV[a + 4] ~= '' and (most == 0 or (nip < most and nau < most)) then
         local rl = 'null'
         if tight > 0 then
-          rl = '{"limited":false,"bucket":"' .. string.match(ARGV[a + 13 + tight + first - 1], '^[^:]*') ..
+          rl = '{"limited":false,"bucket":"' .. string.match(ARGV[a + 16 + tight + first - 1], '^[^:]*') ..
                '","remaining":' .. string.format('%.0f', floor(left)) .. '}'
         end
         local held = ARGV[a + 8] ~= ''
@@ -253,6 +300,15 @@ for j = 1, n do
             local r = ARGV[a + 4] .. rl .. ARGV[a + 5]
             call('SET', KEYS[k], r, 'EX', ARGV[a + 6])
             decw[KEYS[k]] = r
+            local kind = string.sub(flags, 2, 2)
+            if kind ~= '-' and ARGV[a + 10] ~= '1' then
+              for _, f in ipairs({fa, fn}) do
+                if f then
+                  repv[f] = rep_add(repv[f], kind, today, 1, today)
+                  if not rdirty[f] then rdirty[f] = true; rlist[#rlist + 1] = f end
+                end
+              end
+            end
             if held then
               for _ = 1, over do ev = ev + mq_evict(P, now, ev_ms, au_ms) end
               if ev > 0 then mq_sweep(P, now, ret_ms) end
@@ -261,7 +317,7 @@ for j = 1, n do
           end
         end
       end
-      res = {'ok', tight, floor(left), nip, nau, rec, ev, refused}
+      res = {'ok', tight, floor(left), nip, nau, rec, ev, refused, cls, ra, rr, rx, wa, wr, wx, na, nr, nx}
     end
   end
   out[j] = res
@@ -286,5 +342,14 @@ if #dlist > 0 then
     call('EXPIREAT', dcur, (de + dd + 2) * dlen + 1)
     if dd >= 0 then call('UNLINK', KEYS[5 + dd]) end
   end
+end
+if #rlist > 0 then
+  local hs, gone = {}, {}
+  for i = 1, #rlist do
+    local v = repv[rlist[i]]
+    if v then hs[#hs + 1] = rlist[i]; hs[#hs + 1] = v else gone[#gone + 1] = rlist[i] end
+  end
+  if #hs > 0 then call('HSET', KEYS[9], unpack(hs)) end
+  if #gone > 0 then call('HDEL', KEYS[9], unpack(gone)) end
 end
 return out

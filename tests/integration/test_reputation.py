@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Commenter reputation (api.md 2.15, 3.1 "trust"): moderators' decisions
+count for the comment's author and network, in Redis, and the check script
+reads them in its one round trip. An author crossing trust.approved_to_trust
+has a borderline comment published, loses it with a spam decision and gets
+it back when that is undone; new commenters are held; a high rejection
+rate holds an author and a network; moderators' overrides (trusted, premod,
+banned) win; premod "new" on a thread; modgate's own decisions count where
+the site allows; GET comments/{id} and GET authors/{author} show the
+history; bad input gets its own 400. Real redis-server, real binary, real
+HTTP. Prints "N passed, N failed"."""
+import copy
+import hashlib
+import os
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, OTHER_CMS_KEY, Service, base_config, comment,  # noqa: E402
+                     err_code, no_starter, run_tests, start)
+
+ctx = {}
+_n = [0]
+# Every plain comment scores the prior (0.1, no starter model): above this
+# hold threshold, so the score alone sends it to a moderator (borderline).
+BORDERLINE = {"hold": 0.05, "reject": 0.95}
+TRUST_DEFAULTS = {"approved_to_trust": 3, "trusted_max_score": 0.8, "new_commenter_hold": 0,
+                  "max_rejection_rate": 0, "window_days": 7, "min_decisions": 3, "count_automatic": False,
+                  "automatic_max_score": 0.1}
+
+
+def svc():
+    return ctx["svc"]
+
+
+def policy(borderline=False, **trust):
+    """The test site's thresholds (BORDERLINE, else the defaults) and trust
+    (the defaults but 'trust'), stored whole (a policy change merges field
+    by field) by an admin: in force at once on this instance."""
+    t = dict(TRUST_DEFAULTS, **trust)
+    th = BORDERLINE if borderline else {"hold": 0.5, "reject": 0.95}
+    st, b = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"thresholds": th, "trust": t}},
+                          key=ADMIN_KEY)[:2]
+    assert st == 200, (st, b)
+
+
+def check(author=None, body=None, net=None, thread="a42", cid=None):
+    """(decision, {code: reason}, comment id) of a fresh comment."""
+    _n[0] += 1
+    cid = cid or "rep-%d" % _n[0]
+    ip = "%s.%d" % (net or "198.18.%d" % (_n[0] % 250), _n[0] % 250 + 1)
+    if body is None:
+        body = "A fair point about the council budget, item %d deserves a closer look." % _n[0]
+    c = comment(body, ip=ip, cid=cid)
+    c["comment"]["thread_id"] = thread
+    if author is not None:
+        c["author"] = author
+    st, r, _ = svc().check(c)
+    assert st == 200, (st, r)
+    return r["decision"], {x["code"]: x for x in r["reasons"]}, cid
+
+
+def act(cid, action, **f):
+    doc = {"action": action}
+    doc.update(f)
+    st, b, _ = svc().request("POST", "/v1/sites/news/comments/%s/action" % urllib.parse.quote(cid, safe=""), doc,
+                             key=MOD_KEY)
+    assert st == 200 and b["status"] == "ok", (cid, action, st, b)
+    return b
+
+
+def author_path(a):
+    return "/v1/sites/news/authors/" + urllib.parse.quote(a, safe="")
+
+
+def get_author(a, key=MOD_KEY):
+    return svc().request("GET", author_path(a), key=key)[:2]
+
+
+def put_author(a, doc, key=MOD_KEY):
+    return svc().request("PUT", author_path(a), doc, key=key)[:2]
+
+
+def held_then(author, action, **kw):
+    """A comment of 'author' held by the suspect word, then decided."""
+    d, rs, cid = check(author, body="Is crypto the answer to the deficit, as item %d says?" % _n[0], **kw)
+    assert d == "hold" and "suspect_word" in rs, (d, rs)
+    act(cid, action)
+    return cid
+
+
+def test_an_author_with_n_approvals_is_trusted_until_spam_and_again_after_undo():
+    policy(True, approved_to_trust=2, trusted_max_score=0.5)
+    alice = {"id": "alice-%d" % _n[0]}
+    for _ in range(2):
+        d, rs, cid = check(alice)
+        assert d == "hold" and "trusted_author" not in rs, (d, rs)
+        act(cid, "approve")
+    d, rs, _ = check(alice)
+    assert d == "accept" and rs["trusted_author"]["filter"] == "reputation", (d, rs)
+    assert "2 approved" in rs["trusted_author"]["detail"], rs
+    # trust never lifts a floor (the suspect word) and never above its score
+    spam = held_then(alice, "spam")
+    d, rs, _ = check(alice)
+    assert d == "hold" and "trusted_author" not in rs, (d, rs)  # recent spam
+    act(spam, "hold", **{"from": "spam"})  # the undo
+    d, rs, _ = check(alice)
+    assert d == "accept" and "trusted_author" in rs, (d, rs)
+    policy(True, approved_to_trust=2, trusted_max_score=0.05)
+    d, rs, _ = check(alice)
+    assert d == "hold" and "trusted_author" not in rs, (d, rs)  # 0.1 is above 0.05
+    # another author with the same counts elsewhere is not trusted
+    d, rs, _ = check({"id": "someone-else"})
+    assert d == "hold", (d, rs)
+
+
+def test_new_commenters_are_held_until_approved():
+    policy(new_commenter_hold=2)
+    bob = {"id": "bob-%d" % _n[0]}
+    d, rs, cid = check(bob)
+    assert d == "hold" and rs["new_commenter"]["filter"] == "reputation", (d, rs)
+    assert "0 of 2" in rs["new_commenter"]["detail"], rs
+    act(cid, "approve")
+    d, rs, cid = check(bob)
+    assert d == "hold" and "1 of 2" in rs["new_commenter"]["detail"], (d, rs)
+    act(cid, "approve")
+    d, rs, _ = check(bob)
+    assert d == "accept" and "new_commenter" not in rs, (d, rs)
+    # a comment without author id or e-mail cannot be told new: not held by this rule
+    d, rs, _ = check(None)
+    assert d == "accept", (d, rs)
+    # an e-mail author is keyed by the address's hash
+    d, rs, _ = check({"email": "Reader-%d@Example.org" % _n[0]})
+    assert d == "hold" and "new_commenter" in rs, (d, rs)
+
+
+def test_a_high_rejection_rate_holds_the_author_and_the_network():
+    policy(max_rejection_rate=0.5)
+    carol = {"id": "carol-%d" % _n[0]}
+    held_then(carol, "approve")
+    held_then(carol, "reject")
+    d, rs, _ = check(carol)
+    assert d == "accept", (d, rs)  # 1 of 2 decisions: fewer than min_decisions
+    last = held_then(carol, "spam")
+    d, rs, _ = check(carol)
+    assert d == "hold" and "2 of 3" in rs["recent_history"]["detail"], (d, rs)
+    act(last, "approve", **{"from": "spam"})  # a moderator changes their mind: 1 of 3, not above 0.5
+    d, rs, _ = check(carol)
+    assert d == "accept", (d, rs)
+    # a network: three authors of one /24, all rejected
+    net = "198.51.77"
+    for i in range(3):
+        held_then({"id": "n%d-%d" % (i, _n[0])}, "reject", net=net)
+    d, rs, _ = check({"id": "newcomer-%d" % _n[0]}, net=net)
+    assert d == "hold" and "198.51.77.0/24" in rs["recent_history"]["detail"], (d, rs)
+    d, rs, _ = check({"id": "newcomer-%d" % _n[0]}, net="198.51.78")
+    assert d == "accept", (d, rs)
+    policy()
+    d, rs, _ = check({"id": "newcomer2-%d" % _n[0]}, net=net)
+    assert d == "accept", (d, rs)
+
+
+def test_moderator_overrides_win():
+    policy(True)
+    dave = "dave-%d" % _n[0]
+    st, b = put_author(dave, {"status": "banned", "note": "abuse, see ticket 12"})
+    assert st == 200 and b["status"] == "banned" and b["previous_status"] == "normal", (st, b)
+    assert b["note"] == "abuse, see ticket 12" and b["set_by"] == "t-mod", b
+    d, rs, _ = check({"id": dave})
+    assert d == "reject" and rs["author_banned"]["filter"] == "reputation", (d, rs)
+    assert put_author(dave, {"status": "premod"})[0] == 200
+    d, rs, _ = check({"id": dave}, body="Plain and polite, number %d." % _n[0])
+    assert d == "hold" and "author_premod" in rs, (d, rs)
+    assert put_author(dave, {"status": "trusted"})[0] == 200
+    d, rs, _ = check({"id": dave})
+    assert d == "accept" and "a moderator trusts" in rs["trusted_author"]["detail"], (d, rs)
+    d, rs, _ = check({"id": dave}, body="Win at the casino tonight %d" % _n[0])
+    assert d == "reject" and "trusted_author" not in rs, (d, rs)  # never lifts a blocked word
+    st, b = put_author(dave, {"status": "normal"})
+    assert st == 200 and b["previous_status"] == "trusted", b
+    d, rs, _ = check({"id": dave})
+    assert d == "hold", (d, rs)
+    st, b = get_author(dave)
+    assert st == 200 and b["status"] == "normal" and b["key"] == author_key(dave), b
+    # by e-mail: the key of the lowercased address, never the address itself
+    email = "Eve-%d@Example.ORG" % _n[0]
+    k = author_key(None, email)
+    st, b = put_author("email:" + k, {"status": "banned"})
+    assert st == 200, b
+    d, rs, _ = check({"email": email})
+    assert d == "reject" and "author_banned" in rs, (d, rs)
+    assert get_author("key:" + k)[1]["status"] == "banned"
+    for k2, v in svc_redis_hash("mg:{news}:rep").items():
+        assert email.lower() not in k2 + v and email not in k2 + v
+
+
+def test_author_history_in_the_comment_and_the_author_view():
+    policy(True)
+    fred = "fred-%d" % _n[0]
+    _, _, c1 = check({"id": fred}, net="198.51.90")
+    act(c1, "approve")
+    _, _, c2 = check({"id": fred}, net="198.51.90")
+    act(c2, "spam")
+    _, _, c3 = check({"id": fred}, net="198.51.90")
+    st, b = svc().request("GET", "/v1/sites/news/comments/" + c3, key=MOD_KEY)[:2]
+    assert st == 200, (st, b)
+    h = b["author_history"]
+    assert h["key"] == author_key(fred) and (h["approved"], h["rejected"], h["spam"]) == (1, 0, 1), h
+    assert h["recent"] == {"approved": 1, "rejected": 0, "spam": 1} and h["window_days"] == 7, h
+    assert h["network"]["prefix"] == "198.51.90.0/24" and h["network"]["approved"] == 1, h
+    assert [(x["id"], x["state"]) for x in h["last"]] == [(c3, "held"), (c2, "spam"), (c1, "approved")], h
+    st, b = get_author(fred, key=CMS_KEY)
+    assert st == 200 and b["approved"] == 1 and b["spam"] == 1 and len(b["last"]) == 3, b
+
+
+def test_premod_new_on_a_thread():
+    policy()
+    st, b = svc().request("PUT", "/v1/sites/news/threads/trial-%d" % _n[0], {"premod": "new", "for_s": 3600},
+                          key=CMS_KEY)[:2]
+    assert st == 200 and b["premod"] == "new", b
+    thread = b["thread_id"]
+    gina = {"id": "gina-%d" % _n[0]}
+    d, rs, cid = check(gina, thread=thread)
+    assert d == "hold" and "pre-moderated here" in rs["new_commenter"]["detail"], (d, rs)
+    d, rs, _ = check(None, thread=thread)
+    assert d == "hold" and rs["premod_new"]["filter"] == "editorial", (d, rs)
+    d, rs, _ = check(gina)  # another thread: not pre-moderated
+    assert d == "accept", (d, rs)
+    act(cid, "approve")
+    d, rs, _ = check(gina, thread=thread)
+    assert d == "accept", (d, rs)
+
+
+def test_automatic_decisions_count_where_the_site_allows():
+    policy(count_automatic=True, automatic_max_score=0.5)
+    hank = "hank-%d" % _n[0]
+    for _ in range(2):
+        assert check({"id": hank})[0] == "accept"
+    assert check({"id": hank}, body="cheap casino chips %d" % _n[0])[0] == "reject"
+    st, b = get_author(hank)
+    assert (b["approved"], b["rejected"], b["spam"]) == (2, 1, 0), b
+    policy()
+    assert check({"id": hank})[0] == "accept"
+    assert get_author(hank)[1]["approved"] == 2  # off again: not counted
+
+
+def test_bad_input_gets_its_own_400():
+    for doc, code in [({"status": "vip"}, "invalid_field"), ({}, "missing_field"), ({"status": 3}, "wrong_type"),
+                      ({"status": "banned", "why": "x"}, "unknown_field"),
+                      ({"status": "banned", "note": "x" * 501}, "invalid_field"),
+                      ({"status": "banned", "note": 5}, "wrong_type")]:
+        st, b = put_author("someone", doc)
+        assert st == 400 and err_code(b) == code, (doc, st, b)
+    for a in ("email:not-a-key", "key:ABCDEF0123456789", "email:0123"):
+        st, b = get_author(a)
+        assert st == 400 and err_code(b) == "bad_parameter", (a, st, b)
+    st, b = put_author("someone", {"status": "banned"}, key=CMS_KEY)
+    assert st == 403, (st, b)
+    st, b = svc().request("GET", "/v1/sites/news/authors/someone", key=OTHER_CMS_KEY)[:2]
+    assert st == 403, (st, b)
+    st, b = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"trust": {"window_days": 0}}},
+                          key=ADMIN_KEY)[:2]
+    assert st == 400 and "window_days" in b["error"]["message"], b
+    st, b = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"trust": {"hold_all": True}}},
+                          key=ADMIN_KEY)[:2]
+    assert st == 400, b
+    assert get_author("someone")[1]["status"] == "normal"
+
+
+def author_key(aid, email=None):
+    """request.h's author key: 16 hex digits of BLAKE2b-64 of "id:" + id,
+    else "em:" + the lowercased e-mail address."""
+    s = ("id:" + aid) if aid is not None else ("em:" + email.lower())
+    return hashlib.blake2b(s.encode(), digest_size=8).hexdigest()
+
+
+def svc_redis_hash(key):
+    raw = ctx["redis"].cmd("HGETALL", key)
+    raw = [x.decode() if isinstance(x, bytes) else x for x in raw]
+    return dict(zip(raw[::2], raw[1::2]))
+
+
+def main():
+    only = start(ctx)
+    cfg = no_starter(base_config(ctx["redis"].port))
+    s = Service(ctx["bin"], ctx["tmp"], copy.deepcopy(cfg))
+    s.start()
+    ctx["svc"] = s
+    return run_tests(globals(), s, ctx["redis"], only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
