@@ -42,5 +42,6 @@ files[D .. "queue_migrate.lua"] = { read_globals = uses(queue_index, queue_put) 
 files[D .. "queue_list.lua"] = { read_globals = queue_index }
 files[D .. "queue_get.lua"] = { read_globals = rep }
 files[D .. "authors.lua"] = { read_globals = rep }
+files[D .. "report.lua"] = { read_globals = queue_index }
 files[D .. "queue_act.lua"] = { read_globals = uses(queue_index, bayes_change, rep) }
 files[D .. "learn.lua"] = { read_globals = bayes_change }

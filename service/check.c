@@ -258,6 +258,7 @@ static int replay(struct http_request *req, const char *stored, const char *body
         return 1;
     }
     json_object_del(o, "body_fp");
+    json_object_del(o, "ix");
     json_object_set_new(o, "replayed", json_true());
     json_object_set(o, "original_request_id", json_object_get(o, "request_id"));
     json_object_set_new(o, "request_id", json_string(req->id));
@@ -271,8 +272,10 @@ static int replay(struct http_request *req, const char *stored, const char *body
 }
 
 /* The decision record kept for replays: the response JSON with the body's
- * fingerprint added as a last field (new; free()). */
-static char *record_of(const char *response, const char *body_fp)
+ * fingerprint and the comment's "THREAD|AUTHOR|NET" (queue.h's index
+ * line, for a reader's report: reports.c) added as last fields (new;
+ * free()). Neither goes back in a replayed answer. */
+static char *record_of(const char *response, const char *body_fp, const char *rix)
 {
     size_t n = strlen(response);
     struct buf b;
@@ -280,6 +283,8 @@ static char *record_of(const char *response, const char *body_fp)
     buf_append(&b, response, n - 1); /* without the closing brace */
     buf_puts(&b, ",\"body_fp\":\"");
     buf_puts(&b, body_fp);
+    buf_puts(&b, "\",\"ix\":\"");
+    buf_puts(&b, rix);
     buf_puts(&b, "\"}");
     return b.p;
 }
@@ -388,6 +393,7 @@ struct check_state {
     /* a held comment, while the hold script runs */
     char *rec, *ijson;        /* decision record, held item (new) */
     char body_fp[33];         /* of the body as sent, when there is a comment id */
+    char rix[128];            /* "THREAD|AUTHOR|NET" for the record (record_of) */
     int edit;                 /* the id was decided before for another body */
     /* the captcha: a payload sent with the comment, and a challenge made */
     int cap_credited;         /* a valid solution took the site's credit off */
@@ -601,6 +607,7 @@ void check_run(struct http_request *req, struct http_response *resp, unsigned fl
     st->res.replay = NULL;
     st->rec = st->ijson = NULL;
     st->body_fp[0] = 0;
+    st->rix[0] = 0;
     st->site = NULL;
     st->count_dups = 0;
     st->head.p = NULL;
@@ -718,6 +725,10 @@ static void send_check(struct http_request *req, struct check_state *st)
         unsigned char h[16];
         crypto_generichash(h, sizeof h, (const unsigned char *)in->body, in->body_len, NULL, 0);
         sodium_bin2hex(st->body_fp, sizeof st->body_fp, h, sizeof h);
+        char thread[17] = "";
+        if (in->thread_id)
+            req_key("th:", in->thread_id, thread);
+        snprintf(st->rix, sizeof st->rix, "%s|%s|%s", thread, in->author_key, in->prefix);
         /* Most checks end as the filters say now: tokens left, no
          * duplicate. The script then writes their decision record itself
          * (head + its rate-limit object + tail), so that a check is one
@@ -733,7 +744,7 @@ static void send_check(struct http_request *req, struct check_state *st)
             struct buf tail;
             buf_init(&tail);
             render_tail(&tail, &a0);
-            st->rec_tail = record_of(tail.p, st->body_fp);
+            st->rec_tail = record_of(tail.p, st->body_fp, st->rix);
             buf_free(&tail);
             q->rec_head = st->head.p;
             q->rec_tail = st->rec_tail;
@@ -798,7 +809,7 @@ static void hold_finish(struct http_request *req, struct check_state *st, const 
     buf_init(&out);
     render(&out, a);
     if (st->refused && a->comment_id) { /* replayed as answered, like any answer not stored */
-        char *rec = record_of(out.p, st->body_fp);
+        char *rec = record_of(out.p, st->body_fp, st->rix);
         store_remember(site->name, a->comment_id, rec, site->decision_ttl_s);
         free(rec);
     }
@@ -888,7 +899,7 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
     a->hold = HOLD_STORED;
     render(&rec, a);
     free(st->rec);
-    st->rec = record_of(rec.p, st->body_fp);
+    st->rec = record_of(rec.p, st->body_fp, st->rix);
     buf_free(&rec);
     free(st->ijson);
     st->ijson = held_item(req, st, a);
@@ -1050,7 +1061,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     if (d == DEC_REJECT && site->captcha.enabled && in->prefix[0] && !degraded && !dry)
         store_captcha_spam(site->name, in->prefix, (long long)time(NULL)); /* raises its captchas' work */
     if (in->comment_id && r->status == ST_OK && !recorded && !dry) {
-        char *rec = record_of(out.p, st->body_fp);
+        char *rec = record_of(out.p, st->body_fp, st->rix);
         store_remember(site->name, in->comment_id, rec, site->decision_ttl_s);
         free(rec);
     }

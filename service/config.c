@@ -268,6 +268,7 @@ static void site_defaults(struct site_cfg *s)
      * turns them on (with Coral's 0.3 over 7 days when it does). */
     s->trust = (struct trust_cfg){ .approved_to_trust = 3, .trusted_max_score = 0.8, .window_days = 7,
                                    .min_decisions = 3, .automatic_max_score = 0.1 };
+    s->report_threshold = 3;
     s->decision_ttl_s = 7 * 86400; /* a CMS retrying a week later still gets the same answer */
     memcpy(s->buckets, bucket_defaults, sizeof s->buckets);
     s->api = (struct bucket_cfg){ 1, 2000, 1000, "", "" };
@@ -858,7 +859,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
         "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", "akismet",
-        "premod", "closed", "trust", NULL };
+        "premod", "closed", "trust", "reports", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -903,6 +904,14 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     json_t *tr = get_obj(x, path, o, "trust");
     if (tr && parse_trust(x, path, tr, &s->trust))
         return -1;
+    json_t *rp = get_obj(x, path, o, "reports");
+    if (rp) {
+        join(p, sizeof p, path, "reports");
+        static const char *const rk[] = { "threshold", "hide", NULL };
+        if (only_keys(x, p, rp, rk) || get_int(x, p, rp, "threshold", 1, 1000, &s->report_threshold) ||
+            get_bool(x, p, rp, "hide", &s->report_hide))
+            return -1;
+    }
 
     json_t *rl = get_obj(x, path, o, "rate_limits");
     if (rl) {
@@ -1277,7 +1286,7 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
  * into another's model) the ones it may. */
 static const char *const policy_keys[] = { "thresholds", "prior", "redis_down", "shadow", "decision_ttl_s",
     "rate_limits", "api_rate_limit", "links", "words", "duplicates", "style", "weights", "bayes", "captcha",
-    "form_token", "moderation", "premod", "closed", "trust", NULL };
+    "form_token", "moderation", "premod", "closed", "trust", "reports", NULL };
 static const char *const policy_captcha_keys[] = { "cost", "counter_min", "counter_max", "ttl_s",
     "challenge_from", "challenge_to", "credit", "max_challenges", NULL };
 static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "alpha", "min_tokens",
@@ -1442,6 +1451,8 @@ json_t *cfg_policy_json(const struct site_cfg *s)
                                   t->max_rejection_rate, "window_days", (json_int_t)t->window_days,
                                   "min_decisions", (json_int_t)t->min_decisions, "count_automatic",
                                   t->count_automatic, "automatic_max_score", t->automatic_max_score));
+    json_object_set_new(doc, "reports", json_pack("{s:I,s:b}", "threshold", (json_int_t)s->report_threshold, "hide",
+                                                  s->report_hide));
     const struct captcha_cfg *cc = &s->captcha;
     if (cc->enabled) {
         json_object_set_new(doc, "captcha",

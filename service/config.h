@@ -167,6 +167,8 @@ struct site_cfg {
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
     enum premod premod;           /* hold these before anyone reads them */
     struct trust_cfg trust;
+    long report_threshold;        /* reports.threshold: distinct readers that queue a comment */
+    int report_hide;              /* reports.hide: the event tells the CMS to hide it */
     int closed;                   /* reject every new comment (reason thread_closed) */
     /* The policy in force (policy.h): 0 = the config file's, else the
      * version stored in Redis, set by 'policy_by' at 'policy_at_ms'. */

@@ -31,6 +31,7 @@
 #include "spool.h"
 #include "queue.h"
 #include "authors.h"
+#include "reports.h"
 #include "routes.h"
 #include "store.h"
 
@@ -115,6 +116,7 @@ static int cmd_serve(const char *path)
     store_configure(c);
     queue_init(); /* its scripts are loaded at connect with the store's */
     authors_init();
+    reports_init();
     learn_wire(queue_learn_move_async); /* /v1/learn moves held comments (learn.h) */
     if (store_start() != 0) {
         LOG_ERROR(NULL, "cannot start the store thread");

@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "threads.h"
 #include "authors.h"
+#include "reports.h"
 #include "spool.h"
 #include "store.h"
 #include "tuning.h"
@@ -52,6 +53,7 @@ static const struct route routes[] = {
      * modgate holds (api.md 2.8); listing and bulk actions stay moderators' */
     { "POST", "/v1/sites/{site}/comments/{id}/action", action_handle,
       ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 1 },
+    { "POST", "/v1/sites/{site}/comments/{id}/reports", reports_handle, ROLE_BIT(ROLE_CMS), 1 },
     { "POST", "/v1/sites/{site}/actions", actions_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/sites/{site}/audit", audit_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/sites/{site}/events", events_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_ADMIN), 0 },

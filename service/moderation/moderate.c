@@ -27,7 +27,7 @@
 #define STREAM_PAGE_MAX 1000
 #define CURSOR_MAX 256
 
-static const char *const STATES[] = { "held", "approved", "rejected", "spam", NULL };
+static const char *const STATES[] = { "held", "approved", "rejected", "spam", "reported", NULL };
 
 static int one_of(const char *s, const char *const *set)
 {
@@ -282,7 +282,7 @@ void queue_handle(struct http_request *req, struct http_response *resp)
     const char *smin = http_arg(req, "score_min"), *smax = http_arg(req, "score_max"), *counts = http_arg(req, "counts");
     st->state = state && *state ? state : "held";
     if (!one_of(st->state, STATES)) {
-        reply_error(resp, 400, "bad_parameter", "state must be held, approved, rejected or spam");
+        reply_error(resp, 400, "bad_parameter", "state must be held, approved, rejected, spam or reported");
         mod_cleanup(req);
         return;
     }
@@ -631,7 +631,7 @@ static int action_fields(struct mod_state *st, json_t *o, struct http_response *
         return -1;
     }
     if (f && !json_is_null(f) && !one_of(json_string_value(f), STATES)) {
-        reply_error(resp, 400, "invalid_field", "from must be held, approved, rejected or spam");
+        reply_error(resp, 400, "invalid_field", "from must be held, approved, rejected, spam or reported");
         return -1;
     }
     if (n && !json_is_null(n) &&

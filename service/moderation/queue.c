@@ -110,7 +110,7 @@ static size_t item_prefix(const char *item, size_t n)
 }
 
 void queue_item_text(struct buf *b, const char *state, const char *ver, const char *item, size_t item_len,
-                     const char *since_ms, const char *learned, const char *by)
+                     const char *since_ms, const char *learned, const char *by, const char *reports)
 {
     size_t n = item_prefix(item, item_len);
     if (n)
@@ -129,6 +129,10 @@ void queue_item_text(struct buf *b, const char *state, const char *ver, const ch
     json_put_str(b, learned && *learned ? learned : NULL);
     buf_puts(b, ",\"decided_by\":");
     json_put_str(b, by && *by ? by : NULL);
+    if (reports && *reports == '{') { /* report.lua's summary (cjson's JSON) */
+        buf_puts(b, ",\"reports\":");
+        buf_puts(b, reports);
+    }
     buf_append(b, "}", 1);
 }
 
@@ -136,7 +140,7 @@ void queue_item_text(struct buf *b, const char *state, const char *ver, const ch
 static void put_item(struct buf *b, struct store_reply *const *e)
 {
     queue_item_text(b, str_of(e[1]), str_of(e[5]), str_of(e[6]), e[6] && e[6]->type == STORE_REPLY_STRING ? e[6]->len : 0,
-                    str_of(e[4]), str_of(e[7]), str_of(e[8]));
+                    str_of(e[4]), str_of(e[7]), str_of(e[8]), str_of(e[9]));
 }
 
 /* Built as text, not as a jansson tree: this runs on a Redis lane's
@@ -156,7 +160,7 @@ static void parse_list(const struct store_reply *r, const char *err, void *out)
     buf_append(&b, "[", 1);
     for (size_t i = 0, k = 0; i < r->element[0]->elements; i++) {
         struct store_reply *e = r->element[0]->element[i];
-        if (!is_arr(e, 9))
+        if (!is_arr(e, 10))
             continue;
         if (k++)
             buf_append(&b, ",", 1);
@@ -168,10 +172,10 @@ static void parse_list(const struct store_reply *r, const char *err, void *out)
     json_t *o = json_pack("{s:b, s:s, s:s, s:I, s:I}", "done", int_of(m->element[2]) == 1, "last_ms",
                           str_of(m->element[0]), "last_id", str_of(m->element[1]), "looked_at",
                           (json_int_t)int_of(m->element[3]), "matching", (json_int_t)int_of(m->element[4]));
-    static const char *const states[] = { "held", "approved", "rejected", "spam" };
-    if (is_arr(r->element[2], 4)) {
+    static const char *const states[] = { "held", "approved", "rejected", "spam", "reported" };
+    if (is_arr(r->element[2], 5)) {
         json_t *c = json_object();
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             json_object_set_new(c, states[i], json_integer(int_of(r->element[2]->element[i])));
         json_object_set_new(o, "counts", c);
         json_t *rc = json_object();
@@ -248,11 +252,12 @@ static void parse_get(const struct store_reply *r, const char *err, void *out)
     if (h->elements == 0)
         return; /* rc 0, text NULL: no such comment */
     /* the hash's fields in put_item's order: id, state, score, at, since, ver, item, learned, by */
-    static const char *const names[] = { "", "state", "score", "at", "since", "ver", "item", "learned", "by" };
-    struct store_reply *f[9] = { 0 };
+    static const char *const names[] = { "", "state", "score", "at", "since", "ver", "item", "learned", "by",
+                                         "reports" };
+    struct store_reply *f[10] = { 0 };
     const char *ix = "";
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        for (int k = 1; k < 9; k++)
+        for (int k = 1; k < 10; k++)
             if (strcmp(str_of(h->element[i]), names[k]) == 0)
                 f[k] = h->element[i + 1];
         if (strcmp(str_of(h->element[i]), "ix") == 0)

@@ -104,7 +104,7 @@ struct buf;
  * item (item_len bytes) without its index line, with state, version,
  * state_since, learned and decided_by. */
 void queue_item_text(struct buf *b, const char *state, const char *ver, const char *item, size_t item_len,
-                     const char *since_ms, const char *learned, const char *by);
+                     const char *since_ms, const char *learned, const char *by, const char *reports);
 
 /* text: the comment (as queue_item_text), json: its history entries as
  * stored (an array of JSON texts, oldest first); both NULL (rc 0) when

@@ -22,10 +22,13 @@
 
 /* ---------- GET /metrics ---------- */
 
+/* The queue's states (metrics_depth.lua counts each). */
+#define NSTATES 5
+
 struct scrape {
     const struct cfg *cfg;
     int rc;                       /* 0: counts read; -1: Redis unavailable */
-    long long *counts;            /* 4 per site: held, approved, rejected, spam */
+    long long *counts;            /* NSTATES per site: held, approved, rejected, spam, reported */
     struct store_redis_info info; /* Redis's memory and settings, asked with the counts */
     _Atomic int left;             /* of the two, still to answer */
 };
@@ -34,7 +37,7 @@ static void parse_depth(const struct store_reply *r, const char *err, void *out)
 {
     (void)err;
     struct scrape *s = out;
-    if (!r || r->type != STORE_REPLY_ARRAY || r->elements != 4 * s->cfg->nsites) {
+    if (!r || r->type != STORE_REPLY_ARRAY || r->elements != NSTATES * s->cfg->nsites) {
         s->rc = -1;
         return;
     }
@@ -103,15 +106,15 @@ static void scraped(struct http_request *req, struct http_response *resp)
     counters_head(&b, "modgate_redis_up", "1 when Redis answered this scrape's queue read.", "gauge");
     buf_printf(&b, "modgate_redis_up %d\n", sc->rc == 0);
     if (sc->rc == 0) {
-        static const char *const states[] = { "held", "approved", "rejected", "spam" };
+        static const char *const states[NSTATES] = { "held", "approved", "rejected", "spam", "reported" };
         counters_head(&b, "modgate_queue_comments", "Comments in the moderation queue, by site and state.", "gauge");
         for (size_t i = 0; i < c->nsites; i++)
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < NSTATES; k++) {
                 int first = 1;
                 buf_puts(&b, "modgate_queue_comments");
                 counters_label(&b, "site", c->sites[i].name, &first);
                 counters_label(&b, "state", states[k], &first);
-                buf_printf(&b, "} %lld\n", sc->counts[4 * i + (size_t)k]);
+                buf_printf(&b, "} %lld\n", sc->counts[NSTATES * i + (size_t)k]);
             }
     }
     put_redis_info(&b, sc);
@@ -171,7 +174,7 @@ void metrics_handle(struct http_request *req, struct http_response *resp)
     }
     struct scrape *s = xcalloc(1, sizeof *s);
     s->cfg = req->cfg;
-    s->counts = xcalloc(4 * (req->cfg->nsites ? req->cfg->nsites : 1), sizeof *s->counts);
+    s->counts = xcalloc(NSTATES * (req->cfg->nsites ? req->cfg->nsites : 1), sizeof *s->counts);
     req->state = s;
     req->cleanup = scrape_cleanup;
     req->resume = scraped;

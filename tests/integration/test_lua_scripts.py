@@ -261,7 +261,7 @@ def test_queue_action_moves_a_held_comment():
     assert run("QUEUE_GET_LUA", [], [p, "none", 7]) == [[], [], []]
     items, page, counts, rc = run("QUEUE_LIST_LUA", [], [p, "spam", "0", 10, "", "", "", "", 100, "1", "a", "au1"])
     assert [i[:2] for i in items] == [["a1", "spam"]] and page[2:] == [1, 1, 1], (items, page)
-    assert counts == [0, 0, 0, 1] and dict(zip(rc[::2], rc[1::2])) == {"caps": 1, "link_many": 1}, (counts, rc)
+    assert counts == [0, 0, 0, 1, 0] and dict(zip(rc[::2], rc[1::2])) == {"caps": 1, "link_many": 1}, (counts, rc)
     lost, entries = run("QUEUE_STREAM_LUA", [], [p + "events", "", "0", 10])
     assert lost == 0 and [e[1][3] for e in entries] == ["approved", "spam"]
     assert run("QUEUE_STREAM_LUA", [], [p + "events", "1-1", "1", 10])[0] == 1  # a trimmed cursor
@@ -330,7 +330,7 @@ def test_tuning_labelled_and_metrics_depth():
     assert run("TUNING_LABELLED_LUA", [], [p, 0, 5000, "approved", 0, 10]) == [
         3, "d2", '{"i":"d2"}', "2000", "d1", '{"i":"d1"}', "1000"]
     assert run("TUNING_LABELLED_LUA", [], [p, 2500, 5000, "approved", 0, 10]) == [1]  # d3: spam now
-    assert run("METRICS_DEPTH_LUA", [], [p, "mg:{none}:"]) == [1, 3, 0, 0, 0, 0, 0, 0]
+    assert run("METRICS_DEPTH_LUA", [], [p, "mg:{none}:"]) == [1, 3, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
 # ---------- the build and lint agree ----------

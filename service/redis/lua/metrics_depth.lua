@@ -2,12 +2,12 @@
 -- for /metrics.
 --
 -- No KEYS. ARGV the sites' key prefixes (P: queue.h).
--- Returns ZCARD of each one's four state sets (held, approved, rejected,
--- spam), four per site. Read only.
+-- Returns ZCARD of each one's five state sets (held, approved, rejected,
+-- spam, reported), five per site. Read only.
 
 local out = {}
 for i = 1, #ARGV do
-  for _, s in ipairs({'held', 'approved', 'rejected', 'spam'}) do
+  for _, s in ipairs({'held', 'approved', 'rejected', 'spam', 'reported'}) do
     out[#out + 1] = redis.call('ZCARD', ARGV[i] .. 'q:' .. s)
   end
 end

@@ -14,7 +14,8 @@
 --
 -- Returns {items, {next ms, next id, done, looked at, matching}, counts,
 -- reason counts}: items are {id, state, score, at, since, ver, item,
--- learned, by}; matching is the driving index's size when that is exact
+-- learned, by, reports (report.lua's summary, "" none)}; counts are of
+-- held, approved, rejected, spam and reported; matching is the driving index's size when that is exact
 -- (one filter or none, no score range), else -1. Read only.
 
 -- byte order, as the zsets order equal scores (Lua's < follows the
@@ -60,10 +61,12 @@ while #out < limit and looked < budget do
         if filt[f] ~= drive and not redis.call('ZSCORE', filt[f], id) then ok = false; break end
       end
       if ok then
-        local h = redis.call('HMGET', P .. 'c:' .. id, 'state', 'score', 'at', 'since', 'ver', 'item', 'learned', 'by')
+        local h = redis.call('HMGET', P .. 'c:' .. id, 'state', 'score', 'at', 'since', 'ver', 'item', 'learned', 'by',
+          'reports')
         local s = tonumber(h[2]) or 0
         if h[1] and (not smin or s >= smin) and (not smax or s <= smax) then
-          out[#out + 1] = {id, h[1], h[2] or '0', h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '{}', h[7] or '', h[8] or ''}
+          out[#out + 1] = {id, h[1], h[2] or '0', h[3] or '0', h[4] or '0', h[5] or '0', h[6] or '{}', h[7] or '', h[8] or '',
+            h[9] or ''}
         end
       end
       if #out >= limit or looked >= budget then break end
@@ -73,7 +76,9 @@ while #out < limit and looked < budget do
 end
 local counts, rc = {}, {}
 if ARGV[10] == '1' then
-  for _, s in ipairs({'held', 'approved', 'rejected', 'spam'}) do counts[#counts + 1] = redis.call('ZCARD', P .. 'q:' .. s) end
+  for _, s in ipairs({'held', 'approved', 'rejected', 'spam', 'reported'}) do
+    counts[#counts + 1] = redis.call('ZCARD', P .. 'q:' .. s)
+  end
   for _, c in ipairs(redis.call('SMEMBERS', P .. 'codes')) do
     local n = redis.call('ZCARD', q .. ':r:' .. c)
     if n > 0 then rc[#rc + 1] = c; rc[#rc + 1] = n end
