@@ -5,17 +5,23 @@ key and sees the error, signs in with the moderator key, sees the comments
 /v1/check held, approves one and marks one spam by keyboard; the API then
 shows the new states, the audit log has both actions and the filter
 learned from both. A comment holding <script> and <img onerror> is shown
-as text and runs nothing. Real redis-server, real binary, real HTTP.
+as text and runs nothing. The focused comment's card shows its author's
+history (counts, network, last comments), and Shift+T, Shift+B twice and
+the Normal button set the author's status, read back through the API
+after each step. Real redis-server, real binary, real HTTP.
 Prints "N passed, N failed"."""
 import argparse
+import hashlib
 import json
 import os
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing, interop_node,  # noqa: E402
-                     keep_screenshot, make_tmp, run_tests)
+from harness import (INTEROP, MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing,  # noqa: E402
+                     interop_node, keep_screenshot, make_tmp, run_tests)
 
 LINKS = "at http://p.example.com and http://q.example.com and http://r.example.com"
 XSS = ('<script>window.__xss = "script"</script><img src=x onerror="window.__xss = \'img\'"> '
@@ -95,6 +101,143 @@ def test_a_moderator_works_the_queue_by_keyboard():
     assert out["rejected_empty"] == "No rejected comments." and out["rejected_items"] == 0, out
     assert os.path.getsize(shot) > 20000, shot
     keep_screenshot(shot, "moderator-queue.png", "MODGATE_UI_SCREENSHOT")  # for people: build/artifacts
+
+
+AUTHOR = "ana-ui"
+AUTHOR_NET = "198.51.77"
+THREAD = "ui-authors"
+
+
+def hold_in_thread(cid, author):
+    """A comment of THREAD from AUTHOR_NET, held for its suspect word."""
+    c = comment("Is crypto the answer to the budget, as %s asks?" % cid, cid=cid, ip=AUTHOR_NET + ".20", author=author)
+    c["comment"]["thread_id"] = THREAD
+    st, r, _ = svc().check(c)
+    assert st == 200 and r["decision"] == "hold" and r["stored"] is True, r
+    time.sleep(0.003)  # each its own millisecond: the author's last comments in a known order
+
+
+def decide(cid, action):
+    st, b, _ = svc().request("POST", "/v1/sites/news/comments/%s/action" % cid, {"action": action}, key=MOD_KEY)
+    assert st == 200 and b["status"] == "ok", (cid, action, st, b)
+    time.sleep(0.003)
+
+
+def author_view():
+    st, b, _ = svc().request("GET", "/v1/sites/news/authors/" + AUTHOR, key=MOD_KEY)
+    assert st == 200, (st, b)
+    return b
+
+
+class Browser:
+    """moderator-authors.mjs, step by step: each step's JSON line, and
+    "go" on its stdin to let it go on once the test has looked."""
+
+    def __init__(self, *args):
+        self.err = open(os.path.join(ctx["tmp"], "moderator-authors.err"), "w+")
+        self.p = subprocess.Popen(["node", os.path.join(INTEROP, "moderator-authors.mjs")] + list(args),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                  cwd=INTEROP)
+        self.watchdog = threading.Timer(180, self.p.kill)
+        self.watchdog.start()
+
+    def step(self, name):
+        line = self.p.stdout.readline()
+        if not line:
+            self.err.seek(0)
+            raise AssertionError("moderator-authors.mjs ended before %r (status %s): %s"
+                                 % (name, self.p.wait(), self.err.read()[-3000:]))
+        out = json.loads(line)
+        assert out["step"] == name and not out["page_errors"], out
+        return out
+
+    def go(self):
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        """The script's exit status. Its stdin is closed first, so that a
+        script still waiting for "go" (a failed step) ends too; killed if
+        it has not ended within 30 s."""
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.watchdog.cancel()
+        self.err.close()
+        return rc
+
+
+def test_the_card_shows_the_author_and_trusts_and_bans_by_key():
+    ana = {"id": AUTHOR, "name": "Ana"}
+    for cid, action in (("au-1", "approve"), ("au-2", "approve"), ("au-3", "spam")):
+        hold_in_thread(cid, ana)
+        decide(cid, action)
+    hold_in_thread("au-4", ana)
+    hold_in_thread("na-1", {"name": "A guest"})  # no id, no e-mail: no author key
+    view = author_view()
+    key = hashlib.blake2b(b"id:" + AUTHOR.encode(), digest_size=8).hexdigest()
+    assert view["key"] == key and view["status"] == "normal", view
+    counts = "2 approved · 0 rejected · 1 spam"
+    shot = os.path.join(ctx["tmp"], "author.png")
+    b = Browser("http://127.0.0.1:%d" % svc().port, MOD_KEY, THREAD, "au-4", "na-1", shot)
+    try:
+        out = b.step("panel")
+        assert sorted(out["shown"]) == ["au-4", "na-1"], out
+        # no author: only the network, and the author keys refuse with a message
+        na = out["no_author"]
+        assert na["key"] == "" and "no author id or e-mail" in na["none"] and na["status"] is None, na
+        assert na["prefix"] == "Network %s.0/24" % AUTHOR_NET and na["net_recent"] == "last 7 days: " + counts, na
+        assert all(d for _, _, d in na["buttons"]) and "no author id or e-mail" in na["msg"], na
+        assert "no author id or e-mail" in out["no_author_toast"], out
+        # the author: status, counts in all and in the window, network, last comments
+        a = out["author"]
+        assert out["panels"] == 1 and a["in_card"] == "au-4" and a["key"] == key and a["status"] == "normal", a
+        assert a["all"] == "All: " + counts and a["recent"] == "Last 7 days: " + counts, a
+        assert a["prefix"] == "Network %s.0/24" % AUTHOR_NET and a["net_recent"] == "last 7 days: " + counts, a
+        assert [x[:2] for x in a["last"]] == [["au-4", "held"], ["au-3", "spam"], ["au-2", "approved"],
+                                              ["au-1", "approved"]], a
+        assert [x[2] for x in a["last"]] == [x["at"] for x in view["last"]] and all(x[3] for x in a["last"]), a
+        assert a["buttons"] == [["trusted", "Trust (Shift+t)", False], ["banned", "Ban (Shift+b)", False],
+                                ["normal", "Normal (Shift+n)", True]], a
+        b.go()
+        # Shift+T: trusted at once, no confirmation
+        out = b.step("trusted")
+        v = author_view()
+        assert v["status"] == "trusted" and v["set_by"] == "t-mod" and v["note"] == "on comment au-4", v
+        assert out["author"]["status"] == "trusted" and "trusted now (was normal)" in out["author"]["toast"], out
+        assert out["author"]["all"] == "All: " + counts, out
+        b.go()
+        # one Shift+B only asks
+        out = b.step("armed")
+        assert author_view()["status"] == "trusted"
+        assert out["author"]["status"] == "trusted" and "Press B again" in out["author"]["msg"], out
+        assert ["banned", "Confirm ban (Shift+b)", False] in out["author"]["buttons"], out
+        b.go()
+        # the second one bans: the author's next comment is rejected
+        out = b.step("banned")
+        assert author_view()["status"] == "banned" and out["author"]["status"] == "banned", out
+        st, r, _ = svc().check(comment("A calm remark about the budget.", ip=AUTHOR_NET + ".99", author=ana))
+        assert st == 200 and r["decision"] == "reject" and "author_banned" in [x["code"] for x in r["reasons"]], r
+        b.go()
+        # the Normal button, by mouse
+        out = b.step("normal")
+        assert author_view()["status"] == "normal" and out["author"]["status"] == "normal", out
+    finally:
+        rc = b.close()
+    assert rc == 0, rc
+    st, audit, _ = svc().request("GET", "/v1/sites/news/audit?order=oldest", key=MOD_KEY)
+    assert st == 200, audit
+    seen = [(e["action"], e["from"], e["to"], e["by"]) for e in audit["entries"] if e["id"] == "author:" + key]
+    assert seen == [("author_status", "n", "t", "t-mod"), ("author_status", "t", "b", "t-mod"),
+                    ("author_status", "b", "n", "t-mod")], seen
+    assert os.path.getsize(shot) > 20000, shot
+    keep_screenshot(shot, "moderator-author.png", "MODGATE_UI_AUTHOR_SCREENSHOT")  # for people: build/artifacts
 
 
 def test_the_page_is_served_with_its_security_headers():

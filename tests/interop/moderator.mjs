@@ -68,6 +68,7 @@ try {
   out.held_tab_after = (await page.textContent('#states button[aria-pressed=true]')).trim();
   out.left = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
   out.xss_ran_end = await page.evaluate(() => window.__xss || null);
+  await page.waitForSelector('li.item.current #author[data-state=ready]'); // the author panel, read
   if (shot) await page.screenshot({ path: shot, fullPage: true });
 
   // bulk: select the two left (x on the first, Shift+J to extend), reject both, then undo

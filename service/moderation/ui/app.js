@@ -3,7 +3,8 @@
 // Comment text is only ever put in the page as text (textContent, text
 // nodes): a comment holding <script> or <img onerror> stays inert, and the
 // Content-Security-Policy modgate serves this page with forbids inline
-// scripts as well.
+// scripts as well. The focused comment's card shows its author's history
+// and lets the moderator trust or ban the author (api.md §2.15).
 'use strict';
 
 const STATES = ['held', 'approved', 'rejected', 'spam'];
@@ -12,6 +13,11 @@ const ACTIONS = { a: 'approve', r: 'reject', s: 'spam', h: 'ham' };
 const BACK = { held: 'hold', approved: 'approve', rejected: 'reject', spam: 'spam' };
 const PAGE = 50;
 const POLL_MS = 10000;
+// The author statuses the author keys set (Shift+t, Shift+b, Shift+n).
+const AUTHOR_KEYS = { T: 'trusted', B: 'banned', N: 'normal' };
+const DETAIL_MS = 30000;  // a comment's author history is read again after this long
+const DETAIL_WAIT_MS = 120; // j/k held down reads no history for the comments passed
+const CONFIRM_MS = 3000;  // a ban waits this long for its confirming B
 
 const $ = (id) => document.getElementById(id);
 const ui = {};
@@ -140,6 +146,7 @@ async function reload() {
   current = -1;
   selected.clear();
   ui.list.textContent = '';
+  authorShow();
   show(ui.error, false);
   show(ui.empty, false);
   show(ui.more, false);
@@ -316,10 +323,11 @@ function paint() {
 }
 
 function focus(i) {
-  if (!items.length) { current = -1; return; }
+  if (!items.length) { current = -1; authorShow(); return; }
   current = Math.max(0, Math.min(items.length - 1, i));
   anchor = current;
   paint();
+  authorShow();
   const c = cards()[current];
   if (c && c.scrollIntoView) c.scrollIntoView({ block: 'nearest' });
   if (current >= items.length - 3) more();
@@ -336,6 +344,7 @@ function extend(i) {
   for (let k = a; k <= b; k++) selected.add(items[k].id);
   current = i;
   paint();
+  authorShow();
   if (current >= items.length - 3) more();
 }
 
@@ -366,8 +375,10 @@ async function act(action, ids, undoing) {
       if (r.failed) toast(r.failed + ' of ' + ids.length + ' were not changed (decided by someone else?)');
     }
     if (!undoing) last = done.length ? done : last;
+    if (done.length) authorsChanged(); // the authors' and networks' counts changed
     const gone = new Set(done.filter((d) => d.to !== view.state).map((d) => d.id));
     removeItems(gone);
+    if (done.length) authorShow(); // the focused comment's author history is read again
     if (!undoing && done.length) {
       toast((done.length === 1 ? '1 comment' : done.length + ' comments') + ': ' + action + ' · u to undo');
     }
@@ -430,6 +441,258 @@ function startPolling() {
   startPolling.t = setInterval(() => { if (key && !document.hidden) refreshCounts(); }, POLL_MS);
 }
 
+// ---------- the author panel: history, trust and ban (api.md §2.15) ----------
+//
+// One panel, moved into the focused comment's card. It shows the
+// author_history of GET comments/{id} (read when a comment is focused,
+// kept DETAIL_MS per comment, forgotten at every decision since the counts
+// change), and sets the author's status with PUT authors/key:KEY. A ban
+// asks for a second B (or a second click) within CONFIRM_MS.
+
+const details = new Map(); // site + ' ' + comment id -> { at, hist } or { at, error }
+// gen: +1 at every change of an author or decision, so that a history
+// read before it is not kept
+const au = { panel: null, id: '', site: '', armed: null, busy: false, msg: '', wait: 0, gen: 0 };
+
+// The authors' counts or statuses changed: every history read is old.
+function authorsChanged() {
+  au.gen++;
+  details.clear();
+}
+
+function detailKey(id) { return view.site + ' ' + id; }
+
+function authorPanel() {
+  if (!au.panel) {
+    au.panel = el('section', 'author-panel');
+    au.panel.id = 'author';
+    au.panel.setAttribute('aria-label', 'Author');
+    // a click in the panel is not a click on the card (no refocus)
+    au.panel.addEventListener('click', (e) => e.stopPropagation());
+  }
+  return au.panel;
+}
+
+// Put the panel in the focused card (or take it away when none is), and
+// read the comment's history if it is not known or is old.
+function authorShow() {
+  const it = current >= 0 ? items[current] : null;
+  const p = authorPanel();
+  if (!it) {
+    p.remove();
+    au.id = '';
+    authorDisarm(true);
+    return;
+  }
+  if (it.id !== au.id || view.site !== au.site) {
+    au.id = it.id;
+    au.site = view.site;
+    au.msg = '';
+    authorDisarm(true);
+  }
+  const c = cards()[current];
+  if (c && p.parentNode !== c) c.append(p);
+  renderAuthor();
+  const d = details.get(detailKey(it.id));
+  if (!d || Date.now() - d.at > DETAIL_MS) {
+    clearTimeout(au.wait);
+    au.wait = setTimeout(() => { if (au.id === it.id) loadDetail(it.id); }, DETAIL_WAIT_MS);
+  }
+}
+
+async function loadDetail(id) {
+  const site = view.site;
+  const k = site + ' ' + id;
+  if (loadDetail.pending.has(k)) return;
+  loadDetail.pending.add(k);
+  const gen = au.gen;
+  let d;
+  try {
+    const c = await api('GET', '/v1/sites/' + encodeURIComponent(site) + '/comments/' + encodeURIComponent(id));
+    d = { at: Date.now(), hist: c.author_history || null };
+  } catch (e) {
+    d = { at: Date.now(), error: e.message };
+  } finally {
+    loadDetail.pending.delete(k);
+  }
+  const here = au.id === id && au.site === site;
+  if (gen !== au.gen) { // read before a change: read it again if it is still shown
+    if (here) loadDetail(id);
+    return;
+  }
+  details.set(k, d);
+  if (here) renderAuthor();
+}
+loadDetail.pending = new Set();
+
+function recentLabel(h) { return h && h.window_days ? 'last ' + h.window_days + ' days' : 'recently'; }
+
+function capital(t) { return t.charAt(0).toUpperCase() + t.slice(1); }
+
+function tally(c) {
+  c = c || {};
+  return (c.approved || 0) + ' approved · ' + (c.rejected || 0) + ' rejected · ' + (c.spam || 0) + ' spam';
+}
+
+// The author key of the focused comment: '' when it has no author (no
+// author.id, no author.email), null when its history is not read yet.
+function focusedAuthor() {
+  const d = details.get(detailKey(au.id));
+  if (!d || d.error) return null;
+  return d.hist && d.hist.key ? d.hist.key : '';
+}
+
+const NO_AUTHOR = 'This comment has no author id or e-mail: there is no author to trust or ban.';
+
+function renderAuthor() {
+  const p = authorPanel();
+  const d = details.get(detailKey(au.id));
+  p.textContent = '';
+  p.dataset.id = au.id;
+  const head = el('div', 'a-head');
+  head.append(el('strong', '', 'Author'));
+  p.append(head);
+  const h = d && d.hist;
+  const key = h && h.key ? h.key : '';
+  p.dataset.state = !d ? 'loading' : d.error ? 'error' : 'ready';
+  p.dataset.key = key;
+  p.dataset.status = key ? h.status || 'normal' : '';
+  if (!d) {
+    head.append(el('span', 'muted', 'loading the history…'));
+  } else if (d.error) {
+    head.append(el('span', 'error-text', 'history unavailable: ' + d.error));
+  } else {
+    if (key) {
+      const st = h.status || 'normal';
+      head.append(el('span', 'a-status ' + st, st));
+      const k = el('span', 'a-key muted', 'key ' + key);
+      k.title = 'the author key (a hash of the author id or e-mail; the queue\'s author filter takes it)';
+      head.append(k);
+      if (h.set_by) {
+        let set = st + ' by ' + h.set_by + (h.set_at ? ' · ' + new Date(h.set_at).toLocaleString() : '');
+        if (h.note) set += ' · ' + h.note;
+        head.append(el('span', 'a-set muted', set));
+      }
+      const cnt = el('div', 'a-counts');
+      cnt.append(el('span', 'a-all', 'All: ' + tally(h)),
+        el('span', 'a-recent', capital(recentLabel(h)) + ': ' + tally(h.recent)));
+      p.append(cnt);
+    } else {
+      head.append(el('span', 'a-none muted', 'none: no author id or e-mail'));
+    }
+    const n = h && h.network;
+    if (n) {
+      const net = el('div', 'a-net');
+      net.append(el('span', 'a-prefix', 'Network ' + n.prefix),
+        el('span', 'a-net-recent', recentLabel(h) + ': ' + tally(n.recent)),
+        el('span', 'a-net-all muted', 'all: ' + tally(n)));
+      p.append(net);
+    }
+    if (!h) p.append(el('div', 'muted', 'No author and no network are known for this comment.'));
+    if (key && h.last && h.last.length) {
+      const ol = el('ol', 'a-last');
+      ol.setAttribute('aria-label', 'The author\'s last comments');
+      for (const x of h.last) {
+        const li = el('li');
+        li.dataset.id = x.id;
+        const t = el('time', '', new Date(x.at).toLocaleString());
+        t.dateTime = x.at;
+        li.append(el('span', 'a-id', x.id), el('span', 'a-state ' + x.state, x.state), t);
+        if (x.id === au.id) li.append(el('span', 'muted', 'this one'));
+        ol.append(li);
+      }
+      const lbl = el('div', 'muted a-last-label', 'Last comments, newest first:');
+      p.append(lbl, ol);
+    }
+  }
+  const acts = el('div', 'a-actions');
+  const status = key ? h.status || 'normal' : '';
+  for (const [k, s] of [['T', 'trusted'], ['B', 'banned'], ['N', 'normal']]) {
+    const armed = s === 'banned' && au.armed && au.armed.key === key;
+    const label = s === 'trusted' ? 'Trust' : s === 'banned' ? (armed ? 'Confirm ban' : 'Ban') : 'Normal';
+    const b = el('button', 'a-set-' + s + (armed ? ' armed' : ''), label + ' (Shift+' + k.toLowerCase() + ')');
+    b.type = 'button';
+    b.dataset.status = s;
+    b.disabled = !key || au.busy || status === s;
+    b.title = !d ? 'the history is loading' : !key ? NO_AUTHOR : status === s ? 'the author is ' + s + ' already'
+      : s === 'banned' ? 'reject this author\'s next comments (asks again first)'
+        : s === 'trusted' ? 'publish this author\'s comments the score alone would hold (api.md §2.15)'
+          : 'no override: the author\'s counts decide again';
+    b.addEventListener('click', () => setAuthor(s));
+    acts.append(b);
+  }
+  p.append(acts);
+  const msg = el('p', 'a-msg' + (au.armed ? ' armed' : ''), au.msg || (d && !d.error && !key ? NO_AUTHOR : ''));
+  msg.setAttribute('role', 'status');
+  p.append(msg);
+}
+
+function authorSay(m) {
+  au.msg = m;
+  renderAuthor();
+}
+
+function authorDisarm(quiet) {
+  if (!au.armed) return;
+  clearTimeout(au.armed.t);
+  au.armed = null;
+  if (!quiet) {
+    au.msg = '';
+    if (au.id) renderAuthor();
+  }
+}
+
+// Set the focused comment's author to 'status' (trusted, banned, normal).
+async function setAuthor(status) {
+  if (!au.id || au.busy) return;
+  const id = au.id;
+  const site = au.site;
+  const key = focusedAuthor();
+  if (key === null) { authorSay('The author\'s history is not read yet: try again in a moment.'); return; }
+  if (!key) { authorSay(NO_AUTHOR); toast(NO_AUTHOR); return; }
+  const h = details.get(detailKey(id)).hist;
+  if ((h.status || 'normal') === status) {
+    authorDisarm(true);
+    authorSay('This author is ' + status + ' already.');
+    return;
+  }
+  if (status === 'banned' && !(au.armed && au.armed.key === key)) {
+    authorDisarm(true);
+    au.armed = { key, t: setTimeout(() => authorDisarm(), CONFIRM_MS) };
+    authorSay('Ban this author? Their next comments will be rejected. Press B again (or click Confirm ban) within ' +
+      CONFIRM_MS / 1000 + ' s; Esc cancels.');
+    return;
+  }
+  authorDisarm(true);
+  au.busy = true;
+  authorSay('Setting the author to ' + status + '…');
+  try {
+    const r = await api('PUT', '/v1/sites/' + encodeURIComponent(site) + '/authors/key:' + key,
+      { status, note: 'on comment ' + id });
+    // every history read of this author has the new status; the counts are read again
+    au.gen++;
+    for (const [k, d] of details) {
+      if (!k.startsWith(site + ' ') || !d.hist || d.hist.key !== key) continue;
+      for (const f of ['status', 'note', 'set_by', 'set_at']) {
+        if (r[f] === undefined) delete d.hist[f]; else d.hist[f] = r[f];
+      }
+      d.at = 0;
+    }
+    const m = 'Author ' + key + ' is ' + r.status + ' now (was ' + (r.previous_status || 'normal') + ').';
+    au.msg = au.id === id ? m : '';
+    toast(m);
+  } catch (e) {
+    au.msg = au.id === id ? 'The author was not changed: ' + e.message : '';
+    toast('The author was not changed: ' + e.message);
+  } finally {
+    au.busy = false;
+  }
+  if (au.id === id && au.site === site) {
+    renderAuthor();
+    loadDetail(id);
+  }
+}
+
 // ---------- keys ----------
 
 function onKey(e) {
@@ -450,8 +713,9 @@ function onKey(e) {
     if (selected.has(id)) selected.delete(id); else selected.add(id);
     anchor = current;
     paint();
-  } else if (k === 'Escape') { selected.clear(); paint(); }
+  } else if (k === 'Escape') { selected.clear(); paint(); authorDisarm(); }
   else if (ACTIONS[k]) act(ACTIONS[k], targets());
+  else if (AUTHOR_KEYS[k]) setAuthor(AUTHOR_KEYS[k]);
   else if (k === 'u') undo();
   else return;
   e.preventDefault();
