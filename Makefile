@@ -54,7 +54,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
                 service/captcha/captcha.c service/captcha/formtoken.c \
                 service/moderation/queue.c service/moderation/moderate.c service/moderation/ui.c \
                 service/operators/metrics.c service/operators/policy.c service/operators/tuning.c \
-                service/operators/eval.c service/operators/scall.c service/operators/threads.c service/moderation/authors.c service/moderation/reports.c service/integrations/akismet.c
+                service/operators/eval.c service/redis/scall.c service/operators/threads.c service/moderation/authors.c service/moderation/reports.c service/integrations/akismet.c
 SERVICE_INC  := -Iservice $(SERVICE_ROOMS:%=-Iservice/%)
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep test_linsvm
@@ -120,19 +120,19 @@ $(BUILD)/starter.jsonl: $(BUILD)/tools/modgate-nostarter $(STARTER_CORPORA)
 # NAME=FILE[+FILE...] of LUA_DIR, concatenated, the shared helpers of lib/
 # first. tests/integration/harness.py (lua_script) reads this list too.
 LUA_DIR     := service/redis/lua
-LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/queue_put.lua+lib/rep.lua+check.lua \
-               HOLD_LUA=lib/queue_index.lua+lib/queue_put.lua+hold.lua \
+LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+check.lua \
+               HOLD_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+hold.lua \
                RISK_LUA=risk.lua \
                LEARN_LUA=lib/bayes_change.lua+learn.lua \
                LEARN_SNAPSHOT_LUA=learn_snapshot.lua \
                CALIB_READ_LUA=calib_read.lua \
                CALIB_PUT_LUA=calib_put.lua \
                QUEUE_LIST_LUA=lib/queue_index.lua+queue_list.lua \
-               QUEUE_GET_LUA=lib/rep.lua+queue_get.lua AUTHORS_LUA=lib/rep.lua+authors.lua REPORT_LUA=lib/queue_index.lua+report.lua \
+               QUEUE_GET_LUA=lib/rep.lua+queue_get.lua AUTHORS_LUA=lib/queue_index.lua+lib/rep.lua+authors.lua REPORT_LUA=lib/queue_index.lua+report.lua \
                QUEUE_FETCH_LUA=queue_fetch.lua \
                QUEUE_ACT_LUA=lib/queue_index.lua+lib/bayes_change.lua+lib/rep.lua+queue_act.lua \
                QUEUE_STREAM_LUA=queue_stream.lua \
-               QUEUE_MIGRATE_LUA=lib/queue_index.lua+lib/queue_put.lua+queue_migrate.lua \
+               QUEUE_MIGRATE_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+queue_migrate.lua \
                THREADS_PUT_LUA=threads_put.lua \
                THREADS_POLL_LUA=threads_poll.lua \
                THREADS_FETCH_LUA=threads_fetch.lua \

@@ -461,6 +461,14 @@ static int in_band(const struct check_state *st, enum decision d)
     return s >= cc->band_from && s < cc->band_to;
 }
 
+static int has_reason(const struct verdict *v, const char *code)
+{
+    for (int i = 0; i < v->nreasons; i++)
+        if (!strcmp(v->reasons[i].code, code))
+            return 1;
+    return 0;
+}
+
 /* Would the author's trust publish this comment? Only one that the score
  * alone sends to a moderator or a captcha, at most trusted_max_score:
  * never one a floor holds (a suspect word, a pre-moderated story, a
@@ -714,9 +722,16 @@ static void send_check(struct http_request *req, struct check_state *st)
     q->new_hold = tc->new_commenter_hold;
     if (st->premod == PREMOD_NEW && q->new_hold < 1)
         q->new_hold = 1;
-    q->trust_publishes = trust_lifts(st);
-    if (tc->count_automatic)
-        q->count_as = st->d0 == DEC_REJECT                                                           ? 'r'
+    q->d0 = "achr"[st->d0];
+    /* Trust lifts only an author the CMS identifies by id, unless the
+     * site says otherwise (trust.email_authors): anyone can type a
+     * trusted commenter's e-mail address */
+    q->trust_publishes = trust_lifts(st) && (in->author_by_id || tc->trust_email);
+    /* What modgate decides counts where the site says so: not a shadow
+     * site's (nothing was enforced), not a closed thread's reject (the
+     * story's, not the author's) */
+    if (tc->count_automatic && !site->shadow)
+        q->count_as = st->d0 == DEC_REJECT && !has_reason(&st->v, "thread_closed")                  ? 'r'
                       : st->d0 == DEC_ACCEPT && verdict_score(&st->v) <= tc->automatic_max_score ? 'a'
                                                                                                     : 0;
     if (in->comment_id) {

@@ -261,12 +261,12 @@ static void site_defaults(struct site_cfg *s)
     s->th.reject = 0.95;
     s->prior = 0.1; /* most comments on a news site are fine */
     s->redis_down = DEC_HOLD;
-    /* Reputation: what moderators decided publishes the borderline
-     * comments of an author they approved three times (WordPress's
-     * "previously approved", bounded); holding new commenters and a high
-     * rejection rate are Coral's rules, off as in Coral until a site
-     * turns them on (with Coral's 0.3 over 7 days when it does). */
-    s->trust = (struct trust_cfg){ .approved_to_trust = 3, .trusted_max_score = 0.8, .window_days = 7,
+    /* Reputation: counted always, shown to moderators, and a moderator's
+     * ban, premod or trust applies; the automatic rules are off until a
+     * site turns them on, as in Coral (trust by approvals: a new
+     * behaviour that lets comments through, which an upgrade must not
+     * switch on by itself). */
+    s->trust = (struct trust_cfg){ .approved_to_trust = 0, .trusted_max_score = 0.8, .window_days = 7,
                                    .min_decisions = 3, .automatic_max_score = 0.1 };
     s->report_threshold = 3;
     s->decision_ttl_s = 7 * 86400; /* a CMS retrying a week later still gets the same answer */
@@ -834,7 +834,8 @@ static int parse_trust(struct ctx *x, const char *path, json_t *o, struct trust_
     char p[256];
     join(p, sizeof p, path, "trust");
     static const char *const keys[] = { "approved_to_trust", "trusted_max_score", "new_commenter_hold",
-        "max_rejection_rate", "window_days", "min_decisions", "count_automatic", "automatic_max_score", NULL };
+        "max_rejection_rate", "window_days", "min_decisions", "count_automatic", "automatic_max_score", "email_authors",
+        NULL };
     if (only_keys(x, p, o, keys) || get_int(x, p, o, "approved_to_trust", 0, 1000000, &t->approved_to_trust) ||
         get_num(x, p, o, "trusted_max_score", 0, 1, &t->trusted_max_score) ||
         get_int(x, p, o, "new_commenter_hold", 0, 1000, &t->new_commenter_hold) ||
@@ -842,7 +843,8 @@ static int parse_trust(struct ctx *x, const char *path, json_t *o, struct trust_
         get_int(x, p, o, "window_days", 1, 90, &t->window_days) ||
         get_int(x, p, o, "min_decisions", 1, 1000, &t->min_decisions) ||
         get_bool(x, p, o, "count_automatic", &t->count_automatic) ||
-        get_num(x, p, o, "automatic_max_score", 0, 1, &t->automatic_max_score))
+        get_num(x, p, o, "automatic_max_score", 0, 1, &t->automatic_max_score) ||
+        get_bool(x, p, o, "email_authors", &t->trust_email))
         return -1;
     return 0;
 }
@@ -1445,12 +1447,13 @@ json_t *cfg_policy_json(const struct site_cfg *s)
     json_object_set_new(doc, "closed", json_boolean(s->closed));
     const struct trust_cfg *t = &s->trust;
     json_object_set_new(doc, "trust",
-                        json_pack("{s:I,s:f,s:I,s:f,s:I,s:I,s:b,s:f}", "approved_to_trust",
+                        json_pack("{s:I,s:f,s:I,s:f,s:I,s:I,s:b,s:f,s:b}", "approved_to_trust",
                                   (json_int_t)t->approved_to_trust, "trusted_max_score", t->trusted_max_score,
                                   "new_commenter_hold", (json_int_t)t->new_commenter_hold, "max_rejection_rate",
                                   t->max_rejection_rate, "window_days", (json_int_t)t->window_days,
                                   "min_decisions", (json_int_t)t->min_decisions, "count_automatic",
-                                  t->count_automatic, "automatic_max_score", t->automatic_max_score));
+                                  t->count_automatic, "automatic_max_score", t->automatic_max_score, "email_authors",
+                                  t->trust_email));
     json_object_set_new(doc, "reports", json_pack("{s:I,s:b}", "threshold", (json_int_t)s->report_threshold, "hide",
                                                   s->report_hide));
     const struct captcha_cfg *cc = &s->captcha;

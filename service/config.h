@@ -128,6 +128,7 @@ struct trust_cfg {
     long min_decisions;           /* ... once it has this many decisions in the window */
     int count_automatic;          /* modgate's own accepts and rejects count too */
     double automatic_max_score;   /* an accept counts as approved at or below this score */
+    int trust_email;              /* trust lifts authors known by e-mail address too */
 };
 
 /* Pre-moderation (api.md 3.1): none, new commenters, comments with links,

@@ -443,6 +443,7 @@ int req_comment(struct req_comment *rc, int client_required, struct http_respons
     rc->author_url = author ? opt_str(author, "url") : NULL;
     rc->author_key[0] = 0;
     author_key(author, rc->author_key);
+    rc->author_by_id = author && opt_str(author, "id") != NULL;
     return 0;
 }
 

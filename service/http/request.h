@@ -29,6 +29,7 @@ struct req_comment {
     const char *captcha;     /* the widget's payload when a string, else NULL */
     char ip[64], prefix[64]; /* client.ip made canonical, its /24 or /64; "" without client */
     char author_key[40];     /* hashed author.id, else e-mail; "" when neither was sent */
+    int author_by_id;        /* author_key is author.id's */
 };
 
 /* Canonical text of an IP address (IPv4-mapped IPv6 becomes IPv4), and

@@ -1032,7 +1032,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         slots[ns++] = (char)('1' + q->kind[i]);
     cmd_arg(&c, slots, (size_t)ns);
     cmd_str(&c, q->trust && q->net ? q->net : "");
-    char flags[3] = { q->trust_publishes ? '1' : '0', q->count_as ? q->count_as : '-', 0 };
+    char flags[4] = { q->trust_publishes ? '1' : '0', q->count_as ? q->count_as : '-', q->d0 ? q->d0 : 'a', 0 };
     cmd_str(&c, flags);
     cmd_num(&c, q->trust ? q->new_hold : 0);
     if (api)
@@ -1068,6 +1068,7 @@ void store_api_token_async(const struct site_cfg *site, const char *key_id, stru
     q.buckets = site->buckets;
     q.dup_epoch_s = site->dup_window_s;
     q.mod = &site->mod; /* as a comment check sends it: they join one script call */
+    q.trust = &site->trust;
     q.src_ip = key_id; /* spreads the keys over the lanes */
     store_check_async(&q, res, done, arg); /* reads 'q' only during the call */
 }

@@ -57,12 +57,15 @@ struct store_check_req {
      * apply), the comment's network ("" or NULL: none; its author is
      * src_author), trust_publishes 1 when trust would publish it,
      * count_as 'a' or 'r' when the record written counts as an automatic
-     * decision (0: not), and new_hold the new-commenter hold for it. */
+     * decision (0: not), new_hold the new-commenter hold for it and d0
+     * (below). */
     const struct trust_cfg *trust;
     const char *net;
     int trust_publishes;
     char count_as;
     long new_hold;
+    char d0;                  /* the filters' decision: 'a', 'c', 'h' or 'r' (check.lua drops an
+                                 edit that will not be held) */
 };
 
 /* The reputation rule the check script found for a comment (check.lua). */

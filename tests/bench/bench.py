@@ -193,7 +193,7 @@ static void build_eval(struct evargs *e, const char *ipin)
     A("3"); A("0"); A("7"); A("3"); /* trust: the defaults */
     A("1"); /* a batch of one check */
     A("1"); A("3600000"); A(e->ip); A(e->au); A(head); A(tail);
-    A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A(e->k[1]); A("012345"); A(e->pre); A("0-"); A("0");
+    A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A(e->k[1]); A("012345"); A(e->pre); A("0-a"); A("0");
     for (int i = 0; i < 6; i++) A(e->f[i]);
 #undef A
     e->argc = a;

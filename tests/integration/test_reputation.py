@@ -24,9 +24,9 @@ _n = [0]
 # Every plain comment scores the prior (0.1, no starter model): above this
 # hold threshold, so the score alone sends it to a moderator (borderline).
 BORDERLINE = {"hold": 0.05, "reject": 0.95}
-TRUST_DEFAULTS = {"approved_to_trust": 3, "trusted_max_score": 0.8, "new_commenter_hold": 0,
+TRUST_DEFAULTS = {"approved_to_trust": 0, "trusted_max_score": 0.8, "new_commenter_hold": 0,
                   "max_rejection_rate": 0, "window_days": 7, "min_decisions": 3, "count_automatic": False,
-                  "automatic_max_score": 0.1}
+                  "automatic_max_score": 0.1, "email_authors": False}
 
 
 def svc():
@@ -190,8 +190,50 @@ def test_moderator_overrides_win():
     d, rs, _ = check({"email": email})
     assert d == "reject" and "author_banned" in rs, (d, rs)
     assert get_author("key:" + k)[1]["status"] == "banned"
+    # trust lifts an e-mail author only where the site says so: anyone can type an address
+    assert put_author("email:" + k, {"status": "trusted"})[0] == 200
+    d, rs, _ = check({"email": email})
+    assert d == "hold" and "trusted_author" not in rs, (d, rs)
+    policy(True, email_authors=True)
+    d, rs, _ = check({"email": email})
+    assert d == "accept" and "trusted_author" in rs, (d, rs)
     for k2, v in svc_redis_hash("mg:{news}:rep").items():
         assert email.lower() not in k2 + v and email not in k2 + v
+
+
+def test_edits_move_the_counts_with_the_comment():
+    """An edit held again takes back what the comment's decision counted
+    (from the network it was counted for, not the edit's); an edit a rule
+    publishes or rejects leaves the queue."""
+    policy(True)
+    ivy = "ivy-%d" % _n[0]
+    d, rs, cid = check({"id": ivy}, net="198.51.31")
+    assert d == "hold", (d, rs)
+    act(cid, "approve")
+    net_a = svc_redis_hash("mg:{news}:rep").get("n:198.51.31.0/24", "")
+    assert net_a.startswith("n 1 0 0"), net_a
+    d, rs, _ = check({"id": ivy}, net="198.51.32", cid=cid, body="An edited text, number %d." % _n[0])
+    assert d == "hold", (d, rs)
+    assert "n:198.51.31.0/24" not in svc_redis_hash("mg:{news}:rep")  # held again: taken back
+    assert get_author(ivy)[1]["approved"] == 0, get_author(ivy)
+    act(cid, "reject")
+    rep = svc_redis_hash("mg:{news}:rep")
+    assert "n:198.51.31.0/24" not in rep and rep["n:198.51.32.0/24"].startswith("n 0 1 0"), rep
+    assert (get_author(ivy)[1]["approved"], get_author(ivy)[1]["rejected"]) == (0, 1)
+    # held, then its author is trusted and the edit published: it leaves the queue
+    d, rs, c2 = check({"id": ivy})
+    assert d == "hold", (d, rs)
+    assert put_author(ivy, {"status": "trusted"})[0] == 200
+    d, rs, _ = check({"id": ivy}, cid=c2, body="Edited once more, number %d." % _n[0])
+    assert d == "accept" and "trusted_author" in rs, (d, rs)
+    assert svc().request("GET", "/v1/sites/news/comments/" + c2, key=MOD_KEY)[0] == 404
+    # and banned: an edit rejected leaves it too
+    d, rs, c3 = check({"id": ivy}, body="Is crypto the answer, item %d?" % _n[0])
+    assert d == "hold", (d, rs)
+    assert put_author(ivy, {"status": "banned"})[0] == 200
+    d, rs, _ = check({"id": ivy}, cid=c3, body="Edited, item %d." % _n[0])
+    assert d == "reject" and "author_banned" in rs, (d, rs)
+    assert svc().request("GET", "/v1/sites/news/comments/" + c3, key=MOD_KEY)[0] == 404
 
 
 def test_author_history_in_the_comment_and_the_author_view():
@@ -239,6 +281,12 @@ def test_automatic_decisions_count_where_the_site_allows():
     assert check({"id": hank}, body="cheap casino chips %d" % _n[0])[0] == "reject"
     st, b = get_author(hank)
     assert (b["approved"], b["rejected"], b["spam"]) == (2, 1, 0), b
+    # a closed thread's reject is the story's, not the author's
+    st, b = svc().request("PUT", "/v1/sites/news/threads/closed-%d" % _n[0], {"closed": True}, key=CMS_KEY)[:2]
+    assert st == 200, b
+    d, rs, _ = check({"id": hank}, thread=b["thread_id"])
+    assert d == "reject" and "thread_closed" in rs, (d, rs)
+    assert get_author(hank)[1]["rejected"] == 1
     policy()
     assert check({"id": hank})[0] == "accept"
     assert get_author(hank)[1]["approved"] == 2  # off again: not counted

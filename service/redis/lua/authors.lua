@@ -1,5 +1,6 @@
 -- authors.lua - a commenter's reputation (authors.c), read or set by a
--- moderator. The build puts lib/rep.lua in front.
+-- moderator. The build puts lib/queue_index.lua (for hk_add) and
+-- lib/rep.lua in front.
 --
 -- No KEYS (P's keys, as the queue's scripts). ARGV P, author key, window
 -- days, then "get", or "put", status (n, t, p, b), its note JSON (with
@@ -21,6 +22,9 @@ if ARGV[4] == 'put' then
   redis.call('XADD', P .. 'audit', 'MINID', '~', now - tonumber(ARGV[7]), '*', 'id', 'author:' .. au,
     'action', 'author_status', 'from', prev, 'to', ARGV[5], 'by', ARGV[8], 'note', ARGV[9], 'reason', '',
     'filter', '')
+  local names = {n = 'normal', t = 'trusted', p = 'premod', b = 'banned'}
+  hk_add(P, now, 'author_changed', {'author_key', au, 'status', names[ARGV[5]] or ARGV[5],
+    'previous', names[prev] or prev, 'by', ARGV[8], 'note', ARGV[9]})
 end
 local out = rep_view(P, au, '', days)
 table.insert(out, 1, prev)

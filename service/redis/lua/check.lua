@@ -31,10 +31,11 @@
 --   a+12 its duplicate fingerprint                before (an edit)
 --        ("": none)                          a+13 its buckets' slots, a digit
 --   a+14 its network ("": none)                    each ("012345": all six; a
---   a+15 two flags: "1" when trust would           first 0: the API key's)
---        publish it, then the kind an            a+16 trust.new_commenter_hold
---        automatic decision counts as                 for it (0: none)
---        ("a", "r"; "-": none)
+--   a+15 three flags: "1" when trust would         first 0: the API key's)
+--        publish it, the kind an automatic       a+16 trust.new_commenter_hold
+--        decision counts as ("a", "r"; "-":           for it (0: none)
+--        none), the filters' decision
+--        ("a", "c", "h", "r")
 --   then per bucket its hash field.
 -- A held comment stored before with the same body is left as it is (as by
 -- hold.lua); an edit that is not held leaves the queue (queue.h). A held
@@ -279,7 +280,12 @@ for j = 1, n do
       elseif fa and ntrust > 0 and ra >= ntrust and wx == 0 then cls = 1 end
       if cls <= 2 and byte(flags, 1) ~= 49 then cls = 0 end
       local rec, ev, refused = 0, 0, 0
-      if ARGV[a + 10] == '1' and ARGV[a + 8] == '' and ARGV[a + 11] ~= '' then
+      -- an edit that will not be held leaves the queue: the filters' own
+      -- outcome (the flags' third letter), or the rule's (a hold, unless
+      -- the filters reject it; check.c stores one the rule holds)
+      local d0 = string.sub(flags, 3, 3)
+      local stays = cls == 0 and ARGV[a + 8] ~= '' or cls >= 3 and cls <= 6 and d0 ~= 'r'
+      if ARGV[a + 10] == '1' and ARGV[a + 11] ~= '' and not stays then
         mq_drop(string.match(KEYS[k], '^mg:{[^}]*}:'), ARGV[a + 11])
       end
       local most = tonumber(ARGV[a + 7])

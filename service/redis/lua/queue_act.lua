@@ -29,12 +29,11 @@
 --
 -- A comment entering approved, rejected or spam counts for its author's
 -- and its network's reputation (P rep, lib/rep.lua) on the day it does;
--- leaving it takes that count back from the day it was made (the
--- comment's fields rk, the kind counted, and rt, when), so an undo leaves
--- the reputation as it was.
+-- leaving it takes that count back (lib/rep.lua's rep_count and
+-- rep_uncount), so an undo leaves the reputation as it was.
 
 local P, id, to, teach, fp = ARGV[1], ARGV[2], ARGV[4], ARGV[10], ARGV[16]
-local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp', 'score', 'rk', 'rt')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'ver', 'ix', 'learned', 'lfp', 'score')
 if not cur[1] then return {'missing'} end
 local was, lfp = cur[4] or '', cur[5] or ''
 if cur[1] ~= ARGV[5] or (ARGV[6] ~= '' and cur[2] ~= ARGV[6]) or (ARGV[6] == '' and was ~= '') then
@@ -55,22 +54,9 @@ if cur[1] ~= to then
   mq_index(P, cur[1], id, cur[3], 0, false)
   mq_index(P, to, id, cur[3], now, true, cur[6])
   redis.call('HSET', KEYS[1], 'state', to, 'since', now)
-  local rk = cur[7] or ''
+  rep_uncount(P, KEYS[1])
   local nk = to == 'approved' and 'a' or to == 'rejected' and 'r' or to == 'spam' and 's' or ''
-  local _, au, net = string.match(cur[3] or '', '^([^|]*)|([^|]*)|([^|]*)|')
-  local fs = {}
-  if au and au ~= '' then fs[#fs + 1] = 'a:' .. au end
-  if net and net ~= '' then fs[#fs + 1] = 'n:' .. net end
-  if (rk ~= '' or nk ~= '') and #fs > 0 then
-    local today, vs = math.floor(now / 86400000), redis.call('HMGET', P .. 'rep', unpack(fs))
-    for i = 1, #fs do
-      local v = vs[i]
-      if rk ~= '' then v = rep_add(v, rk, math.floor((tonumber(cur[8]) or now) / 86400000), -1, today) end
-      if nk ~= '' then v = rep_add(v, nk, today, 1, today) end
-      if v then redis.call('HSET', P .. 'rep', fs[i], v) else redis.call('HDEL', P .. 'rep', fs[i]) end
-    end
-    redis.call('HSET', KEYS[1], 'rk', nk, 'rt', now)
-  end
+  if nk ~= '' then rep_count(P, KEYS[1], cur[3], nk, now) end
 end
 redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])
 local did, lesson = {}, {'', -1, -1, -1}

@@ -71,6 +71,8 @@ if new == 1 and sum.count >= K and st ~= 'reported' then
     'from', from, 'to', 'reported', 'by', 'readers', 'note', '', 'reason', why, 'filter', '')
   redis.call('XADD', P .. 'events', 'MINID', '~', now - tonumber(ARGV[16]), '*', 'id', id, 'state', 'reported',
     'previous', from, 'action', 'report', 'by', 'readers', 'hide', hide)
+  hk_add(P, now, 'reported', {'comment_id', id, 'state', 'reported', 'previous', from, 'action', 'report',
+    'by', 'readers', 'reports', tostring(sum.count), 'reasons', why, 'hide', hide})
   moved = 1
 end
 return {'ok', sum.count, moved, new}

@@ -19,6 +19,18 @@
 -- and returns the two entries' ids.
 -- mq_sweep(P, now, retention ms) deletes up to ten decided comments of
 -- each decided state past their retention.
+-- hk_add(P, now, type, fields) puts an event for the site's webhooks in
+-- its outbox, P hooks (webhooks.c), when it has webhooks (P hooks:on):
+-- "t" type, then the flat field, value list. The outbox keeps two days.
+-- mq_log adds "decided" (a comment entering approved, rejected or spam)
+-- and "held" (an undo) events; lib/queue_put.lua's mq_put "held".
+
+local function hk_add(P, now, kind, fields)
+  if redis.call('EXISTS', P .. 'hooks:on') == 0 then return end
+  local a = {'XADD', P .. 'hooks', 'MINID', '~', now - 172800000, '*', 't', kind}
+  for i = 1, #fields do a[#a + 1] = fields[i] end
+  redis.call(unpack(a))
+end
 
 local function mq_ix(item)
   local s = string.find(item, ',"ix":"', math.max(1, #item - 1100), true)
@@ -56,6 +68,10 @@ local function mq_log(P, id, now, act, from, to, by, note, reason, did, ev_ms, a
     'action', act, 'from', from, 'to', to, 'by', by, 'note', note, 'reason', reason, 'filter', did)
   local eid = redis.call('XADD', P .. 'events', 'MINID', '~', now - tonumber(ev_ms), '*', 'id', id,
     'state', to, 'previous', from, 'action', act, 'by', by)
+  if to == 'approved' or to == 'rejected' or to == 'spam' or to == 'held' then
+    hk_add(P, now, to == 'held' and 'held' or 'decided', {'comment_id', id, 'state', to, 'previous', from,
+      'action', act, 'by', by, 'note', note, 'reason', reason})
+  end
   return aid, eid
 end
 local function mq_sweep(P, now, ret_ms)

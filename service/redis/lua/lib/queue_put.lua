@@ -1,7 +1,9 @@
 -- lib/queue_put.lua - Lua for the scripts that hold comments: check.lua,
 -- hold.lua and queue_migrate.lua. Not a script of its own: the build puts
--- lib/queue_index.lua and then this in front of theirs (the Makefile's
--- LUA_SCRIPTS), and these functions call mq_ix, mq_index and mq_log.
+-- lib/queue_index.lua, lib/rep.lua and then this in front of theirs (the
+-- Makefile's LUA_SCRIPTS), and these functions call mq_ix, mq_index,
+-- mq_log, hk_add and rep_uncount (an edit takes back what the comment's
+-- decision counted for its author: lib/rep.lua).
 --
 -- mq_put(P, id, ms, item) stores item as comment id in state held at ms,
 -- replacing what was there (an edit) and moving it out of the indexes of
@@ -35,7 +37,10 @@
 local function mq_put(P, id, ms, item)
   local rec = P .. 'c:' .. id
   local old = redis.call('HMGET', rec, 'state', 'ix', 'ver')
-  if old[1] then mq_index(P, old[1], id, old[2], 0, false) end
+  if old[1] then
+    mq_index(P, old[1], id, old[2], 0, false)
+    rep_uncount(P, rec)
+  end
   local score, bfp, ix = mq_ix(item)
   if not ix then score, bfp, ix = '0', '', '|||' end
   redis.call('HSET', rec, 'item', item, 'state', 'held', 'score', score, 'at', ms, 'since', ms,
@@ -45,6 +50,8 @@ local function mq_put(P, id, ms, item)
   local cs = {}
   for c in string.gmatch(rs, '[^,]+') do cs[#cs + 1] = c end
   if #cs > 0 then redis.call('SADD', P .. 'codes', unpack(cs)) end
+  hk_add(P, tonumber(ms), 'held', {'comment_id', id, 'state', 'held', 'previous', old[1] or '', 'action', 'check',
+    'by', 'modgate', 'score', score, 'reasons', rs})
 end
 local function mq_has(rec, item)
   local b = redis.call('HGET', rec, 'bfp')
@@ -55,6 +62,7 @@ local function mq_drop(P, id)
   local old = redis.call('HMGET', rec, 'state', 'ix')
   if not old[1] then return end
   mq_index(P, old[1], id, old[2], 0, false)
+  rep_uncount(P, rec)
   redis.call('DEL', rec, P .. 'h:' .. id)
 end
 local function mq_over(P, id, max)

@@ -19,6 +19,15 @@
 -- changed by delta in all and on day (kept only within 90 days), or
 -- false when nothing is left.
 -- rep_status(v, s) -> v with status s, or false when nothing is left.
+-- rep_count(P, c, ix, kind, now) counts comment hash c (P c:ID) as kind
+-- for the author and network of its index line ix (THREAD|AUTHOR|NET|..)
+-- on now's day, and notes in c what it counted: rk the kind, rt when, rf
+-- the fields ("a:KEY|n:NET"). rep_uncount(P, c) takes exactly that back
+-- (from the day it was counted, from the fields it was counted for, so
+-- an edit that changed the comment's author or network takes back the
+-- right one) and clears the note. queue_act.lua counts a comment entering
+-- approved, rejected or spam; leaving it, and an edit that holds it again
+-- or takes it out of the queue (lib/queue_put.lua), take it back.
 
 local function rep_read(v, today, days)
   if not v then return 'n', 0, 0, 0, 0, 0, 0 end
@@ -97,4 +106,29 @@ local function rep_view(P, au, net, days)
   end
   for i = 1, #out do out[i] = tostring(out[i]) end
   return out
+end
+
+local function rep_uncount(P, c)
+  local h = redis.call('HMGET', c, 'rk', 'rt', 'rf')
+  if not h[1] or h[1] == '' then return end
+  local t = redis.call('TIME')
+  local today, day = math.floor(tonumber(t[1]) / 86400), math.floor((tonumber(h[2]) or 0) / 86400000)
+  for f in string.gmatch(h[3] or '', '[^|]+') do
+    local v = rep_add(redis.call('HGET', P .. 'rep', f), h[1], day, -1, today)
+    if v then redis.call('HSET', P .. 'rep', f, v) else redis.call('HDEL', P .. 'rep', f) end
+  end
+  redis.call('HDEL', c, 'rk', 'rt', 'rf')
+end
+
+local function rep_count(P, c, ix, kind, now)
+  local _, au, net = string.match(ix or '', '^([^|]*)|([^|]*)|([^|]*)|')
+  local fs = {}
+  if au and au ~= '' then fs[#fs + 1] = 'a:' .. au end
+  if net and net ~= '' then fs[#fs + 1] = 'n:' .. net end
+  if #fs == 0 then return end
+  local today = math.floor(now / 86400000)
+  for i = 1, #fs do
+    redis.call('HSET', P .. 'rep', fs[i], rep_add(redis.call('HGET', P .. 'rep', fs[i]), kind, today, 1, today))
+  end
+  redis.call('HSET', c, 'rk', kind, 'rt', now, 'rf', table.concat(fs, '|'))
 end

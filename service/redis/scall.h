@@ -1,5 +1,5 @@
-/* scall.h - a Redis script's reply as strings, for the operators' modules
- * (policy.c, threads.c): asked for by a handler that waits asynchronously
+/* scall.h - a Redis script's reply as strings, for the modules above the
+ * Redis room (policy.c, threads.c, webhooks.c): asked for by a handler that waits asynchronously
  * (scall_parse as store_script_async's parser), or run and waited for by a
  * background thread (scall_run). */
 #ifndef MODGATE_SCALL_H
