@@ -8,7 +8,11 @@ learned from both. A comment holding <script> and <img onerror> is shown
 as text and runs nothing. The focused comment's card shows its author's
 history (counts, network, last comments), and Shift+T, Shift+B twice and
 the Normal button set the author's status, read back through the API
-after each step. Real redis-server, real binary, real HTTP.
+after each step. The "reported" tab lists comments modgate published at
+once and readers then reported (api.md 2.16), each card with the reports'
+count, reasons, times and notes (as text); r rejects one there (the API
+then says rejected), u holds it (the API's undo) and a keeps the other
+published. Real redis-server, real binary, real HTTP.
 Prints "N passed, N failed"."""
 import argparse
 import hashlib
@@ -18,9 +22,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (INTEROP, MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing,  # noqa: E402
+from harness import (CMS_KEY, INTEROP, MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing,  # noqa: E402
                      interop_node, keep_screenshot, make_tmp, run_tests)
 
 LINKS = "at http://p.example.com and http://q.example.com and http://r.example.com"
@@ -130,12 +135,14 @@ def author_view():
 
 
 class Browser:
-    """moderator-authors.mjs, step by step: each step's JSON line, and
-    "go" on its stdin to let it go on once the test has looked."""
+    """A step-by-step browser script of tests/interop (moderator-authors.mjs,
+    moderator-reports.mjs): each step's JSON line, and "go" on its stdin to
+    let it go on once the test has looked."""
 
-    def __init__(self, *args):
-        self.err = open(os.path.join(ctx["tmp"], "moderator-authors.err"), "w+")
-        self.p = subprocess.Popen(["node", os.path.join(INTEROP, "moderator-authors.mjs")] + list(args),
+    def __init__(self, script, *args):
+        self.script = script
+        self.err = open(os.path.join(ctx["tmp"], script.replace(".mjs", ".err")), "w+")
+        self.p = subprocess.Popen(["node", os.path.join(INTEROP, script)] + list(args),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
                                   cwd=INTEROP)
         self.watchdog = threading.Timer(180, self.p.kill)
@@ -145,8 +152,8 @@ class Browser:
         line = self.p.stdout.readline()
         if not line:
             self.err.seek(0)
-            raise AssertionError("moderator-authors.mjs ended before %r (status %s): %s"
-                                 % (name, self.p.wait(), self.err.read()[-3000:]))
+            raise AssertionError("%s ended before %r (status %s): %s"
+                                 % (self.script, name, self.p.wait(), self.err.read()[-3000:]))
         out = json.loads(line)
         assert out["step"] == name and not out["page_errors"], out
         return out
@@ -185,7 +192,7 @@ def test_the_card_shows_the_author_and_trusts_and_bans_by_key():
     assert view["key"] == key and view["status"] == "normal", view
     counts = "2 approved · 0 rejected · 1 spam"
     shot = os.path.join(ctx["tmp"], "author.png")
-    b = Browser("http://127.0.0.1:%d" % svc().port, MOD_KEY, THREAD, "au-4", "na-1", shot)
+    b = Browser("moderator-authors.mjs", "http://127.0.0.1:%d" % svc().port, MOD_KEY, THREAD, "au-4", "na-1", shot)
     try:
         out = b.step("panel")
         assert sorted(out["shown"]) == ["au-4", "na-1"], out
@@ -238,6 +245,117 @@ def test_the_card_shows_the_author_and_trusts_and_bans_by_key():
                     ("author_status", "b", "n", "t-mod")], seen
     assert os.path.getsize(shot) > 20000, shot
     keep_screenshot(shot, "moderator-author.png", "MODGATE_UI_AUTHOR_SCREENSHOT")  # for people: build/artifacts
+
+
+REPORTED_THREAD = "ui-reports"
+
+
+def published(cid, body, net):
+    """A comment of REPORTED_THREAD that modgate accepted at once."""
+    c = comment(body, cid=cid, ip=net + ".7", author={"id": "writer-" + cid, "name": "Writer " + cid})
+    c["comment"]["thread_id"] = REPORTED_THREAD
+    st, r, _ = svc().check(c)
+    assert st == 200 and r["decision"] == "accept", r
+
+
+def reader_report(cid, body, reader, reason, note=None):
+    doc = {"reader_id": reader, "reason": reason, "body": body}
+    if note is not None:
+        doc["note"] = note
+    st, b, _ = svc().request("POST", "/v1/sites/news/comments/%s/reports" % urllib.parse.quote(cid, safe=""), doc,
+                             key=CMS_KEY)
+    assert st == 200 and b["counted"] is True, (cid, reader, st, b)
+    time.sleep(0.003)  # each report its own millisecond: the last reports in a known order
+    return b
+
+
+def shown_comment(cid):
+    st, c, _ = svc().request("GET", "/v1/sites/news/comments/" + urllib.parse.quote(cid, safe=""), key=MOD_KEY)
+    assert st == 200, (cid, st, c)
+    return c
+
+
+def queue_counts():
+    st, q, _ = svc().request("GET", "/v1/sites/news/queue?state=reported&limit=1", key=MOD_KEY)
+    assert st == 200, q
+    return q["counts"]
+
+
+def iso_ms(at):
+    """A report's time (ms) as the page's <time datetime> (Date.toISOString)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at // 1000)) + ".%03dZ" % (at % 1000)
+
+
+def test_the_reported_tab_shows_readers_reports_and_decides_them_by_key():
+    # the site's policy keeps the default threshold: the third distinct reader queues a comment
+    bodies = {"rp-ui-1": "I was at the town meeting too, and the library item was settled in ten minutes.",
+              "rp-ui-2": "The new bus timetable suits the early shift much better than the old one did."}
+    published("rp-ui-1", bodies["rp-ui-1"], "198.51.90")
+    published("rp-ui-2", bodies["rp-ui-2"], "198.51.91")
+    note = "selling <b>pills</b> in the comments <img src=x onerror=\"window.__xss = 1\">"
+    for reader, reason, n in (("reader-1", "spam", note), ("reader-2", "abusive", "calls the mayor names"),
+                              ("reader-3", "spam", None)):
+        b = reader_report("rp-ui-1", bodies["rp-ui-1"], reader, reason, n)
+    assert b["queued"] is True and b["state"] == "reported", b
+    for reader, reason, n in (("reader-1", "offensive", None), ("reader-4", "other", "off topic"),
+                              ("reader-5", "offensive", None)):
+        b = reader_report("rp-ui-2", bodies["rp-ui-2"], reader, reason, n)
+    assert b["queued"] is True, b
+    api = {cid: shown_comment(cid) for cid in bodies}
+    assert api["rp-ui-1"]["state"] == "reported" and api["rp-ui-1"]["published"] is True, api["rp-ui-1"]
+    counts = queue_counts()
+    assert counts["reported"] >= 2, counts
+    shot = os.path.join(ctx["tmp"], "reported.png")
+    b = Browser("moderator-reports.mjs", "http://127.0.0.1:%d" % svc().port, MOD_KEY, REPORTED_THREAD,
+                "rp-ui-1", "rp-ui-2", shot)
+    try:
+        out = b.step("cards")
+        # its own tab, next to the others, with the count; marked while it has comments
+        assert [t.split(" ")[0] for t in out["tabs"]] == ["held", "approved", "rejected", "spam", "reported"], out
+        assert "reported %d" % counts["reported"] in out["tabs"], out
+        assert out["tab"] == "reported %d" % counts["reported"] and out["attention"] is True, out
+        assert out["shown"] == ["rp-ui-1", "rp-ui-2"], out  # oldest reported first
+        cards = {c["id"]: c for c in out["cards"]}
+        for cid, total in (("rp-ui-1", "3 reports: spam 2 · abusive 1"),
+                           ("rp-ui-2", "3 reports: offensive 2 · other 1")):
+            c = cards[cid]
+            assert c["reported_class"] and c["published"] == "published, reported by readers", c
+            assert c["sum"] == total and c["body"] == bodies[cid], c
+            # the last reports, newest first, at the times the API gives
+            want = [[iso_ms(x["at"]), x["reason"], x["note"] or None] for x in reversed(api[cid]["reports"]["last"])]
+            assert [[d, r, n] for d, _, r, n in c["last"]] == want and all(t for _, t, _, _ in c["last"]), (c, want)
+        assert [x[3] for x in cards["rp-ui-1"]["last"]] == [None, "calls the mayor names", note], cards["rp-ui-1"]
+        # a reader's note is text: no element is made of it
+        assert cards["rp-ui-1"]["note_elements"] == [], cards["rp-ui-1"]
+        assert cards["rp-ui-2"]["last"][1][2:] == ["other", "off topic"], cards["rp-ui-2"]
+        assert os.path.getsize(shot) > 20000, shot
+        b.go()
+        # r: rejected from the reported state, by the moderator
+        out = b.step("rejected")
+        assert out["tab"] == "reported %d" % (counts["reported"] - 1) and out["shown"] == ["rp-ui-2"], out
+        assert "reject" in out["toast"], out
+        c = shown_comment("rp-ui-1")
+        assert c["state"] == "rejected", c
+        h = c["history"][-1]
+        assert (h["action"], h["from"], h["to"], h["by"]) == ("reject", "reported", "rejected", "t-mod"), c["history"]
+        assert [x["action"] for x in c["history"]] == ["report", "reject"], c["history"]
+        b.go()
+        # u: the API's undo is a hold, so the comment waits in held now
+        out = b.step("undone")
+        assert out["shown"] == ["rp-ui-2"] and "held" in out["toast"], out
+        c = shown_comment("rp-ui-1")
+        assert c["state"] == "held" and [x["action"] for x in c["history"]] == ["report", "reject", "hold"], c
+        assert out["held_tab"] == "held %d" % queue_counts()["held"], out
+        b.go()
+        # a: approved, so it stays published; the tab's list is empty
+        out = b.step("approved")
+        assert out["shown"] == [] and out["empty"] == "No reported comments matching these filters.", out
+        c = shown_comment("rp-ui-2")
+        assert c["state"] == "approved" and c["history"][-1]["from"] == "reported", c
+    finally:
+        rc = b.close()
+    assert rc == 0, rc
+    keep_screenshot(shot, "moderator-reported.png", "MODGATE_UI_REPORTED_SCREENSHOT")  # for people: build/artifacts
 
 
 def test_the_page_is_served_with_its_security_headers():

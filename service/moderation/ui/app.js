@@ -4,13 +4,17 @@
 // nodes): a comment holding <script> or <img onerror> stays inert, and the
 // Content-Security-Policy modgate serves this page with forbids inline
 // scripts as well. The focused comment's card shows its author's history
-// and lets the moderator trust or ban the author (api.md §2.15).
+// and lets the moderator trust or ban the author (api.md §2.15). The
+// "reported" tab lists published comments readers reported (api.md §2.16),
+// each card with its reports (how many, why, the readers' last notes).
 'use strict';
 
-const STATES = ['held', 'approved', 'rejected', 'spam'];
+const STATES = ['held', 'approved', 'rejected', 'spam', 'reported'];
 const ACTIONS = { a: 'approve', r: 'reject', s: 'spam', h: 'ham' };
-// The action that puts a comment back into each state (for undo).
-const BACK = { held: 'hold', approved: 'approve', rejected: 'reject', spam: 'spam' };
+// The action that puts a comment back into each state (for undo). Nothing
+// puts a comment back into "reported" (readers do): the API's undo of a
+// decision on a reported comment is a hold, which moves it to "held".
+const BACK = { held: 'hold', approved: 'approve', rejected: 'reject', spam: 'spam', reported: 'hold' };
 const PAGE = 50;
 const POLL_MS = 10000;
 // The author statuses the author keys set (Shift+t, Shift+b, Shift+n).
@@ -204,9 +208,11 @@ function counts(page) {
   if (!page.counts) return;
   ui.states.textContent = '';
   for (const s of STATES) {
-    const b = el('button', '', s + ' ' + page.counts[s]);
+    const n = page.counts[s] || 0;
+    const b = el('button', s === 'reported' && n > 0 ? 'attention' : '', s + ' ' + n);
     b.type = 'button';
     b.dataset.state = s;
+    if (s === 'reported') b.title = 'published comments readers reported: a moderator should look again';
     b.setAttribute('aria-pressed', String(s === view.state));
     b.addEventListener('click', () => { view.state = s; view.reason = ''; ui.reason.value = ''; reload(); });
     ui.states.append(b);
@@ -276,8 +282,15 @@ function card(it) {
   const score = el('span', 'score' + (it.score >= 0.9 ? ' high' : it.score < 0.5 ? ' low' : ''),
     Number(it.score).toFixed(2));
   score.title = 'spam score';
-  const author = (it.author && (it.author.name || it.author.email || it.author.id)) || 'anonymous';
-  meta.append(score, el('span', 'author', author));
+  const author = (it.author && (it.author.name || it.author.email || it.author.id)) ||
+    (it.published ? 'author not kept' : 'anonymous');
+  const who = el('span', 'author', author);
+  // a comment published at once keeps no author fields: the author panel
+  // still knows its author key and network (api.md §2.16)
+  if (!it.author && it.published) {
+    who.title = 'modgate published this comment at once and kept only its author key: see the author panel';
+  }
+  meta.append(score, who);
   if (it.comment && it.comment.thread_id) meta.append(el('span', 'thread', 'thread ' + it.comment.thread_id));
   if (it.client && it.client.ip) meta.append(el('span', 'ip', it.client.ip));
   meta.append(el('time', '', new Date(it.state_since || it.held_at).toLocaleString()));
@@ -290,6 +303,7 @@ function card(it) {
     c.title = (r.detail || '') + ' (' + (r.contribution > 0 ? '+' : '') + r.contribution + ')';
     reasons.append(c);
   }
+  const rep = it.reports && it.reports.count > 0 ? reportsBox(it) : null;
   const acts = el('div', 'actions');
   for (const [k, a] of Object.entries(ACTIONS)) {
     const b = el('button', a, a + ' (' + k + ')');
@@ -303,12 +317,54 @@ function card(it) {
     b.addEventListener('click', (e) => { e.stopPropagation(); act('hold', [it.id]); });
     acts.append(b);
   }
-  li.append(meta, body, reasons, acts);
+  if (it.state === 'reported') li.classList.add('reported');
+  li.append(meta);
+  if (rep) li.append(rep);
+  li.append(body, reasons, acts);
   li.addEventListener('click', (e) => {
     const i = items.findIndex((x) => x.id === it.id);
     if (e.shiftKey && current >= 0) extend(i); else focus(i);
   });
   return li;
+}
+
+// The readers' reports of a comment (api.md §2.16): "published, reported
+// by readers" while it is in the reported state, how many reports and
+// why ("3 reports: spam 2 · abusive 1"), and the last reports with their
+// time, reason and note, newest first. The notes are readers' text: put in
+// as text only.
+function reportsBox(it) {
+  const r = it.reports;
+  const box = el('section', 'reader-reports');
+  box.setAttribute('aria-label', 'Readers\' reports');
+  const head = el('div', 'r-head');
+  if (it.state === 'reported') {
+    const m = el('span', 'r-published', 'published, reported by readers');
+    m.title = (it.published ? 'modgate published it at once' : 'a moderator approved it') +
+      '; readers reported it since. a keeps it published, r or s take it down.';
+    head.append(m);
+  }
+  const why = Object.entries(r.reasons || {}).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+  const n = Number(r.count) || 0;
+  head.append(el('span', 'r-sum', n + (n === 1 ? ' report' : ' reports') +
+    (why.length ? ': ' + why.map(([k, v]) => k + ' ' + v).join(' · ') : '')));
+  box.append(head);
+  const lastReports = Array.isArray(r.last) ? r.last.slice().sort((x, y) => (y.at || 0) - (x.at || 0)) : [];
+  if (lastReports.length) {
+    const ol = el('ol', 'r-last');
+    ol.setAttribute('aria-label', 'The last reports, newest first');
+    for (const x of lastReports) {
+      const li = el('li');
+      const d = new Date(Number(x.at));
+      const t = el('time', '', Number.isNaN(d.getTime()) ? '' : d.toLocaleString());
+      if (!Number.isNaN(d.getTime())) t.dateTime = d.toISOString();
+      li.append(t, el('span', 'r-reason', x.reason || ''));
+      if (x.note) li.append(el('span', 'r-note', x.note));
+      ol.append(li);
+    }
+    box.append(ol);
+  }
+  return box;
 }
 
 function cards() { return ui.list.children; }
@@ -424,7 +480,9 @@ async function undo() {
     const r = await act(BACK[d.from], [d.id], { [d.id]: d.to });
     if (r && r.length) back++;
   }
-  toast('Undone: ' + back + ' of ' + todo.length + ' back to ' + todo[0].from);
+  // a decision on a reported comment is undone to held (api.md §2.8)
+  toast('Undone: ' + back + ' of ' + todo.length + (todo[0].from === 'reported'
+    ? ' put in held (a reported comment\'s undo holds it)' : ' back to ' + todo[0].from));
   if (todo.some((d) => d.from === view.state)) reload();
 }
 
