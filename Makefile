@@ -11,9 +11,10 @@
 # -fsanitize=address,undefined.
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc
+PKGS     := libmicrohttpd jansson libsodium hiredis libutf8proc libcurl
 # Debian packages: to build, to run, and for tests/bench only.
-DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev liblinear-dev
+DEB_BUILD := make gcc pkg-config libmicrohttpd-dev libjansson-dev libsodium-dev libhiredis-dev libutf8proc-dev liblinear-dev \
+             libcurl4-openssl-dev
 DEB_RUN   := redis-server
 DEB_TEST  := redis-server redis-tools curl python3 chromium prometheus lua-check
 # The WordPress plugin's end-to-end tests (tests/integration/wordpress.py).
@@ -54,7 +55,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
                 service/captcha/captcha.c service/captcha/formtoken.c \
                 service/moderation/queue.c service/moderation/moderate.c service/moderation/ui.c \
                 service/operators/metrics.c service/operators/policy.c service/operators/tuning.c \
-                service/operators/eval.c service/redis/scall.c service/operators/threads.c service/moderation/authors.c service/moderation/reports.c service/integrations/akismet.c
+                service/operators/eval.c service/redis/scall.c service/operators/threads.c service/moderation/authors.c service/moderation/reports.c service/integrations/akismet.c service/integrations/webhooks.c
 SERVICE_INC  := -Iservice $(SERVICE_ROOMS:%=-Iservice/%)
 MAIN_SRC     := service/main.c
 FILTER_TESTS := test_text test_wordlist test_links test_heuristics test_verdict test_tokenize test_bayes test_model test_sweep test_linsvm
@@ -128,7 +129,7 @@ LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+check
                CALIB_READ_LUA=calib_read.lua \
                CALIB_PUT_LUA=calib_put.lua \
                QUEUE_LIST_LUA=lib/queue_index.lua+queue_list.lua \
-               QUEUE_GET_LUA=lib/rep.lua+queue_get.lua AUTHORS_LUA=lib/queue_index.lua+lib/rep.lua+authors.lua REPORT_LUA=lib/queue_index.lua+report.lua \
+               QUEUE_GET_LUA=lib/rep.lua+queue_get.lua AUTHORS_LUA=lib/queue_index.lua+lib/rep.lua+authors.lua REPORT_LUA=lib/queue_index.lua+report.lua WEBHOOKS_LUA=webhooks.lua \
                QUEUE_FETCH_LUA=queue_fetch.lua \
                QUEUE_ACT_LUA=lib/queue_index.lua+lib/bayes_change.lua+lib/rep.lua+queue_act.lua \
                QUEUE_STREAM_LUA=queue_stream.lua \

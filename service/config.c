@@ -746,6 +746,111 @@ static int coral_secret(struct ctx *x, const char *pi, json_t *k, size_t i, void
     return 0;
 }
 
+/* ---------- webhooks ---------- */
+
+static const char *const hook_names[] = { "held", "decided", "reported", "author_changed", NULL };
+
+void webhook_events_csv(unsigned events, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; hook_names[i]; i++)
+        if (events & (1u << i))
+            n += (size_t)snprintf(out + n, n < outlen ? outlen - n : 0, "%s%s", n ? "," : "", hook_names[i]);
+}
+
+/* A webhook's "events" at p into *out: a non-empty array of hook_names. */
+static int hook_events(struct ctx *x, const char *p, json_t *v, unsigned *out)
+{
+    *out = 0;
+    size_t i;
+    json_t *e;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return fail(x, p, "must be a non-empty array of \"held\", \"decided\", \"reported\", \"author_changed\"");
+    json_array_foreach(v, i, e) {
+        int k = 0;
+        while (hook_names[k] && !(json_is_string(e) && !strcmp(json_string_value(e), hook_names[k])))
+            k++;
+        if (!hook_names[k])
+            return fail(x, p, "must be a non-empty array of \"held\", \"decided\", \"reported\", \"author_changed\"");
+        *out |= 1u << k;
+    }
+    return 0;
+}
+
+/* A webhook URL: http:// or https://, a host, at most 500 bytes of
+ * printable ASCII (no spaces, no credentials: a secret in a URL would be
+ * in logs and policies). */
+static int hook_url(struct ctx *x, const char *p, json_t *v, char out[512])
+{
+    const char *u = json_string_value(v);
+    size_t n = u ? strlen(u) : 0;
+    const char *host = !u ? NULL : !strncmp(u, "https://", 8) ? u + 8 : !strncmp(u, "http://", 7) ? u + 7 : NULL;
+    int ok = host && n <= 500 && *host && *host != '/' && !memchr(host, '@', strcspn(host, "/"));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = u[i] > 0x20 && u[i] < 0x7f;
+    if (!ok)
+        return fail(x, p, "must be an http:// or https:// URL with a host, at most 500 characters, without spaces "
+                          "or user:password@");
+    memcpy(out, u, n + 1);
+    return 0;
+}
+
+static int hook_secret(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
+{
+    struct webhook_cfg *w = arg;
+    struct webhook_secret *ws = &w->secrets[i];
+    char secret[260] = "";
+    if (key_id(x, pi, k, ws->id, sizeof ws->id, w->secrets[0].id, sizeof *ws, i) ||
+        read_secret(x, pi, k, secret, sizeof secret))
+        return -1;
+    size_t n = strlen(secret);
+    if (n >= 16)
+        hmac_key_init(&ws->key, (const unsigned char *)secret, n);
+    sodium_memzero(secret, sizeof secret);
+    if (n < 16)
+        return fail(x, pi, "the secret must be at least 16 characters (32 random bytes in hex is good)");
+    return 0;
+}
+
+static int hook_one(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
+{
+    struct site_cfg *s = arg;
+    struct webhook_cfg *w = &s->webhooks[i];
+    char p[360];
+    w->timeout_ms = 5000;
+    if (key_id(x, pi, k, w->id, sizeof w->id, s->webhooks[0].id, sizeof *w, i))
+        return -1;
+    json_t *u = json_object_get(k, "url"), *e = json_object_get(k, "events");
+    join(p, sizeof p, pi, "url");
+    if (!u)
+        return fail(x, p, "is required");
+    if (hook_url(x, p, u, w->url))
+        return -1;
+    join(p, sizeof p, pi, "events");
+    if (!e)
+        return fail(x, p, "is required");
+    if (hook_events(x, p, e, &w->events) || get_int(x, pi, k, "timeout_ms", 100, 30000, &w->timeout_ms))
+        return -1;
+    static const char *const kk[] = { "id", "secret_file", "secret_env", NULL };
+    w->nsecrets = key_each(x, pi, k, "secrets", WEBHOOK_SECRETS_MAX, "{\"id\", \"secret_file\" or \"secret_env\"}",
+                           kk, hook_secret, w);
+    return w->nsecrets < 0 ? -1 : 0;
+}
+
+/* sites.S.webhooks: up to WEBHOOKS_MAX {"id","url","events","secrets",
+ * "timeout_ms"}. */
+static int parse_webhooks(struct ctx *x, const char *path, json_t *site, struct site_cfg *s)
+{
+    json_t *v = json_object_get(site, "webhooks");
+    if (!v)
+        return 0;
+    static const char *const keys[] = { "id", "url", "events", "secrets", "timeout_ms", NULL };
+    s->nwebhooks = key_each(x, path, site, "webhooks", WEBHOOKS_MAX,
+                            "{\"id\", \"url\", \"events\", \"secrets\"}", keys, hook_one, s);
+    return s->nwebhooks < 0 ? -1 : 0;
+}
+
 /* sites.S.coral: the signing secrets of Coral's external moderation
  * phase (Configure > Moderation Phases shows one; during a rotation Coral
  * signs with the old and the new one), and what a hold answers. Coral
@@ -861,7 +966,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     static const char *const keys[] = { "keys", "thresholds", "prior", "redis_down",
         "decision_ttl_s", "rate_limits", "api_rate_limit", "links", "words", "duplicates",
         "style", "weights", "bayes", "captcha", "form_token", "moderation", "coral", "shadow", "akismet",
-        "premod", "closed", "trust", "reports", NULL };
+        "premod", "closed", "trust", "reports", "webhooks", NULL };
     if (only_keys(x, path, o, keys))
         return -1;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -973,7 +1078,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
     if (parse_weights(x, path, o, &s->heur.w) || parse_bayes(x, path, o, &s->bayes) ||
         parse_captcha(x, path, o, &s->captcha) || parse_form(x, path, o, &s->captcha, &s->form) ||
         parse_moderation(x, path, o, &s->mod) || parse_coral(x, path, o, &s->coral) ||
-        parse_akismet(x, path, o, &s->akismet))
+        parse_akismet(x, path, o, &s->akismet) || parse_webhooks(x, path, o, s))
         return -1;
     if (parse_keys(x, path, o, "keys", idx, c))
         return -1;
@@ -1087,6 +1192,7 @@ static void cfg_free(struct cfg *c)
         wordlist_free(c->sites[i].suspect);
         sodium_memzero(&c->sites[i].captcha, sizeof c->sites[i].captcha);
         sodium_memzero(&c->sites[i].coral, sizeof c->sites[i].coral);
+        sodium_memzero(c->sites[i].webhooks, sizeof c->sites[i].webhooks);
     }
     free(c->sites);
     sodium_memzero(c->redis_url, sizeof c->redis_url); /* may hold a password */
@@ -1288,7 +1394,7 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen)
  * into another's model) the ones it may. */
 static const char *const policy_keys[] = { "thresholds", "prior", "redis_down", "shadow", "decision_ttl_s",
     "rate_limits", "api_rate_limit", "links", "words", "duplicates", "style", "weights", "bayes", "captcha",
-    "form_token", "moderation", "premod", "closed", "trust", "reports", NULL };
+    "form_token", "moderation", "premod", "closed", "trust", "reports", "webhooks", NULL };
 static const char *const policy_captcha_keys[] = { "cost", "counter_min", "counter_max", "ttl_s",
     "challenge_from", "challenge_to", "credit", "max_challenges", NULL };
 static const char *const policy_bayes_keys[] = { "enabled", "min_learns", "weight", "alpha", "min_tokens",
@@ -1318,6 +1424,36 @@ int cfg_policy_check(json_t *doc, char *err, size_t errlen)
          * leave the field out to keep what is in force */
         if (json_is_null(v) && strcmp(k, "api_rate_limit") != 0)
             return fail(&x, k, "cannot be null (leave it out to keep what is in force)");
+        if (strcmp(k, "webhooks") == 0) {
+            /* {"ID": {"url", "events"}}: where, and what; the secrets are the file's */
+            const char *id;
+            json_t *w;
+            if (!json_is_object(v))
+                return fail(&x, k, "must be an object of webhook ids, each {\"url\", \"events\"}");
+            json_object_foreach(v, id, w) {
+                char p[256];
+                join(p, sizeof p, k, id);
+                if (!json_is_object(w))
+                    return fail(&x, p, "must be an object: {\"url\", \"events\"}");
+                const char *f;
+                json_t *fv;
+                json_object_foreach(w, f, fv) {
+                    if (strcmp(f, "url") != 0 && strcmp(f, "events") != 0) {
+                        char pu[300];
+                        join(pu, sizeof pu, p, f);
+                        return fail(&x, pu, strcmp(f, "secrets") == 0 ? "is set in the config file, not by a policy"
+                                                                    : "unknown field (a policy sets url and events)");
+                    }
+                    char pf[300];
+                    join(pf, sizeof pf, p, f);
+                    char url[512];
+                    unsigned ev;
+                    if (strcmp(f, "url") == 0 ? hook_url(&x, pf, fv, url) : hook_events(&x, pf, fv, &ev))
+                        return -1;
+                }
+            }
+            continue;
+        }
         const char *const *sub = strcmp(k, "captcha") == 0 ? policy_captcha_keys
                                  : strcmp(k, "bayes") == 0 ? policy_bayes_keys
                                                            : NULL;
@@ -1372,10 +1508,32 @@ struct cfg *cfg_with_policies(const struct cfg *base, size_t n, const struct cfg
                 fail(&x, pc, "the config file gives this site no captcha keys");
                 break;
             }
-            if ((strcmp(k, "captcha") == 0 || strcmp(k, "bayes") == 0) && json_is_object(file))
+            if (strcmp(k, "webhooks") == 0) {
+                const char *id;
+                json_t *w;
+                json_object_foreach(v, id, w) {
+                    json_t *hit = NULL, *h;
+                    size_t j;
+                    json_array_foreach(file, j, h)
+                        if (!hit && json_is_string(json_object_get(h, "id")) &&
+                            !strcmp(json_string_value(json_object_get(h, "id")), id))
+                            hit = h;
+                    if (!hit) {
+                        char pc[300];
+                        snprintf(pc, sizeof pc, "%s.webhooks.%.64s", path, id);
+                        fail(&x, pc, "the config file has no webhook with this id (a policy changes the url and "
+                                     "events of the file's webhooks)");
+                        break;
+                    }
+                    json_object_update(hit, w);
+                }
+                if (x.failed)
+                    break;
+            } else if ((strcmp(k, "captcha") == 0 || strcmp(k, "bayes") == 0) && json_is_object(file)) {
                 json_object_update(file, v);
-            else
+            } else {
                 json_object_set(site, k, v);
+            }
         }
         json_decref(copy);
     }
@@ -1456,6 +1614,17 @@ json_t *cfg_policy_json(const struct site_cfg *s)
                                   t->trust_email));
     json_object_set_new(doc, "reports", json_pack("{s:I,s:b}", "threshold", (json_int_t)s->report_threshold, "hide",
                                                   s->report_hide));
+    if (s->nwebhooks) {
+        json_t *wh = json_object();
+        for (int i = 0; i < s->nwebhooks; i++) {
+            json_t *ev = json_array();
+            for (int k = 0; hook_names[k]; k++)
+                if (s->webhooks[i].events & (1u << k))
+                    json_array_append_new(ev, json_string(hook_names[k]));
+            json_object_set_new(wh, s->webhooks[i].id, json_pack("{s:s,s:o}", "url", s->webhooks[i].url, "events", ev));
+        }
+        json_object_set_new(doc, "webhooks", wh);
+    }
     const struct captcha_cfg *cc = &s->captcha;
     if (cc->enabled) {
         json_object_set_new(doc, "captcha",

@@ -131,6 +131,26 @@ struct trust_cfg {
     int trust_email;              /* trust lifts authors known by e-mail address too */
 };
 
+/* sites.<name>.webhooks (api.md 2.17): where modgate tells the CMS, signed. */
+#define WEBHOOKS_MAX 4
+#define WEBHOOK_SECRETS_MAX 4
+enum { HOOK_HELD = 1, HOOK_DECIDED = 2, HOOK_REPORTED = 4, HOOK_AUTHOR = 8 };
+struct webhook_secret {
+    char id[32];                  /* a name for logs, not secret */
+    struct hmac_key key;          /* zeroed on free */
+};
+struct webhook_cfg {
+    char id[32];
+    char url[512];                /* http:// or https:// (policy may change it) */
+    unsigned events;              /* HOOK_* (policy may change them) */
+    long timeout_ms;
+    int nsecrets;                 /* each signs: "v1=" once per secret (rotation) */
+    struct webhook_secret secrets[WEBHOOK_SECRETS_MAX];
+};
+
+/* The event names of a HOOK_* set, comma-separated, into out. */
+void webhook_events_csv(unsigned events, char *out, size_t outlen);
+
 /* Pre-moderation (api.md 3.1): none, new commenters, comments with links,
  * every comment. */
 enum premod { PREMOD_NONE = 0, PREMOD_NEW, PREMOD_LINKS, PREMOD_ALL };
@@ -168,6 +188,8 @@ struct site_cfg {
     int shadow;                   /* answer accept whatever the decision (shadow mode) */
     enum premod premod;           /* hold these before anyone reads them */
     struct trust_cfg trust;
+    int nwebhooks;
+    struct webhook_cfg webhooks[WEBHOOKS_MAX];
     long report_threshold;        /* reports.threshold: distinct readers that queue a comment */
     int report_hide;              /* reports.hide: the event tells the CMS to hide it */
     int closed;                   /* reject every new comment (reason thread_closed) */

@@ -32,6 +32,7 @@
 #include "queue.h"
 #include "authors.h"
 #include "reports.h"
+#include "webhooks.h"
 #include "routes.h"
 #include "store.h"
 
@@ -141,6 +142,13 @@ static int cmd_serve(const char *path)
         spool_stop();
         return 1;
     }
+    if (webhooks_start() != 0) {
+        LOG_ERROR(NULL, "cannot start the webhooks thread");
+        policy_stop();
+        bayesdb_stop();
+        spool_stop();
+        return 1;
+    }
     /* a Redis that loses what modgate acknowledges is said before serving */
     struct store_redis_info ri;
     store_redis_info(&ri);
@@ -153,6 +161,7 @@ static int cmd_serve(const char *path)
     if (!srv) {
         LOG_ERROR(NULL, "%s", err);
         cfg_release(c);
+        webhooks_stop();
         policy_stop();
         bayesdb_stop();
         spool_stop();
@@ -200,10 +209,13 @@ static int cmd_serve(const char *path)
     /* The policy poller asks Redis every few hundred ms: a call that a
      * hung Redis holds past a second is cut short, not waited out for the
      * command timeout (bayesdb_stop cuts its own threads' calls). */
-    if (policy_stop_within(1000)) {
+    int late = policy_stop_within(1000);
+    late |= webhooks_stop_within(1000); /* a delivery in flight is left to its lease */
+    if (late) {
         store_failfast(1);
         policy_stop();
     }
+    webhooks_stop();
     bayesdb_stop(); /* after HTTP: a learn waiting for the model sync is answered first */
     spool_stop();
     store_stop();

@@ -16,6 +16,7 @@
 #include "threads.h"
 #include "authors.h"
 #include "reports.h"
+#include "webhooks.h"
 #include "spool.h"
 #include "store.h"
 #include "tuning.h"
@@ -74,6 +75,7 @@ static const struct route routes[] = {
     { "GET", "/v1/sites/{site}/authors/{author}", authors_get_handle,
       ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },
     { "PUT", "/v1/sites/{site}/authors/{author}", authors_put_handle, ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 1 },
+    { "GET", "/v1/sites/{site}/webhooks/deliveries", webhooks_deliveries_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "GET", "/v1/sites/{site}/tuning", tuning_handle, ROLE_BIT(ROLE_ADMIN), 0 },
     { "POST", "/v1/sites/{site}/tuning/dry-run", dry_run_handle, ROLE_BIT(ROLE_ADMIN), 1 },
     { "GET", "/v1/whoami", whoami_handle, ROLE_BIT(ROLE_CMS) | ROLE_BIT(ROLE_MODERATOR) | ROLE_BIT(ROLE_ADMIN), 0 },

@@ -19,6 +19,10 @@ int64_t mono_us(void);
 /* Milliseconds since the Unix epoch (for timestamps shown to users). */
 int64_t wall_ms(void);
 
+/* The wall-clock time 'ms' from now, for pthread_cond_timedwait and
+ * pthread_timedjoin_np. */
+struct timespec deadline_ms(long ms);
+
 /* Format a Unix time in ms as RFC 3339 UTC ("2026-11-27T10:00:00.123Z")
  * into buf (at least 32 bytes). */
 void fmt_rfc3339(int64_t ms, char *buf, size_t len);

@@ -288,11 +288,7 @@ static void *poll_main(void *arg)
         pthread_mutex_lock(&wake_mu);
         first_done = 1;
         pthread_cond_broadcast(&wake);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += POLL_MS * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = deadline_ms(POLL_MS);
         if (!atomic_load(&quit))
             pthread_cond_timedwait(&wake, &wake_mu, &ts);
         pthread_mutex_unlock(&wake_mu);
@@ -325,12 +321,7 @@ int policy_stop_within(int ms)
     pthread_mutex_lock(&wake_mu);
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&wake_mu);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    ts.tv_sec += ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
+    struct timespec ts = deadline_ms(ms);
     if (pthread_timedjoin_np(thr, NULL, &ts) != 0)
         return -1;
     started = 0;

@@ -23,6 +23,7 @@ extern const char CALIB_PUT_LUA[];       /* calib_put.lua: store a calibration, 
 /* queue.c */
 extern const char QUEUE_LIST_LUA[];      /* queue_list.lua: a page of the queue */
 extern const char QUEUE_GET_LUA[];       /* queue_get.lua: one comment, with its author's reputation */
+extern const char WEBHOOKS_LUA[];        /* webhooks.lua: the webhooks' outbox and delivery log */
 extern const char REPORT_LUA[];          /* report.lua: a reader's report of a published comment */
 extern const char AUTHORS_LUA[];         /* authors.lua: an author's reputation, read or set */
 extern const char QUEUE_FETCH_LUA[];     /* queue_fetch.lua: what an action reads first */
