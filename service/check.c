@@ -259,6 +259,7 @@ static int replay(struct http_request *req, const char *stored, const char *body
     }
     json_object_del(o, "body_fp");
     json_object_del(o, "ix");
+    json_object_del(o, "counted");
     json_object_set_new(o, "replayed", json_true());
     json_object_set(o, "original_request_id", json_object_get(o, "request_id"));
     json_object_set_new(o, "request_id", json_string(req->id));

@@ -576,8 +576,11 @@ static int read_secret(struct ctx *x, const char *p, json_t *k, char *out, size_
         if (!f)
             return fail(x, p, "cannot read secret_file \"%s\"", file);
         size_t n = fread(out, 1, outlen - 1, f);
+        int more = n == outlen - 1 && fgetc(f) != EOF;
         fclose(f);
         out[n] = 0;
+        if (more) /* cut short, every signature would be wrong */
+            return fail(x, p, "secret_file \"%s\" holds more than %zu bytes", file, outlen - 1);
     } else {
         const char *v = getenv(env);
         if (!v)

@@ -1,14 +1,16 @@
 /* webhooks.c - the delivery thread and the delivery log (webhooks.h).
  *
- * Every ROUND_MS, for each site with webhooks: mark the site (the
- * scripts write the outbox only then), route the outbox's new events to
- * each webhook that wants them, then claim each webhook's due subjects
- * (a comment, an author: one event at a time each, in order) and deliver
- * their first events in parallel with libcurl, each within the
- * webhook's timeout_ms; the outcome goes back to Redis ("ok", "retry" at
- * a later time, "failed" after a day). A claim is a lease of timeout_ms
- * plus LEASE_SLACK_MS: an instance that dies mid-delivery leaves it to
- * whichever instance claims it next. */
+ * Every ROUND_MS (at once while there is work), for each site with
+ * webhooks: route the outbox's new events to each webhook that wants them
+ * (which also marks the site: the scripts write the outbox only then),
+ * claim every webhook's due subjects (a comment, an author: one event at
+ * a time each, in order), deliver all their first events at once with
+ * libcurl, each within its webhook's timeout_ms, and give each outcome
+ * back to Redis ("ok", "retry" after a backoff, "failed" after a day).
+ * A claim is a lease of timeout_ms plus LEASE_SLACK_MS with a token: an
+ * instance that dies mid-delivery leaves it to whichever instance claims
+ * it next, and an outcome that comes after its lease was taken over
+ * changes nothing. Redis failing a call ends the round and backs off. */
 #include "webhooks.h"
 
 #include <curl/curl.h>
@@ -50,7 +52,9 @@ struct job {
     CURL *h;
     struct curl_slist *hdr;
     char *body;
-    char subject[160], eid[40], type[24];
+    const struct site_cfg *site;     /* of the round's config */
+    const struct webhook_cfg *hook;
+    char subject[160], eid[40], type[24], token[24];
     long tries;
     long long created_ms, t0;
     char err[CURL_ERROR_SIZE];
@@ -118,15 +122,20 @@ static void sign(const struct webhook_cfg *w, const char *body, char *out, size_
     }
 }
 
+/* A job for claim row v[at..] (subject, event id, tries, token, field
+ * count 'nf', fields) of webhook 'w' of site 's'. */
 static struct job *job_new(const struct site_cfg *s, const struct webhook_cfg *w, char *const *v, size_t at,
                            size_t nf)
 {
     struct job *j = xcalloc(1, sizeof *j);
+    j->site = s;
+    j->hook = w;
     snprintf(j->subject, sizeof j->subject, "%s", v[at]);
     snprintf(j->eid, sizeof j->eid, "%s", v[at + 1]);
     j->tries = strtol(v[at + 2], NULL, 10);
+    snprintf(j->token, sizeof j->token, "%s", v[at + 3]);
     j->created_ms = strtoll(j->eid, NULL, 10);
-    j->body = event_json(s->name, j->eid, j->created_ms, v + at + 4, nf, j->type, sizeof j->type);
+    j->body = event_json(s->name, j->eid, j->created_ms, v + at + 5, nf, j->type, sizeof j->type);
     j->h = curl_easy_init();
     if (!j->body || !j->h) {
         snprintf(j->err, sizeof j->err, "could not prepare the request");
@@ -169,24 +178,31 @@ static void job_free(struct job *j)
     free(j);
 }
 
-/* Tell Redis how job 'j' went (webhooks.lua "done"). */
-static void report(const char *prefix, const struct site_cfg *s, const struct webhook_cfg *w, struct job *j,
-                   long status, int ok)
+/* A Redis call of the round; 0, or -1 (then the round stops: see run). */
+static int call(const struct site_cfg *s, int argc, const char *const *argv, struct scall *r)
 {
-    long long now = wall_ms(), next = 0;
+    scall_run(&script, s->name, 0, argc, argv, r);
+    return r->rc;
+}
+
+/* Tell Redis how job 'j' went (webhooks.lua "done"). Returns 0 or -1. */
+static int report(struct job *j, long status, int ok)
+{
+    const struct site_cfg *s = j->site;
+    const struct webhook_cfg *w = j->hook;
+    long long now = wall_ms(), delay = 0;
     const char *outcome = "ok";
     long attempt = j->tries + 1;
     if (!ok) {
-        long long delay = 1000LL << (attempt - 1 < 20 ? attempt - 1 : 20);
+        delay = 1000LL << (attempt - 1 < 20 ? attempt - 1 : 20);
         if (delay > BACKOFF_MAX_MS)
             delay = BACKOFF_MAX_MS;
         delay += randombytes_uniform((uint32_t)(delay / 5 + 1)); /* receivers that failed together do not retry together */
-        next = now + delay;
         outcome = now - j->created_ms >= GIVE_UP_MS ? "failed" : "retry";
     }
-    char nows[24], nexts[24], atts[24], sts[24], mss[24], err[200];
-    snprintf(nows, sizeof nows, "%lld", now);
-    snprintf(nexts, sizeof nexts, "%lld", next);
+    char prefix[80], delays[24], atts[24], sts[24], mss[24], err[200];
+    snprintf(prefix, sizeof prefix, "mg:{%s}:", s->name);
+    snprintf(delays, sizeof delays, "%lld", delay);
     snprintf(atts, sizeof atts, "%ld", attempt);
     snprintf(sts, sizeof sts, "%ld", status);
     snprintf(mss, sizeof mss, "%lld", now - j->t0);
@@ -196,116 +212,60 @@ static void report(const char *prefix, const struct site_cfg *s, const struct we
         snprintf(err, sizeof err, "%.190s", j->err);
     else
         snprintf(err, sizeof err, "HTTP %ld", status);
-    const char *argv[] = { prefix, "done", nows, w->id, j->subject, j->eid, outcome, nexts, j->type, atts, sts, mss,
-                           err };
+    const char *argv[] = { prefix, "done", w->id, j->subject, j->eid, j->token, outcome, delays, j->type, atts, sts,
+                           mss, err };
     struct scall r;
-    scall_run(&script, s->name, 0, (int)(sizeof argv / sizeof *argv), argv, &r);
-    if (r.rc != 0)
-        LOG_WARN(NULL, "webhooks: %s/%s: the outcome of %s could not be stored: it will be sent again", s->name, w->id,
-                 j->eid);
-    else if (!ok && !strcmp(outcome, "failed"))
+    int rc = call(s, (int)(sizeof argv / sizeof *argv), argv, &r);
+    if (rc == 0 && !ok && !strcmp(outcome, "failed"))
         LOG_WARN(NULL, "webhooks: %s/%s: gave up on %s after %ld attempts (%s)", s->name, w->id, j->eid, attempt, err);
     scall_free(&r);
+    return rc;
 }
 
-/* Claim, deliver and report one webhook's due subjects. Returns how many. */
-static int deliver(const char *prefix, const struct site_cfg *s, const struct webhook_cfg *w)
+/* Claim webhook 'w''s due subjects into jobs[*nj..]. Returns 0 or -1. */
+static int claim(const struct site_cfg *s, const struct webhook_cfg *w, struct job **jobs, int *nj, int max)
 {
-    char nows[24], lease[24], n[8];
-    snprintf(nows, sizeof nows, "%lld", (long long)wall_ms());
+    char prefix[80], lease[24], n[8];
+    snprintf(prefix, sizeof prefix, "mg:{%s}:", s->name);
     snprintf(lease, sizeof lease, "%ld", w->timeout_ms + LEASE_SLACK_MS);
-    snprintf(n, sizeof n, "%d", CLAIM_MAX);
-    const char *argv[] = { prefix, "claim", nows, w->id, lease, n };
+    snprintf(n, sizeof n, "%d", max - *nj < CLAIM_MAX ? max - *nj : CLAIM_MAX);
+    const char *argv[] = { prefix, "claim", w->id, lease, n };
     struct scall r;
-    scall_run(&script, s->name, 0, 6, argv, &r);
-    if (r.rc != 0) {
+    if (call(s, 5, argv, &r)) {
         scall_free(&r);
-        return 0;
+        return -1;
     }
-    struct job *jobs[CLAIM_MAX];
-    int nj = 0;
-    CURLM *m = curl_multi_init();
-    for (size_t i = 0; i + 4 <= r.n && nj < CLAIM_MAX;) {
-        size_t nf = (size_t)strtoul(r.v[i + 3], NULL, 10);
-        if (i + 4 + nf > r.n)
+    for (size_t i = 0; i + 5 <= r.n && *nj < max;) {
+        size_t nf = (size_t)strtoul(r.v[i + 4], NULL, 10);
+        if (i + 5 + nf > r.n)
             break;
-        struct job *j = job_new(s, w, r.v, i, nf);
-        j->t0 = wall_ms();
-        jobs[nj++] = j;
-        if (j->h && j->body)
-            curl_multi_add_handle(m, j->h);
-        i += 4 + nf;
+        jobs[(*nj)++] = job_new(s, w, r.v, i, nf);
+        i += 5 + nf;
     }
     scall_free(&r);
-    int running = 1;
-    while (running && !atomic_load(&quit)) {
-        if (curl_multi_perform(m, &running) != CURLM_OK)
-            break;
-        if (running)
-            curl_multi_poll(m, NULL, 0, 100, NULL);
-    }
-    if (atomic_load(&quit)) { /* left to their leases: sent again by whoever claims them next */
-        for (int i = 0; i < nj; i++) {
-            if (jobs[i]->h)
-                curl_multi_remove_handle(m, jobs[i]->h);
-            job_free(jobs[i]);
-        }
-        curl_multi_cleanup(m);
-        return 0;
-    }
-    for (int i = 0; i < nj; i++) {
-        struct job *j = jobs[i];
-        long status = 0;
-        int ok = 0;
-        if (j->h && j->body) {
-            CURLMsg *msg;
-            int left;
-            while ((msg = curl_multi_info_read(m, &left)))
-                if (msg->msg == CURLMSG_DONE) {
-                    struct job *o;
-                    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&o);
-                    if (o && msg->data.result != CURLE_OK && !o->err[0])
-                        snprintf(o->err, sizeof o->err, "%s", curl_easy_strerror(msg->data.result));
-                }
-            curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &status);
-            ok = status >= 200 && status < 300 && !j->err[0];
-            curl_multi_remove_handle(m, j->h);
-        }
-        report(prefix, s, w, j, status, ok);
-        job_free(j);
-    }
-    curl_multi_cleanup(m);
-    return nj;
+    return 0;
 }
 
-/* One round over every site with webhooks. Returns the deliveries tried. */
-static int round_once(long long *marked_ms)
+/* One round: route each site's new events, claim every webhook's due
+ * subjects, send them all at once (one receiver that hangs costs the
+ * others nothing), report each outcome. Returns the deliveries tried, or
+ * -1 when Redis refused or failed a call. */
+static int round_once(void)
 {
+    enum { MAX_JOBS = 64 };
     struct cfg *c = cfg_acquire();
-    int work = 0;
-    long long now = wall_ms();
-    int mark = now - *marked_ms >= 20000;
-    for (size_t i = 0; i < c->nsites && !atomic_load(&quit); i++) {
+    struct job *jobs[MAX_JOBS];
+    int nj = 0, failed = 0;
+    for (size_t i = 0; i < c->nsites && !atomic_load(&quit) && !failed; i++) {
         const struct site_cfg *s = &c->sites[i];
         if (!s->nwebhooks)
             continue;
-        char prefix[80], nows[24], nw[8];
+        char prefix[80], nw[8], csv[WEBHOOKS_MAX][64];
         snprintf(prefix, sizeof prefix, "mg:{%s}:", s->name);
-        snprintf(nows, sizeof nows, "%lld", now);
-        struct scall r;
-        if (mark) {
-            const char *on[] = { prefix, "on", nows };
-            scall_run(&script, s->name, 0, 3, on, &r);
-            if (r.rc == 0)
-                *marked_ms = now;
-            scall_free(&r);
-        }
-        const char *argv[5 + 2 * WEBHOOKS_MAX];
-        char csv[WEBHOOKS_MAX][64];
+        const char *argv[4 + 2 * WEBHOOKS_MAX];
         int argc = 0;
         argv[argc++] = prefix;
         argv[argc++] = "route";
-        argv[argc++] = nows;
         snprintf(nw, sizeof nw, "%d", s->nwebhooks);
         argv[argc++] = nw;
         for (int k = 0; k < s->nwebhooks; k++) {
@@ -313,25 +273,75 @@ static int round_once(long long *marked_ms)
             argv[argc++] = s->webhooks[k].id;
             argv[argc++] = csv[k];
         }
-        scall_run(&script, s->name, 0, argc, argv, &r);
+        struct scall r;
+        failed = call(s, argc, argv, &r) != 0;
         scall_free(&r);
-        for (int k = 0; k < s->nwebhooks && !atomic_load(&quit); k++)
-            work += deliver(prefix, s, &s->webhooks[k]);
+        for (int k = 0; k < s->nwebhooks && !failed && nj < MAX_JOBS; k++)
+            failed = claim(s, &s->webhooks[k], jobs, &nj, MAX_JOBS) != 0;
     }
+    CURLM *m = curl_multi_init();
+    for (int i = 0; i < nj; i++) {
+        jobs[i]->t0 = wall_ms();
+        if (jobs[i]->h && jobs[i]->body)
+            curl_multi_add_handle(m, jobs[i]->h);
+    }
+    int running = nj > 0;
+    while (running && !atomic_load(&quit)) {
+        if (curl_multi_perform(m, &running) != CURLM_OK)
+            break;
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)))
+        if (msg->msg == CURLMSG_DONE) {
+            struct job *o = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&o);
+            if (o && msg->data.result != CURLE_OK && !o->err[0])
+                snprintf(o->err, sizeof o->err, "%s", curl_easy_strerror(msg->data.result));
+        }
+    int quitting = atomic_load(&quit);
+    for (int i = 0; i < nj; i++) {
+        struct job *j = jobs[i];
+        long status = 0;
+        if (j->h && j->body) {
+            curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &status);
+            curl_multi_remove_handle(m, j->h);
+        }
+        int ok = status >= 200 && status < 300 && !j->err[0];
+        /* stopping: a delivery not finished is left to its lease (sent
+         * again by whoever claims it next); a finished one is reported */
+        if (!failed && (!quitting || ok))
+            failed = report(j, status, ok) != 0;
+        job_free(j);
+    }
+    curl_multi_cleanup(m);
     cfg_release(c);
-    return work;
+    return failed ? -1 : nj;
 }
 
 static void *run(void *arg)
 {
     (void)arg;
-    long long marked = 0;
+    long pause = ROUND_MS, warned = 0;
     while (!atomic_load(&quit)) {
-        int work = round_once(&marked);
-        if (work)
-            continue; /* more may be due: no pause while there is work */
+        int work = round_once();
+        if (work < 0) { /* Redis refuses or is away: back off, say so once */
+            if (!warned)
+                LOG_WARN(NULL, "webhooks: Redis failed a call; deliveries wait and retry");
+            warned = 1;
+            pause = pause * 2 > 5000 ? 5000 : pause * 2;
+        } else {
+            if (warned)
+                LOG_INFO(NULL, "webhooks: Redis answers again; deliveries go on");
+            warned = 0;
+            pause = ROUND_MS;
+            if (work)
+                continue; /* more may be due: no pause while there is work */
+        }
         pthread_mutex_lock(&mu);
-        struct timespec ts = deadline_ms(ROUND_MS);
+        struct timespec ts = deadline_ms(pause);
         if (!atomic_load(&quit))
             pthread_cond_timedwait(&cv, &mu, &ts);
         pthread_mutex_unlock(&mu);
@@ -453,11 +463,10 @@ void webhooks_deliveries_handle(struct http_request *req, struct http_response *
     st->site = site;
     req->state = st;
     req->cleanup = dl_cleanup;
-    char prefix[80], nows[24], lims[24];
+    char prefix[80], lims[24];
     snprintf(prefix, sizeof prefix, "mg:{%s}:", site->name);
-    snprintf(nows, sizeof nows, "%lld", (long long)wall_ms());
     snprintf(lims, sizeof lims, "%ld", limit);
-    const char *argv[] = { prefix, "log", nows, before ? before : "", lims };
+    const char *argv[] = { prefix, "log", before ? before : "", lims };
     req->resume = dl_answer;
-    scall_async(&script, site->name, 0, 5, argv, &st->call, dl_done, req);
+    scall_async(&script, site->name, 0, 4, argv, &st->call, dl_done, req);
 }

@@ -60,6 +60,7 @@ struct rp_state {
     char state[16];            /* the state read ("": not in the queue) */
     char *item;                /* the queue item of a comment published at once (new) */
     char ix[QUEUE_IX_MAX], score[32], bfp[33];
+    char rk[4];                /* what its check counted for its author ("a", "r"; "" none) */
 };
 
 static void rp_cleanup(struct http_request *req)
@@ -115,7 +116,7 @@ static void added(struct http_request *req, struct http_response *resp);
 
 static void call(struct http_request *req, struct rp_state *st, int add)
 {
-    char prefix[80], k[24], ttl[24], ev[24], au[24];
+    char prefix[80], k[24], ttl[24], ev[24], au[24], dttl[24];
     snprintf(prefix, sizeof prefix, "mg:{%s}:", st->site->name);
     const struct site_cfg *s = st->site;
     snprintf(k, sizeof k, "%ld", s->report_threshold);
@@ -124,11 +125,12 @@ static void call(struct http_request *req, struct rp_state *st, int add)
     snprintf(ttl, sizeof ttl, "%ld", keep);
     snprintf(ev, sizeof ev, "%lld", (long long)s->mod.events_days * 86400000LL);
     snprintf(au, sizeof au, "%lld", (long long)s->mod.audit_days * 86400000LL);
-    const char *argv[17] = { prefix, st->id, add ? "add" : "read", st->reader, st->reason, st->note, k,
+    snprintf(dttl, sizeof dttl, "%lld", (long long)s->decision_ttl_s * 1000LL);
+    const char *argv[19] = { prefix, st->id, add ? "add" : "read", st->reader, st->reason, st->note, k,
                              s->report_hide ? "1" : "0", st->state, st->item ? st->item : "", st->ix, st->score,
-                             st->bfp, "", ttl, ev, au };
-    size_t lens[17];
-    int argc = add ? 17 : 3;
+                             st->bfp, "", ttl, ev, au, st->rk, dttl };
+    size_t lens[19];
+    int argc = add ? 19 : 3;
     for (int i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
     req->resume = add ? added : got_state;
@@ -188,9 +190,12 @@ static int make_item(struct rp_state *st, json_t *rec, struct http_response *res
     queue_index_line(st->ix, score, st->bfp, th, au, net, codes, ncodes);
     char now[40];
     fmt_rfc3339(wall_ms(), now, sizeof now);
-    json_t *item = json_pack("{s:s,s:{s:s,s:s},s:s,s:f,s:O,s:f,s:O,s:s,s:b,s:s}", "site", st->site->name,
+    const char *counted = json_string_value(json_object_get(rec, "counted"));
+    snprintf(st->rk, sizeof st->rk, "%s", counted && (!strcmp(counted, "a") || !strcmp(counted, "r")) ? counted : "");
+    json_t *item = json_pack("{s:s,s:{s:s,s:s},s:s,s:f,s:o,s:f,s:O,s:s,s:b,s:s}", "site", st->site->name,
                              "comment", "id", st->id, "body", st->body, "decision", "accept", "score", score,
-                             "reasons", reasons ? reasons : json_array(), "bayes_weight", st->site->bayes.weight,
+                             "reasons", json_is_array(reasons) ? json_incref(reasons) : json_array(),
+                             "bayes_weight", st->site->bayes.weight,
                              "request_id", json_object_get(rec, "request_id") ? json_object_get(rec, "request_id")
                                                                               : json_null(),
                              "held_at", now, "published", 1, "id", st->id);

@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Service, base_config, lua_scripts, run_each, start, wait_until  # noqa: E402
@@ -298,6 +299,51 @@ def test_policy_scripts():
                                                                     "", "", "", ""]
     assert run("POLICY_LIST_LUA", keys, [0, 10]) == [2, 2, '{"n":2}', 1, '{"n":1}']
     assert run("POLICY_LIST_LUA", keys, [2, 10]) == [2, 1, '{"n":1}']
+
+
+def test_webhooks_script_keeps_each_subjects_order_across_leases():
+    """webhooks.lua: route marks the site and queues each subject's events
+    in order; a claim's lease can be taken over when it runs out, and the
+    late holder's outcome is then "stale" and changes nothing; only the
+    holder's "ok" makes the next event due; hk_add writes nothing for a
+    site without the mark."""
+    p = "mg:{whs}:"
+    e1 = r("XADD", p + "hooks", "*", "t", "held", "comment_id", "c1", "state", "held")
+    e2 = r("XADD", p + "hooks", "*", "t", "decided", "comment_id", "c1", "state", "approved")
+    e3 = r("XADD", p + "hooks", "*", "t", "author_changed", "author_key", "k1", "status", "banned")
+    assert run("WEBHOOKS_LUA", [], [p, "route", 2, "w1", "held,decided", "w2", "author_changed"]) == [3]
+    assert r("GET", p + "hooks:on") == "1" and r("GET", p + "hooks:routed") == e3
+    assert r("LRANGE", p + "wh:w1:q:c:c1", 0, -1) == [e1, e2] and r("LRANGE", p + "wh:w2:q:a:k1", 0, -1) == [e3]
+    assert run("WEBHOOKS_LUA", [], [p, "route", 2, "w1", "held,decided", "w2", "author_changed"]) == [0]
+    a = run("WEBHOOKS_LUA", [], [p, "claim", "w1", 1, 10])  # a lease of 1 ms: it runs out at once
+    assert a[:3] == ["c:c1", e1, "0"] and a[4:] == [6, "t", "held", "comment_id", "c1", "state", "held"], a
+    time.sleep(0.01)
+    b = run("WEBHOOKS_LUA", [], [p, "claim", "w1", 60000, 10])  # taken over, with a new token
+    assert b[:3] == ["c:c1", e1, "0"] and b[3] != a[3], (a, b)
+    assert run("WEBHOOKS_LUA", [], [p, "claim", "w1", 60000, 10]) == []  # held by b now
+    done = [p, "done", "w1", "c:c1", e1]
+    log = ["held", 1, 200, 5, ""]
+    assert run("WEBHOOKS_LUA", [], done + [a[3], "ok", 0] + log) == ["stale"]
+    assert r("LRANGE", p + "wh:w1:q:c:c1", 0, -1) == [e1, e2]  # the late "ok" moved nothing
+    assert run("WEBHOOKS_LUA", [], [p, "claim", "w1", 60000, 10]) == []
+    assert run("WEBHOOKS_LUA", [], done + [b[3], "retry", 60000] + log) == ["ok"]
+    assert r("HGET", p + "wh:w1:tries", e1) == "1" and run("WEBHOOKS_LUA", [], [p, "claim", "w1", 60000, 10]) == []
+    r("ZADD", p + "wh:w1:ready", 0, "c:c1")  # its retry is due
+    c = run("WEBHOOKS_LUA", [], [p, "claim", "w1", 60000, 10])
+    assert c[:3] == ["c:c1", e1, "1"], c
+    assert run("WEBHOOKS_LUA", [], done + [c[3], "ok", 0] + log) == ["ok"]
+    d = run("WEBHOOKS_LUA", [], [p, "claim", "w1", 60000, 10])
+    assert d[:2] == ["c:c1", e2] and d[5:] == ["t", "decided", "comment_id", "c1", "state", "approved"], d
+    assert run("WEBHOOKS_LUA", [], [p, "claim", "w2", 60000, 10])[:2] == ["a:k1", e3]
+    outcomes = [e[1][e[1].index("outcome") + 1] for e in r("XRANGE", p + "hooks:log", "-", "+")]
+    assert outcomes == ["stale", "retry", "ok"], outcomes
+    # a site without the mark gets nothing in its outbox
+    q = "mg:{nohooks}:"
+    run("AUTHORS_LUA", [], [q, "k9", 7, "put", "b", '{"status":"banned"}', DAY_MS, "t-mod", ""])
+    assert r("EXISTS", q + "hooks") == 0
+    r("SET", q + "hooks:on", "1")
+    run("AUTHORS_LUA", [], [q, "k9", 7, "put", "n", '{"status":"normal"}', DAY_MS, "t-mod", ""])
+    assert r("XLEN", q + "hooks") == 1
 
 
 def test_threads_scripts():

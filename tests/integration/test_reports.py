@@ -150,6 +150,59 @@ def test_an_approved_comment_goes_back_to_reported_without_its_body():
     assert show(cid)[1]["state"] == "approved"
 
 
+def test_after_a_moderator_decides_it_takes_new_readers_and_an_edit_starts_afresh():
+    """Approved from reported, a comment needs `threshold` new readers to
+    be queued again; an accepted edit takes it out of the queue, tells the
+    CMS ("published", action "edit") and forgets the old text's reports."""
+    policy(2)
+    cid, body = published()
+    for rd in ("r1", "r2"):
+        report(cid, rd, body=body)
+    assert show(cid)[1]["state"] == "reported"
+    act(cid, "approve", "reported")
+    st, b = report(cid, "r3")
+    assert st == 200 and (b["queued"], b["state"], b["reports"]) == (False, "approved", 3), b
+    assert report(cid, "r1")[1]["counted"] is False  # an earlier reader still counts once
+    st, b = report(cid, "r4", "offensive")
+    assert st == 200 and (b["queued"], b["state"]) == (True, "reported"), b
+    # the commenter edits it and modgate accepts the new text
+    new_body = "Edited: I checked the minutes again and item %d was indeed decided quickly." % _n[0]
+    st, r, _ = svc().check(comment(new_body, cid=cid))
+    assert st == 200 and r["decision"] == "accept", r
+    assert show(cid)[0] == 404
+    ev = events_of(cid)[-1]
+    assert (ev["state"], ev["previous"], ev["action"], ev["by"]) == ("published", "reported", "edit", "modgate"), ev
+    st, b = report(cid, "r1", body=new_body)  # the old text's reports are gone
+    assert st == 200 and (b["reports"], b["counted"], b["queued"]) == (1, True, False), b
+    st, b = report(cid, "r9", body=body)  # the old text is not what is published now
+    assert st == 409 and err_code(b) == "body_mismatch", b
+
+
+def test_a_decision_on_a_reported_comment_replaces_what_its_check_counted():
+    """With trust.count_automatic, a comment accepted at once counted as
+    its author's approval; a moderator's spam decision after reports
+    replaces that count, it does not add to it."""
+    st, b = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"trust": {"count_automatic": True,
+                          "automatic_max_score": 0.5}, "reports": {"threshold": 1, "hide": False}}},
+                          key=ADMIN_KEY)[:2]
+    assert st == 200, b
+    try:
+        author = "auto-%d" % _n[0]
+        cid, body = published(author=author)
+        a = svc().request("GET", "/v1/sites/news/authors/" + author, key=MOD_KEY)[1]
+        assert (a["approved"], a["spam"]) == (1, 0), a
+        assert report(cid, "r1", body=body)[1]["queued"] is True
+        act(cid, "spam", "reported")
+        a = svc().request("GET", "/v1/sites/news/authors/" + author, key=MOD_KEY)[1]
+        assert (a["approved"], a["spam"]) == (0, 1), a
+        act(cid, "hold", "spam")  # the undo: neither count now (it waits for a moderator)
+        a = svc().request("GET", "/v1/sites/news/authors/" + author, key=MOD_KEY)[1]
+        assert (a["approved"], a["spam"]) == (0, 0), a
+    finally:
+        svc().request("PUT", "/v1/sites/news/policy", {"policy": {"trust": {"count_automatic": False}}},
+                      key=ADMIN_KEY)
+
+
 def test_bad_reports_get_their_own_errors():
     policy(3)
     cid, body = published()

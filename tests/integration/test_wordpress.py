@@ -588,6 +588,47 @@ def test_decisions_in_modgate_reach_wordpress_through_the_feed_without_a_loop():
     assert metric("/v1/learn") == learns
 
 
+def test_a_comment_readers_reported_goes_pending_where_the_site_hides_them():
+    """Readers report a published comment (modgate's reports API, as the
+    CMS passes them on); with reports.hide the feed's "reported" event
+    makes it pending in WordPress, and a moderator's approval in modgate
+    publishes it again. Without hide, the event leaves it published."""
+    pid = post("Reported")
+    b = wp().session()
+    body = CLEAN % n()
+    st, _, _, cid = b.post_comment(pid, body)
+    c = wp().comment(cid)
+    assert c["status"] == "approved", c
+    mid = c["meta"]["modgate_id"]
+    cron()
+    st, pol, _ = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"reports": {"threshold": 1, "hide": True}}},
+                               key=TOP_ADMIN)
+    assert st == 200, pol
+    try:
+        st, r, _ = svc().request("POST", "/v1/sites/news/comments/%s/reports" % mid,
+                                 {"reader_id": "wp-reader-9", "reason": "abusive", "body": body}, key=CMS_KEY)
+        assert st == 200 and r["queued"] is True, r
+        cron()
+        c = wp().comment(cid)
+        assert c["status"] == "unapproved" and c["meta"]["modgate_state"] == "reported", c
+        st, a, _ = svc().request("POST", "/v1/sites/news/comments/%s/action" % mid,
+                                 {"action": "approve", "from": "reported"}, key=MOD_KEY)
+        assert st == 200 and a["status"] == "ok", a
+        cron()
+        assert wp().comment(cid)["status"] == "approved"
+        # a site that does not hide them: the event changes nothing in WordPress
+        st, pol, _ = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"reports": {"hide": False}}},
+                                   key=TOP_ADMIN)
+        st, r, _ = svc().request("POST", "/v1/sites/news/comments/%s/reports" % mid,
+                                 {"reader_id": "wp-reader-10", "reason": "spam"}, key=CMS_KEY)
+        assert st == 200 and r["queued"] is True, r
+        cron()
+        assert wp().comment(cid)["status"] == "approved"
+    finally:
+        svc().request("PUT", "/v1/sites/news/policy", {"policy": {"reports": {"threshold": 3, "hide": False}}},
+                      key=TOP_ADMIN)
+
+
 def test_an_expired_feed_cursor_starts_the_feed_again():
     pid = post("Expired cursor")
     st, _, _, cid = wp().session().post_comment(pid, HELD % n())

@@ -23,7 +23,7 @@ if ARGV[4] == 'put' then
     'action', 'author_status', 'from', prev, 'to', ARGV[5], 'by', ARGV[8], 'note', ARGV[9], 'reason', '',
     'filter', '')
   local names = {n = 'normal', t = 'trusted', p = 'premod', b = 'banned'}
-  hk_add(P, now, 'author_changed', {'author_key', au, 'status', names[ARGV[5]] or ARGV[5],
+  hk_add(P, 'author_changed', {'author_key', au, 'status', names[ARGV[5]] or ARGV[5],
     'previous', names[prev] or prev, 'by', ARGV[8], 'note', ARGV[9]})
 end
 local out = rep_view(P, au, '', days)

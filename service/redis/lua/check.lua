@@ -57,7 +57,8 @@
 -- A check to which a reputation rule applies writes no record and holds
 -- nothing: check.c adds the rule's reason and records the outcome. With
 -- the flag's kind, a record written counts as the author's and the
--- network's automatic decision (trust.count_automatic).
+-- network's automatic decision (trust.count_automatic), and says so
+-- ("counted": the kind, last in the record).
 --
 -- Cost matters more than elegance here: the script runs for every check
 -- on Redis's single thread. Each redis.call costs Redis about 2 us, and a
@@ -286,7 +287,7 @@ for j = 1, n do
       local d0 = string.sub(flags, 3, 3)
       local stays = cls == 0 and ARGV[a + 8] ~= '' or cls >= 3 and cls <= 6 and d0 ~= 'r'
       if ARGV[a + 10] == '1' and ARGV[a + 11] ~= '' and not stays then
-        mq_drop(string.match(KEYS[k], '^mg:{[^}]*}:'), ARGV[a + 11])
+        mq_drop(string.match(KEYS[k], '^mg:{[^}]*}:'), ARGV[a + 11], now, ev_ms, au_ms)
       end
       local most = tonumber(ARGV[a + 7])
       if cls == 0 and ARGV[a + 4] ~= '' and (most == 0 or (nip < most and nau < most)) then
@@ -304,10 +305,13 @@ for j = 1, n do
             rec, refused = 0, 1
           else
             local r = ARGV[a + 4] .. rl .. ARGV[a + 5]
+            local kind = string.sub(flags, 2, 2)
+            if kind == '-' or ARGV[a + 10] == '1' then kind = nil end
+            -- what it counted, for a report that queues it later (report.lua)
+            if kind and (fa or fn) then r = string.sub(r, 1, -2) .. ',"counted":"' .. kind .. '"}' end
             call('SET', KEYS[k], r, 'EX', ARGV[a + 6])
             decw[KEYS[k]] = r
-            local kind = string.sub(flags, 2, 2)
-            if kind ~= '-' and ARGV[a + 10] ~= '1' then
+            if kind then
               for _, f in ipairs({fa, fn}) do
                 if f then
                   repv[f] = rep_add(repv[f], kind, today, 1, today)

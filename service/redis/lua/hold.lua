@@ -5,7 +5,7 @@
 --
 -- KEYS[1] dec key, KEYS[2] held item (the comment's hash, P c:ID),
 -- KEYS[3] held queue (P q:held).
--- ARGV[1] response JSON (the decision record, ending in its body_fp),
+-- ARGV[1] response JSON (the decision record, ending in its body_fp and ix),
 -- ARGV[2] its TTL ms, ARGV[3] item JSON, ARGV[4] queue score (ms held),
 -- ARGV[5] comment id, ARGV[6] "1" to replace (an edited comment), ARGV[7]
 -- the queue's cap (0: none), ARGV[8] "1" to refuse at the cap (else
@@ -37,7 +37,7 @@ if ARGV[12] == '1' then
     replace = true
   end
   local d = redis.call('GET', KEYS[1])
-  local pat = '"body_fp":"(%x*)"}$'
+  local pat = '"body_fp":"(%x*)"' -- once in a record: the only unescaped quote-key pair of that name
   if d and string.match(d, pat) ~= string.match(ARGV[1], pat) then
     local t = redis.call('TIME')
     local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) +

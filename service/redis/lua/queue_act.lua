@@ -54,6 +54,17 @@ if cur[1] ~= to then
   mq_index(P, cur[1], id, cur[3], 0, false)
   mq_index(P, to, id, cur[3], now, true, cur[6])
   redis.call('HSET', KEYS[1], 'state', to, 'since', now)
+  if cur[1] == 'reported' then -- decided: new reports count from here (report.lua)
+    local sk = P .. 'rps:' .. id
+    local js = redis.call('GET', sk)
+    if js then
+      local sum = cjson.decode(js)
+      sum.base = sum.count
+      js = cjson.encode(sum)
+      redis.call('SET', sk, js, 'KEEPTTL')
+      redis.call('HSET', KEYS[1], 'reports', js)
+    end
+  end
   rep_uncount(P, KEYS[1])
   local nk = to == 'approved' and 'a' or to == 'rejected' and 'r' or to == 'spam' and 's' or ''
   if nk ~= '' then rep_count(P, KEYS[1], cur[3], nk, now) end

@@ -6,8 +6,9 @@
 -- CMS should hide it once reported, the state read ("" when the comment
 -- is not in the queue), the item to store when it is not (else ""), its
 -- index line as the comment hash keeps it (THREAD|AUTHOR|NET|CODES), its
--- score, body fingerprint, the TTL s of the report keys, events ms and
--- audit ms.
+-- score, body fingerprint, the TTL s of the report keys, events ms,
+-- audit ms, the kind its check counted for its author (the record's
+-- "counted": "a", "r"; "" none) and the decision records' TTL ms.
 -- read: {state ("": not in the queue), its decision record ("": none)}.
 -- add: {"conflict", state} when the state is no longer the one read;
 -- {"gone"} when a comment not in the queue lost its record meanwhile;
@@ -15,11 +16,15 @@
 -- "reported", 1 when this reader had not reported it before}.
 --
 -- P rp:ID (set: the readers' keys) and P rps:ID (the summary JSON
--- {"count","reasons":{reason: n},"last":[{"reason","note","at"}]}, the
--- last ten) live for the TTL given, renewed by each report; the comment
--- hash keeps the summary as field "reports" too. The K-th distinct reader
--- moves the comment to "reported": stored (item, score, at, since, ver,
--- ix, bfp) when it was published at once, taken out of "approved" when a
+-- {"count","base","reasons":{reason: n},"last":[{"reason","note","at"}]},
+-- the last ten) live for the TTL given, renewed by each report, while the
+-- comment is not in the queue, and as long as it is while it is (the
+-- comment hash keeps the summary as field "reports" too; mq_sweep deletes
+-- them with it, and an edit forgets them: lib/queue_put.lua). The K-th
+-- distinct reader since a moderator last decided it (base: the count
+-- then, queue_act.lua) moves the comment to "reported": stored (item,
+-- score, at, since, ver, ix, bfp, and what its check counted for its
+-- author) when it was published at once, taken out of "approved" when a
 -- moderator had approved it, with a history entry, an audit entry and an
 -- event for the CMS (action "report", by "readers", hide "1" or "0").
 
@@ -29,7 +34,11 @@ local st = redis.call('HGET', c, 'state') or ''
 if ARGV[3] == 'read' then return {st, redis.call('GET', P .. 'dec:' .. id) or ''} end
 local reader, reason, note, K, hide = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 if st ~= ARGV[9] then return {'conflict', st} end
-if st == '' and redis.call('EXISTS', P .. 'dec:' .. id) == 0 then return {'gone'} end
+if st == '' then
+  -- the record reports.c read: still there, and still for this body (not edited since)
+  local d = redis.call('GET', P .. 'dec:' .. id)
+  if not d or string.match(d, '"body_fp":"(%x*)"') ~= ARGV[13] then return {'gone'} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl, rk, sk = ARGV[15], P .. 'rp:' .. id, P .. 'rps:' .. id
@@ -44,15 +53,23 @@ if new == 1 then
   sum.last = last
 end
 local js = cjson.encode(sum)
-redis.call('SET', sk, js, 'EX', ttl)
-redis.call('EXPIRE', rk, ttl)
-if st ~= '' then redis.call('HSET', c, 'reports', js) end
 local moved = 0
-if new == 1 and sum.count >= K and st ~= 'reported' then
+if new == 1 and sum.count - (sum.base or 0) >= K and st ~= 'reported' then
   local ix = ARGV[11]
   if st == '' then
     redis.call('HSET', c, 'item', ARGV[10], 'state', 'reported', 'score', ARGV[12], 'at', now, 'since', now,
-      'ver', 1, 'ix', ix, 'bfp', ARGV[13], 'reports', js)
+      'ver', 1, 'ix', ix, 'bfp', ARGV[13])
+    local _, au, net, codes = string.match(ix, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+    local cs = {}
+    for code in string.gmatch(codes or '', '[^,]+') do cs[#cs + 1] = code end
+    if #cs > 0 then redis.call('SADD', P .. 'codes', unpack(cs)) end
+    if ARGV[18] ~= '' then -- its check counted it (trust.count_automatic): a decision now replaces that
+      local fs = {}
+      if au and au ~= '' then fs[#fs + 1] = 'a:' .. au end
+      if net and net ~= '' then fs[#fs + 1] = 'n:' .. net end
+      local at = now + redis.call('PTTL', P .. 'dec:' .. id) - tonumber(ARGV[19])
+      if #fs > 0 then redis.call('HSET', c, 'rk', ARGV[18], 'rt', at, 'rf', table.concat(fs, '|')) end
+    end
   else
     ix = redis.call('HGET', c, 'ix') or ''
     mq_index(P, st, id, ix, 0, false)
@@ -71,8 +88,18 @@ if new == 1 and sum.count >= K and st ~= 'reported' then
     'from', from, 'to', 'reported', 'by', 'readers', 'note', '', 'reason', why, 'filter', '')
   redis.call('XADD', P .. 'events', 'MINID', '~', now - tonumber(ARGV[16]), '*', 'id', id, 'state', 'reported',
     'previous', from, 'action', 'report', 'by', 'readers', 'hide', hide)
-  hk_add(P, now, 'reported', {'comment_id', id, 'state', 'reported', 'previous', from, 'action', 'report',
+  hk_add(P, 'reported', {'comment_id', id, 'state', 'reported', 'previous', from, 'action', 'report',
     'by', 'readers', 'reports', tostring(sum.count), 'reasons', why, 'hide', hide})
   moved = 1
+end
+-- kept while the comment is in the queue (mq_sweep and an edit delete
+-- them), else as long as its record
+redis.call('SET', sk, js)
+if st ~= '' or moved == 1 then
+  redis.call('PERSIST', rk)
+  redis.call('HSET', c, 'reports', js)
+else
+  redis.call('EXPIRE', sk, ttl)
+  redis.call('EXPIRE', rk, ttl)
 end
 return {'ok', sum.count, moved, new}

@@ -97,7 +97,8 @@ final class Modgate_Cron {
 	/**
 	 * Apply modgate's events feed (api.md §2.8) from the stored cursor:
 	 * each event's state to the WordPress comment with that modgate_id
-	 * (approved: approve, held: pending, spam: spam, rejected: trash),
+	 * (approved: approve, held: pending, spam: spam, rejected: trash; reported,
+	 * when the site hides reported comments: pending),
 	 * without teaching modgate back. The cursor is stored after each page,
 	 * so a run that stops half way repeats at most one page, which is
 	 * harmless (states are absolute). An expired cursor (410) restarts the
@@ -154,6 +155,11 @@ final class Modgate_Cron {
 			'spam'     => 'spam',
 			'rejected' => 'trash',
 		);
+		// Readers reported it: back to pending until a moderator decides,
+		// when the site asks for that (modgate's reports.hide).
+		if ( '1' === (string) ( $e['hide'] ?? '' ) ) {
+			$map['reported'] = 'hold';
+		}
 		$state = (string) ( $e['state'] ?? '' );
 		$mid   = (string) ( $e['id'] ?? '' );
 		if ( ! isset( $map[ $state ] ) || '' === $mid ) {

@@ -19,15 +19,17 @@
 -- and returns the two entries' ids.
 -- mq_sweep(P, now, retention ms) deletes up to ten decided comments of
 -- each decided state past their retention.
--- hk_add(P, now, type, fields) puts an event for the site's webhooks in
--- its outbox, P hooks (webhooks.c), when it has webhooks (P hooks:on):
--- "t" type, then the flat field, value list. The outbox keeps two days.
+-- hk_add(P, type, fields) puts an event for the site's webhooks in its
+-- outbox, P hooks (webhooks.c), when it has webhooks (P hooks:on): "t"
+-- type, then the flat field, value list. The outbox keeps two days, by
+-- Redis's clock.
 -- mq_log adds "decided" (a comment entering approved, rejected or spam)
 -- and "held" (an undo) events; lib/queue_put.lua's mq_put "held".
 
-local function hk_add(P, now, kind, fields)
+local function hk_add(P, kind, fields)
   if redis.call('EXISTS', P .. 'hooks:on') == 0 then return end
-  local a = {'XADD', P .. 'hooks', 'MINID', '~', now - 172800000, '*', 't', kind}
+  local t = redis.call('TIME')
+  local a = {'XADD', P .. 'hooks', 'MINID', '~', tonumber(t[1]) * 1000 - 172800000, '*', 't', kind}
   for i = 1, #fields do a[#a + 1] = fields[i] end
   redis.call(unpack(a))
 end
@@ -69,7 +71,7 @@ local function mq_log(P, id, now, act, from, to, by, note, reason, did, ev_ms, a
   local eid = redis.call('XADD', P .. 'events', 'MINID', '~', now - tonumber(ev_ms), '*', 'id', id,
     'state', to, 'previous', from, 'action', act, 'by', by)
   if to == 'approved' or to == 'rejected' or to == 'spam' or to == 'held' then
-    hk_add(P, now, to == 'held' and 'held' or 'decided', {'comment_id', id, 'state', to, 'previous', from,
+    hk_add(P, to == 'held' and 'held' or 'decided', {'comment_id', id, 'state', to, 'previous', from,
       'action', act, 'by', by, 'note', note, 'reason', reason})
   end
   return aid, eid
@@ -79,7 +81,7 @@ local function mq_sweep(P, now, ret_ms)
     local old = redis.call('ZRANGE', P .. 'q:' .. s, '-inf', now - tonumber(ret_ms), 'BYSCORE', 'LIMIT', 0, 10)
     for i = 1, #old do
       mq_index(P, s, old[i], redis.call('HGET', P .. 'c:' .. old[i], 'ix'), 0, false)
-      redis.call('DEL', P .. 'c:' .. old[i], P .. 'h:' .. old[i])
+      redis.call('DEL', P .. 'c:' .. old[i], P .. 'h:' .. old[i], P .. 'rp:' .. old[i], P .. 'rps:' .. old[i])
     end
   end
 end

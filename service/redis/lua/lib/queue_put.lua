@@ -8,8 +8,11 @@
 -- mq_put(P, id, ms, item) stores item as comment id in state held at ms,
 -- replacing what was there (an edit) and moving it out of the indexes of
 -- its old state; mq_has(rec, item) says whether comment hash rec holds
--- that very comment (the same body: a retry, not an edit); mq_drop(P, id)
--- takes a comment out of the queue (an edit the filters did not hold).
+-- that very comment (the same body: a retry, not an edit); mq_drop(P, id,
+-- now, events ms, audit ms) takes a comment out of the queue (an edit
+-- that is not held: published), saying so in the CMS's feed (state
+-- "published", action "edit"), the audit log and the webhooks' outbox.
+-- An edit, held or not, forgets the readers' reports of the text before.
 --
 -- The cap (moderation.max_held, on_full). mq_over(P, id, max) says how
 -- many held comments must leave before comment id is held: 0 when the
@@ -40,6 +43,8 @@ local function mq_put(P, id, ms, item)
   if old[1] then
     mq_index(P, old[1], id, old[2], 0, false)
     rep_uncount(P, rec)
+    redis.call('HDEL', rec, 'reports')
+    redis.call('DEL', P .. 'rp:' .. id, P .. 'rps:' .. id)
   end
   local score, bfp, ix = mq_ix(item)
   if not ix then score, bfp, ix = '0', '', '|||' end
@@ -50,20 +55,27 @@ local function mq_put(P, id, ms, item)
   local cs = {}
   for c in string.gmatch(rs, '[^,]+') do cs[#cs + 1] = c end
   if #cs > 0 then redis.call('SADD', P .. 'codes', unpack(cs)) end
-  hk_add(P, tonumber(ms), 'held', {'comment_id', id, 'state', 'held', 'previous', old[1] or '', 'action', 'check',
+  hk_add(P, 'held', {'comment_id', id, 'state', 'held', 'previous', old[1] or '', 'action', 'check',
     'by', 'modgate', 'score', score, 'reasons', rs})
 end
 local function mq_has(rec, item)
   local b = redis.call('HGET', rec, 'bfp')
   return b ~= false and b == (select(2, mq_ix(item)) or '')
 end
-local function mq_drop(P, id)
+local function mq_drop(P, id, now, ev_ms, au_ms)
+  redis.call('DEL', P .. 'rp:' .. id, P .. 'rps:' .. id) -- readers' reports were about the text before
   local rec = P .. 'c:' .. id
   local old = redis.call('HMGET', rec, 'state', 'ix')
   if not old[1] then return end
   mq_index(P, old[1], id, old[2], 0, false)
   rep_uncount(P, rec)
   redis.call('DEL', rec, P .. 'h:' .. id)
+  redis.call('XADD', P .. 'audit', 'MINID', '~', now - tonumber(au_ms), '*', 'id', id, 'action', 'edit',
+    'from', old[1], 'to', 'published', 'by', 'modgate', 'note', '', 'reason', '', 'filter', '')
+  redis.call('XADD', P .. 'events', 'MINID', '~', now - tonumber(ev_ms), '*', 'id', id, 'state', 'published',
+    'previous', old[1], 'action', 'edit', 'by', 'modgate')
+  hk_add(P, 'decided', {'comment_id', id, 'state', 'published', 'previous', old[1], 'action', 'edit',
+    'by', 'modgate', 'note', '', 'reason', ''})
 end
 local function mq_over(P, id, max)
   if max <= 0 then return 0 end
