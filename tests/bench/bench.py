@@ -476,6 +476,9 @@ def main():
     ap.add_argument("--thread-settings", type=int, default=0, metavar="N",
                     help="store N thread settings for the bench site first (api.md 2.14; none of them "
                          "the checks' threads), so every check searches N of them")
+    ap.add_argument("--reputation", action="store_true",
+                    help="give every author and network the checks use a reputation first (api.md 2.15: "
+                         "counts over 30 days, rules off), so every check reads and parses two")
     ap.add_argument("--only", choices=("moderation", "latency"),
                     help="run only this part (latency: one connection, modgate against the ceiling's rl mode)")
     a = ap.parse_args()
@@ -494,6 +497,20 @@ def main():
                 redis.cmd("HSET", "mg:{bench}:threads", *items[i:i + 2000])
             redis.cmd("INCR", "mg:{bench}:threads:ver")
             print("%d thread settings stored for the bench site" % a.thread_settings)
+        if a.reputation:
+            import hashlib
+            day = int(time.time()) // 86400
+            hist = "".join(" %d:%d:%d:%d" % (day - d, d % 3, d % 5 == 0, d % 11 == 0) for d in range(30))
+            items = []
+            for i in range(5000):  # the wrk script's authors: r<i>@example.org
+                k = hashlib.blake2b(b"em:r%d@example.org" % i, digest_size=8).hexdigest()
+                items += ["a:" + k, "n 30 6 3" + hist]
+            for t in range(16):  # and its networks: 10.<thread>.<x>.0/24
+                for x in range(256):
+                    items += ["n:10.%d.%d.0/24" % (t, x), "n 40 8 2" + hist]
+            for i in range(0, len(items), 2000):
+                redis.cmd("HSET", "mg:{bench}:rep", *items[i:i + 2000])
+            print("%d authors' and networks' reputations stored for the bench site" % (len(items) // 2))
         script = os.path.join(tmp, "check.lua")
         lua_script(script)
         port = free_port()

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import os
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -158,6 +159,25 @@ def test_a_high_rejection_rate_holds_the_author_and_the_network():
     policy()
     d, rs, _ = check({"id": "newcomer2-%d" % _n[0]}, net=net)
     assert d == "accept", (d, rs)
+
+
+def test_the_window_counts_only_its_days():
+    """trust.window_days reads only the days it covers: an author rejected
+    twice in the last week and approved four times three weeks ago is
+    held at a 7-day window and not at a 30-day one (counts stored as the
+    scripts store them, newest day first)."""
+    jim = "jim-%d" % _n[0]
+    day = int(time.time()) // 86400
+    ctx["redis"].cmd("HSET", "mg:{news}:rep", "a:" + author_key(jim),
+                     "n 5 2 0 %d:1:0:0 %d:0:2:0 %d:4:0:0" % (day, day - 1, day - 20))
+    policy(max_rejection_rate=0.5, window_days=7)
+    d, rs, _ = check({"id": jim})
+    assert d == "hold" and "2 of 3" in rs["recent_history"]["detail"], (d, rs)
+    policy(max_rejection_rate=0.5, window_days=30)
+    d, rs, _ = check({"id": jim})
+    assert d == "accept", (d, rs)
+    a = get_author(jim)[1]
+    assert (a["approved"], a["rejected"], a["recent"]) == (5, 2, {"approved": 5, "rejected": 2, "spam": 0}), a
 
 
 def test_moderator_overrides_win():

@@ -8,8 +8,10 @@
 -- S the author's status set by moderators (n normal, t trusted, p premod,
 -- b banned; a network's is always n), A R X its approved, rejected and
 -- spam comments in all, then per UTC day D (ms / 86400000) with any the
--- same three counts of that day, for the last 90 days (the longest
--- trust.window_days). Field "m:" .. author key holds the status's note,
+-- same three counts of that day, newest first, for the last 90 days (the
+-- longest trust.window_days). Newest first, so that a check reads only
+-- the days of its window: measured with 30 days in each of a check's two
+-- fields, reading them all cost Redis 33 us a check. Field "m:" .. author key holds the status's note,
 -- who set it and when (JSON, authors.lua). A field whose counts and
 -- status are all zero is deleted.
 --
@@ -35,7 +37,8 @@ local function rep_read(v, today, days)
   if not s then return 'n', 0, 0, 0, 0, 0, 0 end
   local wa, wr, wx, from = 0, 0, 0, today - days
   for d, a, r, x in string.gmatch(rest, ' (%d+):(%d+):(%d+):(%d+)') do
-    if tonumber(d) > from then wa, wr, wx = wa + a, wr + r, wx + x end
+    if tonumber(d) <= from then break end
+    wa, wr, wx = wa + a, wr + r, wx + x
   end
   return s, tonumber(A), tonumber(R), tonumber(X), wa, wr, wx
 end
@@ -53,19 +56,24 @@ local function rep_add(v, kind, day, delta, today)
   end
   local i = kind == 'a' and 1 or kind == 'r' and 2 or 3
   t[i] = math.max(0, t[i] + delta)
-  local out, found = {}, false
+  local days, found = {}, false
   for d, a, r, x in string.gmatch(rest, ' (%d+):(%d+):(%d+):(%d+)') do
     d = tonumber(d)
     if d > today - 90 then
-      local c = {tonumber(a), tonumber(r), tonumber(x)}
-      if d == day then c[i], found = math.max(0, c[i] + delta), true end
-      if c[1] + c[2] + c[3] > 0 then out[#out + 1] = ' ' .. d .. ':' .. c[1] .. ':' .. c[2] .. ':' .. c[3] end
+      local c = {d, tonumber(a), tonumber(r), tonumber(x)}
+      if d == day then c[i + 1], found = math.max(0, c[i + 1] + delta), true end
+      days[#days + 1] = c
     end
   end
   if not found and delta > 0 and day > today - 90 then
-    local c = {0, 0, 0}
-    c[i] = delta
-    out[#out + 1] = ' ' .. day .. ':' .. c[1] .. ':' .. c[2] .. ':' .. c[3]
+    local c = {day, 0, 0, 0}
+    c[i + 1] = delta
+    days[#days + 1] = c
+  end
+  table.sort(days, function(x, y) return x[1] > y[1] end)
+  local out = {}
+  for _, c in ipairs(days) do
+    if c[2] + c[3] + c[4] > 0 then out[#out + 1] = ' ' .. c[1] .. ':' .. c[2] .. ':' .. c[3] .. ':' .. c[4] end
   end
   return rep_pack(s, t, out)
 end
