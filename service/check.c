@@ -936,8 +936,11 @@ static void rep_reason(struct check_state *st, const struct store_check_res *r)
     const struct trust_cfg *t = &st->site->trust;
     const long *n = r->rep_n;
     char c[96];
-    snprintf(c, sizeof c, "%ld approved, %ld rejected, %ld spam; in %ld days %ld, %ld, %ld", n[0], n[1], n[2],
-             t->window_days, n[3], n[4], n[5]);
+    if (t->max_rejection_rate > 0 || t->approved_to_trust > 0) /* the rules that read the window (check.lua) */
+        snprintf(c, sizeof c, "%ld approved, %ld rejected, %ld spam; in %ld days %ld, %ld, %ld", n[0], n[1], n[2],
+                 t->window_days, n[3], n[4], n[5]);
+    else
+        snprintf(c, sizeof c, "%ld approved, %ld rejected, %ld spam", n[0], n[1], n[2]);
     struct verdict *v = &st->v;
     switch (r->rep) {
     case REP_NONE:

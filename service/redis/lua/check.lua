@@ -101,6 +101,8 @@ local len, e, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[26])
 local maxh, refuse, ret_ms, ev_ms, au_ms = tonumber(ARGV[17]), ARGV[18] == '1', ARGV[19], ARGV[20], ARGV[21]
 local today = floor(now / 86400000)
 local ntrust, maxrate, wdays, mindec = tonumber(ARGV[22]), tonumber(ARGV[23]), tonumber(ARGV[24]), tonumber(ARGV[25])
+-- the days are read only for the rules that need them (the rate, trust's "no recent spam")
+local wwant = (maxrate > 0 or ntrust > 0) and wdays or nil
 local d = floor(tonumber(t[1]) / len) - e
 if d < -1 then d = -1 elseif d > 1 then d = 1 end
 local cur, prev = KEYS[3 + d], KEYS[2 + d]
@@ -268,9 +270,9 @@ for j = 1, n do
       end
       local au, net, flags = ARGV[a + 3], ARGV[a + 14], ARGV[a + 15]
       local fa, fn = au ~= '' and 'a:' .. au, net ~= '' and 'n:' .. net
-      local rs, ra, rr, rx, wa, wr, wx = rep_read(fa and repv[fa], today, wdays)
+      local rs, ra, rr, rx, wa, wr, wx = rep_read(fa and repv[fa], today, wwant)
       local _, na, nr, nx
-      if fn then _, _, _, _, na, nr, nx = rep_read(repv[fn], today, wdays) else na, nr, nx = 0, 0, 0 end
+      if fn and maxrate > 0 then _, _, _, _, na, nr, nx = rep_read(repv[fn], today, wdays) else na, nr, nx = 0, 0, 0 end
       local newh, cls = tonumber(ARGV[a + 16]), 0
       if fa and rs == 'b' then cls = 7
       elseif fa and rs == 'p' then cls = 6

@@ -16,7 +16,8 @@
 -- status are all zero is deleted.
 --
 -- rep_read(v, today, days) -> S, A, R, X, and the approved, rejected and
--- spam of the days after today - days.
+-- spam of the days after today - days; days nil: S, A, R, X and zeros,
+-- reading no day (what a site whose rules need no window pays).
 -- rep_add(v, kind, day, delta, today) -> v with kind ('a', 'r' or 's')
 -- changed by delta in all and on day (kept only within 90 days), or
 -- false when nothing is left.
@@ -33,6 +34,11 @@
 
 local function rep_read(v, today, days)
   if not v then return 'n', 0, 0, 0, 0, 0, 0 end
+  if not days then
+    local s, A, R, X = string.match(v, '^(%a) (%d+) (%d+) (%d+)')
+    if not s then return 'n', 0, 0, 0, 0, 0, 0 end
+    return s, tonumber(A), tonumber(R), tonumber(X), 0, 0, 0
+  end
   local s, A, R, X, rest = string.match(v, '^(%a) (%d+) (%d+) (%d+)(.*)$')
   if not s then return 'n', 0, 0, 0, 0, 0, 0 end
   local wa, wr, wx, from = 0, 0, 0, today - days
