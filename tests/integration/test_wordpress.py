@@ -629,6 +629,45 @@ def test_a_comment_readers_reported_goes_pending_where_the_site_hides_them():
                       key=TOP_ADMIN)
 
 
+def story(pid, premod, for_s, user=EDITOR[0]):
+    """Save post pid as its edit screen does with the modgate box set to
+    premod for for_s seconds: the nonce, the fields, the save_post hook."""
+    return wp().php(
+        "wp_set_current_user( get_user_by( 'login', %s )->ID );"
+        " $_POST = array( 'modgate_story_nonce' => wp_create_nonce( 'modgate_story_%d' ),"
+        " 'modgate_story_premod' => %s, 'modgate_story_for' => '%d' );"
+        " require_once ABSPATH . 'wp-admin/includes/post.php';"
+        " if ( ! class_exists( 'Modgate_Story' ) ) { require_once WP_PLUGIN_DIR . '/modgate/includes/class-modgate-story.php';"
+        " Modgate_Story::init(); }"
+        " wp_update_post( array( 'ID' => %d, 'post_title' => 'Story %d' ) );"
+        " return get_post_meta( %d, 'modgate_story', true );"
+        % (php_str(user), pid, php_str(premod), for_s, pid, pid, pid))
+
+
+def test_an_editor_pre_moderates_a_story_from_its_edit_screen():
+    """The post's modgate box: "pre-moderate every comment for a day"
+    sets the story in modgate (comments on it wait, others do not);
+    "as the site" takes it back."""
+    pid, other = post("Sensitive"), post("Ordinary")
+    saved = story(pid, "all", 86400)
+    assert json.loads(saved)["premod"] == "all", saved
+    st, t, _ = svc().request("GET", "/v1/sites/news/threads/%d" % pid, key=MOD_KEY)
+    assert st == 200 and t["premod"] == "all" and t["until"] and "editor" in t["note"], (st, t)
+    b = wp().session()
+    st, _, _, cid = b.post_comment(pid, CLEAN % n())
+    c = wp().comment(cid)
+    assert c["status"] == "unapproved" and "premod" in reasons(c), c
+    st, _, _, cid = b.post_comment(other, CLEAN % n())
+    assert wp().comment(cid)["status"] == "approved"
+    assert story(pid, "site", 86400) == ""
+    assert svc().request("GET", "/v1/sites/news/threads/%d" % pid, key=MOD_KEY)[0] == 404
+    st, _, _, cid = b.post_comment(pid, CLEAN % n())
+    assert wp().comment(cid)["status"] == "approved"
+    # an author may not edit another's post: the box's choice is not sent
+    story(pid, "all", 0, user=AUTHOR[0])
+    assert svc().request("GET", "/v1/sites/news/threads/%d" % pid, key=MOD_KEY)[0] == 404
+
+
 def test_an_expired_feed_cursor_starts_the_feed_again():
     pid = post("Expired cursor")
     st, _, _, cid = wp().session().post_comment(pid, HELD % n())

@@ -36,7 +36,9 @@ Modgate_Cron::init();
 
 if ( is_admin() ) {
 	require_once __DIR__ . '/includes/class-modgate-admin.php';
+	require_once __DIR__ . '/includes/class-modgate-story.php';
 	Modgate_Admin::init();
+	Modgate_Story::init();
 }
 
 register_activation_hook( __FILE__, array( 'Modgate_Cron', 'activate' ) );
