@@ -5,16 +5,26 @@ tests/interop) reads the tuning chart built from comments moderators
 labelled, sees inverted thresholds refused as it types, runs a dry run,
 saves a new version with a note and reverts to the config file's; the
 API then shows exactly those versions, and the page's figures are the
-API's. Real redis-server, real binary, real HTTP. Prints "N passed, N
+API's. In the Stories panel (api.md 2.14) it pre-moderates a story for a
+day with the form's defaults and a note (the API then has it, and a
+check on that thread is held with reason premod), pages with "More",
+sees an empty thread id and the API's refusal of a setting with neither
+premod nor closed, and removes the story's settings with two clicks.
+Real redis-server, real binary, real HTTP. Prints "N passed, N
 failed"."""
 import argparse
+import datetime
 import json
 import os
+import subprocess
 import sys
+import threading
+import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ADMIN_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment,  # noqa: E402
-                     interop_missing, interop_node, keep_screenshot, make_tmp, run_tests)
+from harness import (ADMIN_KEY, CMS_KEY, INTEROP, MOD_KEY, ROOT, Redis, Service, base_config,  # noqa: E402
+                     comment, interop_missing, interop_node, keep_screenshot, make_tmp, run_tests)
 
 ctx = {}
 
@@ -99,6 +109,158 @@ def test_an_operator_tunes_and_changes_the_policy():
 def test_a_moderator_key_gets_no_policy_page():
     st, b, _ = svc().request("GET", "/v1/sites/news/policy", key=MOD_KEY)
     assert st == 403, (st, b)  # the page hides the tab; the API refuses anyway
+
+
+class Browser:
+    """A step-by-step browser script of tests/interop (operator-stories.mjs):
+    each step's JSON line, and "go" on its stdin to let it go on once the
+    test has looked (as test_moderator_ui.py's)."""
+
+    def __init__(self, script, *args):
+        self.script = script
+        self.err = open(os.path.join(ctx["tmp"], script.replace(".mjs", ".err")), "w+")
+        self.p = subprocess.Popen(["node", os.path.join(INTEROP, script)] + list(args),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                  cwd=INTEROP)
+        self.watchdog = threading.Timer(180, self.p.kill)
+        self.watchdog.start()
+
+    def step(self, name):
+        line = self.p.stdout.readline()
+        if not line:
+            self.err.seek(0)
+            raise AssertionError("%s ended before %r (status %s): %s"
+                                 % (self.script, name, self.p.wait(), self.err.read()[-3000:]))
+        out = json.loads(line)
+        assert out["step"] == name and not out["page_errors"], out
+        return out
+
+    def go(self):
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        """The script's exit status; killed if it has not ended within 30 s."""
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.watchdog.cancel()
+        self.err.close()
+        return rc
+
+
+THREADS = "/v1/sites/news/threads"
+STORY = "trial-2291"
+ARCHIVE = ["archive-%02d" % i for i in range(60)]  # more than the panel's page of 50
+
+
+def story(thread_id):
+    return svc().request("GET", THREADS + "/" + urllib.parse.quote(thread_id, safe=""), key=ADMIN_KEY)[:2]
+
+
+def stories_total():
+    st, b, _ = svc().request("GET", THREADS + "?limit=1", key=ADMIN_KEY)
+    assert st == 200, (st, b)
+    return b["total"]
+
+
+def check_thread(thread_id, body):
+    c = comment(body, ip="198.51.100.200")
+    c["comment"]["thread_id"] = thread_id
+    st, r, _ = svc().check(c, key=CMS_KEY)
+    assert st == 200, (st, r)
+    return r["decision"], [x["code"] for x in r["reasons"]]
+
+
+def iso(t):
+    return datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_an_editor_premoderates_a_story_for_a_day_and_removes_it():
+    for t in ARCHIVE:  # old stories a CMS closed
+        st, b, _ = svc().request("PUT", THREADS + "/" + t, {"closed": True, "note": "archived"}, key=CMS_KEY)
+        assert st == 200 and b["created"] is True, (st, b)
+    assert check_thread(STORY, "A first remark on the trial coverage.")[0] == "accept"  # the site's settings
+    note = "the trial: lawyers read every comment"
+    shot = os.path.join(ctx["tmp"], "stories.png")
+    b = Browser("operator-stories.mjs", "http://127.0.0.1:%d" % svc().port, ADMIN_KEY, STORY, note, shot)
+    try:
+        out = b.step("listed")
+        # the first page of 50, in thread id order, and More
+        assert [r["id"] for r in out["rows"]] == ARCHIVE[:50] and out["more"] is True, out
+        first = out["rows"][0]
+        assert first["cells"] == ["archive-00", "site's", "closed", "no end", "t-cms", "archived"], first
+        assert first["until"] is None and first["remove"] == "Remove", first
+        assert out["total"] == "· 60 stories with settings of their own, 50 shown", out
+        # the form's defaults: pre-moderate every comment, for a day
+        f = out["form"]
+        assert f["premod"] == "all" and f["for"] == "86400" and f["for_text"] == "1 day" and f["closed"] is False, f
+        assert f["summary"].startswith("This story: every comment held for a moderator, for 1 day (until "), f
+        b.go()
+
+        out = b.step("added")
+        st, s = story(STORY)
+        assert st == 200, (st, s)
+        assert s["premod"] == "all" and "closed" not in s and s["note"] == note and s["by"] == "t-admin", s
+        ahead = iso(s["until"]) - time.time()
+        assert 86400 - 120 < ahead <= 86400 + 5, (s, ahead)
+        assert abs(iso(s["until"]) - iso(s["at"]) - 86400) < 2, s
+        # the check the CMS sends for a comment on that story is held: premod
+        decision, reasons = check_thread(STORY, "I followed the hearing today and the verdict surprised me.")
+        assert decision == "hold" and "premod" in reasons, (decision, reasons)
+        # the table has it at once, on top until its page is read
+        r = out["row"]
+        assert r["cells"] == [STORY, "all", "site's", out["until_local"], "t-admin", note], r
+        assert r["until"] == s["until"] and out["until_local"] and r["pinned"] is True and out["first"] == STORY, out
+        assert out["count"] == 51 and out["error_shown"] is False, out
+        assert out["summary"].startswith("This story: every comment held for a moderator, for 1 day"), out
+        assert out["toast"] == "Story %s: every comment held for a moderator, until %s." % (STORY, out["until_local"]), out
+        assert out["form_after"] == {"thread": "", "note": "", "premod": "all", "for": "86400"}, out
+        assert out["total"] == "· 61 stories with settings of their own, 51 shown", out
+        b.go()
+
+        out = b.step("paged")
+        ids = [x["id"] for x in out["rows"]]
+        assert ids == ARCHIVE + [STORY], ids  # the next page, and the story in its place, once
+        assert out["total"] == "· 61 stories with settings of their own", out
+        b.go()
+
+        out = b.step("bad")
+        assert "thread id" in out["empty"] and out["empty_invalid"] == "true", out
+        st, e, _ = svc().request("PUT", THREADS + "/bad-story", {"for_s": 86400}, key=ADMIN_KEY)
+        assert st == 400 and e["error"]["code"] == "missing_field", (st, e)
+        assert out["api"] == "Not set: " + e["error"]["message"], (out, e)  # the API's own words
+        assert out["summary"].startswith("Choose a pre-moderation or Closed"), out
+        assert out["count"] == 61, out
+        assert story("bad-story")[0] == 404 and story("")[0] == 404 and stories_total() == 61  # nothing stored
+        b.go()
+
+        out = b.step("armed")
+        assert out["row"]["remove"] == "Confirm remove", out
+        assert story(STORY)[0] == 200, "one click removes nothing"
+        b.go()
+
+        out = b.step("removed")
+        assert STORY not in out["ids"] and len(out["ids"]) == 60 and out["error_shown"] is False, out
+        assert out["toast"] == "Story %s follows the site's settings again." % STORY, out
+        assert out["total"] == "· 60 stories with settings of their own", out
+        st, gone = story(STORY)
+        assert st == 404 and gone["error"]["code"] == "unknown_thread", (st, gone)
+        assert check_thread(STORY, "After the verdict: a calm word on the appeal.")[0] == "accept"
+    finally:
+        rc = b.close()
+        for t in ARCHIVE + [STORY]:
+            svc().request("DELETE", THREADS + "/" + t, key=ADMIN_KEY)
+    assert rc == 0, rc
+    assert os.path.getsize(shot) > 10000, shot
+    keep_screenshot(shot, "operator-stories.png", "MODGATE_STORIES_SCREENSHOT")  # for people: build/artifacts
 
 
 def main():

@@ -817,7 +817,7 @@ document.addEventListener('DOMContentLoaded', () => {
   if (key) signIn(key); else showSignIn();
 });
 
-// ---------- the operator page: policy, tuning, versions (admin keys) ----------
+// ---------- the operator page: policy, tuning, versions, stories (admin keys) ----------
 
 const op = { site: '', gen: 0, version: 0, doc: null, rows: [], current: null, checkSeq: 0, valid: false };
 const SVG = 'http://www.w3.org/2000/svg';
@@ -848,6 +848,7 @@ function showPage(page) {
 
 async function loadOperator() {
   show(ui.opError, false);
+  loadStories(); // its own errors, in its own panel
   const gen = ++op.gen;
   op.site = view.site;
   op.checkSeq++; // a check still running is about the text being replaced
@@ -1103,4 +1104,290 @@ function startOperator() {
   ui.save.addEventListener('click', save);
   ui.dryRun.addEventListener('click', dryRun);
   ui.tDays.addEventListener('change', () => loadTuning(op.gen).catch(opFail));
+  startStories();
+}
+
+// ---------- the operator page: stories' own settings (api.md §2.14) ----------
+//
+// The site's threads with settings of their own (pre-moderation, closed,
+// until when, by whom, why), STORY_PAGE a page in thread id order, and a
+// form that sets one story's settings whole (PUT: adds or replaces). Its
+// defaults are the newsroom's usual case: every comment of the story held
+// for a day. A row's Remove asks for a second click within
+// STORY_CONFIRM_MS. Thread ids and notes are text from other people: put
+// in as text only.
+
+const STORY_PAGE = 50;
+const STORY_CONFIRM_MS = 5000;
+const PREMOD_TEXT = {
+  all: 'every comment held for a moderator', links: 'comments with a link held for a moderator',
+  new: 'new commenters\' comments held for a moderator', none: 'not pre-moderated (even if the site is)',
+};
+const FOR_TEXT = { 3600: '1 hour', 86400: '1 day', 604800: '1 week' };
+// gen: +1 at every reload of the list, so that an answer about the list
+// before it is not shown; site: the site the list shows, and the one the
+// form and the Remove buttons act on
+const st = { gen: 0, site: '', next: null, total: 0, loaded: false, armed: null, paging: false, saving: false };
+const utf8 = new TextEncoder();
+
+function storyPath(rest) { return '/v1/sites/' + encodeURIComponent(st.site || view.site) + '/threads' + rest; }
+
+// Thread ids in the API's order (bytes of UTF-8), not JS's (UTF-16 units).
+function byteCmp(a, b) {
+  const x = utf8.encode(a), y = utf8.encode(b);
+  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+function localTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+}
+
+// "every comment held for a moderator, for 1 day (until ...)": what a
+// story's settings (a PUT body or an answer) do.
+function storyWords(s) {
+  const what = [];
+  if (s.closed === true) what.push('closed: new comments rejected');
+  if (s.closed === false) what.push('open (even if the site is closed)');
+  if (s.premod) what.push(PREMOD_TEXT[s.premod] || 'premod ' + s.premod);
+  if (!what.length) return '';
+  let when = 'until removed';
+  if (s.for_s) when = 'for ' + (FOR_TEXT[s.for_s] || s.for_s + ' s') + ' (until ' +
+    new Date(Date.now() + s.for_s * 1000).toLocaleString() + ')';
+  else if (s.until) when = 'until ' + localTime(s.until);
+  return what.join('; ') + ', ' + when;
+}
+
+function storyForm() {
+  const b = {};
+  if (ui.stPremod.value) b.premod = ui.stPremod.value;
+  if (ui.stClosed.checked) b.closed = true;
+  if (ui.stFor.value) b.for_s = Number(ui.stFor.value);
+  const note = ui.stNote.value.trim();
+  if (note) b.note = note;
+  return b;
+}
+
+function storySummary() {
+  const w = storyWords(storyForm());
+  ui.stSummary.textContent = w ? 'This story: ' + w + '.'
+    : 'Choose a pre-moderation or Closed: a story with neither has nothing of its own to set.';
+}
+
+function storyFail(e, input) {
+  ui.stError.textContent = e.message;
+  show(ui.stError, true);
+  if (input) {
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+  }
+}
+
+function storyClearError() {
+  show(ui.stError, false);
+  for (const i of [ui.stThread, ui.stPremod, ui.stClosed, ui.stFor, ui.stNote]) i.removeAttribute('aria-invalid');
+}
+
+function storyRows() { return [...ui.stRows.children]; }
+
+function storyTr(id) { return storyRows().find((tr) => tr.dataset.thread === id) || null; }
+
+function storyCounts() {
+  const n = storyRows().length;
+  ui.stTotal.textContent = st.total ? '· ' + st.total + (st.total === 1 ? ' story' : ' stories') +
+    ' with settings of their own' + (n < st.total ? ', ' + n + ' shown' : '') : '';
+  show(ui.stTable, n > 0);
+  show(ui.stEmpty, n === 0 && st.loaded);
+  show(ui.stMore, !!st.next);
+}
+
+function storyRow(t) {
+  const tr = el('tr');
+  tr.dataset.thread = t.thread_id;
+  const id = el('td', 'st-id', t.thread_id);
+  const pm = t.premod === undefined ? el('td', 'st-premod muted', 'site\'s') : el('td', 'st-premod', t.premod);
+  pm.title = t.premod === undefined ? 'the site\'s pre-moderation' : PREMOD_TEXT[t.premod] || '';
+  const cl = t.closed === undefined ? el('td', 'st-closed muted', 'site\'s')
+    : el('td', 'st-closed' + (t.closed ? ' closed' : ''), t.closed ? 'closed' : 'open');
+  const until = el('td', 'st-until');
+  if (t.until) {
+    const tm = el('time', '', localTime(t.until));
+    tm.dateTime = t.until;
+    until.append(tm);
+    if (new Date(t.until).getTime() <= Date.now()) until.append(' (ended)');
+  } else {
+    until.textContent = 'no end';
+  }
+  const by = el('td', 'st-by', t.by || '');
+  if (t.at) by.title = 'set ' + localTime(t.at);
+  const note = el('td', 'st-note', t.note || '');
+  const act = el('td', 'st-act');
+  const b = el('button', 'st-remove', 'Remove');
+  b.type = 'button';
+  b.title = 'the story goes back to the site\'s settings (click twice)';
+  b.addEventListener('click', () => removeStory(t.thread_id, b));
+  act.append(b);
+  tr.append(id, pm, cl, until, by, note, act);
+  return tr;
+}
+
+async function loadStories() {
+  const gen = ++st.gen;
+  st.site = view.site;
+  st.next = null;
+  st.total = 0;
+  st.loaded = false;
+  storyDisarm();
+  storyClearError();
+  ui.stRows.textContent = '';
+  storyCounts();
+  try {
+    const r = await api('GET', storyPath('?' + new URLSearchParams({ limit: String(STORY_PAGE) })));
+    if (gen === st.gen) storyPage(r);
+  } catch (e) {
+    if (gen === st.gen) storyFail(e);
+  }
+}
+
+async function moreStories() {
+  if (!st.next || st.paging) return;
+  const gen = st.gen;
+  st.paging = true;
+  ui.stMore.disabled = true;
+  try {
+    const r = await api('GET', storyPath('?' + new URLSearchParams({ limit: String(STORY_PAGE), after: st.next })));
+    if (gen === st.gen) storyPage(r);
+  } catch (e) {
+    if (gen === st.gen) storyFail(e);
+  } finally {
+    st.paging = false;
+    ui.stMore.disabled = false;
+  }
+}
+
+function storyPage(r) {
+  for (const t of r.threads) {
+    const old = storyTr(t.thread_id);
+    if (old && old.classList.contains('pinned')) {
+      // set here before its page came: it takes its place in the order now
+      old.remove();
+    } else if (old) {
+      continue;
+    }
+    ui.stRows.append(storyRow(t));
+  }
+  st.next = r.next_after !== undefined && r.next_after !== null ? r.next_after : null;
+  st.total = r.total;
+  st.loaded = true;
+  storyCounts();
+}
+
+// A story set through the form, shown at once: in its row if shown, else
+// in its place in the order among the rows read so far, else (it comes on
+// a page not read yet) on top until that page is read.
+function storyPut(r) {
+  const tr = storyRow(r);
+  tr.classList.add('just-set');
+  for (const x of storyRows()) x.classList.remove('just-set');
+  const old = storyTr(r.thread_id);
+  if (old) {
+    if (old.classList.contains('pinned')) {
+      tr.classList.add('pinned');
+      tr.title = old.title;
+    }
+    old.replaceWith(tr);
+  } else if (!st.next || byteCmp(r.thread_id, st.next) <= 0) {
+    const after = storyRows().find((x) => !x.classList.contains('pinned') && byteCmp(x.dataset.thread, r.thread_id) > 0);
+    ui.stRows.insertBefore(tr, after || null);
+  } else {
+    tr.classList.add('pinned');
+    tr.title = 'set just now; in thread id order it comes on a later page';
+    ui.stRows.prepend(tr);
+  }
+  if (r.created) st.total++;
+  storyCounts();
+}
+
+async function saveStory(e) {
+  e.preventDefault();
+  if (st.saving) return;
+  storyClearError();
+  const id = ui.stThread.value.trim();
+  if (!id) {
+    storyFail(new Error('Enter the story\'s thread id: the comment.thread_id your CMS sends with its comments.'),
+      ui.stThread);
+    return;
+  }
+  if (id.includes('/')) {
+    storyFail(new Error('A thread id with "/" cannot be set here: the API names the thread in its path.'), ui.stThread);
+    return;
+  }
+  const body = storyForm();
+  const gen = st.gen;
+  st.saving = true;
+  ui.stSave.disabled = true;
+  try {
+    const r = await api('PUT', storyPath('/' + encodeURIComponent(id)), body);
+    toast('Story ' + r.thread_id + ': ' + storyWords({ premod: r.premod, closed: r.closed, until: r.until }) + '.');
+    ui.stForm.reset();
+    storySummary();
+    if (gen === st.gen) storyPut(r);
+  } catch (err) {
+    // the API's message says what is wrong; its field, where to look
+    const f = err.body && err.body.error && err.body.error.field;
+    const input = { premod: ui.stPremod, closed: ui.stClosed, for_s: ui.stFor, until: ui.stFor, note: ui.stNote }[f] ||
+      (err.code === 'bad_parameter' ? ui.stThread : null);
+    storyFail(new Error('Not set: ' + err.message), input);
+  } finally {
+    st.saving = false;
+    ui.stSave.disabled = false;
+  }
+}
+
+function storyDisarm() {
+  if (!st.armed) return;
+  clearTimeout(st.armed.t);
+  const b = st.armed.button;
+  st.armed = null;
+  b.classList.remove('armed');
+  b.textContent = 'Remove';
+}
+
+async function removeStory(id, b) {
+  if (!st.armed || st.armed.id !== id) {
+    storyDisarm();
+    st.armed = { id, button: b, t: setTimeout(storyDisarm, STORY_CONFIRM_MS) };
+    b.classList.add('armed');
+    b.textContent = 'Confirm remove';
+    return;
+  }
+  storyDisarm();
+  const gen = st.gen;
+  b.disabled = true;
+  storyClearError();
+  try {
+    const r = await api('DELETE', storyPath('/' + encodeURIComponent(id)));
+    toast('Story ' + id + ' follows the site\'s settings again.');
+    if (gen !== st.gen) return;
+    const tr = storyTr(id);
+    if (tr) tr.remove();
+    if (r.deleted) st.total = Math.max(0, st.total - 1);
+    storyCounts();
+  } catch (e) {
+    b.disabled = false;
+    storyFail(new Error('Not removed: ' + e.message));
+  }
+}
+
+function startStories() {
+  for (const [k, id] of [['stTotal', 'st-total'], ['stForm', 'st-form'], ['stThread', 'st-thread'],
+    ['stPremod', 'st-premod'], ['stClosed', 'st-closed'], ['stFor', 'st-for'], ['stNote', 'st-note'],
+    ['stSave', 'st-save'], ['stSummary', 'st-summary'], ['stError', 'st-error'], ['stTable', 'st-table'],
+    ['stRows', 'st-rows'], ['stEmpty', 'st-empty'], ['stMore', 'st-more']]) ui[k] = $(id);
+  ui.stForm.addEventListener('submit', saveStory);
+  ui.stForm.addEventListener('input', storySummary);
+  ui.stForm.addEventListener('change', storySummary);
+  ui.stMore.addEventListener('click', moreStories);
+  storySummary();
 }
