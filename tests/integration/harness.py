@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -434,6 +435,53 @@ def run_tests(globs, svc, redis, only="", own=()):
 
 
 INTEROP = os.path.join(ROOT, "tests", "interop")
+
+
+class StepBrowser:
+    """A step-by-step browser script of tests/interop (moderator-authors.mjs,
+    moderator-reports.mjs, operator-stories.mjs): each step's JSON line,
+    and "go" on its stdin to let it go on once the test has looked. Its
+    stderr goes to a file in 'tmp'."""
+
+    def __init__(self, tmp, script, *args):
+        self.script = script
+        self.err = open(os.path.join(tmp, script.replace(".mjs", ".err")), "w+")
+        self.p = subprocess.Popen(["node", os.path.join(INTEROP, script)] + list(args),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                  cwd=INTEROP)
+        self.watchdog = threading.Timer(180, self.p.kill)
+        self.watchdog.start()
+
+    def step(self, name):
+        line = self.p.stdout.readline()
+        if not line:
+            self.err.seek(0)
+            raise AssertionError("%s ended before %r (status %s): %s"
+                                 % (self.script, name, self.p.wait(), self.err.read()[-3000:]))
+        out = json.loads(line)
+        assert out["step"] == name and not out["page_errors"], out
+        return out
+
+    def go(self):
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        """The script's exit status. Its stdin is closed first, so that a
+        script still waiting for "go" (a failed step) ends too; killed if
+        it has not ended within 30 s."""
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.watchdog.cancel()
+        self.err.close()
+        return rc
 
 
 def interop_node(script, *args, stdin="", timeout=180):

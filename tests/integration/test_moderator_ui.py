@@ -18,15 +18,13 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (CMS_KEY, INTEROP, MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing,  # noqa: E402
-                     interop_node, keep_screenshot, make_tmp, run_tests)
+from harness import (CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config, comment, interop_missing,  # noqa: E402
+                     interop_node, keep_screenshot, make_tmp, run_tests, StepBrowser)
 
 LINKS = "at http://p.example.com and http://q.example.com and http://r.example.com"
 XSS = ('<script>window.__xss = "script"</script><img src=x onerror="window.__xss = \'img\'"> '
@@ -134,52 +132,6 @@ def author_view():
     return b
 
 
-class Browser:
-    """A step-by-step browser script of tests/interop (moderator-authors.mjs,
-    moderator-reports.mjs): each step's JSON line, and "go" on its stdin to
-    let it go on once the test has looked."""
-
-    def __init__(self, script, *args):
-        self.script = script
-        self.err = open(os.path.join(ctx["tmp"], script.replace(".mjs", ".err")), "w+")
-        self.p = subprocess.Popen(["node", os.path.join(INTEROP, script)] + list(args),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
-                                  cwd=INTEROP)
-        self.watchdog = threading.Timer(180, self.p.kill)
-        self.watchdog.start()
-
-    def step(self, name):
-        line = self.p.stdout.readline()
-        if not line:
-            self.err.seek(0)
-            raise AssertionError("%s ended before %r (status %s): %s"
-                                 % (self.script, name, self.p.wait(), self.err.read()[-3000:]))
-        out = json.loads(line)
-        assert out["step"] == name and not out["page_errors"], out
-        return out
-
-    def go(self):
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-
-    def close(self):
-        """The script's exit status. Its stdin is closed first, so that a
-        script still waiting for "go" (a failed step) ends too; killed if
-        it has not ended within 30 s."""
-        try:
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            rc = self.p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait()
-        self.watchdog.cancel()
-        self.err.close()
-        return rc
-
-
 def test_the_card_shows_the_author_and_trusts_and_bans_by_key():
     ana = {"id": AUTHOR, "name": "Ana"}
     for cid, action in (("au-1", "approve"), ("au-2", "approve"), ("au-3", "spam")):
@@ -192,7 +144,7 @@ def test_the_card_shows_the_author_and_trusts_and_bans_by_key():
     assert view["key"] == key and view["status"] == "normal", view
     counts = "2 approved · 0 rejected · 1 spam"
     shot = os.path.join(ctx["tmp"], "author.png")
-    b = Browser("moderator-authors.mjs", "http://127.0.0.1:%d" % svc().port, MOD_KEY, THREAD, "au-4", "na-1", shot)
+    b = StepBrowser(ctx["tmp"], "moderator-authors.mjs", "http://127.0.0.1:%d" % svc().port, MOD_KEY, THREAD, "au-4", "na-1", shot)
     try:
         out = b.step("panel")
         assert sorted(out["shown"]) == ["au-4", "na-1"], out
@@ -306,7 +258,7 @@ def test_the_reported_tab_shows_readers_reports_and_decides_them_by_key():
     counts = queue_counts()
     assert counts["reported"] >= 2, counts
     shot = os.path.join(ctx["tmp"], "reported.png")
-    b = Browser("moderator-reports.mjs", "http://127.0.0.1:%d" % svc().port, MOD_KEY, REPORTED_THREAD,
+    b = StepBrowser(ctx["tmp"], "moderator-reports.mjs", "http://127.0.0.1:%d" % svc().port, MOD_KEY, REPORTED_THREAD,
                 "rp-ui-1", "rp-ui-2", shot)
     try:
         out = b.step("cards")

@@ -16,15 +16,13 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ADMIN_KEY, CMS_KEY, INTEROP, MOD_KEY, ROOT, Redis, Service, base_config,  # noqa: E402
-                     comment, interop_missing, interop_node, keep_screenshot, make_tmp, run_tests)
+from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, ROOT, Redis, Service, base_config,  # noqa: E402
+                     comment, interop_missing, interop_node, keep_screenshot, make_tmp, run_tests, StepBrowser)
 
 ctx = {}
 
@@ -111,50 +109,6 @@ def test_a_moderator_key_gets_no_policy_page():
     assert st == 403, (st, b)  # the page hides the tab; the API refuses anyway
 
 
-class Browser:
-    """A step-by-step browser script of tests/interop (operator-stories.mjs):
-    each step's JSON line, and "go" on its stdin to let it go on once the
-    test has looked (as test_moderator_ui.py's)."""
-
-    def __init__(self, script, *args):
-        self.script = script
-        self.err = open(os.path.join(ctx["tmp"], script.replace(".mjs", ".err")), "w+")
-        self.p = subprocess.Popen(["node", os.path.join(INTEROP, script)] + list(args),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
-                                  cwd=INTEROP)
-        self.watchdog = threading.Timer(180, self.p.kill)
-        self.watchdog.start()
-
-    def step(self, name):
-        line = self.p.stdout.readline()
-        if not line:
-            self.err.seek(0)
-            raise AssertionError("%s ended before %r (status %s): %s"
-                                 % (self.script, name, self.p.wait(), self.err.read()[-3000:]))
-        out = json.loads(line)
-        assert out["step"] == name and not out["page_errors"], out
-        return out
-
-    def go(self):
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-
-    def close(self):
-        """The script's exit status; killed if it has not ended within 30 s."""
-        try:
-            self.p.stdin.close()
-        except OSError:
-            pass
-        try:
-            rc = self.p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait()
-        self.watchdog.cancel()
-        self.err.close()
-        return rc
-
-
 THREADS = "/v1/sites/news/threads"
 STORY = "trial-2291"
 ARCHIVE = ["archive-%02d" % i for i in range(60)]  # more than the panel's page of 50
@@ -190,7 +144,7 @@ def test_an_editor_premoderates_a_story_for_a_day_and_removes_it():
     assert check_thread(STORY, "A first remark on the trial coverage.")[0] == "accept"  # the site's settings
     note = "the trial: lawyers read every comment"
     shot = os.path.join(ctx["tmp"], "stories.png")
-    b = Browser("operator-stories.mjs", "http://127.0.0.1:%d" % svc().port, ADMIN_KEY, STORY, note, shot)
+    b = StepBrowser(ctx["tmp"], "operator-stories.mjs", "http://127.0.0.1:%d" % svc().port, ADMIN_KEY, STORY, note, shot)
     try:
         out = b.step("listed")
         # the first page of 50, in thread id order, and More
