@@ -225,7 +225,7 @@ static int report(struct job *j, long status, int ok)
 /* Claim webhook 'w''s due subjects into jobs[*nj..]. Returns 0 or -1. */
 static int claim(const struct site_cfg *s, const struct webhook_cfg *w, struct job **jobs, int *nj, int max)
 {
-    char prefix[80], lease[24], n[8];
+    char prefix[80], lease[24], n[16];
     snprintf(prefix, sizeof prefix, "mg:{%s}:", s->name);
     snprintf(lease, sizeof lease, "%ld", w->timeout_ms + LEASE_SLACK_MS);
     snprintf(n, sizeof n, "%d", max - *nj < CLAIM_MAX ? max - *nj : CLAIM_MAX);
@@ -260,7 +260,7 @@ static int round_once(void)
         const struct site_cfg *s = &c->sites[i];
         if (!s->nwebhooks)
             continue;
-        char prefix[80], nw[8], csv[WEBHOOKS_MAX][64];
+        char prefix[80], nw[16], csv[WEBHOOKS_MAX][64];
         snprintf(prefix, sizeof prefix, "mg:{%s}:", s->name);
         const char *argv[4 + 2 * WEBHOOKS_MAX];
         int argc = 0;
