@@ -48,6 +48,7 @@ struct rp_state {
     char id[129];
     json_t *root;              /* the body (new) */
     const char *reason, *note, *body;
+    const char *thread_id, *author_name; /* shown on the card of a comment published at once */
     char reader[17];           /* the reader id's key: never the id itself */
     int tries;
     /* the script's reply */
@@ -187,6 +188,15 @@ static int make_item(struct rp_state *st, json_t *rec, struct http_response *res
         }
         rix = rix[l] ? rix + l + 1 : NULL;
     }
+    if (st->thread_id) { /* it must be the thread the comment was checked on */
+        char key[17];
+        req_key("th:", st->thread_id, key);
+        if (strcmp(key, th) != 0) {
+            reply_error(resp, 409, "thread_mismatch", "comment \"%.128s\" was not checked on thread \"%.128s\"",
+                        st->id, st->thread_id);
+            return -1;
+        }
+    }
     queue_index_line(st->ix, score, st->bfp, th, au, net, codes, ncodes);
     char now[40];
     fmt_rfc3339(wall_ms(), now, sizeof now);
@@ -199,6 +209,10 @@ static int make_item(struct rp_state *st, json_t *rec, struct http_response *res
                              "request_id", json_object_get(rec, "request_id") ? json_object_get(rec, "request_id")
                                                                               : json_null(),
                              "held_at", now, "published", 1, "id", st->id);
+    if (item && st->thread_id)
+        json_object_set_new(json_object_get(item, "comment"), "thread_id", json_string(st->thread_id));
+    if (item && st->author_name)
+        json_object_set_new(item, "author", json_pack("{s:s}", "name", st->author_name));
     char *s = item ? json_dumps(item, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(item);
     if (!s) {
@@ -314,18 +328,24 @@ void reports_handle(struct http_request *req, struct http_response *resp)
         rp_cleanup(req);
         return;
     }
-    static const char *const known[] = { "reader_id", "reason", "note", "body", NULL };
+    static const char *const known[] = { "reader_id", "reason", "note", "body", "thread_id", "author_name", NULL };
     const char *k = req_unknown_field(st->root, known);
     json_t *rd = json_object_get(st->root, "reader_id"), *rs = json_object_get(st->root, "reason"),
-           *nt = json_object_get(st->root, "note"), *bd = json_object_get(st->root, "body");
+           *nt = json_object_get(st->root, "note"), *bd = json_object_get(st->root, "body"),
+           *th = json_object_get(st->root, "thread_id"), *an = json_object_get(st->root, "author_name");
     const char *why = NULL, *code = "invalid_field";
     if (k)
-        why = "the fields are reader_id, reason, note and body", code = "unknown_field";
+        why = "the fields are reader_id, reason, note, body, thread_id and author_name", code = "unknown_field";
     else if (!rd || !rs)
         why = "reader_id and reason are required", code = "missing_field";
     else if (!json_is_string(rd) || !json_is_string(rs) || (nt && !json_is_null(nt) && !json_is_string(nt)) ||
-             (bd && !json_is_null(bd) && !json_is_string(bd)))
-        why = "reader_id, reason, note and body are strings", code = "wrong_type";
+             (bd && !json_is_null(bd) && !json_is_string(bd)) || (th && !json_is_null(th) && !json_is_string(th)) ||
+             (an && !json_is_null(an) && !json_is_string(an)))
+        why = "reader_id, reason, note, body, thread_id and author_name are strings", code = "wrong_type";
+    else if (json_is_string(th) && !req_id_ok(json_string_value(th), json_string_length(th)))
+        why = "thread_id must be 1-128 bytes without control characters";
+    else if (json_is_string(an) && (json_string_length(an) > 200 || !req_id_ok(json_string_value(an), json_string_length(an))))
+        why = "author_name must be 1-200 bytes without control characters";
     else if (!req_id_ok(json_string_value(rd), json_string_length(rd)))
         why = "reader_id must be 1-128 characters without control characters";
     else if (!one_of(json_string_value(rs), REASONS))
@@ -343,5 +363,7 @@ void reports_handle(struct http_request *req, struct http_response *resp)
     st->reason = json_string_value(rs);
     st->note = json_is_string(nt) ? json_string_value(nt) : "";
     st->body = json_is_string(bd) ? json_string_value(bd) : NULL;
+    st->thread_id = json_is_string(th) ? json_string_value(th) : NULL;
+    st->author_name = json_is_string(an) ? json_string_value(an) : NULL;
     call(req, st, 0);
 }

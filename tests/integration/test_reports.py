@@ -203,6 +203,27 @@ def test_a_decision_on_a_reported_comment_replaces_what_its_check_counted():
                       key=ADMIN_KEY)
 
 
+def test_the_cms_may_name_the_thread_and_author_for_the_card():
+    """A comment published at once is stored with the thread the CMS
+    names, when it is the one the comment was checked on, and the
+    author's name to show."""
+    policy(1)
+    cid, body = published()  # checked on thread a42 (harness.comment)
+    st, b = report(cid, "r1", body=body, thread_id="another-story", author_name="Reader Fav")
+    assert st == 409 and err_code(b) == "thread_mismatch", b
+    st, b = report(cid, "r1", body=body, thread_id="a42", author_name="Reader Fav")
+    assert st == 200 and b["queued"] is True, b
+    c = show(cid)[1]
+    assert c["comment"]["thread_id"] == "a42" and c["author"]["name"] == "Reader Fav", c
+    st, q, _ = svc().request("GET", "/v1/sites/news/queue?state=reported&thread=a42", key=MOD_KEY)
+    assert cid in [i["id"] for i in q["items"]], q
+    for doc in ({"thread_id": 5}, {"author_name": "x" * 201}, {"thread_id": ""}):
+        d = {"reader_id": "r2", "reason": "spam"}
+        d.update(doc)
+        st, b, _ = svc().request("POST", "/v1/sites/news/comments/%s/reports" % cid, d, key=CMS_KEY)
+        assert st == 400 and err_code(b) in ("wrong_type", "invalid_field"), (doc, b)
+
+
 def test_bad_reports_get_their_own_errors():
     policy(3)
     cid, body = published()
