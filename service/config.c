@@ -727,28 +727,6 @@ static int parse_captcha(struct ctx *x, const char *path, json_t *site, struct c
     return 0;
 }
 
-/* Secret 'i' of sites.S.coral.secrets (key_each). */
-static int coral_secret(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
-{
-    struct coral_cfg *cc = arg;
-    struct coral_secret *cs = &cc->secrets[i];
-    char secret[260] = "";
-    if (key_id(x, pi, k, cs->id, sizeof cs->id, cc->secrets[0].id, sizeof *cs, i) ||
-        read_secret(x, pi, k, secret, sizeof secret))
-        return -1;
-    size_t n = strlen(secret);
-    int ok = n >= 16 && n <= 128;
-    for (size_t j = 0; j < n; j++)
-        ok &= secret[j] > 0x20 && secret[j] < 0x7f;
-    if (ok)
-        hmac_key_init(&cs->key, (const unsigned char *)secret, n);
-    sodium_memzero(secret, sizeof secret);
-    if (!ok)
-        return fail(x, pi, "the secret must be Coral's signing secret as its admin shows it "
-                           "(\"empsec_\" and hex digits): 16-128 printable characters, no spaces");
-    return 0;
-}
-
 /* ---------- webhooks ---------- */
 
 static const char *const hook_names[] = { "held", "decided", "reported", "author_changed", NULL };
@@ -799,21 +777,41 @@ static int hook_url(struct ctx *x, const char *p, json_t *v, char out[512])
     return 0;
 }
 
-static int hook_secret(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
+/* Secret 'i' of 'arr' (key_each's item k at pi): its id, then its text
+ * (read_secret), 16 to 'max' printable characters without spaces, made an
+ * HMAC key; 'why' is the error's wording of that rule. */
+static int hmac_secret_at(struct ctx *x, const char *pi, json_t *k, size_t i, struct hmac_secret *arr, size_t max,
+                          const char *why)
 {
-    struct webhook_cfg *w = arg;
-    struct webhook_secret *ws = &w->secrets[i];
+    struct hmac_secret *hs = &arr[i];
     char secret[260] = "";
-    if (key_id(x, pi, k, ws->id, sizeof ws->id, w->secrets[0].id, sizeof *ws, i) ||
+    if (key_id(x, pi, k, hs->id, sizeof hs->id, arr[0].id, sizeof *hs, i) ||
         read_secret(x, pi, k, secret, sizeof secret))
         return -1;
     size_t n = strlen(secret);
-    if (n >= 16)
-        hmac_key_init(&ws->key, (const unsigned char *)secret, n);
+    int ok = n >= 16 && n <= max;
+    for (size_t j = 0; j < n; j++)
+        ok &= secret[j] > 0x20 && secret[j] < 0x7f;
+    if (ok)
+        hmac_key_init(&hs->key, (const unsigned char *)secret, n);
     sodium_memzero(secret, sizeof secret);
-    if (n < 16)
-        return fail(x, pi, "the secret must be at least 16 characters (32 random bytes in hex is good)");
-    return 0;
+    return ok ? 0 : fail(x, pi, "%s", why);
+}
+
+/* Secret 'i' of sites.S.coral.secrets (key_each). */
+static int coral_secret(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
+{
+    return hmac_secret_at(x, pi, k, i, ((struct coral_cfg *)arg)->secrets, 128,
+                          "the secret must be Coral's signing secret as its admin shows it "
+                          "(\"empsec_\" and hex digits): 16-128 printable characters, no spaces");
+}
+
+/* Secret 'i' of a webhook's secrets (key_each). */
+static int hook_secret(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
+{
+    return hmac_secret_at(x, pi, k, i, ((struct webhook_cfg *)arg)->secrets, 256,
+                          "the secret must be 16-256 printable characters without spaces "
+                          "(32 random bytes in hex is good)");
 }
 
 static int hook_one(struct ctx *x, const char *pi, json_t *k, size_t i, void *arg)
@@ -1085,6 +1083,7 @@ static int parse_site(struct ctx *x, const char *name, json_t *o, int idx, struc
         return -1;
     if (parse_keys(x, path, o, "keys", idx, c))
         return -1;
+    snprintf(s->trust.max_rate_s, sizeof s->trust.max_rate_s, "%.6g", s->trust.max_rejection_rate);
     /* An epoch is four refills long (see the check script in store.c):
      * the previous epoch's hash is read only in its first quarter. */
     s->bucket_epoch_s = 1;

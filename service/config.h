@@ -98,14 +98,15 @@ struct moderation_cfg {
  * secret is Coral's whole signing secret ("empsec_<hex>"): Coral keys its
  * HMAC with the string as it is, not with bytes decoded from the hex. */
 #define CORAL_MAX_SECRETS 4
-struct coral_secret {
+/* A named HMAC secret (Coral's, a webhook's): several during a rotation. */
+struct hmac_secret {
     char id[32];                  /* a name for logs, not secret */
     struct hmac_key key;          /* the secret, prepared: zeroed on free */
 };
 struct coral_cfg {
     int enabled;                  /* secrets are configured */
     int nsecrets;                 /* any of them may sign (rotation) */
-    struct coral_secret secrets[CORAL_MAX_SECRETS];
+    struct hmac_secret secrets[CORAL_MAX_SECRETS];
     int held_premod;              /* hold answers PREMOD, not SYSTEM_WITHHELD */
 };
 
@@ -129,23 +130,20 @@ struct trust_cfg {
     int count_automatic;          /* modgate's own accepts and rejects count too */
     double automatic_max_score;   /* an accept counts as approved at or below this score */
     int trust_email;              /* trust lifts authors known by e-mail address too */
+    char max_rate_s[32];          /* max_rejection_rate as the check script gets it */
 };
 
 /* sites.<name>.webhooks (api.md 2.17): where modgate tells the CMS, signed. */
 #define WEBHOOKS_MAX 4
 #define WEBHOOK_SECRETS_MAX 4
 enum { HOOK_HELD = 1, HOOK_DECIDED = 2, HOOK_REPORTED = 4, HOOK_AUTHOR = 8 };
-struct webhook_secret {
-    char id[32];                  /* a name for logs, not secret */
-    struct hmac_key key;          /* zeroed on free */
-};
 struct webhook_cfg {
     char id[32];
     char url[512];                /* http:// or https:// (policy may change it) */
     unsigned events;              /* HOOK_* (policy may change them) */
     long timeout_ms;
     int nsecrets;                 /* each signs: "v1=" once per secret (rotation) */
-    struct webhook_secret secrets[WEBHOOK_SECRETS_MAX];
+    struct hmac_secret secrets[WEBHOOK_SECRETS_MAX];
 };
 
 /* The event names of a HOOK_* set, comma-separated, into out. */

@@ -998,10 +998,8 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_num(&c, de);
     cap_args(&c, q->mod, 0);
     const struct trust_cfg *t = q->trust;
-    char rate[32];
-    snprintf(rate, sizeof rate, "%.6g", t ? t->max_rejection_rate : 0.0);
     cmd_num(&c, t ? t->approved_to_trust : 0);
-    cmd_str(&c, rate);
+    cmd_str(&c, t ? t->max_rate_s : "0");
     cmd_num(&c, t ? t->window_days : 1);
     cmd_num(&c, t ? t->min_decisions : 1);
     int ea = (int)c.b.len - ek;

@@ -15,37 +15,12 @@
 //   "armed"   after one Shift+B (nothing may be banned yet)
 //   "banned"  after the second Shift+B
 //   "normal"  after clicking the Normal button (the last line; no wait)
-// CHROMIUM overrides /usr/bin/chromium (Debian's package).
-import { chromium } from 'playwright-core';
-import readline from 'node:readline';
+// steps.mjs gives the browser, the steps and the queue moves.
+import { errors, launch, moveTo, step } from './steps.mjs';
 
 const [base, key, thread, authorId, noAuthorId, shot] = process.argv.slice(2);
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
-const errors = [];
+const browser = await launch();
 const card = (id) => `li.item[data-id="${id}"]`;
-
-// Print what a step saw, and wait for the test to read the API.
-async function step(name, seen, last) {
-  process.stdout.write(JSON.stringify(Object.assign({ step: name, page_errors: errors }, seen)) + '\n');
-  if (last) return;
-  const l = await lines.next();
-  if (l.done || l.value.trim() !== 'go') throw new Error('the test said ' + JSON.stringify(l.value));
-}
-
-// Press j or k until the comment 'id' is the current one.
-async function moveTo(page, id) {
-  for (let n = 0; n < 60; n++) {
-    const cur = await page.getAttribute('li.item.current', 'data-id');
-    if (cur === id) return;
-    const ids = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
-    await page.keyboard.press(ids.indexOf(id) > ids.indexOf(cur) ? 'j' : 'k');
-  }
-  throw new Error('could not reach ' + id);
-}
 
 // The author panel of the focused comment 'id', once its history is read.
 async function panel(page, id) {

@@ -14,37 +14,12 @@
 //   "rejected" after j/k to REJECT_ID and r
 //   "undone"   after u (the API's undo: the comment goes to held)
 //   "approved" after j/k to APPROVE_ID and a (the last line; no wait)
-// CHROMIUM overrides /usr/bin/chromium (Debian's package).
-import { chromium } from 'playwright-core';
-import readline from 'node:readline';
+// steps.mjs gives the browser, the steps and the queue moves.
+import { errors, launch, moveTo, step } from './steps.mjs';
 
 const [base, key, thread, rejectId, approveId, shot] = process.argv.slice(2);
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
-const errors = [];
+const browser = await launch();
 const card = (id) => `li.item[data-id="${id}"]`;
-
-async function step(name, seen, last) {
-  process.stdout.write(JSON.stringify(Object.assign({ step: name, page_errors: errors }, seen)) + '\n');
-  if (last) return;
-  const l = await lines.next();
-  if (l.done || l.value.trim() !== 'go') throw new Error('the test said ' + JSON.stringify(l.value));
-}
-
-// Press j or k until the comment 'id' is the current one.
-async function moveTo(page, id) {
-  for (let n = 0; n < 60; n++) {
-    const cur = await page.getAttribute('li.item.current', 'data-id');
-    if (cur === id) return;
-    const ids = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
-    if (!ids.includes(id)) throw new Error('not shown: ' + id);
-    await page.keyboard.press(ids.indexOf(id) > ids.indexOf(cur) ? 'j' : 'k');
-  }
-  throw new Error('could not reach ' + id);
-}
 
 const shownIds = (page) => page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
 const tab = async (page) => (await page.textContent('#states button[aria-pressed=true]')).trim();

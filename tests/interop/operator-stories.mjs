@@ -15,24 +15,11 @@
 //   "bad"     after an empty thread id, then neither premod nor closed
 //   "armed"   after one click on THREAD's Remove (nothing removed yet)
 //   "removed" after the second click (the last line; no wait)
-// CHROMIUM overrides /usr/bin/chromium (Debian's package).
-import { chromium } from 'playwright-core';
-import readline from 'node:readline';
+// steps.mjs gives the browser, the steps and the queue moves.
+import { errors, launch, step } from './steps.mjs';
 
 const [base, key, thread, note, shot] = process.argv.slice(2);
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
-const errors = [];
-
-async function step(name, seen, last) {
-  process.stdout.write(JSON.stringify(Object.assign({ step: name, page_errors: errors }, seen)) + '\n');
-  if (last) return;
-  const l = await lines.next();
-  if (l.done || l.value.trim() !== 'go') throw new Error('the test said ' + JSON.stringify(l.value));
-}
+const browser = await launch();
 
 // The table's rows: thread id, the six cells' text, until's ISO time,
 // pinned (set here, its page not read yet), the Remove button's text.

@@ -1,0 +1,35 @@
+// steps.mjs - what the step-by-step browser scripts share
+// (moderator-authors.mjs, moderator-reports.mjs, operator-stories.mjs;
+// tests/integration/harness.py's StepBrowser drives them): Chromium,
+// the page errors seen, a step that prints what it saw as one JSON line
+// and waits for "go" on stdin, and keyboard moves through the queue.
+// CHROMIUM overrides /usr/bin/chromium (Debian's package).
+import { chromium } from 'playwright-core';
+import readline from 'node:readline';
+
+export const errors = [];
+const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+export function launch() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+}
+
+// Print what a step saw, and wait for the test to read the API (not after the last).
+export async function step(name, seen, last) {
+  process.stdout.write(JSON.stringify(Object.assign({ step: name, page_errors: errors }, seen)) + '\n');
+  if (last) return;
+  const l = await lines.next();
+  if (l.done || l.value.trim() !== 'go') throw new Error('the test said ' + JSON.stringify(l.value));
+}
+
+// Press j or k until the comment 'id' is the current one.
+export async function moveTo(page, id) {
+  for (let n = 0; n < 60; n++) {
+    const cur = await page.getAttribute('li.item.current', 'data-id');
+    if (cur === id) return;
+    const ids = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
+    if (!ids.includes(id)) throw new Error('not shown: ' + id);
+    await page.keyboard.press(ids.indexOf(id) > ids.indexOf(cur) ? 'j' : 'k');
+  }
+  throw new Error('could not reach ' + id);
+}
