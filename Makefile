@@ -136,6 +136,7 @@ LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+check
                QUEUE_MIGRATE_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+queue_migrate.lua \
                THREADS_PUT_LUA=threads_put.lua \
                THREADS_POLL_LUA=threads_poll.lua \
+               AUTHORS_POLL_LUA=authors_poll.lua \
                THREADS_FETCH_LUA=threads_fetch.lua \
                POLICY_POLL_LUA=policy_poll.lua \
                POLICY_FETCH_LUA=policy_fetch.lua \

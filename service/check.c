@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authors.h"
 #include "bayesdb.h"
 #include "captcha.h"
 #include "counters.h"
@@ -211,8 +212,11 @@ static void bayes_reason(const struct site_cfg *site, const struct req_comment *
 /* ---------- the response ---------- */
 
 /* The reasons as a JSON array, rendered by hand: this runs for every
- * check (and for every held comment's stored item). */
-static void render_reasons(struct buf *b, const struct verdict *v)
+ * check (and for every held comment's stored item). 'mark' puts a byte 1
+ * before the closing bracket, where the check script puts a reputation
+ * rule's reason (check.lua's fill): JSON text has no raw control byte
+ * anywhere else. */
+static void render_reasons(struct buf *b, const struct verdict *v, int mark)
 {
     buf_append(b, "[", 1);
     for (int i = 0; i < v->nreasons; i++) {
@@ -228,6 +232,8 @@ static void render_reasons(struct buf *b, const struct verdict *v)
         json_put_str(b, r->detail);
         buf_append(b, "}", 1);
     }
+    if (mark)
+        buf_append(b, "\1", 1);
     buf_append(b, "]", 1);
 }
 
@@ -321,6 +327,7 @@ struct answer {
     enum hold_state hold;
     const char *challenge;   /* decision challenge: the challenge JSON to solve */
     int shadow;              /* the site's shadow mode: answer accept, say what it would be */
+    int mark;                /* render_reasons' mark (a held comment's text for the check script) */
 };
 
 /* Write the answer as JSON (see api.md), in two halves around the
@@ -347,7 +354,7 @@ static void render_head(struct buf *b, const struct answer *a)
     buf_puts(b, ",\"score\":");
     buf_put_num(b, a->score, 4);
     buf_puts(b, ",\"reasons\":");
-    render_reasons(b, a->v);
+    render_reasons(b, a->v, a->mark);
     buf_puts(b, ",\"rate_limit\":");
 }
 
@@ -387,6 +394,10 @@ struct check_state {
     enum decision d0;         /* the filters' decision, before Redis */
     struct buf head;          /* render_head of that decision (p NULL: none) */
     char *rec_tail;           /* the record's tail after the rate limit (new) */
+    /* what the script writes when a reputation rule holds a comment the
+     * filters accept or challenge: record head, tail, held item (new) */
+    struct buf hhead;
+    char *htail, *hitem;
     /* after the check script */
     struct answer a;
     char rl[160];             /* a.rate_limit */
@@ -427,6 +438,9 @@ static void check_cleanup(struct http_request *req)
     free(st->res.replay);
     free(st->head.p);
     free(st->rec_tail);
+    free(st->hhead.p);
+    free(st->htail);
+    free(st->hitem);
     free(st->rec);
     free(st->ijson);
     free(st->chal);
@@ -481,6 +495,20 @@ static int trust_lifts(const struct check_state *st)
         return 0;
     enum decision d = verdict_decide(&st->v, &site->th);
     return d == DEC_HOLD || in_band(st, d);
+}
+
+/* Could a reputation rule hold this comment (check.lua's rules 3-6)? On
+ * a site that holds by the rejection rate, one with an author or a
+ * network; one with an author on a site that holds new commenters (this
+ * story may: st->q.new_hold) or has authors its moderators pre-moderate.
+ * Only then does it carry the texts of that hold: a site with no such
+ * rule pays nothing for them. */
+static int rule_may_hold(const struct check_state *st)
+{
+    const struct req_comment *in = &st->in;
+    if (st->site->trust.max_rejection_rate > 0 && (in->author_key[0] || in->prefix[0]))
+        return 1;
+    return in->author_key[0] && (st->q.new_hold > 0 || authors_premod_any(st->site->name));
 }
 
 static enum decision decide(struct check_state *st)
@@ -621,6 +649,8 @@ void check_run(struct http_request *req, struct http_response *resp, unsigned fl
     st->count_dups = 0;
     st->head.p = NULL;
     st->rec_tail = NULL;
+    st->hhead.p = NULL;
+    st->htail = st->hitem = NULL;
     st->cap_credited = 0;
     st->chal = NULL;
     st->risk_asked = 0;
@@ -724,6 +754,7 @@ static void send_check(struct http_request *req, struct check_state *st)
     if (st->premod == PREMOD_NEW && q->new_hold < 1)
         q->new_hold = 1;
     q->d0 = "achr"[st->d0];
+    q->premod_new = st->premod == PREMOD_NEW;
     /* Trust lifts only an author the CMS identifies by id, unless the
      * site says otherwise (trust.email_authors): anyone can type a
      * trusted commenter's e-mail address */
@@ -752,9 +783,12 @@ static void send_check(struct http_request *req, struct check_state *st)
          * the comment (hold_begin); any other outcome is recorded after. */
         if (!st->count_dups || site->dup_min_sources > 0) {
             int hold = st->d0 == DEC_HOLD;
+            /* a held comment's texts leave room for a rule's reason
+             * (none when the reasons are full: verdict_add drops it) */
+            int ruled = rule_may_hold(st), room = st->v.nreasons < VERDICT_MAX_REASONS;
             struct answer a0 = { req->id, site->name, in->comment_id, st->d0, verdict_score(&st->v), &st->v,
                                  NULL, 0, hold ? HOLD_STORED : HOLD_NONE,
-                                 st->d0 == DEC_CHALLENGE ? st->chal : NULL, site->shadow };
+                                 st->d0 == DEC_CHALLENGE ? st->chal : NULL, site->shadow, hold && ruled && room };
             buf_init(&st->head);
             render_head(&st->head, &a0);
             struct buf tail;
@@ -767,14 +801,33 @@ static void send_check(struct http_request *req, struct check_state *st)
             q->rec_ttl_s = site->decision_ttl_s;
             q->rec_max_dups = site->dup_min_sources;
             /* A comment the filters hold is stored by the same script,
-             * so holding it costs no second round trip either. */
-            if (hold) {
+             * so holding it costs no second round trip either; nor does
+             * one a reputation rule holds: the script stores the hold
+             * below instead of the filters' record when a rule says so. */
+            if (hold || (ruled && st->d0 != DEC_REJECT))
                 st->held_ms = wall_ms();
+            if (hold) {
                 st->ijson = held_item(req, st, &a0);
                 q->held_item = st->ijson;
                 q->held_ms = st->held_ms;
                 if (!st->ijson)
                     q->rec_head = NULL;
+            } else if (ruled && st->d0 != DEC_REJECT) {
+                struct answer a1 = { req->id, site->name, in->comment_id, DEC_HOLD, a0.score, &st->v, NULL, 0,
+                                     HOLD_STORED, NULL, site->shadow, room };
+                buf_init(&st->hhead);
+                render_head(&st->hhead, &a1);
+                buf_init(&tail);
+                render_tail(&tail, &a1);
+                st->htail = record_of(tail.p, st->body_fp, st->rix);
+                buf_free(&tail);
+                st->hitem = held_item(req, st, &a1);
+                if (st->hitem) {
+                    q->hold_head = st->hhead.p;
+                    q->hold_tail = st->htail;
+                    q->hold_item = st->hitem;
+                    q->held_ms = st->held_ms;
+                }
             }
         }
     }
@@ -876,7 +929,7 @@ static char *held_item(struct http_request *req, struct check_state *st, const s
     buf_puts(&b, "\",\"score\":");
     buf_put_num(&b, a->score, 4);
     buf_puts(&b, ",\"reasons\":");
-    render_reasons(&b, a->v);
+    render_reasons(&b, a->v, a->mark);
     /* what the Bayes contribution was weighed with: tuning.c re-weighs it */
     buf_puts(&b, ",\"bayes_weight\":");
     buf_put_num(&b, st->site->bayes.weight, 4);
@@ -929,58 +982,24 @@ static void hold_begin(struct http_request *req, struct check_state *st, struct 
 }
 
 /* The reason of the reputation rule the check script found (api.md 3.1),
- * with the counts it read: a hold or reject floor, or trust, which
- * decide() turns into a publication when trust_lifts. */
+ * with its detail (the counts it read), as the script wrote it into a
+ * hold it stored: a hold or reject floor, or trust, which decide() turns
+ * into a publication when trust_lifts. */
 static void rep_reason(struct check_state *st, const struct store_check_res *r)
 {
-    const struct trust_cfg *t = &st->site->trust;
-    const long *n = r->rep_n;
-    char c[96];
-    if (t->max_rejection_rate > 0 || t->approved_to_trust > 0) /* the rules that read the window (check.lua) */
-        snprintf(c, sizeof c, "%ld approved, %ld rejected, %ld spam; in %ld days %ld, %ld, %ld", n[0], n[1], n[2],
-                 t->window_days, n[3], n[4], n[5]);
-    else
-        snprintf(c, sizeof c, "%ld approved, %ld rejected, %ld spam", n[0], n[1], n[2]);
-    struct verdict *v = &st->v;
-    switch (r->rep) {
-    case REP_NONE:
-        break;
-    case REP_TRUSTED:
-    case REP_TRUSTED_SET:
+    static const char *const code[] = { [REP_TRUSTED] = "trusted_author", [REP_TRUSTED_SET] = "trusted_author",
+                                        [REP_NEW] = "new_commenter", [REP_RECENT] = "recent_history",
+                                        [REP_RECENT_NET] = "recent_history", [REP_PREMOD] = "author_premod",
+                                        [REP_BANNED] = "author_banned" };
+    enum decision floor = r->rep == REP_BANNED ? DEC_REJECT : r->rep >= REP_NEW ? DEC_HOLD : DEC_ACCEPT;
+    if (r->rep == REP_NONE)
+        return;
+    if (r->rep == REP_TRUSTED || r->rep == REP_TRUSTED_SET) {
         if (!trust_lifts(st))
-            break;
+            return;
         st->trusted = 1;
-        if (r->rep == REP_TRUSTED_SET)
-            verdict_add(v, "reputation", "trusted_author", 0, DEC_ACCEPT,
-                        "published: a moderator trusts this author (%s)", c);
-        else
-            verdict_add(v, "reputation", "trusted_author", 0, DEC_ACCEPT,
-                        "published: %ld approved comments (trusted at %ld) and no spam in %ld days (%s)", n[0],
-                        t->approved_to_trust, t->window_days, c);
-        break;
-    case REP_NEW:
-        verdict_add(v, "reputation", "new_commenter", 0, DEC_HOLD, "new commenter: %ld of %ld comments approved%s (%s)",
-                    n[0], st->q.new_hold, st->premod == PREMOD_NEW ? ", and new commenters are pre-moderated here" : "",
-                    c);
-        break;
-    case REP_RECENT:
-        verdict_add(v, "reputation", "recent_history", 0, DEC_HOLD,
-                    "the author's last %ld days: %ld of %ld decided comments rejected or spam (more than %.0f%%; %s)",
-                    t->window_days, n[4] + n[5], n[3] + n[4] + n[5], t->max_rejection_rate * 100, c);
-        break;
-    case REP_RECENT_NET:
-        verdict_add(v, "reputation", "recent_history", 0, DEC_HOLD,
-                    "the network %s's last %ld days: %ld of %ld decided comments rejected or spam (more than %.0f%%)",
-                    st->in.prefix, t->window_days, n[7] + n[8], n[6] + n[7] + n[8], t->max_rejection_rate * 100);
-        break;
-    case REP_PREMOD:
-        verdict_add(v, "reputation", "author_premod", 0, DEC_HOLD,
-                    "a moderator set this author to pre-moderation (%s)", c);
-        break;
-    case REP_BANNED:
-        verdict_add(v, "reputation", "author_banned", 0, DEC_REJECT, "a moderator banned this author (%s)", c);
-        break;
     }
+    verdict_add(&st->v, "reputation", code[r->rep], 0, floor, "%s", r->rep_why);
 }
 
 /* Second half of /v1/check: turn the script's answer into a decision. */
@@ -1044,11 +1063,12 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         d = decide(st);
     }
     st->a = (struct answer){ req->id, site->name, in->comment_id, d, verdict_score(&st->v), &st->v, rl,
-                             degraded, HOLD_NONE, d == DEC_CHALLENGE ? st->chal : NULL, site->shadow };
+                             degraded, HOLD_NONE, d == DEC_CHALLENGE ? st->chal : NULL, site->shadow, 0 };
     struct answer *a = &st->a;
     /* The check script stored head + rl + tail (and a held comment): the
      * answer is the same text. */
-    int recorded = r->status == ST_OK && r->recorded && d == st->d0;
+    int recorded = r->status == ST_OK &&
+                   ((r->recorded == 1 && d == st->d0) || (r->recorded == 2 && d == DEC_HOLD));
     if (recorded && d == DEC_HOLD)
         a->hold = HOLD_STORED;
     if (st->refused)
@@ -1068,12 +1088,17 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         return;
     }
     struct buf out;
-    if (recorded) {
+    if (recorded && r->recorded == 1) {
         out = st->head;
         st->head.p = NULL;
+        char *m = memchr(out.p, 1, out.len); /* a held comment's mark (render_reasons) */
+        if (m) {
+            memmove(m, m + 1, out.len - (size_t)(m - out.p));
+            out.len--;
+        }
         buf_puts(&out, rl);
         render_tail(&out, a);
-    } else {
+    } else { /* a rule's hold the script wrote with its reason is this text too */
         buf_init(&out);
         render(&out, a);
     }

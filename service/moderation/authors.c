@@ -3,23 +3,79 @@
 #include "authors.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "http.h"
 #include "log.h"
 #include "luascripts.h"
 #include "reply.h"
 #include "request.h"
+#include "scall.h"
 #include "store.h"
 #include "util.h"
 
 static struct store_script script = { AUTHORS_LUA, "" };
+static struct store_script poll_script = { AUTHORS_POLL_LUA, "" };
 
 void authors_init(void)
 {
     store_script_register(&script);
+    store_script_register(&poll_script);
+}
+
+/* ---------- the sites with pre-moderated authors ---------- */
+
+struct premod_site {
+    char name[65];
+    long n;                /* its pre-moderated authors, as last seen */
+};
+
+static pthread_rwlock_t plock = PTHREAD_RWLOCK_INITIALIZER;
+static struct premod_site *ptab;
+static size_t nptab;
+
+/* Site 'name''s count set to 'n' (at_least: raised to n, never lowered). */
+static void premod_note(const char *name, long n, int at_least)
+{
+    pthread_rwlock_wrlock(&plock);
+    size_t i = 0;
+    while (i < nptab && strcmp(ptab[i].name, name) != 0)
+        i++;
+    if (i == nptab) {
+        ptab = xrealloc(ptab, (nptab + 1) * sizeof *ptab);
+        snprintf(ptab[i].name, sizeof ptab[i].name, "%s", name);
+        ptab[i].n = 0;
+        nptab++;
+    }
+    if (!at_least || n > ptab[i].n)
+        ptab[i].n = n;
+    pthread_rwlock_unlock(&plock);
+}
+
+int authors_premod_any(const char *site)
+{
+    int any = 0;
+    pthread_rwlock_rdlock(&plock);
+    for (size_t i = 0; i < nptab; i++)
+        if (strcmp(ptab[i].name, site) == 0)
+            any = ptab[i].n > 0;
+    pthread_rwlock_unlock(&plock);
+    return any;
+}
+
+int authors_poll(const struct cfg *c)
+{
+    struct scall s;
+    scall_sites(&poll_script, c, "rep:premod", &s);
+    int rc = s.rc == 0 && s.n == c->nsites ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < c->nsites; i++)
+        premod_note(c->sites[i].name, (long)scall_num(&s, i), 0);
+    scall_free(&s);
+    return rc;
 }
 
 static const char *const status_names[] = { "normal", "trusted", "premod", "banned" };
@@ -183,6 +239,8 @@ static void au_answer(struct http_request *req, struct http_response *resp)
         if (st->meta) {
             char p[2] = { st->prev, 0 };
             json_object_set_new(st->view, "previous_status", json_string(status_name(p)));
+            if (st->status == 'p') /* this instance's checks know at once; the others at their next poll */
+                premod_note(st->site->name, 1, 1);
         }
         reply_json(resp, 200, st->view);
         st->view = NULL;

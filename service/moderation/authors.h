@@ -13,9 +13,22 @@ struct http_request;
 struct http_response;
 struct store_reply;
 struct json_t;
+struct cfg;
 
-/* Register the script (call before store_start). */
+/* Register the scripts (call before store_start). */
 void authors_init(void);
+
+/* Does 'site' have authors its moderators pre-moderate? Then a check of
+ * any author there may be held by that rule, and check.c sends the hold
+ * along (one round trip). Known from a poll of every site (authors_poll,
+ * with the policies' every 200 ms), and at once after a PUT on this
+ * instance. Safe from any thread. */
+int authors_premod_any(const char *site);
+
+/* One look at how many authors each site of 'c' pre-moderates. Called by
+ * the policy poller's thread (policy_also_poll). Returns 0, or -1 when
+ * Redis did not answer. */
+int authors_poll(const struct cfg *c);
 
 /* The JSON view of lib/rep.lua's rep_view list, which starts at element
  * 'from' of 'r' (new), for author key 'key' and network 'net' ("" or

@@ -259,6 +259,15 @@ static int poll_once(void)
     return rc;
 }
 
+static int (*also[4])(const struct cfg *c);
+static int nalso;
+
+void policy_also_poll(int (*fn)(const struct cfg *c))
+{
+    if (nalso < (int)(sizeof also / sizeof *also))
+        also[nalso++] = fn;
+}
+
 static pthread_t thr;
 static int started;
 static _Atomic int quit;
@@ -275,6 +284,8 @@ static void *poll_main(void *arg)
         if (rc == 0) { /* the threads' settings ride on the same poll (threads.h) */
             struct cfg *c = cfg_acquire();
             rc = threads_poll(c);
+            for (int i = 0; rc == 0 && i < nalso; i++)
+                rc = also[i](c);
             cfg_release(c);
         }
         if (polls % INFO_POLLS == 0) { /* logs a change (store.h) */

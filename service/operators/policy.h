@@ -26,6 +26,12 @@
 int policy_start(void);
 void policy_stop(void);
 
+/* Have the poller also call 'fn' after each good look at the policies
+ * (at most 4; call before policy_start): another module's own poll of
+ * what instances share (authors.h's authors_poll). It returns 0, or -1
+ * when Redis did not answer. */
+void policy_also_poll(int (*fn)(const struct cfg *c));
+
 /* Stop the poller if it ends within 'ms' (its Redis call answered):
  * 0, stopped and freed as policy_stop does; -1, still waiting (then
  * cut Redis short, e.g. store_failfast, and call policy_stop). */

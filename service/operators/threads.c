@@ -235,23 +235,13 @@ static long long known_version(const char *name)
 
 int threads_poll(const struct cfg *c)
 {
-    size_t n = c->nsites;
-    char (*keys)[100] = xcalloc(n, sizeof *keys);
-    const char **argv = xcalloc(n, sizeof *argv);
-    for (size_t i = 0; i < n; i++) {
-        char hash[100], ends[100];
-        keys_of(c->sites[i].name, hash, ends, keys[i]);
-        argv[i] = keys[i];
-    }
     struct scall s;
-    scall_run(&poll_script, c->sites[0].name, (int)n, (int)n, argv, &s);
-    int rc = s.rc == 0 && s.n == n ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    scall_sites(&poll_script, c, "threads:ver", &s); /* keys_of's 'ver' */
+    int rc = s.rc == 0 && s.n == c->nsites ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < c->nsites; i++)
         if (scall_num(&s, i) != known_version(c->sites[i].name))
             rc = fetch(c->sites[i].name);
     scall_free(&s);
-    free(argv);
-    free(keys);
     return rc;
 }
 

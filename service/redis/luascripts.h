@@ -26,6 +26,7 @@ extern const char QUEUE_GET_LUA[];       /* queue_get.lua: one comment, with its
 extern const char WEBHOOKS_LUA[];        /* webhooks.lua: the webhooks' outbox and delivery log */
 extern const char REPORT_LUA[];          /* report.lua: a reader's report of a published comment */
 extern const char AUTHORS_LUA[];         /* authors.lua: an author's reputation, read or set */
+extern const char AUTHORS_POLL_LUA[];    /* authors_poll.lua: how many authors each site pre-moderates */
 extern const char QUEUE_FETCH_LUA[];     /* queue_fetch.lua: what an action reads first */
 extern const char QUEUE_ACT_LUA[];       /* queue_act.lua: a moderator action */
 extern const char QUEUE_STREAM_LUA[];    /* queue_stream.lua: a page of audit or events */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "util.h"
 
@@ -69,6 +70,22 @@ void scall_run(struct store_script *script, const char *lane, int nkeys, int arg
     while (!s->done)
         pthread_cond_wait(&s->c, &s->m);
     pthread_mutex_unlock(&s->m);
+}
+
+void scall_sites(struct store_script *script, const struct cfg *c, const char *suffix, struct scall *s)
+{
+    size_t n = c->nsites;
+    char **keys = xcalloc(n, sizeof *keys);
+    for (size_t i = 0; i < n; i++) {
+        struct buf b;
+        buf_init(&b);
+        buf_printf(&b, "mg:{%s}:%s", c->sites[i].name, suffix);
+        keys[i] = b.p;
+    }
+    scall_run(script, c->sites[0].name, (int)n, (int)n, (const char *const *)keys, s);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
 }
 
 long long scall_num(const struct scall *s, size_t i)

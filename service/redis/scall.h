@@ -37,6 +37,11 @@ void scall_async(struct store_script *script, const char *lane, int nkeys, int a
 void scall_run(struct store_script *script, const char *lane, int nkeys, int argc, const char *const *argv,
                struct scall *s);
 
+/* scall_run with one key a site of 'c', "mg:{SITE}:" + 'suffix', in the
+ * order of c->sites, and no other argument (the pollers' reads). */
+struct cfg;
+void scall_sites(struct store_script *script, const struct cfg *c, const char *suffix, struct scall *s);
+
 /* Element i as a number (0 when it is not one or there is none). */
 long long scall_num(const struct scall *s, size_t i);
 

@@ -802,13 +802,16 @@ static void parse_check(redisReply *r, const char *err, void *out)
         res->remaining = (double)elem_int(r, 2);
         res->dup_ips = (long)elem_int(r, 3);
         res->dup_authors = (long)elem_int(r, 4);
-        res->recorded = elem_int(r, 5) == 1;
+        long long rec = elem_int(r, 5);
+        res->recorded = rec == 1 || rec == 2 ? (int)rec : 0;
         res->evicted = (int)elem_int(r, 6);
         res->refused = elem_int(r, 7) == 1;
         long long cls = elem_int(r, 8);
-        res->rep = cls >= REP_NONE && cls <= REP_BANNED && r->elements >= 18 ? (enum rep_class)cls : REP_NONE;
-        for (int i = 0; i < 9 && res->rep != REP_NONE; i++)
-            res->rep_n[i] = (long)elem_int(r, 9 + (size_t)i);
+        const redisReply *why = r->elements >= 10 ? r->element[9] : NULL;
+        res->rep = cls >= REP_NONE && cls <= REP_BANNED && why && why->type == REDIS_REPLY_STRING ? (enum rep_class)cls
+                                                                                              : REP_NONE;
+        if (res->rep != REP_NONE)
+            snprintf(res->rep_why, sizeof res->rep_why, "%.*s", (int)why->len, why->str);
     } else if (strcmp(tag, "replay") == 0 && r->element[1]->type == REDIS_REPLY_STRING) {
         res->status = ST_REPLAY;
         res->replay = xstrndup(r->element[1]->str, r->element[1]->len);
@@ -967,6 +970,8 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     char len_s[24], *len_d = digits(len, len_s);
 
     int held = rec && q->held_item;
+    /* the texts of a rule's hold (check.lua's a+17..19) */
+    int hv = q->comment_id && q->hold_head && q->hold_tail && q->hold_item;
     /* Its parts, to be joined with the checks queued next to it (see
      * struct pending): the epoch keys and numbers, then its own keys and
      * arguments. */
@@ -1004,7 +1009,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_num(&c, t ? t->min_decisions : 1);
     int ea = (int)c.b.len - ek;
     cmd_cat(&c, "mg:{", q->site, "}:dec:", q->comment_id ? q->comment_id : "", NULL);
-    if (held) {
+    if (held || hv) {
         cmd_cat(&c, "mg:{", q->site, "}:c:", q->comment_id, NULL);
         cmd_cat(&c, "mg:{", q->site, "}:q:held", NULL);
     }
@@ -1018,9 +1023,9 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     cmd_num(&c, q->rec_ttl_s);
     cmd_num(&c, q->dup_fp ? q->rec_max_dups : 0);
     cmd_str(&c, held ? q->held_item : "");
-    cmd_num(&c, held ? (long long)q->held_ms : 0);
+    cmd_num(&c, held || hv ? (long long)q->held_ms : 0);
     cmd_str(&c, q->no_replay ? "1" : "0");
-    cmd_str(&c, (held || q->no_replay) && q->comment_id ? q->comment_id : "");
+    cmd_str(&c, (held || hv || q->no_replay) && q->comment_id ? q->comment_id : "");
     cmd_str(&c, q->dup_fp ? q->dup_fp : "");
     char slots[BK_COUNT + 2];
     int ns = 0;
@@ -1030,9 +1035,13 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
         slots[ns++] = (char)('1' + q->kind[i]);
     cmd_arg(&c, slots, (size_t)ns);
     cmd_str(&c, q->trust && q->net ? q->net : "");
-    char flags[4] = { q->trust_publishes ? '1' : '0', q->count_as ? q->count_as : '-', q->d0 ? q->d0 : 'a', 0 };
+    char flags[5] = { q->trust_publishes ? '1' : '0', q->count_as ? q->count_as : '-', q->d0 ? q->d0 : 'a',
+                      q->premod_new ? 'n' : '-', 0 };
     cmd_str(&c, flags);
     cmd_num(&c, q->trust ? q->new_hold : 0);
+    cmd_str(&c, hv ? q->hold_head : "");
+    cmd_str(&c, hv ? q->hold_tail : "");
+    cmd_str(&c, hv ? q->hold_item : "");
     if (api)
         cmd_cat(&c, "api:", q->api_key_id, NULL);
     for (int i = 0; i < q->nbuckets; i++)
@@ -1045,8 +1054,8 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     p->ek = ek;
     p->ea = ea;
     p->keys_end = keys_end;
-    p->nkeys = 1 + 2 * held;
-    p->nargs = 17 + ns;
+    p->nkeys = 1 + 2 * (held || hv);
+    p->nargs = 20 + ns;
     /* Once pushed, p belongs to whichever thread combines the lane next
      * (it may be answered and freed before push returns): read nothing
      * of it after. */

@@ -66,6 +66,13 @@ struct store_check_req {
     long new_hold;
     char d0;                  /* the filters' decision: 'a', 'c', 'h' or 'r' (check.lua drops an
                                  edit that will not be held) */
+    int premod_new;           /* the story pre-moderates new commenters (the rule's detail says so) */
+    /* The record and held item to write instead when a reputation rule
+     * holds a comment the filters accept or challenge (NULL: none; then
+     * check.c stores it with the hold script). A held comment's texts,
+     * these and those above when d0 is 'h', have a byte 1 where the
+     * rule's reason goes (check.lua). */
+    const char *hold_head, *hold_tail, *hold_item;
 };
 
 /* The reputation rule the check script found for a comment (check.lua). */
@@ -91,14 +98,14 @@ struct store_check_res {
     long retry_after_ms;     /* ST_LIMITED / ST_API_LIMITED */
     long dup_ips, dup_authors; /* ST_OK with duplicates counted */
     int recorded;            /* ST_OK: the script wrote the decision record
-                                (and stored the held comment, if any) */
+                                (and stored the held comment, if any): 1 the
+                                filters' decision, 2 the hold of the rule */
     int evicted;             /* ST_OK: held comments moved to spam to make room */
     int refused;             /* ST_OK: the held comment was not stored: the
                                 queue is at its cap and the site refuses
                                 (recorded is 0) */
-    enum rep_class rep;      /* ST_OK: the rule that applies (recorded is 0 unless REP_NONE) */
-    long rep_n[9];           /* ST_OK: the author's approved, rejected, spam in all,
-                                the same in the window, the network's in the window */
+    enum rep_class rep;      /* ST_OK: the rule that applies */
+    char rep_why[160];       /* ST_OK: its detail, with the counts it read */
     char error[160];         /* ST_DOWN: why, without secrets */
 };
 

@@ -150,8 +150,8 @@ def build_ceiling(src, tmp):
 # need. Made by patching a copy of srv.c; skipped if srv.c has changed.
 SAME_WORK_EVAL = r"""/* Build EVALSHA argv for modgate's check script (patched in by make bench). */
 struct evargs {
-    const char *argv[64];
-    size_t len[64];
+    const char *argv[80];
+    size_t len[80];
     int argc;
     char k[11][96], ip[40], pre[48], au[32], th[32], f[6][96], id[32];
 };
@@ -193,7 +193,7 @@ static void build_eval(struct evargs *e, const char *ipin)
     A("3"); A("0"); A("7"); A("3"); /* trust: the defaults */
     A("1"); /* a batch of one check */
     A("1"); A("3600000"); A(e->ip); A(e->au); A(head); A(tail);
-    A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A(e->k[1]); A("012345"); A(e->pre); A("0-a"); A("0");
+    A("604800"); A("3"); A(""); A("0"); A("0"); A(""); A(e->k[1]); A("012345"); A(e->pre); A("0-a-"); A("0"); A(""); A(""); A("");
     for (int i = 0; i < 6; i++) A(e->f[i]);
 #undef A
     e->argc = a;

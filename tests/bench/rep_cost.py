@@ -42,7 +42,7 @@ def batch(site, start, n, trust):
         keys.append(p + "dec:" + cid)
         au, net = "au%d" % (j % 5000), "10.%d.%d.0/24" % (j % 5000 // 256 % 256, j % 5000 % 256)
         args += ["1", 600000, "10.0.0.%d" % (j % 250), au, '{"decision":"accept","rate_limit":', ',"body_fp":"00"}', 3600, 3,
-                 "", 0, "0", "", "fp%d" % j, "12345", net, "0-a", 0,
+                 "", 0, "0", "", "fp%d" % j, "12345", net, "0-a-", 0, "", "", "",
                  "ip:10.0.0.%d" % (j % 250), "ip_prefix:" + net, "author:" + au, "thread:t%d" % (j % 500), "site:all"]
     return keys, args
 

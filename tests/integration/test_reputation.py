@@ -12,13 +12,14 @@ HTTP. Prints "N passed, N failed"."""
 import copy
 import hashlib
 import os
+import socket
 import sys
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, OTHER_CMS_KEY, Service, base_config, comment,  # noqa: E402
-                     err_code, no_starter, run_tests, start)
+                     err_code, lua_scripts, no_starter, run_tests, start)
 
 ctx = {}
 _n = [0]
@@ -333,6 +334,148 @@ def test_bad_input_gets_its_own_400():
                           key=ADMIN_KEY)[:2]
     assert st == 400, b
     assert get_author("someone")[1]["status"] == "normal"
+
+
+class Monitor:
+    """Redis's MONITOR feed on a connection of its own: which commands
+    Redis ran, in the order it ran them."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(b"MONITOR\r\n")
+        self.f = self.sock.makefile("rb")
+        assert self.f.readline().startswith(b"+OK")
+        self.n = 0
+
+    def until_now(self):
+        """The commands Redis ran since the last call: an ECHO of a marker
+        through another connection ends them (any command a check sent
+        before its answer ran before it)."""
+        self.n += 1
+        mark = "monitor-mark-%d-%d" % (os.getpid(), self.n)
+        ctx["redis"].cmd("ECHO", mark)
+        lines = []
+        while True:
+            line = self.f.readline().decode("utf-8", "replace")
+            assert line, "MONITOR closed"
+            if '"ECHO" "%s"' % mark in line:
+                return lines
+            lines.append(line)
+
+    def close(self):
+        self.sock.close()
+
+
+def script_calls(lines, name, cid):
+    """The calls of script 'name' (luascripts.h) that name comment cid."""
+    sha = hashlib.sha1(lua_scripts()[name].encode()).hexdigest()
+    return [x for x in lines if '"%s"' % sha in x.lower() and (":dec:%s\"" % cid in x or ":c:%s\"" % cid in x)]
+
+
+def polls(mon, n):
+    """Wait until the instance's poller read the pre-moderated authors n
+    times more (authors_poll.lua), so it knows what Redis holds now."""
+    sha = hashlib.sha1(lua_scripts()["AUTHORS_POLL_LUA"].encode()).hexdigest()
+    seen, end = 0, time.monotonic() + 60
+    while seen < n:
+        assert time.monotonic() < end, "the poller stopped polling"
+        seen += sum('"%s"' % sha in x.lower() for x in mon.until_now())
+        time.sleep(0.05)
+
+
+def test_a_rule_holds_in_the_checks_one_round_trip():
+    """A comment a reputation rule holds is stored by the check script
+    itself: one script call, no hold script after it, with the rule's
+    reason in the answer, in the stored comment and its queue index, and
+    in the decision record a retry gets back (the same text). So it goes
+    for a comment the filters accept, one they hold themselves, an edit, a
+    moderator's pre-moderated author on a site without other rules, the
+    network rule and a site in shadow mode."""
+    mon = Monitor(ctx["redis"].port)
+    mon.until_now()
+    try:
+        def one_trip(doc, cid, code, calls=1):
+            st, r, _ = svc().check(doc)
+            assert st == 200 and r["decision"] == "hold" and r["stored"] is True, (st, r)
+            lines = mon.until_now()
+            assert len(script_calls(lines, "CHECK_LUA", cid)) == calls, lines
+            assert script_calls(lines, "HOLD_LUA", cid) == [], lines
+            assert r["reasons"][-1]["code"] == code and r["reasons"][-1]["filter"] == "reputation", r
+            st, g = svc().request("GET", "/v1/sites/news/comments/" + cid, key=MOD_KEY)[:2]
+            assert st == 200 and g["state"] == "held", (st, g)
+            assert g["reasons"] == r["reasons"] and g["comment"]["body"] == doc["comment"]["body"], (g, r)
+            st, q = svc().request("GET", "/v1/sites/news/queue?order=newest&limit=100&reason=" + code, key=MOD_KEY)[:2]
+            assert st == 200 and cid in [c["id"] for c in q["items"]], (st, q)
+            st, again, _ = svc().check(doc)  # a retry: the record, written by the script
+            assert st == 200 and again["replayed"] is True, again
+            for k in ("request_id", "replayed", "original_request_id"):
+                again.pop(k, None)
+                r.pop(k, None)
+            assert again == r, (again, r)
+            mon.until_now()  # what the reads and the retry ran
+            return r
+
+        policy(new_commenter_hold=1)
+        dave = {"id": "dave-%d" % _n[0]}
+        cid = "rep-one-%d" % _n[0]
+        doc = comment("A plain remark on the tram timetable, nothing more.", ip="198.18.7.9", cid=cid, author=dave)
+        r = one_trip(doc, cid, "new_commenter")
+        assert "0 of 1" in r["reasons"][-1]["detail"], r
+        # an edit: judged again, held again by the rule, the stored text
+        # replaced (an edit's first call finds the record of another body,
+        # and the check runs again: api.md 2.1)
+        doc["comment"]["body"] = "A plain remark on the tram timetable, edited."
+        one_trip(doc, cid, "new_commenter", calls=2)
+        # the filters hold it too (the suspect word): both reasons
+        cid2 = cid + "-b"
+        r = one_trip(comment("Is crypto the answer to the tram budget?", ip="198.18.7.9", cid=cid2, author=dave),
+                     cid2, "new_commenter")
+        assert "suspect_word" in [x["code"] for x in r["reasons"]], r
+        # a site in shadow mode answers accept, and holds it all the same
+        st, b = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"shadow": True}}, key=ADMIN_KEY)[:2]
+        assert st == 200, b
+        try:
+            cid3 = cid + "-c"
+            st, r, _ = svc().check(comment("Another plain remark.", ip="198.18.7.9", cid=cid3, author=dave))
+            assert st == 200 and r["decision"] == "accept" and r["shadow"] == {"decision": "hold"}, r
+            lines = mon.until_now()
+            assert len(script_calls(lines, "CHECK_LUA", cid3)) == 1 and not script_calls(lines, "HOLD_LUA", cid3)
+            st, g = svc().request("GET", "/v1/sites/news/comments/" + cid3, key=MOD_KEY)[:2]
+            assert st == 200 and g["state"] == "held" and g["reasons"] == r["reasons"], (st, g)
+        finally:
+            st, b = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"shadow": False}}, key=ADMIN_KEY)[:2]
+            assert st == 200, b
+        # a moderator's pre-moderated author, on a site with every rule off
+        policy()
+        erin = {"id": "erin-%d" % _n[0]}
+        assert put_author(erin["id"], {"status": "premod"})[0] == 200
+        cid4 = cid + "-d"
+        r = one_trip(comment("Erin's plain remark.", ip="198.18.7.10", cid=cid4, author=erin), cid4, "author_premod")
+        # once no author is pre-moderated, a site with every rule off sends
+        # no hold texts with its checks (they cost nothing there) ...
+        assert put_author(erin["id"], {"status": "normal"})[0] == 200
+        polls(mon, 2)
+        cid6 = cid + "-f"
+        st, r, _ = svc().check(comment("Erin again.", ip="198.18.7.10", cid=cid6, author=erin))
+        assert st == 200 and r["decision"] == "accept", r
+        calls = script_calls(mon.until_now(), "CHECK_LUA", cid6)
+        assert len(calls) == 1 and '\\"decision\\":\\"hold\\"' not in calls[0], calls
+        # ... until another instance pre-moderates one: known at the next poll
+        frank = {"id": "frank-%d" % _n[0]}
+        ctx["redis"].cmd("EVAL", lua_scripts()["AUTHORS_LUA"], 0, "mg:{news}:", author_key(frank["id"]), 7, "put",
+                         "p", '{"status":"premod"}', 86400000, "other-instance", "")
+        polls(mon, 2)
+        cid7 = cid + "-g"
+        one_trip(comment("Frank's plain remark.", ip="198.18.7.11", cid=cid7, author=frank), cid7, "author_premod")
+        # the network rule, for a comment without author
+        policy(max_rejection_rate=0.5, min_decisions=2)
+        net = "198.19.%d" % (_n[0] % 250)
+        for _ in range(2):
+            held_then(None, "reject", net=net)
+        cid5 = cid + "-e"
+        one_trip(comment("A remark from a busy network.", ip=net + ".77", cid=cid5), cid5, "recent_history")
+    finally:
+        mon.close()
 
 
 def author_key(aid, email=None):

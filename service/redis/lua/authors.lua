@@ -6,7 +6,10 @@
 -- days, then "get", or "put", status (n, t, p, b), its note JSON (with
 -- who and when: authors.c makes it), audit ms, who, note.
 -- Returns {previous status ("" for get), then rep_view's list}. A put
--- writes the audit entry of the change (id "author:KEY").
+-- writes the audit entry of the change (id "author:KEY") and keeps the
+-- site's set of pre-moderated authors (P .. "rep:premod"), whose size
+-- tells check.c whether a check may be held by that rule
+-- (authors_poll.lua).
 
 local P, au, days = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local prev = ''
@@ -16,6 +19,8 @@ if ARGV[4] == 'put' then
   prev = v and string.sub(v, 1, 1) or 'n'
   local nv = rep_status(v, ARGV[5])
   if nv then redis.call('HSET', P .. 'rep', f, nv) else redis.call('HDEL', P .. 'rep', f) end
+  if ARGV[5] == 'p' then redis.call('SADD', P .. 'rep:premod', au)
+  elseif prev == 'p' then redis.call('SREM', P .. 'rep:premod', au) end
   redis.call('HSET', P .. 'rep', 'm:' .. au, ARGV[6])
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -31,12 +31,21 @@
 --   a+12 its duplicate fingerprint                before (an edit)
 --        ("": none)                          a+13 its buckets' slots, a digit
 --   a+14 its network ("": none)                    each ("012345": all six; a
---   a+15 three flags: "1" when trust would         first 0: the API key's)
---        publish it, the kind an automatic       a+16 trust.new_commenter_hold
---        decision counts as ("a", "r"; "-":           for it (0: none)
---        none), the filters' decision
---        ("a", "c", "h", "r")
---   then per bucket its hash field.
+--   a+15 four flags: "1" when trust would          first 0: the API key's)
+--        publish it, the kind an automatic  a+16 trust.new_commenter_hold
+--        decision counts as ("a", "r"; "-":       for it (0: none)
+--        none), the filters' decision       a+17..19 head, tail and held
+--        ("a", "c", "h", "r"), "n" when the       comment of the record to
+--        story pre-moderates new                  write when a reputation
+--        commenters ("-": not)                    rule holds a comment the
+--                                                 filters accept or challenge
+--                                                 ("": none)
+--   then per bucket its hash field (a+20 ...).
+-- A held comment's texts (a+4, a+5, a+8 when the filters hold it, a+17..19)
+-- carry a byte 1 where the rule's reason goes at the end of "reasons": the
+-- script puts the reason there, or nothing (fill), and adds its code to
+-- the held comment's index line (ix_add). check.c tells the reason's
+-- text from the reply, so the answer and the record are the same text.
 -- A held comment stored before with the same body is left as it is (as by
 -- hold.lua); an edit that is not held leaves the queue (queue.h). A held
 -- comment at the cap either evicts (mq_over, mq_evict: then the decided
@@ -47,16 +56,17 @@
 -- {"api", retry_ms} | {"replay", json} |
 -- {"limited", comment bucket (1-based), retry_ms} |
 -- {"ok", tightest comment bucket (1-based, 0 none), tokens left, dup ips,
--- dup authors, 1 if the record was written, held comments evicted, 1 if
--- refused at the cap, the reputation rule that applies (0 none, 1
--- trusted by its approvals, 2 trusted by a moderator, 3 new commenter, 4
--- the author's recent history, 5 the network's, 6 premod by a moderator,
--- 7 banned; 1 and 2 only when the flag says trust would publish it), the
--- author's approved, rejected and spam in all and in the window, the
--- network's in the window}.
--- A check to which a reputation rule applies writes no record and holds
--- nothing: check.c adds the rule's reason and records the outcome. With
--- the flag's kind, a record written counts as the author's and the
+-- dup authors, the record written (0 none, 1 the filters' decision, 2 the
+-- hold of a reputation rule), held comments evicted, 1 if refused at the
+-- cap, the reputation rule that applies (0 none, 1 trusted by its
+-- approvals, 2 trusted by a moderator, 3 new commenter, 4 the author's
+-- recent history, 5 the network's, 6 premod by a moderator, 7 banned; 1
+-- and 2 only when the flag says trust would publish it), the rule's
+-- detail with the counts it read ("" none)}.
+-- A check to which rule 1, 2 or 7 applies, or a rule that holds a comment
+-- without the texts of a+17..19, writes no record and holds nothing:
+-- check.c adds the rule's reason and records the outcome. With the flag's
+-- kind, a record of the filters' decision counts as the author's and the
 -- network's automatic decision (trust.count_automatic), and says so
 -- ("counted": the kind, last in the record).
 --
@@ -142,7 +152,7 @@ for j = 1, n do
   local nb = #dig
   NB[j] = nb
   for b = 1, nb do
-    local f = ARGV[a + 16 + b]
+    local f = ARGV[a + 19 + b]
     local i = fidx[f]
     if not i then
       nf = nf + 1
@@ -152,8 +162,8 @@ for j = 1, n do
     p = p + 1
     FI[p], SI[p] = i, dig[b]
   end
-  k = k + (ARGV[a + 8] ~= '' and 3 or 1)
-  a = a + 17 + nb
+  k = k + ((ARGV[a + 8] ~= '' or ARGV[a + 19] ~= '') and 3 or 1)
+  a = a + 20 + nb
 end
 local tok, tsm, fresh = {}, {}, true
 if nf > 0 then
@@ -192,6 +202,23 @@ if #fps > 0 then
     for i = 1, #need do if pv[i] then dupw[need[i]] = pv[i] end end
   end
 end
+-- A held comment's text with the rule's reason object where the byte 1
+-- is (after a comma unless the reasons were empty), or none (obj nil);
+-- and whether it was there (not when the reasons are full: check.c).
+local function fill(s, obj)
+  local at = string.find(s, '\1', 1, true)
+  if not at then return s, false end
+  if obj and byte(s, at - 1) ~= 91 then obj = ',' .. obj end
+  return string.sub(s, 1, at - 1) .. (obj or '') .. string.sub(s, at + 1), true
+end
+-- The held comment with a reason code more at the end of its index line
+-- (its last field: queue.h).
+local function ix_add(item, code)
+  return string.sub(item, 1, -3) .. (byte(item, -3) == 124 and '' or ',') .. code .. '"}'
+end
+local fmt = string.format
+local RCODE = {'trusted_author', 'trusted_author', 'new_commenter', 'recent_history', 'recent_history',
+               'author_premod', 'author_banned'}
 local isd, dl, nd = {}, {}, 0
 local lv = {}
 local decw, out = {}, {}
@@ -282,33 +309,70 @@ for j = 1, n do
       elseif fa and newh > 0 and ra < newh then cls = 3
       elseif fa and ntrust > 0 and ra >= ntrust and wx == 0 then cls = 1 end
       if cls <= 2 and byte(flags, 1) ~= 49 then cls = 0 end
+      -- the rule's detail, with the counts (check.c puts it in the reason
+      -- as it is: plain ASCII, nothing to escape, at most 159 bytes)
+      local why = ''
+      if cls > 0 then
+        local c = wwant and fmt('%d approved, %d rejected, %d spam; in %d days %d, %d, %d', ra, rr, rx, wdays, wa, wr, wx)
+                  or fmt('%d approved, %d rejected, %d spam', ra, rr, rx)
+        if cls == 1 then
+          why = fmt('published: %d approved comments (trusted at %d) and no spam in %d days (%s)', ra, ntrust, wdays, c)
+        elseif cls == 2 then why = 'published: a moderator trusts this author (' .. c .. ')'
+        elseif cls == 3 then
+          why = fmt('new commenter: %d of %d comments approved%s (%s)', ra, newh,
+                    byte(flags, 4) == 110 and ', and new commenters are pre-moderated here' or '', c)
+        elseif cls == 4 then
+          why = fmt("the author's last %d days: %d of %d decided comments rejected or spam (more than %.0f%%; %s)",
+                    wdays, wr + wx, wa + wr + wx, maxrate * 100, c)
+        elseif cls == 5 then
+          why = fmt("the network %s's last %d days: %d of %d decided comments rejected or spam (more than %.0f%%)",
+                    net, wdays, nr + nx, na + nr + nx, maxrate * 100)
+        elseif cls == 6 then why = 'a moderator set this author to pre-moderation (' .. c .. ')'
+        else why = 'a moderator banned this author (' .. c .. ')' end
+        if #why > 159 then why = string.sub(why, 1, 159) end
+      end
       local rec, ev, refused = 0, 0, 0
-      -- an edit that will not be held leaves the queue: the filters' own
-      -- outcome (the flags' third letter), or the rule's (a hold, unless
-      -- the filters reject it; check.c stores one the rule holds)
+      -- a rule holds it unless the filters reject it
       local d0 = string.sub(flags, 3, 3)
-      local stays = cls == 0 and ARGV[a + 8] ~= '' or cls >= 3 and cls <= 6 and d0 ~= 'r'
+      local ruled = cls >= 3 and cls <= 6 and d0 ~= 'r'
+      -- what is written: the filters' record (and held comment), or the
+      -- rule's hold (the filters' own when they hold it too); nothing for
+      -- another rule
+      local H, T, I = ARGV[a + 4], ARGV[a + 5], ARGV[a + 8]
+      if ruled and d0 ~= 'h' then H, T, I = ARGV[a + 17], ARGV[a + 18], ARGV[a + 19]
+      elseif cls ~= 0 and not ruled then H = '' end
+      -- an edit that will not be held leaves the queue: the filters' own
+      -- outcome (the flags' third letter), or the rule's
+      local stays = cls == 0 and ARGV[a + 8] ~= '' or ruled
       if ARGV[a + 10] == '1' and ARGV[a + 11] ~= '' and not stays then
         mq_drop(string.match(KEYS[k], '^mg:{[^}]*}:'), ARGV[a + 11], now, ev_ms, au_ms)
       end
       local most = tonumber(ARGV[a + 7])
-      if cls == 0 and ARGV[a + 4] ~= '' and (most == 0 or (nip < most and nau < most)) then
+      if H ~= '' and (most == 0 or (nip < most and nau < most)) then
         local rl = 'null'
         if tight > 0 then
-          rl = '{"limited":false,"bucket":"' .. string.match(ARGV[a + 16 + tight + first - 1], '^[^:]*') ..
+          rl = '{"limited":false,"bucket":"' .. string.match(ARGV[a + 19 + tight + first - 1], '^[^:]*') ..
                '","remaining":' .. string.format('%.0f', floor(left)) .. '}'
         end
-        local held = ARGV[a + 8] ~= ''
-        rec = 1
-        if not held or ARGV[a + 10] == '1' or not mq_has(KEYS[k + 1], ARGV[a + 8]) then
+        local held = I ~= ''
+        rec = ruled and 2 or 1
+        if not held or ARGV[a + 10] == '1' or not mq_has(KEYS[k + 1], I) then
           local P = held and string.sub(KEYS[k + 2], 1, -7)
           local over = held and mq_over(P, ARGV[a + 11], maxh) or 0
           if over > 0 and refuse then
             rec, refused = 0, 1
           else
-            local r = ARGV[a + 4] .. rl .. ARGV[a + 5]
+            local r = H .. rl .. T
             local kind = string.sub(flags, 2, 2)
-            if kind == '-' or ARGV[a + 10] == '1' then kind = nil end
+            if kind == '-' or ARGV[a + 10] == '1' or ruled then kind = nil end
+            if held then
+              local obj = ruled and '{"filter":"reputation","code":"' .. RCODE[cls] ..
+                                    '","contribution":0,"detail":"' .. why .. '"}'
+              local room
+              r = fill(r, obj)
+              I, room = fill(I, obj)
+              if ruled and room then I = ix_add(I, RCODE[cls]) end
+            end
             -- what it counted, for a report that queues it later (report.lua)
             if kind and (fa or fn) then r = string.sub(r, 1, -2) .. ',"counted":"' .. kind .. '"}' end
             call('SET', KEYS[k], r, 'EX', ARGV[a + 6])
@@ -324,12 +388,12 @@ for j = 1, n do
             if held then
               for _ = 1, over do ev = ev + mq_evict(P, now, ev_ms, au_ms) end
               if ev > 0 then mq_sweep(P, now, ret_ms) end
-              mq_put(P, ARGV[a + 11], ARGV[a + 9], ARGV[a + 8])
+              mq_put(P, ARGV[a + 11], ARGV[a + 9], I)
             end
           end
         end
       end
-      res = {'ok', tight, floor(left), nip, nau, rec, ev, refused, cls, ra, rr, rx, wa, wr, wx, na, nr, nx}
+      res = {'ok', tight, floor(left), nip, nau, rec, ev, refused, cls, why}
     end
   end
   out[j] = res
