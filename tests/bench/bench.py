@@ -479,6 +479,9 @@ def main():
     ap.add_argument("--reputation", action="store_true",
                     help="give every author and network the checks use a reputation first (api.md 2.15: "
                          "counts over 30 days, rules off), so every check reads and parses two")
+    ap.add_argument("--premod-author", action="store_true",
+                    help="have the bench site's moderators pre-moderate one author (api.md 2.15; none of the "
+                         "checks' authors), so every check of an author carries the texts of a rule's hold")
     ap.add_argument("--only", choices=("moderation", "latency"),
                     help="run only this part (latency: one connection, modgate against the ceiling's rl mode)")
     a = ap.parse_args()
@@ -511,6 +514,12 @@ def main():
             for i in range(0, len(items), 2000):
                 redis.cmd("HSET", "mg:{bench}:rep", *items[i:i + 2000])
             print("%d authors' and networks' reputations stored for the bench site" % (len(items) // 2))
+        if a.premod_author:  # as authors.lua stores it
+            import hashlib
+            k = hashlib.blake2b(b"em:nobody@example.org", digest_size=8).hexdigest()
+            redis.cmd("HSET", "mg:{bench}:rep", "a:" + k, "p 0 0 0")
+            redis.cmd("SADD", "mg:{bench}:rep:premod", k)
+            print("one author pre-moderated on the bench site: every check of an author carries a hold's texts")
         script = os.path.join(tmp, "check.lua")
         lua_script(script)
         port = free_port()
