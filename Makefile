@@ -50,7 +50,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
                 service/codec/jsonmem.c service/codec/jfast.c service/codec/hmac.c service/codec/pow.c \
                 service/codec/form.c \
                 service/http/http.c service/http/auth.c service/http/reply.c service/http/request.c \
-                service/redis/store.c service/redis/spool.c service/redis/hireply.c service/redis/conn.c \
+                service/redis/store.c service/redis/spool.c service/redis/hireply.c service/redis/conn.c service/redis/sentinel.c \
                 service/bayes/bayesdb.c service/bayes/learn.c \
                 service/captcha/captcha.c service/captcha/formtoken.c \
                 service/moderation/queue.c service/moderation/moderate.c service/moderation/ui.c \

@@ -1185,6 +1185,61 @@ static int parse_url(const char *url, struct redis_target *e)
     return 0;
 }
 
+/* "host:port" or "[v6]:port" into a sentinel node. */
+static int parse_node(const char *s, char host[256], int *port)
+{
+    const char *colon = strrchr(s, ':');
+    long p;
+    if (!colon || colon == s || parse_long(colon + 1, 1, 65535, &p))
+        return -1;
+    size_t n = (size_t)(colon - s);
+    if (s[0] == '[') {
+        if (n < 3 || s[n - 1] != ']')
+            return -1;
+        s++;
+        n -= 2;
+    }
+    if (n >= 256 || memchr(s, ' ', n))
+        return -1;
+    memcpy(host, s, n);
+    host[n] = 0;
+    *port = (int)p;
+    return 0;
+}
+
+static int master_name_ok(const char *m)
+{
+    size_t n = strlen(m);
+    return n > 0 && n < 128 && strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* MODGATE_REDIS_SENTINELS: "MASTER@host:port,host:port,...". */
+static int parse_sentinels_env(const char *v, struct sentinel_cfg *s)
+{
+    memset(s->master, 0, sizeof s->master);
+    s->nnodes = 0;
+    const char *at = strchr(v, '@');
+    if (!at || (size_t)(at - v) >= sizeof s->master)
+        return -1;
+    memcpy(s->master, v, (size_t)(at - v));
+    if (!master_name_ok(s->master))
+        return -1;
+    for (const char *p = at + 1; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char one[300];
+        if (n == 0 || n >= sizeof one || s->nnodes == SENTINEL_MAX_NODES || (e && !e[1]))
+            return -1;
+        memcpy(one, p, n);
+        one[n] = 0;
+        if (parse_node(one, s->node[s->nnodes].host, &s->node[s->nnodes].port))
+            return -1;
+        s->nnodes++;
+        p = e ? e + 1 : p + n;
+    }
+    return s->nnodes ? 0 : -1;
+}
+
 static void cfg_free(struct cfg *c)
 {
     if (!c)
@@ -1198,6 +1253,7 @@ static void cfg_free(struct cfg *c)
     }
     free(c->sites);
     sodium_memzero(c->redis_url, sizeof c->redis_url); /* may hold a password */
+    sodium_memzero(&c->sentinel, sizeof c->sentinel);
     sodium_memzero(&c->redis, sizeof c->redis);
     free(c->keys);
     json_decref(c->root);
@@ -1230,13 +1286,36 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     json_t *r = get_obj(x, "", root, "redis");
     if (r) {
         static const char *const rk[] = { "url", "connect_timeout_ms", "command_timeout_ms",
-            "retry_interval_ms", "connections", NULL };
+            "retry_interval_ms", "connections", "sentinel", NULL };
         if (only_keys(x, "redis", r, rk) || get_str(x, "redis", r, "url", c->redis_url, sizeof c->redis_url) ||
             get_int(x, "redis", r, "connect_timeout_ms", 10, 60000, &cto) ||
             get_int(x, "redis", r, "command_timeout_ms", 10, 60000, &cmd) ||
             get_int(x, "redis", r, "retry_interval_ms", 10, 60000, &retry) ||
             get_int(x, "redis", r, "connections", 1, 8, &conns))
             return -1;
+        json_t *sn = get_obj(x, "redis", r, "sentinel");
+        if (sn) {
+            static const char *const sk[] = { "master", "nodes", "password", NULL };
+            struct sentinel_cfg *s = &c->sentinel;
+            if (only_keys(x, "redis.sentinel", sn, sk) ||
+                get_str(x, "redis.sentinel", sn, "master", s->master, sizeof s->master) ||
+                get_str(x, "redis.sentinel", sn, "password", s->pass, sizeof s->pass))
+                return -1;
+            if (!master_name_ok(s->master))
+                return fail(x, "redis.sentinel.master", "is required: the name the sentinels monitor the master "
+                            "by (letters, digits, '.', '_', '-')");
+            json_t *nodes = json_object_get(sn, "nodes");
+            size_t nn = json_is_array(nodes) ? json_array_size(nodes) : 0;
+            if (nn == 0 || nn > SENTINEL_MAX_NODES)
+                return fail(x, "redis.sentinel.nodes", "must be a list of 1-%d \"host:port\" strings",
+                            SENTINEL_MAX_NODES);
+            for (size_t i = 0; i < nn; i++) {
+                const char *v = json_string_value(json_array_get(nodes, i));
+                if (!v || parse_node(v, s->node[i].host, &s->node[i].port))
+                    return fail(x, "redis.sentinel.nodes", "entry %zu must be \"host:port\" (\"[v6]:port\")", i);
+            }
+            s->nnodes = (int)nn;
+        }
     }
     if (x->failed)
         return -1;
@@ -1364,6 +1443,9 @@ static struct cfg *cfg_build(json_t *file_root, json_t *root, const char *path, 
         else
             snprintf(c->redis_url, sizeof c->redis_url, "%s", env);
     }
+    if (rc == 0 && (env = getenv("MODGATE_REDIS_SENTINELS")) && *env && parse_sentinels_env(env, &c->sentinel))
+        rc = fail(&x, "MODGATE_REDIS_SENTINELS", "must be MASTER@host:port[,host:port...] (at most %d sentinels)",
+                  SENTINEL_MAX_NODES);
     if (rc == 0 && parse_url(c->redis_url, &c->redis) != 0)
         rc = fail(&x, getenv("MODGATE_REDIS_URL") && *getenv("MODGATE_REDIS_URL") ? "MODGATE_REDIS_URL" : "redis.url",
                   "must be redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");

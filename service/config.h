@@ -210,12 +210,26 @@ struct redis_target {
     int db;
 };
 
+/* redis.sentinel / MODGATE_REDIS_SENTINELS: where the sentinels are that
+ * name the master (service/redis/sentinel.h). master "" : none. */
+#define SENTINEL_MAX_NODES 8
+struct sentinel_cfg {
+    char master[128];
+    int nnodes;
+    struct {
+        char host[256];
+        int port;
+    } node[SENTINEL_MAX_NODES];
+    char pass[256];   /* the sentinels' own password (secret), or "" */
+};
+
 struct cfg {
     _Atomic long refs;            /* see cfg_acquire */
     char listen_host[64];
     int listen_port;
     char redis_url[512];          /* secret-bearing: never logged whole */
     struct redis_target redis;    /* redis_url, parsed */
+    struct sentinel_cfg sentinel; /* redis.sentinel: its master's address replaces redis's host and port */
     int redis_connect_timeout_ms;
     int redis_command_timeout_ms;
     int redis_retry_ms;           /* after a failed connect, wait this long */

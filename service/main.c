@@ -28,6 +28,7 @@
 #include "learn.h"
 #include "log.h"
 #include "policy.h"
+#include "sentinel.h"
 #include "spool.h"
 #include "queue.h"
 #include "authors.h"
@@ -115,6 +116,10 @@ static int cmd_serve(const char *path)
     signal(SIGPIPE, SIG_IGN);
 
     store_configure(c);
+    if (sentinel_start(c, 1) != 0) { /* with redis.sentinel: the master, and the watcher that follows it */
+        LOG_ERROR(NULL, "cannot start the sentinel watcher");
+        return 1;
+    }
     queue_init(); /* its scripts are loaded at connect with the store's */
     authors_init();
     policy_also_poll(authors_poll); /* which sites pre-moderate authors (check.c) */
@@ -220,6 +225,7 @@ static int cmd_serve(const char *path)
     bayesdb_stop(); /* after HTTP: a learn waiting for the model sync is answered first */
     spool_stop();
     store_stop();
+    sentinel_stop();
     cfg_swap(NULL);
     LOG_INFO(NULL, "stopped");
     return 0;
@@ -272,6 +278,7 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
     if (!c)
         return 2;
     log_set(c->log_level, c->log_format);
+    sentinel_start(c, 0); /* with redis.sentinel: the master, asked once */
     const struct site_cfg *s = cfg_site(c, site, NULL);
     int rc;
     if (!s) {
@@ -341,6 +348,7 @@ int main(int argc, char **argv)
             return 2;
         log_set(c->log_level, c->log_format);
         store_configure(c);
+        sentinel_start(c, 0);
         cfg_swap(c); /* current: the import reads each site's held-queue cap */
         if (store_start() != 0)
             return 1;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,15 @@ struct timespec deadline_ms(long ms)
     ts.tv_sec += ts.tv_nsec / 1000000000L;
     ts.tv_nsec %= 1000000000L;
     return ts;
+}
+
+void thread_stop(pthread_t thr, _Atomic int *quit, pthread_mutex_t *mu, pthread_cond_t *cv)
+{
+    atomic_store(quit, 1);
+    pthread_mutex_lock(mu);
+    pthread_cond_broadcast(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(thr, NULL);
 }
 
 void fmt_rfc3339(int64_t ms, char *buf, size_t len)

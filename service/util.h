@@ -6,6 +6,7 @@
 #ifndef MODGATE_UTIL_H
 #define MODGATE_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,10 @@ int64_t wall_ms(void);
 /* The wall-clock time 'ms' from now, for pthread_cond_timedwait and
  * pthread_timedjoin_np. */
 struct timespec deadline_ms(long ms);
+
+/* Stop a thread that naps on 'cv' (under 'mu') and checks '*quit':
+ * set it, wake it, join it. */
+void thread_stop(pthread_t thr, _Atomic int *quit, pthread_mutex_t *mu, pthread_cond_t *cv);
 
 /* Format a Unix time in ms as RFC 3339 UTC ("2026-11-27T10:00:00.123Z")
  * into buf (at least 32 bytes). */

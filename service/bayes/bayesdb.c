@@ -107,6 +107,7 @@
 #include "conn.h"
 #include "log.h"
 #include "luascripts.h"
+#include "sentinel.h"
 #include "util.h"
 
 /* About this many events are kept per model. An instance that was away
@@ -1432,7 +1433,7 @@ static void *starter_main(void *arg)
         pthread_mutex_lock(&mu);
         struct redis_target t = target;
         int cms = connect_ms, kms = command_ms, rms = retry_ms;
-        unsigned g = target_gen;
+        unsigned g = target_gen + sentinel_gen(); /* the config's target, or the master, moved */
         pthread_mutex_unlock(&mu);
         if (c && g != gen)
             drop_published(&c, &starter_fd);
@@ -1598,7 +1599,7 @@ static void *sync_main(void *arg)
         pthread_mutex_lock(&mu);
         struct redis_target t = target;
         int cms = connect_ms, kms = command_ms, rms = retry_ms;
-        unsigned g = target_gen;
+        unsigned g = target_gen + sentinel_gen(); /* the config's target, or the master, moved */
         pthread_mutex_unlock(&mu);
         if (c && g != gen)
             drop_sync_conn(&c);

@@ -343,11 +343,7 @@ int policy_stop_within(int ms)
 void policy_stop(void)
 {
     if (started) {
-        atomic_store(&quit, 1);
-        pthread_mutex_lock(&wake_mu);
-        pthread_cond_broadcast(&wake);
-        pthread_mutex_unlock(&wake_mu);
-        pthread_join(thr, NULL);
+        thread_stop(thr, &quit, &wake_mu, &wake);
         started = 0;
     }
     threads_free();

@@ -2,11 +2,13 @@
 #include "conn.h"
 
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "config.h"
 #include "hireply.h"
+#include "sentinel.h"
 #include "store.h"
 #include "util.h"
 
@@ -18,8 +20,16 @@ struct conn *conn_open(const struct redis_target *t, int conn_ms, int cmd_ms, ch
 {
     struct timeval ct = { conn_ms / 1000, (conn_ms % 1000) * 1000 };
     struct timeval mt = { cmd_ms / 1000, (cmd_ms % 1000) * 1000 };
+    struct redis_target m = *t;
+    if (sentinel_target(&m, 1) != 0) {
+        snprintf(err, errlen, "no sentinel named a master");
+        sodium_memzero(&m, sizeof m);
+        return NULL;
+    }
+    t = &m;
     redisContext *rc = t->sock[0] ? redisConnectUnixWithTimeout(t->sock, ct)
                                   : redisConnectWithTimeout(t->host, t->port, ct);
+    sodium_memzero(&m, sizeof m);
     if (!rc || rc->err || redisSetTimeout(rc, mt) != REDIS_OK) {
         snprintf(err, errlen, "%s", rc && rc->err ? rc->errstr : "cannot set up the connection");
         redisFree(rc);

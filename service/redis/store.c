@@ -46,6 +46,7 @@
 #include "hireply.h"
 #include "log.h"
 #include "luascripts.h"
+#include "sentinel.h"
 #include "util.h"
 
 /* ---------- the scripts ---------- */
@@ -87,6 +88,13 @@ void store_configure(const struct cfg *c)
     ep = e;
     pthread_mutex_unlock(&ep_mu);
     sodium_memzero(e.t.pass, sizeof e.t.pass);
+}
+
+void store_retarget(void)
+{
+    pthread_mutex_lock(&ep_mu);
+    ep.gen++;
+    pthread_mutex_unlock(&ep_mu);
 }
 
 /* ---------- commands ----------
@@ -344,6 +352,11 @@ static int connect_redis(struct lane *l, int force, char *err, size_t errlen)
         return 0;
     }
     int64_t now = mono_ms();
+    if (sentinel_target(&e.t, 0) != 0) { /* the watcher is asking */
+        snprintf(err, errlen, "redis: no sentinel has named a master yet");
+        sodium_memzero(e.t.pass, sizeof e.t.pass);
+        return -1;
+    }
     if (!force && now < l->down_until_ms) {
         snprintf(err, errlen, "redis unreachable; next attempt in %lld ms", (long long)(l->down_until_ms - now));
         sodium_memzero(e.t.pass, sizeof e.t.pass);
@@ -395,6 +408,7 @@ static int connect_redis(struct lane *l, int force, char *err, size_t errlen)
         if (c)
             redisFree(c);
         l->down_until_ms = now + e.retry_ms;
+        sentinel_kick(); /* with Sentinel: has the master moved? */
         return -1;
     }
     redisEnableKeepAlive(c);
@@ -557,6 +571,9 @@ static void run_batch(struct lane *l, struct pending *batch)
             void *r = NULL;
             if (redisGetReply(l->rc, &r) != REDIS_OK)
                 break;
+            const redisReply *rr = r;
+            if (rr->type == REDIS_REPLY_ERROR && strncmp(rr->str, "READONLY", 8) == 0)
+                sentinel_kick(); /* a replica now: the sentinels name the master */
             if (units[i].cmd)
                 split_reply(r, units[i].first, units[i].n);
             else
@@ -576,6 +593,7 @@ static void run_batch(struct lane *l, struct pending *batch)
          * waiting out the timeout again. */
         snprintf(err, sizeof err, "redis: %s", l->rc->err ? l->rc->errstr : "protocol error");
         drop_rc(l);
+        sentinel_kick();
         if (retry)
             continue;
         pthread_mutex_lock(&ep_mu);

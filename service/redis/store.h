@@ -320,6 +320,10 @@ void store_redis_info_log(const struct store_redis_info *in);
 /* Start the thread that sends writes nobody waits for. Returns 0 or -1. */
 int store_start(void);
 
+/* The master moved (sentinel.c): every lane connects again, to
+ * sentinel_target's address. */
+void store_retarget(void);
+
 /* While on, commands are failed at once (ST_DOWN / -1) instead of being
  * sent, and turning it on cuts short a batch already waiting for replies
  * (the connection is shut down): lets a stopping service finish every

@@ -192,6 +192,34 @@ class Redis:
         raise RuntimeError("bad RESP: %r" % line)
 
 
+class Sentinel(Redis):
+    """A throwaway redis-sentinel (redis-server --sentinel) watching the
+    master at 127.0.0.1:master_port as "mymaster", quorum 2, declaring it
+    down after down_ms. It rewrites its own config file, as sentinels do."""
+
+    def __init__(self, tmp, master_port, name, down_ms=1000):
+        super().__init__(tmp, aof=False, name=name)
+        self.conf = os.path.join(self.dir, "sentinel.conf")
+        with open(self.conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
+                    "sentinel monitor mymaster 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds mymaster %d\n"
+                    "sentinel failover-timeout mymaster 5000\n"
+                    "sentinel parallel-syncs mymaster 1\n" % (
+                        self.port, self.dir, os.path.join(self.dir, "sentinel.log"), master_port, down_ms))
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", self.conf, "--sentinel"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(lambda: self._ping(), 10):
+            raise RuntimeError("redis-sentinel did not start")
+
+    def master(self):
+        """(host, port) this sentinel names as the master."""
+        h, p = self.cmd("SENTINEL", "get-master-addr-by-name", "mymaster")
+        return h, int(p)
+
+
 def base_config(redis_port, **site_overrides):
     site = {
         "keys": [

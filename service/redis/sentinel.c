@@ -1,0 +1,288 @@
+/* sentinel.c - Redis Sentinel: which server is the master (sentinel.h). */
+#include "sentinel.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+static struct sentinel_cfg sc;      /* master "": Sentinel off */
+static struct redis_target data;    /* the data's user and password, for ROLE */
+static int conn_ms = 200, cmd_ms = 250;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static char m_host[256];
+static int m_port;                  /* 0: no master known */
+static _Atomic unsigned moves;
+
+static pthread_t thr;
+static int started;
+static _Atomic int quit, kicked;
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+
+int sentinel_on(void)
+{
+    return sc.master[0] != 0;
+}
+
+static redisContext *dial(const char *host, int port)
+{
+    struct timeval ct = { conn_ms / 1000, (conn_ms % 1000) * 1000 };
+    struct timeval mt = { cmd_ms / 1000, (cmd_ms % 1000) * 1000 };
+    redisContext *c = redisConnectWithTimeout(host, port, ct);
+    if (c && !c->err && redisSetTimeout(c, mt) == REDIS_OK)
+        return c;
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
+/* AUTH [user] pass when there is a password. Returns 0 or -1. */
+static int login(redisContext *c, const char *user, const char *pass)
+{
+    if (!pass[0])
+        return 0;
+    const char *argv[3] = { "AUTH", user, pass };
+    size_t lens[3] = { 4, strlen(user), strlen(pass) };
+    redisReply *r = user[0] ? redisCommandArgv(c, 3, argv, lens)
+                            : redisCommandArgv(c, 2, (const char *[]){ "AUTH", pass }, (size_t[]){ 4, strlen(pass) });
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* The master's address by sentinel i. Returns 0, or -1. */
+static int ask(int i, char host[256], int *port)
+{
+    redisContext *c = dial(sc.node[i].host, sc.node[i].port);
+    if (!c)
+        return -1;
+    int rc = -1;
+    if (login(c, "", sc.pass) == 0) {
+        redisReply *r = redisCommandArgv(c, 3, (const char *[]){ "SENTINEL", "get-master-addr-by-name", sc.master },
+                                         (size_t[]){ 8, 23, strlen(sc.master) });
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len < 256) {
+            long p = strtol(r->element[1]->str, NULL, 10);
+            if (p > 0 && p < 65536) {
+                memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+                *port = (int)p;
+                rc = 0;
+            }
+        }
+        if (r)
+            freeReplyObject(r);
+    }
+    redisFree(c);
+    return rc;
+}
+
+/* Does host:port say (ROLE) that it is a master? */
+static int is_master(const char *host, int port)
+{
+    redisContext *c = dial(host, port);
+    if (!c)
+        return 0;
+    int yes = 0;
+    if (login(c, data.user, data.pass) == 0) {
+        redisReply *r = redisCommand(c, "ROLE");
+        yes = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[0]->str, "master") == 0;
+        if (r)
+            freeReplyObject(r);
+    }
+    redisFree(c);
+    return yes;
+}
+
+/* Make host:port the master every connection goes to (new: the lanes
+ * reconnect). */
+static void publish(const char *host, int port)
+{
+    pthread_mutex_lock(&mu);
+    int same = m_port == port && strcmp(m_host, host) == 0;
+    if (!same) {
+        snprintf(m_host, sizeof m_host, "%s", host);
+        m_port = port;
+        atomic_fetch_add(&moves, 1);
+    }
+    pthread_mutex_unlock(&mu);
+    if (!same) {
+        LOG_WARN(NULL, "redis: the sentinels name %s:%d as master %s; connecting there", host, port, sc.master);
+        store_retarget();
+    }
+}
+
+/* Ask the sentinels in turn; the first answer ROLE confirms is the
+ * master. Returns 0, or -1 when none could say (or named a replica). */
+static int resolve(void)
+{
+    for (int i = 0; i < sc.nnodes && !atomic_load(&quit); i++) {
+        char host[256];
+        int port;
+        if (ask(i, host, &port) == 0 && is_master(host, port)) {
+            publish(host, port);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int sentinel_target(struct redis_target *t, int may_ask)
+{
+    if (!sentinel_on())
+        return 0;
+    pthread_mutex_lock(&mu);
+    int known = m_port != 0;
+    pthread_mutex_unlock(&mu);
+    if (!known && !may_ask)
+        sentinel_kick();
+    if (!known && (!may_ask || resolve() != 0))
+        return -1;
+    pthread_mutex_lock(&mu);
+    snprintf(t->host, sizeof t->host, "%s", m_host);
+    t->port = m_port;
+    t->sock[0] = 0;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+unsigned sentinel_gen(void)
+{
+    return atomic_load(&moves);
+}
+
+void sentinel_kick(void)
+{
+    if (!sentinel_on() || atomic_exchange(&kicked, 1))
+        return;
+    pthread_mutex_lock(&wake_mu);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&wake_mu);
+}
+
+static void nap(int ms)
+{
+    pthread_mutex_lock(&wake_mu);
+    struct timespec ts = deadline_ms(ms);
+    if (!atomic_load(&quit) && !atomic_load(&kicked))
+        pthread_cond_timedwait(&wake, &wake_mu, &ts);
+    pthread_mutex_unlock(&wake_mu);
+}
+
+/* A +switch-master message for our master: "NAME OLDIP OLDPORT NEWIP NEWPORT". */
+static void on_message(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[2]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str ? r->element[0]->str : "", "message") != 0)
+        return;
+    char name[128], oh[256], nh[256];
+    int op, np;
+    if (sscanf(r->element[2]->str, "%127s %255s %d %255s %d", name, oh, &op, nh, &np) != 5 ||
+        strcmp(name, sc.master) != 0)
+        return;
+    LOG_INFO(NULL, "redis: sentinel announced a failover of %s to %s:%d", name, nh, np);
+    if (is_master(nh, np))
+        publish(nh, np);
+    else
+        atomic_store(&kicked, 1); /* not yet promoted: ask again */
+}
+
+/* The watcher: subscribed to one sentinel's +switch-master (the next one
+ * when it fails), asking all of them again when kicked and every few
+ * seconds in any case. */
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    int i = 0;
+    while (!atomic_load(&quit)) {
+        redisContext *c = dial(sc.node[i].host, sc.node[i].port);
+        redisReply *r = NULL;
+        if (c && login(c, "", sc.pass) == 0)
+            r = redisCommand(c, "SUBSCRIBE +switch-master");
+        int ok = r && r->type == REDIS_REPLY_ARRAY;
+        if (r)
+            freeReplyObject(r);
+        if (!ok) {
+            if (c)
+                redisFree(c);
+            i = (i + 1) % sc.nnodes;
+            if (atomic_exchange(&kicked, 0))
+                resolve();
+            nap(500);
+            continue;
+        }
+        resolve(); /* subscribed first: no switch falls between the two */
+        int64_t next = mono_ms() + 5000;
+        while (!atomic_load(&quit)) {
+            if (atomic_exchange(&kicked, 0) || mono_ms() >= next) {
+                resolve();
+                next = mono_ms() + 5000;
+            }
+            struct pollfd p = { c->fd, POLLIN, 0 };
+            int n = poll(&p, 1, 100);
+            if (n < 0 && errno != EINTR)
+                break;
+            if (n <= 0)
+                continue;
+            if (redisBufferRead(c) != REDIS_OK)
+                break;
+            void *m = NULL;
+            int bad = 0;
+            while (!bad && (bad = redisGetReplyFromReader(c, &m) != REDIS_OK) == 0 && m) {
+                on_message(m);
+                freeReplyObject(m);
+                m = NULL;
+            }
+            if (bad)
+                break;
+        }
+        redisFree(c);
+        if (!atomic_load(&quit)) {
+            LOG_WARN(NULL, "redis: lost sentinel %s:%d; trying the next", sc.node[i].host, sc.node[i].port);
+            i = (i + 1) % sc.nnodes;
+            atomic_store(&kicked, 1);
+        }
+    }
+    return NULL;
+}
+
+int sentinel_start(const struct cfg *c, int watch)
+{
+    sc = c->sentinel;
+    data = c->redis;
+    conn_ms = c->redis_connect_timeout_ms;
+    cmd_ms = c->redis_command_timeout_ms;
+    if (!sentinel_on())
+        return 0;
+    if (resolve() != 0)
+        LOG_WARN(NULL, "redis: no sentinel named a master %s yet; trying again", sc.master);
+    if (!watch)
+        return 0;
+    atomic_store(&quit, 0);
+    if (pthread_create(&thr, NULL, watch_main, NULL) != 0)
+        return -1;
+    started = 1;
+    return 0;
+}
+
+void sentinel_stop(void)
+{
+    if (started) {
+        thread_stop(thr, &quit, &wake_mu, &wake);
+        started = 0;
+    }
+    sodium_memzero(&sc.pass, sizeof sc.pass);
+    sodium_memzero(&data, sizeof data);
+}
