@@ -1282,16 +1282,17 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
         return fail(x, "log_format", "must be \"text\" or \"json\"");
 
     snprintf(c->redis_url, sizeof c->redis_url, "redis://127.0.0.1:6379/0");
-    long cto = 200, cmd = 250, retry = 500, conns = 1;
+    long cto = 200, cmd = 250, retry = 500, conns = 1, acked = 0;
     json_t *r = get_obj(x, "", root, "redis");
     if (r) {
         static const char *const rk[] = { "url", "connect_timeout_ms", "command_timeout_ms",
-            "retry_interval_ms", "connections", "sentinel", NULL };
+            "retry_interval_ms", "connections", "sentinel", "min_replicas_acked", NULL };
         if (only_keys(x, "redis", r, rk) || get_str(x, "redis", r, "url", c->redis_url, sizeof c->redis_url) ||
             get_int(x, "redis", r, "connect_timeout_ms", 10, 60000, &cto) ||
             get_int(x, "redis", r, "command_timeout_ms", 10, 60000, &cmd) ||
             get_int(x, "redis", r, "retry_interval_ms", 10, 60000, &retry) ||
-            get_int(x, "redis", r, "connections", 1, 8, &conns))
+            get_int(x, "redis", r, "connections", 1, 8, &conns) ||
+            get_int(x, "redis", r, "min_replicas_acked", 0, 16, &acked))
             return -1;
         json_t *sn = get_obj(x, "redis", r, "sentinel");
         if (sn) {
@@ -1323,6 +1324,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     c->redis_command_timeout_ms = (int)cmd;
     c->redis_retry_ms = (int)retry;
     c->redis_connections = (int)conns;
+    c->redis_min_replicas_acked = (int)acked;
 
     long threads = 4, maxbody = 65536, maxconn = 4096, ctimeout = 30, grace = 10, hbuf = 24576;
     long perip = 128, rtimeout = 10, maxhead = -1;
@@ -1446,6 +1448,13 @@ static struct cfg *cfg_build(json_t *file_root, json_t *root, const char *path, 
     if (rc == 0 && (env = getenv("MODGATE_REDIS_SENTINELS")) && *env && parse_sentinels_env(env, &c->sentinel))
         rc = fail(&x, "MODGATE_REDIS_SENTINELS", "must be MASTER@host:port[,host:port...] (at most %d sentinels)",
                   SENTINEL_MAX_NODES);
+    if (rc == 0 && (env = getenv("MODGATE_REDIS_MIN_REPLICAS_ACKED")) && *env) {
+        long n;
+        if (parse_long(env, 0, 16, &n))
+            rc = fail(&x, "MODGATE_REDIS_MIN_REPLICAS_ACKED", "must be 0-16");
+        else
+            c->redis_min_replicas_acked = (int)n;
+    }
     if (rc == 0 && parse_url(c->redis_url, &c->redis) != 0)
         rc = fail(&x, getenv("MODGATE_REDIS_URL") && *getenv("MODGATE_REDIS_URL") ? "MODGATE_REDIS_URL" : "redis.url",
                   "must be redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");

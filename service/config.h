@@ -234,6 +234,7 @@ struct cfg {
     int redis_command_timeout_ms;
     int redis_retry_ms;           /* after a failed connect, wait this long */
     int redis_connections;        /* pipelined connections (lanes), 1-8 */
+    int redis_min_replicas_acked; /* WAIT for this many replicas before "stored" (0: no wait) */
     int threads;
     size_t max_body;
     size_t header_buffer;     /* libmicrohttpd's memory per connection */

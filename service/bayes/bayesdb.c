@@ -2074,7 +2074,7 @@ void bayesdb_learn_async(const char *name, const char *source, const tok_list *t
     pthread_mutex_unlock(&sha_mu);
     struct learn_cmd *lc = xmalloc(sizeof *lc);
     lc_learn(lc, name, tok_hashes(tl), tok_count(tl), fp, op, label, source, z, sha);
-    store_command_async(name, lc->argc, lc->argv, lc->lens, LEARN_LUA, parse_learn, res, done, arg);
+    store_command_async(name, lc->argc, lc->argv, lc->lens, LEARN_LUA, 1, parse_learn, res, done, arg);
     free(lc);
 }
 

@@ -39,7 +39,7 @@
 #define GIVE_UP_MS (24LL * 3600 * 1000)
 #define BACKOFF_MAX_MS (3600LL * 1000)
 
-static struct store_script script = { WEBHOOKS_LUA, "" };
+static struct store_script script = { .src = WEBHOOKS_LUA };
 static pthread_t thr;
 static int started;
 static atomic_int quit;

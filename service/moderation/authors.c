@@ -18,8 +18,8 @@
 #include "store.h"
 #include "util.h"
 
-static struct store_script script = { AUTHORS_LUA, "" };
-static struct store_script poll_script = { AUTHORS_POLL_LUA, "" };
+static struct store_script script = { .src = AUTHORS_LUA, .durable = 1 }; /* a put is stored; a get writes nothing */
+static struct store_script poll_script = { .src = AUTHORS_POLL_LUA };
 
 void authors_init(void)
 {

@@ -513,7 +513,10 @@ static void acted(struct http_request *req, struct http_response *resp)
                         st->site->bayes.model);
         else
             reply_error(resp, a->res.rc == -1 ? 503 : 500, a->res.rc == -1 ? "redis_unavailable" : "internal",
-                        "the action could not be stored; nothing was changed, try again");
+                        a->res.rc == -1 ? "the action was not confirmed as stored (Redis did not answer in time, or "
+                                          "too few replicas acknowledged it: redis.min_replicas_acked); it may have "
+                                          "been applied: show the comment again before deciding it"
+                                        : "Redis refused the action; nothing was changed");
         json_decref(r);
         mod_cleanup(req);
         return;

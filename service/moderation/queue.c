@@ -55,11 +55,11 @@ void queue_index_line(char out[QUEUE_IX_MAX], double score, const char *body_fp,
 /* The queue's scripts (luascripts.h): service/redis/lua/queue_*.lua, whose
  * headers give their ARGV, KEYS and replies; registered at start
  * (queue_init) and run with EVALSHA. */
-static struct store_script list_lua = { QUEUE_LIST_LUA, "" };
-static struct store_script get_lua = { QUEUE_GET_LUA, "" };
-static struct store_script fetch_lua = { QUEUE_FETCH_LUA, "" };
-static struct store_script act_lua = { QUEUE_ACT_LUA, "" };
-static struct store_script stream_lua = { QUEUE_STREAM_LUA, "" };
+static struct store_script list_lua = { .src = QUEUE_LIST_LUA };
+static struct store_script get_lua = { .src = QUEUE_GET_LUA };
+static struct store_script fetch_lua = { .src = QUEUE_FETCH_LUA };
+static struct store_script act_lua = { .src = QUEUE_ACT_LUA, .durable = 1 };
+static struct store_script stream_lua = { .src = QUEUE_STREAM_LUA };
 
 /* ---------- replies ---------- */
 
@@ -515,7 +515,7 @@ void queue_stream_async(const char *site, const char *stream, const char *after,
 /* migrate (queue_migrate.lua): moves held comments of the first queue
  * format into this one once, then adds those missing from the eviction
  * index 1000 per call (queue_migrate, at start). */
-static struct store_script migrate_lua = { QUEUE_MIGRATE_LUA, "" };
+static struct store_script migrate_lua = { .src = QUEUE_MIGRATE_LUA };
 
 struct migration {
     char site[65];

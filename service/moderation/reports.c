@@ -25,7 +25,7 @@
 #include "store.h"
 #include "util.h"
 
-static struct store_script script = { REPORT_LUA, "" };
+static struct store_script script = { .src = REPORT_LUA, .durable = 1 };
 
 static int one_of(const char *s, const char *const *list)
 {

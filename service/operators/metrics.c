@@ -47,7 +47,7 @@ static void parse_depth(const struct store_reply *r, const char *err, void *out)
 
 /* depth (luascripts.h: service/redis/lua/metrics_depth.lua): ZCARD of
  * each site's four state sets (queue.h), four per site. */
-static struct store_script depth_lua = { METRICS_DEPTH_LUA, "" };
+static struct store_script depth_lua = { .src = METRICS_DEPTH_LUA };
 
 static void scrape_cleanup(struct http_request *req)
 {

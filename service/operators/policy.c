@@ -31,7 +31,7 @@
  * headers give their KEYS, ARGV and replies. */
 static struct store_script poll_script = { .src = POLICY_POLL_LUA };
 static struct store_script fetch_script = { .src = POLICY_FETCH_LUA };
-static struct store_script put_script = { .src = POLICY_PUT_LUA };
+static struct store_script put_script = { .src = POLICY_PUT_LUA, .durable = 1 };
 static struct store_script list_script = { .src = POLICY_LIST_LUA };
 
 /* A number the scripts answered as text (0 for anything else). */

@@ -19,7 +19,7 @@
 #define NOTE_MAX 500
 #define LONGEST_S (10L * 365 * 86400) /* an end at most ten years away */
 
-static struct store_script put_script = { .src = THREADS_PUT_LUA };
+static struct store_script put_script = { .src = THREADS_PUT_LUA, .durable = 1 };
 static struct store_script poll_script = { .src = THREADS_POLL_LUA };
 static struct store_script fetch_script = { .src = THREADS_FETCH_LUA };
 

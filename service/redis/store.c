@@ -63,6 +63,7 @@
 struct endpoint {
     struct redis_target t;
     int connect_ms, command_ms, retry_ms;
+    int min_acked;        /* redis.min_replicas_acked */
     unsigned gen;         /* bumped when the connection settings change */
 };
 
@@ -79,6 +80,7 @@ void store_configure(const struct cfg *c)
     e.connect_ms = c->redis_connect_timeout_ms;
     e.command_ms = c->redis_command_timeout_ms;
     e.retry_ms = c->redis_retry_ms;
+    e.min_acked = c->redis_min_replicas_acked;
     if (!kickers_running) /* the lane count changes only on restart */
         nlanes = c->redis_connections;
     pthread_mutex_lock(&ep_mu);
@@ -255,7 +257,12 @@ struct pending {
     int ek, ea, nkeys, nargs;
     size_t keys_end;        /* where its keys end (and its arguments start) */
     int noscript;           /* its batch's script call answered NOSCRIPT */
+    int durable;            /* its write is what the caller says is stored (store_script.durable):
+                               DUR_ALWAYS, or a check's DUR_HELD / DUR_RULE (see wrote) */
+    int unacked;            /* ... and WAIT found too few replicas with it: a failure */
 };
+
+enum { DUR_ALWAYS = 1, DUR_HELD, DUR_RULE };
 
 /* Lock-free hand-off: submitters push onto 'queue' (a stack, reversed by
  * the combiner); whoever flips 'busy' from 0 to 1 is the combiner. Both
@@ -544,6 +551,59 @@ static int make_units(struct pending *batch, struct unit *u)
     return nu;
 }
 
+/* Did p store what its caller will say is stored? Any reply of a
+ * DUR_ALWAYS command that is not an error; a check that carried a held
+ * comment (DUR_HELD) when the script wrote its record, and one that
+ * carried a rule's hold (DUR_RULE) when it wrote that (check.lua's
+ * reply: "ok", ..., element 5 the record written: 1 the filters', 2 the
+ * rule's hold). */
+static int wrote(const struct pending *p)
+{
+    const redisReply *r = p->reply;
+    if (!p->durable || !r || r->type == REDIS_REPLY_ERROR)
+        return 0;
+    if (p->durable == DUR_ALWAYS)
+        return 1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 6 || r->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str, "ok") != 0 || r->element[5]->type != REDIS_REPLY_INTEGER)
+        return 0;
+    long long rec = r->element[5]->integer;
+    return p->durable == DUR_HELD ? rec >= 1 : rec == 2;
+}
+
+/* redis.min_replicas_acked: after a batch that stored something durable,
+ * WAIT for the replicas (one more round trip, for those batches only).
+ * The durable writes of a batch that fewer than 'want' replicas
+ * acknowledged are failures (finish_async). A WAIT that got no answer
+ * fails them too, and drops the connection. */
+static void check_acked(struct lane *l, struct pending *batch, int want, int wait_ms)
+{
+    int any = 0;
+    for (struct pending *p = batch; p && !any; p = p->next)
+        any = wrote(p);
+    if (!any)
+        return;
+    void *w = NULL;
+    redisAppendCommand(l->rc, "WAIT %d %d", want, wait_ms > 0 ? wait_ms : 1);
+    int ok = redisGetReply(l->rc, &w) == REDIS_OK;
+    const redisReply *wr = w;
+    long long got = ok && wr && wr->type == REDIS_REPLY_INTEGER ? wr->integer : -1;
+    if (w)
+        freeReplyObject(w);
+    if (!ok)
+        drop_rc(l);
+    if (got >= want)
+        return;
+    LOG_WARN(NULL, "redis: %lld of %d replicas acknowledged within %d ms (redis.min_replicas_acked): what this "
+             "batch stored is answered as not stored", got < 0 ? 0 : got, want, wait_ms);
+    for (struct pending *p = batch; p; p = p->next)
+        if (wrote(p)) {
+            p->unacked = 1;
+            snprintf(p->err, sizeof p->err, "redis: %lld of %d replicas acknowledged the write within %d ms "
+                     "(redis.min_replicas_acked)", got < 0 ? 0 : got, want, wait_ms);
+        }
+}
+
 /* Send a batch and read its replies (the lane's combiner only). */
 static void run_batch(struct lane *l, struct pending *batch)
 {
@@ -553,6 +613,14 @@ static void run_batch(struct lane *l, struct pending *batch)
         count++;
     struct unit *units = xmalloc((size_t)count * sizeof *units);
     int nu = make_units(batch, units);
+    /* redis.min_replicas_acked: a batch with a durable write waits for
+     * the replicas (check_acked), well inside the command timeout */
+    pthread_mutex_lock(&ep_mu);
+    int min_acked = ep.min_acked, wait_ms = ep.command_ms * 3 / 4;
+    pthread_mutex_unlock(&ep_mu);
+    int want_ack = 0;
+    for (struct pending *p = batch; p && min_acked > 0 && !want_ack; p = p->next)
+        want_ack = p->durable;
     for (int attempt = 0;; attempt++) {
         if (atomic_load(&failfast)) {
             fail_all(batch, "redis: not waiting any longer, the service is stopping");
@@ -580,6 +648,8 @@ static void run_batch(struct lane *l, struct pending *batch)
                 units[i].first->reply = r;
         }
         if (i == nu) {
+            if (want_ack)
+                check_acked(l, batch, min_acked, wait_ms);
             metrics_redis(mono_us() - t0, 1);
             break;
         }
@@ -872,6 +942,11 @@ static void finish_async(struct pending *p)
             return;
         }
     }
+    if (p->unacked) { /* check_acked: not on enough replicas, so not stored as far as anyone is told */
+        if (r)
+            freeReplyObject(r);
+        r = NULL;
+    }
     if (p->ext_parse) { /* the module sees a store_reply, borrowing r's strings */
         struct store_reply *v = hireply_new(r, 0);
         p->ext_parse(v, p->err, p->out);
@@ -953,11 +1028,12 @@ static void queue_async(struct lane *l, struct cmd *c, const char *src, int retr
 
 /* queue_async, inline, for a command of another module: its 'parse' gets
  * a store_reply (finish_async builds it). */
-static void queue_ext(struct lane *l, struct cmd *c, const char *src, int retried, store_parse_fn parse,
-                      void *out, store_done_fn done, void *arg)
+static void queue_ext(struct lane *l, struct cmd *c, const char *src, int retried, int durable,
+                      store_parse_fn parse, void *out, store_done_fn done, void *arg)
 {
     struct pending *p = new_pending(l, c, NULL, out, done, arg);
     p->ext_parse = parse;
+    p->durable = durable ? DUR_ALWAYS : 0;
     queue_pending(p, src, retried, 1);
 }
 
@@ -1074,6 +1150,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     p->keys_end = keys_end;
     p->nkeys = 1 + 2 * (held || hv);
     p->nargs = 20 + ns;
+    p->durable = held ? DUR_HELD : hv ? DUR_RULE : 0; /* a held comment: "stored" only once replicas have it */
     /* Once pushed, p belongs to whichever thread combines the lane next
      * (it may be answered and freed before push returns): read nothing
      * of it after. */
@@ -1182,6 +1259,7 @@ static struct lane *push_hold(const char *site, const char *comment_id, const ch
     struct pending *p = new_pending(lane_of(comment_id), &c, parse_hold, res, done, arg);
     p->src = HOLD_LUA;
     p->retried = !evalsha;
+    p->durable = DUR_ALWAYS;
     struct lane *l = p->lane; /* p is not ours once pushed (store_check_async) */
     push(p);
     return l;
@@ -1417,11 +1495,11 @@ void store_script_async(struct store_script *s, const char *lane_key, int nkeys,
     cmd_num(&c, nkeys);
     for (int i = 0; i < argc; i++)
         cmd_arg(&c, argv[i], lens[i]);
-    queue_ext(lane_of(lane_key), &c, s->src, !evalsha, parse, out, done, arg);
+    queue_ext(lane_of(lane_key), &c, s->src, !evalsha, s->durable, parse, out, done, arg);
 }
 
 void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
-                         const char *script_src, store_parse_fn parse, void *out, store_done_fn done,
+                         const char *script_src, int durable, store_parse_fn parse, void *out, store_done_fn done,
                          void *arg)
 {
     struct cmd c;
@@ -1430,7 +1508,7 @@ void store_command_async(const char *lane_key, int argc, const char *const *argv
         cmd_arg(&c, argv[i], lens[i]);
     /* evalsha_to_eval rewrites exactly "EVALSHA <40-digit sha>". */
     int evalsha = script_src && argc >= 2 && lens[0] == 7 && memcmp(argv[0], "EVALSHA", 7) == 0 && lens[1] == 40;
-    queue_ext(lane_of(lane_key), &c, evalsha ? script_src : NULL, !evalsha, parse, out, done, arg);
+    queue_ext(lane_of(lane_key), &c, evalsha ? script_src : NULL, !evalsha, durable, parse, out, done, arg);
 }
 
 /* ---------- Redis's own settings ----------

@@ -262,7 +262,7 @@ typedef void (*store_parse_fn)(const struct store_reply *r, const char *err, voi
  * 'script_src' is the script it is sent again as (EVAL) if Redis lost it
  * (NOSCRIPT); else NULL. The arguments are copied before it returns. */
 void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
-                         const char *script_src, store_parse_fn parse, void *out, store_done_fn done,
+                         const char *script_src, int durable, store_parse_fn parse, void *out, store_done_fn done,
                          void *arg);
 
 /* A Lua script of another module, run with EVALSHA: loaded (its 'sha'
@@ -271,6 +271,13 @@ void store_command_async(const char *lane_key, int argc, const char *const *argv
 struct store_script {
     const char *src;
     char sha[41];
+    /* Its writes are what a caller is told is stored (a moderator's
+     * action, a policy version, ...): with redis.min_replicas_acked, a
+     * call whose write no replica count acknowledged in time (WAIT) is
+     * answered as a failure (reply NULL, err says why), as when Redis is
+     * unavailable. So are "durable" commands (store_command_async), held
+     * comments (the check and hold scripts) and none else. */
+    int durable;
 };
 
 /* Load 's' at every connect from now on (idempotent; at most 32). */
