@@ -36,6 +36,7 @@
 #include "log.h"
 #include "queue.h"
 #include "request.h"
+#include "sentinel.h"
 #include "spool.h"
 #include "store.h"
 #include "text.h"
@@ -850,6 +851,14 @@ static void queue_full(struct check_state *st)
     metrics_overflow(st->site->name, "refused", 1);
 }
 
+/* With Sentinel, a held comment answered stored is remembered for a
+ * while: a failover sends it to the new master again (spool.h). */
+static void remember_stored(const struct check_state *st, const char *rec, const char *item)
+{
+    if (sentinel_on() && rec && item)
+        spool_recent(st->site->name, st->a.comment_id, rec, item, st->site->decision_ttl_s, st->held_ms);
+}
+
 /* Last stage of a held comment: the answer, once the hold script ran (or
  * could not). A comment Redis did not take goes to the spool, and the
  * answer says which happened. */
@@ -865,6 +874,7 @@ static void hold_finish(struct http_request *req, struct check_state *st, const 
         a->hold = HOLD_LOST; /* the CMS keeps it: see queue_full */
     } else if (!err) {
         a->hold = HOLD_STORED;
+        remember_stored(st, st->rec, st->ijson);
     } else {
         int kept = spool_add(site->name, a->comment_id, st->rec, st->ijson, site->decision_ttl_s,
                              st->held_ms, req->cfg->spool_max) == 0;
@@ -1101,6 +1111,12 @@ static void check_finish(struct http_request *req, struct http_response *resp)
     } else { /* a rule's hold the script wrote with its reason is this text too */
         buf_init(&out);
         render(&out, a);
+    }
+    if (recorded && a->hold == HOLD_STORED && sentinel_on()) { /* the texts the script stored, made again */
+        char *rec = record_of(out.p, st->body_fp, st->rix), *item = held_item(req, st, a);
+        remember_stored(st, rec, item);
+        free(rec);
+        free(item);
     }
     if (d == DEC_REJECT && site->captcha.enabled && in->prefix[0] && !degraded && !dry)
         store_captcha_spam(site->name, in->prefix, (long long)time(NULL)); /* raises its captchas' work */

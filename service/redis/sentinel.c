@@ -12,8 +12,16 @@
 #include <string.h>
 
 #include "log.h"
+#include "spool.h"
 #include "store.h"
 #include "util.h"
+
+/* The held comments answered stored that a move of the master sends to
+ * the new one again: those of the last REPLAY_MS, at most RECENT_MAX
+ * (spool.h). A failover takes a few seconds (down-after-milliseconds,
+ * then the election and the promotion). */
+#define REPLAY_MS 60000
+#define RECENT_MAX 20000
 
 static struct sentinel_cfg sc;      /* master "": Sentinel off */
 static struct redis_target data;    /* the data's user and password, for ROLE */
@@ -111,7 +119,7 @@ static int is_master(const char *host, int port)
 static void publish(const char *host, int port)
 {
     pthread_mutex_lock(&mu);
-    int same = m_port == port && strcmp(m_host, host) == 0;
+    int same = m_port == port && strcmp(m_host, host) == 0, moved = !same && m_port != 0;
     if (!same) {
         snprintf(m_host, sizeof m_host, "%s", host);
         m_port = port;
@@ -121,6 +129,12 @@ static void publish(const char *host, int port)
     if (!same) {
         LOG_WARN(NULL, "redis: the sentinels name %s:%d as master %s; connecting there", host, port, sc.master);
         store_retarget();
+    }
+    if (moved) { /* what the old master took lately may not be on this one (spool.h) */
+        size_t n = spool_recent_replay(REPLAY_MS);
+        if (n)
+            LOG_WARN(NULL, "redis: %zu held comments stored in the last %d s go to the new master again "
+                     "(each stored once)", n, REPLAY_MS / 1000);
     }
 }
 
@@ -266,6 +280,7 @@ int sentinel_start(const struct cfg *c, int watch)
     cmd_ms = c->redis_command_timeout_ms;
     if (!sentinel_on())
         return 0;
+    spool_recent_keep(RECENT_MAX);
     if (resolve() != 0)
         LOG_WARN(NULL, "redis: no sentinel named a master %s yet; trying again", sc.master);
     if (!watch)

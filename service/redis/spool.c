@@ -287,6 +287,73 @@ int spool_add(const char *site, const char *comment_id, const char *response_jso
     return 0;
 }
 
+/* ---------- recently stored (Sentinel: spool.h) ---------- */
+
+struct recent {
+    struct item it;
+    int64_t at_ms;         /* mono_ms when it was answered stored */
+};
+
+static pthread_mutex_t rmu = PTHREAD_MUTEX_INITIALIZER;
+static struct recent *ring;
+static size_t rcap, rnext, rcount;
+
+void spool_recent_keep(size_t cap)
+{
+    pthread_mutex_lock(&rmu);
+    if (!ring && cap) {
+        ring = xcalloc(cap, sizeof *ring);
+        rcap = cap;
+    }
+    pthread_mutex_unlock(&rmu);
+}
+
+static void recent_clear(struct recent *r)
+{
+    free(r->it.site);
+    free(r->it.id);
+    free(r->it.response);
+    free(r->it.body);
+    memset(r, 0, sizeof *r);
+}
+
+void spool_recent(const char *site, const char *comment_id, const char *response_json, const char *item_json,
+                  long ttl_s, int64_t created_ms)
+{
+    pthread_mutex_lock(&rmu);
+    if (ring) {
+        struct recent *r = &ring[rnext];
+        recent_clear(r);
+        r->it.site = xstrdup(site);
+        r->it.id = xstrdup(comment_id);
+        r->it.response = xstrdup(response_json);
+        r->it.body = xstrdup(item_json);
+        r->it.ttl_s = ttl_s;
+        r->it.created_ms = created_ms;
+        r->at_ms = mono_ms();
+        rnext = (rnext + 1) % rcap;
+        if (rcount < rcap)
+            rcount++;
+    }
+    pthread_mutex_unlock(&rmu);
+}
+
+size_t spool_recent_replay(int64_t window_ms)
+{
+    size_t n = 0;
+    int64_t from = mono_ms() - window_ms;
+    pthread_mutex_lock(&rmu);
+    for (size_t k = 0; k < rcount; k++) {
+        struct recent *r = &ring[(rnext + rcap - rcount + k) % rcap];
+        /* past spool_max if need be, as at a takeover: these were acknowledged */
+        if (r->at_ms >= from && spool_add(r->it.site, r->it.id, r->it.response, r->it.body, r->it.ttl_s,
+                                          r->it.created_ms, (size_t)-1) == 0)
+            n++;
+    }
+    pthread_mutex_unlock(&rmu);
+    return n;
+}
+
 size_t spool_depth(void)
 {
     pthread_mutex_lock(&mu);

@@ -32,6 +32,21 @@ int spool_add(const char *site, const char *comment_id, const char *response_jso
 /* Items waiting. */
 size_t spool_depth(void);
 
+/* With Sentinel: remember the last 'cap' held comments answered stored
+ * (0: none, the default), so that a failover cannot lose one. A planned
+ * switch promotes a replica while the old master still takes writes
+ * until the sentinels turn it into a replica too; what it took meanwhile
+ * (and a replica that is not promoted acknowledged) is gone when it
+ * resyncs. sentinel.c therefore hands the ones stored in the last
+ * 'window_ms' to the spool when the master moves
+ * (spool_recent_replay), which stores each on the new master unless it
+ * is there already. */
+void spool_recent_keep(size_t cap);
+void spool_recent(const char *site, const char *comment_id, const char *response_json, const char *item_json,
+                  long ttl_s, int64_t created_ms);
+/* Returns how many were handed to the spool. */
+size_t spool_recent_replay(int64_t window_ms);
+
 /* Try a last flush and stop the thread; leftovers stay in the journal. */
 void spool_stop(void);
 
