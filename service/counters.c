@@ -14,7 +14,7 @@
 #include "util.h"
 
 enum metric { M_REQ, M_DEC, M_REASON, M_DEGRADED, M_REPLAYED, M_REDIS_ERR, M_CAPTCHA, M_HTTP_CLOSED, M_OVERFLOW,
-              M_COUNT };
+              M_REDIS_EV, M_COUNT };
 
 static const struct {
     const char *name, *help, *labels[3];
@@ -35,6 +35,9 @@ static const struct {
       "Connections modgate closed before a request arrived whole, by reason (request_timeout).", { "reason", 0, 0 } },
     { "modgate_held_overflow_total", "Held comments the full moderation queue (moderation.max_held) moved to spam "
       "(evicted) or did not store (refused), by site.", { "site", "action", 0 } },
+    { "modgate_redis_events_total", "Redis replication events: the master moved (Sentinel), held comments sent to "
+      "the new master again after a move, writes too few replicas acknowledged (redis.min_replicas_acked).",
+      { "event", 0, 0 } },
 };
 
 #define LABEL_MAX 72
@@ -179,6 +182,12 @@ void metrics_overflow(const char *site, const char *action, int n)
 {
     if (n > 0)
         add(M_OVERFLOW, site, action, NULL, (uint64_t)n);
+}
+
+void metrics_redis_event(const char *event, int n)
+{
+    if (n > 0)
+        add(M_REDIS_EV, event, NULL, NULL, (uint64_t)n);
 }
 
 /* A label value as the text format wants it: \\, \" and \n escaped. */

@@ -45,6 +45,9 @@ void metrics_http_closed(const char *reason, int n);
 /* 'n' held comments of 'site' the full moderation queue moved to spam
  * ("evicted") or did not store ("refused"). */
 void metrics_overflow(const char *site, const char *action, int n);
+/* 'n' Redis replication events: "master_moved", "held_sent_again",
+ * "unacked_writes" (a fixed word). */
+void metrics_redis_event(const char *event, int n);
 
 /* Append every counter, modgate_metrics_dropped_series_total and the two
  * histograms (check duration, Redis round trip) to 'b', with their HELP

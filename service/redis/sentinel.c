@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counters.h"
 #include "log.h"
 #include "spool.h"
 #include "store.h"
@@ -131,7 +132,9 @@ static void publish(const char *host, int port)
         store_retarget();
     }
     if (moved) { /* what the old master took lately may not be on this one (spool.h) */
+        metrics_redis_event("master_moved", 1);
         size_t n = spool_recent_replay(REPLAY_MS);
+        metrics_redis_event("held_sent_again", (int)n);
         if (n)
             LOG_WARN(NULL, "redis: %zu held comments stored in the last %d s go to the new master again "
                      "(each stored once)", n, REPLAY_MS / 1000);

@@ -596,12 +596,15 @@ static void check_acked(struct lane *l, struct pending *batch, int want, int wai
         return;
     LOG_WARN(NULL, "redis: %lld of %d replicas acknowledged within %d ms (redis.min_replicas_acked): what this "
              "batch stored is answered as not stored", got < 0 ? 0 : got, want, wait_ms);
+    int n = 0;
     for (struct pending *p = batch; p; p = p->next)
         if (wrote(p)) {
+            n++;
             p->unacked = 1;
             snprintf(p->err, sizeof p->err, "redis: %lld of %d replicas acknowledged the write within %d ms "
                      "(redis.min_replicas_acked)", got < 0 ? 0 : got, want, wait_ms);
         }
+    metrics_redis_event("unacked_writes", n);
 }
 
 /* Send a batch and read its replies (the lane's combiner only). */

@@ -23,11 +23,21 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, ROOT, Redis, Sentinel, Service, base_config, comment, no_starter, run_tests,  # noqa: E402
-                     start, wait_until)
+from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, ROOT, Redis, Sentinel, Service, base_config, comment,  # noqa: E402
+                     no_starter, run_tests, sha256, start, wait_until)
 
 ctx = {}
 _n = [0]
+OPS_KEY = "it-sentinel-ops-key-0123456789abcdef"
+
+
+def redis_events():
+    """modgate_redis_events_total by event, from /metrics."""
+    st, text, _ = svc().request("GET", "/metrics", key=OPS_KEY, raw=True)
+    assert st == 200, st
+    text = text.decode() if isinstance(text, bytes) else text
+    return {m[0]: int(float(m[1])) for m in re.findall(r'^modgate_redis_events_total\{event="(\w+)"\} (\S+)$', text,
+                                                       re.M)}
 
 
 def svc():
@@ -157,6 +167,8 @@ def test_a_planned_switch_is_followed():
     load.report("SENTINEL FAILOVER")
     again = re.findall(r"redis: (\d+) held comments stored in the last", svc().logtext())
     print("     held comments sent to the new master again after the switch: %s" % (", ".join(again) or "none"))
+    ev = redis_events()
+    assert ev.get("master_moved", 0) >= 1 and ev.get("held_sent_again", 0) >= 1, ev
     assert not load.ids["other"], load.odd[:3]
     ctx["stored"] += load.ids["stored"]
     ctx["pending"] += load.ids["pending"]
@@ -260,6 +272,7 @@ def pair():
         replica.start()
         assert wait_until(lambda: "master_link_status:up" in replica.cmd("INFO", "replication"), 20)
         cfg = no_starter(base_config(master.port))
+        cfg["admin_keys"] = [{"id": "ops", "role": "admin", "sha256": sha256(OPS_KEY)}]
         cfg["redis"]["min_replicas_acked"] = 1
         s = Service(ctx["bin"], tmp, copy.deepcopy(cfg), name="modgate-pair")
         s.start()
@@ -312,6 +325,7 @@ def test_replicas_that_do_not_acknowledge_make_it_not_stored():
         st, b = svc().request("PUT", "/v1/sites/news/policy", {"policy": {"prior": 0.11}}, key=ADMIN_KEY)[:2]
         assert st == 503, (st, b)
         assert "replicas acknowledged" in svc().logtext()
+        assert redis_events().get("unacked_writes", 0) >= 1
     finally:
         replica.proc.send_signal(signal.SIGCONT)
     assert wait_until(lambda: spooled() == 0, 20), "the spool did not store it once the replica acknowledged"
@@ -344,6 +358,7 @@ def main():
     ctx.update(master=master, sentinels=sentinels, servers=[master] + replicas, stored=[], pending=[])
     cfg = no_starter(base_config(1))  # a closed port: the master must come from the sentinels
     cfg["redis"]["sentinel"] = {"master": "mymaster", "nodes": ["127.0.0.1:%d" % s.port for s in sentinels]}
+    cfg["admin_keys"] = [{"id": "ops", "role": "admin", "sha256": sha256(OPS_KEY)}]
     cfg["redis"]["min_replicas_acked"] = 1
     s = Service(ctx["bin"], tmp, copy.deepcopy(cfg))
     s.start()
