@@ -501,10 +501,24 @@ def test_buckets_carry_over_into_the_next_epoch():
     old = "mg:{epoch}:rl:4:%d" % epoch
     assert redis().cmd("EXISTS", old) == 1
     assert wait_until(lambda: int(redis_now() // 4) > epoch + 1, 10, step=0.005)
-    # one HMGET of the site's reputation hash in each, and:
-    assert hmgets_for_a_new_ip(1) == 3  # young epoch: the previous hash is read too
+    # one HMGET of the site's reputation hash in each, and in a young epoch
+    # (less than a refill old) the previous hash is read too. A check that
+    # a loaded machine (ASan in CI) delays past that second, or another
+    # HMGET of the service's own in the same moment, is measured again in
+    # a later epoch's first moments (at most three).
+    young = []
+    for k in range(3):
+        if k:
+            now_e = int(redis_now() // 4)
+            assert wait_until(lambda: int(redis_now() // 4) > now_e, 10, step=0.005)
+        t0 = redis_now()
+        n = hmgets_for_a_new_ip(10 + k)
+        young.append((n, round(t0 % 4, 3), round(redis_now() % 4, 3)))
+        if redis_now() % 4 < 1 and n == 3:
+            break
+    assert young[-1][0] == 3 and young[-1][2] < 1, young
     assert redis().cmd("EXISTS", old) == 0
-    assert redis().cmd("EXISTS", "mg:{epoch}:rl:4:%d" % (epoch + 1)) == 1
+    assert redis().cmd("EXISTS", "mg:{epoch}:rl:4:%d" % (int(t0 // 4) - 1)) == 1  # the previous one stays
     assert wait_until(lambda: 1.2 <= redis_now() % 4 < 3.5, 10, step=0.01)
     assert hmgets_for_a_new_ip(2) == 2
 
