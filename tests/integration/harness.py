@@ -139,6 +139,15 @@ class Redis:
     def cmd(self, *args):
         return self._cmd(args, False)
 
+    def role(self):
+        """"master", "slave" or None while the server cannot answer: a
+        sentinel reconfiguring it kills its clients, and a loaded machine
+        may keep a reply past the socket's timeout."""
+        try:
+            return self.cmd("ROLE")[0]
+        except (OSError, RuntimeError):
+            return None
+
     def cmd_raw(self, *args):
         """Like cmd, but bulk strings come back as bytes."""
         return self._cmd(args, True)

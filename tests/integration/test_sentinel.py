@@ -174,7 +174,7 @@ def test_a_planned_switch_is_followed():
     ctx["pending"] += load.ids["pending"]
     assert wait_until(lambda: stored_on(other, ctx["stored"]), 10), "a comment answered stored is not on the master"
     assert wait_until(lambda: stored_on(other, ctx["pending"]), 30), "a spooled comment never reached the master"
-    assert wait_until(lambda: old.cmd("ROLE")[0] == "slave", 30)
+    assert wait_until(lambda: old.role() == "slave", 30)
     st, b = svc().request("GET", "/v1/sites/news/queue?order=newest&limit=100", key=MOD_KEY)[:2]
     assert st == 200 and b["counts"]["held"] >= len(set(ctx["stored"])), b["counts"]
 
