@@ -5,6 +5,7 @@
 #   make test    install missing packages, build, run every test, then the
 #                unit and integration tests again under ASan + UBSan
 #   make bench   throughput and latency against the ceiling server
+#   make bench-cluster  checks/s with one Redis and with a 3-master Redis Cluster
 #
 # Other targets: build (default), check (tests without the sanitizer pass),
 # asan, fuzz (libFuzzer, FUZZ_SECONDS per target), lint, deps, clean. SANITIZER=1 builds into build-asan/ with
@@ -50,7 +51,7 @@ SERVICE_SRCS := service/util.c service/log.c service/logline.c service/counters.
                 service/codec/jsonmem.c service/codec/jfast.c service/codec/hmac.c service/codec/pow.c \
                 service/codec/form.c \
                 service/http/http.c service/http/auth.c service/http/reply.c service/http/request.c \
-                service/redis/store.c service/redis/spool.c service/redis/hireply.c service/redis/conn.c service/redis/sentinel.c \
+                service/redis/store.c service/redis/spool.c service/redis/hireply.c service/redis/conn.c service/redis/sentinel.c service/redis/cluster.c service/redis/rthread.c \
                 service/bayes/bayesdb.c service/bayes/learn.c \
                 service/captcha/captcha.c service/captcha/formtoken.c \
                 service/moderation/queue.c service/moderation/moderate.c service/moderation/ui.c \
@@ -72,7 +73,7 @@ BENCH_BINS   := $(BUILD)/tests/pow_bench
 
 .DELETE_ON_ERROR:
 
-.PHONY: all build run demo test check unit integration asan bench fuzz deps deps-build deps-test clean lint \
+.PHONY: all build run demo test check unit integration asan bench bench-cluster fuzz deps deps-build deps-test clean lint \
         wordpress-plugin
 
 all build: $(BIN)
@@ -267,6 +268,11 @@ bench: deps deps-test
 	@sh docker/install-deps.sh $(DEB_BENCH)
 	@$(MAKE) --no-print-directory build $(BENCH_BINS)
 	@python3 tests/bench/bench.py --bin $(BIN)
+
+bench-cluster: deps deps-test
+	@sh docker/install-deps.sh $(DEB_BENCH)
+	@$(MAKE) --no-print-directory build
+	@python3 tests/bench/bench.py --bin $(BIN) --only cluster
 
 # ---- packages ---------------------------------------------------------
 

@@ -1185,8 +1185,7 @@ static int parse_url(const char *url, struct redis_target *e)
     return 0;
 }
 
-/* "host:port" or "[v6]:port" into a sentinel node. */
-static int parse_node(const char *s, char host[256], int *port)
+int cfg_hostport(const char *s, char host[256], int *port)
 {
     const char *colon = strrchr(s, ':');
     long p;
@@ -1213,6 +1212,27 @@ static int master_name_ok(const char *m)
     return n > 0 && n < 128 && strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+/* "host:port,host:port,..." into at most 'max' nodes. Returns the count,
+ * or -1. */
+static int parse_node_list(const char *v, struct hostport *node, int max)
+{
+    int nn = 0;
+    for (const char *p = v; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char one[300];
+        if (n == 0 || n >= sizeof one || nn == max || (e && !e[1]))
+            return -1;
+        memcpy(one, p, n);
+        one[n] = 0;
+        if (cfg_hostport(one, node[nn].host, &node[nn].port))
+            return -1;
+        nn++;
+        p = e ? e + 1 : p + n;
+    }
+    return nn ? nn : -1;
+}
+
 /* MODGATE_REDIS_SENTINELS: "MASTER@host:port,host:port,...". */
 static int parse_sentinels_env(const char *v, struct sentinel_cfg *s)
 {
@@ -1224,20 +1244,24 @@ static int parse_sentinels_env(const char *v, struct sentinel_cfg *s)
     memcpy(s->master, v, (size_t)(at - v));
     if (!master_name_ok(s->master))
         return -1;
-    for (const char *p = at + 1; *p;) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        char one[300];
-        if (n == 0 || n >= sizeof one || s->nnodes == SENTINEL_MAX_NODES || (e && !e[1]))
-            return -1;
-        memcpy(one, p, n);
-        one[n] = 0;
-        if (parse_node(one, s->node[s->nnodes].host, &s->node[s->nnodes].port))
-            return -1;
-        s->nnodes++;
-        p = e ? e + 1 : p + n;
+    int n = parse_node_list(at + 1, s->node, SENTINEL_MAX_NODES);
+    s->nnodes = n < 0 ? 0 : n;
+    return n < 0 ? -1 : 0;
+}
+
+/* A JSON list of 1-'max' "host:port" strings at 'what' into 'node'.
+ * Returns the count, or -1 (reported). */
+static int get_nodes(struct ctx *x, const char *what, json_t *nodes, struct hostport *node, int max)
+{
+    size_t nn = json_is_array(nodes) ? json_array_size(nodes) : 0;
+    if (nn == 0 || nn > (size_t)max)
+        return fail(x, what, "must be a list of 1-%d \"host:port\" strings", max);
+    for (size_t i = 0; i < nn; i++) {
+        const char *v = json_string_value(json_array_get(nodes, i));
+        if (!v || cfg_hostport(v, node[i].host, &node[i].port))
+            return fail(x, what, "entry %zu must be \"host:port\" (\"[v6]:port\")", i);
     }
-    return s->nnodes ? 0 : -1;
+    return (int)nn;
 }
 
 static void cfg_free(struct cfg *c)
@@ -1286,7 +1310,7 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
     json_t *r = get_obj(x, "", root, "redis");
     if (r) {
         static const char *const rk[] = { "url", "connect_timeout_ms", "command_timeout_ms",
-            "retry_interval_ms", "connections", "sentinel", "min_replicas_acked", NULL };
+            "retry_interval_ms", "connections", "sentinel", "cluster", "min_replicas_acked", NULL };
         if (only_keys(x, "redis", r, rk) || get_str(x, "redis", r, "url", c->redis_url, sizeof c->redis_url) ||
             get_int(x, "redis", r, "connect_timeout_ms", 10, 60000, &cto) ||
             get_int(x, "redis", r, "command_timeout_ms", 10, 60000, &cmd) ||
@@ -1305,17 +1329,22 @@ static int parse_root(struct ctx *x, json_t *root, struct cfg *c)
             if (!master_name_ok(s->master))
                 return fail(x, "redis.sentinel.master", "is required: the name the sentinels monitor the master "
                             "by (letters, digits, '.', '_', '-')");
-            json_t *nodes = json_object_get(sn, "nodes");
-            size_t nn = json_is_array(nodes) ? json_array_size(nodes) : 0;
-            if (nn == 0 || nn > SENTINEL_MAX_NODES)
-                return fail(x, "redis.sentinel.nodes", "must be a list of 1-%d \"host:port\" strings",
-                            SENTINEL_MAX_NODES);
-            for (size_t i = 0; i < nn; i++) {
-                const char *v = json_string_value(json_array_get(nodes, i));
-                if (!v || parse_node(v, s->node[i].host, &s->node[i].port))
-                    return fail(x, "redis.sentinel.nodes", "entry %zu must be \"host:port\" (\"[v6]:port\")", i);
-            }
-            s->nnodes = (int)nn;
+            int nn = get_nodes(x, "redis.sentinel.nodes", json_object_get(sn, "nodes"), s->node,
+                               SENTINEL_MAX_NODES);
+            if (nn < 0)
+                return -1;
+            s->nnodes = nn;
+        }
+        json_t *cl = get_obj(x, "redis", r, "cluster");
+        if (cl) {
+            static const char *const ck[] = { "nodes", NULL };
+            if (only_keys(x, "redis.cluster", cl, ck))
+                return -1;
+            int nn = get_nodes(x, "redis.cluster.nodes", json_object_get(cl, "nodes"), c->cluster.node,
+                               CLUSTER_MAX_SEEDS);
+            if (nn < 0)
+                return -1;
+            c->cluster.nnodes = nn;
         }
     }
     if (x->failed)
@@ -1448,6 +1477,16 @@ static struct cfg *cfg_build(json_t *file_root, json_t *root, const char *path, 
     if (rc == 0 && (env = getenv("MODGATE_REDIS_SENTINELS")) && *env && parse_sentinels_env(env, &c->sentinel))
         rc = fail(&x, "MODGATE_REDIS_SENTINELS", "must be MASTER@host:port[,host:port...] (at most %d sentinels)",
                   SENTINEL_MAX_NODES);
+    if (rc == 0 && (env = getenv("MODGATE_REDIS_CLUSTER")) && *env) {
+        int n = parse_node_list(env, c->cluster.node, CLUSTER_MAX_SEEDS);
+        c->cluster.nnodes = n < 0 ? 0 : n;
+        if (n < 0)
+            rc = fail(&x, "MODGATE_REDIS_CLUSTER", "must be host:port[,host:port...] (at most %d nodes)",
+                      CLUSTER_MAX_SEEDS);
+    }
+    if (rc == 0 && c->cluster.nnodes && c->sentinel.master[0])
+        rc = fail(&x, "redis.cluster", "and redis.sentinel exclude each other: a Redis Cluster fails over by "
+                  "itself, without sentinels");
     if (rc == 0 && (env = getenv("MODGATE_REDIS_MIN_REPLICAS_ACKED")) && *env) {
         long n;
         if (parse_long(env, 0, 16, &n))
@@ -1458,6 +1497,8 @@ static struct cfg *cfg_build(json_t *file_root, json_t *root, const char *path, 
     if (rc == 0 && parse_url(c->redis_url, &c->redis) != 0)
         rc = fail(&x, getenv("MODGATE_REDIS_URL") && *getenv("MODGATE_REDIS_URL") ? "MODGATE_REDIS_URL" : "redis.url",
                   "must be redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");
+    if (rc == 0 && c->cluster.nnodes && c->redis.db)
+        rc = fail(&x, "redis.url", "must name database 0 with redis.cluster: a Redis Cluster has no other");
     if (rc) {
         cfg_free(c);
         return NULL;

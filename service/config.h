@@ -210,17 +210,34 @@ struct redis_target {
     int db;
 };
 
+/* A server's "host:port" ("[v6]:port"), parsed. */
+struct hostport {
+    char host[256];
+    int port;
+};
+
+/* Parse "host:port" or "[v6]:port" (the last ':' splits, so a bare IPv6
+ * address with its port, as Redis writes it in MOVED, works too). Returns
+ * 0, or -1 for no host, a port not in 1-65535 or a host of 256 bytes or
+ * more or with a space. */
+int cfg_hostport(const char *s, char host[256], int *port);
+
 /* redis.sentinel / MODGATE_REDIS_SENTINELS: where the sentinels are that
  * name the master (service/redis/sentinel.h). master "" : none. */
 #define SENTINEL_MAX_NODES 8
 struct sentinel_cfg {
     char master[128];
     int nnodes;
-    struct {
-        char host[256];
-        int port;
-    } node[SENTINEL_MAX_NODES];
+    struct hostport node[SENTINEL_MAX_NODES];
     char pass[256];   /* the sentinels' own password (secret), or "" */
+};
+
+/* redis.cluster / MODGATE_REDIS_CLUSTER: nodes of a Redis Cluster to
+ * learn the slot map from (service/redis/cluster.h). nnodes 0: none. */
+#define CLUSTER_MAX_SEEDS 8
+struct cluster_cfg {
+    int nnodes;
+    struct hostport node[CLUSTER_MAX_SEEDS];
 };
 
 struct cfg {
@@ -230,6 +247,7 @@ struct cfg {
     char redis_url[512];          /* secret-bearing: never logged whole */
     struct redis_target redis;    /* redis_url, parsed */
     struct sentinel_cfg sentinel; /* redis.sentinel: its master's address replaces redis's host and port */
+    struct cluster_cfg cluster;   /* redis.cluster: the slot map's masters replace redis's host and port */
     int redis_connect_timeout_ms;
     int redis_command_timeout_ms;
     int redis_retry_ms;           /* after a failed connect, wait this long */

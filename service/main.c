@@ -28,6 +28,7 @@
 #include "learn.h"
 #include "log.h"
 #include "policy.h"
+#include "cluster.h"
 #include "sentinel.h"
 #include "spool.h"
 #include "queue.h"
@@ -118,6 +119,10 @@ static int cmd_serve(const char *path)
     store_configure(c);
     if (sentinel_start(c, 1) != 0) { /* with redis.sentinel: the master, and the watcher that follows it */
         LOG_ERROR(NULL, "cannot start the sentinel watcher");
+        return 1;
+    }
+    if (cluster_start(c, 1) != 0) { /* with redis.cluster: the slot map, and the thread that refreshes it */
+        LOG_ERROR(NULL, "cannot start the redis cluster refresher");
         return 1;
     }
     queue_init(); /* its scripts are loaded at connect with the store's */
@@ -226,6 +231,7 @@ static int cmd_serve(const char *path)
     spool_stop();
     store_stop();
     sentinel_stop();
+    cluster_stop();
     cfg_swap(NULL);
     LOG_INFO(NULL, "stopped");
     return 0;
@@ -279,6 +285,7 @@ static int cmd_model(int argc, char **argv, int first, const char *what)
         return 2;
     log_set(c->log_level, c->log_format);
     sentinel_start(c, 0); /* with redis.sentinel: the master, asked once */
+    cluster_start(c, 0);  /* with redis.cluster: the slot map, learnt once */
     const struct site_cfg *s = cfg_site(c, site, NULL);
     int rc;
     if (!s) {
@@ -349,6 +356,7 @@ int main(int argc, char **argv)
         log_set(c->log_level, c->log_format);
         store_configure(c);
         sentinel_start(c, 0);
+        cluster_start(c, 0);
         cfg_swap(c); /* current: the import reads each site's held-queue cap */
         if (store_start() != 0)
             return 1;

@@ -188,7 +188,7 @@ void metrics_handle(struct http_request *req, struct http_response *resp)
         v[i] = pfx[i];
         len[i] = strlen(pfx[i]);
     }
-    store_script_async(&depth_lua, "metrics", 0, (int)n, v, len, parse_depth, s, depth_done, req);
+    store_script_async(&depth_lua, "metrics", (int)n, (int)n, v, len, parse_depth, s, depth_done, req);
     store_redis_info_async(&s->info, depth_done, req);
     free(v);
     free(len);

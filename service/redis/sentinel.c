@@ -13,6 +13,7 @@
 
 #include "counters.h"
 #include "log.h"
+#include "rthread.h"
 #include "spool.h"
 #include "store.h"
 #include "util.h"
@@ -33,52 +34,21 @@ static char m_host[256];
 static int m_port;                  /* 0: no master known */
 static _Atomic unsigned moves;
 
-static pthread_t thr;
-static int started;
-static _Atomic int quit, kicked;
-static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static struct rthread w = RTHREAD_INIT; /* the watcher */
 
 int sentinel_on(void)
 {
     return sc.master[0] != 0;
 }
 
-static redisContext *dial(const char *host, int port)
-{
-    struct timeval ct = { conn_ms / 1000, (conn_ms % 1000) * 1000 };
-    struct timeval mt = { cmd_ms / 1000, (cmd_ms % 1000) * 1000 };
-    redisContext *c = redisConnectWithTimeout(host, port, ct);
-    if (c && !c->err && redisSetTimeout(c, mt) == REDIS_OK)
-        return c;
-    if (c)
-        redisFree(c);
-    return NULL;
-}
-
-/* AUTH [user] pass when there is a password. Returns 0 or -1. */
-static int login(redisContext *c, const char *user, const char *pass)
-{
-    if (!pass[0])
-        return 0;
-    const char *argv[3] = { "AUTH", user, pass };
-    size_t lens[3] = { 4, strlen(user), strlen(pass) };
-    redisReply *r = user[0] ? redisCommandArgv(c, 3, argv, lens)
-                            : redisCommandArgv(c, 2, (const char *[]){ "AUTH", pass }, (size_t[]){ 4, strlen(pass) });
-    int ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
-    return ok ? 0 : -1;
-}
-
 /* The master's address by sentinel i. Returns 0, or -1. */
 static int ask(int i, char host[256], int *port)
 {
-    redisContext *c = dial(sc.node[i].host, sc.node[i].port);
+    redisContext *c = rthread_dial(sc.node[i].host, sc.node[i].port, conn_ms, cmd_ms);
     if (!c)
         return -1;
     int rc = -1;
-    if (login(c, "", sc.pass) == 0) {
+    if (rthread_login(c, "", sc.pass) == 0) {
         redisReply *r = redisCommandArgv(c, 3, (const char *[]){ "SENTINEL", "get-master-addr-by-name", sc.master },
                                          (size_t[]){ 8, 23, strlen(sc.master) });
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
@@ -100,11 +70,11 @@ static int ask(int i, char host[256], int *port)
 /* Does host:port say (ROLE) that it is a master? */
 static int is_master(const char *host, int port)
 {
-    redisContext *c = dial(host, port);
+    redisContext *c = rthread_dial(host, port, conn_ms, cmd_ms);
     if (!c)
         return 0;
     int yes = 0;
-    if (login(c, data.user, data.pass) == 0) {
+    if (rthread_login(c, data.user, data.pass) == 0) {
         redisReply *r = redisCommand(c, "ROLE");
         yes = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING &&
               strcmp(r->element[0]->str, "master") == 0;
@@ -141,11 +111,29 @@ static void publish(const char *host, int port)
     }
 }
 
+/* A replica promoted in a failover still under way (+promoted-slave):
+ * the sentinels name the old master until it ends, so until then (at most
+ * PROMOTED_MS) resolve keeps to the promoted one while ROLE says master.
+ * The watcher thread's alone. */
+#define PROMOTED_MS 60000
+static char pro_host[256];
+static int pro_port;
+static int64_t pro_until;
+
 /* Ask the sentinels in turn; the first answer ROLE confirms is the
  * master. Returns 0, or -1 when none could say (or named a replica). */
 static int resolve(void)
 {
-    for (int i = 0; i < sc.nnodes && !atomic_load(&quit); i++) {
+    if (pro_port && mono_ms() < pro_until && is_master(pro_host, pro_port)) {
+        publish(pro_host, pro_port);
+        char host[256];
+        int port;
+        if (ask(0, host, &port) == 0 && port == pro_port && strcmp(host, pro_host) == 0)
+            pro_port = 0; /* the failover is over: the sentinels name it too */
+        return 0;
+    }
+    pro_port = 0;
+    for (int i = 0; i < sc.nnodes && !atomic_load(&w.quit); i++) {
         char host[256];
         int port;
         if (ask(i, host, &port) == 0 && is_master(host, port)) {
@@ -182,38 +170,46 @@ unsigned sentinel_gen(void)
 
 void sentinel_kick(void)
 {
-    if (!sentinel_on() || atomic_exchange(&kicked, 1))
-        return;
-    pthread_mutex_lock(&wake_mu);
-    pthread_cond_broadcast(&wake);
-    pthread_mutex_unlock(&wake_mu);
+    if (sentinel_on())
+        rthread_kick(&w);
 }
 
-static void nap(int ms)
-{
-    pthread_mutex_lock(&wake_mu);
-    struct timespec ts = deadline_ms(ms);
-    if (!atomic_load(&quit) && !atomic_load(&kicked))
-        pthread_cond_timedwait(&wake, &wake_mu, &ts);
-    pthread_mutex_unlock(&wake_mu);
-}
-
-/* A +switch-master message for our master: "NAME OLDIP OLDPORT NEWIP NEWPORT". */
+/* A +switch-master message for our master, "NAME OLDIP OLDPORT NEWIP
+ * NEWPORT" (the failover is over), or +promoted-slave, "slave IP:PORT IP
+ * PORT @ NAME OLDIP OLDPORT" (the replica answered REPLICAOF NO ONE: the
+ * sentinels still name the old master for a few seconds, while they
+ * reconfigure the other replicas, but what the old master takes from now
+ * on reaches no replica that stays). Either way, once ROLE confirms, the
+ * new master is where writes go. */
 static void on_message(const redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[2]->type != REDIS_REPLY_STRING ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_STRING ||
         strcmp(r->element[0]->str ? r->element[0]->str : "", "message") != 0)
         return;
-    char name[128], oh[256], nh[256];
+    char name[128], oh[256], nh[256], id[300];
     int op, np;
-    if (sscanf(r->element[2]->str, "%127s %255s %d %255s %d", name, oh, &op, nh, &np) != 5 ||
-        strcmp(name, sc.master) != 0)
-        return;
-    LOG_INFO(NULL, "redis: sentinel announced a failover of %s to %s:%d", name, nh, np);
+    if (strcmp(r->element[1]->str, "+promoted-slave") == 0) {
+        if (sscanf(r->element[2]->str, "slave %299s %255s %d @ %127s %255s %d", id, nh, &np, name, oh, &op) != 6 ||
+            strcmp(name, sc.master) != 0)
+            return;
+        LOG_INFO(NULL, "redis: sentinel promoted %s:%d to replace master %s", nh, np, name);
+        if (!is_master(nh, np))
+            return;
+        snprintf(pro_host, sizeof pro_host, "%s", nh);
+        pro_port = np;
+        pro_until = mono_ms() + PROMOTED_MS;
+    } else {
+        pro_port = 0;
+        if (sscanf(r->element[2]->str, "%127s %255s %d %255s %d", name, oh, &op, nh, &np) != 5 ||
+            strcmp(name, sc.master) != 0)
+            return;
+        LOG_INFO(NULL, "redis: sentinel announced a failover of %s to %s:%d", name, nh, np);
+    }
     if (is_master(nh, np))
         publish(nh, np);
     else
-        atomic_store(&kicked, 1); /* not yet promoted: ask again */
+        atomic_store(&w.kicked, 1); /* not yet promoted: ask again */
 }
 
 /* The watcher: subscribed to one sentinel's +switch-master (the next one
@@ -223,11 +219,11 @@ static void *watch_main(void *arg)
 {
     (void)arg;
     int i = 0;
-    while (!atomic_load(&quit)) {
-        redisContext *c = dial(sc.node[i].host, sc.node[i].port);
+    while (!atomic_load(&w.quit)) {
+        redisContext *c = rthread_dial(sc.node[i].host, sc.node[i].port, conn_ms, cmd_ms);
         redisReply *r = NULL;
-        if (c && login(c, "", sc.pass) == 0)
-            r = redisCommand(c, "SUBSCRIBE +switch-master");
+        if (c && rthread_login(c, "", sc.pass) == 0)
+            r = redisCommand(c, "SUBSCRIBE +switch-master +promoted-slave");
         int ok = r && r->type == REDIS_REPLY_ARRAY;
         if (r)
             freeReplyObject(r);
@@ -235,15 +231,15 @@ static void *watch_main(void *arg)
             if (c)
                 redisFree(c);
             i = (i + 1) % sc.nnodes;
-            if (atomic_exchange(&kicked, 0))
+            if (atomic_exchange(&w.kicked, 0))
                 resolve();
-            nap(500);
+            rthread_nap(&w, 500);
             continue;
         }
         resolve(); /* subscribed first: no switch falls between the two */
         int64_t next = mono_ms() + 5000;
-        while (!atomic_load(&quit)) {
-            if (atomic_exchange(&kicked, 0) || mono_ms() >= next) {
+        while (!atomic_load(&w.quit)) {
+            if (atomic_exchange(&w.kicked, 0) || mono_ms() >= next) {
                 resolve();
                 next = mono_ms() + 5000;
             }
@@ -266,10 +262,10 @@ static void *watch_main(void *arg)
                 break;
         }
         redisFree(c);
-        if (!atomic_load(&quit)) {
+        if (!atomic_load(&w.quit)) {
             LOG_WARN(NULL, "redis: lost sentinel %s:%d; trying the next", sc.node[i].host, sc.node[i].port);
             i = (i + 1) % sc.nnodes;
-            atomic_store(&kicked, 1);
+            atomic_store(&w.kicked, 1);
         }
     }
     return NULL;
@@ -288,19 +284,12 @@ int sentinel_start(const struct cfg *c, int watch)
         LOG_WARN(NULL, "redis: no sentinel named a master %s yet; trying again", sc.master);
     if (!watch)
         return 0;
-    atomic_store(&quit, 0);
-    if (pthread_create(&thr, NULL, watch_main, NULL) != 0)
-        return -1;
-    started = 1;
-    return 0;
+    return rthread_start(&w, watch_main);
 }
 
 void sentinel_stop(void)
 {
-    if (started) {
-        thread_stop(thr, &quit, &wake_mu, &wake);
-        started = 0;
-    }
+    rthread_stop(&w);
     sodium_memzero(&sc.pass, sizeof sc.pass);
     sodium_memzero(&data, sizeof data);
 }

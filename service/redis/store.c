@@ -40,12 +40,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "counters.h"
 #include "hireply.h"
 #include "log.h"
 #include "luascripts.h"
+#include "cluster.h"
 #include "sentinel.h"
 #include "util.h"
 
@@ -260,6 +262,7 @@ struct pending {
     int durable;            /* its write is what the caller says is stored (store_script.durable):
                                DUR_ALWAYS, or a check's DUR_HELD / DUR_RULE (see wrote) */
     int unacked;            /* ... and WAIT found too few replicas with it: a failure */
+    int slot;               /* Redis Cluster: its keys' slot (-1: none, or no cluster) */
 };
 
 enum { DUR_ALWAYS = 1, DUR_HELD, DUR_RULE };
@@ -272,10 +275,15 @@ enum { DUR_ALWAYS = 1, DUR_HELD, DUR_RULE };
 struct lane {
     _Atomic(struct pending *) queue;
     _Atomic int busy;
-    redisContext *rc;       /* owned by the combiner (busy == 1) */
-    int live_fd;            /* rc's socket, under live_mu (see store_failfast) */
-    unsigned rc_gen;
-    int64_t down_until_ms;  /* after a failed connect, fail fast until then */
+    /* A connection per server: node 0 alone without Redis Cluster, else
+     * one per master the lane sent to (cluster.h's node indexes). */
+    struct node_conn {
+        redisContext *rc;       /* owned by the combiner (busy == 1) */
+        int live_fd;            /* rc's socket, under live_mu (see store_failfast) */
+        unsigned rc_gen;        /* the endpoint's gen when it connected */
+        unsigned node_gen;      /* the cluster node's gen then */
+        int64_t down_until_ms;  /* after a failed connect, fail fast until then */
+    } node[CLUSTER_MAX_NODES];
     /* The lane's kicker thread sends what no request sends: detached
      * writes, and batches queued behind a request's own. */
     sem_t kick_sem;
@@ -297,6 +305,7 @@ static char check_sha[41], hold_sha[41], risk_sha[41];
 
 static void push(struct pending *p);
 static void finish_async(struct pending *p);
+static int cmd_slot(const char *cmd, size_t len, int check);
 
 /* The lane of a comment (or of anything else keyed by 'key'). */
 static struct lane *lane_of(const char *key)
@@ -307,13 +316,13 @@ static struct lane *lane_of(const char *key)
     return &lanes[h % (uint32_t)nlanes];
 }
 
-static void drop_rc(struct lane *l)
+static void drop_rc(struct node_conn *nc)
 {
     pthread_mutex_lock(&live_mu);
-    l->live_fd = -1;
+    nc->live_fd = -1;
     pthread_mutex_unlock(&live_mu);
-    redisFree(l->rc);
-    l->rc = NULL;
+    redisFree(nc->rc);
+    nc->rc = NULL;
 }
 
 /* The other modules' scripts (store_script_register). */
@@ -345,27 +354,32 @@ static int simple_ok(redisReply *r)
     return ok ? 0 : -1;
 }
 
-/* Connect the lane (its combiner only). Returns 0, or -1 with a reason in
- * err. */
-static int connect_redis(struct lane *l, int force, char *err, size_t errlen)
+/* Connect the lane to node 'n' (its combiner only): Redis, the master
+ * the sentinels name, or a cluster master. Returns 0, or -1 with a reason
+ * in err. */
+static int connect_redis(struct lane *l, int n, int force, char *err, size_t errlen)
 {
     pthread_mutex_lock(&ep_mu);
     struct endpoint e = ep;
     pthread_mutex_unlock(&ep_mu);
-    if (l->rc && (l->rc->err || l->rc_gen != e.gen))
-        drop_rc(l);
-    if (l->rc) {
+    struct node_conn *nc = &l->node[n];
+    unsigned ngen = 0;
+    int known = cluster_on() ? cluster_node_target(n, &e.t, &ngen) : sentinel_target(&e.t, 0);
+    if (nc->rc && (nc->rc->err || nc->rc_gen != e.gen || nc->node_gen != ngen))
+        drop_rc(nc);
+    if (nc->rc) {
         sodium_memzero(e.t.pass, sizeof e.t.pass);
         return 0;
     }
     int64_t now = mono_ms();
-    if (sentinel_target(&e.t, 0) != 0) { /* the watcher is asking */
-        snprintf(err, errlen, "redis: no sentinel has named a master yet");
+    if (known != 0) { /* the watcher is asking */
+        snprintf(err, errlen, cluster_on() ? "redis cluster: no master known for this site's slot yet"
+                                           : "redis: no sentinel has named a master yet");
         sodium_memzero(e.t.pass, sizeof e.t.pass);
         return -1;
     }
-    if (!force && now < l->down_until_ms) {
-        snprintf(err, errlen, "redis unreachable; next attempt in %lld ms", (long long)(l->down_until_ms - now));
+    if (!force && now < nc->down_until_ms) {
+        snprintf(err, errlen, "redis unreachable; next attempt in %lld ms", (long long)(nc->down_until_ms - now));
         sodium_memzero(e.t.pass, sizeof e.t.pass);
         return -1;
     }
@@ -378,7 +392,7 @@ static int connect_redis(struct lane *l, int force, char *err, size_t errlen)
         /* Published before AUTH and SCRIPT LOAD, which wait for answers: a
          * stop must be able to cut those short too (see store_failfast). */
         pthread_mutex_lock(&live_mu);
-        l->live_fd = c->fd;
+        nc->live_fd = c->fd;
         pthread_mutex_unlock(&live_mu);
         ok = !atomic_load(&failfast);
     }
@@ -410,28 +424,25 @@ static int connect_redis(struct lane *l, int force, char *err, size_t errlen)
             snprintf(err, errlen, "redis connect failed: %s",
                      c && c->err ? c->errstr : "authentication, SELECT or SCRIPT LOAD refused");
         pthread_mutex_lock(&live_mu);
-        l->live_fd = -1;
+        nc->live_fd = -1;
         pthread_mutex_unlock(&live_mu);
         if (c)
             redisFree(c);
-        l->down_until_ms = now + e.retry_ms;
+        nc->down_until_ms = now + e.retry_ms;
         sentinel_kick(); /* with Sentinel: has the master moved? */
+        cluster_kick();  /* with Cluster: has the slot map changed? */
         return -1;
     }
     redisEnableKeepAlive(c);
-    l->rc = c;
-    l->rc_gen = e.gen;
-    l->down_until_ms = 0;
-    LOG_INFO(NULL, "connected to redis (lane %d)", (int)(l - lanes));
+    nc->rc = c;
+    nc->rc_gen = e.gen;
+    nc->node_gen = ngen;
+    nc->down_until_ms = 0;
+    if (cluster_on())
+        LOG_INFO(NULL, "connected to redis cluster master %s:%d (lane %d)", e.t.host, e.t.port, (int)(l - lanes));
+    else
+        LOG_INFO(NULL, "connected to redis (lane %d)", (int)(l - lanes));
     return 0;
-}
-
-static void fail_all(struct pending *p, const char *err)
-{
-    for (; p; p = p->next) {
-        p->reply = NULL;
-        snprintf(p->err, sizeof p->err, "%s", err);
-    }
 }
 
 /* Did the server close a connection we thought idle-and-fine (Redis's
@@ -453,6 +464,11 @@ struct unit {
     int n;
     char *cmd;              /* the joined command (owned), or NULL: first->cmd */
     size_t len;
+    int slot;               /* its keys' cluster slot (-1: none, any node will do) */
+    int node;               /* where it goes this round (0 without Redis Cluster) */
+    int ask;                /* an ASK reply named this node for the next round; -1 */
+    int todo;               /* not answered yet: a redirect or a retry sends it again */
+    char why[160];          /* the last redirect, the error if time runs out */
 };
 
 /* Can 'p' join the script call that 'g' begins? */
@@ -536,7 +552,7 @@ static int make_units(struct pending *batch, struct unit *u)
 {
     int nu = 0;
     for (struct pending *p = batch; p;) {
-        u[nu] = (struct unit){ p, 1, NULL, (size_t)p->len };
+        u[nu] = (struct unit){ p, 1, NULL, (size_t)p->len, p->slot, 0, -1, 1, "" };
         struct pending *q = p->next;
         if (p->check) {
             while (q && u[nu].n < MAX_GROUP && same_group(p, q)) {
@@ -571,43 +587,120 @@ static int wrote(const struct pending *p)
     return p->durable == DUR_HELD ? rec >= 1 : rec == 2;
 }
 
-/* redis.min_replicas_acked: after a batch that stored something durable,
- * WAIT for the replicas (one more round trip, for those batches only).
- * The durable writes of a batch that fewer than 'want' replicas
- * acknowledged are failures (finish_async). A WAIT that got no answer
- * fails them too, and drops the connection. */
-static void check_acked(struct lane *l, struct pending *batch, int want, int wait_ms)
+/* redis.min_replicas_acked: after a batch that stored something durable
+ * on node 'n', WAIT for its replicas (one more round trip, for those
+ * batches only). The durable writes of the units 'u' answered by 'n' that
+ * fewer than 'want' replicas acknowledged are failures (finish_async). A
+ * WAIT that got no answer fails them too, and drops the connection. */
+static void check_acked(struct lane *l, int n, struct unit *u, int nu, int want, int wait_ms)
 {
     int any = 0;
-    for (struct pending *p = batch; p && !any; p = p->next)
-        any = wrote(p);
+    for (int i = 0; i < nu && !any; i++) {
+        struct pending *p = u[i].first;
+        for (int k = 0; k < u[i].n && !any; k++, p = p->next)
+            any = !u[i].todo && u[i].node == n && wrote(p);
+    }
     if (!any)
         return;
+    struct node_conn *nc = &l->node[n];
     void *w = NULL;
-    redisAppendCommand(l->rc, "WAIT %d %d", want, wait_ms > 0 ? wait_ms : 1);
-    int ok = redisGetReply(l->rc, &w) == REDIS_OK;
+    redisAppendCommand(nc->rc, "WAIT %d %d", want, wait_ms > 0 ? wait_ms : 1);
+    int ok = redisGetReply(nc->rc, &w) == REDIS_OK;
     const redisReply *wr = w;
     long long got = ok && wr && wr->type == REDIS_REPLY_INTEGER ? wr->integer : -1;
     if (w)
         freeReplyObject(w);
     if (!ok)
-        drop_rc(l);
+        drop_rc(nc);
     if (got >= want)
         return;
     LOG_WARN(NULL, "redis: %lld of %d replicas acknowledged within %d ms (redis.min_replicas_acked): what this "
              "batch stored is answered as not stored", got < 0 ? 0 : got, want, wait_ms);
-    int n = 0;
-    for (struct pending *p = batch; p; p = p->next)
-        if (wrote(p)) {
-            n++;
-            p->unacked = 1;
-            snprintf(p->err, sizeof p->err, "redis: %lld of %d replicas acknowledged the write within %d ms "
-                     "(redis.min_replicas_acked)", got < 0 ? 0 : got, want, wait_ms);
-        }
-    metrics_redis_event("unacked_writes", n);
+    int count = 0;
+    for (int i = 0; i < nu; i++) {
+        struct pending *p = u[i].first;
+        for (int k = 0; k < u[i].n; k++, p = p->next)
+            if (!u[i].todo && u[i].node == n && wrote(p)) {
+                count++;
+                p->unacked = 1;
+                snprintf(p->err, sizeof p->err, "redis: %lld of %d replicas acknowledged the write within %d ms "
+                         "(redis.min_replicas_acked)", got < 0 ? 0 : got, want, wait_ms);
+            }
+    }
+    metrics_redis_event("unacked_writes", count);
 }
 
-/* Send a batch and read its replies (the lane's combiner only). */
+/* Fail the units still to do on node 'n' (all nodes: -1) with 'err'. */
+static void fail_units(struct unit *u, int nu, int n, const char *err)
+{
+    for (int i = 0; i < nu; i++)
+        if (u[i].todo && (n < 0 || u[i].node == n)) {
+            u[i].todo = 0;
+            struct pending *p = u[i].first;
+            for (int k = 0; k < u[i].n; k++, p = p->next) {
+                p->reply = NULL;
+                snprintf(p->err, sizeof p->err, "%s", err);
+            }
+        }
+}
+
+/* Where a unit goes this round: its ASK node, its slot's master (any
+ * master for a command without keys), or node 0 without Redis Cluster. */
+static int route(const struct unit *u)
+{
+    if (!cluster_on())
+        return 0;
+    if (u->ask >= 0)
+        return u->ask;
+    if (u->slot >= 0)
+        return cluster_node_of((unsigned)u->slot);
+    int any;
+    return cluster_masters(&any, 1) == 1 ? any : -1;
+}
+
+/* Is 'r' a reply that says: not here, or not now (Redis Cluster moving a
+ * slot or failing over, a demoted master)? Then the unit is sent again
+ * (to the node it names) while the batch's time lasts. Sets '*pause' when
+ * the next round should wait a moment first. */
+static int redirected(struct unit *u, const redisReply *r, int *pause)
+{
+    if (r->type != REDIS_REPLY_ERROR)
+        return 0;
+    const char *e = r->str;
+    if (strncmp(e, "MOVED ", 6) == 0 || strncmp(e, "ASK ", 4) == 0) {
+        int ask = e[1] == 'S';
+        char *end;
+        long slot = strtol(e + (ask ? 4 : 6), &end, 10);
+        int n = *end == ' ' ? cluster_node_named(end + 1, strlen(end + 1)) : -1;
+        if (!cluster_on() || n < 0 || slot < 0 || slot >= CLUSTER_SLOTS)
+            return 0;
+        if (ask) {
+            u->ask = n;
+        } else {
+            u->ask = -1;
+            cluster_moved((unsigned)slot, n);
+        }
+    } else if (strncmp(e, "TRYAGAIN", 8) == 0 || strncmp(e, "CLUSTERDOWN", 11) == 0) {
+        cluster_kick(); /* a slot migrating (its keys are on two nodes), or a failover */
+        u->ask = -1;
+        *pause = 1;
+    } else if (strncmp(e, "READONLY", 8) == 0) {
+        sentinel_kick(); /* a replica now: the sentinels, or the cluster, name the master */
+        cluster_kick();
+        u->ask = -1;
+        *pause = 1;
+    } else {
+        return 0;
+    }
+    snprintf(u->why, sizeof u->why, "redis: %.150s", e);
+    return 1;
+}
+
+/* Send a batch and read its replies (the lane's combiner only). Each unit
+ * goes to its node (see route); all of a node's go in one write and are
+ * answered in order. A unit redirected (MOVED, ASK, TRYAGAIN, READONLY:
+ * see redirected) is sent again in the next round, until the command
+ * timeout has passed since the batch began. */
 static void run_batch(struct lane *l, struct pending *batch)
 {
     char err[160];
@@ -620,61 +713,118 @@ static void run_batch(struct lane *l, struct pending *batch)
      * the replicas (check_acked), well inside the command timeout */
     pthread_mutex_lock(&ep_mu);
     int min_acked = ep.min_acked, wait_ms = ep.command_ms * 3 / 4;
+    int64_t deadline = mono_ms() + ep.command_ms;
     pthread_mutex_unlock(&ep_mu);
     int want_ack = 0;
     for (struct pending *p = batch; p && min_acked > 0 && !want_ack; p = p->next)
         want_ack = p->durable;
-    for (int attempt = 0;; attempt++) {
+    int64_t t0 = mono_us();
+    int ok = 1;
+    char retried[CLUSTER_MAX_NODES] = { 0 };
+    for (int round = 0;; round++) {
         if (atomic_load(&failfast)) {
-            fail_all(batch, "redis: not waiting any longer, the service is stopping");
+            fail_units(units, nu, -1, "redis: not waiting any longer, the service is stopping");
             break;
         }
-        if (connect_redis(l, attempt > 0, err, sizeof err) != 0) {
-            metrics_redis(0, 0);
-            fail_all(batch, err);
-            break;
-        }
-        int64_t t0 = mono_us();
+        char used[CLUSTER_MAX_NODES] = { 0 };
+        int pause = 0;
         for (int i = 0; i < nu; i++)
-            redisAppendFormattedCommand(l->rc, units[i].cmd ? units[i].cmd : units[i].first->cmd, units[i].len);
-        int i = 0;
-        for (; i < nu; i++) {
-            void *r = NULL;
-            if (redisGetReply(l->rc, &r) != REDIS_OK)
-                break;
-            const redisReply *rr = r;
-            if (rr->type == REDIS_REPLY_ERROR && strncmp(rr->str, "READONLY", 8) == 0)
-                sentinel_kick(); /* a replica now: the sentinels name the master */
-            if (units[i].cmd)
-                split_reply(r, units[i].first, units[i].n);
-            else
-                units[i].first->reply = r;
+            if (units[i].todo) {
+                units[i].node = route(&units[i]);
+                if (units[i].node < 0) { /* no master known for the slot: ask, and wait a moment */
+                    cluster_kick();
+                    pause = 1;
+                    snprintf(units[i].why, sizeof units[i].why, "redis cluster: no master serves slot %d",
+                             units[i].slot);
+                } else {
+                    used[units[i].node] = 1;
+                }
+            }
+        for (int n = 0; n < CLUSTER_MAX_NODES; n++) {
+            if (!used[n])
+                continue;
+            if (connect_redis(l, n, retried[n], err, sizeof err) != 0) {
+                ok = 0;
+                fail_units(units, nu, n, err);
+                continue;
+            }
+            redisContext *rc = l->node[n].rc;
+            for (int i = 0; i < nu; i++)
+                if (units[i].todo && units[i].node == n) {
+                    if (units[i].ask >= 0)
+                        redisAppendCommand(rc, "ASKING");
+                    redisAppendFormattedCommand(rc, units[i].cmd ? units[i].cmd : units[i].first->cmd,
+                                                units[i].len);
+                }
+            int answered = 0, broken = 0;
+            for (int i = 0; i < nu && !broken; i++) {
+                if (!units[i].todo || units[i].node != n)
+                    continue;
+                void *r = NULL;
+                if (units[i].ask >= 0 && redisGetReply(rc, &r) == REDIS_OK) { /* ASKING's +OK */
+                    freeReplyObject(r);
+                    r = NULL;
+                    units[i].ask = -1;
+                }
+                if (rc->err || redisGetReply(rc, &r) != REDIS_OK) {
+                    broken = 1;
+                    break;
+                }
+                answered++;
+                if (redirected(&units[i], r, &pause)) {
+                    freeReplyObject(r);
+                    continue;
+                }
+                units[i].todo = 0;
+                if (units[i].cmd)
+                    split_reply(r, units[i].first, units[i].n);
+                else
+                    units[i].first->reply = r;
+            }
+            if (!broken) {
+                if (want_ack)
+                    check_acked(l, n, units, nu, min_acked, wait_ms);
+                continue;
+            }
+            ok = 0;
+            /* A connection closed by the server before it answered anything
+             * is retried once on a fresh one: no command sent on it ran. */
+            int again = !retried[n] && answered == 0 && closed_under_us(rc);
+            /* Otherwise (timeout, reset mid-batch) a late reply would be read
+             * as the answer to the next command: the connection goes, and
+             * for the retry interval commands fail fast instead of each
+             * waiting out the timeout again. */
+            snprintf(err, sizeof err, "redis: %s", rc->err ? rc->errstr : "protocol error");
+            drop_rc(&l->node[n]);
+            sentinel_kick();
+            cluster_kick();
+            if (again) {
+                retried[n] = 1;
+                continue;
+            }
+            pthread_mutex_lock(&ep_mu);
+            l->node[n].down_until_ms = mono_ms() + ep.retry_ms;
+            pthread_mutex_unlock(&ep_mu);
+            fail_units(units, nu, n, err);
         }
-        if (i == nu) {
-            if (want_ack)
-                check_acked(l, batch, min_acked, wait_ms);
-            metrics_redis(mono_us() - t0, 1);
+        int left = 0;
+        for (int i = 0; i < nu; i++)
+            left += units[i].todo;
+        if (!left)
+            break;
+        if (mono_ms() >= deadline) {
+            for (int i = 0; i < nu; i++)
+                if (units[i].todo)
+                    fail_units(&units[i], 1, -1, units[i].why[0] ? units[i].why : "redis: timed out");
+            ok = 0;
             break;
         }
-        metrics_redis(0, 0);
-        /* A connection closed by the server before it answered anything
-         * is retried once on a fresh one: no command of the batch ran. */
-        int retry = attempt == 0 && i == 0 && closed_under_us(l->rc);
-        /* Otherwise (timeout, reset mid-batch) a late reply would be read
-         * as the answer to the next command: the connection goes, and
-         * for the retry interval commands fail fast instead of each
-         * waiting out the timeout again. */
-        snprintf(err, sizeof err, "redis: %s", l->rc->err ? l->rc->errstr : "protocol error");
-        drop_rc(l);
-        sentinel_kick();
-        if (retry)
-            continue;
-        pthread_mutex_lock(&ep_mu);
-        l->down_until_ms = mono_ms() + ep.retry_ms;
-        pthread_mutex_unlock(&ep_mu);
-        fail_all(units[i].first, err);
-        break;
+        if (pause) {
+            struct timespec ts = { 0, 5 * 1000000L }; /* a slot's keys moving, a master being named */
+            nanosleep(&ts, NULL);
+        }
     }
+    metrics_redis(ok ? mono_us() - t0 : 0, ok);
     for (int i = 0; i < nu; i++)
         free(units[i].cmd);
     free(units);
@@ -749,6 +899,7 @@ static void submit_detached(struct lane *l, char *cmd, int len)
     p->len = len;
     p->detached = 1;
     p->lane = l;
+    p->slot = cmd_slot(cmd, (size_t)len, 0);
     atomic_store(&l->last_detached_us, mono_us());
     push(p);
     /* One wake-up per kick delay at most, not one per write. */
@@ -788,7 +939,8 @@ int store_start(void)
     atomic_store(&quit, 0);
     for (int i = 0; i < nlanes; i++) {
         struct lane *l = &lanes[i];
-        l->live_fd = -1; /* no socket yet (0 would be stdin for store_failfast) */
+        for (int n = 0; n < CLUSTER_MAX_NODES; n++)
+            l->node[n].live_fd = -1; /* no socket yet (0 would be stdin for store_failfast) */
         sem_init(&l->kick_sem, 0, 0);
         if (pthread_create(&l->kicker_thr, NULL, kicker, l) != 0) {
             store_stop();
@@ -808,8 +960,9 @@ void store_failfast(int on)
      * blocking read returns EOF now instead of at the command timeout. */
     pthread_mutex_lock(&live_mu);
     for (int i = 0; i < kickers_running; i++)
-        if (lanes[i].live_fd >= 0)
-            shutdown(lanes[i].live_fd, SHUT_RDWR);
+        for (int n = 0; n < CLUSTER_MAX_NODES; n++)
+            if (lanes[i].node[n].live_fd >= 0)
+                shutdown(lanes[i].node[n].live_fd, SHUT_RDWR);
     pthread_mutex_unlock(&live_mu);
 }
 
@@ -822,8 +975,9 @@ void store_stop(void)
     }
     kickers_running = 0;
     for (int i = 0; i < nlanes; i++)
-        if (lanes[i].rc)
-            drop_rc(&lanes[i]);
+        for (int n = 0; n < CLUSTER_MAX_NODES; n++)
+            if (lanes[i].node[n].rc)
+                drop_rc(&lanes[i].node[n]);
 }
 
 
@@ -986,6 +1140,52 @@ static int cmd_script(struct cmd *c, const char *sha_slot, const char *src, int 
     return 1;
 }
 
+/* Redis Cluster: the slot of a command in RESP ('check': a check's parts,
+ * whose first is a key): its first key's, -1 for a command without keys
+ * (PING, INFO, ...) and -2 for a script without keys. -1 without a
+ * cluster. */
+static int cmd_slot(const char *cmd, size_t len, int check)
+{
+    if (!cluster_on())
+        return -1;
+    const char *arg[4];
+    size_t alen[4];
+    int argc = 4;
+    const char *q = cmd, *end = cmd + len;
+    if (!check) {
+        if (q >= end || *q != '*')
+            return -1;
+        argc = (int)strtol(q + 1, NULL, 10);
+        if (!(q = memchr(q, '\n', (size_t)(end - q))))
+            return -1;
+        q++;
+    }
+    int n = 0;
+    for (; n < 4 && n < argc; n++) {
+        if (q >= end || *q != '$')
+            break;
+        alen[n] = (size_t)strtol(q + 1, NULL, 10);
+        if (!(q = memchr(q, '\n', (size_t)(end - q))))
+            break;
+        arg[n] = ++q;
+        q += alen[n] + 2;
+        if (q > end)
+            break;
+    }
+    if (check)
+        return n ? (int)cluster_key_slot(arg[0], alen[0]) : -1;
+    if (n == 0)
+        return -1;
+    if ((alen[0] == 4 && strncasecmp(arg[0], "EVAL", 4) == 0) || (alen[0] == 7 && strncasecmp(arg[0], "EVALSHA", 7) == 0))
+        return n == 4 ? (int)cluster_key_slot(arg[3], alen[3]) : n == 3 ? -2 : -1;
+    static const char *const keyless[] = { "PING", "INFO", "CONFIG", "SCRIPT", "WAIT", "TIME", "CLUSTER", "ROLE",
+                                           NULL };
+    for (int i = 0; keyless[i]; i++)
+        if (alen[0] == strlen(keyless[i]) && strncasecmp(arg[0], keyless[i], alen[0]) == 0)
+            return -1;
+    return n >= 2 ? (int)cluster_key_slot(arg[1], alen[1]) : -1;
+}
+
 /* A pending command waited for: 'c' is taken over; 'parse' fills 'out'
  * from the reply, then 'done(arg)' runs. */
 static struct pending *new_pending(struct lane *l, struct cmd *c, void (*parse)(redisReply *, const char *, void *),
@@ -999,6 +1199,7 @@ static struct pending *new_pending(struct lane *l, struct cmd *c, void (*parse)(
     p->out = out;
     p->done_fn = done;
     p->done_arg = arg;
+    p->slot = cmd_slot(p->cmd, (size_t)p->len, 0);
     return p;
 }
 
@@ -1031,10 +1232,12 @@ static void queue_async(struct lane *l, struct cmd *c, const char *src, int retr
 
 /* queue_async, inline, for a command of another module: its 'parse' gets
  * a store_reply (finish_async builds it). */
-static void queue_ext(struct lane *l, struct cmd *c, const char *src, int retried, int durable,
+static void queue_ext(const char *lane_key, struct cmd *c, const char *src, int retried, int durable,
                       store_parse_fn parse, void *out, store_done_fn done, void *arg)
 {
-    struct pending *p = new_pending(l, c, NULL, out, done, arg);
+    struct pending *p = new_pending(lane_of(lane_key), c, NULL, out, done, arg);
+    if (p->slot == -2) /* a script without keys works on its lane key's (a site's) */
+        p->slot = lane_key ? (int)cluster_key_slot(lane_key, strlen(lane_key)) : -1;
     p->ext_parse = parse;
     p->durable = durable ? DUR_ALWAYS : 0;
     queue_pending(p, src, retried, 1);
@@ -1148,6 +1351,7 @@ void store_check_async(const struct store_check_req *q, struct store_check_res *
     struct pending *p = new_pending(lane_of(spread), &c, parse_check, res,
                                     done, arg);
     p->check = 1;
+    p->slot = cmd_slot(p->cmd, (size_t)p->len, 1);
     p->ek = ek;
     p->ea = ea;
     p->keys_end = keys_end;
@@ -1488,17 +1692,128 @@ void store_script_register(struct store_script *s)
     pthread_mutex_unlock(&sha_mu);
 }
 
+/* Redis Cluster: a call of several sites' keys (only KEYS), sent as one
+ * call per run of keys of one slot (store_script_async). Each part's
+ * reply is copied; the last part to answer hands 'parse' the
+ * concatenation of their arrays (or the first part that is not one). */
+struct split_call {
+    _Atomic int left;
+    int nparts;
+    struct store_reply **part;   /* hireply_new copies; NULL: not answered */
+    char err[160];
+    store_parse_fn parse;
+    void *out;
+    store_done_fn done;
+    void *arg;
+};
+
+struct split_part {
+    struct split_call *sc;
+    int i;
+};
+
+static void part_parse(redisReply *r, const char *err, void *out)
+{
+    struct split_part *sp = out;
+    sp->sc->part[sp->i] = hireply_new(r, 1);
+    if (!r && err[0])
+        snprintf(sp->sc->err, sizeof sp->sc->err, "%s", err);
+}
+
+static void part_done(void *arg)
+{
+    struct split_part *sp = arg;
+    struct split_call *sc = sp->sc;
+    free(sp);
+    if (atomic_fetch_sub(&sc->left, 1) != 1)
+        return;
+    const struct store_reply *bad = NULL;
+    size_t total = 0;
+    int failed = 0;
+    for (int i = 0; i < sc->nparts && !failed; i++) {
+        failed = !sc->part[i] || sc->part[i]->type != STORE_REPLY_ARRAY;
+        bad = failed ? sc->part[i] : NULL;
+        total += failed ? 0 : sc->part[i]->elements;
+    }
+    if (failed) {
+        sc->parse(bad, sc->err[0] ? sc->err : "redis: no reply", sc->out);
+    } else {
+        struct store_reply all = { .type = STORE_REPLY_ARRAY, .elements = total };
+        all.element = xcalloc(total + 1, sizeof *all.element);
+        size_t k = 0;
+        for (int i = 0; i < sc->nparts; i++)
+            for (size_t j = 0; j < sc->part[i]->elements; j++)
+                all.element[k++] = sc->part[i]->element[j];
+        sc->parse(&all, "", sc->out);
+        free(all.element);
+    }
+    for (int i = 0; i < sc->nparts; i++)
+        free(sc->part[i]);
+    free(sc->part);
+    store_done_fn fn = sc->done;
+    void *fa = sc->arg;
+    free(sc);
+    fn(fa);
+}
+
+/* The keys argv[0..nkeys) run in several slots: send a call per run. */
+static void split_script(struct store_script *s, const char *lane_key, int nkeys, const char *const *argv,
+                         const size_t *lens, store_parse_fn parse, void *out, store_done_fn done, void *arg)
+{
+    int *run = xmalloc((size_t)nkeys * sizeof *run), nruns = 0;
+    unsigned prev = CLUSTER_SLOTS;
+    for (int i = 0; i < nkeys; i++) {
+        unsigned slot = cluster_key_slot(argv[i], lens[i]);
+        if (slot != prev)
+            run[nruns++] = i;
+        prev = slot;
+    }
+    struct split_call *sc = xcalloc(1, sizeof *sc);
+    atomic_store(&sc->left, nruns);
+    sc->nparts = nruns;
+    sc->part = xcalloc((size_t)nruns, sizeof *sc->part);
+    sc->parse = parse;
+    sc->out = out;
+    sc->done = done;
+    sc->arg = arg;
+    for (int r = 0; r < nruns; r++) {
+        int from = run[r], to = r + 1 < nruns ? run[r + 1] : nkeys;
+        struct cmd c;
+        int evalsha = cmd_script(&c, s->sha, s->src, to - from + 1);
+        cmd_num(&c, to - from);
+        for (int i = from; i < to; i++)
+            cmd_arg(&c, argv[i], lens[i]);
+        struct split_part *sp = xmalloc(sizeof *sp);
+        *sp = (struct split_part){ sc, r };
+        struct pending *p = new_pending(lane_of(lane_key), &c, part_parse, sp, part_done, sp);
+        p->durable = s->durable ? DUR_ALWAYS : 0;
+        p->src = s->src;
+        p->retried = !evalsha;
+        push(p); /* all queued first: the lane sends them in one write */
+    }
+    free(run);
+    combine(lane_of(lane_key), 1);
+}
+
 void store_script_async(struct store_script *s, const char *lane_key, int nkeys, int argc,
                         const char *const *argv, const size_t *lens, store_parse_fn parse, void *out,
                         store_done_fn done, void *arg)
 {
     store_script_register(s);
+    if (cluster_on() && nkeys > 1 && nkeys == argc) {
+        unsigned first = cluster_key_slot(argv[0], lens[0]);
+        for (int i = 1; i < nkeys; i++)
+            if (cluster_key_slot(argv[i], lens[i]) != first) {
+                split_script(s, lane_key, nkeys, argv, lens, parse, out, done, arg);
+                return;
+            }
+    }
     struct cmd c;
     int evalsha = cmd_script(&c, s->sha, s->src, argc + 1);
     cmd_num(&c, nkeys);
     for (int i = 0; i < argc; i++)
         cmd_arg(&c, argv[i], lens[i]);
-    queue_ext(lane_of(lane_key), &c, s->src, !evalsha, s->durable, parse, out, done, arg);
+    queue_ext(lane_key, &c, s->src, !evalsha, s->durable, parse, out, done, arg);
 }
 
 void store_command_async(const char *lane_key, int argc, const char *const *argv, const size_t *lens,
@@ -1511,7 +1826,7 @@ void store_command_async(const char *lane_key, int argc, const char *const *argv
         cmd_arg(&c, argv[i], lens[i]);
     /* evalsha_to_eval rewrites exactly "EVALSHA <40-digit sha>". */
     int evalsha = script_src && argc >= 2 && lens[0] == 7 && memcmp(argv[0], "EVALSHA", 7) == 0 && lens[1] == 40;
-    queue_ext(lane_of(lane_key), &c, evalsha ? script_src : NULL, !evalsha, durable, parse, out, done, arg);
+    queue_ext(lane_key, &c, evalsha ? script_src : NULL, !evalsha, durable, parse, out, done, arg);
 }
 
 /* ---------- Redis's own settings ----------

@@ -285,7 +285,13 @@ void store_script_register(struct store_script *s);
 
 /* Run 's' with argv[0..nkeys) as KEYS and argv[nkeys..argc) as ARGV on the
  * lane of 'lane_key', without waiting; then parse and done as for
- * store_command_async (registering it first if need be). */
+ * store_command_async (registering it first if need be). With Redis
+ * Cluster, a call of only KEYS that lie in several slots (several sites'
+ * keys: the pollers', /metrics') is sent as one call per run of keys of
+ * one slot, and 'parse' gets the concatenation of their array replies:
+ * a script called so must answer each key's part in key order, whatever
+ * the other keys. A script without keys runs on the slot of 'lane_key'
+ * (a site's name). */
 void store_script_async(struct store_script *s, const char *lane_key, int nkeys, int argc,
                         const char *const *argv, const size_t *lens, store_parse_fn parse, void *out,
                         store_done_fn done, void *arg);

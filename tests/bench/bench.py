@@ -20,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import Redis, free_port, lua_scripts, sha256, wait_until  # noqa: E402
+from harness import Cluster, Redis, free_port, lua_scripts, sha256, wait_until  # noqa: E402
 import corpus_split  # noqa: E402
 
 KEY = "bench-cms-key-0123456789abcdef"
@@ -63,10 +63,12 @@ def filter_speed(binary, tmp, runs=3):
         " / ".join("%d" % x for x in worst["learn"]), " / ".join("%d" % x for x in worst["classify"])))
 
 
-def lua_script(path):
+def lua_script(path, sites=("bench",)):
     """A wrk script that rotates real corpus bodies, client IPs, authors,
     threads and comment ids, so rate limits and duplicates behave as with
-    real traffic (each body is made unique with a counter)."""
+    real traffic (each body is made unique with a counter), and the sites,
+    each with its own CMS key (one by default: every check is the bench
+    site's)."""
     bodies = []
     for name in ("sms.jsonl", "youtube-dev.jsonl"):
         with open(os.path.join(ROOT, "tests", "data", name), encoding="utf-8") as f:
@@ -78,6 +80,8 @@ def lua_script(path):
             s = json.dumps(b)[1:-1]  # JSON string content, pure ASCII
             f.write("[==[%s]==],\n" % s)
         f.write("}\n")
+        f.write("local sites = {%s}\n" % ", ".join("{%s, %s}" % (json.dumps(x), json.dumps(site_keys(x)[0]))
+                                                    for x in sites))
         f.write(r'''
 -- Requests are built in init(), not per request: the client's own cost per
 -- request should be as small as for the ceiling's static body, so the
@@ -96,16 +100,18 @@ end
 function init(args)
   local tag = args[1] or "r"
   local count = tonumber(args[2] or "50000")
-  local headers = {["Content-Type"] = "application/json",
-                   ["Authorization"] = "Bearer ''' + KEY + r'''"}
+  local headers = {}
+  for k, s in ipairs(sites) do
+    headers[k] = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. s[2]}
+  end
   for n = 1, count do
     local b = bodies[(n + tid * 7919) % #bodies + 1]
     local ip = string.format("10.%d.%d.%d", tid % 256, math.floor(n / 256) % 256, n % 256)
     local body = string.format(
-      '{"site":"bench","comment":{"id":"%s-%d-%d","thread_id":"a%d","body":"%s #%d"},' ..
+      '{"site":"%s","comment":{"id":"%s-%d-%d","thread_id":"a%d","body":"%s #%d"},' ..
       '"author":{"name":"reader %d","email":"r%d@example.org"},"client":{"ip":"%s"}}',
-      tag, tid, n, n % 500, b, n, n % 5000, n % 5000, ip)
-    reqs[n] = wrk.format("POST", "/v1/check", headers, body)
+      sites[n % #sites + 1][1], tag, tid, n, n % 500, b, n, n % 5000, n % 5000, ip)
+    reqs[n] = wrk.format("POST", "/v1/check", headers[n % #sites + 1], body)
   end
 end
 request = function()
@@ -462,6 +468,198 @@ def latency_rounds(servers, a, cbin, ceiling):
               % (median(p50r), median(p99r), ", ".join("%.2f" % x for x in p99r)))
 
 
+def site_keys(site):
+    """(CMS key, admin key) of a site: KEY and ADMIN for the bench site,
+    keys of their own for the cluster comparison's (a key serves one site)."""
+    if site == "bench":
+        return KEY, ADMIN
+    return "bench-cms-key-%s-0123456789abcdef" % site, "bench-admin-key-%s-0123456789abcdef" % site
+
+
+def bench_site(big, site="bench"):
+    """A site's settings as the bench site has them (its keys, buckets
+    'big', words)."""
+    cms, admin = site_keys(site)
+    return {"keys": [{"id": site + "-cms", "role": "cms", "sha256": sha256(cms)},
+                     {"id": site + "-admin", "role": "admin", "sha256": sha256(admin)}],
+            "rate_limits": {k: big for k in ("ip", "ip_prefix", "author", "thread", "site")},
+            "api_rate_limit": big,
+            "words": {"blocked": ["viagra", "casino bonus"], "suspect": ["bitcoin", "forex"]}}
+
+
+def cluster_sites(cluster, per_master=2):
+    """Site names whose hash tag {site} falls on each master of 'cluster'
+    'per_master' times (by CLUSTER SLOTS), so that every master gets an
+    equal share of the checks."""
+    owner = {}
+    for lo, hi, m, *_ in cluster.nodes[0].cmd("CLUSTER", "SLOTS"):
+        owner.update({s: int(m[1]) for s in range(lo, hi + 1)})
+    sites, per = [], {}
+    for i in range(10000):
+        name = "bench%d" % i
+        port = owner[Cluster.slot("{%s}" % name)]
+        if per.get(port, 0) < per_master:
+            per[port] = per.get(port, 0) + 1
+            sites.append(name)
+        if len(sites) == per_master * cluster.nmasters:
+            return sites, [owner[Cluster.slot("{%s}" % x)] for x in sites]
+    raise RuntimeError("no sites found for every master")
+
+
+def check_once(port, site):
+    """One check of 'site', its JSON answer (to see it is not degraded)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = {"site": site, "comment": {"id": "probe-%s" % site, "thread_id": "p", "body": "A probe comment"},
+            "author": {"name": "probe", "email": "probe@example.org"}, "client": {"ip": "192.0.2.1"}}
+    c.request("POST", "/v1/check", json.dumps(body),
+              {"Authorization": "Bearer " + site_keys(site)[0], "Content-Type": "application/json"})
+    r = c.getresponse()
+    out = (r.status, json.loads(r.read()))
+    c.close()
+    return out
+
+
+def cluster_bench(a):
+    """issue 21 point 6: checks/s with one Redis and with a Redis Cluster
+    of 3 masters (no replicas), the same modgate binary and settings,
+    measured in alternation in this run; Redis and modgate CPU per check
+    for each; then the scale-up on paper from the measured Redis CPU per
+    check. On a machine with fewer cores than masters + modgate + wrk the
+    ratio shows what routing costs, not what more masters bring."""
+    tmp = tempfile.mkdtemp(prefix="modgate-bench-cluster-")
+    procs = []
+    # No persistence for either, as in the main part.
+    single = Redis(tmp, aof=False, name="single")
+    cluster = Cluster(tmp, masters=3, replicas=0, aof=False, name="cluster")
+    try:
+        single.start()
+        cluster.start()
+        masters = cluster.nodes[:cluster.nmasters]
+        sites, owners = cluster_sites(cluster)
+        # The bench's wrk script, given all the sites: it builds its
+        # requests up front and gives request n the site n mod 6, so every
+        # connection's consecutive checks go round the sites and each
+        # master gets a third of the checks (two sites each), at the same
+        # client cost per request as the main part's one-site script.
+        script = os.path.join(tmp, "check-sites.lua")
+        lua_script(script, sites)
+        big = {"capacity": 1e9, "per_minute": 1}  # as in the main part
+        setups = {}
+        for name, rcfg, nodes in (("single Redis", {"url": "redis://127.0.0.1:%d/0" % single.port}, [single]),
+                                  ("cluster, 3 masters", {"cluster": {"nodes": cluster.seeds()}}, masters)):
+            d = os.path.join(tmp, "mg-%d" % len(setups))
+            os.makedirs(d)
+            port = free_port()
+            cfg = {"listen": "127.0.0.1:%d" % port, "log_level": "warn", "redis": rcfg,
+                   "sites": {s: bench_site(big, s) for s in sites}}
+            cfg_path = os.path.join(d, "bench.json")
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f)
+            env = dict(os.environ)
+            env.pop("MODGATE_REDIS_URL", None)
+            env.pop("MODGATE_LISTEN", None)
+            env["MODGATE_SPOOL_DIR"] = d  # each its own journal
+            for s in sites:  # every site's model learnt from both corpora, as in the main part
+                for corpus in ("sms", "youtube-dev"):
+                    subprocess.run([os.path.abspath(a.bin), "learn", "--config", cfg_path, "--site", s,
+                                    os.path.join(ROOT, "tests", "data", corpus + ".jsonl")], check=True, env=env,
+                                   capture_output=True)
+            mg = start([os.path.abspath(a.bin), "serve", "--config", cfg_path], port, env=env)
+            procs.append(mg)
+
+            def models_ready(port=port):
+                import http.client
+                for s in sites:
+                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    c.request("GET", "/v1/sites/%s/model" % s,
+                              headers={"Authorization": "Bearer " + site_keys(s)[1]})
+                    m = json.loads(c.getresponse().read())
+                    c.close()
+                    if not (m.get("loaded") and m.get("opinion")):
+                        return False
+                return True
+            assert wait_until(models_ready, 60), "%s: the sites' Bayes models did not load" % name
+            for s in sites:
+                st, r = check_once(port, s)
+                assert st == 200 and r.get("degraded") is False, (name, s, st, r)
+            url = "http://127.0.0.1:%d/v1/check" % port
+            run_wrk(url, script, 64, 2, 3, ("warm", "40000"))  # as the main part warms up
+            setups[name] = {"url": url, "mg": mg, "nodes": nodes}
+        per_thread = str(max(20000, 15000 * a.secs))
+        res = {name: [] for name in setups}
+        node_cpu = [0.0] * len(masters)
+        for rnd in range(a.rounds):
+            # Each round both, in turn, the order swapped every round: a slow
+            # minute of this shared machine hits both alike.
+            order = list(setups) if rnd % 2 == 0 else list(setups)[::-1]
+            for name in order:
+                su = setups[name]
+                m0 = cpu_s(su["mg"].pid)
+                r0 = [cpu_s(n.proc.pid) for n in su["nodes"]]
+                r = run_wrk(su["url"], script, 64, 2, a.secs, ("c%d" % rnd, per_thread))
+                n = r["rps"] * a.secs
+                rd = [cpu_s(x.proc.pid) - y for x, y in zip(su["nodes"], r0)]
+                r["mg_us"] = (cpu_s(su["mg"].pid) - m0) / n * 1e6
+                r["redis_us"] = sum(rd) / n * 1e6
+                if su["nodes"] is masters:
+                    node_cpu = [x + y for x, y in zip(node_cpu, rd)]
+                res[name].append(r)
+        cores = os.cpu_count()
+        print("\nsingle Redis against a Redis Cluster of 3 masters (no replicas; neither persists), the same modgate")
+        print("binary and settings, %d sites whose {site} slots put two on each master (%s), checks going round"
+              % (len(sites), ", ".join("%s on :%d" % x for x in zip(sites, owners))))
+        print("the sites; /v1/check at 64 connections, median of %d rounds of %d s in alternation, wrk, modgate"
+              % (a.rounds, a.secs))
+        print("and every Redis on the same %d cores\n" % cores)
+        print("| Redis | checks/s at 64 conns (rounds) | p50 / p99 (ms) | Redis CPU per check (us) "
+              "| modgate CPU per check (us) | non-2xx |")
+        print("|---|---|---|---|---|---|")
+        med = {}
+        for name, rs in res.items():
+            med[name] = {k: median([x[k] for x in rs]) for k in ("rps", "p50", "p99", "redis_us", "mg_us")}
+            mm = med[name]
+            print("| %s | %.0f (%s) | %.3f / %.3f | %.1f | %.1f | %d |" % (
+                name, mm["rps"], ", ".join("%.0f" % x["rps"] for x in rs), mm["p50"], mm["p99"], mm["redis_us"],
+                mm["mg_us"], sum(x["non2xx"] for x in rs)))
+        s1, cl = med["single Redis"], med["cluster, 3 masters"]
+        ratios = [c["rps"] / s["rps"] for c, s in zip(res["cluster, 3 masters"], res["single Redis"])]
+        print("\nratio cluster / single, checks/s = %.2f (rounds: %s)" % (median(ratios),
+                                                                      ", ".join("%.2f" % x for x in ratios)))
+        tot = sum(node_cpu) or 1
+        print("the masters' shares of the cluster's Redis CPU: %s" % ", ".join(
+            "%.0f%% (:%d)" % (100 * x / tot, n.port) for x, n in zip(node_cpu, masters)))
+        R, M = s1["redis_us"], cl["mg_us"]
+        one = 1e6 / R
+        print("\non paper: a check costs Redis %.1f us of CPU (single Redis, measured above), so one Redis core" % R)
+        print("carries about %.0f checks/s; 3 masters on 3 cores of their own carry about 3 x %.0f = %.0f checks/s,"
+              % (one, one, 3 * one))
+        print("N masters about N times one, until modgate's own CPU is the limit: at %.1f us of modgate CPU per check"
+              % M)
+        print("(cluster, measured above) one modgate core carries about %.0f checks/s, so %.0f checks/s need about"
+              % (1e6 / M, 3 * one))
+        print("%.1f cores of modgate instances besides the masters' 3 (and the clients' own)." % (3 * one * M / 1e6))
+        if cores < 3 + 1:
+            print("On this %d-core machine the three masters, modgate and wrk share %d cores: the ratio %.2f above"
+                  % (cores, cores, median(ratios)))
+            print("shows what the routing costs (more Redis connections, more and smaller batches per node: Redis")
+            print("CPU per check %.1f us single, %.1f us cluster; modgate %.1f us single, %.1f us cluster), not the"
+                  % (R, cl["redis_us"], s1["mg_us"], M))
+            print("scale-up, which needs the masters on cores (or machines) of their own.")
+        else:
+            print("On this %d-core machine the masters still share cores with modgate and wrk: the ratio %.2f above"
+                  % (cores, median(ratios)))
+            print("mixes the routing cost (Redis CPU per check %.1f us single, %.1f us cluster; modgate %.1f us"
+                  % (R, cl["redis_us"], s1["mg_us"]))
+            print("single, %.1f us cluster) with part of the scale-up." % M)
+    finally:
+        for p in procs:
+            stop(p)
+        single.stop()
+        cluster.stop()
+        shutil.rmtree(tmp, True)
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -482,9 +680,21 @@ def main():
     ap.add_argument("--premod-author", action="store_true",
                     help="have the bench site's moderators pre-moderate one author (api.md 2.15; none of the "
                          "checks' authors), so every check of an author carries the texts of a rule's hold")
-    ap.add_argument("--only", choices=("moderation", "latency"),
-                    help="run only this part (latency: one connection, modgate against the ceiling's rl mode)")
+    ap.add_argument("--cluster", action="store_true",
+                    help="then compare checks/s with one Redis and with a Redis Cluster of 3 masters, in "
+                         "alternation (the options above that fill Redis apply to the main part only)")
+    ap.add_argument("--only", choices=("moderation", "latency", "cluster"),
+                    help="run only this part (latency: one connection, modgate against the ceiling's rl mode; "
+                         "cluster: only the --cluster comparison)")
     a = ap.parse_args()
+    if a.only != "cluster":
+        bench(a)
+    if a.cluster or a.only == "cluster":
+        cluster_bench(a)
+
+
+def bench(a):
+    """Everything but the cluster comparison."""
     tmp = tempfile.mkdtemp(prefix="modgate-bench-")
     procs = []
     # No persistence, as in the ceiling's own instructions: the bench
@@ -533,12 +743,7 @@ def main():
             filter_speed(os.path.abspath(a.bin), tmp)
         cfg = {"listen": "127.0.0.1:%d" % port, "log_level": "warn",
                "redis": {"url": "redis://127.0.0.1:%d/0" % redis.port},
-               "sites": {"bench": {
-                   "keys": [{"id": "bench-cms", "role": "cms", "sha256": sha256(KEY)},
-                            {"id": "bench-admin", "role": "admin", "sha256": sha256(ADMIN)}],
-                   "rate_limits": {k: big for k in ("ip", "ip_prefix", "author", "thread", "site")},
-                   "api_rate_limit": big,
-                   "words": {"blocked": ["viagra", "casino bonus"], "suspect": ["bitcoin", "forex"]}},
+               "sites": {"bench": bench_site(big),
                    # a site of its own for the captcha rates, so that the
                    # check runs above do exactly what they did before
                    "cap": {"keys": [{"id": "cap-cms", "role": "cms", "sha256": sha256(CAP_KEY)}],

@@ -229,6 +229,177 @@ class Sentinel(Redis):
         return h, int(p)
 
 
+class Cluster:
+    """A throwaway Redis Cluster: 'masters' redis-servers in cluster mode,
+    each with 'replicas' replicas, slots split evenly, on loopback ports.
+    Made with CLUSTER ADDSLOTSRANGE, MEET and REPLICATE (no redis-cli)."""
+
+    def __init__(self, tmp, masters=3, replicas=1, node_timeout_ms=1000, name="cluster", aof=True):
+        """aof: each node's appendonly (False for the bench: no persistence)."""
+        self.nodes = []
+        self.bus = []
+        for i in range((replicas + 1) * masters):
+            # the bus port given: port + 10000, its default, may be taken or past 65535
+            self.bus.append(free_port())
+            self.nodes.append(Redis(tmp, aof=aof, args=("--cluster-enabled", "yes", "--cluster-port", str(self.bus[-1]),
+                                               "--cluster-config-file", "nodes-%d.conf" % i, "--cluster-node-timeout",
+                                               str(node_timeout_ms), "--appendfsync", "everysec"),
+                                    name="%s-%d" % (name, i)))
+        self.nmasters = masters
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+        m = self.nodes[:self.nmasters]
+        per = 16384 // self.nmasters
+        for i, n in enumerate(m):
+            hi = 16383 if i == self.nmasters - 1 else (i + 1) * per - 1
+            n.cmd("CLUSTER", "ADDSLOTSRANGE", i * per, hi)
+        for n in self.nodes[1:]:
+            n.cmd("CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port, self.bus[0])
+        if not wait_until(lambda: all(len(self.known(n)) == len(self.nodes) for n in self.nodes), 20):
+            raise RuntimeError("the cluster nodes did not meet")
+        for i, r in enumerate(self.nodes[self.nmasters:]):
+            master = m[i % self.nmasters]
+            r.cmd("CLUSTER", "REPLICATE", master.cmd("CLUSTER", "MYID"))
+        if not wait_until(lambda: all(n.cmd("CLUSTER", "INFO").find("cluster_state:ok") >= 0
+                                      for n in self.nodes), 20):
+            raise RuntimeError("the cluster did not come up")
+        if not wait_until(lambda: all(r.cmd("ROLE")[0] == "slave" and r.cmd("ROLE")[3] == "connected"
+                                      for r in self.nodes[self.nmasters:]), 20):
+            raise RuntimeError("the cluster replicas did not sync")
+
+    @staticmethod
+    def known(n):
+        return [l for l in n.cmd("CLUSTER", "NODES").splitlines() if l.strip()]
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+
+    def seeds(self):
+        return ["127.0.0.1:%d" % n.port for n in self.nodes[:self.nmasters]]
+
+    @staticmethod
+    def slot(key):
+        """Redis's key slot: CRC16 (XMODEM) of the hash tag, mod 16384."""
+        k = key.encode() if isinstance(key, str) else key
+        a = k.find(b"{")
+        if a >= 0:
+            b = k.find(b"}", a + 1)
+            if b > a + 1:
+                k = k[a + 1:b]
+        crc = 0
+        for ch in k:
+            crc ^= ch << 8
+            for _ in range(8):
+                crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+                crc &= 0xFFFF
+        return crc % 16384
+
+    def master_of(self, slot):
+        """The node (a Redis) serving 'slot' as master, by CLUSTER SLOTS."""
+        for n in self.nodes:
+            if n.proc is None:
+                continue
+            try:
+                for lo, hi, m, *_ in n.cmd("CLUSTER", "SLOTS"):
+                    if lo <= slot <= hi:
+                        return next(x for x in self.nodes if x.port == int(m[1]))
+                return None
+            except (OSError, RuntimeError):
+                continue
+        return None
+
+    def node_id(self, n):
+        return n.cmd("CLUSTER", "MYID")
+
+    def migrate_slot(self, slot, dst, batch=10, between=None):
+        """Move 'slot' to node 'dst' as redis-cli --cluster reshard does:
+        IMPORTING / MIGRATING, MIGRATE its keys 'batch' at a time (calling
+        between() after each batch), then SETSLOT NODE everywhere."""
+        src = self.master_of(slot)
+        sid, did = self.node_id(src), self.node_id(dst)
+        dst.cmd("CLUSTER", "SETSLOT", slot, "IMPORTING", sid)
+        src.cmd("CLUSTER", "SETSLOT", slot, "MIGRATING", did)
+        moved = 0
+        while True:
+            keys = src.cmd("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            if not keys:
+                break
+            src.cmd("MIGRATE", "127.0.0.1", dst.port, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+            if between:
+                between()
+        for n in (dst, src):
+            n.cmd("CLUSTER", "SETSLOT", slot, "NODE", did)
+        for n in self.nodes:
+            if n.proc is not None and n not in (src, dst) and n.role() == "master":
+                n.cmd("CLUSTER", "SETSLOT", slot, "NODE", did)
+        return moved
+
+
+class HeldLoad:
+    """Background load while a test runs (use 'with'): 'threads' keep-alive
+    connections to the service on 'port', each sending a held comment (the
+    suspect word) of 'site' with 'key' every 'gap' s from addresses of its
+    own, each answer sorted: stored, pending (spooled) or anything else
+    (a failure, kept in .odd). Ids by outcome in .ids; .slowest is the
+    longest answer in s."""
+
+    def __init__(self, port, key, site="news", threads=4, gap=0.01):
+        self.port, self.key, self.site, self.gap = port, key, site, gap
+        self.odd = []
+        self.slowest = 0.0
+        self.ids = {"stored": [], "pending": [], "other": []}
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.ts = [threading.Thread(target=self.run, args=(k,)) for k in range(threads)]
+
+    def run(self, k):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        i = 0
+        while not self.stop_flag.is_set():
+            i += 1
+            cid = "load-%d-%d-%d-%d" % (os.getpid(), id(self) % 100000, k, i)
+            ip = "198.51.%d.%d" % (k, i % 250 + 1)
+            c.request("POST", "/v1/check",
+                      json.dumps(comment("Is crypto the answer, load %d/%d?" % (k, i), ip=ip, cid=cid,
+                                         site=self.site)),
+                      {"Authorization": "Bearer " + self.key, "Content-Type": "application/json"})
+            t0 = time.monotonic()
+            resp = c.getresponse()
+            r = json.loads(resp.read())
+            took = time.monotonic() - t0
+            kind = "other"
+            if resp.status == 200 and r.get("decision") == "hold":
+                kind = "stored" if r.get("stored") is True else "pending" if r.get("pending") is True else "other"
+            with self.lock:
+                self.slowest = max(self.slowest, took)
+                self.ids[kind].append(cid)
+                if kind == "other":
+                    self.odd.append((resp.status, r))
+            time.sleep(self.gap)
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+        for t in self.ts:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for t in self.ts:
+            t.join()
+        self.secs = time.monotonic() - self.t0
+
+    def report(self, what):
+        n = sum(len(v) for v in self.ids.values())
+        print("     %s, under load: %d checks in %.1f s (%.0f/s): %d stored, %d pending, %d other; slowest "
+              "answer %.0f ms" % (what, n, self.secs, n / self.secs, len(self.ids["stored"]),
+                                  len(self.ids["pending"]), len(self.ids["other"]), 1000 * self.slowest))
+
+
 def base_config(redis_port, **site_overrides):
     site = {
         "keys": [

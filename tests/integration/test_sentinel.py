@@ -11,19 +11,17 @@ master and a replica of their own, what min_replicas_acked does when the
 replica stops acknowledging. Real processes, real HTTP. Prints "N
 passed, N failed"."""
 import copy
-import http.client
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ADMIN_KEY, CMS_KEY, MOD_KEY, ROOT, Redis, Sentinel, Service, base_config, comment,  # noqa: E402
+from harness import (HeldLoad, ADMIN_KEY, CMS_KEY, MOD_KEY, ROOT, Redis, Sentinel, Service, base_config, comment,  # noqa: E402
                      no_starter, run_tests, sha256, start, wait_until)
 
 ctx = {}
@@ -89,59 +87,8 @@ def until_stored(what, since):
     return ok
 
 
-class Load:
-    """Background load while a test runs: 'threads' keep-alive connections
-    each sending a held comment (the suspect word) every 'gap' s, from
-    addresses of their own (a few hundred checks a second in all), each
-    answer sorted: stored, pending (spooled), or anything else (a
-    failure, kept in .odd). Ids by outcome in .ids."""
-
-    def __init__(self, threads=4, gap=0.01):
-        self.gap = gap
-        self.odd = []
-        self.ids = {"stored": [], "pending": [], "other": []}
-        self.stop_flag = threading.Event()
-        self.lock = threading.Lock()
-        self.ts = [threading.Thread(target=self.run, args=(k,)) for k in range(threads)]
-
-    def run(self, k):
-        c = http.client.HTTPConnection("127.0.0.1", svc().port, timeout=10)
-        i = 0
-        while not self.stop_flag.is_set():
-            i += 1
-            cid = "load-%d-%d-%d" % (os.getpid(), k, i)
-            ip = "198.51.%d.%d" % (k, i % 250 + 1)
-            c.request("POST", "/v1/check", json.dumps(comment("Is crypto the answer, load %d/%d?" % (k, i), ip=ip,
-                                                              cid=cid)),
-                      {"Authorization": "Bearer " + CMS_KEY, "Content-Type": "application/json"})
-            resp = c.getresponse()
-            r = json.loads(resp.read())
-            kind = "other"
-            if resp.status == 200 and r.get("decision") == "hold":
-                kind = "stored" if r.get("stored") is True else "pending" if r.get("pending") is True else "other"
-            with self.lock:
-                self.ids[kind].append(cid)
-                if kind == "other":
-                    self.odd.append((resp.status, r))
-            time.sleep(self.gap)
-
-    def __enter__(self):
-        self.t0 = time.monotonic()
-        for t in self.ts:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_flag.set()
-        for t in self.ts:
-            t.join()
-        self.secs = time.monotonic() - self.t0
-
-    def report(self, what):
-        n = sum(len(v) for v in self.ids.values())
-        print("     %s, under load: %d checks in %.1f s (%.0f/s): %d stored, %d pending, %d other" % (
-            what, n, self.secs, n / self.secs, len(self.ids["stored"]), len(self.ids["pending"]),
-            len(self.ids["other"])))
+def Load():
+    return HeldLoad(svc().port, CMS_KEY)
 
 
 def test_the_master_comes_from_the_sentinels():
@@ -156,6 +103,7 @@ def test_the_master_comes_from_the_sentinels():
 def test_a_planned_switch_is_followed():
     old = master_now()
     assert old is not None
+    pending_before = len(ctx["pending"])
     with Load() as load:
         time.sleep(1)
         t0 = time.monotonic()
@@ -170,6 +118,11 @@ def test_a_planned_switch_is_followed():
     ev = redis_events()
     assert ev.get("master_moved", 0) >= 1 and ev.get("held_sent_again", 0) >= 1, ev
     assert not load.ids["other"], load.odd[:3]
+    # +promoted-slave moves modgate to the new master as soon as it is one, and the replicas (repl-diskless-
+    # sync-delay 0) resync at once: no check waited past the command timeout
+    assert not load.ids["pending"] and len(ctx["pending"]) == pending_before, \
+        "%d checks answered pending in a planned switch" % (len(load.ids["pending"]) + len(ctx["pending"]) -
+                                                            pending_before)
     ctx["stored"] += load.ids["stored"]
     ctx["pending"] += load.ids["pending"]
     assert wait_until(lambda: stored_on(other, ctx["stored"]), 10), "a comment answered stored is not on the master"
@@ -343,9 +296,11 @@ def main():
     only = start(ctx)
     ctx["redis"].stop()  # this test runs its own servers
     tmp = ctx["tmp"]
-    master = Redis(tmp, name="master")
+    # a replica resynced in full after a failover starts at once, not after diskless sync's default 5 s
+    fast = ("--repl-diskless-sync-delay", "0")
+    master = Redis(tmp, name="master", args=fast)
     master.start()
-    replicas = [Redis(tmp, name="replica%d" % i, args=("--replicaof", "127.0.0.1", str(master.port)))
+    replicas = [Redis(tmp, name="replica%d" % i, args=("--replicaof", "127.0.0.1", str(master.port)) + fast)
                 for i in range(2)]
     for replica in replicas:
         replica.start()
@@ -360,6 +315,7 @@ def main():
     cfg["redis"]["sentinel"] = {"master": "mymaster", "nodes": ["127.0.0.1:%d" % s.port for s in sentinels]}
     cfg["admin_keys"] = [{"id": "ops", "role": "admin", "sha256": sha256(OPS_KEY)}]
     cfg["redis"]["min_replicas_acked"] = 1
+    cfg["redis"]["command_timeout_ms"] = 1000
     s = Service(ctx["bin"], tmp, copy.deepcopy(cfg))
     s.start()
     ctx["svc"] = s
