@@ -14,6 +14,7 @@ local queue_index = { "mq_ix", "mq_rank", "mq_index", "mq_log", "mq_sweep", "hk_
 local queue_put = { "mq_put", "mq_has", "mq_drop", "mq_over", "mq_evict" }
 local bayes_change = { "bayes_change" }
 local rep = { "rep_read", "rep_add", "rep_status", "rep_view", "rep_count", "rep_uncount" }
+local lesson = { "mq_lesson" }
 
 -- 'names' as luacheck's ignore list for functions defined and not used.
 local function exported(names)
@@ -36,6 +37,7 @@ files[D .. "lib/queue_index.lua"] = { ignore = exported(queue_index) }
 files[D .. "lib/queue_put.lua"] = { ignore = exported(queue_put), read_globals = uses(queue_index, rep) }
 files[D .. "lib/bayes_change.lua"] = { ignore = exported(bayes_change) }
 files[D .. "lib/rep.lua"] = { ignore = exported(rep) }
+files[D .. "lib/lesson.lua"] = { ignore = exported(lesson), read_globals = bayes_change }
 files[D .. "check.lua"] = { read_globals = uses(queue_index, queue_put, rep) }
 files[D .. "hold.lua"] = { read_globals = uses(queue_index, queue_put, rep) }
 files[D .. "queue_migrate.lua"] = { read_globals = uses(queue_index, queue_put, rep) }
@@ -43,5 +45,6 @@ files[D .. "queue_list.lua"] = { read_globals = queue_index }
 files[D .. "queue_get.lua"] = { read_globals = rep }
 files[D .. "authors.lua"] = { read_globals = uses(queue_index, rep) }
 files[D .. "report.lua"] = { read_globals = queue_index }
-files[D .. "queue_act.lua"] = { read_globals = uses(queue_index, bayes_change, rep) }
+files[D .. "queue_act.lua"] = { read_globals = uses(queue_index, bayes_change, rep, lesson) }
+files[D .. "lesson.lua"] = { read_globals = uses(bayes_change, lesson) }
 files[D .. "learn.lua"] = { read_globals = bayes_change }

@@ -132,7 +132,8 @@ LUA_SCRIPTS := CHECK_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+check
                QUEUE_LIST_LUA=lib/queue_index.lua+queue_list.lua \
                QUEUE_GET_LUA=lib/rep.lua+queue_get.lua AUTHORS_LUA=lib/queue_index.lua+lib/rep.lua+authors.lua REPORT_LUA=lib/queue_index.lua+report.lua WEBHOOKS_LUA=webhooks.lua \
                QUEUE_FETCH_LUA=queue_fetch.lua \
-               QUEUE_ACT_LUA=lib/queue_index.lua+lib/bayes_change.lua+lib/rep.lua+queue_act.lua \
+               QUEUE_ACT_LUA=lib/queue_index.lua+lib/bayes_change.lua+lib/rep.lua+lib/lesson.lua+queue_act.lua \
+               LESSON_LUA=lib/bayes_change.lua+lib/lesson.lua+lesson.lua LESSON_DONE_LUA=lesson_done.lua LESSONS_DUE_LUA=lessons_due.lua \
                QUEUE_STREAM_LUA=queue_stream.lua \
                QUEUE_MIGRATE_LUA=lib/queue_index.lua+lib/rep.lua+lib/queue_put.lua+queue_migrate.lua \
                THREADS_PUT_LUA=threads_put.lua \

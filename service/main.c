@@ -128,6 +128,7 @@ static int cmd_serve(const char *path)
     queue_init(); /* its scripts are loaded at connect with the store's */
     authors_init();
     policy_also_poll(authors_poll); /* which sites pre-moderate authors (check.c) */
+    policy_also_poll(queue_lessons_drain); /* Redis Cluster: lessons for shared models left in an outbox */
     reports_init();
     learn_wire(queue_learn_move_async); /* /v1/learn moves held comments (learn.h) */
     if (store_start() != 0) {

@@ -101,7 +101,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "conn.h"
@@ -589,8 +588,8 @@ static int wanted_changed;
 static struct redis_target target;
 static int connect_ms = 200, command_ms = 250, retry_ms = 500;
 static unsigned target_gen;
-static int live_fd = -1;         /* the sync connection's socket, under mu (see bayesdb_stop) */
-static int starter_fd = -1;      /* the starter thread's, the same way */
+static struct conn *live_conn;    /* the sync connection, under mu (bayesdb_stop cuts it) */
+static struct conn *starter_conn; /* the starter thread's, the same way */
 
 static pthread_t sync_thr;
 static int running;
@@ -760,15 +759,15 @@ static int load_learn_script(struct conn *c)
 
 /* A blocking connection to 't' (AUTH, SELECT, the learn script loaded),
  * with 'cmd_ms' as the timeout of every command. NULL with a reason. */
-static struct conn *connect_blocking(const struct redis_target *t, int conn_ms, int cmd_ms, int *fd_slot,
+static struct conn *connect_blocking(const struct redis_target *t, int conn_ms, int cmd_ms, struct conn **slot,
                                      char *err, size_t errlen)
 {
     char why[160];
     struct conn *c = conn_open(t, conn_ms, cmd_ms, why, sizeof why);
     int ok = c != NULL;
-    if (ok && fd_slot) { /* published before the first command: a stop can cut it short */
+    if (ok && slot) { /* published before the first command: a stop can cut it short */
         pthread_mutex_lock(&mu);
-        *fd_slot = conn_fd(c);
+        *slot = c;
         pthread_mutex_unlock(&mu);
         ok = !atomic_load(&quit);
     }
@@ -776,9 +775,9 @@ static struct conn *connect_blocking(const struct redis_target *t, int conn_ms, 
     if (!ok) {
         snprintf(err, errlen, "redis connect failed: %s",
                  !c ? why : conn_error(c) ? conn_error(c) : "authentication, SELECT or SCRIPT LOAD refused");
-        if (fd_slot) {
+        if (slot) {
             pthread_mutex_lock(&mu);
-            *fd_slot = -1;
+            *slot = NULL;
             pthread_mutex_unlock(&mu);
         }
         conn_close(c);
@@ -787,12 +786,12 @@ static struct conn *connect_blocking(const struct redis_target *t, int conn_ms, 
     return c;
 }
 
-/* Close a connection whose socket a stop may shut down ('*slot'): the
- * slot is cleared first, so that a stop never shuts a reused number. */
-static void drop_published(struct conn **c, int *slot)
+/* Close a connection a stop may cut ('*slot'): the slot is cleared
+ * first, so that a stop never cuts a closed one. */
+static void drop_published(struct conn **c, struct conn **slot)
 {
     pthread_mutex_lock(&mu);
-    *slot = -1;
+    *slot = NULL;
     pthread_mutex_unlock(&mu);
     conn_close(*c);
     *c = NULL;
@@ -800,7 +799,7 @@ static void drop_published(struct conn **c, int *slot)
 
 static void drop_sync_conn(struct conn **c)
 {
-    drop_published(c, &live_fd);
+    drop_published(c, &live_conn);
     atomic_store(&connected, 0);
 }
 
@@ -1436,7 +1435,7 @@ static void *starter_main(void *arg)
         unsigned g = target_gen + sentinel_gen(); /* the config's target, or the master, moved */
         pthread_mutex_unlock(&mu);
         if (c && g != gen)
-            drop_published(&c, &starter_fd);
+            drop_published(&c, &starter_conn);
         int wait_ms = VERIFY_MS;
         if (starter_wanted()) {
             char err[200];
@@ -1445,11 +1444,11 @@ static void *starter_main(void *arg)
                  * for the ones before it, so the timeout is generous. A
                  * stop shuts its socket down: a Redis that hangs does not
                  * hold the stop for that long. */
-                c = connect_blocking(&t, cms, kms > 5000 ? kms : 5000, &starter_fd, err, sizeof err);
+                c = connect_blocking(&t, cms, kms > 5000 ? kms : 5000, &starter_conn, err, sizeof err);
                 gen = g;
             }
             if (c && starter_ensure(c, e))
-                drop_published(&c, &starter_fd);
+                drop_published(&c, &starter_conn);
             if (!c)
                 wait_ms = rms; /* the sync thread logs why Redis is away */
         }
@@ -1460,7 +1459,7 @@ static void *starter_main(void *arg)
         }
     }
     if (c)
-        drop_published(&c, &starter_fd);
+        drop_published(&c, &starter_conn);
     entry_free(e);
     return NULL;
 }
@@ -1606,7 +1605,7 @@ static void *sync_main(void *arg)
         if (!c) {
             char err[200];
             /* XREAD BLOCK holds its answer for up to BLOCK_MS. */
-            c = connect_blocking(&t, cms, kms + BLOCK_MS, &live_fd, err, sizeof err);
+            c = connect_blocking(&t, cms, kms + BLOCK_MS, &live_conn, err, sizeof err);
             sodium_memzero(&t, sizeof t);
             if (!c) {
                 if (!down_logged)
@@ -1712,8 +1711,8 @@ void bayesdb_stop(void)
     if (running) {
         atomic_store(&quit, 1);
         pthread_mutex_lock(&mu);
-        if (live_fd >= 0) /* cut short a blocking XREAD or a load */
-            shutdown(live_fd, SHUT_RDWR);
+        if (live_conn) /* cut short a blocking XREAD or a load */
+            conn_cut(live_conn);
         pthread_cond_signal(&wake);
         pthread_mutex_unlock(&mu);
         pthread_join(sync_thr, NULL);
@@ -1722,8 +1721,8 @@ void bayesdb_stop(void)
     if (starter_running) { /* quit is set: it stops within 50 ms, its Redis call cut short */
         atomic_store(&quit, 1);
         pthread_mutex_lock(&mu);
-        if (starter_fd >= 0)
-            shutdown(starter_fd, SHUT_RDWR);
+        if (starter_conn)
+            conn_cut(starter_conn);
         pthread_mutex_unlock(&mu);
         pthread_join(starter_thr, NULL);
         starter_running = 0;

@@ -511,12 +511,14 @@ static void acted(struct http_request *req, struct http_response *resp)
             reply_error(resp, 409, "tok_version_mismatch",
                         "model \"%s\" holds tokens of another tokenizer version: nothing was changed",
                         st->site->bayes.model);
-        else
+        else {
+            LOG_WARN(req->id, "moderation: site %s: an action failed: %.160s", st->site->name, a->res.error);
             reply_error(resp, a->res.rc == -1 ? 503 : 500, a->res.rc == -1 ? "redis_unavailable" : "internal",
                         a->res.rc == -1 ? "the action was not confirmed as stored (Redis did not answer in time, or "
                                           "too few replicas acknowledged it: redis.min_replicas_acked); it may have "
                                           "been applied: show the comment again before deciding it"
                                         : "Redis refused the action; nothing was changed");
+        }
         json_decref(r);
         mod_cleanup(req);
         return;

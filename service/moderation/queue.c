@@ -11,6 +11,7 @@
 #include "log.h"
 #include "luascripts.h"
 #include "reply.h"
+#include "scall.h"
 #include "store.h"
 #include "util.h"
 
@@ -59,6 +60,9 @@ static struct store_script list_lua = { .src = QUEUE_LIST_LUA };
 static struct store_script get_lua = { .src = QUEUE_GET_LUA };
 static struct store_script fetch_lua = { .src = QUEUE_FETCH_LUA };
 static struct store_script act_lua = { .src = QUEUE_ACT_LUA, .durable = 1 };
+static struct store_script lesson_lua = { .src = LESSON_LUA, .durable = 1 };
+static struct store_script lesson_done_lua = { .src = LESSON_DONE_LUA };
+static struct store_script lessons_due_lua = { .src = LESSONS_DUE_LUA };
 static struct store_script stream_lua = { .src = QUEUE_STREAM_LUA };
 
 /* ---------- replies ---------- */
@@ -384,6 +388,9 @@ static void parse_act(const struct store_reply *r, const char *err, void *out)
 /* The act script for 'x', its reply read by 'parse' into 'out'. */
 static void act_send(const struct queue_act *x, store_parse_fn parse, void *out, store_done_fn done, void *arg)
 {
+    /* Redis Cluster, the model on another slot: the comment's key alone
+     * (the lesson goes into the site's outbox: see split_act) */
+    int nkeys = store_same_slot(x->site, x->model) ? 9 : 1;
     int n = 9 + 18 + (int)x->ntoks;
     const char **v = xcalloc((size_t)n, sizeof *v);
     size_t *len = xcalloc((size_t)n, sizeof *len);
@@ -406,7 +413,7 @@ static void act_send(const struct queue_act *x, store_parse_fn parse, void *out,
     snprintf(nums[4], sizeof nums[4], "%lld", x->audit_ms);
     snprintf(nums[5], sizeof nums[5], "%d", BAYESDB_CALIB_MAX);
     int k = 0;
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < nkeys; i++)
         v[k++] = keys[i];
     const char *argv[] = { p, x->id, x->action, x->to, x->from, x->ver, x->by, x->note ? x->note : "",
                            x->reason ? x->reason : "", x->teach, nums[0], nums[1], nums[2], nums[3], nums[4], x->fp,
@@ -417,18 +424,226 @@ static void act_send(const struct queue_act *x, store_parse_fn parse, void *out,
         snprintf(hex + 17 * i, 17, "%016llx", (unsigned long long)x->toks[i]);
         v[k++] = hex + 17 * i;
     }
+    n = k;
     for (int i = 0; i < n; i++)
         len[i] = strlen(v[i]);
-    store_script_async(&act_lua, x->site, 9, n, v, len, parse, out, done, arg);
+    store_script_async(&act_lua, x->site, nkeys, n, v, len, parse, out, done, arg);
     free(hex);
     free(v);
     free(len);
 }
 
+/* ---------- a model on another Redis Cluster slot ----------
+ *
+ * A model shared by several sites lives under its own hash tag; in a
+ * Redis Cluster its slot is not its sites', and one script cannot both
+ * move a comment and teach the model. Then an action goes in two steps:
+ * the act script moves the comment and writes the lesson into the site's
+ * outbox (P lessons, in the same call), and the lesson script teaches the
+ * model on its slot; a third call takes the lesson out of the outbox. A
+ * lesson left there (Redis or this instance failed between the steps) is
+ * taught by the drain (queue_lessons_drain) a few seconds later: the
+ * lesson script is idempotent, so one taught twice teaches once. The
+ * moderator's answer says what the filter did when the lesson was taught
+ * in time, else that it was queued. */
+
+struct split_act {
+    int split;                   /* the act answered "ok" with a lesson queued */
+    struct scall s1;             /* the act script's answer, as strings */
+    struct scall s2;             /* the lesson script's */
+    char model[65];
+    store_parse_fn parse;        /* the caller's */
+    void *out;
+    store_done_fn done;
+    void *arg;
+};
+
+/* The lesson script for outbox entry 'entry' of a comment of a site whose
+ * model is 'model'. Returns 0, or -1 for an entry that is not one. */
+static int lesson_send(const char *mname, const char *entry, struct scall *s, store_done_fn done, void *arg,
+                       int wait)
+{
+    json_t *e = json_loads(entry, 0, NULL);
+    const char *fp = json_string_value(json_object_get(e, "fp")), *lfp = json_string_value(json_object_get(e, "lfp"));
+    if (!fp || !lfp) {
+        json_decref(e);
+        return -1;
+    }
+    char keys[8][360], nums[3][24];
+    static const char *const what[8] = { "spam", "ham", "meta", NULL, "events", NULL, "calib", "calib:order" };
+    for (int i = 0; i < 8; i++)
+        if (what[i])
+            snprintf(keys[i], sizeof keys[i], "mg:{%s}:bayes:%s", mname, what[i]);
+    snprintf(keys[3], sizeof keys[3], "mg:{%s}:bayes:doc:%s", mname, fp);
+    snprintf(keys[5], sizeof keys[5], "mg:{%s}:bayes:doc:%s", mname, lfp[0] ? lfp : fp);
+    json_decref(e);
+    snprintf(nums[0], sizeof nums[0], "%d", TOK_VERSION);
+    snprintf(nums[1], sizeof nums[1], "%d", BAYESDB_STREAM_MAXLEN);
+    snprintf(nums[2], sizeof nums[2], "%d", BAYESDB_CALIB_MAX);
+    const char *argv[12] = { keys[0], keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], entry, nums[0],
+                             nums[1], nums[2] };
+    if (wait)
+        scall_run(&lesson_lua, mname, 8, 12, argv, s);
+    else
+        scall_async(&lesson_lua, mname, 8, 12, argv, s, done, arg);
+    return 0;
+}
+
+static void free_scall(void *arg)
+{
+    scall_free(arg);
+    free(arg);
+}
+
+/* Take the entry out of the site's outbox, unless replaced meanwhile:
+ * without waiting (from a store thread's callback: a wait there would
+ * wait on itself) unless 'wait'. */
+static void lesson_done(const char *site, const char *id, const char *entry, int wait)
+{
+    char key[96];
+    snprintf(key, sizeof key, "mg:{%s}:lessons", site);
+    const char *argv[3] = { key, id, entry };
+    struct scall *s = xcalloc(1, sizeof *s);
+    if (wait) {
+        scall_run(&lesson_done_lua, site, 1, 3, argv, s);
+        free_scall(s);
+    } else {
+        scall_async(&lesson_done_lua, site, 1, 3, argv, s, free_scall, s);
+    }
+}
+
+/* The act script's answer: kept as strings when it queued a lesson,
+ * else handed to the caller's parser as it is. */
+static void split_parse(const struct store_reply *r, const char *err, void *out)
+{
+    struct split_act *sa = out;
+    sa->split = is_arr(r, 13) && strcmp(str_of(r->element[0]), "ok") == 0 && str_of(r->element[12])[0];
+    if (sa->split)
+        scall_parse(r, err, &sa->s1);
+    else
+        sa->parse(r, err, sa->out);
+}
+
+/* The answer to the caller: the act script's, with what the lesson did. */
+static void split_finish(struct split_act *sa)
+{
+    size_t n = sa->s1.n;
+    struct store_reply *e = xcalloc(n, sizeof *e), **ep = xcalloc(n, sizeof *ep);
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (struct store_reply){ .type = STORE_REPLY_STRING, .str = sa->s1.v[i], .len = strlen(sa->s1.v[i]) };
+        ep[i] = &e[i];
+    }
+    struct store_reply all = { .type = STORE_REPLY_ARRAY, .elements = n, .element = ep };
+    sa->parse(&all, "", sa->out);
+    free(ep);
+    free(e);
+    scall_free(&sa->s1);
+    scall_free(&sa->s2);
+    store_done_fn fn = sa->done;
+    void *fa = sa->arg;
+    free(sa);
+    fn(fa);
+}
+
+static void set_str(struct scall *s, size_t i, const char *v)
+{
+    free(s->v[i]);
+    s->v[i] = xstrdup(v);
+}
+
+/* The lesson script answered (or not): say what it did; out of the
+ * outbox. The entry's "me" names the site and the comment: mg:{S}:ID. */
+static void lesson_taught(void *arg)
+{
+    struct split_act *sa = arg;
+    json_t *e = json_loads(sa->s1.v[12], 0, NULL);
+    const char *me = json_string_value(json_object_get(e, "me"));
+    char sname[65] = "", id[256] = "";
+    if (me && strncmp(me, "mg:{", 4) == 0 && strchr(me, '}')) {
+        const char *close = strchr(me, '}');
+        snprintf(sname, sizeof sname, "%.*s", (int)(close - me - 4), me + 4);
+        snprintf(id, sizeof id, "%s", close + 2);
+    }
+    json_decref(e);
+    if (sa->s2.rc == 0 && sa->s2.n >= 6 && strcmp(sa->s2.v[0], "ok") == 0) {
+        for (size_t i = 1; i < 6; i++)
+            set_str(&sa->s1, 6 + i, sa->s2.v[i]); /* what the filter did, then the lesson */
+        lesson_done(sname, id, sa->s1.v[12], 0);
+    } else if (sa->s2.rc == 0 && sa->s2.n >= 2 && strcmp(sa->s2.v[0], "version") == 0) {
+        LOG_WARN(NULL, "moderation: site %s: model %s holds tokenizer version %s tokens; a moderator's lesson was "
+                 "not taught", sname, sa->model, sa->s2.v[1]);
+        set_str(&sa->s1, 7, "not taught: the model holds another tokenizer version's tokens");
+        lesson_done(sname, id, sa->s1.v[12], 0);
+    } else {
+        LOG_WARN(NULL, "moderation: site %s: the lesson for model %s waits in the outbox (Redis did not answer)",
+                 sname, sa->model);
+    }
+    split_finish(sa);
+}
+
+static void split_acted(void *arg)
+{
+    struct split_act *sa = arg;
+    if (!sa->split) { /* answered already (split_parse) */
+        store_done_fn fn = sa->done;
+        void *fa = sa->arg;
+        free(sa);
+        fn(fa);
+        return;
+    }
+    if (sa->s1.n < 13 || lesson_send(sa->model, sa->s1.v[12], &sa->s2, lesson_taught, sa, 0) != 0)
+        split_finish(sa);
+}
+
+/* The act script for 'x' with 'parse' and 'done': in two steps when the
+ * model is on another slot. */
+static void act_run(const struct queue_act *x, store_parse_fn parse, void *out, store_done_fn done, void *arg)
+{
+    if (store_same_slot(x->site, x->model)) {
+        act_send(x, parse, out, done, arg);
+        return;
+    }
+    struct split_act *sa = xcalloc(1, sizeof *sa);
+    snprintf(sa->model, sizeof sa->model, "%s", x->model);
+    sa->parse = parse;
+    sa->out = out;
+    sa->done = done;
+    sa->arg = arg;
+    act_send(x, split_parse, sa, split_acted, sa);
+}
+
+int queue_lessons_drain(const struct cfg *c)
+{
+    int rc = 0;
+    for (size_t i = 0; i < c->nsites; i++) {
+        const struct site_cfg *site = &c->sites[i];
+        if (store_same_slot(site->name, site->bayes.model))
+            continue;
+        char key[96];
+        snprintf(key, sizeof key, "mg:{%s}:lessons", site->name);
+        const char *argv[3] = { key, "5000", "20" }; /* older than 5 s, 20 a poll */
+        struct scall due;
+        scall_run(&lessons_due_lua, site->name, 1, 3, argv, &due);
+        rc |= due.rc;
+        for (size_t k = 0; due.rc == 0 && k + 1 < due.n; k += 2) {
+            struct scall t;
+            memset(&t, 0, sizeof t);
+            if (lesson_send(site->bayes.model, due.v[k + 1], &t, NULL, NULL, 1) != 0 || (t.rc == 0 && t.n >= 1)) {
+                LOG_INFO(NULL, "moderation: site %s: taught model %s the lesson of comment %s left in the outbox",
+                         site->name, site->bayes.model, due.v[k]);
+                lesson_done(site->name, due.v[k], due.v[k + 1], 1);
+            }
+            scall_free(&t);
+        }
+        scall_free(&due);
+    }
+    return rc ? -1 : 0;
+}
+
 void queue_act_async(const struct queue_act *x, struct queue_res *res, store_done_fn done, void *arg)
 {
     memset(res, 0, sizeof *res);
-    act_send(x, parse_act, res, done, arg);
+    act_run(x, parse_act, res, done, arg);
 }
 
 /* The act script's answer to a learn (learn.h): "ok" moved it, "conflict"
@@ -470,7 +685,7 @@ void queue_learn_move_async(const struct learn_move *m, struct learn_move_res *r
         .stream_maxlen = BAYESDB_STREAM_MAXLEN, .retention_ms = mod->retention_days * day,
         .events_ms = mod->events_days * day, .audit_ms = mod->audit_days * day,
     };
-    act_send(&x, parse_moved, res, done, arg);
+    act_run(&x, parse_moved, res, done, arg);
 }
 
 static void parse_stream(const struct store_reply *r, const char *err, void *out)
@@ -579,5 +794,8 @@ void queue_init(void)
     store_script_register(&get_lua);
     store_script_register(&fetch_lua);
     store_script_register(&act_lua);
+    store_script_register(&lesson_lua);
+    store_script_register(&lesson_done_lua);
+    store_script_register(&lessons_due_lua);
     store_script_register(&stream_lua);
 }

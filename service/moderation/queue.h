@@ -144,6 +144,14 @@ struct queue_act {
  * "missing" or "version" (tok_version)}. */
 void queue_act_async(const struct queue_act *a, struct queue_res *res, store_done_fn done, void *arg);
 
+/* Redis Cluster, sites whose model lives on another slot: teach the
+ * lessons their outboxes kept for more than 5 s (an action whose lesson
+ * step failed; see "a model on another Redis Cluster slot" in queue.c).
+ * policy.c's poller calls it (policy_also_poll). Returns 0, or -1 when
+ * Redis did not answer. */
+struct cfg;
+int queue_lessons_drain(const struct cfg *c);
+
 struct learn_move;
 struct learn_move_res;
 

@@ -16,7 +16,10 @@
 #include "conn.h"
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,10 @@ struct conn {
     struct sent *q;            /* the unanswered, oldest first at q[qh] */
     size_t qh, qn, qcap;
     char err[320];             /* a cluster conn's failure */
+    /* conn_cut, from another thread: the sockets are shut down (not
+     * closed) under cut_mu, which also guards adding and freeing them */
+    pthread_mutex_t cut_mu;
+    _Atomic int cut;
 };
 
 static redisContext *dial(const struct redis_target *t, int conn_ms, int cmd_ms, char *err, size_t errlen)
@@ -103,9 +110,11 @@ static redisContext *node_conn(struct conn *c, int n)
         return NULL;
     }
     if (c->node[n] && (c->node[n]->err || c->node_gen[n] != gen)) {
+        pthread_mutex_lock(&c->cut_mu);
         if (c->node[n] != c->rc)
             redisFree(c->node[n]);
         c->node[n] = NULL;
+        pthread_mutex_unlock(&c->cut_mu);
     }
     if (c->node[n])
         return c->node[n];
@@ -119,8 +128,12 @@ static redisContext *node_conn(struct conn *c, int n)
         cluster_kick();
         return NULL;
     }
+    pthread_mutex_lock(&c->cut_mu);
+    if (atomic_load(&c->cut))
+        shutdown(rc->fd, SHUT_RDWR);
     c->node[n] = rc;
     c->node_gen[n] = gen;
+    pthread_mutex_unlock(&c->cut_mu);
     return rc;
 }
 
@@ -133,6 +146,7 @@ static int any_master(void)
 struct conn *conn_open(const struct redis_target *t, int conn_ms, int cmd_ms, char *err, size_t errlen)
 {
     struct conn *c = xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->cut_mu, NULL);
     c->conn_ms = conn_ms;
     c->cmd_ms = cmd_ms;
     c->cluster = cluster_on();
@@ -141,6 +155,7 @@ struct conn *conn_open(const struct redis_target *t, int conn_ms, int cmd_ms, ch
         c->rc = node_conn(c, n);
         if (!c->rc) {
             snprintf(err, errlen, "%s", c->err);
+            pthread_mutex_destroy(&c->cut_mu);
             free(c);
             return NULL;
         }
@@ -150,12 +165,14 @@ struct conn *conn_open(const struct redis_target *t, int conn_ms, int cmd_ms, ch
     if (sentinel_target(&m, 1) != 0) {
         snprintf(err, errlen, "no sentinel named a master");
         sodium_memzero(&m, sizeof m);
+        pthread_mutex_destroy(&c->cut_mu);
         free(c);
         return NULL;
     }
     c->rc = dial(&m, conn_ms, cmd_ms, err, errlen);
     sodium_memzero(&m, sizeof m);
     if (!c->rc) {
+        pthread_mutex_destroy(&c->cut_mu);
         free(c);
         return NULL;
     }
@@ -341,7 +358,7 @@ static redisReply *follow(struct conn *c, const struct sent *s, redisReply *r)
         struct redis_target t = { 0 };
         unsigned gen;
         redisContext *rc = NULL;
-        if (cluster_node_target(node, &t, &gen) == 0 && (rc = dial(&t, c->conn_ms, c->cmd_ms, c->err, sizeof c->err)) &&
+        if (!atomic_load(&c->cut) && cluster_node_target(node, &t, &gen) == 0 && (rc = dial(&t, c->conn_ms, c->cmd_ms, c->err, sizeof c->err)) &&
             node_setup(c, rc) != 0) {
             redisFree(rc);
             rc = NULL;
@@ -484,9 +501,15 @@ const char *conn_error(const struct conn *c)
     return c->rc->err ? c->rc->errstr : NULL;
 }
 
-int conn_fd(const struct conn *c)
+void conn_cut(struct conn *c)
 {
-    return c->rc->fd;
+    pthread_mutex_lock(&c->cut_mu);
+    atomic_store(&c->cut, 1);
+    shutdown(c->rc->fd, SHUT_RDWR);
+    for (int n = 0; n < CLUSTER_MAX_NODES; n++)
+        if (c->node[n])
+            shutdown(c->node[n]->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&c->cut_mu);
 }
 
 void conn_close(struct conn *c)
@@ -504,5 +527,6 @@ void conn_close(struct conn *c)
         free(c->script[i]);
     free(c->script);
     sodium_memzero(&c->who, sizeof c->who);
+    pthread_mutex_destroy(&c->cut_mu);
     free(c);
 }

@@ -16,7 +16,8 @@ struct store_reply;
 
 /* Connect to 't' (its unix socket, else host and port) within 'conn_ms',
  * with 'cmd_ms' as the timeout of every command after, and TCP keepalive.
- * No AUTH or SELECT yet (conn_login): a caller may publish conn_fd first.
+ * No AUTH or SELECT yet (conn_login): a caller may publish it first (for
+ * conn_cut).
  * Returns the connection (new; conn_close), or NULL with hiredis's reason
  * in 'err'. */
 struct conn *conn_open(const struct redis_target *t, int conn_ms, int cmd_ms, char *err, size_t errlen);
@@ -46,9 +47,10 @@ void conn_reply_free(struct store_reply *r);
  * it works. */
 const char *conn_error(const struct conn *c);
 
-/* The socket, for shutdown(2) from another thread to cut a blocking
- * command short (the command then fails). */
-int conn_fd(const struct conn *c);
+/* From another thread: shut down every socket of 'c' (a cluster conn has
+ * one per master, and any it makes after fails at once), to cut a
+ * blocking command short: it then fails. The owner still closes it. */
+void conn_cut(struct conn *c);
 
 /* Close and free. Accepts NULL. */
 void conn_close(struct conn *c);

@@ -29,6 +29,9 @@ extern const char AUTHORS_LUA[];         /* authors.lua: an author's reputation,
 extern const char AUTHORS_POLL_LUA[];    /* authors_poll.lua: how many authors each site pre-moderates */
 extern const char QUEUE_FETCH_LUA[];     /* queue_fetch.lua: what an action reads first */
 extern const char QUEUE_ACT_LUA[];       /* queue_act.lua: a moderator action */
+extern const char LESSON_LUA[];          /* lesson.lua: its lesson, for a model on another cluster slot */
+extern const char LESSON_DONE_LUA[];     /* lesson_done.lua: that lesson out of the site's outbox */
+extern const char LESSONS_DUE_LUA[];     /* lessons_due.lua: the outbox's lessons left untaught */
 extern const char QUEUE_STREAM_LUA[];    /* queue_stream.lua: a page of audit or events */
 extern const char QUEUE_MIGRATE_LUA[];   /* queue_migrate.lua: older queue formats */
 

@@ -1681,6 +1681,11 @@ void store_captcha_redeem_async(const char *site, const char *nonce, long ttl_s,
     queue_async(lane_of(nonce), &c, NULL, 1, parse_redeem, res, done, arg, 1);
 }
 
+int store_same_slot(const char *a, const char *b)
+{
+    return !cluster_on() || cluster_key_slot(a, strlen(a)) == cluster_key_slot(b, strlen(b));
+}
+
 void store_script_register(struct store_script *s)
 {
     pthread_mutex_lock(&sha_mu);

@@ -296,6 +296,11 @@ void store_script_async(struct store_script *s, const char *lane_key, int nkeys,
                         const char *const *argv, const size_t *lens, store_parse_fn parse, void *out,
                         store_done_fn done, void *arg);
 
+/* Do keys tagged {a} and keys tagged {b} live together: 1 without Redis
+ * Cluster, or when both tags hash to one slot; else 0 (one script call
+ * cannot touch both). */
+int store_same_slot(const char *a, const char *b);
+
 /* PING Redis. Returns 0 if it answered, -1 with a reason (at once inside
  * the retry interval after a failure). */
 int store_ping(char *err, size_t errlen);

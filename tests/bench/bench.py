@@ -606,12 +606,15 @@ def cluster_bench(a):
                     node_cpu = [x + y for x, y in zip(node_cpu, rd)]
                 res[name].append(r)
         cores = os.cpu_count()
-        print("\nsingle Redis against a Redis Cluster of 3 masters (no replicas; neither persists), the same modgate")
-        print("binary and settings, %d sites whose {site} slots put two on each master (%s), checks going round"
-              % (len(sites), ", ".join("%s on :%d" % x for x in zip(sites, owners))))
-        print("the sites; /v1/check at 64 connections, median of %d rounds of %d s in alternation, wrk, modgate"
+        by_port = {}
+        for x, o in zip(sites, owners):
+            by_port.setdefault(o, []).append(x)
+        print("\nsingle Redis against a Redis Cluster of 3 masters (no replicas; neither persists): the same modgate")
+        print("binary and settings, %d sites, each request the next site's (master :port: its sites: %s)"
+              % (len(sites), "; ".join(":%d: %s" % (o, ", ".join(xs)) for o, xs in by_port.items())))
+        print("/v1/check at 64 connections; median of %d rounds of %d s in alternation; wrk, modgate and every"
               % (a.rounds, a.secs))
-        print("and every Redis on the same %d cores\n" % cores)
+        print("Redis on the same %d cores\n" % cores)
         print("| Redis | checks/s at 64 conns (rounds) | p50 / p99 (ms) | Redis CPU per check (us) "
               "| modgate CPU per check (us) | non-2xx |")
         print("|---|---|---|---|---|---|")
@@ -624,33 +627,38 @@ def cluster_bench(a):
                 mm["mg_us"], sum(x["non2xx"] for x in rs)))
         s1, cl = med["single Redis"], med["cluster, 3 masters"]
         ratios = [c["rps"] / s["rps"] for c, s in zip(res["cluster, 3 masters"], res["single Redis"])]
-        print("\nratio cluster / single, checks/s = %.2f (rounds: %s)" % (median(ratios),
-                                                                      ", ".join("%.2f" % x for x in ratios)))
+        ratio = median(ratios)
+        print("\nratio cluster / single, checks/s = %.2f (rounds: %s)" % (ratio, ", ".join("%.2f" % x for x in ratios)))
         tot = sum(node_cpu) or 1
-        print("the masters' shares of the cluster's Redis CPU: %s" % ", ".join(
+        print("the masters' shares of the cluster's Redis CPU: %s (Redis CPU: the three masters' together)" % ", ".join(
             "%.0f%% (:%d)" % (100 * x / tot, n.port) for x, n in zip(node_cpu, masters)))
-        R, M = s1["redis_us"], cl["mg_us"]
-        one = 1e6 / R
-        print("\non paper: a check costs Redis %.1f us of CPU (single Redis, measured above), so one Redis core" % R)
-        print("carries about %.0f checks/s; 3 masters on 3 cores of their own carry about 3 x %.0f = %.0f checks/s,"
-              % (one, one, 3 * one))
-        print("N masters about N times one, until modgate's own CPU is the limit: at %.1f us of modgate CPU per check"
+        R, Rc, M = s1["redis_us"], cl["redis_us"], cl["mg_us"]
+        one, onec = 1e6 / R, 1e6 / Rc
+        print("\non paper: a check costs Redis %.1f us of CPU (single Redis, measured above), so one Redis core"
+              % R)
+        print("carries about %.0f checks/s; N masters on N cores of their own carry about N times that, 3 masters"
+              % one)
+        print("about %.0f checks/s (%.0f at the cluster's own %.1f us per check above, where each master saw a third"
+              % (3 * one, 3 * onec, Rc))
+        print("of the checks, in smaller batches), until modgate's own CPU is the limit: at %.1f us of modgate CPU"
               % M)
-        print("(cluster, measured above) one modgate core carries about %.0f checks/s, so %.0f checks/s need about"
+        print("per check (cluster, above) one modgate core carries about %.0f checks/s, so %.0f checks/s need about"
               % (1e6 / M, 3 * one))
-        print("%.1f cores of modgate instances besides the masters' 3 (and the clients' own)." % (3 * one * M / 1e6))
-        if cores < 3 + 1:
-            print("On this %d-core machine the three masters, modgate and wrk share %d cores: the ratio %.2f above"
-                  % (cores, cores, median(ratios)))
-            print("shows what the routing costs (more Redis connections, more and smaller batches per node: Redis")
-            print("CPU per check %.1f us single, %.1f us cluster; modgate %.1f us single, %.1f us cluster), not the"
-                  % (R, cl["redis_us"], s1["mg_us"], M))
-            print("scale-up, which needs the masters on cores (or machines) of their own.")
+        print("%.1f cores of modgate (instances or threads) besides the masters' 3, and the clients' own."
+              % (3 * one * M / 1e6))
+        if cores < 6:
+            print("This machine has %d cores for the three masters, modgate and wrk together: the ratio %.2f above"
+                  % (cores, ratio))
+            print("shows what routing costs, not the scale-up: a connection per master and each batch of checks cut")
+            print("into one write per master (more system calls for modgate, fewer checks per read for each Redis):")
+            print("Redis CPU per check %.1f us single, %.1f us cluster; modgate %.1f us single, %.1f us cluster."
+                  % (R, Rc, s1["mg_us"], M))
+            print("The scale-up needs the masters on cores (or machines) of their own.")
         else:
-            print("On this %d-core machine the masters still share cores with modgate and wrk: the ratio %.2f above"
-                  % (cores, median(ratios)))
+            print("On this %d-core machine the masters still share cores with modgate and wrk: the ratio %.2f"
+                  % (cores, ratio))
             print("mixes the routing cost (Redis CPU per check %.1f us single, %.1f us cluster; modgate %.1f us"
-                  % (R, cl["redis_us"], s1["mg_us"]))
+                  % (R, Rc, s1["mg_us"]))
             print("single, %.1f us cluster) with part of the scale-up." % M)
     finally:
         for p in procs:

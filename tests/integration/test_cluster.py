@@ -101,6 +101,46 @@ def test_sites_spread_over_the_masters():
     assert "a script failed" not in svc().logtext()
 
 
+def model_of(site):
+    key = keys_of(site)[1]
+    st, b, _ = svc().request("GET", "/v1/sites/%s/model" % site, key=key)
+    assert st == 200, (st, b)
+    return b
+
+
+def test_a_shared_model_learns_from_each_sites_moderators():
+    # sites pool-a and pool-b read and learn model "pool", whose keys ({pool}) are on a slot of their own: a
+    # moderator's action moves the comment on its site's slot and teaches the model on the model's slot
+    a, b = "pool-a", "pool-b"
+    assert len({slot(a), slot(b), slot("pool")}) == 3
+    n0 = model_of(a)["nspam"]
+    cids = {}
+    for site in (a, b):
+        r, cid = held(site)
+        assert r["stored"] is True, r
+        st, body, _ = svc().request("POST", "/v1/sites/%s/comments/%s/action" % (site, cid), {"action": "spam"},
+                                    key=keys_of(site)[1])
+        assert st == 200 and body["state"] == "spam" and body["filter"] == "learned spam", (site, st, body)
+        cids[site] = cid
+    assert wait_until(lambda: model_of(a)["nspam"] == n0 + 2 and model_of(b)["nspam"] == n0 + 2, 10), \
+        (model_of(a)["nspam"], n0)
+    m = cl().master_of(slot(a))
+    assert m.cmd("HLEN", "mg:{%s}:lessons" % a) == 0, "a taught lesson stays in the outbox"
+    # a change of mind moves the lesson, the same way
+    st, body, _ = svc().request("POST", "/v1/sites/%s/comments/%s/action" % (a, cids[a]), {"action": "approve", "from": "spam"},
+                                key=keys_of(a)[1])
+    assert st == 200 and body["state"] == "approved" and body["filter"] == "moved to ham", body
+    assert wait_until(lambda: model_of(b)["nspam"] == n0 + 1, 10)
+    # a lesson left in the outbox (the instance died between the two steps) is taught by the drain
+    entry = json.dumps({"me": "mg:{%s}:left-1" % a, "was": "", "lfp": "", "teach": "spam",
+                        "fp": "0123456789abcdef0123456789abcdef", "z": "", "at": 0,
+                        "toks": ["00000000000000a1", "00000000000000a2", "00000000000000a3"]})
+    assert m.cmd("HSET", "mg:{%s}:lessons" % a, "left-1", entry) == 1
+    assert wait_until(lambda: model_of(b)["nspam"] == n0 + 2, 15), "the drain did not teach the lesson left"
+    assert wait_until(lambda: m.cmd("HLEN", "mg:{%s}:lessons" % a) == 0, 5)
+    assert "taught model pool the lesson of comment left-1 left in the outbox" in svc().logtext()
+
+
 def test_a_slot_migrated_under_load():
     site = "news"
     s = slot(site)
@@ -256,12 +296,14 @@ def main():
     cfg["redis"]["command_timeout_ms"] = 1000
     cfg["admin_keys"] = [{"id": "ops", "role": "admin", "sha256": sha256(OPS_KEY)}]
     ctx["sites"] = pick_sites(3)
-    for site in ctx["sites"][1:]:
+    for site in ctx["sites"][1:] + ["pool-a", "pool-b"]:
         s = copy.deepcopy(cfg["sites"]["news"])
         cms, mod = keys_of(site)
         s["keys"] = [{"id": site + "-cms", "role": "cms", "sha256": sha256(cms)},
                      {"id": site + "-mod", "role": "moderator", "sha256": sha256(mod)}]
         cfg["sites"][site] = s
+        if site.startswith("pool-"):
+            s["bayes"] = {"model": "pool"}
     s = Service(ctx["bin"], tmp, copy.deepcopy(cfg))
     s.start()
     ctx["svc"] = s

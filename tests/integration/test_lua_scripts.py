@@ -376,7 +376,7 @@ def test_tuning_labelled_and_metrics_depth():
     assert run("TUNING_LABELLED_LUA", [], [p, 0, 5000, "approved", 0, 10]) == [
         3, "d2", '{"i":"d2"}', "2000", "d1", '{"i":"d1"}', "1000"]
     assert run("TUNING_LABELLED_LUA", [], [p, 2500, 5000, "approved", 0, 10]) == [1]  # d3: spam now
-    assert run("METRICS_DEPTH_LUA", [], [p, "mg:{none}:"]) == [1, 3, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert run("METRICS_DEPTH_LUA", [p, "mg:{none}:"], []) == [1, 3, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
 # ---------- the build and lint agree ----------

@@ -1,10 +1,17 @@
 -- queue_act.lua - one moderator action on one comment (queue_act_async).
--- The build puts lib/queue_index.lua, lib/bayes_change.lua and
--- lib/rep.lua in front.
+-- The build puts lib/queue_index.lua, lib/bayes_change.lua, lib/rep.lua
+-- and lib/lesson.lua in front.
 --
 -- KEYS[1] the comment's hash, then the model's spam, ham, meta, doc (of
 -- the comment now), events, the doc it was learned as (KEYS[2..7]), and
--- its calibration entries and their order (KEYS[8], KEYS[9]).
+-- its calibration entries and their order (KEYS[8], KEYS[9]). With
+-- KEYS[1] alone (Redis Cluster, a model shared by sites on a slot of its
+-- own) the lesson is not taught here: it goes into the site's outbox, the
+-- hash P lessons (field: the id; value: JSON {me, was, lfp, teach, fp, z,
+-- at, toks}, replaced by a later action on the comment), and queue.c
+-- runs lesson.lua on the model's slot next, then lesson_done.lua; the
+-- answer's lesson is then ("", -1, -1, -1) and "what the filter did" says
+-- it was queued (the tokenizer version is checked by lesson.lua).
 -- ARGV P, id, action, to, from (the state the moderator saw), ver (the
 -- version read), by, note, reason, teach ("spam", "ham" or ""),
 -- tok_version, model stream length, retention ms, events ms, audit ms, fp
@@ -19,7 +26,8 @@
 -- action to the state it is in only teaches (spam or ham of a comment
 -- that taught something else). On success {"ok", from, to, ver, ms,
 -- audit id, event id, what the filter did, then the lesson's changed,
--- nspam, nham and seq as bayes_change gave them ("", -1, -1, -1: none)}.
+-- nspam, nham and seq as bayes_change gave them ("", -1, -1, -1: none),
+-- the outbox entry written ("": none)}.
 --
 -- Comments with the same text share one learned document of the model
 -- (bayesdb.c counts a text once): mg:{M}:bayes:qref:FP holds the comments
@@ -43,7 +51,7 @@ local relearn = teach ~= was or (teach ~= '' and lfp ~= fp)
 if cur[1] == to and not (relearn and (ARGV[3] == 'spam' or ARGV[3] == 'ham')) then
   return {'same', cur[1], cur[2]}
 end
-if relearn then
+if relearn and #KEYS > 1 then
   local mv = redis.call('HGET', KEYS[4], 'tok_version')
   if mv and mv ~= ARGV[11] then return {'version', mv} end
 end
@@ -70,29 +78,23 @@ if cur[1] ~= to then
   if nk ~= '' then rep_count(P, KEYS[1], cur[3], nk, now) end
 end
 redis.call('HSET', KEYS[1], 'ver', ver, 'by', ARGV[7])
-local did, lesson = {}, {'', -1, -1, -1}
-if relearn then
-  local me, base = P .. id, string.match(KEYS[5], '^(.*:)doc:')
-  if was ~= '' and (teach == '' or lfp ~= fp) then
-    redis.call('SREM', base .. 'qref:' .. lfp, me)
-    if redis.call('SCARD', base .. 'qref:' .. lfp) == 0 then
-      local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[7], KEYS[6], KEYS[8], KEYS[9]}, 'unlearn', '',
-                             ARGV[11], ARGV[12], ARGV, 19, '', ARGV[18])
-      did[#did + 1] = r[1] == 'unlearned' and 'unlearned ' .. was or 'nothing to unlearn'
-    else
-      did[#did + 1] = 'kept ' .. was .. ' (other comments with the same text)'
-    end
-  end
-  if teach ~= '' then
-    redis.call('SADD', base .. 'qref:' .. fp, me)
-    local r = bayes_change({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8], KEYS[9]}, 'learn', teach,
-                           ARGV[11], ARGV[12], ARGV, 19, ARGV[17], ARGV[18])
-    lesson = r
-    did[#did + 1] = (r[1] == 'moved' and 'moved to ' or r[1] == 'learned' and 'learned ' or 'already ') .. teach
-  end
+local did, lesson, entry = {}, {'', -1, -1, -1}, ''
+if relearn and #KEYS == 1 then
+  -- the model is on another Redis Cluster slot: the lesson waits in the
+  -- site's outbox for lesson.lua (queue.c sends it next; see the header)
+  local toks = {}
+  for i = 19, #ARGV do toks[#toks + 1] = ARGV[i] end
+  entry = cjson.encode({me = P .. id, was = was, lfp = lfp, teach = teach, fp = fp, z = ARGV[17], at = now,
+                        toks = toks})
+  redis.call('HSET', P .. 'lessons', id, entry)
+  did[1] = 'lesson for the shared model queued'
+  redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')
+elseif relearn then
+  did, lesson = mq_lesson({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, P .. id, was,
+                          lfp, teach, fp, ARGV[11], ARGV[12], ARGV, 19, ARGV[17], ARGV[18])
   redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')
 end
 did = #did > 0 and table.concat(did, ', ') or 'nothing'
 local aid, eid = mq_log(P, id, now, ARGV[3], cur[1], to, ARGV[7], ARGV[8], ARGV[9], did, ARGV[14], ARGV[15])
 mq_sweep(P, now, ARGV[13])
-return {'ok', cur[1], to, ver, now, aid, eid, did, lesson[1], lesson[2], lesson[3], lesson[4]}
+return {'ok', cur[1], to, ver, now, aid, eid, did, lesson[1], lesson[2], lesson[3], lesson[4], entry}
