@@ -36,7 +36,6 @@
 #include "log.h"
 #include "queue.h"
 #include "request.h"
-#include "sentinel.h"
 #include "spool.h"
 #include "store.h"
 #include "text.h"
@@ -851,11 +850,11 @@ static void queue_full(struct check_state *st)
     metrics_overflow(st->site->name, "refused", 1);
 }
 
-/* With Sentinel, a held comment answered stored is remembered for a
- * while: a failover sends it to the new master again (spool.h). */
+/* With Sentinel or Cluster, a held comment answered stored is remembered
+ * for a while: a failover sends it to the new master again (spool.h). */
 static void remember_stored(const struct check_state *st, const char *rec, const char *item)
 {
-    if (sentinel_on() && rec && item)
+    if (spool_recent_kept() && rec && item)
         spool_recent(st->site->name, st->a.comment_id, rec, item, st->site->decision_ttl_s, st->held_ms);
 }
 
@@ -1112,7 +1111,7 @@ static void check_finish(struct http_request *req, struct http_response *resp)
         buf_init(&out);
         render(&out, a);
     }
-    if (recorded && a->hold == HOLD_STORED && sentinel_on()) { /* the texts the script stored, made again */
+    if (recorded && a->hold == HOLD_STORED && spool_recent_kept()) { /* the texts the script stored, made again */
         char *rec = record_of(out.p, st->body_fp, st->rix), *item = held_item(req, st, a);
         remember_stored(st, rec, item);
         free(rec);

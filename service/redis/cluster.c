@@ -11,9 +11,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "counters.h"
 #include "log.h"
 #include "rthread.h"
+#include "spool.h"
 #include "util.h"
+
+/* The held comments answered stored that a failover sends to the new
+ * master again: those of the last REPLAY_MS, at most RECENT_MAX (as
+ * sentinel.c). */
+#define REPLAY_MS 60000
+#define RECENT_MAX 20000
 
 static struct cluster_cfg cc;        /* nnodes 0: Cluster off */
 static struct redis_target data;     /* the data's user and password */
@@ -82,8 +90,13 @@ int cluster_node_target(int n, struct redis_target *t, unsigned *gen)
     return rc;
 }
 
+/* Indexes that must not be reused for another address (mu held): those
+ * named by the CLUSTER SLOTS reply being read (ask). */
+static char pinned[CLUSTER_MAX_NODES];
+
 /* The index of host:port (mu held), learning it: a new entry while there
- * is room, else one that serves no slot now. -1 when none is free. */
+ * is room, else one that serves no slot now and is not pinned. -1 when
+ * none is free. */
 static int named_locked(const char *host, int port)
 {
     for (int i = 0; i < nnode; i++)
@@ -100,7 +113,7 @@ static int named_locked(const char *host, int port)
                 used[k] = 1;
         }
         for (int i = 0; i < CLUSTER_MAX_NODES && n < 0; i++)
-            if (!used[i])
+            if (!used[i] && !pinned[i])
                 n = i;
         if (n < 0)
             return -1;
@@ -162,7 +175,8 @@ int cluster_masters(int *out, int max)
 /* ---------- learning the map ---------- */
 
 /* CLUSTER SLOTS from host:port into a new map. Returns the slots covered,
- * or -1 when the node could not say. */
+ * or -1 when the node could not say: a node that knows no slot at all
+ * (not part of the cluster yet, or reset) does not say either. */
 static int ask(const char *host, int port, int16_t *map)
 {
     redisContext *c = rthread_dial(host, port, conn_ms, cmd_ms);
@@ -175,6 +189,7 @@ static int ask(const char *host, int port, int16_t *map)
         for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
             map[s] = -1;
         pthread_mutex_lock(&mu);
+        memset(pinned, 0, sizeof pinned);
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
@@ -188,16 +203,18 @@ static int ask(const char *host, int port, int16_t *map)
             int n = named_locked(ip[0] && strcmp(ip, "?") ? ip : host, (int)e->element[2]->element[1]->integer);
             if (n < 0 || lo < 0 || hi >= CLUSTER_SLOTS || lo > hi)
                 continue;
+            pinned[n] = 1;
             for (long long s = lo; s <= hi; s++)
                 map[s] = (int16_t)n;
             covered += (int)(hi - lo + 1);
         }
+        memset(pinned, 0, sizeof pinned);
         pthread_mutex_unlock(&mu);
     }
     if (r)
         freeReplyObject(r);
     redisFree(c);
-    return covered;
+    return covered > 0 ? covered : -1;
 }
 
 /* Ask the masters known, then the configured nodes, until one answers;
@@ -225,17 +242,40 @@ static int refresh(void)
     }
     if (got < 0)
         return -1;
+    /* A master that served slots and serves none now (not one that gave
+     * some away in a migration) failed over: what it took lately may not
+     * be on its replica (spool.h) */
+    char before[CLUSTER_MAX_NODES] = { 0 }, after[CLUSTER_MAX_NODES] = { 0 };
     int changed = 0;
-    for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
-        changed |= atomic_exchange(&slot_node[s], map[s]) != map[s];
+    for (unsigned s = 0; s < CLUSTER_SLOTS; s++) {
+        int old = atomic_exchange(&slot_node[s], map[s]);
+        changed |= old != map[s];
+        if (old >= 0)
+            before[old] = 1;
+        if (map[s] >= 0)
+            after[map[s]] = 1;
+    }
+    int gone = 0;
+    for (int i = 0; i < CLUSTER_MAX_NODES; i++)
+        gone += before[i] && !after[i];
     if (changed) {
         atomic_fetch_add(&map_gen, 1);
         int n = cluster_masters(masters, CLUSTER_MAX_NODES);
         LOG_INFO(NULL, "redis cluster: %d masters serve %d of %d slots", n, got, CLUSTER_SLOTS);
     }
-    if (got < CLUSTER_SLOTS)
+    if (gone) {
+        metrics_redis_event("master_moved", gone);
+        size_t k = spool_recent_replay(REPLAY_MS);
+        metrics_redis_event("held_sent_again", (int)k);
+        if (k)
+            LOG_WARN(NULL, "redis cluster: a master failed over; %zu held comments stored in the last %d s go to "
+                     "their masters again (each stored once)", k, REPLAY_MS / 1000);
+    }
+    static int logged_uncovered = -1;
+    if (got < CLUSTER_SLOTS && got != logged_uncovered)
         LOG_WARN(NULL, "redis cluster: %d of %d slots have no master; their sites are degraded", CLUSTER_SLOTS - got,
                  CLUSTER_SLOTS);
+    logged_uncovered = got;
     return 0;
 }
 
@@ -249,8 +289,13 @@ static void *refresh_main(void *arg)
         if (atomic_load(&w.quit))
             break;
         atomic_store(&w.kicked, 0);
-        if (refresh() != 0)
+        static int failing;
+        int rc = refresh();
+        if (rc != 0 && !failing)
             LOG_WARN(NULL, "redis cluster: no node answered CLUSTER SLOTS; trying again");
+        else if (rc == 0 && failing)
+            LOG_INFO(NULL, "redis cluster: a node answered CLUSTER SLOTS again");
+        failing = rc != 0;
         struct timespec pause = { 0, 50 * 1000000L }; /* a kick meanwhile is taken after it */
         nanosleep(&pause, NULL);
     }
@@ -267,6 +312,7 @@ int cluster_start(const struct cfg *c, int watch)
         atomic_store(&slot_node[s], -1);
     if (!cluster_on())
         return 0;
+    spool_recent_keep(RECENT_MAX);
     if (refresh() != 0)
         LOG_WARN(NULL, "redis cluster: none of the %d nodes given answered CLUSTER SLOTS yet; trying again",
                  cc.nnodes);

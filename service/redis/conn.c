@@ -59,6 +59,7 @@ struct conn {
      * closed) under cut_mu, which also guards adding and freeing them */
     pthread_mutex_t cut_mu;
     _Atomic int cut;
+    redisContext *tmp;         /* follow's connection of its own, while it waits (cut_mu) */
 };
 
 static redisContext *dial(const struct redis_target *t, int conn_ms, int cmd_ms, char *err, size_t errlen)
@@ -332,39 +333,46 @@ static int send_xread(struct conn *c, int argc, const char *const *argv, const s
 }
 
 /* A redirect reply (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) to 's': sends the
- * command again on a connection of its own until it is answered
- * otherwise or the command timeout passes. Takes 'r'; returns the answer
- * (NULL: the connection failed). */
+ * command again on a connection of its own to the node named (TRYAGAIN:
+ * the node last tried, after 10 ms) until it is answered otherwise or
+ * the command timeout passes. Takes 'r'; returns the answer (NULL: the
+ * connection failed). */
 static redisReply *follow(struct conn *c, const struct sent *s, redisReply *r)
 {
     int64_t deadline = mono_ms() + c->cmd_ms;
-    while (r && r->type == REDIS_REPLY_ERROR && mono_ms() < deadline) {
-        int ask = strncmp(r->str, "ASK ", 4) == 0, node = -1;
+    int node = s->node;
+    while (r && r->type == REDIS_REPLY_ERROR && mono_ms() < deadline && !atomic_load(&c->cut)) {
+        int ask = strncmp(r->str, "ASK ", 4) == 0;
         if (ask || strncmp(r->str, "MOVED ", 6) == 0) {
             char *end;
             long slot = strtol(r->str + (ask ? 4 : 6), &end, 10);
-            node = *end == ' ' ? cluster_node_named(end + 1, strlen(end + 1)) : -1;
-            if (node < 0)
+            int to = *end == ' ' ? cluster_node_named(end + 1, strlen(end + 1)) : -1;
+            if (to < 0)
                 break;
             if (!ask)
-                cluster_moved((unsigned)slot, node);
+                cluster_moved((unsigned)slot, to);
+            node = to;
         } else if (strncmp(r->str, "TRYAGAIN", 8) == 0 || strncmp(r->str, "CLUSTERDOWN", 11) == 0) {
             struct timespec ts = { 0, 10 * 1000000L };
             nanosleep(&ts, NULL);
-            node = s->node;
         } else {
             break;
         }
         struct redis_target t = { 0 };
         unsigned gen;
         redisContext *rc = NULL;
-        if (!atomic_load(&c->cut) && cluster_node_target(node, &t, &gen) == 0 && (rc = dial(&t, c->conn_ms, c->cmd_ms, c->err, sizeof c->err)) &&
+        if (cluster_node_target(node, &t, &gen) == 0 && (rc = dial(&t, c->conn_ms, c->cmd_ms, c->err, sizeof c->err)) &&
             node_setup(c, rc) != 0) {
             redisFree(rc);
             rc = NULL;
         }
         if (!rc)
             break;
+        pthread_mutex_lock(&c->cut_mu); /* conn_cut reaches it too */
+        if (atomic_load(&c->cut))
+            shutdown(rc->fd, SHUT_RDWR);
+        c->tmp = rc;
+        pthread_mutex_unlock(&c->cut_mu);
         freeReplyObject(r);
         r = NULL;
         if (ask)
@@ -375,7 +383,10 @@ static redisReply *follow(struct conn *c, const struct sent *s, redisReply *r)
             freeReplyObject(x);
         if (redisGetReply(rc, (void **)&r) != REDIS_OK)
             r = NULL;
+        pthread_mutex_lock(&c->cut_mu);
+        c->tmp = NULL;
         redisFree(rc);
+        pthread_mutex_unlock(&c->cut_mu);
     }
     return r;
 }
@@ -383,6 +394,11 @@ static redisReply *follow(struct conn *c, const struct sent *s, redisReply *r)
 /* The reply to the oldest command sent, followed if redirected. */
 static redisReply *take(struct conn *c, struct sent *s)
 {
+    if (c->qn == 0) { /* a split XREAD whose parts were not all sent */
+        memset(s, 0, sizeof *s);
+        snprintf(c->err, sizeof c->err, "redis cluster: no command waits for an answer");
+        return NULL;
+    }
     *s = c->q[c->qh++];
     c->qn--;
     redisContext *rc = c->node[s->node];
@@ -436,6 +452,9 @@ static redisReply *take_xread(struct conn *c, struct sent *s, redisReply *r)
 
 int conn_append_argv(struct conn *c, int argc, const char *const *argv, const size_t *lens)
 {
+    if (!c->cluster)
+        return redisAppendCommandArgv(c->rc, argc, (const char **)argv, lens) == REDIS_OK ? 0 : -1;
+    c->err[0] = 0; /* the last failure was the last command's */
     size_t *own = NULL;
     if (!lens) {
         own = xmalloc((size_t)argc * sizeof *own);
@@ -444,10 +463,14 @@ int conn_append_argv(struct conn *c, int argc, const char *const *argv, const si
         lens = own;
     }
     int rc;
-    if (!c->cluster) {
-        rc = redisAppendCommandArgv(c->rc, argc, (const char **)argv, lens) == REDIS_OK ? 0 : -1;
-    } else if (argc >= 2 && is(argv[0], lens[0], "SCRIPT") && is(argv[1], lens[1], "LOAD") && argc == 3) {
-        /* kept for every node connected later; loaded on this one (its reply, the SHA, is the same everywhere) */
+    if (argc >= 2 && is(argv[0], lens[0], "SCRIPT") && is(argv[1], lens[1], "LOAD") && argc == 3) {
+        /* kept for every node connected later; loaded on each connected now (their answers read at once:
+         * so only while no command waits for one) and answered by the first (the SHA is the same) */
+        if (c->qn) {
+            snprintf(c->err, sizeof c->err, "SCRIPT LOAD while commands wait for answers");
+            free(own);
+            return -1;
+        }
         c->script = xrealloc(c->script, (size_t)(c->nscript + 1) * sizeof *c->script);
         c->script[c->nscript++] = xstrndup(argv[2], lens[2]);
         for (int n = 0; n < CLUSTER_MAX_NODES; n++)
@@ -474,8 +497,7 @@ struct store_reply *conn_get_reply(struct conn *c)
         if (redisGetReply(c->rc, (void **)&r) != REDIS_OK || !r)
             return NULL;
     } else {
-        if (c->qn == 0)
-            return NULL;
+        c->err[0] = 0;
         struct sent s;
         r = take(c, &s);
         if (s.xread)
@@ -506,6 +528,8 @@ void conn_cut(struct conn *c)
     pthread_mutex_lock(&c->cut_mu);
     atomic_store(&c->cut, 1);
     shutdown(c->rc->fd, SHUT_RDWR);
+    if (c->tmp)
+        shutdown(c->tmp->fd, SHUT_RDWR);
     for (int n = 0; n < CLUSTER_MAX_NODES; n++)
         if (c->node[n])
             shutdown(c->node[n]->fd, SHUT_RDWR);

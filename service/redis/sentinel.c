@@ -114,7 +114,8 @@ static void publish(const char *host, int port)
 /* A replica promoted in a failover still under way (+promoted-slave):
  * the sentinels name the old master until it ends, so until then (at most
  * PROMOTED_MS) resolve keeps to the promoted one while ROLE says master.
- * The watcher thread's alone. */
+ * Under mu (resolve also runs on a thread that opens a connection while
+ * no master is known: sentinel_target). */
 #define PROMOTED_MS 60000
 static char pro_host[256];
 static int pro_port;
@@ -124,15 +125,25 @@ static int64_t pro_until;
  * master. Returns 0, or -1 when none could say (or named a replica). */
 static int resolve(void)
 {
-    if (pro_port && mono_ms() < pro_until && is_master(pro_host, pro_port)) {
-        publish(pro_host, pro_port);
+    pthread_mutex_lock(&mu);
+    char ph[256];
+    int pp = mono_ms() < pro_until ? pro_port : 0;
+    snprintf(ph, sizeof ph, "%s", pro_host);
+    pthread_mutex_unlock(&mu);
+    if (pp && is_master(ph, pp)) {
+        publish(ph, pp);
         char host[256];
         int port;
-        if (ask(0, host, &port) == 0 && port == pro_port && strcmp(host, pro_host) == 0)
+        if (ask(0, host, &port) == 0 && port == pp && strcmp(host, ph) == 0) {
+            pthread_mutex_lock(&mu);
             pro_port = 0; /* the failover is over: the sentinels name it too */
+            pthread_mutex_unlock(&mu);
+        }
         return 0;
     }
+    pthread_mutex_lock(&mu);
     pro_port = 0;
+    pthread_mutex_unlock(&mu);
     for (int i = 0; i < sc.nnodes && !atomic_load(&w.quit); i++) {
         char host[256];
         int port;
@@ -196,11 +207,15 @@ static void on_message(const redisReply *r)
         LOG_INFO(NULL, "redis: sentinel promoted %s:%d to replace master %s", nh, np, name);
         if (!is_master(nh, np))
             return;
+        pthread_mutex_lock(&mu);
         snprintf(pro_host, sizeof pro_host, "%s", nh);
         pro_port = np;
         pro_until = mono_ms() + PROMOTED_MS;
+        pthread_mutex_unlock(&mu);
     } else {
+        pthread_mutex_lock(&mu);
         pro_port = 0;
+        pthread_mutex_unlock(&mu);
         if (sscanf(r->element[2]->str, "%127s %255s %d %255s %d", name, oh, &op, nh, &np) != 5 ||
             strcmp(name, sc.master) != 0)
             return;

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,14 +299,22 @@ static pthread_mutex_t rmu = PTHREAD_MUTEX_INITIALIZER;
 static struct recent *ring;
 static size_t rcap, rnext, rcount;
 
+static _Atomic int recent_on;
+
 void spool_recent_keep(size_t cap)
 {
     pthread_mutex_lock(&rmu);
     if (!ring && cap) {
         ring = xcalloc(cap, sizeof *ring);
         rcap = cap;
+        atomic_store(&recent_on, 1);
     }
     pthread_mutex_unlock(&rmu);
+}
+
+int spool_recent_kept(void)
+{
+    return atomic_load(&recent_on);
 }
 
 static void recent_clear(struct recent *r)

@@ -37,7 +37,8 @@ size_t spool_depth(void);
  * switch promotes a replica while the old master still takes writes
  * until the sentinels turn it into a replica too; what it took meanwhile
  * (and a replica that is not promoted acknowledged) is gone when it
- * resyncs. sentinel.c therefore hands the ones stored in the last
+ * resyncs. sentinel.c (and cluster.c, when a master fails over)
+ * therefore hands the ones stored in the last
  * 'window_ms' to the spool when the master moves
  * (spool_recent_replay), which stores each on the new master unless it
  * is there already. */
@@ -46,6 +47,9 @@ void spool_recent(const char *site, const char *comment_id, const char *response
                   long ttl_s, int64_t created_ms);
 /* Returns how many were handed to the spool. */
 size_t spool_recent_replay(int64_t window_ms);
+/* Is the ring kept (Sentinel or Cluster)? Cheap: callers skip making its
+ * texts when not. */
+int spool_recent_kept(void);
 
 /* Try a last flush and stop the thread; leftovers stay in the journal. */
 void spool_stop(void);

@@ -664,23 +664,38 @@ static int route(const struct unit *u)
  * the next round should wait a moment first. */
 static int redirected(struct unit *u, const redisReply *r, int *pause)
 {
-    if (r->type != REDIS_REPLY_ERROR)
-        return 0;
+    if (r->type != REDIS_REPLY_ERROR || (!cluster_on() && !sentinel_on()))
+        return 0; /* one Redis: an error is the answer, as it always was */
     const char *e = r->str;
     if (strncmp(e, "MOVED ", 6) == 0 || strncmp(e, "ASK ", 4) == 0) {
         int ask = e[1] == 'S';
         char *end;
         long slot = strtol(e + (ask ? 4 : 6), &end, 10);
-        int n = *end == ' ' ? cluster_node_named(end + 1, strlen(end + 1)) : -1;
+        int n = -1;
+        if (*end == ' ' && end[1] == ':') { /* no host (cluster-preferred-endpoint-type unknown-endpoint): the node asked's */
+            struct redis_target t;
+            unsigned gen;
+            char hp[300];
+            if (cluster_node_target(u->node, &t, &gen) == 0) {
+                snprintf(hp, sizeof hp, "%.255s%s", t.host, end + 1);
+                n = cluster_node_named(hp, strlen(hp));
+            }
+        } else if (*end == ' ') {
+            n = cluster_node_named(end + 1, strlen(end + 1));
+        }
         if (!cluster_on() || n < 0 || slot < 0 || slot >= CLUSTER_SLOTS)
             return 0;
+        metrics_redis_event(ask ? "ask" : "moved", 1);
         if (ask) {
             u->ask = n;
         } else {
             u->ask = -1;
+            if (n == u->node) /* the node that sent it away names itself: the map is changing, wait */
+                *pause = 1;
             cluster_moved((unsigned)slot, n);
         }
     } else if (strncmp(e, "TRYAGAIN", 8) == 0 || strncmp(e, "CLUSTERDOWN", 11) == 0) {
+        metrics_redis_event(e[0] == 'T' ? "tryagain" : "clusterdown", 1);
         cluster_kick(); /* a slot migrating (its keys are on two nodes), or a failover */
         u->ask = -1;
         *pause = 1;
@@ -718,12 +733,13 @@ static void run_batch(struct lane *l, struct pending *batch)
     int want_ack = 0;
     for (struct pending *p = batch; p && min_acked > 0 && !want_ack; p = p->next)
         want_ack = p->durable;
-    int64_t t0 = mono_us();
-    int ok = 1;
+    int64_t t0 = 0;
+    int failed = 0;
     char retried[CLUSTER_MAX_NODES] = { 0 };
     for (int round = 0;; round++) {
         if (atomic_load(&failfast)) {
             fail_units(units, nu, -1, "redis: not waiting any longer, the service is stopping");
+            failed = 1;
             break;
         }
         char used[CLUSTER_MAX_NODES] = { 0 };
@@ -740,14 +756,19 @@ static void run_batch(struct lane *l, struct pending *batch)
                     used[units[i].node] = 1;
                 }
             }
+        /* Every node's commands are written before any reply is read, so
+         * a batch over k masters costs one round trip, not k. */
+        char sent[CLUSTER_MAX_NODES] = { 0 };
         for (int n = 0; n < CLUSTER_MAX_NODES; n++) {
             if (!used[n])
                 continue;
             if (connect_redis(l, n, retried[n], err, sizeof err) != 0) {
-                ok = 0;
+                failed = 1;
                 fail_units(units, nu, n, err);
                 continue;
             }
+            if (!t0)
+                t0 = mono_us();
             redisContext *rc = l->node[n].rc;
             for (int i = 0; i < nu; i++)
                 if (units[i].todo && units[i].node == n) {
@@ -756,6 +777,15 @@ static void run_batch(struct lane *l, struct pending *batch)
                     redisAppendFormattedCommand(rc, units[i].cmd ? units[i].cmd : units[i].first->cmd,
                                                 units[i].len);
                 }
+            int done = 0;
+            while (!done && redisBufferWrite(rc, &done) == REDIS_OK)
+                ;
+            sent[n] = 1; /* a write that failed shows as rc->err when its replies are read */
+        }
+        for (int n = 0; n < CLUSTER_MAX_NODES; n++) {
+            if (!sent[n])
+                continue;
+            redisContext *rc = l->node[n].rc;
             int answered = 0, broken = 0;
             for (int i = 0; i < nu && !broken; i++) {
                 if (!units[i].todo || units[i].node != n)
@@ -786,7 +816,6 @@ static void run_batch(struct lane *l, struct pending *batch)
                     check_acked(l, n, units, nu, min_acked, wait_ms);
                 continue;
             }
-            ok = 0;
             /* A connection closed by the server before it answered anything
              * is retried once on a fresh one: no command sent on it ran. */
             int again = !retried[n] && answered == 0 && closed_under_us(rc);
@@ -802,6 +831,7 @@ static void run_batch(struct lane *l, struct pending *batch)
                 retried[n] = 1;
                 continue;
             }
+            failed = 1;
             pthread_mutex_lock(&ep_mu);
             l->node[n].down_until_ms = mono_ms() + ep.retry_ms;
             pthread_mutex_unlock(&ep_mu);
@@ -816,7 +846,7 @@ static void run_batch(struct lane *l, struct pending *batch)
             for (int i = 0; i < nu; i++)
                 if (units[i].todo)
                     fail_units(&units[i], 1, -1, units[i].why[0] ? units[i].why : "redis: timed out");
-            ok = 0;
+            failed = 1;
             break;
         }
         if (pause) {
@@ -824,7 +854,7 @@ static void run_batch(struct lane *l, struct pending *batch)
             nanosleep(&ts, NULL);
         }
     }
-    metrics_redis(ok ? mono_us() - t0 : 0, ok);
+    metrics_redis(!failed && t0 ? mono_us() - t0 : 0, !failed);
     for (int i = 0; i < nu; i++)
         free(units[i].cmd);
     free(units);
@@ -1177,7 +1207,8 @@ static int cmd_slot(const char *cmd, size_t len, int check)
     if (n == 0)
         return -1;
     if ((alen[0] == 4 && strncasecmp(arg[0], "EVAL", 4) == 0) || (alen[0] == 7 && strncasecmp(arg[0], "EVALSHA", 7) == 0))
-        return n == 4 ? (int)cluster_key_slot(arg[3], alen[3]) : n == 3 ? -2 : -1;
+        return n >= 3 && strtol(arg[2], NULL, 10) == 0 ? -2 /* no keys */
+               : n == 4 ? (int)cluster_key_slot(arg[3], alen[3]) : -1;
     static const char *const keyless[] = { "PING", "INFO", "CONFIG", "SCRIPT", "WAIT", "TIME", "CLUSTER", "ROLE",
                                            NULL };
     for (int i = 0; keyless[i]; i++)
@@ -1409,7 +1440,7 @@ void store_remember(const char *site, const char *comment_id, const char *json, 
 static int transient_error(const char *e)
 {
     static const char *const kinds[] = { "OOM", "READONLY", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN",
-                                         "CLUSTERDOWN", "NOREPLICAS", NULL };
+                                         "CLUSTERDOWN", "NOREPLICAS", "MOVED", "ASK", NULL };
     for (int i = 0; kinds[i]; i++) {
         size_t n = strlen(kinds[i]);
         if (strncmp(e, kinds[i], n) == 0 && (e[n] == ' ' || e[n] == 0))

@@ -248,6 +248,13 @@ class Cluster:
         self.nmasters = masters
 
     def start(self):
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # no server outlives a cluster that did not come up
+            raise
+
+    def _start(self):
         for n in self.nodes:
             n.start()
         m = self.nodes[:self.nmasters]

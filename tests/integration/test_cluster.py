@@ -133,17 +133,63 @@ def test_a_shared_model_learns_from_each_sites_moderators():
     assert wait_until(lambda: model_of(b)["nspam"] == n0 + 1, 10)
     # a lesson left in the outbox (the instance died between the two steps) is taught by the drain
     entry = json.dumps({"me": "mg:{%s}:left-1" % a, "was": "", "lfp": "", "teach": "spam",
-                        "fp": "0123456789abcdef0123456789abcdef", "z": "", "at": 0,
+                        "fp": "0123456789abcdef0123456789abcdef", "z": "", "at": 0, "ver": 2,
                         "toks": ["00000000000000a1", "00000000000000a2", "00000000000000a3"]})
     assert m.cmd("HSET", "mg:{%s}:lessons" % a, "left-1", entry) == 1
     assert wait_until(lambda: model_of(b)["nspam"] == n0 + 2, 15), "the drain did not teach the lesson left"
     assert wait_until(lambda: m.cmd("HLEN", "mg:{%s}:lessons" % a) == 0, 5)
     assert "taught model pool the lesson of comment left-1 left in the outbox" in svc().logtext()
+    # one drained late, after a later version's lesson, is not taught: the model keeps the later one
+    nham = model_of(b)["nham"]
+    stale = json.loads(entry)
+    stale.update(ver=1, teach="ham", was="spam", lfp=stale["fp"])
+    assert m.cmd("HSET", "mg:{%s}:lessons" % a, "left-1", json.dumps(stale)) == 1
+    assert wait_until(lambda: m.cmd("HLEN", "mg:{%s}:lessons" % a) == 0, 15), "the drain left a stale lesson"
+    assert model_of(b)["nspam"] == n0 + 2 and model_of(b)["nham"] == nham, "a stale lesson undid a later one"
+
+
+def test_the_command_line_tools_route_by_slot():
+    # modgate learn (pipelined lessons), model export (SCAN of the model's documents) and model import, each
+    # on the model's master, through the same routing
+    sms = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "sms.jsonl")
+    lines = open(sms, encoding="utf-8").read().splitlines()[:400]
+    part = os.path.join(ctx["tmp"], "sms-400.jsonl")
+    with open(part, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+    def cli(*args):
+        p = subprocess.run([ctx["bin"]] + list(args), capture_output=True, text=True, timeout=120)
+        return p.returncode, p.stdout, p.stderr
+    rc, out, err = cli("learn", "--config", svc().path, "--site", "site0", part)
+    assert rc == 0, (out, err)
+    got = json.loads(out)
+    assert got["errors"] == 0 and got["learned"] + got["moved"] + got["unchanged"] == 400, got
+    rc, out, err = cli("model", "export", "--config", svc().path, "--site", "site0")
+    assert rc == 0, err
+    rows = [json.loads(x) for x in out.splitlines()]
+    docs = [r for r in rows if "d" in r]
+    assert rows[0]["model"] == "site0" and len(docs) == rows[0]["nspam"] + rows[0]["nham"] >= 390, rows[0]
+    path = os.path.join(ctx["tmp"], "site0-model.jsonl")
+    with open(path, "w") as f:
+        f.write(out)
+    rc, out, err = cli("model", "import", "--config", svc().path, "--site", "site1", path)
+    assert rc == 0, (out, err)
+    assert json.loads(out)["learned"] == len(docs), out
+    m0, m1 = cl().master_of(slot("site0")), cl().master_of(slot("site1"))
+    assert m0 is not m1
+    assert m0.cmd("HGET", "mg:{site0}:bayes:meta", "nspam") == m1.cmd("HGET", "mg:{site1}:bayes:meta", "nspam")
+
+
+def redis_events():
+    """modgate_redis_events_total by event, from /metrics."""
+    return {m[0]: int(float(m[1])) for m in re.findall(r'^modgate_redis_events_total\{event="(\w+)"\} (\S+)$',
+                                                       metrics(), re.M)}
 
 
 def test_a_slot_migrated_under_load():
     site = "news"
     s = slot(site)
+    ev0 = redis_events()
     src = cl().master_of(s)
     dst = next(m for m in cl().nodes[:3] if m is not src)
     with Load(site) as load:
@@ -156,6 +202,10 @@ def test_a_slot_migrated_under_load():
                                                                                   moved, 1000 * took))
     assert moved > 0
     assert cl().master_of(s) is dst
+    ev = redis_events()
+    seen = {k: ev.get(k, 0) - ev0.get(k, 0) for k in ("moved", "ask", "tryagain")}
+    print("     redirections followed: %s" % ", ".join("%s %d" % kv for kv in seen.items()))
+    assert sum(seen.values()) >= 1, "no redirection seen: the migration was not exercised"
     assert not load.ids["other"], load.odd[:3]
     assert not load.ids["pending"], "a check failed while the slot moved: %d answered pending\n%s" % (
         len(load.ids["pending"]), "\n".join(l for l in svc().logtext().splitlines() if " warn " in l)[-3000:])

@@ -8,7 +8,7 @@
 -- KEYS[1] alone (Redis Cluster, a model shared by sites on a slot of its
 -- own) the lesson is not taught here: it goes into the site's outbox, the
 -- hash P lessons (field: the id; value: JSON {me, was, lfp, teach, fp, z,
--- at, toks}, replaced by a later action on the comment), and queue.c
+-- at, ver, toks}, replaced by a later action on the comment), and queue.c
 -- runs lesson.lua on the model's slot next, then lesson_done.lua; the
 -- answer's lesson is then ("", -1, -1, -1) and "what the filter did" says
 -- it was queued (the tokenizer version is checked by lesson.lua).
@@ -85,7 +85,7 @@ if relearn and #KEYS == 1 then
   local toks = {}
   for i = 19, #ARGV do toks[#toks + 1] = ARGV[i] end
   entry = cjson.encode({me = P .. id, was = was, lfp = lfp, teach = teach, fp = fp, z = ARGV[17], at = now,
-                        toks = toks})
+                        ver = ver, toks = toks})
   redis.call('HSET', P .. 'lessons', id, entry)
   did[1] = 'lesson for the shared model queued'
   redis.call('HSET', KEYS[1], 'learned', teach, 'lfp', teach ~= '' and fp or '')
