@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct premod_site {
 static pthread_rwlock_t plock = PTHREAD_RWLOCK_INITIALIZER;
 static struct premod_site *ptab;
 static size_t nptab;
+static _Atomic size_t nonzero; /* sites of ptab with n > 0: 0 spares a check the lock */
 
 /* Site 'name''s count set to 'n' (at_least: raised to n, never lowered). */
 static void premod_note(const char *name, long n, int at_least)
@@ -53,11 +55,17 @@ static void premod_note(const char *name, long n, int at_least)
     }
     if (!at_least || n > ptab[i].n)
         ptab[i].n = n;
+    size_t k = 0;
+    for (size_t j = 0; j < nptab; j++)
+        k += ptab[j].n > 0;
+    atomic_store(&nonzero, k);
     pthread_rwlock_unlock(&plock);
 }
 
 int authors_premod_any(const char *site)
 {
+    if (atomic_load(&nonzero) == 0) /* no site has any: most checks of most sites */
+        return 0;
     int any = 0;
     pthread_rwlock_rdlock(&plock);
     for (size_t i = 0; i < nptab; i++)

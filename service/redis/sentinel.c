@@ -87,6 +87,33 @@ static int is_master(const char *host, int port)
 
 /* Make host:port the master every connection goes to (new: the lanes
  * reconnect). */
+/* Send the held comments answered stored lately to the new master again
+ * (spool.h): at the move, then again at each time of 'again' (0: done).
+ * A batch already on its way to the old master when the master moved is
+ * answered after the first replay (a replica that is not promoted yet may
+ * even acknowledge it), so it is caught by the later ones: one after the
+ * command timeout, one when the failover has surely ended. */
+static _Atomic int64_t again[2];
+
+static void replay(void)
+{
+    size_t n = spool_recent_replay(REPLAY_MS);
+    metrics_redis_event("held_sent_again", (int)n);
+    if (n)
+        LOG_WARN(NULL, "redis: %zu held comments stored in the last %d s go to the new master again "
+                 "(each stored once)", n, REPLAY_MS / 1000);
+}
+
+static void replay_due(void)
+{
+    int64_t now = mono_ms();
+    for (int i = 0; i < 2; i++) {
+        int64_t t = atomic_load(&again[i]);
+        if (t && now >= t && atomic_compare_exchange_strong(&again[i], &t, 0))
+            replay();
+    }
+}
+
 static void publish(const char *host, int port)
 {
     pthread_mutex_lock(&mu);
@@ -103,11 +130,9 @@ static void publish(const char *host, int port)
     }
     if (moved) { /* what the old master took lately may not be on this one (spool.h) */
         metrics_redis_event("master_moved", 1);
-        size_t n = spool_recent_replay(REPLAY_MS);
-        metrics_redis_event("held_sent_again", (int)n);
-        if (n)
-            LOG_WARN(NULL, "redis: %zu held comments stored in the last %d s go to the new master again "
-                     "(each stored once)", n, REPLAY_MS / 1000);
+        replay();
+        atomic_store(&again[0], mono_ms() + cmd_ms + 500);
+        atomic_store(&again[1], mono_ms() + 5000);
     }
 }
 
@@ -248,12 +273,14 @@ static void *watch_main(void *arg)
             i = (i + 1) % sc.nnodes;
             if (atomic_exchange(&w.kicked, 0))
                 resolve();
+            replay_due();
             rthread_nap(&w, 500);
             continue;
         }
         resolve(); /* subscribed first: no switch falls between the two */
         int64_t next = mono_ms() + 5000;
         while (!atomic_load(&w.quit)) {
+            replay_due();
             if (atomic_exchange(&w.kicked, 0) || mono_ms() >= next) {
                 resolve();
                 next = mono_ms() + 5000;

@@ -125,7 +125,8 @@ def test_a_planned_switch_is_followed():
                                                             pending_before)
     ctx["stored"] += load.ids["stored"]
     ctx["pending"] += load.ids["pending"]
-    assert wait_until(lambda: stored_on(other, ctx["stored"]), 10), "a comment answered stored is not on the master"
+    assert wait_until(lambda: stored_on(other, ctx["stored"]), 10), "%d comments answered stored are not on the " \
+        "master" % sum(other.cmd("EXISTS", "mg:{news}:c:" + c) == 0 for c in ctx["stored"])
     assert wait_until(lambda: stored_on(other, ctx["pending"]), 30), "a spooled comment never reached the master"
     assert wait_until(lambda: old.role() == "slave", 30)
     st, b = svc().request("GET", "/v1/sites/news/queue?order=newest&limit=100", key=MOD_KEY)[:2]

@@ -12,6 +12,7 @@
 // JSON line of what it saw.
 // CHROMIUM overrides /usr/bin/chromium (Debian's package).
 import { chromium } from 'playwright-core';
+import { moveTo } from './keys.mjs';
 
 const [base, key, badKey, approveId, spamId, xssId, wordId, shot] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -20,17 +21,6 @@ const browser = await chromium.launch({
 });
 const out = { page_errors: [] };
 const card = (id) => `li.item[data-id="${id}"]`;
-
-// Press j or k until the comment 'id' is the current one.
-async function moveTo(page, id) {
-  for (let n = 0; n < 60; n++) {
-    const cur = await page.getAttribute('li.item.current', 'data-id');
-    if (cur === id) return;
-    const ids = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
-    await page.keyboard.press(ids.indexOf(id) > ids.indexOf(cur) ? 'j' : 'k');
-  }
-  throw new Error('could not reach ' + id);
-}
 
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });

@@ -22,14 +22,4 @@ export async function step(name, seen, last) {
   if (l.done || l.value.trim() !== 'go') throw new Error('the test said ' + JSON.stringify(l.value));
 }
 
-// Press j or k until the comment 'id' is the current one.
-export async function moveTo(page, id) {
-  for (let n = 0; n < 60; n++) {
-    const cur = await page.getAttribute('li.item.current', 'data-id');
-    if (cur === id) return;
-    const ids = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
-    if (!ids.includes(id)) throw new Error('not shown: ' + id);
-    await page.keyboard.press(ids.indexOf(id) > ids.indexOf(cur) ? 'j' : 'k');
-  }
-  throw new Error('could not reach ' + id);
-}
+export { moveTo } from './keys.mjs';

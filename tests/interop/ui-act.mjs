@@ -9,6 +9,7 @@
 // errors, and the toast after the last action. CHROMIUM overrides
 // /usr/bin/chromium (Debian's package).
 import { chromium } from 'playwright-core';
+import { moveTo } from './keys.mjs';
 
 const [base, key, ...acts] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -27,14 +28,7 @@ try {
   out.held_shown = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
   for (const act of acts) {
     const [id, press] = act.split('=');
-    // j/k until the comment is the current one, as a moderator moves
-    for (let n = 0; n < 200; n++) {
-      const cur = await page.getAttribute('li.item.current', 'data-id');
-      if (cur === id) break;
-      const ids = await page.$$eval('li.item', (ls) => ls.map((l) => l.dataset.id));
-      if (!ids.includes(id)) throw new Error('not in the held list: ' + id);
-      await page.keyboard.press(ids.indexOf(id) > ids.indexOf(cur) ? 'j' : 'k');
-    }
+    await moveTo(page, id, 200); // j/k until it is the current one, as a moderator moves
     await page.keyboard.press(press);
     await page.waitForSelector(card(id), { state: 'detached' });
   }
