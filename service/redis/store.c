@@ -263,6 +263,7 @@ struct pending {
                                DUR_ALWAYS, or a check's DUR_HELD / DUR_RULE (see wrote) */
     int unacked;            /* ... and WAIT found too few replicas with it: a failure */
     int slot;               /* Redis Cluster: its keys' slot (-1: none, or no cluster) */
+    int pin;                /* Redis Cluster: 1 + the node it must go to (0: its slot's) */
 };
 
 enum { DUR_ALWAYS = 1, DUR_HELD, DUR_RULE };
@@ -465,6 +466,7 @@ struct unit {
     char *cmd;              /* the joined command (owned), or NULL: first->cmd */
     size_t len;
     int slot;               /* its keys' cluster slot (-1: none, any node will do) */
+    int pin;                /* 1 + the node it must go to (0: none) */
     int node;               /* where it goes this round (0 without Redis Cluster) */
     int ask;                /* an ASK reply named this node for the next round; -1 */
     int todo;               /* not answered yet: a redirect or a retry sends it again */
@@ -552,7 +554,7 @@ static int make_units(struct pending *batch, struct unit *u)
 {
     int nu = 0;
     for (struct pending *p = batch; p;) {
-        u[nu] = (struct unit){ p, 1, NULL, (size_t)p->len, p->slot, 0, -1, 1, "" };
+        u[nu] = (struct unit){ p, 1, NULL, (size_t)p->len, p->slot, p->pin, 0, -1, 1, "" };
         struct pending *q = p->next;
         if (p->check) {
             while (q && u[nu].n < MAX_GROUP && same_group(p, q)) {
@@ -652,6 +654,8 @@ static int route(const struct unit *u)
         return 0;
     if (u->ask >= 0)
         return u->ask;
+    if (u->pin)
+        return u->pin - 1;
     if (u->slot >= 0)
         return cluster_node_of((unsigned)u->slot);
     int any;
@@ -2001,7 +2005,8 @@ static void info_done(void *arg)
     fn(a);
 }
 
-void store_redis_info_async(struct store_redis_info *out, store_done_fn done, void *arg)
+/* One server's settings: node 'pin' - 1 of a cluster (0: the lane's). */
+static void info_one(struct store_redis_info *out, store_done_fn done, void *arg, int pin)
 {
     memset(out, 0, sizeof *out);
     struct info_call *ic = xcalloc(1, sizeof *ic);
@@ -2021,8 +2026,88 @@ void store_redis_info_async(struct store_redis_info *out, store_done_fn done, vo
         cmd_begin(&c, argc);
         for (int k = 0; k < argc; k++)
             cmd_str(&c, cmds[i][k]);
-        queue_async(l, &c, NULL, 1, parse_info, &ic->part[i], info_done, &ic->part[i], 0);
+        struct pending *p = new_pending(l, &c, parse_info, &ic->part[i], info_done, &ic->part[i]);
+        p->pin = pin;
+        queue_pending(p, NULL, 1, 0);
     }
+}
+
+/* Redis Cluster: every master's settings, then the least safe of them
+ * (see store.h). */
+struct info_all {
+    _Atomic int left;
+    int n;
+    struct store_redis_info part[CLUSTER_MAX_NODES];
+    struct store_redis_info *out;
+    store_done_fn done;
+    void *arg;
+};
+
+/* Rank of a persistence mode, the least safe lowest. */
+static int persist_rank(const char *m)
+{
+    static const char *const order[] = { "none", "unknown", "rdb", "aof", "aof+rdb", NULL };
+    for (int i = 0; order[i]; i++)
+        if (strcmp(m, order[i]) == 0)
+            return i;
+    return 1;
+}
+
+static void info_all_done(void *arg)
+{
+    struct info_all *a = arg;
+    if (atomic_fetch_sub(&a->left, 1) != 1)
+        return;
+    struct store_redis_info *o = a->out;
+    memset(o, 0, sizeof *o);
+    o->rc = -1;
+    o->safe = 1;
+    snprintf(o->persistence, sizeof o->persistence, "aof+rdb");
+    snprintf(o->eviction, sizeof o->eviction, "noeviction");
+    int answered = 0, nolimit = 0;
+    for (int i = 0; i < a->n; i++) {
+        const struct store_redis_info *p = &a->part[i];
+        if (p->rc != 0) { /* a master that did not answer: nothing can be told of it */
+            o->safe = o->safe == 0 ? 0 : -1;
+            continue;
+        }
+        answered++;
+        if (persist_rank(p->persistence) < persist_rank(o->persistence))
+            snprintf(o->persistence, sizeof o->persistence, "%s", p->persistence);
+        int evicts = strcmp(p->eviction, "noeviction") != 0 && strcmp(p->eviction, "unknown") != 0;
+        if (evicts || (strcmp(p->eviction, "unknown") == 0 && strcmp(o->eviction, "noeviction") == 0))
+            snprintf(o->eviction, sizeof o->eviction, "%s", p->eviction);
+        o->safe = p->safe == 0 || o->safe == 0 ? 0 : p->safe < 0 || o->safe < 0 ? -1 : 1;
+        o->used_memory += p->used_memory > 0 ? p->used_memory : 0;
+        nolimit |= p->maxmemory == 0;
+        o->maxmemory += p->maxmemory > 0 ? p->maxmemory : 0;
+    }
+    if (answered) {
+        o->rc = 0;
+        if (nolimit)
+            o->maxmemory = 0;
+    }
+    store_done_fn fn = a->done;
+    void *fa = a->arg;
+    free(a);
+    fn(fa);
+}
+
+void store_redis_info_async(struct store_redis_info *out, store_done_fn done, void *arg)
+{
+    int nodes[CLUSTER_MAX_NODES], n = cluster_on() ? cluster_masters(nodes, CLUSTER_MAX_NODES) : 0;
+    if (n == 0) { /* one Redis (or a cluster whose map is not known yet: any node) */
+        info_one(out, done, arg, 0);
+        return;
+    }
+    struct info_all *a = xcalloc(1, sizeof *a);
+    atomic_store(&a->left, n);
+    a->n = n;
+    a->out = out;
+    a->done = done;
+    a->arg = arg;
+    for (int i = 0; i < n; i++)
+        info_one(&a->part[i], info_all_done, a, nodes[i] + 1);
 }
 
 void store_redis_info(struct store_redis_info *out)

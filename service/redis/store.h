@@ -324,7 +324,12 @@ struct store_redis_info {
 };
 
 /* Ask Redis without waiting (one round trip); then done(arg). Never
- * touches /v1/check's path: the commands go on their own lane's batch. */
+ * touches /v1/check's path: the commands go on their own lane's batch.
+ * With Redis Cluster every master is asked, and 'out' is the least safe
+ * of them: the least safe persistence, an evicting policy if any has one,
+ * safe 0 if any is unsafe (-1 if any cannot tell or did not answer), the
+ * memory summed (maxmemory 0 if any has no limit); rc 0 when one
+ * answered. */
 void store_redis_info_async(struct store_redis_info *out, store_done_fn done, void *arg);
 
 /* The same, waiting (bounded by the connect and command timeouts). */

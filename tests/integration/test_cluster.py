@@ -90,6 +90,18 @@ def test_sites_spread_over_the_masters():
     for site in ctx["sites"]:  # /metrics reads every site's queue, one call per site's slot
         assert re.search(r'^modgate_queue_comments\{site="%s",state="spam"\} [1-9]' % site, text, re.M), site
     assert "modgate_redis_up 1" in text
+    # Redis's settings are every master's: one that evicts makes the whole unsafe
+    assert "modgate_redis_config_ok 1" in text, re.findall(r"^modgate_redis_\w+.*$", text, re.M)
+    m = cl().master_of(slot("site0"))
+    assert m.cmd("CONFIG", "SET", "maxmemory-policy", "allkeys-lru") == "OK"
+    try:
+        text = metrics()
+        assert "modgate_redis_config_ok 0" in text and 'policy="allkeys-lru"' in text, \
+            re.findall(r"^modgate_redis_\w+.*$", text, re.M)
+    finally:
+        m.cmd("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    used = int(re.search(r"^modgate_redis_used_memory_bytes (\d+)$", metrics(), re.M).group(1))
+    assert used > 3 * int(re.search(r"used_memory:(\d+)", m.cmd("INFO", "memory")).group(1)) // 2, used
     # the lessons reached each site's model on its master, and this instance's copy followed them
     for site in ctx["sites"]:
         key = MOD_KEY if site == "news" else keys_of(site)[1]
