@@ -120,6 +120,7 @@ def test_a_planned_switch_is_followed():
     assert not load.ids["other"], load.odd[:3]
     # +promoted-slave moves modgate to the new master as soon as it is one, and the replicas (repl-diskless-
     # sync-delay 0) resync at once: no check waited past the command timeout
+    assert "redis: sentinel promoted 127.0.0.1:%d to replace master mymaster" % other.port in svc().logtext()
     assert not load.ids["pending"] and len(ctx["pending"]) == pending_before, \
         "%d checks answered pending in a planned switch" % (len(load.ids["pending"]) + len(ctx["pending"]) -
                                                             pending_before)
