@@ -754,8 +754,11 @@ static void run_batch(struct lane *l, struct pending *batch)
                 if (units[i].node < 0) { /* no master known for the slot: ask, and wait a moment */
                     cluster_kick();
                     pause = 1;
-                    snprintf(units[i].why, sizeof units[i].why, "redis cluster: no master serves slot %d",
-                             units[i].slot);
+                    if (units[i].slot >= 0)
+                        snprintf(units[i].why, sizeof units[i].why, "redis cluster: no master serves slot %d",
+                                 units[i].slot);
+                    else
+                        snprintf(units[i].why, sizeof units[i].why, "redis cluster: no master known yet");
                 } else {
                     used[units[i].node] = 1;
                 }

@@ -330,6 +330,32 @@ def test_bad_cluster_settings_are_named():
     assert p.returncode != 0 and "MODGATE_REDIS_CLUSTER" in p.stderr, p.stderr
 
 
+def test_started_before_its_cluster_it_recovers_by_itself():
+    # its own cluster (no replicas) and instance: modgate up first, the cluster's nodes not yet listening
+    own = Cluster(ctx["tmp"], masters=3, replicas=0, name="late")
+    cfg = no_starter(base_config(1))
+    cfg["redis"]["cluster"] = {"nodes": ["127.0.0.1:%d" % own.nodes[0].port]}
+    s = Service(ctx["bin"], ctx["tmp"], cfg, name="late")
+    s.start()
+    try:
+        st, r, _ = s.check(comment("Is crypto the answer, asks the first comment?", cid="late-1"))
+        assert st == 200 and r["decision"] == "hold" and r["stored"] is False and r["pending"] is True, r
+        st, b, _ = s.request("GET", "/readyz")
+        assert st == 503 and b["redis"] == "down" and "no master known yet" in b["error"], b
+        own.start()
+        t0 = time.monotonic()
+        assert wait_until(lambda: s.request("GET", "/readyz")[0] == 200, 30), "not ready once the cluster is up"
+        print("     ready %.1f s after the cluster said cluster_state:ok" % (time.monotonic() - t0))
+        m = own.master_of(slot("news"))
+        assert wait_until(lambda: m.cmd("EXISTS", "mg:{news}:c:late-1") == 1, 30), "the spooled comment was not stored"
+        st, r, _ = s.check(comment("Is crypto the answer, asks the second comment?", cid="late-2"))
+        assert r["stored"] is True and not r["degraded"], r
+    finally:
+        rc = s.stop()
+        own.stop()
+    assert rc == 0, s.logtext()[-2000:]
+
+
 def pick_sites(cluster_masters):
     """news plus sites named so that every master serves at least two."""
     sites, per = ["news"], {}
@@ -372,7 +398,8 @@ def main():
     ctx["svc"] = s
     rc = 1
     try:
-        rc = run_tests(globals(), s, cluster.nodes[0], only)
+        rc = run_tests(globals(), s, cluster.nodes[0], only,
+                       own=("test_started_before_its_cluster_it_recovers_by_itself",))
     finally:
         cluster.stop()
     return rc
